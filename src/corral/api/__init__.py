@@ -1,0 +1,1 @@
+"""HTTP edge: the only package importing FastAPI/Starlette. See app.create_app."""

@@ -1,0 +1,67 @@
+"""The corral ASGI application: ``create_app(settings)``.
+
+Routes: the Placement API at ``/`` and ``/placement``; ``/healthz``; ``/metrics``;
+OpenAPI docs of corral's own API at ``/docs``. The app's lifespan owns the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from corral import __version__
+from corral.api.metrics import HttpMetrics
+from corral.api.placement import create_placement_app
+from corral.config import Settings
+from corral.persistence import Store
+from corral.services import system
+
+
+class _PlacementPrefix:
+    """Let ``/placement`` (no trailing slash) reach the version document too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/placement":
+            scope = {**scope, "path": "/placement/", "raw_path": b"/placement/"}
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
+    """Build the app. With no ``store`` one is opened from settings at start-up."""
+    owned = store is None
+    store = store or system.open_store(settings)
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        system.prepare(store, settings)
+        yield
+        if owned:
+            store.dispose()
+
+    app = FastAPI(title="corral", version=__version__, lifespan=lifespan,
+                  description="Compute capacity control plane. The Placement-compatible API "
+                  "is served at / and /placement.")
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        ok = system.healthy(store)
+        return JSONResponse({"status": "ok" if ok else "unavailable", "version": __version__},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    placement = create_placement_app(settings, store, metrics)
+    app.router.routes.append(Mount("/placement", app=placement))
+    app.router.routes.append(Mount("", app=placement))
+    return _PlacementPrefix(app)

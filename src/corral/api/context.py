@@ -1,0 +1,71 @@
+"""Who is asking, and may they: request contexts from tokens, and Placement's policy.
+
+Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): the
+token ``admin`` is the cloud admin; a token ``user:project`` takes its roles from
+``x-roles``; ``openstack-system-scope`` makes the token system-scoped. Static tokens
+from configuration (``api_tokens``) work in both strategies.
+
+Authorization follows Placement's default rules. New defaults: every ``placement:*``
+rule is ``role:admin or role:service`` on a project-scoped token, usages also allow a
+reader of the project asked about, and the reshaper is service-only. Legacy defaults
+(``enforce_new_defaults = false``) also let ``role:admin`` through everywhere. A
+system-scoped token is refused by every rule (Placement's rules are project-scoped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from corral.config import Settings
+
+Rule = Literal["admin_or_service", "project_reader_or_admin", "service"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    user_id: str
+    project_id: str | None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    system_scope: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+def authenticate(settings: Settings, token: str | None, roles_header: str | None,
+                 system_scope: str | None) -> RequestContext | None:
+    """Turn request headers into a context, or None when the token is not accepted."""
+    if not token:
+        return None
+    extra = frozenset(r.strip() for r in (roles_header or "").split(",") if r.strip())
+    static = settings.tokens.get(token)
+    if static is not None:
+        user, project, roles = static
+        return RequestContext(user, project, frozenset(roles) | extra, system_scope or None)
+    if settings.auth_strategy != "noauth2":
+        return None
+    user, _sep, project = token.partition(":")
+    roles = set(extra)
+    if token == "admin":
+        roles.add("admin")
+    return RequestContext(user, None if system_scope else (project or user),
+                          frozenset(roles), system_scope or None)
+
+
+def allowed(ctx: RequestContext, rule: Rule, *, enforce_new_defaults: bool,
+            target_project: str | None = None) -> bool:
+    """Placement's default policy for ``rule`` applied to ``ctx``."""
+    if ctx.system_scope:
+        return False
+    roles = ctx.roles
+    if rule == "service":
+        new = "service" in roles
+    elif rule == "project_reader_or_admin":
+        new = bool(roles & {"admin", "service"}) or (
+            target_project is not None and target_project == ctx.project_id
+            and bool(roles & {"reader", "member", "admin"}))
+    else:
+        new = bool(roles & {"admin", "service"})
+    return new or (not enforce_new_defaults and "admin" in roles)

@@ -1,0 +1,148 @@
+"""The OpenStack Placement-compatible API, microversions 1.0-1.39.
+
+``create_placement_app`` builds one ASGI app; corral mounts it both at the root and
+under ``/placement``. Links in responses are relative to where it was reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from corral.api import microversion
+from corral.api.errors import ApiError, error_response, status_for
+from corral.api.placement import (
+    aggregates, inventories, resource_classes, resource_providers, traits, usages,
+)
+from corral.api.placement.middleware import PlacementMiddleware, wants_html
+from corral.api.placement.util import respond
+from corral.config import Settings
+from corral.domain import codes, errors
+from corral.persistence import Store
+
+log = structlog.get_logger("corral.api")
+
+Handler = Callable[[Request], Response]
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def get_root(request: Request) -> Response:
+    """The version document; answered without authentication (load balancers use it)."""
+    body = {"versions": [{
+        "id": "v1.0",
+        "min_version": str(microversion.MIN_VERSION),
+        "max_version": str(microversion.MAX_VERSION),
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": ""}],
+    }]}
+    return respond(request, body, cache=False)
+
+
+ROUTES: list[tuple[str, dict[str, Handler]]] = [
+    ("/", {"GET": get_root}),
+    ("/resource_providers", {
+        "GET": resource_providers.list_resource_providers,
+        "POST": resource_providers.create_resource_provider}),
+    ("/resource_providers/{uuid}", {
+        "GET": resource_providers.get_resource_provider,
+        "PUT": resource_providers.update_resource_provider,
+        "DELETE": resource_providers.delete_resource_provider}),
+    ("/resource_providers/{uuid}/inventories", {
+        "GET": inventories.get_inventories, "PUT": inventories.set_inventories,
+        "POST": inventories.create_inventory, "DELETE": inventories.delete_inventories}),
+    ("/resource_providers/{uuid}/inventories/{resource_class}", {
+        "GET": inventories.get_inventory, "PUT": inventories.update_inventory,
+        "DELETE": inventories.delete_inventory}),
+    ("/resource_providers/{uuid}/usages", {"GET": usages.get_provider_usages}),
+    ("/resource_providers/{uuid}/allocations", {"GET": usages.get_provider_allocations}),
+    ("/resource_providers/{uuid}/aggregates", {
+        "GET": aggregates.get_provider_aggregates, "PUT": aggregates.set_provider_aggregates}),
+    ("/resource_providers/{uuid}/traits", {
+        "GET": traits.get_provider_traits, "PUT": traits.set_provider_traits,
+        "DELETE": traits.delete_provider_traits}),
+    ("/resource_classes", {
+        "GET": resource_classes.list_resource_classes,
+        "POST": resource_classes.create_resource_class}),
+    ("/resource_classes/{name}", {
+        "GET": resource_classes.get_resource_class,
+        "PUT": resource_classes.update_resource_class,
+        "DELETE": resource_classes.delete_resource_class}),
+    ("/traits", {"GET": traits.list_traits}),
+    ("/traits/{name}", {
+        "GET": traits.get_trait, "PUT": traits.put_trait, "DELETE": traits.delete_trait}),
+]
+
+
+def _dispatcher(methods: dict[str, Handler]) -> Handler:
+    """One endpoint per path, so a wrong method is a 405 listing the right ones."""
+    allow = ", ".join(sorted(methods))
+
+    def endpoint(request: Request) -> Response:
+        handler = methods.get(request.method)
+        if handler is None:
+            raise ApiError(405, f"The method specified is not allowed for this resource. "
+                           f"Allowed: {allow}", headers={"allow": allow})
+        return handler(request)
+
+    endpoint.__name__ = "_".join(h.__name__ for h in methods.values())
+    return endpoint
+
+
+def _code(request: Request, code: str) -> str | None:
+    version = getattr(request.state, "version", microversion.MIN_VERSION)
+    return code if version.matches((1, 23)) else None
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.CorralError)
+    status = status_for(exc)
+    log.info("request_refused", request_id=_request_id(request), error=type(exc).__name__,
+             status=status, detail=exc.detail)
+    return error_response(status, exc.detail, request_id=_request_id(request),
+                          code=_code(request, exc.code), want_html=wants_html(request.headers))
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.detail, request_id=_request_id(request),
+                          code=_code(request, exc.code), headers=exc.headers,
+                          want_html=wants_html(request.headers))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, detail, request_id=_request_id(request),
+                          code=_code(request, codes.UNDEFINED), headers=exc.headers,
+                          want_html=wants_html(request.headers))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected_error", request_id=_request_id(request))
+    return error_response(500, "An unexpected error occurred; the request id is in the logs.",
+                          request_id=_request_id(request), code=_code(request, codes.UNDEFINED))
+
+
+def create_placement_app(settings: Settings, store: Store, metrics: object = None) -> PlacementMiddleware:
+    app = Starlette(
+        routes=[Route(path, _dispatcher(methods), methods=ALL_METHODS) for path, methods in ROUTES],
+        exception_handlers={
+            errors.CorralError: _on_domain_error,
+            ApiError: _on_api_error,
+            HTTPException: _on_http_error,
+            Exception: _on_unexpected,
+        },
+    )
+    app.state.settings = settings
+    app.state.store = store
+    return PlacementMiddleware(app, settings, metrics)

@@ -1,0 +1,124 @@
+"""The Placement request envelope, as pure ASGI middleware.
+
+For every request: a request id (``x-openstack-request-id``), the microversion
+(400/406 for a bad header; ``openstack-api-version`` and ``vary`` on the response),
+authentication (401 without an accepted token, except the version document), and
+the body read once, bounded in size, for the synchronous handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from corral.api import microversion
+from corral.api.context import authenticate
+from corral.api.errors import error_response
+from corral.config import Settings
+from corral.domain import codes
+
+log = structlog.get_logger("corral.api")
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+def route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return path or "/"
+
+
+def wants_html(headers: Headers) -> bool:
+    accept = headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept
+
+
+class PlacementMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Any = None) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = f"req-{uuid.uuid4()}"
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extra_headers = [(b"x-openstack-request-id", request_id.encode())]
+        status_seen = {"code": 500}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_seen["code"] = message["status"]
+                message["headers"] = list(message.get("headers", [])) + extra_headers
+            await send(message)
+
+        async def reply(status: int, detail: str, code: str | None) -> None:
+            response = error_response(status, detail, request_id=request_id, code=code,
+                                      want_html=wants_html(headers))
+            await response(scope, receive, send_with_headers)
+
+        try:
+            version = microversion.parse_header(headers.get(microversion.HEADER))
+        except microversion.BadVersion as exc:
+            await reply(400, str(exc), codes.UNDEFINED)
+            return
+        except microversion.UnacceptableVersion as exc:
+            await reply(406, str(exc), codes.UNDEFINED)
+            return
+        state["version"] = version
+        extra_headers += [
+            (b"openstack-api-version", f"placement {version}".encode()),
+            (b"vary", b"openstack-api-version"),
+        ]
+        code = codes.UNDEFINED if version.matches((1, 23)) else None
+        path = route_path(scope)
+        if not (path == "/" and scope["method"] in ("GET", "HEAD")):
+            ctx = authenticate(self.settings, headers.get("x-auth-token"),
+                               headers.get("x-roles"), headers.get("openstack-system-scope"))
+            if ctx is None:
+                await reply(401, "The request you have made requires authentication.", code)
+                return
+            state["context"] = ctx
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                await reply(413, f"Request body larger than {MAX_BODY} bytes.", code)
+                return
+        state["body"] = body
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            await self.app(scope, replay, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            log.info("request", request_id=request_id, method=scope["method"],
+                     path=scope["path"], status=status_seen["code"], version=str(version),
+                     ms=round(elapsed * 1000, 2))
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], status_seen["code"], elapsed)
+
+
+def json_loads(body: bytes) -> Any:
+    """json.loads that refuses NaN and Infinity (not JSON, whatever Python thinks)."""
+    def reject(value: str) -> Any:
+        raise ValueError(f"{value} is not valid JSON")
+    return json.loads(body, parse_constant=reject)

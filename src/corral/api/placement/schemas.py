@@ -1,0 +1,91 @@
+"""Request bodies of the Placement API, strict: unknown fields and wrong types are 400s."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+from corral.domain.capacity import MAX_INT, MAX_RATIO
+from corral.domain.names import normalize_uuid
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _uuid(value: str) -> str:
+    canonical = normalize_uuid(value)
+    if canonical is None:
+        raise ValueError(f"{value!r} is not a 'uuid'")
+    return canonical
+
+
+Uuid = Annotated[str, AfterValidator(_uuid)]
+ClassName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
+CustomName = Annotated[str, StringConstraints(pattern=r"^CUSTOM_[A-Z0-9_]+$", max_length=255)]
+TraitName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
+Generation = Annotated[int, Field(ge=0)]
+
+
+class InventoryFields(Strict):
+    total: Annotated[int, Field(ge=1, le=MAX_INT)]
+    reserved: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    min_unit: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
+    max_unit: Annotated[int, Field(ge=1, le=MAX_INT)] = MAX_INT
+    step_size: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
+    allocation_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO, allow_inf_nan=False)] = 1.0
+
+
+class InventoryRecord(InventoryFields):
+    """One class inside PUT .../inventories (a stray generation is tolerated)."""
+
+    resource_provider_generation: Generation | None = None
+
+
+class InventoryPut(InventoryFields):
+    resource_provider_generation: Generation
+
+
+class InventoryPost(InventoryFields):
+    resource_class: ClassName
+
+
+class InventoriesPut(Strict):
+    resource_provider_generation: Generation
+    inventories: dict[ClassName, InventoryRecord]
+
+
+class ProviderPost(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    uuid: Uuid | None = None
+
+
+class ProviderPost114(ProviderPost):
+    parent_provider_uuid: Uuid | None = None
+
+
+class ProviderPut(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ProviderPut114(ProviderPut):
+    parent_provider_uuid: Uuid | None = None
+
+
+class TraitsPut(Strict):
+    resource_provider_generation: Generation
+    traits: Annotated[list[TraitName], Field(max_length=10000)]
+
+
+class AggregatesPut119(Strict):
+    resource_provider_generation: Generation
+    aggregates: Annotated[list[Uuid], Field(max_length=10000)]
+
+
+class ResourceClassBody(Strict):
+    name: CustomName
+
+
+class AggregatesList(RootModel[Annotated[list[Uuid], Field(max_length=10000)]]):
+    """PUT .../aggregates before 1.19: a bare list of aggregate UUIDs."""

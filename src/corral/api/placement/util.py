@@ -1,0 +1,136 @@
+"""Helpers every Placement handler uses: version, policy, JSON in and out, headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from corral.api.context import RequestContext, Rule, allowed
+from corral.api.errors import ApiError
+from corral.api.microversion import Version
+from corral.api.placement.middleware import json_loads
+from corral.config import Settings
+from corral.persistence import Store
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def version(request: Request) -> Version:
+    v: Version = request.state.version
+    return v
+
+
+def store(request: Request) -> Store:
+    s: Store = request.app.state.store
+    return s
+
+
+def settings(request: Request) -> Settings:
+    s: Settings = request.app.state.settings
+    return s
+
+
+def authorize(request: Request, rule: Rule = "admin_or_service",
+              target_project: str | None = None) -> RequestContext:
+    """Apply the policy; raises 403 when the caller may not do this."""
+    ctx: RequestContext = request.state.context
+    if not allowed(ctx, rule, enforce_new_defaults=settings(request).enforce_new_defaults,
+                   target_project=target_project):
+        raise ApiError(403, "Policy does not allow this action to be performed.")
+    return ctx
+
+
+def require_version(request: Request, minimum: tuple[int, int], status: int = 404) -> None:
+    """Routes added in a later microversion do not exist below it."""
+    if not version(request).matches(minimum):
+        if status == 405:
+            raise ApiError(405, "The method specified is not allowed for this resource.")
+        raise ApiError(404, "The resource could not be found.")
+
+
+def check_accept(request: Request) -> None:
+    accept = request.headers.get("accept")
+    if not accept:
+        return
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if not any(k in ("application/json", "application/*", "*/*") for k in kinds):
+        raise ApiError(406, "Only application/json is provided")
+
+
+def _field(loc: Iterable[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "(body)"
+
+
+def json_body(request: Request, model: type[M]) -> M:
+    """Parse and validate the JSON body; every refusal is a 400/415 naming the field."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError(415, f"The media type {ctype or None} is not supported, use application/json")
+    try:
+        data = json_loads(request.state.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"Malformed JSON: {exc}") from exc
+    return validate(data, model)
+
+
+def validate(data: Any, model: type[M]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        problems = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise ApiError(400, f"JSON does not validate: {problems}",
+                       headers={"x-corral-invalid-field": _field(first["loc"])}) from exc
+
+
+def http_date(moment: datetime | None) -> str:
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment, usegmt=True)
+
+
+def respond(request: Request, body: Any, *, status: int = 200,
+            last_modified: datetime | None = None, cache: bool = True,
+            location: str | None = None) -> Response:
+    """A JSON response; from 1.15 with last-modified and cache-control."""
+    headers: dict[str, str] = {}
+    if cache and version(request).matches((1, 15)):
+        headers["last-modified"] = http_date(last_modified)
+        headers["cache-control"] = "no-cache"
+    if location:
+        headers["location"] = location
+    content = json.dumps(body).encode() if body is not None else b""
+    return Response(content, status_code=status, headers=headers,
+                    media_type="application/json" if body is not None else None)
+
+
+def no_content(status: int = 204, location: str | None = None) -> Response:
+    headers = {"location": location} if location else None
+    return Response(status_code=status, headers=headers)
+
+
+def url(request: Request, *parts: str) -> str:
+    """A link relative to where the API was reached (root or /placement)."""
+    root = request.scope.get("root_path", "")
+    return root + "/" + "/".join(parts)
+
+
+def check_query(request: Request, allowed_names: Iterable[str]) -> None:
+    unknown = sorted(set(request.query_params.keys()) - set(allowed_names))
+    if unknown:
+        raise ApiError(400, "Invalid query string parameters: "
+                       f"Additional properties are not allowed ({', '.join(unknown)} unexpected)",
+                       code="placement.query.bad_value")
+
+
+def latest(moments: Iterable[datetime | None]) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return max(present) if present else None

@@ -1,0 +1,197 @@
+"""Settings: every option corral reads, with its help text, type and default.
+
+Values come from, in increasing precedence: the defaults below, an INI file (the
+format OpenStack deployment tools write; ``--config-file`` or ``CORRAL_CONFIG_FILE``),
+then ``CORRAL_<OPTION>`` environment variables. Everything is validated at once, and
+every bad value is reported with where it came from, before anything starts.
+``corral config sample`` prints the options as a commented INI file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "corral")
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    name: str
+    help: str
+
+
+# (INI section, option name, help). The model below holds types, defaults and checks.
+OPTIONS: list[Option] = [
+    Option("DEFAULT", "data_dir", "Directory for the embedded SQLite database and other state."),
+    Option("database", "database_url",
+           "SQLAlchemy URL of the database. Empty: an SQLite file 'corral.sqlite' under "
+           "data_dir. PostgreSQL: postgresql+psycopg://user:password@host/dbname."),
+    Option("database", "auto_migrate",
+           "Upgrade the schema at start-up instead of refusing to start when it is behind."),
+    Option("database", "sqlite_busy_timeout_ms",
+           "How long an SQLite writer waits for the lock before failing, in milliseconds."),
+    Option("database", "pool_size", "Connections kept open per process (PostgreSQL)."),
+    Option("api", "host", "Address 'corral serve' listens on."),
+    Option("api", "port", "Port 'corral serve' listens on (8778 is Placement's)."),
+    Option("api", "workers", "Number of server processes."),
+    Option("api", "auth_strategy",
+           "'noauth2': Placement's no-auth mode (token 'admin', or 'user:project' with "
+           "roles in x-roles) plus api_tokens; 'tokens': only the api_tokens below."),
+    Option("api", "api_tokens",
+           "Static API tokens, comma-separated, each TOKEN=USER:PROJECT:ROLE[+ROLE...], "
+           "for example 's3cret=nova:service:service+admin'."),
+    Option("placement", "enforce_new_defaults",
+           "Use Placement's new default policies (admin or service for writes, project "
+           "readers for usages). False: the legacy admin-only rules."),
+    Option("logging", "log_format", "'json' for machines, 'console' for people."),
+    Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
+]
+
+
+class Settings(BaseModel):
+    """Validated settings; pass them explicitly, never read them from a global."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: str = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    auto_migrate: bool = False
+    sqlite_busy_timeout_ms: int = Field(default=30000, ge=0, le=3_600_000)
+    pool_size: int = Field(default=10, ge=1, le=1000)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8778, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=256)
+    auth_strategy: Literal["noauth2", "tokens"] = "noauth2"
+    api_tokens: str = ""
+    enforce_new_defaults: bool = True
+    log_format: Literal["json", "console"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _check_tokens(cls, value: str) -> str:
+        parse_api_tokens(value)
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return "sqlite:///" + str(Path(self.data_dir) / "corral.sqlite")
+
+    @property
+    def tokens(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+        return parse_api_tokens(self.api_tokens)
+
+
+def parse_api_tokens(value: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """Parse 'TOKEN=USER:PROJECT:ROLE+ROLE, ...' into {token: (user, project, roles)}."""
+    tokens: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        token, sep, rest = item.partition("=")
+        fields = rest.split(":")
+        if not sep or not token or len(fields) != 3 or not all(fields[:2]):
+            raise ValueError(f"entry {item!r} is not TOKEN=USER:PROJECT:ROLE[+ROLE...]")
+        roles = tuple(r for r in fields[2].split("+") if r)
+        tokens[token] = (fields[0], fields[1], roles)
+    return tokens
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message lists every problem, one per line."""
+
+
+def _env_name(name: str) -> str:
+    return "CORRAL_" + name.upper()
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, an INI file, the environment and explicit overrides.
+
+    Raises:
+        ConfigError: naming every bad value and where it came from.
+    """
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    config_file = config_file or os.environ.get("CORRAL_CONFIG_FILE") or None
+    problems: list[str] = []
+    known = {opt.name: opt for opt in OPTIONS}
+    if config_file:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(config_file, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except (OSError, configparser.Error) as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from exc
+        sections = [configparser.DEFAULTSECT, *parser.sections()]
+        for section in sections:
+            items = parser.defaults() if section == configparser.DEFAULTSECT else {
+                k: v for k, v in parser.items(section) if k not in parser.defaults()
+            }
+            for key, value in items.items():
+                opt = known.get(key)
+                if opt is None:
+                    problems.append(f"{config_file} [{section}] {key}: unknown option")
+                    continue
+                raw[key] = value
+                origin[key] = f"{config_file} [{section}] {key}"
+    for name in known:
+        env = _env_name(name)
+        if env in os.environ:
+            raw[name] = os.environ[env]
+            origin[name] = env
+    for name, value in overrides.items():
+        if value is not None:
+            raw[name] = value
+            origin[name] = f"--{name.replace('_', '-')}"
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            where = origin.get(name, name)
+            problems.append(f"{where}: {err['msg']} (got {raw.get(name)!r})")
+        settings = None
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    assert settings is not None
+    return settings
+
+
+def sample_config() -> str:
+    """Every option as a commented INI file, defaults shown."""
+    defaults = Settings()
+    lines = ["# corral configuration. Every option may also be set as CORRAL_<OPTION>.", ""]
+    by_section: dict[str, list[Option]] = {}
+    for opt in OPTIONS:
+        by_section.setdefault(opt.section, []).append(opt)
+    for section, opts in by_section.items():
+        lines.append(f"[{section}]")
+        for opt in opts:
+            value = getattr(defaults, opt.name)
+            if isinstance(value, bool):
+                value = str(value).lower()
+            lines.append(f"# {opt.help}")
+            lines.append(f"# env: {_env_name(opt.name)}")
+            lines.append(f"#{opt.name} = {value}")
+            lines.append("")
+    return "\n".join(lines)

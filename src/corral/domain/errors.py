@@ -1,0 +1,160 @@
+"""Typed errors of the domain; the API maps each to an HTTP status and code.
+
+    CorralError
+     +-- NotFound
+     |    +-- ProviderNotFound, ResourceClassNotFound, TraitNotFound,
+     |        InventoryNotFound
+     +-- Conflict
+     |    +-- ConcurrentUpdate        (stale generation)
+     |    +-- DuplicateName           (provider name or uuid taken)
+     |    +-- AlreadyExists           (resource class, trait, inventory class)
+     |    +-- InventoryInUse          (removing a class that has allocations)
+     |    +-- ProviderInUse           (deleting a provider with allocations)
+     |    +-- CannotDeleteParent      (deleting a provider with children)
+     |    +-- ResourceClassInUse, TraitInUse
+     +-- InvalidInput                 (a value the rules refuse; names the field)
+          +-- UnknownResourceClass, UnknownTrait  (named in a request body/query)
+          +-- InvalidInventory
+          +-- BadQuery                (query string: carries a placement query code)
+
+Errors carry the facts (provider, class, amounts) as attributes; their message is the
+human detail. They never carry an HTTP status: that is the API's business.
+"""
+
+from __future__ import annotations
+
+from corral.domain import codes
+
+
+class CorralError(Exception):
+    """Base of every error corral raises on purpose."""
+
+    code: str = codes.UNDEFINED
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(CorralError):
+    """The named thing does not exist."""
+
+
+class ProviderNotFound(NotFound):
+    code = codes.PROVIDER_NOT_FOUND
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"No resource provider with uuid {uuid} found")
+        self.uuid = uuid
+
+
+class ResourceClassNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such resource class {name}.")
+        self.name = name
+
+
+class TraitNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such trait(s): {name}.")
+        self.name = name
+
+
+class InventoryNotFound(NotFound):
+    def __init__(self, provider: str, resource_class: str) -> None:
+        super().__init__(
+            f"No inventory of class {resource_class} found for resource provider {provider}"
+        )
+        self.provider = provider
+        self.resource_class = resource_class
+
+
+class Conflict(CorralError):
+    """The request is well formed but clashes with the current state."""
+
+
+class ConcurrentUpdate(Conflict):
+    code = codes.CONCURRENT_UPDATE
+
+    def __init__(self, provider: str, seen: int | None = None, current: int | None = None) -> None:
+        detail = f"resource provider generation conflict on {provider}"
+        if seen is not None and current is not None:
+            detail += f": request had generation {seen}, current is {current}"
+        super().__init__(detail)
+        self.provider = provider
+
+
+class DuplicateName(Conflict):
+    code = codes.DUPLICATE_NAME
+
+
+class AlreadyExists(Conflict):
+    """A resource class, trait or inventory record that already exists."""
+
+
+class InventoryInUse(Conflict):
+    code = codes.INVENTORY_INUSE
+
+    def __init__(self, provider: str, resource_class: str, used: int) -> None:
+        super().__init__(
+            f"Inventory for {resource_class} on resource provider {provider} is in use: "
+            f"{used} units are allocated and would be left with no inventory"
+        )
+        self.provider = provider
+        self.resource_class = resource_class
+        self.used = used
+
+
+class ProviderInUse(Conflict):
+    code = codes.PROVIDER_INUSE
+
+
+class CannotDeleteParent(Conflict):
+    code = codes.PROVIDER_CANNOT_DELETE_PARENT
+
+
+class ResourceClassInUse(Conflict):
+    pass
+
+
+class TraitInUse(Conflict):
+    pass
+
+
+class InvalidInput(CorralError):
+    """A value the rules refuse. ``field`` names where it came from, when known."""
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class UnknownResourceClass(InvalidInput):
+    def __init__(self, name: str, where: str = "") -> None:
+        super().__init__(f"Unknown resource class {name}{where}", field="resource_class")
+        self.name = name
+
+
+class UnknownTrait(InvalidInput):
+    def __init__(self, names: list[str], where: str = "") -> None:
+        super().__init__(f"No such trait(s): {', '.join(sorted(names))}{where}", field="traits")
+        self.names = names
+
+
+class InvalidInventory(InvalidInput):
+    def __init__(self, provider: str, resource_class: str, reason: str) -> None:
+        super().__init__(
+            f"Unable to update inventory of {resource_class} for resource provider "
+            f"{provider}: {reason}",
+            field=f"inventories.{resource_class}",
+        )
+        self.provider = provider
+        self.resource_class = resource_class
+
+
+class BadQuery(InvalidInput):
+    """A bad query-string parameter; ``code`` is one of Placement's query codes."""
+
+    def __init__(self, detail: str, code: str = codes.QUERY_BAD_VALUE) -> None:
+        super().__init__(detail)
+        self.code = code

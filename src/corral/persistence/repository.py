@@ -1,0 +1,431 @@
+"""SQL for one transaction: providers, inventories, traits, classes, aggregates, usage.
+
+A Repository wraps one connection inside one transaction (see ``store.py``). Methods
+read and write rows and translate integrity errors into domain errors; the rules
+(what may change, when a generation must match) live in ``corral.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Table, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
+
+from corral.domain import errors
+from corral.domain.capacity import Inventory
+from corral.domain.model import Provider, ProviderFilter
+from corral.persistence import tables as t
+
+
+def utcnow() -> datetime:
+    """Naive UTC, so SQLite and PostgreSQL store and return the same value."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+_parent = t.resource_providers.alias("parent")
+_root = t.resource_providers.alias("root")
+_rp = t.resource_providers
+
+
+def _provider_select() -> Select[tuple[object, ...]]:
+    return (
+        select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation,
+               _parent.c.uuid.label("parent_uuid"), _root.c.uuid.label("root_uuid"),
+               _rp.c.created_at, _rp.c.updated_at)
+        .select_from(_rp.outerjoin(_parent, _rp.c.parent_provider_id == _parent.c.id)
+                     .outerjoin(_root, _rp.c.root_provider_id == _root.c.id))
+    )
+
+
+def _provider(row: Mapping[str, object]) -> Provider:
+    return Provider(
+        id=row["id"], uuid=row["uuid"], name=row["name"],  # type: ignore[arg-type]
+        generation=row["generation"], parent_uuid=row["parent_uuid"],  # type: ignore[arg-type]
+        root_uuid=row["root_uuid"] or row["uuid"],  # type: ignore[arg-type]
+        created_at=row["created_at"], updated_at=row["updated_at"],  # type: ignore[arg-type]
+    )
+
+
+class Repository:
+    """Every query corral makes, bound to one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- resource classes and traits -------------------------------------------------
+
+    def _names(self, table: Table) -> list[str]:
+        return list(self.conn.scalars(select(table.c.name).order_by(table.c.name)))
+
+    def _ensure_names(self, table: Table, names: Iterable[str]) -> int:
+        present = set(self._names(table))
+        missing = sorted(set(names) - present)
+        if missing:
+            now = utcnow()
+            self.conn.execute(insert(table), [
+                {"name": n, "created_at": now, "updated_at": now} for n in missing
+            ])
+        return len(missing)
+
+    def _ids(self, table: Table, names: Iterable[str]) -> dict[str, int]:
+        wanted = set(names)
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(table.c.name, table.c.id).where(table.c.name.in_(wanted)))
+        return {name: id_ for name, id_ in rows}
+
+    def ensure_resource_classes(self, names: Iterable[str]) -> int:
+        return self._ensure_names(t.resource_classes, names)
+
+    def ensure_traits(self, names: Iterable[str]) -> int:
+        return self._ensure_names(t.traits, names)
+
+    def resource_class_names(self) -> list[str]:
+        return self._names(t.resource_classes)
+
+    def resource_class_ids(self, names: Iterable[str]) -> dict[str, int]:
+        return self._ids(t.resource_classes, names)
+
+    def trait_ids(self, names: Iterable[str]) -> dict[str, int]:
+        return self._ids(t.traits, names)
+
+    def resource_class_updated(self, name: str) -> datetime | None:
+        return self.conn.scalar(
+            select(t.resource_classes.c.updated_at).where(t.resource_classes.c.name == name))
+
+    def trait_updated(self, name: str) -> datetime | None:
+        return self.conn.scalar(select(t.traits.c.updated_at).where(t.traits.c.name == name))
+
+    def create_name(self, table: Table, name: str) -> bool:
+        """Insert a class or trait; False when it already exists (not an error here)."""
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(table).values(name=name, created_at=now, updated_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def create_resource_class(self, name: str) -> bool:
+        return self.create_name(t.resource_classes, name)
+
+    def create_trait(self, name: str) -> bool:
+        return self.create_name(t.traits, name)
+
+    def rename_resource_class(self, old: str, new: str) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(t.resource_classes)
+                                  .where(t.resource_classes.c.name == old)
+                                  .values(name=new, updated_at=utcnow()))
+        except IntegrityError as exc:
+            raise errors.AlreadyExists(f"Resource class {new} already exists.") from exc
+
+    def resource_class_in_use(self, rc_id: int) -> bool:
+        inv = self.conn.scalar(select(exists().where(t.inventories.c.resource_class_id == rc_id)))
+        alloc = self.conn.scalar(select(exists().where(t.allocations.c.resource_class_id == rc_id)))
+        return bool(inv or alloc)
+
+    def delete_resource_class(self, rc_id: int) -> None:
+        self.conn.execute(delete(t.resource_classes).where(t.resource_classes.c.id == rc_id))
+
+    def trait_in_use(self, trait_id: int) -> bool:
+        return bool(self.conn.scalar(
+            select(exists().where(t.provider_traits.c.trait_id == trait_id))))
+
+    def delete_trait(self, trait_id: int) -> None:
+        self.conn.execute(delete(t.traits).where(t.traits.c.id == trait_id))
+
+    def list_traits(self, *, names: Iterable[str] | None = None, prefix: str | None = None,
+                    associated: bool | None = None) -> list[str]:
+        query = select(t.traits.c.name).order_by(t.traits.c.name)
+        if names is not None:
+            query = query.where(t.traits.c.name.in_(list(names)))
+        if prefix is not None:
+            # Escape LIKE wildcards: trait names may contain '_'.
+            pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(t.traits.c.name.like(pattern, escape="\\"))
+        if associated is not None:
+            used = exists().where(t.provider_traits.c.trait_id == t.traits.c.id)
+            query = query.where(used if associated else ~used)
+        return list(self.conn.scalars(query))
+
+    # -- providers ---------------------------------------------------------------------
+
+    def get_provider(self, uuid: str, *, for_update: bool = False) -> Provider:
+        query = _provider_select().where(_rp.c.uuid == uuid)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=_rp)
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            raise errors.ProviderNotFound(uuid)
+        return _provider(row)
+
+    def provider_exists_named(self, name: str, *, except_id: int | None = None) -> bool:
+        query = select(exists().where(_rp.c.name == name, _rp.c.id != (except_id or -1)))
+        return bool(self.conn.scalar(query))
+
+    def create_provider(self, uuid: str, name: str, parent: Provider | None) -> Provider:
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                new_id = self.conn.execute(insert(_rp).values(
+                    uuid=uuid, name=name, generation=0,
+                    parent_provider_id=parent.id if parent else None,
+                    root_provider_id=self.root_id(parent) if parent else None,
+                    created_at=now, updated_at=now,
+                ).returning(_rp.c.id)).scalar_one()
+                if parent is None:
+                    self.conn.execute(update(_rp).where(_rp.c.id == new_id)
+                                      .values(root_provider_id=new_id))
+        except IntegrityError as exc:
+            taken = []
+            if self.conn.scalar(select(exists().where(_rp.c.uuid == uuid))):
+                taken.append(f"uuid: {uuid}")
+            if self.conn.scalar(select(exists().where(_rp.c.name == name))):
+                taken.append(f"name: {name}")
+            raise errors.DuplicateName(
+                f"Conflicting resource provider {', '.join(taken) or name} already exists."
+            ) from exc
+        return self.get_provider(uuid)
+
+    def root_id(self, provider: Provider) -> int:
+        return int(self.conn.scalar(select(_rp.c.root_provider_id).where(_rp.c.id == provider.id))
+                   or provider.id)
+
+    def subtree_ids(self, provider_id: int) -> set[int]:
+        """The provider and all its descendants."""
+        found = {provider_id}
+        frontier = [provider_id]
+        while frontier:
+            children = list(self.conn.scalars(
+                select(_rp.c.id).where(_rp.c.parent_provider_id.in_(frontier))))
+            frontier = [c for c in children if c not in found]
+            found.update(frontier)
+        return found
+
+    def has_children(self, provider_id: int) -> bool:
+        return bool(self.conn.scalar(select(exists().where(_rp.c.parent_provider_id == provider_id))))
+
+    def has_allocations(self, provider_id: int) -> bool:
+        return bool(self.conn.scalar(
+            select(exists().where(t.allocations.c.resource_provider_id == provider_id))))
+
+    def update_provider(self, provider: Provider, *, name: str,
+                        parent: Provider | None, reparent: bool) -> None:
+        """Rename and (when ``reparent``) move a provider and its subtree; bumps generation."""
+        values: dict[str, object] = {"name": name, "updated_at": utcnow(),
+                                     "generation": _rp.c.generation + 1}
+        try:
+            with self.conn.begin_nested():
+                if reparent:
+                    new_root = self.root_id(parent) if parent else provider.id
+                    values["parent_provider_id"] = parent.id if parent else None
+                    subtree = self.subtree_ids(provider.id)
+                    self.conn.execute(update(_rp).where(_rp.c.id.in_(subtree))
+                                      .values(root_provider_id=new_root))
+                self.conn.execute(update(_rp).where(_rp.c.id == provider.id).values(**values))
+        except IntegrityError as exc:
+            raise errors.DuplicateName(
+                f"Conflicting resource provider {name} already exists.") from exc
+
+    def delete_provider(self, provider: Provider) -> None:
+        self.conn.execute(delete(t.inventories).where(t.inventories.c.resource_provider_id == provider.id))
+        self.conn.execute(delete(t.provider_traits)
+                          .where(t.provider_traits.c.resource_provider_id == provider.id))
+        self.conn.execute(delete(t.provider_aggregates)
+                          .where(t.provider_aggregates.c.resource_provider_id == provider.id))
+        self.conn.execute(delete(_rp).where(_rp.c.id == provider.id))
+
+    def bump_generation(self, provider: Provider, seen: int | None = None) -> int:
+        """Compare-and-swap the provider generation; returns the new one.
+
+        Raises:
+            ConcurrentUpdate: when ``seen`` (default: the generation read) is stale.
+        """
+        expected = provider.generation if seen is None else seen
+        result = self.conn.execute(
+            update(_rp).where(_rp.c.id == provider.id, _rp.c.generation == expected)
+            .values(generation=expected + 1, updated_at=utcnow()))
+        if result.rowcount != 1:
+            current = self.conn.scalar(select(_rp.c.generation).where(_rp.c.id == provider.id))
+            raise errors.ConcurrentUpdate(provider.uuid, expected, current)
+        return expected + 1
+
+    def list_providers(self, flt: ProviderFilter) -> list[Provider]:
+        query = _provider_select().order_by(_rp.c.id)
+        if flt.name is not None:
+            query = query.where(_rp.c.name == flt.name)
+        if flt.uuid is not None:
+            query = query.where(_rp.c.uuid == flt.uuid)
+        if flt.in_tree is not None:
+            tree_root = (select(_rp.c.root_provider_id).where(_rp.c.uuid == flt.in_tree)
+                         .scalar_subquery())
+            query = query.where(_rp.c.root_provider_id == tree_root)
+        pa, agg = t.provider_aggregates, t.aggregates
+        for any_of in flt.member_of:
+            query = query.where(exists().where(
+                pa.c.resource_provider_id == _rp.c.id, pa.c.aggregate_id == agg.c.id,
+                agg.c.uuid.in_(sorted(any_of))))
+        if flt.forbidden_aggregates:
+            query = query.where(~exists().where(
+                pa.c.resource_provider_id == _rp.c.id, pa.c.aggregate_id == agg.c.id,
+                agg.c.uuid.in_(sorted(flt.forbidden_aggregates))))
+        pt, tr = t.provider_traits, t.traits
+        for any_of in flt.required:
+            query = query.where(exists().where(
+                pt.c.resource_provider_id == _rp.c.id, pt.c.trait_id == tr.c.id,
+                tr.c.name.in_(sorted(any_of))))
+        if flt.forbidden_traits:
+            query = query.where(~exists().where(
+                pt.c.resource_provider_id == _rp.c.id, pt.c.trait_id == tr.c.id,
+                tr.c.name.in_(sorted(flt.forbidden_traits))))
+        if flt.resources:
+            inv, rc = t.inventories, t.resource_classes
+            for name, _amount in flt.resources:
+                query = query.where(exists().where(
+                    inv.c.resource_provider_id == _rp.c.id, inv.c.resource_class_id == rc.c.id,
+                    rc.c.name == name))
+        return [_provider(row) for row in self.conn.execute(query).mappings()]
+
+    # -- inventories and usage -----------------------------------------------------------
+
+    def inventories(self, provider_ids: Iterable[int]) -> dict[int, dict[str, Inventory]]:
+        inv, rc = t.inventories, t.resource_classes
+        ids = list(provider_ids)
+        out: dict[int, dict[str, Inventory]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        rows = self.conn.execute(
+            select(inv.c.resource_provider_id, rc.c.name, inv.c.total, inv.c.reserved,
+                   inv.c.min_unit, inv.c.max_unit, inv.c.step_size, inv.c.allocation_ratio)
+            .join(rc, rc.c.id == inv.c.resource_class_id)
+            .where(inv.c.resource_provider_id.in_(ids)).order_by(rc.c.name))
+        for rp_id, name, total, reserved, min_unit, max_unit, step, ratio in rows:
+            out[rp_id][name] = Inventory(total, reserved, min_unit, max_unit, step, float(ratio))
+        return out
+
+    def usages(self, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+        al, rc = t.allocations, t.resource_classes
+        ids = list(provider_ids)
+        out: dict[int, dict[str, int]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        rows = self.conn.execute(
+            select(al.c.resource_provider_id, rc.c.name, func.sum(al.c.used))
+            .join(rc, rc.c.id == al.c.resource_class_id)
+            .where(al.c.resource_provider_id.in_(ids))
+            .group_by(al.c.resource_provider_id, rc.c.name))
+        for rp_id, name, used in rows:
+            out[rp_id][name] = int(used)
+        return out
+
+    def replace_inventories(self, provider: Provider, wanted: Mapping[str, Inventory]) -> None:
+        """Make the provider's inventory exactly ``wanted`` (classes must exist)."""
+        inv = t.inventories
+        ids = self.resource_class_ids(wanted)
+        missing = set(wanted) - set(ids)
+        if missing:
+            raise errors.UnknownResourceClass(sorted(missing)[0],
+                                              f" in inventory for resource provider {provider.uuid}")
+        current = self.inventories([provider.id])[provider.id]
+        gone = [name for name in current if name not in wanted]
+        if gone:
+            gone_ids = self.resource_class_ids(gone)
+            self.conn.execute(delete(inv).where(inv.c.resource_provider_id == provider.id,
+                                                inv.c.resource_class_id.in_(gone_ids.values())))
+        now = utcnow()
+        for name, record in wanted.items():
+            values = {"total": record.total, "reserved": record.reserved,
+                      "min_unit": record.min_unit, "max_unit": record.max_unit,
+                      "step_size": record.step_size, "allocation_ratio": record.allocation_ratio,
+                      "updated_at": now}
+            if name in current:
+                if current[name] != record:
+                    self.conn.execute(update(inv).where(
+                        inv.c.resource_provider_id == provider.id,
+                        inv.c.resource_class_id == ids[name]).values(**values))
+            else:
+                self.conn.execute(insert(inv).values(resource_provider_id=provider.id,
+                                                     resource_class_id=ids[name],
+                                                     created_at=now, **values))
+
+    def inventory_updated(self, provider_id: int) -> datetime | None:
+        return self.conn.scalar(select(func.max(t.inventories.c.updated_at))
+                                .where(t.inventories.c.resource_provider_id == provider_id))
+
+    def provider_allocations(self, provider_id: int) -> dict[str, dict[str, int]]:
+        al, rc, co = t.allocations, t.resource_classes, t.consumers
+        rows = self.conn.execute(
+            select(co.c.uuid, rc.c.name, al.c.used)
+            .join(rc, rc.c.id == al.c.resource_class_id).join(co, co.c.id == al.c.consumer_id)
+            .where(al.c.resource_provider_id == provider_id).order_by(co.c.uuid, rc.c.name))
+        out: dict[str, dict[str, int]] = {}
+        for consumer, name, used in rows:
+            out.setdefault(consumer, {})[name] = out.get(consumer, {}).get(name, 0) + used
+        return out
+
+    # -- traits and aggregates of a provider ---------------------------------------------
+
+    def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = list(provider_ids)
+        out: dict[int, list[str]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        pt, tr = t.provider_traits, t.traits
+        rows = self.conn.execute(select(pt.c.resource_provider_id, tr.c.name)
+                                 .join(tr, tr.c.id == pt.c.trait_id)
+                                 .where(pt.c.resource_provider_id.in_(ids)).order_by(tr.c.name))
+        for rp_id, name in rows:
+            out[rp_id].append(name)
+        return out
+
+    def set_provider_traits(self, provider: Provider, trait_ids: Iterable[int]) -> None:
+        pt = t.provider_traits
+        self.conn.execute(delete(pt).where(pt.c.resource_provider_id == provider.id))
+        rows = [{"resource_provider_id": provider.id, "trait_id": i} for i in sorted(set(trait_ids))]
+        if rows:
+            self.conn.execute(insert(pt), rows)
+
+    def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = list(provider_ids)
+        out: dict[int, list[str]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        pa, agg = t.provider_aggregates, t.aggregates
+        rows = self.conn.execute(select(pa.c.resource_provider_id, agg.c.uuid)
+                                 .join(agg, agg.c.id == pa.c.aggregate_id)
+                                 .where(pa.c.resource_provider_id.in_(ids)).order_by(agg.c.uuid))
+        for rp_id, uuid in rows:
+            out[rp_id].append(uuid)
+        return out
+
+    def set_provider_aggregates(self, provider: Provider, uuids: Iterable[str]) -> None:
+        pa, agg = t.provider_aggregates, t.aggregates
+        wanted = sorted(set(uuids))
+        known = dict(self.conn.execute(select(agg.c.uuid, agg.c.id).where(agg.c.uuid.in_(wanted))).all())
+        now = utcnow()
+        for uuid in wanted:
+            if uuid not in known:
+                try:
+                    with self.conn.begin_nested():
+                        known[uuid] = self.conn.execute(
+                            insert(agg).values(uuid=uuid, created_at=now, updated_at=now)
+                            .returning(agg.c.id)).scalar_one()
+                except IntegrityError:  # created by a concurrent request: use theirs
+                    known[uuid] = self.conn.scalar(select(agg.c.id).where(agg.c.uuid == uuid))
+        self.conn.execute(delete(pa).where(pa.c.resource_provider_id == provider.id))
+        if wanted:
+            self.conn.execute(insert(pa), [
+                {"resource_provider_id": provider.id, "aggregate_id": known[u]} for u in wanted])
+
+    def touch_provider(self, provider: Provider) -> None:
+        """Record a change that does not move the generation (aggregates before 1.19)."""
+        self.conn.execute(update(_rp).where(_rp.c.id == provider.id).values(updated_at=utcnow()))
+
+    def count_providers(self) -> int:
+        return int(self.conn.scalar(select(func.count()).select_from(_rp)) or 0)
+

@@ -1,0 +1,97 @@
+"""The Store: one engine per process, and a Repository per transaction.
+
+``store.write()`` opens one transaction (``BEGIN IMMEDIATE`` on SQLite, so writers
+queue on the lock instead of failing on upgrade) and yields a Repository; leaving
+the block commits, an exception rolls everything back. ``store.read()`` is the
+same without the write lock. Services never see a connection, only the Repository.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from corral.persistence.repository import Repository
+
+WRITE_OPTION = "corral_write"
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) -> Engine:
+    """Create an engine with the per-backend settings corral relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = create_engine(
+            url, poolclass=NullPool,
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine, busy_timeout_ms)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own is lazy).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Store:
+    """The database, as the rest of corral sees it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Repository]:
+        """One read-write transaction; commits on success, rolls back on any error."""
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with conn.begin():
+                yield Repository(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Repository]:
+        """One read-only transaction (a consistent snapshot on both backends)."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield Repository(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_store(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) -> Store:
+    return Store(make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size))
+
+
+def ping(store: Store) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
