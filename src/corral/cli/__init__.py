@@ -1,0 +1,1 @@
+"""The ``corral`` command line (Typer + rich), in OpenStackClient grammar."""

@@ -1,0 +1,162 @@
+"""``corral``: serve the API, manage the database, and operate on the fleet.
+
+Commands follow the OpenStackClient grammar (``corral <object> <action>``). They
+work on the database named by the configuration (the same one ``corral serve``
+uses), through the same services as the API.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from corral import __version__
+from corral.config import ConfigError, Settings, load_settings, sample_config
+from corral.logging import configure_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="corral: compute capacity control plane (placement, scheduling, quotas).")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, current revision.")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration: print a sample file.")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+out = Console()
+
+ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
+                                                help="INI configuration file.")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Overrides database_url.")]
+
+
+class State:
+    config_file: str | None = None
+    database_url: str | None = None
+
+
+state = State()
+
+
+def settings(**overrides: object) -> Settings:
+    """Load settings or exit 2 with every problem listed."""
+    try:
+        loaded = load_settings(state.config_file, database_url=state.database_url, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+    configure_logging(loaded.log_format, loaded.log_level)
+    return loaded
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"corral {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    config_file: ConfigFile = None,
+    database_url: DatabaseUrl = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    state.config_file = config_file
+    state.database_url = database_url
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema to the newest revision."""
+    from corral.services import system
+
+    conf = settings()
+    store = system.open_store(conf)
+    try:
+        before = system.schema_state(store)
+        after = system.upgrade_schema(store)
+    finally:
+        store.dispose()
+    out.print(f"database at revision {after.current} (was {before.current or 'empty'})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and whether it is up to date."""
+    from corral.services import system
+
+    conf = settings()
+    store = system.open_store(conf)
+    try:
+        st = system.schema_state(store)
+    finally:
+        store.dispose()
+    status = "up to date" if st.up_to_date else f"behind (newest is {st.head}): run 'corral db upgrade'"
+    out.print(f"{st.current or 'empty'} ({status})")
+    if not st.up_to_date:
+        raise typer.Exit(1)
+
+
+@config_app.command("sample")
+def config_sample() -> None:
+    """Print every option with its help text, as an INI file."""
+    sys.stdout.write(sample_config() + "\n")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8778).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (default 1).")] = None,
+    banner: Annotated[bool, typer.Option(help="Print what to try once it is up.")] = False,
+) -> None:
+    """Serve the API (Placement-compatible at / and /placement)."""
+    import uvicorn
+
+    from corral.services import system
+
+    conf = settings(host=host, port=port, workers=workers)
+    store = system.open_store(conf)
+    try:
+        system.prepare(store, conf)
+    except system.SchemaBehind as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from exc
+    finally:
+        store.dispose()
+    if banner:
+        _print_banner(conf)
+    # Workers are separate processes: hand them the settings through the environment.
+    for name, value in conf.model_dump().items():
+        os.environ["CORRAL_" + name.upper()] = str(value)
+    os.environ.pop("CORRAL_CONFIG_FILE", None)
+    uvicorn.run("corral.api.asgi:app_from_environment", factory=True, host=conf.host,
+                port=conf.port, workers=conf.workers, log_level="warning", access_log=False)
+
+
+def _print_banner(conf: Settings) -> None:
+    base = f"http://{conf.host}:{conf.port}"
+    out.print(f"[bold]corral {__version__}[/bold] on {base}  (database: "
+              f"{conf.effective_database_url})", highlight=False)
+    out.print("Try:", highlight=False)
+    for line in (
+        f"curl -s {base}/ | python3 -m json.tool",
+        f"curl -s -H 'x-auth-token: admin' -H 'openstack-api-version: placement latest' "
+        f"{base}/resource_providers | python3 -m json.tool",
+        "corral provider list",
+        "corral inventory list <provider>",
+        f"API docs: {base}/docs   metrics: {base}/metrics   health: {base}/healthz",
+    ):
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
