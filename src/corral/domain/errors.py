@@ -158,3 +158,52 @@ class BadQuery(InvalidInput):
     def __init__(self, detail: str, code: str = codes.QUERY_BAD_VALUE) -> None:
         super().__init__(detail)
         self.code = code
+
+
+# -- allocations -------------------------------------------------------------------------
+
+class ConsumerGenerationConflict(Conflict):
+    """The consumer generation the request carried is not the current one."""
+
+    code = codes.CONCURRENT_UPDATE
+
+    def __init__(self, consumer: str, expected: int | None, got: object) -> None:
+        super().__init__(
+            f"consumer generation conflict for consumer {consumer} - expected "
+            f"{'null' if expected is None else expected} but got {got}")
+        self.consumer = consumer
+
+
+class InsufficientCapacity(Conflict):
+    """A claim would take a provider past its usable capacity."""
+
+    def __init__(self, provider: str, resource_class: str, requested: int, used: int,
+                 capacity: int) -> None:
+        free = max(capacity - used, 0)
+        super().__init__(
+            f"Unable to allocate inventory: Unable to create allocation for '{resource_class}' "
+            f"on resource provider '{provider}'. The requested amount would exceed the "
+            f"capacity: asked {requested}, {used} of {capacity} used, {free} free.")
+        self.provider = provider
+        self.resource_class = resource_class
+        self.requested = requested
+        self.used = used
+        self.capacity = capacity
+
+
+class InvalidAllocation(Conflict):
+    """A claim that breaks an inventory's unit rules, or names a class it lacks."""
+
+    def __init__(self, provider: str, resource_class: str, reason: str) -> None:
+        super().__init__(
+            f"Unable to allocate inventory: Unable to create allocation for '{resource_class}' "
+            f"on resource provider '{provider}'. The requested amount would violate inventory "
+            f"constraints: {reason}.")
+        self.provider = provider
+        self.resource_class = resource_class
+
+
+class ConsumerNotFound(NotFound):
+    def __init__(self, consumer: str) -> None:
+        super().__init__(f"No allocations for consumer '{consumer}'")
+        self.consumer = consumer

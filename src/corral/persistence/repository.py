@@ -8,7 +8,7 @@ read and write rows and translate integrity errors into domain errors; the rules
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Table, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,11 +18,8 @@ from corral.domain import errors
 from corral.domain.capacity import Inventory
 from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import tables as t
-
-
-def utcnow() -> datetime:
-    """Naive UTC, so SQLite and PostgreSQL store and return the same value."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+from corral.persistence.allocations import AllocationQueries
+from corral.persistence.clock import utcnow
 
 
 _parent = t.resource_providers.alias("parent")
@@ -49,7 +46,7 @@ def _provider(row: Mapping[str, object]) -> Provider:
     )
 
 
-class Repository:
+class Repository(AllocationQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from corral.api import microversion
 from corral.api.errors import ApiError, error_response, status_for
 from corral.api.placement import (
-    aggregates, inventories, resource_classes, resource_providers, traits, usages,
+    aggregates, allocations, inventories, resource_classes, resource_providers, traits, usages,
 )
 from corral.api.placement.middleware import PlacementMiddleware, wants_html
 from corral.api.placement.util import respond
@@ -74,6 +74,12 @@ ROUTES: list[tuple[str, dict[str, Handler]]] = [
         "PUT": resource_classes.update_resource_class,
         "DELETE": resource_classes.delete_resource_class}),
     ("/traits", {"GET": traits.list_traits}),
+    ("/allocations", {"POST": allocations.set_allocations}),
+    ("/allocations/{consumer_uuid}", {
+        "GET": allocations.list_for_consumer,
+        "PUT": allocations.set_allocations_for_consumer,
+        "DELETE": allocations.delete_allocations}),
+    ("/usages", {"GET": allocations.get_total_usages}),
     ("/traits/{name}", {
         "GET": traits.get_trait, "PUT": traits.put_trait, "DELETE": traits.delete_trait}),
 ]

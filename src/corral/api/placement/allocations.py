@@ -1,0 +1,116 @@
+"""/allocations/{consumer_uuid}, POST /allocations (1.13) and GET /usages (1.9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from corral.api.errors import ApiError
+from corral.api.placement import allocation_schemas as s
+from corral.api.placement.util import (
+    authorize, check_accept, check_query, json_body, no_content, require_version, respond,
+    store, version,
+)
+from corral.domain.names import normalize_uuid
+from corral.services import allocations as svc
+
+
+def _consumer(request: Request) -> str:
+    raw = request.path_params["consumer_uuid"]
+    canonical = normalize_uuid(raw)
+    if canonical is None:
+        raise ApiError(400, f"Malformed consumer_uuid: {raw}")
+    return canonical
+
+
+def _pick(models: list[tuple[tuple[int, int], Any]], request: Request) -> Any:
+    v = version(request)
+    for minimum, model in models:
+        if v.matches(minimum):
+            return model
+    raise ApiError(405, "The method specified is not allowed for this resource.")
+
+
+def _to_write(consumer: str, data: Any, request: Request) -> svc.ConsumerWrite:
+    v = version(request)
+    if isinstance(data.allocations, list):
+        allocations = {item.resource_provider.uuid: dict(item.resources) for item in data.allocations}
+    else:
+        allocations = {rp: dict(item.resources) for rp, item in data.allocations.items()}
+    return svc.ConsumerWrite(
+        consumer=consumer,
+        allocations=allocations,
+        project_id=getattr(data, "project_id", None),
+        user_id=getattr(data, "user_id", None),
+        generation=data.consumer_generation if v.matches((1, 28)) else svc.UNCHECKED,
+        consumer_type=getattr(data, "consumer_type", None),
+    )
+
+
+def list_for_consumer(request: Request) -> Response:
+    authorize(request)
+    check_accept(request)
+    v = version(request)
+    found = svc.get_consumer_allocations(store(request), _consumer(request))
+    body: dict[str, Any] = {"allocations": {
+        rp: {"generation": found.provider_generations[rp], "resources": res}
+        for rp, res in found.allocations.items()}}
+    if found.allocations and v.matches((1, 12)):
+        body["project_id"] = found.project_id
+        body["user_id"] = found.user_id
+        if v.matches((1, 28)):
+            body["consumer_generation"] = found.generation
+        if v.matches((1, 38)):
+            body["consumer_type"] = found.consumer_type
+    return respond(request, body, last_modified=found.updated_at)
+
+
+def set_allocations_for_consumer(request: Request) -> Response:
+    authorize(request)
+    consumer = _consumer(request)
+    data = json_body(request, _pick(s.PUT_MODELS, request))
+    svc.write_allocations(store(request), [_to_write(consumer, data, request)])
+    return no_content()
+
+
+def delete_allocations(request: Request) -> Response:
+    authorize(request)
+    svc.delete_consumer_allocations(store(request), _consumer(request))
+    return no_content()
+
+
+def set_allocations(request: Request) -> Response:
+    """POST /allocations: several consumers, all or nothing (1.13)."""
+    require_version(request, (1, 13), status=405)
+    authorize(request)
+    data = json_body(request, _pick(s.POST_MODELS, request))
+    writes = [_to_write(consumer, item, request) for consumer, item in data.root.items()]
+    svc.write_allocations(store(request), writes)
+    return no_content()
+
+
+def get_total_usages(request: Request) -> Response:
+    require_version(request, (1, 9))
+    v = version(request)
+    allowed = {"project_id", "user_id"} | ({"consumer_type"} if v.matches((1, 38)) else set())
+    check_query(request, allowed)
+    project = request.query_params.get("project_id")
+    authorize(request, "project_reader_or_admin", target_project=project)
+    check_accept(request)
+    if not project:
+        raise ApiError(400, "Invalid query string parameters: 'project_id' is a required property",
+                       code="placement.query.missing_value")
+    user = request.query_params.get("user_id")
+    ctype = request.query_params.get("consumer_type") if v.matches((1, 38)) else None
+    groups = svc.project_usages(store(request), project, user, ctype)
+    if v.matches((1, 38)):
+        usages: dict[str, Any] = {
+            g: {**res, "consumer_count": count} for g, (res, count) in groups.items()}
+    else:
+        usages = {}
+        for res, _count in groups.values():
+            for rc, used in res.items():
+                usages[rc] = usages.get(rc, 0) + used
+    return respond(request, {"usages": usages})

@@ -1,0 +1,203 @@
+"""SQL for consumers and their allocations (mixed into the Repository).
+
+Claims lock the providers they touch (``SELECT ... FOR UPDATE`` in provider-id order
+on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers) before they
+count usage, so the count a claim checks is the count it commits against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from corral.domain import errors
+from corral.persistence import tables as t
+from corral.persistence.clock import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRow:
+    id: int
+    uuid: str
+    project: str
+    user: str
+    consumer_type: str | None
+    generation: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LockedProvider:
+    id: int
+    uuid: str
+    generation: int
+
+
+class AllocationQueries:
+    conn: Connection
+
+    # -- projects, users, consumer types ------------------------------------------------
+
+    def _ensure_external(self, table: Table, column: str, value: str) -> int:
+        col = table.c[column]
+        found = self.conn.scalar(select(table.c.id).where(col == value))
+        if found is not None:
+            return int(found)
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                return int(self.conn.execute(
+                    insert(table).values({column: value, "created_at": now, "updated_at": now})
+                    .returning(table.c.id)).scalar_one())
+        except IntegrityError:  # a concurrent request created it first
+            return int(self.conn.scalar(select(table.c.id).where(col == value)))
+
+    def ensure_project(self, external_id: str) -> int:
+        return self._ensure_external(t.projects, "external_id", external_id)
+
+    def ensure_user(self, external_id: str) -> int:
+        return self._ensure_external(t.users, "external_id", external_id)
+
+    def ensure_consumer_type(self, name: str) -> int:
+        return self._ensure_external(t.consumer_types, "name", name)
+
+    # -- consumers ---------------------------------------------------------------------
+
+    def get_consumer(self, uuid: str) -> ConsumerRow | None:
+        co, pr, us, ct = t.consumers, t.projects, t.users, t.consumer_types
+        row = self.conn.execute(
+            select(co.c.id, co.c.uuid, pr.c.external_id.label("project"),
+                   us.c.external_id.label("user"), ct.c.name.label("ctype"),
+                   co.c.generation, co.c.updated_at)
+            .join(pr, pr.c.id == co.c.project_id).join(us, us.c.id == co.c.user_id)
+            .outerjoin(ct, ct.c.id == co.c.consumer_type_id)
+            .where(co.c.uuid == uuid)).first()
+        if row is None:
+            return None
+        return ConsumerRow(row.id, row.uuid, row.project, row.user, row.ctype,
+                           int(row.generation), row.updated_at)
+
+    def create_consumer(self, uuid: str, project_id: int, user_id: int,
+                        type_id: int | None) -> ConsumerRow:
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(t.consumers).values(
+                    uuid=uuid, project_id=project_id, user_id=user_id, consumer_type_id=type_id,
+                    generation=0, created_at=now, updated_at=now))
+        except IntegrityError as exc:
+            raise errors.ConsumerGenerationConflict(uuid, None, "a concurrent writer") from exc
+        row = self.get_consumer(uuid)
+        assert row is not None
+        return row
+
+    def update_consumer(self, consumer: ConsumerRow, *, project_id: int, user_id: int,
+                        type_id: int | None, keep_type: bool) -> int:
+        """Set owner/type and move the generation by compare-and-swap; returns the new one."""
+        values: dict[str, object] = {"project_id": project_id, "user_id": user_id,
+                                     "generation": consumer.generation + 1, "updated_at": utcnow()}
+        if not keep_type:
+            values["consumer_type_id"] = type_id
+        result = self.conn.execute(
+            update(t.consumers)
+            .where(t.consumers.c.id == consumer.id, t.consumers.c.generation == consumer.generation)
+            .values(**values))
+        if result.rowcount != 1:
+            raise errors.ConsumerGenerationConflict(consumer.uuid, consumer.generation,
+                                                    "a concurrent writer")
+        return consumer.generation + 1
+
+    def delete_consumer(self, consumer_id: int) -> None:
+        self.conn.execute(delete(t.consumers).where(t.consumers.c.id == consumer_id))
+
+    # -- allocations -------------------------------------------------------------------
+
+    def consumer_allocations(self, consumer_id: int) -> list[tuple[str, int, str, int]]:
+        """(provider uuid, provider generation, class, used) of one consumer."""
+        al, rp, rc = t.allocations, t.resource_providers, t.resource_classes
+        rows = self.conn.execute(
+            select(rp.c.uuid, rp.c.generation, rc.c.name, al.c.used)
+            .join(rp, rp.c.id == al.c.resource_provider_id)
+            .join(rc, rc.c.id == al.c.resource_class_id)
+            .where(al.c.consumer_id == consumer_id).order_by(rp.c.uuid, rc.c.name))
+        return [(u, int(g), n, int(used)) for u, g, n, used in rows]
+
+    def consumer_provider_uuids(self, consumer_ids: Iterable[int]) -> set[str]:
+        ids = list(consumer_ids)
+        if not ids:
+            return set()
+        al, rp = t.allocations, t.resource_providers
+        return set(self.conn.scalars(
+            select(rp.c.uuid).join(al, al.c.resource_provider_id == rp.c.id)
+            .where(al.c.consumer_id.in_(ids)).distinct()))
+
+    def lock_providers(self, uuids: Iterable[str]) -> dict[str, LockedProvider]:
+        """Lock the named providers for this transaction, in id order (no deadlocks)."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        rp = t.resource_providers
+        query = select(rp.c.id, rp.c.uuid, rp.c.generation).where(rp.c.uuid.in_(wanted)).order_by(rp.c.id)
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {u: LockedProvider(i, u, int(g)) for i, u, g in self.conn.execute(query)}
+
+    def delete_allocations(self, consumer_ids: Iterable[int]) -> None:
+        ids = list(consumer_ids)
+        if ids:
+            self.conn.execute(delete(t.allocations).where(t.allocations.c.consumer_id.in_(ids)))
+
+    def insert_allocations(self, rows: list[Mapping[str, object]]) -> None:
+        if rows:
+            now = utcnow()
+            self.conn.execute(insert(t.allocations),
+                              [{**r, "created_at": now, "updated_at": now} for r in rows])
+
+    def bump_provider_generations(self, providers: Iterable[LockedProvider]) -> None:
+        rp = t.resource_providers
+        now = utcnow()
+        for p in providers:
+            result = self.conn.execute(
+                update(rp).where(rp.c.id == p.id, rp.c.generation == p.generation)
+                .values(generation=p.generation + 1, updated_at=now))
+            if result.rowcount != 1:
+                raise errors.ConcurrentUpdate(p.uuid)
+
+    def usage_totals(self, *, project: str, user: str | None = None,
+                     consumer_type: str | None = None
+                     ) -> dict[str, tuple[dict[str, int], int]]:
+        """Usage of a project (and user), grouped by consumer type.
+
+        Returns {type: ({class: used}, consumers)}. Consumers with no type are grouped
+        as 'unknown'. ``consumer_type='all'`` folds every type into one 'all' group;
+        any other value keeps only that type.
+        """
+        al, co, pr, us, rc, ct = (t.allocations, t.consumers, t.projects, t.users,
+                                  t.resource_classes, t.consumer_types)
+        if consumer_type == "all":
+            group = literal("all")
+        else:
+            group = func.coalesce(ct.c.name, literal("unknown"))
+        source = (al.join(co, co.c.id == al.c.consumer_id).join(pr, pr.c.id == co.c.project_id)
+                  .join(us, us.c.id == co.c.user_id).outerjoin(ct, ct.c.id == co.c.consumer_type_id))
+        conditions = [pr.c.external_id == project]
+        if user is not None:
+            conditions.append(us.c.external_id == user)
+        if consumer_type not in (None, "all"):
+            conditions.append(group == consumer_type)
+        used_rows = self.conn.execute(
+            select(group.label("g"), rc.c.name, func.sum(al.c.used))
+            .select_from(source.join(rc, rc.c.id == al.c.resource_class_id))
+            .where(*conditions).group_by(group, rc.c.name))
+        count_rows = self.conn.execute(
+            select(group.label("g"), func.count(func.distinct(co.c.id)))
+            .select_from(source).where(*conditions).group_by(group))
+        counts = {g: int(n) for g, n in count_rows}
+        out: dict[str, tuple[dict[str, int], int]] = {}
+        for g, name, used in used_rows:
+            out.setdefault(g, ({}, counts.get(g, 0)))[0][name] = int(used)
+        return out

@@ -1,0 +1,199 @@
+"""Claims: writing, moving and deleting the allocations of consumers, atomically.
+
+One call is one transaction. It locks every provider it touches (what the consumers
+hold now and what they will hold), drops the consumers' current allocations, checks
+every new amount against capacity counted *after* that drop and under the lock, writes
+the new rows, and moves the generation of every touched provider and consumer. Two
+claims racing for the last unit therefore serialise on the provider lock: exactly one
+fits, the other is refused with InsufficientCapacity. Nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from corral.domain import capacity, errors
+from corral.persistence import Repository, Store
+
+log = structlog.get_logger("corral.allocations")
+
+#: How often a write without a consumer generation is retried after losing a race.
+RETRIES = 10
+
+#: Owner recorded for consumers written by clients older than microversion 1.8.
+INCOMPLETE_CONSUMER = "00000000-0000-0000-0000-000000000000"
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: "The request did not carry a consumer generation" (before microversion 1.28).
+UNCHECKED = _Unset()
+
+
+@dataclass(frozen=True)
+class ConsumerWrite:
+    """What one consumer should hold when the call returns.
+
+    ``generation``: the consumer generation the caller saw (None: a new consumer), or
+    UNCHECKED for clients that predate consumer generations. ``consumer_type`` None
+    keeps the existing type (clients before 1.38).
+    """
+
+    consumer: str
+    allocations: dict[str, dict[str, int]]
+    project_id: str | None = None
+    user_id: str | None = None
+    generation: int | None | _Unset = UNCHECKED
+    consumer_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsumerAllocations:
+    consumer: str
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+    provider_generations: dict[str, int] = field(default_factory=dict)
+    project_id: str | None = None
+    user_id: str | None = None
+    generation: int | None = None
+    consumer_type: str | None = None
+    updated_at: datetime | None = None
+
+
+def get_consumer_allocations(store: Store, consumer: str) -> ConsumerAllocations:
+    with store.read() as repo:
+        row = repo.get_consumer(consumer)
+        if row is None:
+            return ConsumerAllocations(consumer)
+        allocs: dict[str, dict[str, int]] = defaultdict(dict)
+        gens: dict[str, int] = {}
+        for rp_uuid, gen, rc, used in repo.consumer_allocations(row.id):
+            allocs[rp_uuid][rc] = used
+            gens[rp_uuid] = gen
+    return ConsumerAllocations(consumer, dict(allocs), gens, row.project, row.user,
+                               row.generation, row.consumer_type or "unknown", row.updated_at)
+
+
+def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
+    """Make each consumer hold exactly its ``allocations``; all or nothing.
+
+    Raises:
+        ConsumerGenerationConflict: a consumer generation was stale.
+        InvalidInput: a provider or resource class in the request does not exist.
+        InvalidAllocation: an amount breaks min_unit/max_unit/step_size, or the
+            provider has no inventory of that class.
+        InsufficientCapacity: an amount does not fit in what is free.
+    """
+    # Clients that predate consumer generations cannot resolve a consumer conflict
+    # themselves, so a race with another writer of the same consumer is retried here
+    # (from scratch: nothing of the failed attempt survives its rollback).
+    retries = RETRIES if all(isinstance(w.generation, _Unset) for w in writes) else 0
+    for attempt in range(retries + 1):
+        try:
+            with store.write() as repo:
+                _write(repo, writes)
+            return
+        except (errors.ConsumerGenerationConflict, errors.ConcurrentUpdate):
+            if attempt == retries:
+                raise
+            log.info("allocation_write_retried", attempt=attempt + 1)
+
+
+def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
+    consumers = {}
+    for w in writes:
+        existing = repo.get_consumer(w.consumer)
+        if not isinstance(w.generation, _Unset):
+            current = existing.generation if existing else None
+            if w.generation != current:
+                raise errors.ConsumerGenerationConflict(w.consumer, current, _show(w.generation))
+        consumers[w.consumer] = existing
+
+    held = repo.consumer_provider_uuids(c.id for c in consumers.values() if c is not None)
+    wanted = {rp for w in writes for rp in w.allocations}
+    locked = repo.lock_providers(held | wanted)
+    missing = sorted(wanted - set(locked))
+    if missing:
+        raise errors.InvalidInput(
+            f"Allocation for resource provider '{missing[0]}' that does not exist.",
+            field="allocations")
+    classes = {rc for w in writes for res in w.allocations.values() for rc in res}
+    class_ids = repo.resource_class_ids(classes)
+    unknown = sorted(classes - set(class_ids))
+    if unknown:
+        raise errors.UnknownResourceClass(unknown[0], " in allocations")
+
+    repo.delete_allocations(c.id for c in consumers.values() if c is not None)
+
+    ids = [locked[u].id for u in wanted]
+    inventories, usages = repo.inventories(ids), repo.usages(ids)
+    asked: dict[tuple[str, str], int] = defaultdict(int)
+    for w in writes:
+        for rp_uuid, resources in w.allocations.items():
+            inv_of = inventories[locked[rp_uuid].id]
+            for rc, amount in resources.items():
+                if rc not in inv_of:
+                    raise errors.InvalidAllocation(rp_uuid, rc, f"the provider has no {rc} inventory")
+                reason = capacity.unit_violation(inv_of[rc], amount)
+                if reason:
+                    raise errors.InvalidAllocation(rp_uuid, rc, reason)
+                asked[(rp_uuid, rc)] += amount
+    for (rp_uuid, rc), amount in sorted(asked.items()):
+        inv = inventories[locked[rp_uuid].id][rc]
+        used = usages[locked[rp_uuid].id].get(rc, 0)
+        if used + amount > inv.capacity:
+            raise errors.InsufficientCapacity(rp_uuid, rc, amount, used, inv.capacity)
+
+    rows: list[dict[str, object]] = []
+    for w in writes:
+        consumer = consumers[w.consumer]
+        if not w.allocations:
+            if consumer is not None:
+                repo.delete_consumer(consumer.id)
+            continue
+        project = repo.ensure_project(w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER))
+        user = repo.ensure_user(w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
+        type_id = repo.ensure_consumer_type(w.consumer_type) if w.consumer_type else None
+        if consumer is None:
+            consumer = repo.create_consumer(w.consumer, project, user, type_id)
+        repo.update_consumer(consumer, project_id=project, user_id=user, type_id=type_id,
+                             keep_type=w.consumer_type is None)
+        for rp_uuid, resources in w.allocations.items():
+            for rc, amount in resources.items():
+                rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer.id,
+                             "resource_class_id": class_ids[rc], "used": amount})
+    repo.insert_allocations(rows)
+    repo.bump_provider_generations(locked.values())
+    log.info("allocations_written", consumers=[w.consumer for w in writes],
+             providers=sorted(locked), rows=len(rows))
+
+
+def _show(value: object) -> str:
+    return "null" if value is None else str(value)
+
+
+def delete_consumer_allocations(store: Store, consumer: str) -> None:
+    """Drop every allocation of a consumer (DELETE /allocations/{consumer})."""
+    with store.write() as repo:
+        row = repo.get_consumer(consumer)
+        if row is None or not repo.consumer_allocations(row.id):
+            raise errors.ConsumerNotFound(consumer)
+        locked = repo.lock_providers(repo.consumer_provider_uuids([row.id]))
+        repo.delete_allocations([row.id])
+        repo.delete_consumer(row.id)
+        repo.bump_provider_generations(locked.values())
+    log.info("allocations_deleted", consumer=consumer)
+
+
+def project_usages(store: Store, project: str, user: str | None = None,
+                   consumer_type: str | None = None) -> dict[str, tuple[dict[str, int], int]]:
+    """Usage of a project (optionally one user) grouped by consumer type."""
+    with store.read() as repo:
+        return repo.usage_totals(project=project, user=user, consumer_type=consumer_type)
