@@ -41,8 +41,13 @@ def status_for(exc: errors.CorralError) -> int:
 
 
 def error_response(status: int, detail: str, *, request_id: str, code: str | None,
-                   headers: dict[str, str] | None = None, want_html: bool = False) -> Response:
-    """Build the Placement error body; ``code=None`` leaves it out (before 1.23)."""
+                   headers: dict[str, str] | None = None, want_html: bool = False,
+                   extra: dict[str, object] | None = None) -> Response:
+    """Build the Placement error body; ``code=None`` leaves it out (before 1.23).
+
+    ``extra`` adds fields to the error entry (the supported range on a 406 for an
+    unacceptable microversion).
+    """
     title = HTTPStatus(status).phrase
     if want_html:
         body = (f"<html><head><title>{status} {title}</title></head><body>"
@@ -52,4 +57,5 @@ def error_response(status: int, detail: str, *, request_id: str, code: str | Non
                                 "request_id": request_id}
     if code is not None:
         entry["code"] = code
+    entry.update(extra or {})
     return JSONResponse({"errors": [entry]}, status_code=status, headers=headers)

@@ -41,7 +41,7 @@ def get_root(request: Request) -> Response:
         "status": "CURRENT",
         "links": [{"rel": "self", "href": ""}],
     }]}
-    return respond(request, body, cache=False)
+    return respond(request, body)
 
 
 ROUTES: list[tuple[str, dict[str, Handler]]] = [

@@ -65,18 +65,22 @@ class PlacementMiddleware:
                 message["headers"] = list(message.get("headers", [])) + extra_headers
             await send(message)
 
-        async def reply(status: int, detail: str, code: str | None) -> None:
+        async def reply(status: int, detail: str, code: str | None,
+                        extra: dict[str, object] | None = None) -> None:
             response = error_response(status, detail, request_id=request_id, code=code,
-                                      want_html=wants_html(headers))
+                                      want_html=wants_html(headers), extra=extra)
             await response(scope, receive, send_with_headers)
 
+        # Without a version there is no ``code`` (it starts at 1.23); a 406 names the
+        # range served, as Placement's does.
         try:
             version = microversion.parse_header(headers.get(microversion.HEADER))
         except microversion.BadVersion as exc:
-            await reply(400, str(exc), codes.UNDEFINED)
+            await reply(400, str(exc), None)
             return
         except microversion.UnacceptableVersion as exc:
-            await reply(406, str(exc), codes.UNDEFINED)
+            await reply(406, str(exc), None, {"min_version": str(microversion.MIN_VERSION),
+                                              "max_version": str(microversion.MAX_VERSION)})
             return
         state["version"] = version
         extra_headers += [
