@@ -1,9 +1,10 @@
 """Who is asking, and may they: request contexts from tokens, and Placement's policy.
 
-Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): the
-token ``admin`` is the cloud admin; a token ``user:project`` takes its roles from
-``x-roles``; ``openstack-system-scope`` makes the token system-scoped. Static tokens
-from configuration (``api_tokens``) work in both strategies.
+Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): a token
+``user:project`` takes its roles from ``x-roles``, and without that header the user
+``admin`` is the cloud admin; ``openstack-system-scope`` makes the token
+system-scoped. Static tokens from configuration (``api_tokens``) work in both
+strategies and carry only their configured roles.
 
 Authorization follows Placement's default rules. New defaults: every ``placement:*``
 rule is ``role:admin or role:service`` on a project-scoped token, usages also allow a
@@ -39,19 +40,22 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
     """Turn request headers into a context, or None when the token is not accepted."""
     if not token:
         return None
-    extra = frozenset(r.strip() for r in (roles_header or "").split(",") if r.strip())
     static = settings.tokens.get(token)
     if static is not None:
+        # A static token's roles are configuration: a client header must not add any.
         user, project, roles = static
-        return RequestContext(user, project, frozenset(roles) | extra, system_scope or None)
+        return RequestContext(user, project, frozenset(roles), system_scope or None)
     if settings.auth_strategy != "noauth2":
         return None
     user, _sep, project = token.partition(":")
-    roles = set(extra)
-    if token == "admin":
-        roles.add("admin")
+    # As Placement's noauth2: x-roles, when sent, is the whole list; otherwise the
+    # user "admin" is an admin and anybody else has no role.
+    if roles_header is not None:
+        roles = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
+    else:
+        roles = frozenset({"admin"}) if user == "admin" else frozenset()
     return RequestContext(user, None if system_scope else (project or user),
-                          frozenset(roles), system_scope or None)
+                          roles, system_scope or None)
 
 
 def allowed(ctx: RequestContext, rule: Rule, *, enforce_new_defaults: bool,

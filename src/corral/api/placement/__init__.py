@@ -92,8 +92,8 @@ def _dispatcher(methods: dict[str, Handler]) -> Handler:
     def endpoint(request: Request) -> Response:
         handler = methods.get(request.method)
         if handler is None:
-            raise ApiError(405, f"The method specified is not allowed for this resource. "
-                           f"Allowed: {allow}", headers={"allow": allow})
+            raise ApiError(405, f"The method {request.method} is not allowed for this "
+                           f"resource. Allowed: {allow}", headers={"allow": allow})
         return handler(request)
 
     endpoint.__name__ = "_".join(h.__name__ for h in methods.values())

@@ -89,7 +89,7 @@ class PlacementMiddleware:
         ]
         code = codes.UNDEFINED if version.matches((1, 23)) else None
         path = route_path(scope)
-        if not (path == "/" and scope["method"] in ("GET", "HEAD")):
+        if path != "/":
             ctx = authenticate(self.settings, headers.get("x-auth-token"),
                                headers.get("x-roles"), headers.get("openstack-system-scope"))
             if ctx is None:
@@ -105,6 +105,9 @@ class PlacementMiddleware:
             if len(body) > MAX_BODY:
                 await reply(413, f"Request body larger than {MAX_BODY} bytes.", code)
                 return
+        if body and not headers.get("content-type"):
+            await reply(400, "content-type header required when content-length > 0", code)
+            return
         state["body"] = body
 
         async def replay() -> Message:
