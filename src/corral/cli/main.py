@@ -12,11 +12,11 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from corral import __version__
-from corral.config import ConfigError, Settings, load_settings, sample_config
-from corral.logging import configure_logging
+from corral.cli import demo, providers
+from corral.cli.context import fail, open_services, out, settings, state
+from corral.config import Settings, sample_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
@@ -24,32 +24,13 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, curre
 config_app = typer.Typer(no_args_is_help=True, help="Configuration: print a sample file.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
-
-err = Console(stderr=True)
-out = Console()
+app.add_typer(providers.provider_app, name="provider")
+app.add_typer(providers.inventory_app, name="inventory")
+app.command("demo")(demo.seed_demo)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Overrides database_url.")]
-
-
-class State:
-    config_file: str | None = None
-    database_url: str | None = None
-
-
-state = State()
-
-
-def settings(**overrides: object) -> Settings:
-    """Load settings or exit 2 with every problem listed."""
-    try:
-        loaded = load_settings(state.config_file, database_url=state.database_url, **overrides)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
-    configure_logging(loaded.log_format, loaded.log_level)
-    return loaded
 
 
 def _version(value: bool) -> None:
@@ -64,9 +45,12 @@ def main_options(
     database_url: DatabaseUrl = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of unexpected errors.")] = False,
 ) -> None:
     state.config_file = config_file
     state.database_url = database_url
+    state.debug = debug
 
 
 @db_app.command("upgrade")
@@ -74,13 +58,9 @@ def db_upgrade() -> None:
     """Create or upgrade the database schema to the newest revision."""
     from corral.services import system
 
-    conf = settings()
-    store = system.open_store(conf)
-    try:
+    with open_services(check_schema=False) as store:
         before = system.schema_state(store)
         after = system.upgrade_schema(store)
-    finally:
-        store.dispose()
     out.print(f"database at revision {after.current} (was {before.current or 'empty'})")
 
 
@@ -89,13 +69,10 @@ def db_current() -> None:
     """Print the schema revision of the database and whether it is up to date."""
     from corral.services import system
 
-    conf = settings()
-    store = system.open_store(conf)
-    try:
+    with open_services(check_schema=False) as store:
         st = system.schema_state(store)
-    finally:
-        store.dispose()
-    status = "up to date" if st.up_to_date else f"behind (newest is {st.head}): run 'corral db upgrade'"
+    status = ("up to date" if st.up_to_date
+              else f"behind (newest is {st.head}): run 'corral db upgrade'")
     out.print(f"{st.current or 'empty'} ({status})")
     if not st.up_to_date:
         raise typer.Exit(1)
@@ -124,8 +101,7 @@ def serve(
     try:
         system.prepare(store, conf)
     except system.SchemaBehind as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     finally:
         store.dispose()
     if banner:

@@ -1,0 +1,111 @@
+"""What every command shares: global options, settings, the store, and error reporting.
+
+Commands reach the database only through :func:`open_services`, which opens the
+store named by the configuration, refuses a schema that is behind, and turns every
+error into one line on stderr: a :class:`~corral.domain.errors.CorralError` (the
+services' refusals) or any other failure (database unreachable, disk full) exits 1.
+Bad command-line input exits 2 through :func:`bad_input`, naming the option.
+``--debug`` lets unexpected errors through with their traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from corral.config import ConfigError, Settings, load_settings
+from corral.domain.errors import CorralError
+from corral.logging import configure_logging
+
+if TYPE_CHECKING:
+    from corral.persistence import Store
+
+
+class State:
+    """Global options, set by the top-level callback on every invocation."""
+
+    config_file: str | None = None
+    database_url: str | None = None
+    debug: bool = False
+
+
+state = State()
+
+# soft_wrap: an error stays one line however narrow the terminal (or a test's pipe).
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` on stderr, as one line."""
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    err.print(line)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    print_error(message)
+    raise typer.Exit(code)
+
+
+def bad_input(option: str, message: str) -> NoReturn:
+    """Refuse a command-line value: click prints usage and the message, exit code 2."""
+    raise typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def settings(**overrides: object) -> Settings:
+    """Load settings or exit 2 with every problem listed."""
+    try:
+        loaded = load_settings(state.config_file, database_url=state.database_url, **overrides)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    configure_logging(loaded.log_format, loaded.log_level)
+    return loaded
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def open_services(*, check_schema: bool = True) -> Iterator[Store]:
+    """Open the configured store for one command and report what goes wrong.
+
+    Args:
+        check_schema: refuse (exit 1) when the schema is not at the newest revision,
+            with the command that fixes it; ``db`` commands pass False.
+    """
+    from corral.services import system
+
+    conf = settings()
+    store: Store | None = None
+    try:
+        store = system.open_store(conf)
+        if check_schema:
+            schema = system.schema_state(store)
+            if not schema.up_to_date:
+                where = store.engine.url.render_as_string(hide_password=True)
+                fail(f"database schema is at {schema.current or 'nothing (empty database)'}, "
+                     f"this corral needs {schema.head}: run 'corral db upgrade' "
+                     f"(database {where})")
+        yield store
+    except CorralError as exc:
+        fail(exc.detail)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:
+        if state.debug:
+            raise
+        # Not a refusal by the rules: the database or the machine failed. Say what, in
+        # one line; --debug shows the traceback.
+        fail(f"{type(exc).__name__}: {_first_line(exc)} (run with --debug for details)")
+    finally:
+        if store is not None:
+            store.dispose()

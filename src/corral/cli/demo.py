@@ -1,0 +1,49 @@
+"""``corral demo``: seed the demo fleet (see :mod:`corral.services.demo`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from corral.cli.context import bad_input, fail, open_services, out
+from corral.services import demo
+
+
+def seed_demo(
+    force: Annotated[bool, typer.Option(
+        "--force", help="Delete every existing provider first (refused if any has "
+                        "allocations).")] = False,
+    if_empty: Annotated[bool, typer.Option(
+        "--if-empty", help="Seed only an empty database; otherwise leave it alone and "
+                           "exit 0.")] = False,
+) -> None:
+    """Seed a demo fleet: 2 zones, 40 compute hosts, nested GPUs and NUMA nodes, shared storage.
+
+    Refuses a database that already has providers, unless --force or --if-empty.
+    """
+    if force and if_empty:
+        bad_input("--force", "--force and --if-empty contradict each other; give one")
+    with open_services() as store:
+        try:
+            summary = demo.seed_demo(store, force=force)
+        except demo.DemoNotEmpty as exc:
+            if if_empty:
+                out.print(f"the database already has {exc.providers} resource provider(s): "
+                          "left them alone")
+                return
+            fail(f"the database already has {exc.providers} resource provider(s): "
+                 "'corral demo --force' deletes them and seeds the demo fleet "
+                 "('--if-empty' leaves them alone)")
+    if summary.deleted:
+        out.print(f"deleted {summary.deleted} existing provider(s)")
+    out.print(f"seeded the demo fleet: {summary.providers} providers ({summary.compute_hosts} "
+              f"compute hosts, {summary.children} child providers, {summary.sharing} sharing "
+              f"provider), {len(summary.aggregates)} aggregates")
+    width = max(len(name) for name in summary.aggregates)
+    for name, uuid in summary.aggregates.items():
+        out.print(f"  aggregate {name:<{width}}  {uuid}  "
+                  f"({summary.aggregate_members.get(name, 0)} providers)")
+    az1 = summary.aggregates["az1"]
+    out.print("try: corral provider list --member-of " + az1 +
+              " --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")

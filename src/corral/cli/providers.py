@@ -1,0 +1,379 @@
+"""``corral provider ...`` and ``corral inventory ...``: the fleet, as Placement holds it.
+
+The grammar follows osc-placement (``openstack resource provider ...``) where it can:
+the same option names, the same ``--resource CLASS:FIELD=VALUE`` syntax, the same
+columns. A provider may be named by UUID or by name wherever one is asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from corral.cli import output
+from corral.cli.context import bad_input, fail, open_services, print_error
+from corral.domain import errors
+from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
+from corral.domain.model import Provider, ProviderFilter
+from corral.domain.names import RESOURCE_CLASS_NAME, TRAIT_NAME, normalize_uuid
+from corral.services import providers as svc
+
+if TYPE_CHECKING:
+    from corral.persistence import Store
+
+provider_app = typer.Typer(no_args_is_help=True,
+                           help="Resource providers: list, show, create, delete.")
+inventory_app = typer.Typer(no_args_is_help=True,
+                            help="Inventories of a resource provider: list, set.")
+
+PROVIDER_COLUMNS = ("uuid", "name", "generation", "root_provider_uuid", "parent_provider_uuid")
+SHOW_COLUMNS = (*PROVIDER_COLUMNS, "inventories", "usages", "traits", "aggregates")
+INVENTORY_FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size", "allocation_ratio")
+INVENTORY_COLUMNS = ("resource_class", *INVENTORY_FIELDS, "used", "capacity")
+#: Largest provider name (the Placement API's limit, and the column's).
+MAX_NAME = 200
+
+ProviderArg = Annotated[str, typer.Argument(help="UUID or name of the resource provider.")]
+
+
+def resolve(store: Store, ref: str) -> Provider:
+    """The provider with UUID ``ref``, or else named ``ref``.
+
+    Raises:
+        NotFound: neither exists.
+    """
+    canonical = normalize_uuid(ref)
+    if canonical is not None:
+        try:
+            return svc.get_provider(store, canonical)
+        except errors.ProviderNotFound:
+            pass  # a provider may be named like a UUID: try the name too
+    found = svc.list_providers(store, ProviderFilter(name=ref))
+    if not found:
+        raise errors.NotFound(f"No resource provider with name or uuid {ref!r} found")
+    return found[0]
+
+
+def provider_row(p: Provider) -> dict[str, Any]:
+    return {"uuid": p.uuid, "name": p.name, "generation": p.generation,
+            "root_provider_uuid": p.root_uuid, "parent_provider_uuid": p.parent_uuid}
+
+
+# -- parsing of filter options -------------------------------------------------------------
+
+def _uuid_list(raw: str, option: str) -> frozenset[str]:
+    found = set()
+    for item in raw.split(","):
+        canonical = normalize_uuid(item.strip())
+        if canonical is None:
+            bad_input(option, f"{item.strip()!r} is not an aggregate UUID (in {raw!r})")
+        found.add(canonical)
+    return frozenset(found)
+
+
+def parse_member_of(values: list[str]) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
+    """``UUID``, ``in:UUID,UUID`` (any of), ``!UUID`` or ``!in:UUID,UUID`` (none of).
+
+    Each value is one condition; all must hold (as repeated ``member_of`` in Placement).
+    """
+    option = "--member-of"
+    required: list[frozenset[str]] = []
+    forbidden: set[str] = set()
+    for value in values:
+        negate = value.startswith("!")
+        body = value[1:] if negate else value
+        if body.startswith("in:"):
+            uuids = _uuid_list(body[3:], option)
+        elif "," in body:
+            bad_input(option, f"use 'in:UUID,UUID' to give several aggregates, got {value!r}")
+        else:
+            uuids = _uuid_list(body, option)
+        if negate:
+            forbidden |= uuids
+        else:
+            required.append(uuids)
+    clash = forbidden.intersection(*(g for g in required if len(g) == 1))
+    if clash:
+        bad_input(option, f"aggregate {sorted(clash)[0]} is both required and forbidden")
+    return tuple(required), frozenset(forbidden)
+
+
+def parse_required(values: list[str]) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
+    """``T1,!T2`` (all of T1, none of T2) or ``in:T1,T2`` (any of); repeatable."""
+    option = "--required"
+    required: list[frozenset[str]] = []
+    forbidden: set[str] = set()
+    for value in values:
+        if value.startswith("in:"):
+            names = [n.strip() for n in value[3:].split(",")]
+            for name in names:
+                if not TRAIT_NAME.match(name):
+                    bad_input(option, f"{name!r} is not a trait name (in {value!r})")
+            required.append(frozenset(names))
+            continue
+        for item in (n.strip() for n in value.split(",")):
+            name = item[1:] if item.startswith("!") else item
+            if not TRAIT_NAME.match(name):
+                bad_input(option, f"{item!r} is not a trait name or !trait "
+                                  f"(expected e.g. 'HW_CPU_X86_AVX2,!CUSTOM_SLOW', got {value!r})")
+            if item.startswith("!"):
+                forbidden.add(name)
+            else:
+                required.append(frozenset([name]))
+    clash = forbidden & {n for group in required if len(group) == 1 for n in group}
+    if clash:
+        bad_input(option, f"trait {sorted(clash)[0]} is both required and forbidden")
+    return tuple(required), frozenset(forbidden)
+
+
+def parse_resources(value: str) -> tuple[tuple[str, int], ...]:
+    """``VCPU:2,MEMORY_MB:512``: classes with an amount of at least 1, each once."""
+    option = "--resources"
+    amounts: dict[str, int] = {}
+    for item in value.split(","):
+        name, sep, amount = (part.strip() for part in item.partition(":"))
+        if not sep or not RESOURCE_CLASS_NAME.match(name):
+            bad_input(option,
+                      f"expected CLASS:AMOUNT,... like 'VCPU:2,MEMORY_MB:512', got {value!r}")
+        try:
+            number = int(amount)
+        except ValueError:
+            bad_input(option, f"the amount of {name} must be a whole number, got {amount!r}")
+        if number < 1:
+            bad_input(option, f"the amount of {name} must be at least 1, got {number}")
+        if name in amounts:
+            bad_input(option, f"{name} appears more than once in {value!r}")
+        amounts[name] = number
+    return tuple(amounts.items())
+
+
+def _uuid_option(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    canonical = normalize_uuid(value)
+    if canonical is None:
+        bad_input(option, f"{value!r} is not a UUID")
+    return canonical
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > MAX_NAME:
+        bad_input("NAME", f"a provider name is 1 to {MAX_NAME} characters, got {len(name)}")
+
+
+# -- provider commands -----------------------------------------------------------------------
+
+@provider_app.command("list")
+def list_providers(
+    name: Annotated[str | None, typer.Option(
+        help="Only the provider with this exact name.")] = None,
+    uuid: Annotated[str | None, typer.Option(help="Only the provider with this UUID.")] = None,
+    in_tree: Annotated[str | None, typer.Option(
+        "--in-tree", metavar="PROVIDER",
+        help="Only providers in the same tree as this one (UUID or name).")] = None,
+    member_of: Annotated[list[str] | None, typer.Option(
+        "--member-of", metavar="AGGREGATE",
+        help="Only members of this aggregate UUID; 'in:U1,U2' for any of several, "
+             "'!U' or '!in:U1,U2' for none of them. Repeat: all must hold.")] = None,
+    required: Annotated[list[str] | None, typer.Option(
+        "--required", metavar="TRAITS",
+        help="Traits the provider must have, e.g. 'HW_CPU_X86_AVX2,!CUSTOM_SLOW' "
+             "('!' forbids); 'in:T1,T2' for any of. Repeatable.")] = None,
+    resources: Annotated[str | None, typer.Option(
+        "--resources", metavar="CLASS:AMOUNT,...",
+        help="Only providers with this much free capacity now, "
+             "e.g. 'VCPU:2,MEMORY_MB:512'.")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """List resource providers, optionally filtered."""
+    out = output.Output(fmt, column, PROVIDER_COLUMNS)
+    aggregates, no_aggregates = parse_member_of(member_of or [])
+    traits, no_traits = parse_required(required or [])
+    flt = ProviderFilter(
+        name=name, uuid=_uuid_option(uuid, "--uuid"),
+        member_of=aggregates, forbidden_aggregates=no_aggregates,
+        required=traits, forbidden_traits=no_traits,
+        resources=parse_resources(resources) if resources is not None else (),
+    )
+    with open_services() as store:
+        if in_tree is not None:
+            flt = dataclasses.replace(flt, in_tree=resolve(store, in_tree).uuid)
+        found = svc.list_providers(store, flt)
+    out.list(provider_row(p) for p in found)
+
+
+def _inventory_dict(inv: Inventory) -> dict[str, Any]:
+    return {name: getattr(inv, name) for name in INVENTORY_FIELDS}
+
+
+@provider_app.command("show")
+def show_provider(
+    provider: ProviderArg,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Show a resource provider with its inventories, usages, traits and aggregates."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = resolve(store, provider)
+        view = svc.get_inventories(store, found.uuid)
+        _, usages = svc.get_usages(store, found.uuid)
+        _, traits = svc.get_provider_traits(store, found.uuid)
+        _, aggregates = svc.get_provider_aggregates(store, found.uuid)
+    record = provider_row(view.provider)
+    record.update(
+        inventories={rc: _inventory_dict(inv) for rc, inv in view.inventories.items()},
+        usages=usages, traits=traits, aggregates=aggregates)
+    out.show(record)
+
+
+@provider_app.command("create")
+def create_provider(
+    name: Annotated[str, typer.Argument(help="Name of the new provider (unique).")],
+    uuid: Annotated[str | None, typer.Option(help="UUID to give it (default: a new one).")] = None,
+    parent_provider: Annotated[str | None, typer.Option(
+        "--parent-provider", metavar="PROVIDER",
+        help="Parent provider (UUID or name): makes the new one a child in its tree.")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Create a resource provider."""
+    out = output.Output(fmt, column, PROVIDER_COLUMNS)
+    _check_name(name)
+    wanted_uuid = _uuid_option(uuid, "--uuid")
+    with open_services() as store:
+        parent = resolve(store, parent_provider).uuid if parent_provider is not None else None
+        created = svc.create_provider(store, name, wanted_uuid, parent)
+    out.show(provider_row(created))
+
+
+@provider_app.command("delete")
+def delete_providers(
+    providers: Annotated[list[str], typer.Argument(
+        metavar="PROVIDER...", help="UUIDs or names of the providers to delete.")],
+) -> None:
+    """Delete resource providers (children before their parents), in the order given.
+
+    Each is deleted on its own; the command goes on past a failure, reports each one,
+    and exits 1 if any failed.
+    """
+    failed = 0
+    with open_services() as store:
+        if len(providers) == 1:  # one provider: its error is the whole story
+            svc.delete_provider(store, resolve(store, providers[0]).uuid)
+            return
+        for ref in providers:
+            try:
+                svc.delete_provider(store, resolve(store, ref).uuid)
+            except errors.CorralError as exc:
+                failed += 1
+                print_error(f"{ref}: {exc.detail}")
+    if failed:
+        fail(f"failed to delete {failed} of {len(providers)} provider(s)")
+
+
+# -- inventories ---------------------------------------------------------------------------
+
+def _inventory_rows(view: svc.InventoryView, usages: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"resource_class": rc, **_inventory_dict(inv), "used": usages.get(rc, 0),
+             "capacity": inv.capacity}
+            for rc, inv in view.inventories.items()]
+
+
+@inventory_app.command("list")
+def list_inventories(
+    provider: ProviderArg,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """List the inventory of a provider, with usage and usable capacity per class.
+
+    capacity = (total - reserved) x allocation_ratio.
+    """
+    out = output.Output(fmt, column, INVENTORY_COLUMNS)
+    with open_services() as store:
+        found = resolve(store, provider)
+        view = svc.get_inventories(store, found.uuid)
+        _, usages = svc.get_usages(store, found.uuid)
+    out.list(_inventory_rows(view, usages))
+
+
+#: Field -> (type, smallest, largest) of an inventory record, as the Placement API checks.
+_FIELD_RULES: dict[str, tuple[type, float, float]] = {
+    "total": (int, 1, MAX_INT), "reserved": (int, 0, MAX_INT), "min_unit": (int, 1, MAX_INT),
+    "max_unit": (int, 1, MAX_INT), "step_size": (int, 1, MAX_INT),
+    "allocation_ratio": (float, 0, MAX_RATIO),
+}
+
+
+def parse_resource_option(value: str) -> tuple[str, str, int | float]:
+    """``CLASS=TOTAL`` or ``CLASS:FIELD=VALUE`` -> (class, field, value)."""
+    option = "--resource"
+    key, sep, raw = value.partition("=")
+    if not sep or not raw.strip():
+        bad_input(option, f"expected CLASS=TOTAL or CLASS:FIELD=VALUE, got {value!r}")
+    rc, colon, fld = key.partition(":")
+    rc, fld = rc.strip(), (fld.strip() if colon else "total")
+    if not RESOURCE_CLASS_NAME.match(rc):
+        bad_input(option, f"{rc!r} is not a resource class name (in {value!r})")
+    if fld not in _FIELD_RULES:
+        bad_input(option, f"unknown inventory field {fld!r} in {value!r}; the fields are: "
+                          f"{', '.join(INVENTORY_FIELDS)}")
+    kind, low, high = _FIELD_RULES[fld]
+    try:
+        number: int | float = kind(raw.strip())
+    except ValueError:
+        bad_input(option, f"{rc}:{fld} must be {'a whole number' if kind is int else 'a number'}"
+                          f", got {raw.strip()!r}")
+    ratio = fld == "allocation_ratio"
+    too_low = number <= low if ratio else number < low
+    if too_low or number > high or number != number:  # the last: NaN
+        bound = f"greater than {low:g}" if ratio else f"at least {low}"
+        bad_input(option, f"{rc}:{fld} must be {bound} and at most {high}, got {raw.strip()}")
+    return rc, fld, number
+
+
+@inventory_app.command("set")
+def set_inventories(
+    provider: ProviderArg,
+    resource: Annotated[list[str] | None, typer.Option(
+        "--resource", metavar="CLASS[:FIELD]=VALUE",
+        help="An inventory value: 'VCPU=16' sets the total, 'VCPU:allocation_ratio=4.0' "
+             "another field (total, reserved, min_unit, max_unit, step_size, "
+             "allocation_ratio). Repeatable.")] = None,
+    amend: Annotated[bool, typer.Option(
+        "--amend", help="Merge into the existing inventory instead of replacing all of it.")
+    ] = False,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Set the inventory of a provider.
+
+    Without --amend this replaces the whole inventory (like 'openstack resource provider
+    inventory set'): classes not given are removed, fields not given take their
+    defaults. With --amend, only the given fields change.
+    """
+    out = output.Output(fmt, column, INVENTORY_COLUMNS)
+    if not resource:
+        bad_input("--resource", "give at least one, e.g. --resource VCPU=16")
+    given: dict[str, dict[str, int | float]] = {}
+    for value in resource:
+        rc, fld, number = parse_resource_option(value)
+        given.setdefault(rc, {})[fld] = number
+    with open_services() as store:
+        found = resolve(store, provider)
+        current = svc.get_inventories(store, found.uuid)
+        wanted = dict(current.inventories) if amend else {}
+        for rc, fields in given.items():
+            base = _inventory_dict(wanted[rc]) if rc in wanted else {}
+            merged = {**base, **fields}
+            if "total" not in merged:
+                bad_input("--resource", f"{rc} has no total: add --resource {rc}=TOTAL")
+            wanted[rc] = Inventory(**merged)
+        view = svc.set_inventories(store, found.uuid, current.generation, wanted,
+                                   reserved_may_equal_total=True)
+        _, usages = svc.get_usages(store, found.uuid)
+    out.list(_inventory_rows(view, usages))
