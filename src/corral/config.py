@@ -53,6 +53,10 @@ OPTIONS: list[Option] = [
     Option("placement", "enforce_new_defaults",
            "Use Placement's new default policies (admin or service for writes, project "
            "readers for usages). False: the legacy admin-only rules."),
+    Option("placement", "max_allocation_candidates",
+           "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
+    Option("placement", "randomize_allocation_candidates",
+           "When candidates are capped, pick them at random instead of taking the first."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -74,6 +78,8 @@ class Settings(BaseModel):
     auth_strategy: Literal["noauth2", "tokens"] = "noauth2"
     api_tokens: str = ""
     enforce_new_defaults: bool = True
+    max_allocation_candidates: int = Field(default=-1, ge=-1)
+    randomize_allocation_candidates: bool = False
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -20,6 +20,7 @@ from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import tables as t
 from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
+from corral.persistence.snapshot import SnapshotQueries
 
 
 _parent = t.resource_providers.alias("parent")
@@ -46,7 +47,7 @@ def _provider(row: Mapping[str, object]) -> Provider:
     )
 
 
-class Repository(AllocationQueries):
+class Repository(AllocationQueries, SnapshotQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -18,13 +18,14 @@ from starlette.routing import Route
 from corral.api import microversion
 from corral.api.errors import ApiError, error_response, status_for
 from corral.api.placement import (
-    aggregates, allocations, inventories, resource_classes, resource_providers, traits, usages,
+    aggregates, allocation_candidates, allocations, inventories, resource_classes, resource_providers, traits, usages,
 )
 from corral.api.placement.middleware import PlacementMiddleware, wants_html
 from corral.api.placement.util import respond
 from corral.config import Settings
 from corral.domain import codes, errors
 from corral.persistence import Store
+from corral.services.candidates import CandidateFinder
 
 log = structlog.get_logger("corral.api")
 
@@ -80,6 +81,7 @@ ROUTES: list[tuple[str, dict[str, Handler]]] = [
         "PUT": allocations.set_allocations_for_consumer,
         "DELETE": allocations.delete_allocations}),
     ("/usages", {"GET": allocations.get_total_usages}),
+    ("/allocation_candidates", {"GET": allocation_candidates.list_allocation_candidates}),
     ("/traits/{name}", {
         "GET": traits.get_trait, "PUT": traits.put_trait, "DELETE": traits.delete_trait}),
 ]
@@ -151,4 +153,5 @@ def create_placement_app(settings: Settings, store: Store, metrics: object = Non
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.finder = CandidateFinder(store)
     return PlacementMiddleware(app, settings, metrics)

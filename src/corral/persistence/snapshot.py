@@ -1,0 +1,56 @@
+"""Reads that feed the in-memory engine: a cheap fingerprint of every provider's state,
+per-provider versions to find what changed, and full records of the changed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from corral.persistence import tables as t
+
+CHUNK = 5000
+
+
+class SnapshotQueries:
+    conn: Connection
+
+    # Provided by Repository; declared for the type checker.
+    def inventories(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
+    def usages(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
+    def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
+    def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
+
+    def provider_fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever any provider is created, changed or deleted."""
+        rp = t.resource_providers
+        row = self.conn.execute(select(
+            func.count(), func.coalesce(func.sum(rp.c.generation), 0), func.max(rp.c.id),
+            func.max(rp.c.updated_at), func.coalesce(func.sum(rp.c.root_provider_id), 0),
+            func.coalesce(func.sum(rp.c.parent_provider_id), 0))).one()
+        return tuple(row)
+
+    def provider_versions(self) -> dict[int, tuple[object, ...]]:
+        rp = t.resource_providers
+        rows = self.conn.execute(select(rp.c.id, rp.c.generation, rp.c.updated_at,
+                                        rp.c.parent_provider_id, rp.c.root_provider_id))
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def provider_rows(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Everything about the given providers, as plain dicts (chunked IN lists)."""
+        rp = t.resource_providers
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            rows = self.conn.execute(select(rp.c.id, rp.c.uuid, rp.c.generation,
+                                            rp.c.parent_provider_id, rp.c.root_provider_id,
+                                            rp.c.updated_at).where(rp.c.id.in_(chunk)))
+            invs, used = self.inventories(chunk), self.usages(chunk)
+            traits, aggs = self.provider_traits(chunk), self.provider_aggregates(chunk)
+            for pid, uuid, gen, parent, root, updated in rows:
+                out.append({"id": pid, "uuid": uuid, "generation": int(gen), "parent_id": parent,
+                            "root_id": root or pid, "inventories": invs[pid], "used": used[pid],
+                            "traits": traits[pid], "aggregates": aggs[pid],
+                            "version": (gen, updated, parent, root)})
+        return out

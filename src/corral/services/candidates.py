@@ -1,0 +1,166 @@
+"""Allocation candidates: the engine, kept fresh from the store, answering queries.
+
+The store is the truth; the engine is this process's cache of it. Before every query
+the finder compares a one-row fingerprint of the providers table with the one it last
+loaded; on a change it reloads only the providers whose (generation, parent, root,
+updated_at) moved. Every write to a provider moves its generation, so several corral
+processes sharing one database each see the others' claims on their next query.
+A candidate is advice: the claim that follows re-checks capacity under a lock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import structlog
+
+from corral.domain import errors
+from corral.engine.request import Candidate, CandidateRequest
+from corral.engine.search import find_candidates
+from corral.engine.state import FleetState, ProviderRecord
+from corral.persistence import Store
+
+log = structlog.get_logger("corral.candidates")
+
+
+@dataclass(frozen=True)
+class ProviderSummary:
+    uuid: str
+    parent_uuid: str | None
+    root_uuid: str
+    resources: dict[str, tuple[int, int]]  # class -> (capacity, used)
+    traits: list[str]
+
+
+@dataclass(frozen=True)
+class AllocationRequest:
+    allocations: dict[str, dict[str, int]]
+    mappings: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    allocation_requests: list[AllocationRequest]
+    summaries: dict[str, ProviderSummary] = field(default_factory=dict)
+    search_ms: float = 0.0
+
+
+class CandidateFinder:
+    """One per process (the app owns it). Thread-safe."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.state = FleetState()
+        self.lock = threading.Lock()
+        self.fingerprint: tuple[object, ...] | None = None
+        self.versions: dict[int, tuple[object, ...]] = {}
+        self.reloads = 0
+
+    def refresh(self) -> int:
+        """Bring the engine up to date with the store; returns how many providers reloaded."""
+        with self.store.read() as repo:
+            fingerprint = repo.provider_fingerprint()
+            if fingerprint == self.fingerprint:
+                return 0
+            # Versions are read before the rows, so a row is never older than the version
+            # recorded for it: a later change is always noticed on the next refresh.
+            versions = repo.provider_versions()
+            changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
+            removed = [pid for pid in self.versions if pid not in versions]
+            rows = repo.provider_rows(changed)
+        records = [ProviderRecord(
+            id=r["id"], uuid=r["uuid"], generation=r["generation"], parent_id=r["parent_id"],
+            root_id=r["root_id"], inventories=r["inventories"], used=r["used"],
+            traits=frozenset(r["traits"]), aggregates=frozenset(r["aggregates"]),
+            version=r["version"]) for r in rows]
+        self.state.apply(records, removed)
+        # Only what was loaded counts as known: a provider whose row vanished between the
+        # two reads is retried next time.
+        loaded = {r.id for r in records}
+        self.versions = {pid: v for pid, v in versions.items()
+                         if pid in loaded or (pid not in changed and pid in self.versions)}
+        self.fingerprint = fingerprint if len(loaded) == len(changed) else None
+        self.reloads += 1
+        log.debug("engine_refreshed", changed=len(changed), removed=len(removed))
+        return len(changed)
+
+    def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
+             max_candidates: int | None = None, randomize: bool = False) -> CandidateResult:
+        """Answer a candidates query.
+
+        Args:
+            requested_classes_only: summaries list only the classes asked for (before 1.27).
+            max_candidates: server-wide cap (``max_allocation_candidates``), None for none.
+            randomize: sample the capped candidates at random instead of taking the first.
+
+        Raises:
+            UnknownResourceClass, UnknownTrait: a name in the request does not exist.
+        """
+        self._check_names(req)
+        with self.lock:
+            self.refresh()
+            started = time.perf_counter()
+            limit = req.limit
+            if max_candidates is not None:
+                limit = max_candidates if limit is None else min(limit, max_candidates)
+            search_req = req if not randomize else _without_limit(req)
+            found = find_candidates(self.state, search_req)
+            if limit is not None and len(found) > limit:
+                found = random.sample(found, limit) if randomize else found[:limit]
+            result = self._render(found, req, requested_classes_only)
+            elapsed = (time.perf_counter() - started) * 1000
+        return CandidateResult(result[0], result[1], elapsed)
+
+    def _check_names(self, req: CandidateRequest) -> None:
+        classes = {rc for g in req.groups for rc, _ in g.resources}
+        traits = set(req.root_required) | set(req.root_forbidden)
+        for g in req.groups:
+            traits |= set(g.forbidden)
+            for any_of in g.required:
+                traits |= any_of
+        with self.store.read() as repo:
+            unknown = sorted(classes - set(repo.resource_class_ids(classes)))
+            if unknown:
+                raise errors.UnknownResourceClass(unknown[0], " in resources parameter")
+            missing = sorted(traits - set(repo.trait_ids(traits)))
+        if missing:
+            raise errors.UnknownTrait(missing, " in query parameters")
+
+    def _render(self, found: list[Candidate], req: CandidateRequest, requested_only: bool
+                ) -> tuple[list[AllocationRequest], dict[str, ProviderSummary]]:
+        st = self.state
+        uuid_of = st.uuid_of
+        requests = [AllocationRequest(
+            {uuid_of[row]: res for row, res in c.allocations.items()},
+            {sfx: [uuid_of[row] for row in rows] for sfx, rows in c.mappings.items()})
+            for c in found]
+        rows = {row for c in found for row in c.allocations}
+        rows |= {row for c in found for rs in c.mappings.values() for row in rs}
+        if req.nested and rows:
+            n = st.n
+            roots = np.zeros(n, dtype=bool)
+            roots[st.root[np.fromiter(rows, dtype=np.int64)]] = True
+            rows |= set(np.flatnonzero(st.alive[:n] & roots[st.root[:n]]).tolist())
+        wanted = {rc for g in req.groups for rc, _ in g.resources}
+        summaries: dict[str, ProviderSummary] = {}
+        for row in sorted(rows):
+            rec = st.records[row]
+            if rec is None:
+                continue
+            resources = {rc: (inv.capacity, rec.used.get(rc, 0))
+                         for rc, inv in sorted(rec.inventories.items())
+                         if not requested_only or rc in wanted}
+            parent = st.records[st.parent[row]] if st.parent[row] >= 0 else None
+            root = st.records[st.root[row]]
+            summaries[rec.uuid] = ProviderSummary(
+                rec.uuid, parent.uuid if parent else None, root.uuid if root else rec.uuid,
+                resources, sorted(rec.traits))
+        return requests, summaries
+
+
+def _without_limit(req: CandidateRequest) -> CandidateRequest:
+    return replace(req, limit=None)
