@@ -11,14 +11,16 @@ fits, the other is refused with InsufficientCapacity. Nothing is half-written.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
 
 from corral.domain import capacity, errors
+from corral.domain.capacity import Inventory
 from corral.persistence import Repository, Store
+from corral.persistence.allocations import LockedProvider
 
 log = structlog.get_logger("corral.allocations")
 
@@ -53,6 +55,15 @@ class ConsumerWrite:
     user_id: str | None = None
     generation: int | None | _Unset = UNCHECKED
     consumer_type: str | None = None
+
+
+@dataclass(frozen=True)
+class InventoryChange:
+    """A provider's whole new inventory in a reshape, with the generation the caller saw."""
+
+    generation: int
+    inventories: dict[str, Inventory]
+    reserved_may_equal_total: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,8 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
             log.info("allocation_write_retried", attempt=attempt + 1)
 
 
-def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
+def _write(repo: Repository, writes: Sequence[ConsumerWrite],
+           inventories: Mapping[str, InventoryChange] | None = None) -> None:
     consumers = {}
     for w in writes:
         existing = repo.get_consumer(w.consumer)
@@ -116,14 +128,15 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
                 raise errors.ConsumerGenerationConflict(w.consumer, current, _show(w.generation))
         consumers[w.consumer] = existing
 
+    inventories = inventories or {}
     held = repo.consumer_provider_uuids(c.id for c in consumers.values() if c is not None)
     wanted = {rp for w in writes for rp in w.allocations}
-    locked = repo.lock_providers(held | wanted)
-    missing = sorted(wanted - set(locked))
+    locked = repo.lock_providers(held | wanted | set(inventories))
+    missing = sorted((wanted | set(inventories)) - set(locked))
     if missing:
+        where = "inventories" if missing[0] in inventories else "allocations"
         raise errors.InvalidInput(
-            f"Allocation for resource provider '{missing[0]}' that does not exist.",
-            field="allocations")
+            f"Resource provider '{missing[0]}' in {where} does not exist.", field=where)
     classes = {rc for w in writes for res in w.allocations.values() for rc in res}
     class_ids = repo.resource_class_ids(classes)
     unknown = sorted(classes - set(class_ids))
@@ -131,13 +144,15 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
         raise errors.UnknownResourceClass(unknown[0], " in allocations")
 
     repo.delete_allocations(c.id for c in consumers.values() if c is not None)
+    for rp_uuid, change in sorted(inventories.items()):
+        _reshape_inventory(repo, locked[rp_uuid], change)
 
     ids = [locked[u].id for u in wanted]
-    inventories, usages = repo.inventories(ids), repo.usages(ids)
+    current_inv, usages = repo.inventories(ids), repo.usages(ids)
     asked: dict[tuple[str, str], int] = defaultdict(int)
     for w in writes:
         for rp_uuid, resources in w.allocations.items():
-            inv_of = inventories[locked[rp_uuid].id]
+            inv_of = current_inv[locked[rp_uuid].id]
             for rc, amount in resources.items():
                 if rc not in inv_of:
                     raise errors.InvalidAllocation(rp_uuid, rc, f"the provider has no {rc} inventory")
@@ -146,7 +161,7 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
                     raise errors.InvalidAllocation(rp_uuid, rc, reason)
                 asked[(rp_uuid, rc)] += amount
     for (rp_uuid, rc), amount in sorted(asked.items()):
-        inv = inventories[locked[rp_uuid].id][rc]
+        inv = current_inv[locked[rp_uuid].id][rc]
         used = usages[locked[rp_uuid].id].get(rc, 0)
         if used + amount > inv.capacity:
             raise errors.InsufficientCapacity(rp_uuid, rc, amount, used, inv.capacity)
@@ -158,7 +173,8 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
             if consumer is not None:
                 repo.delete_consumer(consumer.id)
             continue
-        project = repo.ensure_project(w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER))
+        project = repo.ensure_project(
+            w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER))
         user = repo.ensure_user(w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
         type_id = repo.ensure_consumer_type(w.consumer_type) if w.consumer_type else None
         if consumer is None:
@@ -172,7 +188,36 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite]) -> None:
     repo.insert_allocations(rows)
     repo.bump_provider_generations(locked.values())
     log.info("allocations_written", consumers=[w.consumer for w in writes],
-             providers=sorted(locked), rows=len(rows))
+             providers=sorted(locked), rows=len(rows), reshaped=sorted(inventories))
+
+
+def _reshape_inventory(repo: Repository, locked: LockedProvider, change: InventoryChange) -> None:
+    """Replace one provider's inventory inside a reshape (its allocations already dropped)."""
+    if change.generation != locked.generation:
+        raise errors.ConcurrentUpdate(locked.uuid, change.generation, locked.generation)
+    provider = repo.get_provider(locked.uuid)
+    for name, record in change.inventories.items():
+        problem = capacity.inventory_problem(
+            record, reserved_may_equal_total=change.reserved_may_equal_total)
+        if problem:
+            raise errors.InvalidInventory(locked.uuid, name, problem)
+    used = repo.usages([locked.id])[locked.id]
+    for name, amount in used.items():
+        if amount > 0 and name not in change.inventories:
+            raise errors.InventoryInUse(locked.uuid, name, amount)
+    repo.replace_inventories(provider, change.inventories)
+
+
+def reshape(store: Store, inventories: Mapping[str, InventoryChange],
+            writes: Sequence[ConsumerWrite]) -> None:
+    """Move inventory and allocations together (POST /reshaper), all or nothing.
+
+    The consumers' allocations are dropped first, then every listed provider's
+    inventory is replaced (refusing a removed class that other consumers still use),
+    then the new allocations are claimed against the new inventory.
+    """
+    with store.write() as repo:
+        _write(repo, writes, inventories)
 
 
 def _show(value: object) -> str:

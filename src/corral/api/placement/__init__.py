@@ -82,6 +82,7 @@ ROUTES: list[tuple[str, dict[str, Handler]]] = [
         "DELETE": allocations.delete_allocations}),
     ("/usages", {"GET": allocations.get_total_usages}),
     ("/allocation_candidates", {"GET": allocation_candidates.list_allocation_candidates}),
+    ("/reshaper", {"POST": allocations.reshape}),
     ("/traits/{name}", {
         "GET": traits.get_trait, "PUT": traits.put_trait, "DELETE": traits.delete_trait}),
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, RootModel, StringConstraints
 
-from corral.api.placement.schemas import ClassName, Strict, Uuid
+from corral.api.placement.schemas import ClassName, InventoryRecord, Strict, Uuid
 from corral.domain.capacity import MAX_INT
 
 Amount = Annotated[int, Field(ge=1, le=MAX_INT)]
@@ -97,4 +97,27 @@ class Post138(RootModel[Annotated[dict[Uuid, Deletable138], Field(min_length=1)]
 
 POST_MODELS: list[tuple[tuple[int, int], type[RootModel]]] = [  # type: ignore[type-arg]
     ((1, 38), Post138), ((1, 34), Post134), ((1, 28), Post128), ((1, 13), Post113),
+]
+
+
+class ReshapeInventory(Strict):
+    resource_provider_generation: int
+    inventories: dict[ClassName, InventoryRecord]
+
+
+class Reshape130(Strict):
+    inventories: dict[Uuid, ReshapeInventory]
+    allocations: dict[Uuid, Deletable128]
+
+
+class Reshape134(Reshape130):
+    allocations: dict[Uuid, Deletable134]
+
+
+class Reshape138(Reshape130):
+    allocations: dict[Uuid, Deletable138]
+
+
+RESHAPE_MODELS: list[tuple[tuple[int, int], type[Strict]]] = [
+    ((1, 38), Reshape138), ((1, 34), Reshape134), ((1, 30), Reshape130),
 ]

@@ -13,6 +13,7 @@ from corral.api.placement.util import (
     authorize, check_accept, check_query, json_body, no_content, require_version, respond,
     store, version,
 )
+from corral.domain.capacity import Inventory
 from corral.domain.names import normalize_uuid
 from corral.services import allocations as svc
 
@@ -114,3 +115,21 @@ def get_total_usages(request: Request) -> Response:
             for rc, used in res.items():
                 usages[rc] = usages.get(rc, 0) + used
     return respond(request, {"usages": usages})
+
+
+def reshape(request: Request) -> Response:
+    """POST /reshaper (1.30): move inventory and allocations in one transaction."""
+    require_version(request, (1, 30))
+    authorize(request, "service")
+    data = json_body(request, _pick(s.RESHAPE_MODELS, request))
+    may_equal = version(request).matches((1, 26))
+    inventories = {
+        rp: svc.InventoryChange(
+            change.resource_provider_generation,
+            {rc: Inventory(r.total, r.reserved, r.min_unit, r.max_unit, r.step_size,
+                           r.allocation_ratio) for rc, r in change.inventories.items()},
+            may_equal)
+        for rp, change in data.inventories.items()}
+    writes = [_to_write(consumer, item, request) for consumer, item in data.allocations.items()]
+    svc.reshape(store(request), inventories, writes)
+    return no_content()
