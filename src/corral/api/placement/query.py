@@ -52,10 +52,8 @@ def member_of(request: Request, v: Version, param: str = "member_of"
                 raise BadQuery(f"Invalid query string parameters: Expected '{param}' parameter "
                                f"to contain one UUID or 'in:' and several. Got: {value}")
             required.append(_uuids(value, param))
-    clash = forbidden.intersection(*required) if len(required) == 1 else set()
-    if clash:
-        raise BadQuery(f"Conflicting required and forbidden aggregates in {param}: "
-                       f"{', '.join(sorted(clash))}")
+    # No clash check: "in:A,B" with "!B" means "in A, not in B", and a group that is
+    # wholly forbidden simply matches nothing (Placement answers 200, empty).
     return tuple(required), frozenset(forbidden)
 
 
@@ -81,7 +79,11 @@ def required_traits(request: Request, v: Version, param: str = "required"
                 raise BadQuery(f"Invalid query string parameters: Expected '{param}' parameter "
                                f"value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: {value}",
                                code=codes.QUERY_BAD_VALUE)
-            if name.startswith("!") and v.matches((1, 22)):
+            if name.startswith("!"):
+                if not v.matches((1, 22)):
+                    raise BadQuery(f"Invalid query string parameters: Expected '{param}' "
+                                   f"parameter value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC. "
+                                   f"Got: {value}")
                 forbidden.add(name[1:])
             else:
                 required.append(frozenset([name]))
