@@ -122,91 +122,217 @@ class Search:
 
     # -- feasibility -----------------------------------------------------------------------
 
-    def _reach(self, mask: Mask) -> tuple[Mask, Mask]:
-        """Roots a mask reaches: (directly or via sharing, via sharing only)."""
+    def _reach(self, mask: Mask) -> Mask:
+        """Roots a mask reaches: through a provider of their tree or a sharing provider."""
         reach = np.zeros(self.n, dtype=bool)
         reach[self.root[mask]] = True
-        shared = np.zeros(self.n, dtype=bool)
         for s, roots in self.links.items():
             if mask[s]:
-                shared |= roots
-        return reach | shared, shared
+                reach |= roots
+        return reach
 
-    def feasible_roots(self) -> tuple[npt.NDArray[np.int64], Mask]:
+    def feasible_roots(self) -> Mask:
         ok = self.root_ok & (self.parent < 0)
-        via_sharing = np.zeros(self.n, dtype=bool)
         for slot in self.slots:
-            reach, shared = self._reach(slot.mask)
-            ok &= reach
-            via_sharing |= shared
-        tree_size = self.state.tree_size[: self.n]
-        simple = ok & (tree_size == 1) & ~via_sharing
-        return np.flatnonzero(ok), simple
+            ok &= self._reach(slot.mask)
+        return ok
 
     # -- candidates ------------------------------------------------------------------------
 
     def candidates(self, limit: int | None = None) -> list[Candidate]:
+        """Every candidate, in provider order, deduplicated; at most ``limit``.
+
+        The per-slot choices of every feasible tree are joined as arrays (one row per
+        combination), filtered with vector operations, and only the survivors become
+        Candidate objects. Trees whose combinations would exceed
+        MAX_COMBINATIONS_PER_TREE are enumerated lazily instead.
+        """
         if not self.slots:
             return []
-        roots, simple = self.feasible_roots()
-        simple_ok = self._simple_checks(simple)
+        feasible = self.feasible_roots()
+        if not feasible.any():
+            return []
+        options = [self._options(slot.mask, feasible) for slot in self.slots]
+        sizes = np.ones(self.n, dtype=np.float64)
+        for roots, _rows in options:
+            sizes *= np.bincount(roots, minlength=self.n)
+        big = feasible & (sizes > MAX_COMBINATIONS_PER_TREE)
+        if big.any():
+            options = [(r[~big[r]], rows[~big[r]]) for r, rows in options]
+        table_roots, picks = self._join(options)
+        keep = self._filter(picks)
+        table_roots, picks = table_roots[keep], [p[keep] for p in picks]
+        order = self._dedupe(picks)
+        big_roots = np.flatnonzero(big).tolist()
+        if not big_roots:
+            if limit is not None:
+                order = order[:limit]
+            return self._candidates_at(picks, order)
         out: list[Candidate] = []
-        members = self._tree_members(roots[~simple[roots]]) if (~simple[roots]).any() else {}
-        # A candidate made only of sharing providers can be reached from every tree they
-        # serve; it is listed once. (Other candidates include a provider of their own tree
-        # and cannot repeat across trees.)
-        seen: set[frozenset[tuple[int, str, int]]] = set()
-        sharing = self.state.sharing
-        for r in roots.tolist():
-            if simple[r]:
-                if simple_ok[r]:
-                    cand = self._single(r)
-                    if sharing[r]:
-                        key = _key(cand.allocations)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    out.append(cand)
-            else:
-                for cand in self._enumerate(r, members.get(r, [r]), seen):
-                    out.append(cand)
-                    if limit is not None and len(out) >= limit:
-                        break
+        seen = {_key(c.allocations) for c in self._candidates_at(picks, order)}
+        members = self._tree_members(np.asarray(big_roots, dtype=np.int64))
+        # Merge the vectorised results with the lazily enumerated big trees, in root order.
+        pending = [(int(table_roots[i]), 0, int(i)) for i in order]
+        pending += [(r, 1, r) for r in big_roots]
+        pending.sort()
+        for root, kind, ref in pending:
             if limit is not None and len(out) >= limit:
                 break
+            if kind == 0:
+                out.extend(self._candidates_at(picks, np.asarray([ref])))
+                continue
+            for cand in self._enumerate(root, members.get(root, [root]), seen):
+                out.append(cand)
+                if limit is not None and len(out) >= limit:
+                    break
         return out
 
-    def _single(self, r: int) -> Candidate:
-        resources: dict[str, int] = {}
-        mappings: dict[str, list[int]] = {}
-        for slot in self.slots:
-            for rc, amount in slot.resources.items():
-                resources[rc] = resources.get(rc, 0) + amount
-            mappings.setdefault(slot.suffix, [r])
-        return Candidate({r: resources}, mappings)
+    def _options(self, mask: Mask, feasible: Mask) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(root, row) pairs: who can fill a slot for each feasible tree, sorted by root."""
+        own = np.flatnonzero(mask & feasible[self.root])
+        roots = [self.root[own]]
+        rows = [own]
+        for s, served in self.links.items():
+            if mask[s]:
+                r = np.flatnonzero(served & feasible)
+                r = r[r != self.root[s]]  # its own tree already counts it
+                roots.append(r)
+                rows.append(np.full(r.shape[0], s, dtype=np.int64))
+        all_roots = np.concatenate(roots).astype(np.int64)
+        all_rows = np.concatenate(rows).astype(np.int64)
+        order = np.lexsort((all_rows, all_roots))
+        return all_roots[order], all_rows[order]
 
-    def _simple_checks(self, simple: Mask) -> Mask:
-        """Checks for one-provider candidates, vectorised over every simple root."""
-        ok = simple.copy()
-        if not ok.any():
-            return ok
-        suffixed = [s for s in self.slots if s.suffix != ""]
-        if self.req.group_policy == "isolate" and len({s.suffix for s in suffixed}) > 1:
-            return np.zeros(self.n, dtype=bool)
-        if self.unsuffixed is not None:
-            ok &= _traits_mask(self.state, self.unsuffixed.required, self.unsuffixed.forbidden)
-        totals: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        for slot in self.slots:
-            for rc, amount in slot.resources.items():
-                totals[rc] = totals.get(rc, 0) + amount
-                counts[rc] = counts.get(rc, 0) + 1
+    def _join(self, options: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+              ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+        """Per tree, the product of every slot's choices, as parallel arrays."""
+        t_roots, first_rows = options[0]
+        picks = [first_rows]
+        for o_roots, o_rows in options[1:]:
+            counts = np.bincount(o_roots, minlength=self.n)
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            k = counts[t_roots]
+            rep = np.repeat(np.arange(t_roots.shape[0]), k)
+            within = np.arange(rep.shape[0]) - np.repeat(np.cumsum(k) - k, k)
+            chosen = o_rows[starts[t_roots][rep] + within]
+            t_roots = t_roots[rep]
+            picks = [p[rep] for p in picks] + [chosen]
+        return t_roots, picks
+
+    def _filter(self, picks: list[npt.NDArray[np.int64]]) -> Mask:
         st = self.state
-        for rc, total in totals.items():
-            if counts[rc] > 1:
-                col = st.classes.index[rc]
-                ok &= st.used[: self.n, col] + total <= st.capacity[: self.n, col]
-        return ok
+        size = picks[0].shape[0]
+        keep = np.ones(size, dtype=bool)
+        if self.req.group_policy == "isolate":
+            firsts: dict[str, int] = {}
+            for i, slot in enumerate(self.slots):
+                if slot.suffix:
+                    firsts.setdefault(slot.suffix, i)
+            idx = list(firsts.values())
+            for a, b in itertools.combinations(idx, 2):
+                keep &= picks[a] != picks[b]
+        g = self.unsuffixed
+        unsuffixed = [i for i, slot in enumerate(self.slots) if slot.suffix == ""]
+        if g is not None and unsuffixed and (g.required or g.forbidden):
+            for any_of in g.required:
+                hit = np.zeros(size, dtype=bool)
+                for name in any_of:
+                    has = st.has_trait(name)
+                    for i in unsuffixed:
+                        hit |= has[picks[i]]
+                keep &= hit
+            for name in g.forbidden:
+                has = st.has_trait(name)
+                for i in unsuffixed:
+                    keep &= ~has[picks[i]]
+        by_class: dict[str, list[tuple[int, int]]] = {}
+        for i, slot in enumerate(self.slots):
+            for rc, amount in slot.resources.items():
+                by_class.setdefault(rc, []).append((i, amount))
+        for rc, users in by_class.items():
+            if len(users) < 2:
+                continue
+            col = st.classes.index[rc]
+            for i, _amount in users:
+                merged = np.zeros(size, dtype=np.int64)
+                for j, amount_j in users:
+                    merged += amount_j * (picks[j] == picks[i])
+                row = picks[i]
+                keep &= st.used[row, col] + merged <= st.capacity[row, col]
+        for suffixes in self.req.same_subtree:
+            cols = [i for i, slot in enumerate(self.slots) if slot.suffix in suffixes]
+            if len(cols) < 2:
+                continue
+            any_top = np.zeros(size, dtype=bool)
+            for top in cols:
+                all_below = np.ones(size, dtype=bool)
+                for other in cols:
+                    all_below &= self._is_ancestor_or_self(picks[top], picks[other])
+                any_top |= all_below
+            keep &= any_top
+        return keep
+
+    def _is_ancestor_or_self(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> Mask:
+        hit = a == b
+        cur = b.copy()
+        while True:
+            up = cur >= 0
+            if not up.any():
+                return hit
+            cur = np.where(up, self.parent[np.maximum(cur, 0)], -1)
+            hit |= (cur == a) & (cur >= 0)
+
+    def _weights(self) -> tuple[npt.NDArray[np.uint64], dict[str, np.uint64]]:
+        rng = np.random.default_rng(20261124)
+        rows = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
+        classes = {rc: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
+                   for slot in self.slots for rc in slot.resources}
+        return rows, classes
+
+    def _dedupe(self, picks: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+        """Indices of the first occurrence of every distinct allocation, in table order.
+
+        Two combinations are the same candidate when they put the same amounts on the
+        same providers (whatever the slots): that is an order-free sum, hashed with
+        random 64-bit weights per provider and class.
+        """
+        self._row_w, self._class_w = self._weights()
+        h = self._hashes(picks)
+        _, first = np.unique(h, return_index=True)
+        first.sort()
+        return first
+
+    def _hashes(self, picks: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.uint64]:
+        h = np.zeros(picks[0].shape[0], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for slot, p in zip(self.slots, picks, strict=True):
+                for rc, amount in slot.resources.items():
+                    h += self._row_w[p] * self._class_w[rc] * np.uint64(amount)
+        return h
+
+    def _candidates_at(self, picks: list[npt.NDArray[np.int64]],
+                       index: npt.NDArray[np.int64]) -> list[Candidate]:
+        """Build Candidate objects for the table rows in ``index`` (plain Python ints)."""
+        columns = [p[index].tolist() for p in picks]
+        slots = [(slot.suffix, list(slot.resources.items())) for slot in self.slots]
+        out: list[Candidate] = []
+        for combo in zip(*columns, strict=True):
+            allocations: dict[int, dict[str, int]] = {}
+            mappings: dict[str, list[int]] = {}
+            for (suffix, resources), row in zip(slots, combo, strict=True):
+                if resources:
+                    res = allocations.get(row)
+                    if res is None:
+                        res = allocations[row] = {}
+                    for rc, amount in resources:
+                        res[rc] = res.get(rc, 0) + amount
+                rows = mappings.get(suffix)
+                if rows is None:
+                    mappings[suffix] = [row]
+                elif row not in rows:
+                    rows.append(row)
+            out.append(Candidate(allocations, mappings))
+        return out
 
     def _tree_members(self, roots: npt.NDArray[np.int64]) -> dict[int, list[int]]:
         alive = self.state.alive[: self.n]
