@@ -1,0 +1,111 @@
+"""corral db current/upgrade, config sample, --version, bad settings, failures of the store."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corral import __version__
+from corral.config import OPTIONS
+from corral.persistence import migrations
+from corral.services.demo import AGGREGATES
+
+from .conftest import Cli, assert_fails, assert_one_error_line
+
+
+def test_db_current_before_and_after_upgrade(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path}/new.sqlite")
+    head = migrations.head()
+    before = cli("db", "current")
+    assert before.exit_code == 1
+    assert before.stdout.strip() == f"empty (behind (newest is {head}): run 'corral db upgrade')"
+    upgraded = cli.ok("db", "upgrade")
+    assert upgraded.stdout.strip() == f"database at revision {head} (was empty)"
+    assert cli.ok("db", "current").stdout.strip() == f"{head} (up to date)"
+    again = cli.ok("db", "upgrade")  # idempotent
+    assert again.stdout.strip() == f"database at revision {head} (was {head})"
+    # The upgrade also loaded the standard catalogues: the CLI can use them at once.
+    cli.ok("provider", "create", "h")
+    cli.ok("inventory", "set", "h", "--resource", "VCPU=1")
+
+
+def test_db_current_on_both_backends(any_cli: Cli) -> None:
+    assert any_cli.ok("db", "current").stdout.strip() == f"{migrations.head()} (up to date)"
+
+
+def test_database_from_the_data_dir_when_no_url_is_given(tmp_path: Path) -> None:
+    cli = Cli(None)  # CORRAL_DATA_DIR is tmp_path/data (conftest)
+    cli.ok("db", "upgrade")
+    assert (tmp_path / "data" / "corral.sqlite").exists()
+    cli.ok("provider", "create", "h")
+    assert cli.ok("provider", "list", "-f", "value", "-c", "name").stdout == "h\n"
+
+
+def test_config_sample_lists_every_option_and_parses() -> None:
+    text = Cli(None).ok("config", "sample").stdout
+    for opt in OPTIONS:
+        assert f"#{opt.name} = " in text and f"# env: CORRAL_{opt.name.upper()}" in text
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string("\n".join(line.removeprefix("#") if " = " in line else line
+                                 for line in text.splitlines()))
+    assert parser.get("api", "port") == "8778"
+    assert parser.get("database", "auto_migrate") == "false"
+
+
+def test_version() -> None:
+    assert Cli(None).ok("--version").stdout.strip() == f"corral {__version__}"
+
+
+def test_bad_settings_exit_2_naming_where_they_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORRAL_POOL_SIZE", "lots")
+    assert_fails(Cli(None)("provider", "list"), 2, "invalid configuration", "CORRAL_POOL_SIZE")
+    assert_fails(Cli("mysql://x/y")("provider", "list"), 2, "--database-url",
+                 "must be an sqlite:/// or postgresql+psycopg:// URL")
+
+
+def test_a_missing_schema_names_the_fix(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path}/new.sqlite")
+    for args in (["provider", "list"], ["inventory", "list", "x"], ["demo"]):
+        assert_one_error_line(cli(*args), "run 'corral db upgrade'")
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback() -> None:
+    cli = Cli("postgresql+psycopg://nobody@127.0.0.1:1/nothing")
+    assert_one_error_line(cli("provider", "list"), "OperationalError", "--debug")
+    crashed = cli("--debug", "provider", "list")
+    assert crashed.exit_code == 1 and not isinstance(crashed.exception, SystemExit)
+
+
+def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    env["CORRAL_DATA_DIR"] = str(data_dir)
+    return subprocess.run([sys.executable, "-m", "corral.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_make_run_sequence_in_a_real_process(tmp_path: Path) -> None:
+    """What `make run` does before serving: upgrade, then demo --if-empty, twice."""
+    for _ in range(2):
+        assert _run("db", "upgrade", data_dir=tmp_path).returncode == 0
+    first = _run("demo", "--if-empty", data_dir=tmp_path)
+    assert first.returncode == 0 and "seeded the demo fleet" in first.stdout, first.stderr
+    second = _run("demo", "--if-empty", data_dir=tmp_path)
+    assert second.returncode == 0 and "left them alone" in second.stdout
+    zones = f"in:{AGGREGATES['az1']},{AGGREGATES['az2']}"
+    listed = _run("provider", "list", "-f", "json", "--member-of", zones, data_dir=tmp_path)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 41
+
+
+def test_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None:
+    _run("db", "upgrade", data_dir=tmp_path)
+    shown = _run("provider", "show", "ghost", data_dir=tmp_path)
+    assert shown.returncode == 1
+    assert shown.stderr.strip() == "error: No resource provider with name or uuid 'ghost' found"
+    bad = _run("inventory", "set", "ghost", "--resource", "VCPU", data_dir=tmp_path)
+    assert bad.returncode == 2 and "--resource" in bad.stderr and "Traceback" not in bad.stderr
