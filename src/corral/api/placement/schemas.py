@@ -48,7 +48,10 @@ class InventoryPut(InventoryFields):
 
 
 class InventoryPost(InventoryFields):
+    """POST .../inventories: Placement accepts, and ignores, a provider generation."""
+
     resource_class: ClassName
+    resource_provider_generation: Generation | None = None
 
 
 class InventoriesPut(Strict):
