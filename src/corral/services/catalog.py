@@ -13,7 +13,7 @@ import os_resource_classes
 import os_traits
 
 from corral.domain import errors
-from corral.domain.names import is_custom
+from corral.domain.names import MAX_NAME_LENGTH, is_custom
 from corral.persistence import Store
 
 STANDARD_RESOURCE_CLASSES: frozenset[str] = frozenset(os_resource_classes.STANDARDS)
@@ -28,10 +28,11 @@ def sync_standard_names(store: Store) -> tuple[int, int]:
 
 
 def _require_custom(name: str, kind: str) -> None:
-    if not is_custom(name):
+    if not is_custom(name) or len(name) > MAX_NAME_LENGTH:
         raise errors.InvalidInput(
-            f"{kind} {name!r} is not a custom name: custom names must start with CUSTOM_ "
-            "and use only A-Z, 0-9 and _; standard names cannot be changed", field="name")
+            f"{kind} {name!r} is not a custom name: custom names must start with CUSTOM_, "
+            f"use only A-Z, 0-9 and _ and be at most {MAX_NAME_LENGTH} characters long; "
+            "standard names cannot be changed", field="name")
 
 
 # -- resource classes --------------------------------------------------------------------
@@ -58,11 +59,16 @@ def create_resource_class(store: Store, name: str) -> None:
 
 
 def ensure_resource_class(store: Store, name: str) -> bool:
-    """Create-or-verify (PUT from 1.7). Returns True when it was created."""
+    """Create-or-verify (PUT from 1.7). Returns True when it was created.
+
+    Raises:
+        InvalidInput: the name is not a custom one, even when it exists (a standard
+            class cannot be "verified" this way, as in Placement).
+    """
+    _require_custom(name, "resource class")
     with store.write() as repo:
         if repo.resource_class_ids([name]):
             return False
-        _require_custom(name, "resource class")
         return repo.create_resource_class(name)
 
 
