@@ -194,6 +194,8 @@ def sample_config() -> str:
         lines.append(f"[{section}]")
         for opt in opts:
             value = getattr(defaults, opt.name)
+            if opt.name == "data_dir":
+                value = "$XDG_DATA_HOME/corral (default ~/.local/share/corral)"
             if isinstance(value, bool):
                 value = str(value).lower()
             lines.append(f"# {opt.help}")
