@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Annotated, Any, TextIO
 
 import typer
-import yaml
+import yaml  # type: ignore[import-untyped]
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -97,7 +97,7 @@ def flat(value: Any) -> str:
     mappings (inventories) ``CLASS:FIELD=VALUE`` pairs, the syntax ``--resource`` takes.
     """
     if isinstance(value, Mapping):
-        parts = []
+        parts: list[str] = []
         for key, inner in value.items():
             if isinstance(inner, Mapping):
                 parts.extend(f"{key}:{field}={flat(v)}" for field, v in inner.items())
@@ -112,7 +112,7 @@ def flat(value: Any) -> str:
 def multiline(value: Any) -> str:
     """Text for a table cell: one line per list item or mapping key."""
     if isinstance(value, Mapping):
-        lines = []
+        lines: list[str] = []
         for key, inner in value.items():
             if isinstance(inner, Mapping):
                 lines.append(f"{key}: " + ", ".join(f"{f}={flat(v)}" for f, v in inner.items()))
