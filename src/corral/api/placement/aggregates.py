@@ -40,6 +40,7 @@ def set_provider_aggregates(request: Request) -> Response:
         aggs, generation, bump = data.aggregates, data.resource_provider_generation, True
     else:
         aggs, generation, bump = json_body(request, schemas.AggregatesList).root, None, False
-    p, current = svc.set_provider_aggregates(store(request), uuid, aggs,
-                                             generation=generation, bump=bump)
-    return respond(request, _body(request, p, current), last_modified=p.updated_at)
+    p, _current = svc.set_provider_aggregates(store(request), uuid, aggs,
+                                              generation=generation, bump=bump)
+    # Placement answers with the list as the client sent it (its order kept).
+    return respond(request, _body(request, p, aggs), last_modified=p.updated_at)

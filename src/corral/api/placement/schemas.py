@@ -21,7 +21,15 @@ def _uuid(value: str) -> str:
     return canonical
 
 
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{values!r} has non-unique elements")
+    return values
+
+
 Uuid = Annotated[str, AfterValidator(_uuid)]
+#: Aggregate UUIDs of a provider: a set, so a repeated one is refused, as in Placement.
+AggregateList = Annotated[list[Uuid], Field(max_length=10000), AfterValidator(_unique)]
 ClassName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
 CustomName = Annotated[str, StringConstraints(pattern=r"^CUSTOM_[A-Z0-9_]+$", max_length=255)]
 TraitName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
@@ -83,12 +91,12 @@ class TraitsPut(Strict):
 
 class AggregatesPut119(Strict):
     resource_provider_generation: Generation
-    aggregates: Annotated[list[Uuid], Field(max_length=10000)]
+    aggregates: AggregateList
 
 
 class ResourceClassBody(Strict):
     name: CustomName
 
 
-class AggregatesList(RootModel[Annotated[list[Uuid], Field(max_length=10000)]]):
+class AggregatesList(RootModel[AggregateList]):
     """PUT .../aggregates before 1.19: a bare list of aggregate UUIDs."""
