@@ -227,10 +227,18 @@ def get_usages(store: Store, uuid: str) -> tuple[Provider, dict[str, int]]:
     return provider, {name: used.get(name, 0) for name in sorted(set(invs) | set(used))}
 
 
-def get_allocations(store: Store, uuid: str) -> tuple[Provider, dict[str, dict[str, int]]]:
+def get_allocations(store: Store, uuid: str
+                    ) -> tuple[Provider, dict[str, dict[str, int]], dict[str, int]]:
+    """The provider, its allocations by consumer, and each consumer's generation."""
     with store.read() as repo:
         provider = repo.get_provider(uuid)
-        return provider, repo.provider_allocations(provider.id)
+        allocations = repo.provider_allocations(provider.id)
+        generations: dict[str, int] = {}
+        for consumer in allocations:
+            row = repo.get_consumer(consumer)
+            if row is not None:
+                generations[consumer] = row.generation
+        return provider, allocations, generations
 
 
 # -- traits and aggregates of a provider -------------------------------------------------

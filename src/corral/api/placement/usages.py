@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from corral.api.placement.util import authorize, check_accept, respond, store
+from corral.api.placement.util import authorize, check_accept, respond, store, version
 from corral.services import providers as svc
 
 
@@ -19,7 +21,12 @@ def get_provider_usages(request: Request) -> Response:
 def get_provider_allocations(request: Request) -> Response:
     authorize(request)
     check_accept(request)
-    p, allocations = svc.get_allocations(store(request), request.path_params["uuid"])
-    body = {"allocations": {c: {"resources": r} for c, r in allocations.items()},
-            "resource_provider_generation": p.generation}
+    p, allocations, generations = svc.get_allocations(store(request),
+                                                      request.path_params["uuid"])
+    by_consumer: dict[str, dict[str, Any]] = {}
+    for consumer, resources in allocations.items():
+        by_consumer[consumer] = {"resources": resources}
+        if version(request).matches((1, 28)):
+            by_consumer[consumer]["consumer_generation"] = generations.get(consumer)
+    body = {"allocations": by_consumer, "resource_provider_generation": p.generation}
     return respond(request, body)
