@@ -7,11 +7,21 @@ count usage, so the count a claim checks is the count it commits against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain import errors
@@ -54,7 +64,7 @@ class AllocationQueries:
                     insert(table).values({column: value, "created_at": now, "updated_at": now})
                     .returning(table.c.id)).scalar_one())
         except IntegrityError:  # a concurrent request created it first
-            return int(self.conn.scalar(select(table.c.id).where(col == value)))
+            return int(self.conn.execute(select(table.c.id).where(col == value)).scalar_one())
 
     def ensure_project(self, external_id: str) -> int:
         return self._ensure_external(t.projects, "external_id", external_id)
@@ -141,7 +151,8 @@ class AllocationQueries:
         if not wanted:
             return {}
         rp = t.resource_providers
-        query = select(rp.c.id, rp.c.uuid, rp.c.generation).where(rp.c.uuid.in_(wanted)).order_by(rp.c.id)
+        query = (select(rp.c.id, rp.c.uuid, rp.c.generation)
+                 .where(rp.c.uuid.in_(wanted)).order_by(rp.c.id))
         if self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
         return {u: LockedProvider(i, u, int(g)) for i, u, g in self.conn.execute(query)}
@@ -151,7 +162,7 @@ class AllocationQueries:
         if ids:
             self.conn.execute(delete(t.allocations).where(t.allocations.c.consumer_id.in_(ids)))
 
-    def insert_allocations(self, rows: list[Mapping[str, object]]) -> None:
+    def insert_allocations(self, rows: Sequence[Mapping[str, object]]) -> None:
         if rows:
             now = utcnow()
             self.conn.execute(insert(t.allocations),
@@ -178,12 +189,15 @@ class AllocationQueries:
         """
         al, co, pr, us, rc, ct = (t.allocations, t.consumers, t.projects, t.users,
                                   t.resource_classes, t.consumer_types)
+        group: ColumnElement[str]
         if consumer_type == "all":
             group = literal("all")
         else:
             group = func.coalesce(ct.c.name, literal("unknown"))
-        source = (al.join(co, co.c.id == al.c.consumer_id).join(pr, pr.c.id == co.c.project_id)
-                  .join(us, us.c.id == co.c.user_id).outerjoin(ct, ct.c.id == co.c.consumer_type_id))
+        source = (al.join(co, co.c.id == al.c.consumer_id)
+                  .join(pr, pr.c.id == co.c.project_id)
+                  .join(us, us.c.id == co.c.user_id)
+                  .outerjoin(ct, ct.c.id == co.c.consumer_type_id))
         conditions = [pr.c.external_id == project]
         if user is not None:
             conditions.append(us.c.external_id == user)

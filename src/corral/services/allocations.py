@@ -17,7 +17,7 @@ from datetime import datetime
 
 import structlog
 
-from corral.domain import capacity, errors
+from corral.domain import capacity, codes, errors
 from corral.domain.capacity import Inventory
 from corral.persistence import Repository, Store
 from corral.persistence.allocations import LockedProvider
@@ -132,22 +132,30 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite],
     held = repo.consumer_provider_uuids(c.id for c in consumers.values() if c is not None)
     wanted = {rp for w in writes for rp in w.allocations}
     locked = repo.lock_providers(held | wanted | set(inventories))
-    missing = sorted((wanted | set(inventories)) - set(locked))
+    missing = sorted(set(inventories) - set(locked))
     if missing:
-        where = "inventories" if missing[0] in inventories else "allocations"
+        # As Placement: a 400 that carries the provider-not-found code.
+        error = errors.InvalidInput(
+            f"Resource provider {missing[0]} in inventories not found.", field="inventories")
+        error.code = codes.PROVIDER_NOT_FOUND
+        raise error
+    missing = sorted(wanted - set(locked))
+    if missing:
         raise errors.InvalidInput(
-            f"Resource provider '{missing[0]}' in {where} does not exist.", field=where)
+            f"Allocation for resource provider '{missing[0]}' that does not exist.",
+            field="allocations")
     classes = {rc for w in writes for res in w.allocations.values() for rc in res}
     class_ids = repo.resource_class_ids(classes)
     unknown = sorted(classes - set(class_ids))
     if unknown:
         raise errors.UnknownResourceClass(unknown[0], " in allocations")
 
+    ids = [locked[u].id for u in wanted]
+    before = repo.usages(ids)
     repo.delete_allocations(c.id for c in consumers.values() if c is not None)
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
 
-    ids = [locked[u].id for u in wanted]
     current_inv, usages = repo.inventories(ids), repo.usages(ids)
     asked: dict[tuple[str, str], int] = defaultdict(int)
     for w in writes:
@@ -155,7 +163,8 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite],
             inv_of = current_inv[locked[rp_uuid].id]
             for rc, amount in resources.items():
                 if rc not in inv_of:
-                    raise errors.InvalidAllocation(rp_uuid, rc, f"the provider has no {rc} inventory")
+                    raise errors.InvalidAllocation(rp_uuid, rc,
+                                                   f"the provider has no {rc} inventory")
                 reason = capacity.unit_violation(inv_of[rc], amount)
                 if reason:
                     raise errors.InvalidAllocation(rp_uuid, rc, reason)
@@ -163,7 +172,11 @@ def _write(repo: Repository, writes: Sequence[ConsumerWrite],
     for (rp_uuid, rc), amount in sorted(asked.items()):
         inv = current_inv[locked[rp_uuid].id][rc]
         used = usages[locked[rp_uuid].id].get(rc, 0)
-        if used + amount > inv.capacity:
+        # As Placement: a provider already over a lowered capacity may still take a
+        # write that shrinks the overage (a consumer giving some back), never one that
+        # leaves it larger.
+        shrinks = used + amount <= before[locked[rp_uuid].id].get(rc, 0)
+        if used + amount > inv.capacity and not shrinks:
             raise errors.InsufficientCapacity(rp_uuid, rc, amount, used, inv.capacity)
 
     rows: list[dict[str, object]] = []

@@ -10,8 +10,15 @@ from starlette.responses import Response
 from corral.api.errors import ApiError
 from corral.api.placement import allocation_schemas as s
 from corral.api.placement.util import (
-    authorize, check_accept, check_query, json_body, no_content, require_version, respond,
-    store, version,
+    authorize,
+    check_accept,
+    check_query,
+    json_body,
+    no_content,
+    require_version,
+    respond,
+    store,
+    version,
 )
 from corral.domain.capacity import Inventory
 from corral.domain.names import normalize_uuid
@@ -19,11 +26,19 @@ from corral.services import allocations as svc
 
 
 def _consumer(request: Request) -> str:
+    """The consumer a write names; a write refuses an id that is not a UUID."""
     raw = request.path_params["consumer_uuid"]
     canonical = normalize_uuid(raw)
     if canonical is None:
         raise ApiError(400, f"Malformed consumer_uuid: {raw}")
     return canonical
+
+
+def _consumer_to_read(request: Request) -> str:
+    """As Placement, reads and deletes do not validate the id: a malformed one is simply
+    a consumer that holds nothing (GET answers empty, DELETE 404)."""
+    raw: str = request.path_params["consumer_uuid"]
+    return normalize_uuid(raw) or raw
 
 
 def _pick(models: list[tuple[tuple[int, int], Any]], request: Request) -> Any:
@@ -37,7 +52,8 @@ def _pick(models: list[tuple[tuple[int, int], Any]], request: Request) -> Any:
 def _to_write(consumer: str, data: Any, request: Request) -> svc.ConsumerWrite:
     v = version(request)
     if isinstance(data.allocations, list):
-        allocations = {item.resource_provider.uuid: dict(item.resources) for item in data.allocations}
+        allocations = {item.resource_provider.uuid: dict(item.resources)
+                       for item in data.allocations}
     else:
         allocations = {rp: dict(item.resources) for rp, item in data.allocations.items()}
     return svc.ConsumerWrite(
@@ -54,7 +70,7 @@ def list_for_consumer(request: Request) -> Response:
     authorize(request)
     check_accept(request)
     v = version(request)
-    found = svc.get_consumer_allocations(store(request), _consumer(request))
+    found = svc.get_consumer_allocations(store(request), _consumer_to_read(request))
     body: dict[str, Any] = {"allocations": {
         rp: {"generation": found.provider_generations[rp], "resources": res}
         for rp, res in found.allocations.items()}}
@@ -78,13 +94,13 @@ def set_allocations_for_consumer(request: Request) -> Response:
 
 def delete_allocations(request: Request) -> Response:
     authorize(request)
-    svc.delete_consumer_allocations(store(request), _consumer(request))
+    svc.delete_consumer_allocations(store(request), _consumer_to_read(request))
     return no_content()
 
 
 def set_allocations(request: Request) -> Response:
     """POST /allocations: several consumers, all or nothing (1.13)."""
-    require_version(request, (1, 13), status=405)
+    require_version(request, (1, 13))
     authorize(request)
     data = json_body(request, _pick(s.POST_MODELS, request))
     writes = [_to_write(consumer, item, request) for consumer, item in data.root.items()]
