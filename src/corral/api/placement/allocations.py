@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from corral.api.placement.util import (
     store,
     version,
 )
+from corral.domain import codes
 from corral.domain.capacity import Inventory
 from corral.domain.names import normalize_uuid
 from corral.services import allocations as svc
@@ -108,19 +110,36 @@ def set_allocations(request: Request) -> Response:
     return no_content()
 
 
+_CONSUMER_TYPE_QUERY = re.compile(r"^([A-Z0-9_]+|all|unknown)$")
+
+
+def _usage_query(request: Request, name: str, pattern: re.Pattern[str] | None = None
+                 ) -> str | None:
+    """One GET /usages parameter: 1 to 255 characters (and the pattern), or absent."""
+    value = request.query_params.get(name)
+    if value is not None and not (0 < len(value) <= 255
+                                  and (pattern is None or pattern.match(value))):
+        raise ApiError(400, f"Invalid query string parameters: {value!r} is not a valid "
+                       f"{name}", code=codes.QUERY_BAD_VALUE)
+    return value
+
+
 def get_total_usages(request: Request) -> Response:
     require_version(request, (1, 9))
     v = version(request)
+    project = request.query_params.get("project_id")
+    # Policy first, as Placement: a caller that may not look learns nothing more.
+    authorize(request, "project_reader_or_admin", target_project=project)
     allowed = {"project_id", "user_id"} | ({"consumer_type"} if v.matches((1, 38)) else set())
     check_query(request, allowed)
-    project = request.query_params.get("project_id")
-    authorize(request, "project_reader_or_admin", target_project=project)
     check_accept(request)
-    if not project:
+    if project is None:
         raise ApiError(400, "Invalid query string parameters: 'project_id' is a required property",
-                       code="placement.query.missing_value")
-    user = request.query_params.get("user_id")
-    ctype = request.query_params.get("consumer_type") if v.matches((1, 38)) else None
+                       code=codes.QUERY_MISSING_VALUE)
+    project = _usage_query(request, "project_id")
+    assert project is not None
+    user = _usage_query(request, "user_id")
+    ctype = _usage_query(request, "consumer_type", _CONSUMER_TYPE_QUERY)
     groups = svc.project_usages(store(request), project, user, ctype)
     if v.matches((1, 38)):
         usages: dict[str, Any] = {
