@@ -55,7 +55,7 @@ VERSIONS: list[tuple[str, str]] = [
     ("1.39", "Any-of traits (in:) and repeated required parameters."),
 ]
 
-_NUMBER = re.compile(r"^([1-9]\d*|0)\.([1-9]\d*|0)$")
+_NUMBER = re.compile(r"^([1-9][0-9]*|0)\.([1-9][0-9]*|0)$")
 
 
 @dataclass(frozen=True, order=True, slots=True)
