@@ -133,6 +133,29 @@ def test_malformed_json_is_400(api: Any, body: bytes) -> None:
     assert_error(r, 400, detail="Malformed JSON")
 
 
+def test_deeply_nested_json_is_400(api: Any) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    r = api.post("/resource_providers", content=body,
+                 headers={"content-type": "application/json"})
+    assert_error(r, 400, detail="Malformed JSON")
+
+
+@pytest.mark.parametrize("body", [{"name": "a\x00b"}, {"name": "rp", "a\x00": 1},
+                                  {"name": ["\x00"]}, "\x00"])
+def test_nul_characters_in_json_are_400(api: Any, body: Any) -> None:
+    r = api.post("/resource_providers", json=body)
+    assert_error(r, 400, detail="Malformed JSON")
+    assert api.get("/resource_providers").json() == {"resource_providers": []}
+
+
+@pytest.mark.parametrize("path", ["/resource_providers?name=a%00b",
+                                  "/resource_providers/abc%00def",
+                                  "/traits/CUSTOM_X%00", "/resource_classes/CUSTOM_X%00",
+                                  "/traits?name=in:A%00"])
+def test_nul_characters_in_the_url_are_400(api: Any, path: str) -> None:
+    assert_error(api.get(path), 400, detail="NUL")
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_not_json(api: Any, constant: str) -> None:
     uuid = api.create_provider("rp")["uuid"]

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.datastructures import Headers
@@ -96,6 +97,10 @@ class PlacementMiddleware:
                 await reply(401, "The request you have made requires authentication.", code)
                 return
             state["context"] = ctx
+        # No database stores NUL in text (PostgreSQL refuses it): refuse it at the edge.
+        if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+            await reply(400, "The URL may not contain NUL characters.", code)
+            return
         body = b""
         more = True
         while more:
@@ -125,7 +130,22 @@ class PlacementMiddleware:
 
 
 def json_loads(body: bytes) -> Any:
-    """json.loads that refuses NaN and Infinity (not JSON, whatever Python thinks)."""
+    """json.loads that refuses NaN and Infinity (not JSON, whatever Python thinks), and
+    strings holding NUL characters (no database stores them in text)."""
     def reject(value: str) -> Any:
         raise ValueError(f"{value} is not valid JSON")
-    return json.loads(body, parse_constant=reject)
+
+    data = json.loads(body, parse_constant=reject)
+    if _holds_nul(data):
+        raise ValueError("strings may not contain NUL characters")
+    return data
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False

@@ -75,7 +75,7 @@ def json_body(request: Request, model: type[M]) -> M:
         raise ApiError(415, f"The media type {ctype or None} is not supported, use application/json")
     try:
         data = json_loads(request.state.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"Malformed JSON: {exc}") from exc
     return validate(data, model)
 
