@@ -59,13 +59,20 @@ def bad_input(option: str, message: str) -> NoReturn:
     raise typer.BadParameter(message, param_hint=f"'{option}'")
 
 
-def settings(**overrides: object) -> Settings:
-    """Load settings or exit 2 with every problem listed."""
+def settings(*, service: bool = False, **overrides: object) -> Settings:
+    """Load settings or exit 2 with every problem listed.
+
+    Args:
+        service: the command is a long-running service (``serve``) and logs at the
+            configured level; one-shot commands log warnings and errors only, so their
+            own output is not buried in start-up events.
+    """
     try:
         loaded = load_settings(state.config_file, database_url=state.database_url, **overrides)
     except ConfigError as exc:
         fail(str(exc), code=2)
-    configure_logging(loaded.log_format, loaded.log_level)
+    level = loaded.log_level if service or loaded.log_level in ("warning", "error") else "warning"
+    configure_logging(loaded.log_format, level)
     return loaded
 
 

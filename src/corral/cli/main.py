@@ -96,7 +96,7 @@ def serve(
 
     from corral.services import system
 
-    conf = settings(host=host, port=port, workers=workers)
+    conf = settings(service=True, host=host, port=port, workers=workers)
     store = system.open_store(conf)
     try:
         system.prepare(store, conf)

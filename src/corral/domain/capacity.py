@@ -81,6 +81,13 @@ def inventory_problem(inventory: Inventory, *, reserved_may_equal_total: bool) -
     Returns:
         A short reason, or None when the record is acceptable.
     """
+    for name, low in (("total", 1), ("reserved", 0), ("min_unit", 1), ("max_unit", 1),
+                      ("step_size", 1)):
+        value = getattr(inventory, name)
+        if not low <= value <= MAX_INT:
+            return f"{name} {value} is outside {low}..{MAX_INT}"
+    if not 0 < inventory.allocation_ratio <= MAX_RATIO:
+        return f"allocation_ratio {inventory.allocation_ratio} must be above 0 and at most {MAX_RATIO}"
     if inventory.min_unit > inventory.max_unit:
         return f"min_unit {inventory.min_unit} is greater than max_unit {inventory.max_unit}"
     capacity = inventory.capacity

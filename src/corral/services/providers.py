@@ -31,8 +31,18 @@ class InventoryView:
 
 # -- providers ---------------------------------------------------------------------------
 
+MAX_NAME = 200
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > MAX_NAME or "\x00" in name:
+        raise errors.InvalidInput(
+            f"a provider name must be 1 to {MAX_NAME} characters (got {len(name)})", field="name")
+
+
 def create_provider(store: Store, name: str, uuid: str | None = None,
                     parent_uuid: str | None = None) -> Provider:
+    _check_name(name)
     with store.write() as repo:
         parent = None
         if parent_uuid is not None:
@@ -89,6 +99,7 @@ def update_provider(store: Store, uuid: str, *, name: str, parent_uuid: object =
     provider that has none. With it, a provider may move anywhere but into its own
     subtree, or become a root (``parent_uuid=None``).
     """
+    _check_name(name)
     with store.write() as repo:
         provider = repo.get_provider(uuid, for_update=True)
         reparent = False
