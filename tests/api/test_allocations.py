@@ -587,8 +587,6 @@ def test_provider_allocations_and_usages(api: Any, rp: str) -> None:
                         "resource_provider_generation": gen}
 
 
-@pytest.mark.xfail(strict=True, reason="GET /resource_providers/{uuid}/allocations omits "
-                   "consumer_generation from 1.28 (api/placement/usages.py)")
 def test_provider_allocations_show_consumer_generation_from_1_28(api: Any, rp: str) -> None:
     consumer = new_uuid()
     assert claim(api, consumer, {rp: {"VCPU": 1}}).status_code == 204
