@@ -68,16 +68,22 @@ def _traits_mask(state: FleetState, required: tuple[frozenset[str], ...],
 
 
 def _group_filter(state: FleetState, g: RequestGroup, base: Mask) -> Mask:
-    """Aggregates and in_tree: everything about a group except resources and traits."""
+    """Aggregates and in_tree: everything about a group except resources and traits.
+
+    As Placement: a provider serving the unsuffixed group matches an aggregate when it
+    or its root is in it (an aggregate on a compute node covers its whole tree); a
+    provider serving a suffixed group must be in the aggregate itself.
+    """
     n = state.n
     root = state.root[:n]
     mask = base.copy()
+    whole_tree = g.suffix == ""
     for any_of in g.member_of:
         member = state.in_aggregates(any_of)
-        mask &= member | member[root]
+        mask &= (member | member[root]) if whole_tree else member
     if g.forbidden_aggregates:
         member = state.in_aggregates(g.forbidden_aggregates)
-        mask &= ~(member | member[root])
+        mask &= ~((member | member[root]) if whole_tree else member)
     if g.in_tree is not None:
         rows = [state.row_of[r.id] for r in state.records if r is not None and r.uuid == g.in_tree]
         if not rows:
@@ -97,8 +103,6 @@ class Search:
         self.root = state.root[:n]
         self.parent = state.parent[:n]
         alive = state.alive[:n].copy()
-        if not req.nested:
-            alive &= self.parent < 0
         root_ok = _traits_mask(state, (tuple(frozenset([t]) for t in req.root_required)),
                                req.root_forbidden) & alive
         self.root_ok = root_ok
@@ -169,7 +173,7 @@ class Search:
                 order = order[:limit]
             return self._candidates_at(picks, order)
         out: list[Candidate] = []
-        seen = {_key(c.allocations) for c in self._candidates_at(picks, order)}
+        seen = {_identity(c) for c in self._candidates_at(picks, order)}
         members = self._tree_members(np.asarray(big_roots, dtype=np.int64))
         # Merge the vectorised results with the lazily enumerated big trees, in root order.
         pending = [(int(table_roots[i]), 0, int(i)) for i in order]
@@ -187,7 +191,8 @@ class Search:
                     break
         return out
 
-    def _options(self, mask: Mask, feasible: Mask) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def _options(self, mask: Mask, feasible: Mask
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(root, row) pairs: who can fill a slot for each feasible tree, sorted by root."""
         own = np.flatnonzero(mask & feasible[self.root])
         roots = [self.root[own]]
@@ -223,6 +228,12 @@ class Search:
         st = self.state
         size = picks[0].shape[0]
         keep = np.ones(size, dtype=bool)
+        if not self.req.nested:
+            # Before 1.29 a candidate may not use two providers of one tree (any one
+            # provider may serve, a child alone included; a sharing provider is a tree
+            # of its own).
+            for a, b in itertools.combinations(range(len(picks)), 2):
+                keep &= (picks[a] == picks[b]) | (self.root[picks[a]] != self.root[picks[b]])
         if self.req.group_policy == "isolate":
             firsts: dict[str, int] = {}
             for i, slot in enumerate(self.slots):
@@ -259,6 +270,9 @@ class Search:
                     merged += amount_j * (picks[j] == picks[i])
                 row = picks[i]
                 keep &= st.used[row, col] + merged <= st.capacity[row, col]
+                # What several groups put on one provider is one allocation: max_unit
+                # bounds the sum, as Placement checks.
+                keep &= merged <= st.max_unit[row, col]
         for suffixes in self.req.same_subtree:
             cols = [i for i, slot in enumerate(self.slots) if slot.suffix in suffixes]
             if len(cols) < 2:
@@ -282,21 +296,24 @@ class Search:
             cur = np.where(up, self.parent[np.maximum(cur, 0)], -1)
             hit |= (cur == a) & (cur >= 0)
 
-    def _weights(self) -> tuple[npt.NDArray[np.uint64], dict[str, np.uint64]]:
+    def _weights(self) -> None:
         rng = np.random.default_rng(20261124)
-        rows = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
-        classes = {rc: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
-                   for slot in self.slots for rc in slot.resources}
-        return rows, classes
+        self._row_w = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
+        self._row_v = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
+        self._class_w = {rc: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
+                         for slot in self.slots for rc in slot.resources}
+        self._group_w = {slot.suffix: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
+                         for slot in self.slots}
 
     def _dedupe(self, picks: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
-        """Indices of the first occurrence of every distinct allocation, in table order.
+        """Indices of the first occurrence of every distinct candidate, in table order.
 
         Two combinations are the same candidate when they put the same amounts on the
-        same providers (whatever the slots): that is an order-free sum, hashed with
-        random 64-bit weights per provider and class.
+        same providers *for the same groups* (as Placement, which tells candidates apart
+        by their mappings too): an order-free sum, hashed with random 64-bit weights per
+        provider, class and group.
         """
-        self._row_w, self._class_w = self._weights()
+        self._weights()
         h = self._hashes(picks)
         _, first = np.unique(h, return_index=True)
         first.sort()
@@ -306,8 +323,11 @@ class Search:
         h = np.zeros(picks[0].shape[0], dtype=np.uint64)
         with np.errstate(over="ignore"):
             for slot, p in zip(self.slots, picks, strict=True):
+                signature = np.uint64(0 if slot.resources else 1)
                 for rc, amount in slot.resources.items():
                     h += self._row_w[p] * self._class_w[rc] * np.uint64(amount)
+                    signature += self._class_w[rc] * np.uint64(amount)
+                h += self._row_v[p] * self._group_w[slot.suffix] * signature
         return h
 
     def _candidates_at(self, picks: list[npt.NDArray[np.int64]],
@@ -345,21 +365,22 @@ class Search:
         return out
 
     def _enumerate(self, r: int, tree: list[int],
-                   seen: set[frozenset[tuple[int, str, int]]]) -> Iterator[Candidate]:
+                   seen: set[Identity]) -> Iterator[Candidate]:
         state = self.state
         options: list[list[int]] = []
         for slot in self.slots:
             opts = [row for row in tree if slot.mask[row]]
-            opts += [s for s, roots in self.links.items() if slot.mask[s] and roots[r] and s not in opts]
+            opts += [s for s, roots in self.links.items()
+                     if slot.mask[s] and roots[r] and s not in opts]
             if not opts:
                 return
             options.append(opts)
-        local: set[frozenset[tuple[int, str, int]]] = set()
+        local: set[Identity] = set()
         sharing = state.sharing
         for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS_PER_TREE):
             if not self.req.nested:
-                own = {row for row in combo if not sharing[row] or row == r}
-                if len(own) > 1:
+                used = set(combo)
+                if len({int(self.root[row]) for row in used}) != len(used):
                     continue
             if self.req.group_policy == "isolate":
                 by_group: dict[str, set[int]] = {}
@@ -385,7 +406,7 @@ class Search:
             if not self._merged_capacity_ok(allocations):
                 continue
             allocations = {row: res for row, res in allocations.items() if res}
-            key = _key(allocations)
+            key = _identity(Candidate(allocations, mappings))
             only_shared = all(sharing[row] and row != r for row in allocations)
             bucket = seen if only_shared else local
             if key in bucket:
@@ -421,11 +442,18 @@ class Search:
                 col = st.classes.index[rc]
                 if st.used[row, col] + amount > st.capacity[row, col]:
                     return False
+                if amount > st.max_unit[row, col]:
+                    return False
         return True
 
 
-def _key(allocations: dict[int, dict[str, int]]) -> frozenset[tuple[int, str, int]]:
-    return frozenset((row, rc, a) for row, res in allocations.items() for rc, a in res.items())
+Identity = tuple[frozenset[tuple[int, str, int]], frozenset[tuple[str, frozenset[int]]]]
+
+
+def _identity(c: Candidate) -> Identity:
+    """What tells two candidates apart: their allocations and their mappings."""
+    return (frozenset((row, rc, a) for row, res in c.allocations.items() for rc, a in res.items()),
+            frozenset((sfx, frozenset(rows)) for sfx, rows in c.mappings.items()))
 
 
 def find_candidates(state: FleetState, req: CandidateRequest) -> list[Candidate]:
