@@ -61,10 +61,10 @@ def test_standard_trait_exists(api: Any) -> None:
     assert_error(api.get(f"{T}/NON_EXISTED"), 404)
 
 
-@pytest.mark.parametrize("name", ["TRAIT_X", "CUSTOM_ABC:1", "CUSTOM_", "custom_x",
-                                  "CUSTOM_" + "A" * 249, "HW_CPU_X86_SSE"])
-def test_put_refuses_non_custom_names(api: Any, name: str) -> None:
-    assert_error(api.put(f"{T}/{name}"), 400)
+def test_put_refuses_non_custom_names(api: Any) -> None:
+    for name in ("TRAIT_X", "CUSTOM_ABC:1", "CUSTOM_", "custom_x", "CUSTOM_" + "A" * 249,
+                 "HW_CPU_X86_SSE"):
+        assert_error(api.put(f"{T}/{name}"), 400)
 
 
 def test_255_character_trait_is_fine(api: Any) -> None:
@@ -187,7 +187,7 @@ def test_provider_traits_unknown_trait_is_400(api: Any) -> None:
     assert api.get(_rp_traits(rp)).json() == {"traits": [], "resource_provider_generation": 0}
 
 
-@pytest.mark.parametrize("body", [
+BAD_TRAIT_BODIES = [
     {"traits": ["CUSTOM_TRAIT_1"]},
     {"resource_provider_generation": "invalid_generation", "traits": ["HW_CPU_X86_SSE"]},
     {"resource_provider_generation": 0, "traits": "invalid_type"},
@@ -196,10 +196,13 @@ def test_provider_traits_unknown_trait_is_400(api: Any) -> None:
     {"resource_provider_generation": 0, "traits": [1]},
     {"resource_provider_generation": 0, "traits": [""]},
     {"resource_provider_generation": True, "traits": []},
-])
-def test_provider_traits_refuse_bad_bodies(api: Any, body: dict[str, Any]) -> None:
+]
+
+
+def test_provider_traits_refuse_bad_bodies(api: Any) -> None:
     rp = api.create_provider("rp")["uuid"]
-    assert_error(api.put(_rp_traits(rp), json=body), 400)
+    for body in BAD_TRAIT_BODIES:
+        assert_error(api.put(_rp_traits(rp), json=body), 400)
     assert generation(api, rp) == 0
 
 
