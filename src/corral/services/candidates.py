@@ -89,13 +89,17 @@ class CandidateFinder:
         return len(changed)
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
-             max_candidates: int | None = None, randomize: bool = False) -> CandidateResult:
+             max_candidates: int | None = None, randomize: bool = False,
+             distinct_allocations: bool = False) -> CandidateResult:
         """Answer a candidates query.
 
         Args:
             requested_classes_only: summaries list only the classes asked for (before 1.27).
             max_candidates: server-wide cap (``max_allocation_candidates``), None for none.
             randomize: sample the capped candidates at random instead of taking the first.
+            distinct_allocations: keep one of the candidates that differ only in their
+                mappings (before 1.34, where mappings are not shown, they would look the
+                same twice).
 
         Raises:
             UnknownResourceClass, UnknownTrait: a name in the request does not exist.
@@ -107,8 +111,12 @@ class CandidateFinder:
             limit = req.limit
             if max_candidates is not None:
                 limit = max_candidates if limit is None else min(limit, max_candidates)
-            search_req = req if not randomize else _without_limit(req)
+            # Only candidates of several groups can differ in their mappings alone.
+            distinct = distinct_allocations and len(req.groups) > 1
+            search_req = req if not (randomize or distinct) else _without_limit(req)
             found = find_candidates(self.state, search_req)
+            if distinct:
+                found = _distinct_allocations(found)
             if limit is not None and len(found) > limit:
                 found = random.sample(found, limit) if randomize else found[:limit]
             result = self._render(found, req, requested_classes_only)
@@ -164,3 +172,14 @@ class CandidateFinder:
 
 def _without_limit(req: CandidateRequest) -> CandidateRequest:
     return replace(req, limit=None)
+
+
+def _distinct_allocations(found: list[Candidate]) -> list[Candidate]:
+    seen: set[frozenset[tuple[int, str, int]]] = set()
+    out = []
+    for c in found:
+        key = frozenset((row, rc, n) for row, res in c.allocations.items() for rc, n in res.items())
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out

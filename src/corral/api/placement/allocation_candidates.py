@@ -12,7 +12,12 @@ from corral.api.errors import ApiError
 from corral.api.microversion import Version
 from corral.api.placement import query
 from corral.api.placement.util import (
-    authorize, check_accept, require_version, respond, settings, version,
+    authorize,
+    check_accept,
+    require_version,
+    respond,
+    settings,
+    version,
 )
 from corral.domain import codes
 from corral.domain.errors import BadQuery
@@ -56,13 +61,17 @@ def parse_request(request: Request) -> CandidateRequest:
     for suffix, keys in sorted(suffixes.items()):
         groups.append(_group(request, v, suffix, keys))
     same_subtree = _same_subtree(request, groups)
-    _check_groups(groups, same_subtree)
-    suffixed_with_resources = [g for g in groups if g.suffix and g.resources]
+    if v.matches((1, 36)):
+        _check_groups(groups, same_subtree)
+    else:
+        _check_orphans(groups)
+    # Every suffixed group counts, resourceless ones (1.36) too, as in Placement.
+    suffixed = [g for g in groups if g.suffix]
     policy = params.get("group_policy")
     if policy is not None and policy not in ("none", "isolate"):
         raise ApiError(400, f"Invalid query string parameters: group_policy must be 'none' or "
                        f"'isolate', got {policy!r}", code=codes.QUERY_BAD_VALUE)
-    if policy is None and len(suffixed_with_resources) > 1:
+    if policy is None and len(suffixed) > 1:
         raise ApiError(400, 'The "group_policy" parameter is required when specifying more '
                        'than one "resources{N}" parameter.', code=codes.QUERY_MISSING_VALUE)
     limit = None
@@ -72,7 +81,8 @@ def parse_request(request: Request) -> CandidateRequest:
             raise ApiError(400, f"Invalid query string parameters: limit must be a positive "
                            f"integer, got {raw!r}", code=codes.QUERY_BAD_VALUE)
         limit = int(raw)
-    root_required, root_forbidden = frozenset(), frozenset()
+    root_required: frozenset[str] = frozenset()
+    root_forbidden: frozenset[str] = frozenset()
     if "root_required" in params:
         root_required, root_forbidden = _root_required(request)
     return CandidateRequest(groups=tuple(groups), group_policy=policy or "none", limit=limit,
@@ -124,32 +134,50 @@ def _same_subtree(request: Request, groups: list[RequestGroup]) -> tuple[tuple[s
     return tuple(out)
 
 
+def _no_resources() -> ApiError:
+    return ApiError(400, "There must be at least one resources or resources[$S] parameter.",
+                    code=codes.QUERY_MISSING_VALUE)
+
+
 def _check_groups(groups: list[RequestGroup], same_subtree: tuple[tuple[str, ...], ...]) -> None:
+    """1.36: a group without resources only places its traits and aggregates, and must be
+    named in same_subtree (the unsuffixed group never can be)."""
     if not any(g.resources for g in groups):
-        raise ApiError(400, "There must be at least one resources or resources[$S] parameter.",
-                       code=codes.QUERY_MISSING_VALUE)
+        raise _no_resources()
     in_subtree = {s for names in same_subtree for s in names}
-    for g in groups:
-        if g.resources:
-            continue
-        if g.suffix and g.suffix in in_subtree:
-            continue  # a resourceless group that only places traits within a subtree (1.36)
-        if g.suffix and (g.required or g.forbidden or g.member_of):
-            raise ApiError(400, "Resourceless suffixed group request should be specified in "
-                           f"`same_subtree` query param: bad group(s) - ['{g.suffix}'].",
-                           code=codes.QUERY_BAD_VALUE)
-        if g.required or g.forbidden:
-            raise ApiError(400, "All traits parameters must be associated with resources. "
-                           f"Found the following orphaned traits keys: required{g.suffix}")
-        if g.member_of or g.forbidden_aggregates:
-            raise ApiError(400, "All member_of parameters must be associated with resources. "
-                           f"Found the following orphaned member_of keys: member_of{g.suffix}")
+    bad = [g.suffix for g in groups if not g.resources and g.suffix not in in_subtree]
+    if bad:
+        raise ApiError(400, "Resourceless suffixed group request should be specified in "
+                       f"`same_subtree` query param: bad group(s) - {bad}.",
+                       code=codes.QUERY_BAD_VALUE)
+
+
+def _check_orphans(groups: list[RequestGroup]) -> None:
+    """Before 1.36 every group needs resources; traits or aggregates without are orphans."""
+    orphans = [f"required{g.suffix}" for g in groups if not g.resources
+               and (g.required or g.forbidden)]
+    if orphans:
+        raise ApiError(400, "All traits parameters must be associated with resources. "
+                       f"Found the following orphaned traits keys: {', '.join(orphans)}")
+    orphans = [f"member_of{g.suffix}" for g in groups if not g.resources
+               and (g.member_of or g.forbidden_aggregates)]
+    if orphans:
+        raise ApiError(400, "All member_of parameters must be associated with resources. "
+                       f"Found the following orphaned member_of keys: {', '.join(orphans)}")
+    if not groups or not any(g.resources for g in groups):
+        raise _no_resources()
+    if not all(g.resources for g in groups):
+        raise ApiError(400, "All request groups must specify resources.")
 
 
 def _root_required(request: Request) -> tuple[frozenset[str], frozenset[str]]:
     required: set[str] = set()
     forbidden: set[str] = set()
-    for value in request.query_params.getlist("root_required"):
+    values = request.query_params.getlist("root_required")
+    if len(values) > 1:
+        raise BadQuery("Query parameter 'root_required' may be specified only once.",
+                       code=codes.QUERY_DUPLICATE_KEY)
+    for value in values:
         for name in (n.strip() for n in value.split(",")):
             if not name or name.startswith("in:"):
                 raise BadQuery(f"Invalid query string parameters: Expected 'root_required' "
@@ -198,6 +226,8 @@ def list_allocation_candidates(request: Request) -> Response:
     finder: CandidateFinder = request.app.state.finder
     result = finder.find(
         req, requested_classes_only=not v.matches((1, 27)),
-        max_candidates=None if conf.max_allocation_candidates < 0 else conf.max_allocation_candidates,
-        randomize=conf.randomize_allocation_candidates)
+        max_candidates=(None if conf.max_allocation_candidates < 0
+                        else conf.max_allocation_candidates),
+        randomize=conf.randomize_allocation_candidates,
+        distinct_allocations=not v.matches((1, 34)))
     return respond(request, render(result, v))
