@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -129,3 +130,24 @@ query_values = st.one_of(st.text(max_size=40), st.sampled_from([
 def test_arbitrary_queries_never_break_the_api(api: Any, params: list[tuple[str, str]],
                                                version: str, path: str) -> None:
     _check(api.get(path, params=params, version=version))
+
+
+PATHS = ["/resource_providers/{x}", "/resource_providers/{x}/inventories",
+         "/resource_providers/{rp}/inventories/{x}", "/resource_providers/{x}/traits",
+         "/resource_providers/{x}/aggregates", "/resource_providers/{x}/usages",
+         "/resource_providers/{x}/allocations", "/resource_classes/{x}", "/traits/{x}"]
+# A newline never reaches the Placement app: see test_errors.test_newline_in_path_*.
+segments = st.one_of(st.text(min_size=1, max_size=40).filter(lambda t: "\n" not in t),
+                     st.sampled_from(["CUSTOM_" + "A" * 300, "VCPU", "CUSTOM_X", FIXED, "..",
+                                      "%", "a/b", "HW_CPU_X86_SSE"]))
+
+
+@fuzz
+@given(path=st.sampled_from(PATHS), segment=segments,
+       method=st.sampled_from(["GET", "PUT", "DELETE"]), version=st.sampled_from(VERSIONS))
+def test_arbitrary_path_segments_never_break_the_api(api: Any, path: str, segment: str,
+                                                     method: str, version: str) -> None:
+    url = path.format(rp=FIXED, x=quote(segment, safe=""))
+    r = api.request(method, url, version=version, content=b"{}",
+                    headers={"content-type": "application/json"})
+    _check(r)
