@@ -136,6 +136,11 @@ def test_put_creates_then_verifies(api: Any) -> None:
     assert r.status_code == 204
     assert r.headers["location"] == "/resource_classes/CUSTOM_COW"
     assert api.get(f"{RC}/CUSTOM_COW").status_code == 200
+    for status in (201, 204):
+        r = api.put(f"{RC}/CUSTOM_PIG", version="latest")
+        assert r.status_code == status
+        assert "content-type" not in r.headers
+        assert_cache_headers(r, False)
 
 
 def test_put_refuses_non_custom_names(api: Any) -> None:

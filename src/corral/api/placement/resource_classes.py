@@ -51,8 +51,9 @@ def update_resource_class(request: Request) -> Response:
     if request.state.version.matches((1, 7)):
         created = catalog.ensure_resource_class(store(request), name)
         location = url(request, "resource_classes", name)
+        # Bodiless, and unlike PUT /traits/{name}, without caching headers (as Placement).
         return respond(request, None, status=201 if created else 204, location=location,
-                       last_modified=catalog.show_resource_class(store(request), name))
+                       cache=False)
     data = json_body(request, schemas.ResourceClassBody)
     catalog.rename_resource_class(store(request), name, data.name)
     return respond(request, _serialize(request, data.name),
