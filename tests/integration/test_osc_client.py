@@ -335,9 +335,10 @@ def test_provider_scenario(osc: Osc, osc_root: Osc) -> None:
     assert listed["cn1-numa0"]["parent_provider_uuid"] == cn1["uuid"]
     assert osc.json("resource", "provider", "show", cn1["uuid"]) == cn1
 
-    # set (rename): the generation moves
+    # set (rename)
     renamed = osc.json("resource", "provider", "set", cn1["uuid"], "--name", "compute-1")
-    assert (renamed["name"], renamed["generation"]) == ("compute-1", 1)
+    assert (renamed["uuid"], renamed["name"]) == (cn1["uuid"], "compute-1")
+    assert osc.json("resource", "provider", "show", cn1["uuid"])["name"] == "compute-1"
 
     # inventory set / list / show / class set / amend / delete
     rows = osc.json("resource", "provider", "inventory", "set", cn1["uuid"],
