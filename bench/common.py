@@ -319,13 +319,12 @@ Request = tuple[str, str, Any, str]  # method, path, json body (or None), microv
 
 
 def _client_worker(base: str, requests: list[Request], expect: tuple[int, ...],
-                   out: Any, start_at: float) -> None:
+                   out: Any, barrier: Any) -> None:
     latencies: list[float] = []
     failures: list[str] = []
     with httpx.Client(base_url=base, headers=ADMIN, timeout=300.0) as client:
-        delay = start_at - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        barrier.wait(120)  # every client connected and ready: the clock starts now
+        started = time.time()
         for method, path, body, version in requests:
             headers = {"openstack-api-version": f"placement {version}"}
             t0 = time.perf_counter()
@@ -333,7 +332,8 @@ def _client_worker(base: str, requests: list[Request], expect: tuple[int, ...],
             latencies.append(time.perf_counter() - t0)
             if resp.status_code not in expect and len(failures) < 5:
                 failures.append(f"{method} {path} -> {resp.status_code}: {resp.text[:300]}")
-    out.put((latencies, failures))
+        ended = time.time()
+    out.put((latencies, failures, started, ended))
 
 
 @dataclass
@@ -363,26 +363,28 @@ def run_requests(base: str, requests: Sequence[Request], clients: int,
                  expect: tuple[int, ...] = (200, 201, 204)) -> Load:
     """Send ``requests`` from ``clients`` processes (round-robin split); fail on a bad status.
 
-    The clock starts when every process is up (a shared start time), so process
-    start-up is not counted.
+    The clock runs from the moment every client process is ready (a shared barrier) to
+    the last response, so process start-up is not counted.
     """
     ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
     clients = max(1, min(clients, len(requests)))
     chunks = [list(requests[i::clients]) for i in range(clients)]
-    start_at = time.time() + 1.5 + 0.3 * clients
-    procs = [ctx.Process(target=_client_worker, args=(base, chunk, expect, out, start_at),
+    barrier = ctx.Barrier(clients)
+    procs = [ctx.Process(target=_client_worker, args=(base, chunk, expect, out, barrier),
                          daemon=True) for chunk in chunks]
     for p in procs:
         p.start()
     latencies: list[float] = []
     failures: list[str] = []
+    starts, ends = [], []
     try:
         for _ in procs:
-            lat, fail = out.get(timeout=3600)
+            lat, fail, started, ended = out.get(timeout=3600)
             latencies.extend(lat)
             failures.extend(fail)
-        end = time.time()
+            starts.append(started)
+            ends.append(ended)
     finally:
         for p in procs:
             p.join(10)
@@ -390,7 +392,7 @@ def run_requests(base: str, requests: Sequence[Request], clients: int,
                 p.kill()
     if failures:
         raise SystemExit("unexpected responses:\n" + "\n".join(failures[:10]))
-    return Load(len(latencies), end - start_at, latencies)
+    return Load(len(latencies), max(ends) - min(starts), latencies)
 
 
 def measure(base: str, request: Request, *, sequential: int, concurrent: int,
