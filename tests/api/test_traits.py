@@ -61,6 +61,8 @@ def test_trait_cache_headers(api: Any, version: str, cached: bool) -> None:
 def test_standard_trait_exists(api: Any) -> None:
     assert api.get(f"{T}/HW_CPU_X86_SSE").status_code == 204
     assert_error(api.get(f"{T}/NON_EXISTED"), 404)
+    # no body, so no 406 whatever the client accepts
+    assert api.get(f"{T}/HW_CPU_X86_SSE", headers={"accept": "text/plain"}).status_code == 204
 
 
 def test_put_refuses_non_custom_names(api: Any) -> None:

@@ -51,9 +51,9 @@ def _name(request: Request) -> str:
 
 
 def get_trait(request: Request) -> Response:
+    """204 or 404, no body: so, as in Placement, any ``accept`` will do."""
     require_version(request, (1, 6))
     authorize(request)
-    check_accept(request)
     updated = catalog.show_trait(store(request), request.path_params["name"])
     return respond(request, None, status=204, last_modified=updated)
 
