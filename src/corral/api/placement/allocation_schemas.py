@@ -105,16 +105,20 @@ class ReshapeInventory(Strict):
     inventories: dict[ClassName, InventoryRecord]
 
 
-class Reshape130(Strict):
-    inventories: dict[Uuid, ReshapeInventory]
+class _Reshape(Strict):
+    # At least one provider: a reshape that moves no inventory is not one.
+    inventories: Annotated[dict[Uuid, ReshapeInventory], Field(min_length=1)]
+
+
+class Reshape130(_Reshape):
     allocations: dict[Uuid, Deletable128]
 
 
-class Reshape134(Reshape130):
+class Reshape134(_Reshape):
     allocations: dict[Uuid, Deletable134]
 
 
-class Reshape138(Reshape130):
+class Reshape138(_Reshape):
     allocations: dict[Uuid, Deletable138]
 
 
