@@ -91,6 +91,16 @@ class AllocationQueries:
         return ConsumerRow(row.id, row.uuid, row.project, row.user, row.ctype,
                            int(row.generation), row.updated_at)
 
+    def lock_consumers(self, uuids: Iterable[str]) -> None:
+        """Lock existing consumers for this transaction, in uuid order (PostgreSQL; SQLite
+        writers are already serialised). Consumers that do not exist yet are guarded by
+        the unique uuid instead: a second creator fails on insert."""
+        wanted = sorted(set(uuids))
+        if wanted and self.conn.dialect.name == "postgresql":
+            co = t.consumers
+            self.conn.execute(select(co.c.id).where(co.c.uuid.in_(wanted))
+                              .order_by(co.c.uuid).with_for_update())
+
     def create_consumer(self, uuid: str, project_id: int, user_id: int,
                         type_id: int | None) -> ConsumerRow:
         now = utcnow()

@@ -119,6 +119,10 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
 
 def _write(repo: Repository, writes: Sequence[ConsumerWrite],
            inventories: Mapping[str, InventoryChange] | None = None) -> None:
+    # Lock the consumers first (then, below, their providers): what a consumer holds and
+    # its generation cannot change under us once we have read them. Lock order is always
+    # consumers then providers, each sorted, so claims never deadlock.
+    repo.lock_consumers(w.consumer for w in writes)
     consumers = {}
     for w in writes:
         existing = repo.get_consumer(w.consumer)
@@ -240,6 +244,7 @@ def _show(value: object) -> str:
 def delete_consumer_allocations(store: Store, consumer: str) -> None:
     """Drop every allocation of a consumer (DELETE /allocations/{consumer})."""
     with store.write() as repo:
+        repo.lock_consumers([consumer])
         row = repo.get_consumer(consumer)
         if row is None or not repo.consumer_allocations(row.id):
             raise errors.ConsumerNotFound(consumer)
