@@ -247,7 +247,7 @@ def test_accept_that_allows_json_is_served(api: Any) -> None:
         assert r.json() == {"resource_providers": []}
 
 
-@pytest.mark.xfail(strict=True, reason="a newline in the path does not match the Placement "
-                   "Mount's '.*' in api/app.py, so FastAPI's own 404 ({'detail': ...}) answers")
 def test_newline_in_path_still_gets_a_placement_error(api: Any) -> None:
-    assert_error(api.get("/resource_providers/%0A"), 404)
+    assert_error(api.get("/resource_providers/%0A"), 404,
+                 code="placement.resource_provider.not_found")
+    assert_error(api.get("/no%0Aroute"), 404)

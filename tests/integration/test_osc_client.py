@@ -493,11 +493,6 @@ def test_the_openstack_executable(openstack_cli: Path, server: Server) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("version", ["1.0", "1.39"])
-@pytest.mark.xfail(strict=True, reason=(
-    "corral bug: POST /placement/resource_providers answers with a relative Location "
-    "('/placement/resource_providers/<uuid>'); Placement (WebOb) sends an absolute URL. "
-    "osc-placement GETs the Location through keystoneauth, which prefixes the endpoint: "
-    "GET /placement/placement/resource_providers/<uuid> -> 404"))
 def test_create_provider_at_the_placement_endpoint(osc: Osc, version: str) -> None:
     made = osc.json("resource", "provider", "create", "cn-at-placement", version=version)
     assert made["name"] == "cn-at-placement"

@@ -25,12 +25,20 @@ from corral.services import system
 class _PlacementPrefix:
     """Let ``/placement`` (no trailing slash) reach the version document too."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, not_found: ASGIApp) -> None:
         self.app = app
+        self.not_found = not_found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/placement":
-            scope = {**scope, "path": "/placement/", "raw_path": b"/placement/"}
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == "/placement":
+                scope = {**scope, "path": "/placement/", "raw_path": b"/placement/"}
+            elif any(ord(ch) < 32 for ch in path):
+                # Control characters match no route, not even the catch-all mounts;
+                # answer as Placement would rather than with the framework's own 404.
+                await self.not_found(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -64,4 +72,4 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     placement = create_placement_app(settings, store, metrics)
     app.router.routes.append(Mount("/placement", app=placement))
     app.router.routes.append(Mount("", app=placement))
-    return _PlacementPrefix(app)
+    return _PlacementPrefix(app, placement)

@@ -60,10 +60,16 @@ class PlacementMiddleware:
         extra_headers = [(b"x-openstack-request-id", request_id.encode())]
         status_seen = {"code": 500}
 
+        origin = _origin(scope, headers)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_seen["code"] = message["status"]
-                message["headers"] = list(message.get("headers", [])) + extra_headers
+                # Location is absolute, as Placement's is: clients such as keystoneauth
+                # would otherwise prefix the endpoint to it a second time.
+                message["headers"] = [
+                    (k, origin + v if k == b"location" and v.startswith(b"/") else v)
+                    for k, v in message.get("headers", [])] + extra_headers
             await send(message)
 
         async def reply(status: int, detail: str, code: str | None,
@@ -127,6 +133,15 @@ class PlacementMiddleware:
                      ms=round(elapsed * 1000, 2))
             if self.metrics is not None:
                 self.metrics.observe(scope["method"], status_seen["code"], elapsed)
+
+
+def _origin(scope: Scope, headers: Headers) -> bytes:
+    """scheme://host[:port] the client used to reach us."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}".encode("latin-1")
 
 
 def json_loads(body: bytes) -> Any:
