@@ -303,33 +303,22 @@ def osc(openstack_cli: Path, osc_driver: Driver | None, server: Server) -> Osc:
     return Osc(openstack_cli, server.placement, driver=osc_driver)
 
 
-@pytest.fixture
-def osc_root(openstack_cli: Path, osc_driver: Driver | None, server: Server) -> Osc:
-    """The client at the root endpoint (corral serves Placement at / too).
-
-    Providers are created through it because ``resource provider create`` at the
-    /placement endpoint trips over corral's relative Location header; see
-    ``test_create_provider_at_the_placement_endpoint``.
-    """
-    return Osc(openstack_cli, server.url, driver=osc_driver)
-
-
 # --- scenarios ---------------------------------------------------------------------------
 
 def _inventory(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row.pop("resource_class"): row for row in rows}
 
 
-def test_provider_scenario(osc: Osc, osc_root: Osc) -> None:
-    # create (with and without a parent), list, show
-    cn1 = osc_root.json("resource", "provider", "create", "cn1")
+def test_provider_scenario(osc: Osc) -> None:
+    # create (with and without a parent; the client GETs the Location it is given), list, show
+    cn1 = osc.json("resource", "provider", "create", "cn1")
     assert cn1["name"] == "cn1" and cn1["generation"] == 0
     assert cn1["root_provider_uuid"] == cn1["uuid"] and cn1["parent_provider_uuid"] is None
-    numa = osc_root.json("resource", "provider", "create", "cn1-numa0",
-                         "--parent-provider", cn1["uuid"])
+    numa = osc.json("resource", "provider", "create", "cn1-numa0",
+                    "--parent-provider", cn1["uuid"])
     assert numa["parent_provider_uuid"] == cn1["uuid"]
     assert numa["root_provider_uuid"] == cn1["uuid"]
-    cn2 = osc_root.json("resource", "provider", "create", "cn2")
+    cn2 = osc.json("resource", "provider", "create", "cn2")
     listed = {row["name"]: row for row in osc.json("resource", "provider", "list")}
     assert set(listed) == {"cn1", "cn1-numa0", "cn2"}
     assert listed["cn1-numa0"]["parent_provider_uuid"] == cn1["uuid"]
@@ -442,14 +431,14 @@ def test_provider_scenario(osc: Osc, osc_root: Osc) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_older_microversions(osc: Osc, osc_root: Osc) -> None:
+def test_older_microversions(osc: Osc) -> None:
     # Negotiated ("1", the client's default): the client asks GET / and settles on 1.29.
-    made = osc_root.json("resource", "provider", "create", "negotiated", version=None)
+    made = osc.json("resource", "provider", "create", "negotiated", version=None)
     assert made["root_provider_uuid"] == made["uuid"]
     assert osc.names(version=None) == {"negotiated"}
 
     # 1.0: no tree fields, inventories without generation-checked aggregates.
-    old = osc_root.json("resource", "provider", "create", "old", version="1.0")
+    old = osc.json("resource", "provider", "create", "old", version="1.0")
     assert set(old) == {"uuid", "name", "generation"}
     assert all(set(row) == {"uuid", "name", "generation"}
                for row in osc.json("resource", "provider", "list", version="1.0"))
@@ -467,8 +456,8 @@ def test_older_microversions(osc: Osc, osc_root: Osc) -> None:
     assert osc.names("--resource", "VCPU=4", version="1.4") == {"old"}
 
     # 1.14: nested providers.
-    child = osc_root.json("resource", "provider", "create", "old-child",
-                          "--parent-provider", old["uuid"], version="1.14")
+    child = osc.json("resource", "provider", "create", "old-child",
+                     "--parent-provider", old["uuid"], version="1.14")
     assert child["root_provider_uuid"] == old["uuid"]
     assert osc.names("--in-tree", old["uuid"], version="1.14") == {"old", "old-child"}
     shown = osc.json("resource", "provider", "show", child["uuid"], version="1.14")
@@ -482,17 +471,10 @@ def test_older_microversions(osc: Osc, osc_root: Osc) -> None:
 def test_the_openstack_executable(openstack_cli: Path, server: Server) -> None:
     """The console script itself, a process per command, as an operator runs it."""
     osc = Osc(openstack_cli, server.placement, version=None)  # negotiates from GET /
-    made = Osc(openstack_cli, server.url, version=None).json(
-        "resource", "provider", "create", "by-process")
+    at_root = Osc(openstack_cli, server.url, version=None)  # corral serves Placement at / too
+    made = at_root.json("resource", "provider", "create", "by-process")
     assert osc.json("resource", "provider", "show", made["uuid"], version="1.0") == {
         "uuid": made["uuid"], "name": "by-process", "generation": 0}
     assert osc.names() == {"by-process"}
     osc.run("resource", "provider", "delete", made["uuid"])
     assert osc.json("resource", "provider", "list") == []
-
-
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("version", ["1.0", "1.39"])
-def test_create_provider_at_the_placement_endpoint(osc: Osc, version: str) -> None:
-    made = osc.json("resource", "provider", "create", "cn-at-placement", version=version)
-    assert made["name"] == "cn-at-placement"
