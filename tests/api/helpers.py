@@ -21,6 +21,11 @@ HTTP_DATE = re.compile(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 REQUEST_ID = re.compile(r"^req-[0-9a-f-]{36}$")
 
 
+def absolute(path: str) -> str:
+    """The Location a test client sees: absolute, as Placement's (webob's) are."""
+    return "http://testserver" + path
+
+
 def new_uuid() -> str:
     return str(uuidlib.uuid4())
 

@@ -8,7 +8,7 @@ import pytest
 
 from corral.persistence import Store
 
-from .helpers import allocate, assert_cache_headers, assert_error, generation, new_uuid
+from .helpers import absolute, allocate, assert_cache_headers, assert_error, generation, new_uuid
 
 DEFAULTS = {"reserved": 0, "min_unit": 1, "max_unit": 2147483647, "step_size": 1,
             "allocation_ratio": 1.0}
@@ -221,7 +221,7 @@ def test_post_one(api: Any, rp: str) -> None:
                                  "min_unit": 10, "max_unit": 1024, "step_size": 10,
                                  "allocation_ratio": 1.0})
     assert r.status_code == 201
-    assert r.headers["location"] == f"/resource_providers/{rp}/inventories/DISK_GB"
+    assert r.headers["location"] == absolute(f"/resource_providers/{rp}/inventories/DISK_GB")
     assert r.json() == {"total": 2048, "reserved": 512, "min_unit": 10, "max_unit": 1024,
                         "step_size": 10, "allocation_ratio": 1.0,
                         "resource_provider_generation": 1}

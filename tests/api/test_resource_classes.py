@@ -9,7 +9,7 @@ import pytest
 
 from corral.persistence import Store
 
-from .helpers import allocate, assert_cache_headers, assert_error
+from .helpers import absolute, allocate, assert_cache_headers, assert_error
 
 RC = "/resource_classes"
 TOO_LONG = "CUSTOM_" + "S" * 249  # 256 characters
@@ -30,7 +30,7 @@ def test_list_has_every_standard_class(api: Any) -> None:
 def test_create_show_list_delete(api: Any) -> None:
     r = api.post(RC, json={"name": "CUSTOM_NFV_FOO"}, version="1.2")
     assert r.status_code == 201
-    assert r.headers["location"] == "/resource_classes/CUSTOM_NFV_FOO"
+    assert r.headers["location"] == absolute("/resource_classes/CUSTOM_NFV_FOO")
     assert r.content == b""
     assert "content-type" not in r.headers
     r = api.get(f"{RC}/CUSTOM_NFV_FOO")
@@ -130,11 +130,11 @@ def test_bodiless_put_before_1_7_is_400(api: Any) -> None:
 def test_put_creates_then_verifies(api: Any) -> None:
     r = api.put(f"{RC}/CUSTOM_COW", version="1.7")
     assert r.status_code == 201
-    assert r.headers["location"] == "/resource_classes/CUSTOM_COW"
+    assert r.headers["location"] == absolute("/resource_classes/CUSTOM_COW")
     assert r.content == b""
     r = api.put(f"{RC}/CUSTOM_COW", version="1.7")
     assert r.status_code == 204
-    assert r.headers["location"] == "/resource_classes/CUSTOM_COW"
+    assert r.headers["location"] == absolute("/resource_classes/CUSTOM_COW")
     assert api.get(f"{RC}/CUSTOM_COW").status_code == 200
     for status in (201, 204):
         r = api.put(f"{RC}/CUSTOM_PIG", version="latest")
@@ -152,7 +152,7 @@ def test_put_refuses_non_custom_names(api: Any) -> None:
 def test_post_still_creates_at_1_7(api: Any) -> None:
     r = api.post(RC, json={"name": "CUSTOM_SHEEP"}, version="1.7")
     assert r.status_code == 201
-    assert r.headers["location"] == "/resource_classes/CUSTOM_SHEEP"
+    assert r.headers["location"] == absolute("/resource_classes/CUSTOM_SHEEP")
 
 
 # -- DELETE --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from corral.persistence import Store
 
 from .helpers import (
+    absolute,
     allocate,
     assert_cache_headers,
     assert_error,
@@ -33,7 +34,7 @@ def test_create_before_1_20_is_201_with_location_and_no_body(api: Any, version: 
     uuid = new_uuid()
     r = api.post(RP, json={"name": "rp", "uuid": uuid}, version=version)
     assert r.status_code == 201
-    assert r.headers["location"] == f"/resource_providers/{uuid}"
+    assert r.headers["location"] == absolute(f"/resource_providers/{uuid}")
     assert r.content == b""
     assert "content-type" not in r.headers
     assert api.get(r.headers["location"]).json()["name"] == "rp"
@@ -44,7 +45,7 @@ def test_create_from_1_20_is_200_with_the_provider(api: Any, version: str) -> No
     uuid = new_uuid()
     r = api.post(RP, json={"name": "rp", "uuid": uuid}, version=version)
     assert r.status_code == 200
-    assert r.headers["location"] == f"/resource_providers/{uuid}"
+    assert r.headers["location"] == absolute(f"/resource_providers/{uuid}")
     assert_cache_headers(r, True)
     body = r.json()
     assert body["uuid"] == uuid
@@ -59,7 +60,7 @@ def test_create_without_uuid_makes_one(api: Any) -> None:
     r = api.post(RP, json={"name": "a name"})
     assert r.status_code == 200
     uuid = r.json()["uuid"]
-    assert r.headers["location"] == f"/resource_providers/{uuid}"
+    assert r.headers["location"] == absolute(f"/resource_providers/{uuid}")
     assert api.get(f"{RP}/{uuid}").status_code == 200
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import REQUEST_ID, assert_cache_headers, assert_error
+from .helpers import REQUEST_ID, absolute, assert_cache_headers, assert_error
 
 VERSION_DOC = {"versions": [{
     "id": "v1.0", "min_version": "1.0", "max_version": "1.39", "status": "CURRENT",
@@ -124,7 +124,7 @@ def test_links_follow_the_mount_point(api: Any, prefix: str) -> None:
     r = api.post(f"{prefix}/resource_providers", json={"name": "rp"})
     assert r.status_code == 200
     uuid = r.json()["uuid"]
-    assert r.headers["location"] == f"{prefix}/resource_providers/{uuid}"
+    assert r.headers["location"] == absolute(f"{prefix}/resource_providers/{uuid}")
     self_link = next(link for link in r.json()["links"] if link["rel"] == "self")
     assert self_link["href"] == f"{prefix}/resource_providers/{uuid}"
     r = api.get(f"{prefix}/resource_providers/{uuid}")

@@ -7,7 +7,7 @@ from typing import Any
 import os_traits
 import pytest
 
-from .helpers import assert_cache_headers, assert_error, generation, new_uuid, put_traits
+from .helpers import absolute, assert_cache_headers, assert_error, generation, new_uuid, put_traits
 
 T = "/traits"
 
@@ -29,12 +29,12 @@ def _rp_traits(rp: str) -> str:
 def test_put_get_delete_custom_trait(api: Any) -> None:
     r = api.put(f"{T}/CUSTOM_TRAIT_1", version="1.6")
     assert r.status_code == 201
-    assert r.headers["location"] == "/traits/CUSTOM_TRAIT_1"
+    assert r.headers["location"] == absolute("/traits/CUSTOM_TRAIT_1")
     assert "content-type" not in r.headers
     assert_cache_headers(r, False)
     r = api.put(f"{T}/CUSTOM_TRAIT_1", version="1.6")
     assert r.status_code == 204
-    assert r.headers["location"] == "/traits/CUSTOM_TRAIT_1"
+    assert r.headers["location"] == absolute("/traits/CUSTOM_TRAIT_1")
     r = api.get(f"{T}/CUSTOM_TRAIT_1", version="1.6")
     assert r.status_code == 204
     assert r.content == b""
