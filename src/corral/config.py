@@ -62,6 +62,10 @@ OPTIONS: list[Option] = [
 ]
 
 
+#: Options whose values are never echoed in error messages.
+SECRET_OPTIONS = frozenset({"api_tokens", "database_url"})
+
+
 class Settings(BaseModel):
     """Validated settings; pass them explicitly, never read them from a global."""
 
@@ -116,7 +120,7 @@ def parse_api_tokens(value: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:
         token, sep, rest = item.partition("=")
         fields = rest.split(":")
         if not sep or not token or len(fields) != 3 or not all(fields[:2]):
-            raise ValueError(f"entry {item!r} is not TOKEN=USER:PROJECT:ROLE[+ROLE...]")
+            raise ValueError(f"entry {len(tokens) + 1} is not TOKEN=USER:PROJECT:ROLE[+ROLE...]")
         roles = tuple(r for r in fields[2].split("+") if r)
         tokens[token] = (fields[0], fields[1], roles)
     return tokens
@@ -175,7 +179,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "?"
             where = origin.get(name, name)
-            problems.append(f"{where}: {err['msg']} (got {raw.get(name)!r})")
+            shown = "<hidden>" if name in SECRET_OPTIONS else repr(raw.get(name))
+            problems.append(f"{where}: {err['msg']} (got {shown})")
         settings = None
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
