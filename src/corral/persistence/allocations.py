@@ -200,10 +200,8 @@ class AllocationQueries:
         al, co, pr, us, rc, ct = (t.allocations, t.consumers, t.projects, t.users,
                                   t.resource_classes, t.consumer_types)
         group: ColumnElement[str]
-        if consumer_type == "all":
-            group = literal("all")
-        else:
-            group = func.coalesce(ct.c.name, literal("unknown"))
+        group = (literal("all") if consumer_type == "all"
+                 else func.coalesce(ct.c.name, literal("unknown")))
         source = (al.join(co, co.c.id == al.c.consumer_id)
                   .join(pr, pr.c.id == co.c.project_id)
                   .join(us, us.c.id == co.c.user_id)

@@ -22,7 +22,6 @@ from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
 from corral.persistence.snapshot import SnapshotQueries
 
-
 _parent = t.resource_providers.alias("parent")
 _root = t.resource_providers.alias("root")
 _rp = t.resource_providers

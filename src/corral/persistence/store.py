@@ -70,16 +70,15 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Repository]:
         """One read-write transaction; commits on success, rolls back on any error."""
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-            with conn.begin():
-                yield Repository(conn)
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            yield Repository(conn)
 
     @contextmanager
     def read(self) -> Iterator[Repository]:
-        """One read-only transaction (a consistent snapshot on both backends)."""
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield Repository(conn)
+        """One read-only transaction (READ COMMITTED on PostgreSQL: each statement sees
+        what was committed when it started)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield Repository(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -18,7 +18,14 @@ from starlette.routing import Route
 from corral.api import microversion
 from corral.api.errors import ApiError, error_response, status_for
 from corral.api.placement import (
-    aggregates, allocation_candidates, allocations, inventories, resource_classes, resource_providers, traits, usages,
+    aggregates,
+    allocation_candidates,
+    allocations,
+    inventories,
+    resource_classes,
+    resource_providers,
+    traits,
+    usages,
 )
 from corral.api.placement.middleware import PlacementMiddleware, wants_html
 from corral.api.placement.util import respond

@@ -9,7 +9,13 @@ from starlette.responses import Response
 
 from corral.api.placement import schemas
 from corral.api.placement.util import (
-    authorize, check_accept, json_body, require_version, respond, store, version,
+    authorize,
+    check_accept,
+    json_body,
+    require_version,
+    respond,
+    store,
+    version,
 )
 from corral.domain.model import Provider
 from corral.services import providers as svc

@@ -9,7 +9,15 @@ from starlette.responses import Response
 
 from corral.api.placement import schemas
 from corral.api.placement.util import (
-    authorize, check_accept, json_body, no_content, require_version, respond, store, url, version,
+    authorize,
+    check_accept,
+    json_body,
+    no_content,
+    require_version,
+    respond,
+    store,
+    url,
+    version,
 )
 from corral.domain.capacity import Inventory
 from corral.domain.errors import InventoryNotFound

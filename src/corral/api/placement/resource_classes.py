@@ -9,7 +9,14 @@ from starlette.responses import Response
 
 from corral.api.placement import schemas
 from corral.api.placement.util import (
-    authorize, check_accept, json_body, no_content, require_version, respond, store, url,
+    authorize,
+    check_accept,
+    json_body,
+    no_content,
+    require_version,
+    respond,
+    store,
+    url,
 )
 from corral.services import catalog
 

@@ -11,7 +11,16 @@ from corral.api.errors import ApiError
 from corral.api.microversion import Version
 from corral.api.placement import query, schemas
 from corral.api.placement.util import (
-    authorize, check_accept, check_query, json_body, latest, no_content, respond, store, url, version,
+    authorize,
+    check_accept,
+    check_query,
+    json_body,
+    latest,
+    no_content,
+    respond,
+    store,
+    url,
+    version,
 )
 from corral.domain.model import Provider, ProviderFilter
 from corral.domain.names import normalize_uuid

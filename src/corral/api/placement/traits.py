@@ -8,7 +8,14 @@ from starlette.responses import Response
 from corral.api.errors import ApiError
 from corral.api.placement import schemas
 from corral.api.placement.util import (
-    authorize, check_accept, check_query, json_body, no_content, require_version, respond, store,
+    authorize,
+    check_accept,
+    check_query,
+    json_body,
+    no_content,
+    require_version,
+    respond,
+    store,
 )
 from corral.domain.names import TRAIT_NAME
 from corral.services import catalog
