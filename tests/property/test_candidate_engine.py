@@ -25,11 +25,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corral.domain.capacity import Inventory
+from corral.engine import search
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.search import find_candidates
 from corral.engine.state import TRAIT_SHARING, FleetState, ProviderRecord
@@ -351,3 +353,12 @@ def test_trees_sharing_and_granular_groups(fleet: list[P], req: CandidateRequest
 @given(fleet=fleets(), req=requests(nested=False))
 def test_before_1_29_one_provider_per_tree(fleet: list[P], req: CandidateRequest) -> None:
     check(fleet, req)
+
+
+@SETTINGS
+@given(fleet=fleets(), req=requests())
+def test_trees_enumerated_lazily_agree(fleet: list[P], req: CandidateRequest) -> None:
+    """Trees with too many combinations are enumerated one by one instead of as arrays:
+    force that path for every tree, and it must agree with the reference too."""
+    with patch.object(search, "JOIN_LIMIT_PER_TREE", 0):
+        check(fleet, req)

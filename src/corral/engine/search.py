@@ -30,6 +30,8 @@ Mask = npt.NDArray[np.bool_]
 
 #: Combinations examined per tree before the search moves on (bounds deep trees).
 MAX_COMBINATIONS_PER_TREE = 10_000
+#: Trees with more combinations than this are enumerated lazily, not joined as arrays.
+JOIN_LIMIT_PER_TREE = MAX_COMBINATIONS_PER_TREE
 
 
 @dataclass
@@ -149,7 +151,7 @@ class Search:
         The per-slot choices of every feasible tree are joined as arrays (one row per
         combination), filtered with vector operations, and only the survivors become
         Candidate objects. Trees whose combinations would exceed
-        MAX_COMBINATIONS_PER_TREE are enumerated lazily instead.
+        JOIN_LIMIT_PER_TREE are enumerated lazily instead.
         """
         if not self.slots:
             return []
@@ -160,7 +162,7 @@ class Search:
         sizes = np.ones(self.n, dtype=np.float64)
         for roots, _rows in options:
             sizes *= np.bincount(roots, minlength=self.n)
-        big = feasible & (sizes > MAX_COMBINATIONS_PER_TREE)
+        big = feasible & (sizes > JOIN_LIMIT_PER_TREE)
         if big.any():
             options = [(r[~big[r]], rows[~big[r]]) for r, rows in options]
         table_roots, picks = self._join(options)
@@ -366,7 +368,6 @@ class Search:
 
     def _enumerate(self, r: int, tree: list[int],
                    seen: set[Identity]) -> Iterator[Candidate]:
-        state = self.state
         options: list[list[int]] = []
         for slot in self.slots:
             opts = [row for row in tree if slot.mask[row]]
@@ -375,8 +376,6 @@ class Search:
             if not opts:
                 return
             options.append(opts)
-        local: set[Identity] = set()
-        sharing = state.sharing
         for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS_PER_TREE):
             if not self.req.nested:
                 used = set(combo)
@@ -406,12 +405,12 @@ class Search:
             if not self._merged_capacity_ok(allocations):
                 continue
             allocations = {row: res for row, res in allocations.items() if res}
+            # One set for every tree: a candidate made only of sharing providers is
+            # reached from each tree they serve, their own included.
             key = _identity(Candidate(allocations, mappings))
-            only_shared = all(sharing[row] and row != r for row in allocations)
-            bucket = seen if only_shared else local
-            if key in bucket:
+            if key in seen:
                 continue
-            bucket.add(key)
+            seen.add(key)
             yield Candidate(allocations, mappings)
 
     def _unsuffixed_traits_ok(self, rows: list[int]) -> bool:
