@@ -48,14 +48,15 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
     if settings.auth_strategy != "noauth2":
         return None
     user, _sep, project = token.partition(":")
+    granted: frozenset[str]
     # As Placement's noauth2: x-roles, when sent, is the whole list; otherwise the
     # user "admin" is an admin and anybody else has no role.
     if roles_header is not None:
-        roles = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
+        granted = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
     else:
-        roles = frozenset({"admin"}) if user == "admin" else frozenset()
+        granted = frozenset({"admin"}) if user == "admin" else frozenset()
     return RequestContext(user, None if system_scope else (project or user),
-                          roles, system_scope or None)
+                          granted, system_scope or None)
 
 
 def allowed(ctx: RequestContext, rule: Rule, *, enforce_new_defaults: bool,

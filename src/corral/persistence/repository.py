@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, Table, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -37,12 +37,11 @@ def _provider_select() -> Select[tuple[object, ...]]:
     )
 
 
-def _provider(row: Mapping[str, object]) -> Provider:
+def _provider(row: RowMapping) -> Provider:
     return Provider(
-        id=row["id"], uuid=row["uuid"], name=row["name"],  # type: ignore[arg-type]
-        generation=row["generation"], parent_uuid=row["parent_uuid"],  # type: ignore[arg-type]
-        root_uuid=row["root_uuid"] or row["uuid"],  # type: ignore[arg-type]
-        created_at=row["created_at"], updated_at=row["updated_at"],  # type: ignore[arg-type]
+        id=row["id"], uuid=row["uuid"], name=row["name"], generation=row["generation"],
+        parent_uuid=row["parent_uuid"], root_uuid=row["root_uuid"] or row["uuid"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
     )
 
 
@@ -351,8 +350,9 @@ class Repository(AllocationQueries, SnapshotQueries):
                                                      created_at=now, **values))
 
     def inventory_updated(self, provider_id: int) -> datetime | None:
-        return self.conn.scalar(select(func.max(t.inventories.c.updated_at))
+        updated: datetime | None = self.conn.scalar(select(func.max(t.inventories.c.updated_at))
                                 .where(t.inventories.c.resource_provider_id == provider_id))
+        return updated
 
     def provider_allocations(self, provider_id: int) -> dict[str, dict[str, int]]:
         al, rc, co = t.allocations, t.resource_classes, t.consumers

@@ -4,7 +4,7 @@ per-provider versions to find what changed, and full records of the changed ones
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
@@ -17,10 +17,11 @@ class SnapshotQueries:
     conn: Connection
 
     # Provided by Repository; declared for the type checker.
-    def inventories(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
-    def usages(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
-    def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
-    def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...  # pragma: no cover
+    if TYPE_CHECKING:
+        def inventories(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
+        def usages(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
+        def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
+        def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
 
     def provider_fingerprint(self) -> tuple[object, ...]:
         """Changes whenever any provider is created, changed or deleted."""

@@ -139,7 +139,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
     return error_response(exc.status_code, detail, request_id=_request_id(request),
-                          code=_code(request, codes.UNDEFINED), headers=exc.headers,
+                          code=_code(request, codes.UNDEFINED), headers=dict(exc.headers or {}),
                           want_html=wants_html(request.headers))
 
 

@@ -119,7 +119,7 @@ def no_content(status: int = 204, location: str | None = None) -> Response:
 
 def url(request: Request, *parts: str) -> str:
     """A link relative to where the API was reached (root or /placement)."""
-    root = request.scope.get("root_path", "")
+    root: str = request.scope.get("root_path", "")
     return root + "/" + "/".join(parts)
 
 
