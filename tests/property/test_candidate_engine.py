@@ -23,11 +23,11 @@ of every group to every provider:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest.mock import patch
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from corral.domain.capacity import Inventory
@@ -90,6 +90,7 @@ SUFFIXED_SIZES = st.integers(0, 2)
 AMOUNTS = st.sampled_from([1, 1, 1, 2, 3, 4])
 SUFFIXES = st.sampled_from([(), ("1",), ("1", "2"), ("1", "2")])
 POLICIES = st.sampled_from(["none", "isolate"])
+PROVIDER_NUMBERS = st.integers(1, 8)
 
 
 def inventories(draw: Any) -> tuple[dict[str, Inventory], dict[str, int]]:
@@ -154,12 +155,14 @@ def group(draw: Any, suffix: str) -> RequestGroup:
         forbidden = frozenset()
     member_of = (frozenset(draw(SHARED_AGGS)),) if draw(rarely) else ()
     forbidden_aggs = frozenset(draw(ONE_AGG) if draw(rarely) else ())
-    return RequestGroup(suffix, resources, required, forbidden, member_of, forbidden_aggs)
+    in_tree = f"rp-{draw(PROVIDER_NUMBERS)}" if draw(rarely) else None
+    return RequestGroup(suffix, resources, required, forbidden, member_of, forbidden_aggs,
+                        in_tree)
 
 
 def _with_vcpu(g: RequestGroup) -> RequestGroup:
     return RequestGroup(g.suffix, (("VCPU", 1),), g.required, g.forbidden, g.member_of,
-                        g.forbidden_aggregates)
+                        g.forbidden_aggregates, g.in_tree)
 
 
 @st.composite
@@ -204,12 +207,18 @@ def fits(p: P, rc: str, amount: int) -> bool:
 
 def reference(fleet: list[P], req: CandidateRequest) -> set[Identity]:
     by_id = {p.id: p for p in fleet}
+    by_uuid = {p.uuid: p for p in fleet}
 
     def in_aggs(p: P, aggs: frozenset[str], whole_tree: bool) -> bool:
         return bool(p.aggregates & aggs) or (whole_tree and bool(by_id[p.root].aggregates & aggs))
 
     def aggs_ok(p: P, g: RequestGroup) -> bool:
+        """Aggregates, and in_tree: the provider is in the named provider's tree."""
         whole_tree = g.suffix == ""
+        if g.in_tree is not None:
+            named = by_uuid.get(g.in_tree)
+            if named is None or p.root != named.root:
+                return False
         return (all(in_aggs(p, any_of, whole_tree) for any_of in g.member_of)
                 and not (g.forbidden_aggregates
                          and in_aggs(p, g.forbidden_aggregates, whole_tree)))
@@ -309,10 +318,20 @@ def engine(fleet: list[P], req: CandidateRequest) -> list[Identity]:
 
 
 def check(fleet: list[P], req: CandidateRequest) -> None:
+    # in_tree naming a sharing provider is left out: Placement then treats the unsuffixed
+    # group (never anchored elsewhere) and suffixed groups (anchored wherever the sharing
+    # provider serves) differently, which neither the engine nor this reference models.
+    sharing = {p.uuid for p in fleet if p.sharing}
+    assume(not any(g.in_tree in sharing for g in req.groups))
     got = engine(fleet, req)
     assert len(got) == len(set(got)), "the engine returned a candidate twice"
     want = reference(fleet, req)
     assert set(got) == want, (sorted(map(str, set(got) - want)), sorted(map(str, want - set(got))))
+    # A limit takes some of the same candidates.
+    if got:
+        limit = max(1, len(got) // 2)
+        limited = engine(fleet, replace(req, limit=limit))
+        assert len(limited) == limit and set(limited) <= set(got)
     by_uuid = {p.uuid: p for p in fleet}
     for allocations, _mappings in got:
         for uuid, rc, amount in allocations:
