@@ -1,10 +1,10 @@
 """The candidate engine against a brute-force reference, on small random fleets.
 
 Hypothesis builds a few provider trees (one to three levels, random inventories, usage,
-traits and aggregates, sometimes a sharing provider) and a request of one or two
-groups, loads them into a FleetState directly, and compares what the engine returns
-with a reference written here from Placement's rules, by enumerating every assignment
-of every group to every provider:
+traits and aggregates, sometimes a sharing provider) and a request of one to three
+groups (the unsuffixed one, up to two suffixed ones), loads them into a FleetState
+directly, and compares what the engine returns with a reference written here from
+Placement's rules, by enumerating every assignment of every group to every provider:
 
 * a tree is anchored at its root; its candidates use its own providers plus sharing
   providers (MISC_SHARES_VIA_AGGREGATE) in an aggregate with one of them;
@@ -13,11 +13,13 @@ of every group to every provider:
   on the providers it uses, taken together, and its forbidden traits on none of them;
 * a suffixed group takes all its classes from one provider that has its traits and is
   itself in its aggregates;
-* root_required judges the anchor's root; isolate keeps suffixed groups apart;
+* in_tree keeps a group to the named provider's tree; root_required judges the anchor's
+  root; isolate keeps suffixed groups apart;
   same_subtree puts one of the listed groups' providers above all the others;
 * amounts several groups put on one provider must fit together and within max_unit;
 * before microversion 1.29 a candidate uses at most one provider per tree;
-* two candidates are the same when allocations and mappings are.
+* two candidates are the same when allocations and mappings are; a limit takes some of
+  them.
 """
 
 from __future__ import annotations
