@@ -8,6 +8,7 @@ uses), through the same services as the API.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Annotated
 
@@ -116,15 +117,21 @@ def serve(
 
 def _print_banner(conf: Settings) -> None:
     base = f"http://{conf.host}:{conf.port}"
+    # Show the command as the user can type it: 'corral' when it is on PATH, else the path.
+    invoked = os.path.abspath(sys.argv[0])
+    cli = "corral" if shutil.which("corral") == invoked else os.path.relpath(invoked)
     out.print(f"[bold]corral {__version__}[/bold] on {base}  (database: "
               f"{conf.effective_database_url})", highlight=False)
     out.print("Try:", highlight=False)
+    headers = "-H 'x-auth-token: admin' -H 'openstack-api-version: placement latest'"
     for line in (
-        f"curl -s {base}/ | python3 -m json.tool",
-        f"curl -s -H 'x-auth-token: admin' -H 'openstack-api-version: placement latest' "
-        f"{base}/resource_providers | python3 -m json.tool",
-        "corral provider list",
-        "corral inventory list <provider>",
+        f"curl -s {base}/",
+        f"curl -s {headers} {base}/resource_providers",
+        f"curl -s {headers} '{base}/allocation_candidates?resources=VCPU:4,MEMORY_MB:8192"
+        f"&required=HW_CPU_X86_AVX2&limit=3'",
+        f"{cli} provider list",
+        f"{cli} provider show compute-az1-19",
+        f"{cli} inventory list compute-az1-01",
         f"API docs: {base}/docs   metrics: {base}/metrics   health: {base}/healthz",
     ):
         out.print(f"  {line}", highlight=False, soft_wrap=True)
