@@ -322,7 +322,8 @@ def engine(fleet: list[P], req: CandidateRequest) -> list[Identity]:
 def check(fleet: list[P], req: CandidateRequest) -> None:
     # in_tree naming a sharing provider is left out: Placement then treats the unsuffixed
     # group (never anchored elsewhere) and suffixed groups (anchored wherever the sharing
-    # provider serves) differently, which neither the engine nor this reference models.
+    # provider serves) differently; this reference does not model that, the scenario
+    # test in tests/unit/engine/test_search.py does.
     sharing = {p.uuid for p in fleet if p.sharing}
     assume(not any(g.in_tree in sharing for g in req.groups))
     got = engine(fleet, req)

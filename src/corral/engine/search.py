@@ -8,10 +8,14 @@ satisfy a request, computed with vector operations over FleetState.
 2. A tree is feasible when every mask reaches it: through one of its own providers, or a
    sharing provider in an aggregate with one of them. Feasible roots are found with a
    handful of array operations whatever the fleet size.
-3. Flat trees that no sharing provider serves (the usual compute host) yield their one
-   candidate directly; the rest are enumerated (a product of the per-group choices,
-   bounded per tree), checking group_policy=isolate, same_subtree, the unsuffixed
-   group's traits, and capacity for amounts that several groups put on one provider.
+3. The per-slot choices of every feasible tree are joined as arrays, one row per
+   combination (a relational join done with np.repeat), and filtered with vector
+   operations: group_policy=isolate, same_subtree, the unsuffixed group's traits over
+   the providers it uses, and capacity and max_unit where several groups land on one
+   provider. Duplicates go by an order-free hash. Only the survivors become Python
+   objects. A tree with more than JOIN_LIMIT_PER_TREE combinations is enumerated
+   lazily instead, examining at most MAX_COMBINATIONS_PER_TREE of them (counted in
+   ``Search.truncated_trees``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class _Slot:
     suffix: str
     resources: dict[str, int]
     mask: Mask
+    confined: bool = False
+    """The unsuffixed group names an in_tree: its providers then serve that tree only, so a
+    sharing provider named there does not serve the trees it shares with (as Placement;
+    a suffixed group's sharing provider still serves them)."""
 
 
 def _fits(state: FleetState, rc: str, amount: int) -> Mask:
@@ -49,11 +57,12 @@ def _fits(state: FleetState, rc: str, amount: int) -> Mask:
     col = state.classes.index.get(rc)
     if col is None or col >= state.capacity.shape[1]:
         return np.zeros(n, dtype=bool)
-    return (state.has[:n, col]
+    fits = (state.has[:n, col]
             & (state.used[:n, col] + amount <= state.capacity[:n, col])
             & (state.min_unit[:n, col] <= amount)
             & (state.max_unit[:n, col] >= amount)
             & (amount % state.step[:n, col] == 0))
+    return np.asarray(fits, dtype=bool)
 
 
 def _traits_mask(state: FleetState, required: tuple[frozenset[str], ...],
@@ -113,13 +122,15 @@ class Search:
         base = alive & (root_ok[self.root] | sharing)
         self.links = {s: m for s, m in state.sharing_links().items() if alive[s]}
         self.slots: list[_Slot] = []
+        self.truncated_trees = 0
         self.unsuffixed: RequestGroup | None = None
         for g in req.groups:
             filt = _group_filter(state, g, base)
             if g.suffix == "":
                 self.unsuffixed = g
                 for rc, amount in g.resources:
-                    self.slots.append(_Slot("", {rc: amount}, filt & _fits(state, rc, amount)))
+                    self.slots.append(_Slot("", {rc: amount}, filt & _fits(state, rc, amount),
+                                            confined=g.in_tree is not None))
             else:
                 mask = filt & _traits_mask(state, g.required, g.forbidden)
                 for rc, amount in g.resources:
@@ -128,19 +139,23 @@ class Search:
 
     # -- feasibility -----------------------------------------------------------------------
 
-    def _reach(self, mask: Mask) -> Mask:
-        """Roots a mask reaches: through a provider of their tree or a sharing provider."""
+    def _links(self, slot: _Slot) -> dict[int, Mask]:
+        """Sharing providers that may serve other trees for this slot."""
+        return {} if slot.confined else self.links
+
+    def _reach(self, slot: _Slot) -> Mask:
+        """Roots a slot reaches: through a provider of their tree or a sharing provider."""
         reach = np.zeros(self.n, dtype=bool)
-        reach[self.root[mask]] = True
-        for s, roots in self.links.items():
-            if mask[s]:
+        reach[self.root[slot.mask]] = True
+        for s, roots in self._links(slot).items():
+            if slot.mask[s]:
                 reach |= roots
         return reach
 
     def feasible_roots(self) -> Mask:
         ok = self.root_ok & (self.parent < 0)
         for slot in self.slots:
-            ok &= self._reach(slot.mask)
+            ok &= self._reach(slot)
         return ok
 
     # -- candidates ------------------------------------------------------------------------
@@ -158,7 +173,7 @@ class Search:
         feasible = self.feasible_roots()
         if not feasible.any():
             return []
-        options = [self._options(slot.mask, feasible) for slot in self.slots]
+        options = [self._options(slot, feasible) for slot in self.slots]
         sizes = np.ones(self.n, dtype=np.float64)
         for roots, _rows in options:
             sizes *= np.bincount(roots, minlength=self.n)
@@ -193,13 +208,14 @@ class Search:
                     break
         return out
 
-    def _options(self, mask: Mask, feasible: Mask
+    def _options(self, slot: _Slot, feasible: Mask
                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(root, row) pairs: who can fill a slot for each feasible tree, sorted by root."""
+        mask = slot.mask
         own = np.flatnonzero(mask & feasible[self.root])
         roots = [self.root[own]]
         rows = [own]
-        for s, served in self.links.items():
+        for s, served in self._links(slot).items():
             if mask[s]:
                 r = np.flatnonzero(served & feasible)
                 r = r[r != self.root[s]]  # its own tree already counts it
@@ -294,7 +310,7 @@ class Search:
         while True:
             up = cur >= 0
             if not up.any():
-                return hit
+                return np.asarray(hit, dtype=bool)
             cur = np.where(up, self.parent[np.maximum(cur, 0)], -1)
             hit |= (cur == a) & (cur >= 0)
 
@@ -371,11 +387,16 @@ class Search:
         options: list[list[int]] = []
         for slot in self.slots:
             opts = [row for row in tree if slot.mask[row]]
-            opts += [s for s, roots in self.links.items()
+            opts += [s for s, roots in self._links(slot).items()
                      if slot.mask[s] and roots[r] and s not in opts]
             if not opts:
                 return
             options.append(opts)
+        total = 1
+        for opts in options:
+            total *= len(opts)
+        if total > MAX_COMBINATIONS_PER_TREE:
+            self.truncated_trees += 1
         for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS_PER_TREE):
             if not self.req.nested:
                 used = set(combo)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +56,10 @@ class Names:
         return len(self.names)
 
 
-def _grow(a: npt.NDArray[np.generic], rows: int, cols: int | None = None) -> npt.NDArray[np.generic]:
+G = TypeVar("G", bound=np.generic)
+
+
+def _grow(a: npt.NDArray[G], rows: int, cols: int | None = None) -> npt.NDArray[G]:
     shape = (rows,) if a.ndim == 1 else (rows, cols if cols is not None else a.shape[1])
     out = np.zeros(shape, dtype=a.dtype)
     if a.ndim == 1:
@@ -205,7 +209,7 @@ class FleetState:
         if i is None:
             return np.zeros(self.n, dtype=bool)
         word = self.trait_bits[: self.n, i // 64]
-        return (word & np.uint64(1 << (i % 64))) != 0
+        return np.asarray((word & np.uint64(1 << (i % 64))) != 0, dtype=bool)
 
     def in_aggregates(self, uuids: Iterable[str]) -> npt.NDArray[np.bool_]:
         """Providers in any of ``uuids``."""
@@ -216,7 +220,7 @@ class FleetState:
                 mask[i // 64] |= np.uint64(1 << (i % 64))
         if not mask.any():
             return np.zeros(self.n, dtype=bool)
-        return (self.agg_bits[: self.n] & mask).any(axis=1)
+        return np.asarray((self.agg_bits[: self.n] & mask).any(axis=1), dtype=bool)
 
     def sharing_links(self) -> dict[int, npt.NDArray[np.bool_]]:
         """For each live sharing provider row: a mask of the tree roots it serves.

@@ -20,7 +20,7 @@ import structlog
 
 from corral.domain import errors
 from corral.engine.request import Candidate, CandidateRequest
-from corral.engine.search import find_candidates
+from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
 from corral.engine.state import FleetState, ProviderRecord
 from corral.persistence import Store
 
@@ -114,7 +114,11 @@ class CandidateFinder:
             # Only candidates of several groups can differ in their mappings alone.
             distinct = distinct_allocations and len(req.groups) > 1
             search_req = req if not (randomize or distinct) else _without_limit(req)
-            found = find_candidates(self.state, search_req)
+            search = Search(self.state, search_req)
+            found = search.candidates(search_req.limit)
+            if search.truncated_trees:
+                log.warning("candidate_trees_truncated", trees=search.truncated_trees,
+                            combinations_examined_per_tree=MAX_COMBINATIONS_PER_TREE)
             if distinct:
                 found = _distinct_allocations(found)
             if limit is not None and len(found) > limit:

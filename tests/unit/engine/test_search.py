@@ -122,3 +122,20 @@ def test_unsuffixed_traits_are_judged_on_the_providers_used() -> None:
     state = fleet(rec(1), rec(2, parent=1, root=1, inv={"VCPU": 4}, traits=trait))
     assert found(state, vcpu(required=(trait,))) == {cand({"rp2": {"VCPU": 1}}, {"": {"rp2"}})}
     assert found(state, vcpu(forbidden=trait)) == set()
+
+
+def test_unsuffixed_in_tree_at_a_sharing_provider_serves_that_tree_only() -> None:
+    shares = frozenset({TRAIT_SHARING})
+    state = fleet(rec(1, inv={"VCPU": 4}, aggs=frozenset({"a"})),
+                  rec(2, inv={"DISK_GB": 100}, traits=shares, aggs=frozenset({"a"})))
+    disk_in_share = RequestGroup("", (("DISK_GB", 10),), in_tree="rp2")
+    # Without in_tree the shared disk joins rp1's VCPU; with it, the unsuffixed group is
+    # anchored to rp2's own tree, which has no VCPU to offer the suffixed group.
+    assert found(state, RequestGroup("", (("DISK_GB", 10),)), vcpu("1")) == {
+        cand({"rp1": {"VCPU": 1}, "rp2": {"DISK_GB": 10}}, {"": {"rp2"}, "1": {"rp1"}})}
+    assert found(state, disk_in_share, vcpu("1")) == set()
+    assert found(state, disk_in_share) == {cand({"rp2": {"DISK_GB": 10}}, {"": {"rp2"}})}
+    # A suffixed group's sharing provider still serves the trees it shares with.
+    disk1 = RequestGroup("1", (("DISK_GB", 10),), in_tree="rp2")
+    assert found(state, RequestGroup("", (("VCPU", 1),)), disk1) == {
+        cand({"rp1": {"VCPU": 1}, "rp2": {"DISK_GB": 10}}, {"": {"rp1"}, "1": {"rp2"}})}
