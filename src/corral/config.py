@@ -57,6 +57,19 @@ OPTIONS: list[Option] = [
            "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
     Option("placement", "randomize_allocation_candidates",
            "When candidates are capped, pick them at random instead of taking the first."),
+    Option("scheduler", "cpu_allocation_ratio",
+           "vCPU overcommit of a host when neither the host nor its aggregates set one."),
+    Option("scheduler", "ram_allocation_ratio",
+           "Memory overcommit default (1.0: none, as operators run it)."),
+    Option("scheduler", "disk_allocation_ratio", "Disk overcommit default."),
+    Option("scheduler", "reserved_host_memory_mb",
+           "Memory kept for the hypervisor on each host, unless the host sets its own."),
+    Option("scheduler", "host_down_after_s",
+           "A host whose last heartbeat is older than this many seconds is down and not "
+           "scheduled to."),
+    Option("scheduler", "strategy",
+           "'spread' (prefer the emptiest hosts) or 'pack' (fill hosts up first); "
+           "an aggregate's scheduler_strategy metadata overrides it for its hosts."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -84,6 +97,12 @@ class Settings(BaseModel):
     enforce_new_defaults: bool = True
     max_allocation_candidates: int = Field(default=-1, ge=-1)
     randomize_allocation_candidates: bool = False
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=1000)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0, le=1000)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0, le=1000)
+    reserved_host_memory_mb: int = Field(default=512, ge=0)
+    host_down_after_s: int = Field(default=60, ge=1)
+    strategy: Literal["spread", "pack"] = "spread"
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

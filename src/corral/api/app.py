@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from corral import __version__
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
+from corral.api.v1 import install_v1
+from corral.api.v1.common import V1Envelope
 from corral.config import Settings
 from corral.persistence import Store
 from corral.services import system
@@ -69,7 +71,11 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    app.state.settings = settings
+    app.state.store = store
+    install_v1(app)
+
     placement = create_placement_app(settings, store, metrics)
     app.router.routes.append(Mount("/placement", app=placement))
     app.router.routes.append(Mount("", app=placement))
-    return _PlacementPrefix(app, placement)
+    return _PlacementPrefix(V1Envelope(app), placement)

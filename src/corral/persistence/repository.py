@@ -20,6 +20,8 @@ from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import tables as t
 from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
+from corral.persistence.flavors import FlavorQueries
+from corral.persistence.hosts import HostQueries
 from corral.persistence.snapshot import SnapshotQueries
 
 _parent = t.resource_providers.alias("parent")
@@ -45,7 +47,7 @@ def _provider(row: RowMapping) -> Provider:
     )
 
 
-class Repository(AllocationQueries, SnapshotQueries):
+class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -142,4 +143,97 @@ allocations = Table(
     Column("used", Integer, nullable=False),
     *_timestamps(),
     Index("ix_allocations_provider_class", "resource_provider_id", "resource_class_id"),
+)
+
+
+# -- the scheduler's view of the fleet (/v1) --------------------------------------------
+
+hosts = Table(
+    "hosts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("resource_provider_id", Integer,
+           ForeignKey("resource_providers.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(255), nullable=True),
+    Column("forced_down", Boolean, nullable=False),
+    Column("last_heartbeat", DateTime, nullable=True),
+    # Ratios and reserved memory set on the host itself; NULL: take the aggregates' or
+    # the configured default.
+    Column("cpu_allocation_ratio", Float, nullable=True),
+    Column("ram_allocation_ratio", Float, nullable=True),
+    Column("disk_allocation_ratio", Float, nullable=True),
+    Column("reserved_host_memory_mb", Integer, nullable=True),
+    # What the host reported (totals before ratios), so ratios can be re-applied.
+    Column("vcpus", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("disk_gb", Integer, nullable=False),
+    *_timestamps(),
+)
+
+host_aggregates = Table(
+    "host_aggregates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    # The Placement aggregate mirroring this one's membership.
+    Column("uuid", String(36), nullable=False, unique=True),
+    *_timestamps(),
+)
+
+host_aggregate_metadata = Table(
+    "host_aggregate_metadata", metadata,
+    Column("aggregate_id", Integer, ForeignKey("host_aggregates.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+host_aggregate_hosts = Table(
+    "host_aggregate_hosts", metadata,
+    Column("aggregate_id", Integer, ForeignKey("host_aggregates.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("host_id", Integer, ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+
+flavors = Table(
+    "flavors", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flavorid", String(255), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("vcpus", Integer, nullable=False),
+    Column("ram_mb", Integer, nullable=False),
+    Column("disk_gb", Integer, nullable=False),
+    Column("ephemeral_gb", Integer, nullable=False),
+    Column("swap_mb", Integer, nullable=False),
+    Column("is_public", Boolean, nullable=False),
+    Column("description", String(255), nullable=True),
+    *_timestamps(),
+)
+
+flavor_extra_specs = Table(
+    "flavor_extra_specs", metadata,
+    Column("flavor_id", Integer, ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+flavor_projects = Table(
+    "flavor_projects", metadata,
+    Column("flavor_id", Integer, ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True),
+    Column("project_id", String(255), primary_key=True),
+)
+
+server_groups = Table(
+    "server_groups", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("user_id", String(255), nullable=False),
+    # affinity | anti-affinity | soft-affinity | soft-anti-affinity
+    Column("policy", String(32), nullable=False),
+    # anti-affinity only: how many members one host may hold (NULL: 1).
+    Column("max_server_per_host", Integer, nullable=True),
+    *_timestamps(),
 )
