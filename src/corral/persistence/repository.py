@@ -369,18 +369,23 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries)
 
     # -- traits and aggregates of a provider ---------------------------------------------
 
-    def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, list[str]]:
+    def _linked(self, provider_ids: Iterable[int], link: Table, far: Table, far_key: str,
+                label: str) -> dict[int, list[str]]:
+        """{provider id: sorted ``label`` values of the ``far`` rows linked through ``link``}."""
         ids = list(provider_ids)
         out: dict[int, list[str]] = {i: [] for i in ids}
         if not ids:
             return out
-        pt, tr = t.provider_traits, t.traits
-        rows = self.conn.execute(select(pt.c.resource_provider_id, tr.c.name)
-                                 .join(tr, tr.c.id == pt.c.trait_id)
-                                 .where(pt.c.resource_provider_id.in_(ids)).order_by(tr.c.name))
-        for rp_id, name in rows:
-            out[rp_id].append(name)
+        rows = self.conn.execute(select(link.c.resource_provider_id, far.c[label])
+                                 .join(far, far.c.id == link.c[far_key])
+                                 .where(link.c.resource_provider_id.in_(ids))
+                                 .order_by(far.c[label]))
+        for rp_id, value in rows:
+            out[rp_id].append(value)
         return out
+
+    def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, list[str]]:
+        return self._linked(provider_ids, t.provider_traits, t.traits, "trait_id", "name")
 
     def set_provider_traits(self, provider: Provider, trait_ids: Iterable[int]) -> None:
         pt = t.provider_traits
@@ -390,17 +395,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries)
             self.conn.execute(insert(pt), rows)
 
     def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, list[str]]:
-        ids = list(provider_ids)
-        out: dict[int, list[str]] = {i: [] for i in ids}
-        if not ids:
-            return out
-        pa, agg = t.provider_aggregates, t.aggregates
-        rows = self.conn.execute(select(pa.c.resource_provider_id, agg.c.uuid)
-                                 .join(agg, agg.c.id == pa.c.aggregate_id)
-                                 .where(pa.c.resource_provider_id.in_(ids)).order_by(agg.c.uuid))
-        for rp_id, uuid in rows:
-            out[rp_id].append(uuid)
-        return out
+        return self._linked(provider_ids, t.provider_aggregates, t.aggregates, "aggregate_id", "uuid")
 
     def set_provider_aggregates(self, provider: Provider, uuids: Iterable[str]) -> None:
         pa, agg = t.provider_aggregates, t.aggregates
