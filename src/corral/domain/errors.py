@@ -207,3 +207,47 @@ class ConsumerNotFound(NotFound):
     def __init__(self, consumer: str) -> None:
         super().__init__(f"No allocations for consumer '{consumer}'")
         self.consumer = consumer
+
+
+# -- flavors and server groups -------------------------------------------------------------
+
+class FlavorNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No flavor with id or name {ref!r} found")
+        self.flavor = ref
+
+
+class ExtraSpecNotFound(NotFound):
+    def __init__(self, flavor: str, key: str) -> None:
+        super().__init__(f"Flavor {flavor!r} has no extra spec {key!r}")
+        self.flavor = flavor
+        self.key = key
+
+
+class FlavorAccessNotFound(NotFound):
+    def __init__(self, flavor: str, project: str) -> None:
+        super().__init__(f"Project {project!r} has no access to flavor {flavor!r}")
+        self.flavor = flavor
+        self.project = project
+
+
+class FlavorAccessExists(Conflict):
+    def __init__(self, flavor: str, project: str) -> None:
+        super().__init__(f"Project {project!r} already has access to flavor {flavor!r}")
+        self.flavor = flavor
+        self.project = project
+
+
+class FlavorIsPublic(Conflict):
+    """Access lists belong to private flavors; a public one is open to every project."""
+
+    def __init__(self, flavor: str) -> None:
+        super().__init__(f"Flavor {flavor!r} is public: it has no access list "
+                         "(every project may use it)")
+        self.flavor = flavor
+
+
+class ServerGroupNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No server group {ref!r} found")
+        self.server_group = ref
