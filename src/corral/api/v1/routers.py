@@ -10,7 +10,7 @@ def routers() -> list[APIRouter]:
     # Each module exposes ``router``; modules land one by one (hosts, aggregates, flavors...).
     import importlib
 
-    for name in ("hosts", "aggregates", "flavors"):
+    for name in ("hosts", "aggregates", "flavors", "server_groups"):
         try:
             module = importlib.import_module(f"corral.api.v1.{name}")
         except ModuleNotFoundError as exc:

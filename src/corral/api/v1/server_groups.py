@@ -1,0 +1,109 @@
+"""/v1/server-groups: server groups of a project.
+
+A member of a project creates and deletes groups in it; readers list and show them;
+admins act on any project (``project_id`` in the body or the query). Another
+project's group is a 404 to non-admins. ``members`` is empty until instances land.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import StrictInt, StrictStr
+
+from corral.api.context import RequestContext, allowed
+from corral.api.errors import ApiError
+from corral.api.v1.common import Body, Caller, settings_of, store_of
+from corral.api.v1.flavors import location, timestamp
+from corral.domain.flavors import ServerGroup
+from corral.services import server_groups as svc
+
+router = APIRouter(tags=["server_groups"])
+
+READ_ROLES = frozenset({"reader", "member", "admin"})
+WRITE_ROLES = frozenset({"member", "admin"})
+
+
+class Rules(Body):
+    max_server_per_host: StrictInt
+
+
+class ServerGroupCreate(Body):
+    name: StrictStr
+    policy: StrictStr
+    rules: Rules | None = None
+    project_id: StrictStr | None = None
+
+
+def _forbidden(why: str) -> ApiError:
+    return ApiError(403, f"Policy does not allow this action to be performed: {why}.",
+                    code="forbidden")
+
+
+def _is_admin(request: Request, ctx: RequestContext) -> bool:
+    return allowed(ctx, "admin_or_service",
+                   enforce_new_defaults=settings_of(request).enforce_new_defaults)
+
+
+def _scope(request: Request, ctx: RequestContext, roles: frozenset[str],
+           asked: str | None) -> str | None:
+    """The project to act in: None (any) for an admin who named none; else the caller's.
+
+    Raises:
+        ApiError 403: no project-scoped role among ``roles``, or another project asked.
+    """
+    if _is_admin(request, ctx):
+        return asked
+    if ctx.project_id is None or not ctx.roles & roles:
+        raise _forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
+    if asked is not None and asked != ctx.project_id:
+        raise _forbidden("only an admin may act on another project's server groups")
+    return ctx.project_id
+
+
+def group_body(g: ServerGroup) -> dict[str, Any]:
+    rules = {} if g.max_server_per_host is None else {"max_server_per_host": g.max_server_per_host}
+    return {"id": g.id, "name": g.name, "policy": g.policy, "rules": rules,
+            "project_id": g.project_id, "user_id": g.user_id, "members": list(g.members),
+            "created_at": timestamp(g.created_at)}
+
+
+@router.post("/server-groups", status_code=201)
+def create_server_group(request: Request, response: Response, body: ServerGroupCreate,
+                        ctx: Caller) -> dict[str, Any]:
+    """Create a group in the caller's project (an admin may name another project)."""
+    project = _scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
+    if project is None:
+        raise ApiError(400, "project_id is required for a caller without a project",
+                       code="invalid_input")
+    created = svc.create_server_group(
+        store_of(request), name=body.name, policy=body.policy, project_id=project,
+        user_id=ctx.user_id,
+        max_server_per_host=body.rules.max_server_per_host if body.rules else None)
+    response.headers["location"] = location(request, "server-groups", created.id)
+    return group_body(created)
+
+
+@router.get("/server-groups")
+def list_server_groups(
+    request: Request, ctx: Caller,
+    project_id: Annotated[str | None, Query(
+        description="Admins: only this project's groups (default: every project's).")] = None,
+) -> dict[str, Any]:
+    """The caller's project's groups; an admin's: every project's, or ``project_id``'s."""
+    project = _scope(request, ctx, READ_ROLES, project_id)
+    return {"server_groups": [group_body(g) for g in
+                              svc.list_server_groups(store_of(request), project_id=project)]}
+
+
+@router.get("/server-groups/{group_id}")
+def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
+    project = _scope(request, ctx, READ_ROLES, None)
+    return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
+
+
+@router.delete("/server-groups/{group_id}", status_code=204)
+def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
+    project = _scope(request, ctx, WRITE_ROLES, None)
+    svc.delete_server_group(store_of(request), group_id, project_id=project)
