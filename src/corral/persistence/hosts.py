@@ -1,9 +1,208 @@
-"""SQL for hosts and host aggregates (mixed into the Repository)."""
+"""SQL for hosts and host aggregates (mixed into the Repository).
+
+Rows come back as plain mappings; the services turn them into domain records. On
+PostgreSQL, :meth:`HostQueries.lock_hosts` takes the host rows in id order so that
+changes touching the same host (membership, zones, overcommit) queue instead of
+racing; SQLite's write transactions are serialised already.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
+
+from corral.domain import errors
+from corral.persistence import tables as t
+from corral.persistence.clock import utcnow
+
+_h = t.hosts
+_agg = t.host_aggregates
+_meta = t.host_aggregate_metadata
+_members = t.host_aggregate_hosts
+_rp = t.resource_providers
+
+
+def _host_select() -> Select[tuple[object, ...]]:
+    return (select(_h, _rp.c.uuid.label("provider_uuid"), _rp.c.generation)
+            .join(_rp, _rp.c.id == _h.c.resource_provider_id))
 
 
 class HostQueries:
     conn: Connection
+
+    # -- hosts -------------------------------------------------------------------------------
+
+    def get_host_row(self, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(_host_select().where(_h.c.name == name)).mappings().first()
+        return None if row is None else dict(row)
+
+    def host_rows(self, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        query = _host_select().order_by(_h.c.name)
+        if ids is not None:
+            query = query.where(_h.c.id.in_(sorted(set(ids))))
+        return [dict(row) for row in self.conn.execute(query).mappings()]
+
+    def lock_hosts(self, ids: Iterable[int]) -> None:
+        """Lock host rows until the transaction ends (PostgreSQL; a no-op on SQLite)."""
+        wanted = sorted(set(ids))
+        if wanted and self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(_h.c.id).where(_h.c.id.in_(wanted)).order_by(_h.c.id)
+                              .with_for_update())
+
+    def insert_host(self, name: str, provider_id: int, *, vcpus: int, memory_mb: int,
+                    disk_gb: int, heartbeat: datetime) -> int:
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                return int(self.conn.execute(insert(_h).values(
+                    name=name, resource_provider_id=provider_id, enabled=True,
+                    disabled_reason=None, forced_down=False, last_heartbeat=heartbeat,
+                    vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb,
+                    created_at=now, updated_at=now).returning(_h.c.id)).scalar_one())
+        except IntegrityError as exc:
+            raise errors.DuplicateName(f"Host {name!r} already exists.") from exc
+
+    def update_host(self, host_id: int, values: Mapping[str, object]) -> None:
+        self.conn.execute(update(_h).where(_h.c.id == host_id)
+                          .values(**values, updated_at=utcnow()))
+
+    def set_heartbeat(self, name: str, when: datetime) -> bool:
+        """Record a heartbeat; False when there is no such host."""
+        result = self.conn.execute(update(_h).where(_h.c.name == name)
+                                   .values(last_heartbeat=when))
+        return bool(result.rowcount)
+
+    def delete_host(self, host_id: int) -> None:
+        self.conn.execute(delete(_members).where(_members.c.host_id == host_id))
+        self.conn.execute(delete(_h).where(_h.c.id == host_id))
+
+    def host_aggregates_of(self, host_ids: Iterable[int]
+                           ) -> dict[int, dict[str, dict[str, str]]]:
+        """{host id: {aggregate name: its metadata}} for every aggregate of each host."""
+        ids = sorted(set(host_ids))
+        out: dict[int, dict[str, dict[str, str]]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        rows = self.conn.execute(
+            select(_members.c.host_id, _agg.c.name, _meta.c.key, _meta.c.value)
+            .join(_agg, _agg.c.id == _members.c.aggregate_id)
+            .outerjoin(_meta, _meta.c.aggregate_id == _agg.c.id)
+            .where(_members.c.host_id.in_(ids)).order_by(_agg.c.name))
+        for host_id, agg_name, key, value in rows:
+            found = out[host_id].setdefault(agg_name, {})
+            if key is not None:
+                found[key] = value
+        return out
+
+    # -- aggregates --------------------------------------------------------------------------
+
+    def get_aggregate_row(self, name: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(_agg).where(_agg.c.name == name)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def aggregate_rows(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.conn.execute(select(_agg).order_by(_agg.c.name)).mappings()]
+
+    def aggregate_metadata(self, aggregate_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        ids = sorted(set(aggregate_ids))
+        out: dict[int, dict[str, str]] = {i: {} for i in ids}
+        if ids:
+            rows = self.conn.execute(select(_meta.c.aggregate_id, _meta.c.key, _meta.c.value)
+                                     .where(_meta.c.aggregate_id.in_(ids)).order_by(_meta.c.key))
+            for agg_id, key, value in rows:
+                out[agg_id][key] = value
+        return out
+
+    def aggregate_hosts(self, aggregate_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+        """{aggregate id: [(host id, host name)]}, by host name."""
+        ids = sorted(set(aggregate_ids))
+        out: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+        if ids:
+            rows = self.conn.execute(select(_members.c.aggregate_id, _h.c.id, _h.c.name)
+                                     .join(_h, _h.c.id == _members.c.host_id)
+                                     .where(_members.c.aggregate_id.in_(ids)).order_by(_h.c.name))
+            for agg_id, host_id, host_name in rows:
+                out[agg_id].append((host_id, host_name))
+        return out
+
+    def zones_of_hosts(self, host_ids: Iterable[int], *, except_aggregate: int
+                       ) -> dict[int, list[tuple[str, str]]]:
+        """{host id: [(zone, aggregate name)]} from the hosts' other aggregates."""
+        ids = sorted(set(host_ids))
+        out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+        if ids:
+            rows = self.conn.execute(
+                select(_members.c.host_id, _meta.c.value, _agg.c.name)
+                .join(_agg, _agg.c.id == _members.c.aggregate_id)
+                .join(_meta, _meta.c.aggregate_id == _agg.c.id)
+                .where(_members.c.host_id.in_(ids), _meta.c.key == "availability_zone",
+                       _agg.c.id != except_aggregate).order_by(_agg.c.name))
+            for host_id, zone, agg_name in rows:
+                out[host_id].append((zone, agg_name))
+        return out
+
+    def insert_aggregate(self, name: str, uuid: str, metadata: Mapping[str, str]) -> int:
+        now = utcnow()
+        try:
+            with self.conn.begin_nested():
+                agg_id = int(self.conn.execute(insert(_agg).values(
+                    name=name, uuid=uuid, created_at=now, updated_at=now)
+                    .returning(_agg.c.id)).scalar_one())
+        except IntegrityError as exc:
+            raise errors.DuplicateName(f"Host aggregate {name!r} already exists.") from exc
+        if metadata:
+            self.conn.execute(insert(_meta), [{"aggregate_id": agg_id, "key": k, "value": v}
+                                              for k, v in sorted(metadata.items())])
+        return agg_id
+
+    def change_aggregate_metadata(self, aggregate_id: int, set_: Mapping[str, str],
+                                  unset: Iterable[str]) -> None:
+        gone = sorted(set(unset) | set(set_))
+        if gone:
+            self.conn.execute(delete(_meta).where(_meta.c.aggregate_id == aggregate_id,
+                                                  _meta.c.key.in_(gone)))
+        if set_:
+            self.conn.execute(insert(_meta), [{"aggregate_id": aggregate_id, "key": k, "value": v}
+                                              for k, v in sorted(set_.items())])
+        self.touch_aggregate(aggregate_id)
+
+    def touch_aggregate(self, aggregate_id: int) -> None:
+        self.conn.execute(update(_agg).where(_agg.c.id == aggregate_id)
+                          .values(updated_at=utcnow()))
+
+    def delete_aggregate(self, aggregate_id: int) -> None:
+        self.conn.execute(delete(_meta).where(_meta.c.aggregate_id == aggregate_id))
+        self.conn.execute(delete(_agg).where(_agg.c.id == aggregate_id))
+
+    def add_aggregate_host(self, aggregate_id: int, host_id: int) -> bool:
+        """False when the host is a member already."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(_members).values(aggregate_id=aggregate_id,
+                                                          host_id=host_id))
+        except IntegrityError:
+            return False
+        self.touch_aggregate(aggregate_id)
+        return True
+
+    def remove_aggregate_host(self, aggregate_id: int, host_id: int) -> bool:
+        """False when the host was not a member."""
+        result = self.conn.execute(delete(_members).where(_members.c.aggregate_id == aggregate_id,
+                                                          _members.c.host_id == host_id))
+        if result.rowcount:
+            self.touch_aggregate(aggregate_id)
+        return bool(result.rowcount)
+
+    def forget_placement_aggregate(self, uuid: str) -> None:
+        """Drop the Placement aggregate ``uuid`` when no provider is in it any more."""
+        pa, agg = t.provider_aggregates, t.aggregates
+        self.conn.execute(delete(agg).where(
+            agg.c.uuid == uuid, ~exists().where(pa.c.aggregate_id == agg.c.id)))

@@ -1,0 +1,89 @@
+"""/v1/aggregates: host aggregates with metadata and hosts (admin or service role).
+
+Metadata values may be sent as strings or numbers; they are stored, and shown, as
+strings (as Nova's). ``PATCH`` sets keys, and a null value unsets one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import StrictFloat, StrictInt, StrictStr
+
+from corral.api.v1.common import PREFIX, Admin, Body, settings_of, store_of
+from corral.api.v1.hosts import timestamp
+from corral.domain.hosts import Aggregate
+from corral.services import aggregates as svc
+
+router = APIRouter(tags=["aggregates"])
+
+MetadataValue = StrictStr | StrictInt | StrictFloat
+
+
+def aggregate_body(agg: Aggregate) -> dict[str, Any]:
+    return {"name": agg.name, "uuid": agg.uuid, "availability_zone": agg.availability_zone,
+            "metadata": agg.metadata, "hosts": agg.hosts,
+            "created_at": timestamp(agg.created_at), "updated_at": timestamp(agg.updated_at)}
+
+
+def _text(value: MetadataValue) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+class AggregateCreateBody(Body):
+    name: StrictStr
+    metadata: dict[str, MetadataValue] | None = None
+
+
+class AggregatePatchBody(Body):
+    metadata: dict[str, MetadataValue | None]
+
+
+class AggregateHostBody(Body):
+    host: StrictStr
+
+
+@router.post("/aggregates", status_code=201)
+def create_aggregate(body: AggregateCreateBody, request: Request, response: Response,
+                     _ctx: Admin) -> dict[str, Any]:
+    metadata = {k: _text(v) for k, v in (body.metadata or {}).items()}
+    agg = svc.create_aggregate(store_of(request), body.name, metadata)
+    response.headers["location"] = str(request.base_url).rstrip("/") + f"{PREFIX}/aggregates/{agg.name}"
+    return aggregate_body(agg)
+
+
+@router.get("/aggregates")
+def list_aggregates(request: Request, _ctx: Admin) -> dict[str, Any]:
+    return {"aggregates": [aggregate_body(a) for a in svc.list_aggregates(store_of(request))]}
+
+
+@router.get("/aggregates/{name}")
+def show_aggregate(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
+    return aggregate_body(svc.get_aggregate(store_of(request), name))
+
+
+@router.patch("/aggregates/{name}")
+def update_aggregate_metadata(name: str, body: AggregatePatchBody, request: Request,
+                              _ctx: Admin) -> dict[str, Any]:
+    changes = {k: None if v is None else _text(v) for k, v in body.metadata.items()}
+    return aggregate_body(svc.update_metadata(store_of(request), settings_of(request), name,
+                                              changes))
+
+
+@router.delete("/aggregates/{name}", status_code=204)
+def delete_aggregate(name: str, request: Request, _ctx: Admin) -> Response:
+    svc.delete_aggregate(store_of(request), name)
+    return Response(status_code=204)
+
+
+@router.post("/aggregates/{name}/hosts")
+def add_aggregate_host(name: str, body: AggregateHostBody, request: Request,
+                       _ctx: Admin) -> dict[str, Any]:
+    return aggregate_body(svc.add_host(store_of(request), settings_of(request), name, body.host))
+
+
+@router.delete("/aggregates/{name}/hosts/{host}")
+def remove_aggregate_host(name: str, host: str, request: Request,
+                          _ctx: Admin) -> dict[str, Any]:
+    return aggregate_body(svc.remove_host(store_of(request), settings_of(request), name, host))

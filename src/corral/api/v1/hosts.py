@@ -1,0 +1,118 @@
+"""/v1/hosts: compute hosts report themselves, heartbeat, and are run by operators.
+
+Every route needs the admin or service role. A host's answer shows its liveness
+(``state``), its availability zone and aggregates, usage and capacity per class, and
+its effective ratios and reserved memory each with where it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
+
+from corral.api.v1.common import Admin, Body, settings_of, store_of
+from corral.domain.hosts import Host, HostReport
+from corral.services import hosts as svc
+
+router = APIRouter(tags=["hosts"])
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """Naive UTC from the store as ISO 8601 with a Z."""
+    return None if value is None else value.isoformat() + "Z"
+
+
+def host_body(host: Host) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "provider_uuid": host.provider_uuid,
+        "state": host.state,
+        "enabled": host.enabled,
+        "disabled_reason": host.disabled_reason,
+        "forced_down": host.forced_down,
+        "last_heartbeat": timestamp(host.last_heartbeat),
+        "availability_zone": host.availability_zone,
+        "aggregates": host.aggregates,
+        "traits": host.traits,
+        "reported": host.reported,
+        "resources": {
+            name: {"total": r.total, "reserved": r.reserved,
+                   "allocation_ratio": r.allocation_ratio, "capacity": r.capacity,
+                   "used": r.used}
+            for name, r in host.resources.items()},
+        "overrides": host.overrides,
+        "effective": host.effective.as_dict(),
+        "created_at": timestamp(host.created_at),
+        "updated_at": timestamp(host.updated_at),
+    }
+
+
+class HostReportBody(Body):
+    vcpus: StrictInt
+    memory_mb: StrictInt
+    disk_gb: StrictInt
+    traits: list[StrictStr] | None = None
+    resources: dict[str, StrictInt] | None = None
+
+
+class HostPatchBody(Body):
+    enabled: StrictBool | None = None
+    disabled_reason: StrictStr | None = None
+    forced_down: StrictBool | None = None
+    cpu_allocation_ratio: StrictFloat | StrictInt | None = None
+    ram_allocation_ratio: StrictFloat | StrictInt | None = None
+    disk_allocation_ratio: StrictFloat | StrictInt | None = None
+    reserved_host_memory_mb: StrictInt | None = None
+
+
+@router.get("/hosts")
+def list_hosts(
+    request: Request, _ctx: Admin,
+    availability_zone: Annotated[str | None, Query()] = None,
+    state: Annotated[Literal["up", "down"] | None, Query()] = None,
+    enabled: Annotated[bool | None, Query()] = None,
+) -> dict[str, Any]:
+    """List hosts, optionally only those in a zone, up or down, enabled or not."""
+    found = svc.list_hosts(store_of(request), settings_of(request),
+                           availability_zone=availability_zone, state=state, enabled=enabled)
+    return {"hosts": [host_body(h) for h in found]}
+
+
+@router.get("/hosts/{name}")
+def show_host(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
+    return host_body(svc.get_host(store_of(request), settings_of(request), name))
+
+
+@router.put("/hosts/{name}")
+def report_host(name: str, body: HostReportBody, request: Request, response: Response,
+                _ctx: Admin) -> dict[str, Any]:
+    """A host reports its inventory and traits (creating it the first time); also a
+    heartbeat. 201 when created, 200 when updated."""
+    report = HostReport(vcpus=body.vcpus, memory_mb=body.memory_mb, disk_gb=body.disk_gb,
+                        traits=body.traits, resources=body.resources)
+    host, created = svc.report_host(store_of(request), settings_of(request), name, report)
+    response.status_code = 201 if created else 200
+    return host_body(host)
+
+
+@router.post("/hosts/{name}/heartbeat", status_code=204)
+def heartbeat_host(name: str, request: Request, _ctx: Admin) -> Response:
+    svc.heartbeat(store_of(request), name)
+    return Response(status_code=204)
+
+
+@router.patch("/hosts/{name}")
+def update_host(name: str, body: HostPatchBody, request: Request, _ctx: Admin) -> dict[str, Any]:
+    """Enable or disable (with a reason), force down, or set the host's own overcommit
+    values; a null value clears one back to its aggregates' or the default."""
+    changes = {key: getattr(body, key) for key in body.model_fields_set}
+    return host_body(svc.update_host(store_of(request), settings_of(request), name, changes))
+
+
+@router.delete("/hosts/{name}", status_code=204)
+def delete_host(name: str, request: Request, _ctx: Admin) -> Response:
+    svc.delete_host(store_of(request), name)
+    return Response(status_code=204)

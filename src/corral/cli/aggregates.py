@@ -1,0 +1,131 @@
+"""``corral aggregate ...``: host aggregates, their metadata and their hosts.
+
+As ``openstack aggregate ...``: ``create NAME --property K=V``, ``set NAME --property K=V
+--unset-property K``, ``add-host AGG HOST`` and ``remove-host AGG HOST``. Metadata is
+validated by key (ratios, reserved memory, availability zone, strategy...) by the
+same service as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from corral.cli import output
+from corral.cli.context import bad_input, open_services, settings
+from corral.domain.hosts import Aggregate
+from corral.services import aggregates as svc
+
+aggregate_app = typer.Typer(no_args_is_help=True,
+                            help="Host aggregates: create, list, show, set, delete, add/remove "
+                                 "hosts.")
+
+LIST_COLUMNS = ("name", "uuid", "availability_zone", "hosts", "metadata")
+SHOW_COLUMNS = ("name", "uuid", "availability_zone", "hosts", "metadata", "created_at",
+                "updated_at")
+
+AggregateArg = Annotated[str, typer.Argument(help="Name of the aggregate.")]
+PropertyOption = Annotated[list[str] | None, typer.Option(
+    "--property", metavar="KEY=VALUE", help="A metadata pair; repeatable.")]
+
+
+def record(agg: Aggregate) -> dict[str, Any]:
+    return {"name": agg.name, "uuid": agg.uuid, "availability_zone": agg.availability_zone,
+            "hosts": agg.hosts, "metadata": agg.metadata,
+            "created_at": agg.created_at.isoformat() + "Z",
+            "updated_at": agg.updated_at.isoformat() + "Z"}
+
+
+def parse_properties(values: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            bad_input("--property", f"expected KEY=VALUE, got {value!r}")
+        found[key] = raw
+    return found
+
+
+@aggregate_app.command("create")
+def create_aggregate(name: AggregateArg, prop: PropertyOption = None,
+                     fmt: output.FormatOption = output.Format.table,
+                     column: output.ColumnOption = None) -> None:
+    """Create an aggregate, optionally with metadata."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    metadata = parse_properties(prop or [])
+    with open_services() as store:
+        created = svc.create_aggregate(store, name, metadata)
+    out.show(record(created))
+
+
+@aggregate_app.command("list")
+def list_aggregates(fmt: output.FormatOption = output.Format.table,
+                    column: output.ColumnOption = None) -> None:
+    """List aggregates with their zone, hosts and metadata."""
+    out = output.Output(fmt, column, LIST_COLUMNS)
+    with open_services() as store:
+        found = svc.list_aggregates(store)
+    out.list(record(a) for a in found)
+
+
+@aggregate_app.command("show")
+def show_aggregate(name: AggregateArg, fmt: output.FormatOption = output.Format.table,
+                   column: output.ColumnOption = None) -> None:
+    """Show an aggregate."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.get_aggregate(store, name)
+    out.show(record(found))
+
+
+@aggregate_app.command("set")
+def set_aggregate(
+    name: AggregateArg,
+    prop: PropertyOption = None,
+    unset: Annotated[list[str] | None, typer.Option(
+        "--unset-property", metavar="KEY", help="A metadata key to remove; repeatable.")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Set and unset metadata; the hosts' overcommit follows at once."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    changes: dict[str, str | None] = dict(parse_properties(prop or []))
+    for key in unset or []:
+        if key in changes:
+            bad_input("--unset-property", f"{key} is also given to --property")
+        changes[key] = None
+    if not changes:
+        bad_input("--property", "give --property KEY=VALUE or --unset-property KEY")
+    with open_services() as store:
+        found = svc.update_metadata(store, settings(), name, changes)
+    out.show(record(found))
+
+
+@aggregate_app.command("delete")
+def delete_aggregate(name: AggregateArg) -> None:
+    """Delete an aggregate (it must have no hosts)."""
+    with open_services() as store:
+        svc.delete_aggregate(store, name)
+
+
+@aggregate_app.command("add-host")
+def add_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host name.")],
+             fmt: output.FormatOption = output.Format.table,
+             column: output.ColumnOption = None) -> None:
+    """Add a host to an aggregate."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.add_host(store, settings(), name, host)
+    out.show(record(found))
+
+
+@aggregate_app.command("remove-host")
+def remove_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host name.")],
+                fmt: output.FormatOption = output.Format.table,
+                column: output.ColumnOption = None) -> None:
+    """Remove a host from an aggregate."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.remove_host(store, settings(), name, host)
+    out.show(record(found))

@@ -1,0 +1,159 @@
+"""``corral host ...``: compute hosts, their liveness, usage and effective overcommit.
+
+Hosts appear when they report themselves (``PUT /v1/hosts/{name}``); operators list
+them, look at one, and change what operators own: enabled or disabled with a reason,
+forced down, and the host's own overcommit values (``--cpu-ratio none`` clears one
+back to the aggregates' value or the default).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from corral.cli import output
+from corral.cli.context import bad_input, open_services, settings
+from corral.domain.hosts import Host
+from corral.services import hosts as svc
+
+host_app = typer.Typer(no_args_is_help=True,
+                       help="Compute hosts: list, show, set (enable, disable, ratios).")
+
+LIST_COLUMNS = ("name", "state", "enabled", "availability_zone", "last_heartbeat",
+                "vcpus_used", "memory_mb_used", "disk_gb_used")
+SHOW_COLUMNS = ("name", "provider_uuid", "state", "enabled", "disabled_reason", "forced_down",
+                "last_heartbeat", "availability_zone", "aggregates", "traits", "reported",
+                "usage", "capacity", "cpu_allocation_ratio", "ram_allocation_ratio",
+                "disk_allocation_ratio", "reserved_host_memory_mb")
+KEYS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
+        "reserved_host_memory_mb")
+
+HostArg = Annotated[str, typer.Argument(help="Name of the host.")]
+
+
+def _usage(host: Host, name: str) -> str:
+    r = host.resources.get(name)
+    return "-" if r is None else f"{r.used}/{r.capacity}"
+
+
+def _when(host: Host) -> str | None:
+    return None if host.last_heartbeat is None else host.last_heartbeat.isoformat() + "Z"
+
+
+def list_row(host: Host) -> dict[str, Any]:
+    return {"name": host.name, "state": host.state, "enabled": host.enabled,
+            "availability_zone": host.availability_zone, "last_heartbeat": _when(host),
+            "vcpus_used": _usage(host, "VCPU"), "memory_mb_used": _usage(host, "MEMORY_MB"),
+            "disk_gb_used": _usage(host, "DISK_GB")}
+
+
+def show_record(host: Host) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "name": host.name, "provider_uuid": host.provider_uuid, "state": host.state,
+        "enabled": host.enabled, "disabled_reason": host.disabled_reason,
+        "forced_down": host.forced_down, "last_heartbeat": _when(host),
+        "availability_zone": host.availability_zone, "aggregates": host.aggregates,
+        "traits": host.traits, "reported": host.reported,
+        "usage": {n: r.used for n, r in host.resources.items()},
+        "capacity": {n: r.capacity for n, r in host.resources.items()}}
+    for key in KEYS:
+        resolved = host.effective.get(key)
+        record[key] = {"value": resolved.value, "source": resolved.source}
+    return record
+
+
+@host_app.command("list")
+def list_hosts(
+    availability_zone: Annotated[str | None, typer.Option(
+        "--availability-zone", help="Only hosts in this availability zone.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only hosts 'up' or 'down'.")] = None,
+    enabled: Annotated[bool | None, typer.Option(
+        "--enabled/--disabled", help="Only enabled (or only disabled) hosts.",
+        show_default=False)] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """List hosts: state, enabled, zone, last heartbeat, and usage (used/capacity)."""
+    out = output.Output(fmt, column, LIST_COLUMNS)
+    if state is not None and state not in ("up", "down"):
+        bad_input("--state", f"'up' or 'down', got {state!r}")
+    with open_services() as store:
+        found = svc.list_hosts(store, settings(), availability_zone=availability_zone,
+                               state=state, enabled=enabled)
+    out.list(list_row(h) for h in found)
+
+
+@host_app.command("show")
+def show_host(host: HostArg, fmt: output.FormatOption = output.Format.table,
+              column: output.ColumnOption = None) -> None:
+    """Show a host, with its effective ratios and reserved memory and where each came from."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.get_host(store, settings(), host)
+    out.show(show_record(found))
+
+
+def _number(value: str | None, option: str, kind: type) -> tuple[bool, float | int | None]:
+    """(given, value): 'none' clears the host's own value."""
+    if value is None:
+        return False, None
+    if value.strip().lower() == "none":
+        return True, None
+    try:
+        return True, kind(value)
+    except ValueError:
+        bad_input(option, f"expected {'a whole number' if kind is int else 'a number'} "
+                          f"or 'none', got {value!r}")
+
+
+@host_app.command("set")
+def set_host(
+    host: HostArg,
+    enable: Annotated[bool | None, typer.Option(
+        "--enable/--disable", help="Enable the host, or disable it (not scheduled to).",
+        show_default=False)] = None,
+    reason: Annotated[str | None, typer.Option(
+        help="Why the host is disabled (with --disable).")] = None,
+    force_down: Annotated[bool | None, typer.Option(
+        "--force-down/--no-force-down", help="Mark the host down whatever its heartbeat says.",
+        show_default=False)] = None,
+    cpu_ratio: Annotated[str | None, typer.Option(
+        "--cpu-ratio", metavar="X", help="The host's own CPU allocation ratio; 'none' clears "
+                                         "it.")] = None,
+    ram_ratio: Annotated[str | None, typer.Option(
+        "--ram-ratio", metavar="X", help="The host's own RAM allocation ratio; 'none' clears "
+                                         "it.")] = None,
+    disk_ratio: Annotated[str | None, typer.Option(
+        "--disk-ratio", metavar="X", help="The host's own disk allocation ratio; 'none' clears "
+                                          "it.")] = None,
+    reserved_memory_mb: Annotated[str | None, typer.Option(
+        "--reserved-memory-mb", metavar="N", help="The host's own reserved memory in MB; 'none' "
+                                                  "clears it.")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Change a host: enable or disable it, force it down, set its own overcommit."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    changes: dict[str, object] = {}
+    if enable is not None:
+        changes["enabled"] = enable
+    if reason is not None:
+        if enable is True:
+            bad_input("--reason", "a reason goes with --disable")
+        changes["disabled_reason"] = reason
+    if force_down is not None:
+        changes["forced_down"] = force_down
+    for key, raw, option, kind in (
+            ("cpu_allocation_ratio", cpu_ratio, "--cpu-ratio", float),
+            ("ram_allocation_ratio", ram_ratio, "--ram-ratio", float),
+            ("disk_allocation_ratio", disk_ratio, "--disk-ratio", float),
+            ("reserved_host_memory_mb", reserved_memory_mb, "--reserved-memory-mb", int)):
+        given, number = _number(raw, option, kind)
+        if given:
+            changes[key] = number
+    if not changes:
+        bad_input("HOST", "nothing to change: give at least one option (see --help)")
+    with open_services() as store:
+        found = svc.update_host(store, settings(), host, changes)
+    out.show(show_record(found))

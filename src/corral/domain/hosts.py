@@ -1,0 +1,265 @@
+"""Compute hosts and host aggregates: their records, rules and errors.
+
+A host is a root resource provider plus what the scheduler needs: enabled or disabled
+(with a reason), forced down, a last heartbeat, its own overcommit values and the
+totals it reported. It is *down* when forced down or when its last heartbeat is older
+than the configured interval (:func:`host_state`).
+
+A host aggregate is a named set of hosts with free-form metadata; some keys have rules
+(:func:`check_metadata_item`): the overcommit keys, ``availability_zone`` (a host may be
+in one zone only), ``scheduler_strategy``, weigher multipliers, ``max_instances_per_host``
+and ``filter_tenant_id*``. Other keys are free (flavor extra specs match them later).
+Pure: the caller passes the clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from corral.domain import errors
+from corral.domain.capacity import MAX_INT
+from corral.domain.overcommit import CPU, DISK, RAM, RESERVED, Effective
+
+#: Longest host name: a host's provider carries its name, and provider names stop at 200.
+MAX_HOST_NAME = 200
+#: Longest aggregate name, metadata key or value, and disabled reason.
+MAX_TEXT = 255
+#: Largest overcommit ratio accepted on a host or an aggregate.
+MAX_RATIO = 1000.0
+#: The trait corral keeps on the provider of a disabled host (and only there).
+DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
+AVAILABILITY_ZONE = "availability_zone"
+STRATEGIES = ("pack", "spread")
+UP = "up"
+DOWN = "down"
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+class HostNotFound(errors.NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No host named {name!r} found")
+        self.host = name
+
+
+class AggregateNotFound(errors.NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No host aggregate named {name!r} found")
+        self.aggregate = name
+
+
+class HostNotInAggregate(errors.NotFound):
+    def __init__(self, aggregate: str, host: str) -> None:
+        super().__init__(f"Host {host!r} is not in aggregate {aggregate!r}")
+        self.aggregate = aggregate
+        self.host = host
+
+
+class HostAlreadyInAggregate(errors.Conflict):
+    def __init__(self, aggregate: str, host: str) -> None:
+        super().__init__(f"Host {host!r} is already in aggregate {aggregate!r}")
+        self.aggregate = aggregate
+        self.host = host
+
+
+class HostInUse(errors.Conflict):
+    def __init__(self, host: str) -> None:
+        super().__init__(f"Unable to delete host {host!r}: its resource provider has "
+                         "allocations")
+        self.host = host
+
+
+class AggregateNotEmpty(errors.Conflict):
+    def __init__(self, aggregate: str, hosts: list[str]) -> None:
+        shown = ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else "")
+        super().__init__(f"Unable to delete aggregate {aggregate!r}: it still has "
+                         f"{len(hosts)} host(s): {shown}")
+        self.aggregate = aggregate
+        self.hosts = hosts
+
+
+class AvailabilityZoneConflict(errors.Conflict):
+    """A host would end up in two availability zones."""
+
+    def __init__(self, host: str, current: str, wanted: str, via: str) -> None:
+        super().__init__(f"Host {host!r} is in availability zone {current!r} (aggregate "
+                         f"{via!r}) and cannot also be in availability zone {wanted!r}")
+        self.host = host
+        self.current = current
+        self.wanted = wanted
+        self.aggregate = via
+
+
+# -- records ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """One class of a host's inventory, with its usage."""
+
+    total: int
+    reserved: int
+    allocation_ratio: float
+    capacity: int
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A host as the API and CLI show it."""
+
+    name: str
+    provider_uuid: str
+    generation: int
+    enabled: bool
+    disabled_reason: str | None
+    forced_down: bool
+    last_heartbeat: datetime | None
+    state: str
+    availability_zone: str | None
+    aggregates: list[str]
+    traits: list[str]
+    reported: dict[str, int]
+    overrides: dict[str, float | None]
+    effective: Effective
+    resources: dict[str, ResourceView]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    name: str
+    uuid: str
+    metadata: dict[str, str]
+    hosts: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def availability_zone(self) -> str | None:
+        return self.metadata.get(AVAILABILITY_ZONE)
+
+
+@dataclass(frozen=True, slots=True)
+class HostReport:
+    """What a host says about itself (``PUT /v1/hosts/{name}``).
+
+    ``traits``/``resources`` None: keep the provider's current ones.
+    """
+
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    traits: list[str] | None = None
+    resources: dict[str, int] | None = None
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+def host_state(forced_down: bool, last_heartbeat: datetime | None, now: datetime,
+               down_after_s: float) -> str:
+    """``up`` or ``down``: down when forced, never heard from, or silent too long."""
+    if forced_down or last_heartbeat is None:
+        return DOWN
+    return DOWN if (now - last_heartbeat).total_seconds() > down_after_s else UP
+
+
+def _check_text(value: str, field_name: str, what: str, longest: int = MAX_TEXT) -> None:
+    if not 1 <= len(value) <= longest:
+        raise errors.InvalidInput(
+            f"{what} must be 1 to {longest} characters long (got {len(value)})", field=field_name)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise errors.InvalidInput(f"{what} must not contain control characters",
+                                  field=field_name)
+
+
+def check_host_name(name: str) -> None:
+    _check_text(name, "name", "a host name", MAX_HOST_NAME)
+    if "/" in name:
+        raise errors.InvalidInput("a host name must not contain '/'", field="name")
+
+
+def check_aggregate_name(name: str) -> None:
+    _check_text(name, "name", "an aggregate name")
+    if "/" in name:
+        raise errors.InvalidInput("an aggregate name must not contain '/'", field="name")
+
+
+def check_reason(reason: str, field_name: str = "disabled_reason") -> None:
+    _check_text(reason, field_name, "a disabled reason")
+
+
+def check_ratio(value: float, field_name: str) -> float:
+    if not (math.isfinite(value) and 0 < value <= MAX_RATIO):
+        raise errors.InvalidInput(
+            f"{field_name} must be a number above 0 and at most {MAX_RATIO:g} (got {value})",
+            field=field_name)
+    return float(value)
+
+
+def check_count(value: int, field_name: str, low: int = 0) -> int:
+    if not low <= value <= MAX_INT:
+        raise errors.InvalidInput(
+            f"{field_name} must be a whole number from {low} to {MAX_INT} (got {value})",
+            field=field_name)
+    return value
+
+
+def _as_float(key: str, value: str, field_name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise errors.InvalidInput(f"{key} must be a number (got {value!r})",
+                                  field=field_name) from None
+    if not math.isfinite(number):
+        raise errors.InvalidInput(f"{key} must be a finite number (got {value!r})",
+                                  field=field_name)
+    return number
+
+
+def _as_int(key: str, value: str, field_name: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise errors.InvalidInput(f"{key} must be a whole number (got {value!r})",
+                                  field=field_name) from None
+    if not 0 <= number <= MAX_INT:
+        raise errors.InvalidInput(f"{key} must be a whole number from 0 to {MAX_INT} "
+                                  f"(got {value!r})", field=field_name)
+    return number
+
+
+def check_metadata_key(key: str) -> None:
+    _check_text(key, f"metadata.{key}", "a metadata key")
+
+
+def check_metadata_item(key: str, value: str) -> str:
+    """Validate one metadata pair; returns the value as stored.
+
+    Raises:
+        InvalidInput: naming ``metadata.<key>`` and the rule broken.
+    """
+    where = f"metadata.{key}"
+    check_metadata_key(key)
+    _check_text(value, where, f"the value of {key}")
+    if key in (CPU, RAM, DISK):
+        check_ratio(_as_float(key, value, where), where)
+    elif key == RESERVED or key == "max_instances_per_host":
+        _as_int(key, value, where)
+    elif key == "scheduler_strategy":
+        if value not in STRATEGIES:
+            raise errors.InvalidInput(
+                f"scheduler_strategy must be one of {', '.join(STRATEGIES)} (got {value!r})",
+                field=where)
+    elif key.endswith("_weight_multiplier"):
+        _as_float(key, value, where)
+    elif (key == AVAILABILITY_ZONE or key.startswith("filter_tenant_id")) and not value.strip():
+        raise errors.InvalidInput(f"{key} must not be blank", field=where)
+    return value
+
+
+def overcommit_value(key: str, value: str) -> float:
+    """The number an (already validated) overcommit metadata value stands for."""
+    return float(int(value.strip())) if key == RESERVED else float(value)

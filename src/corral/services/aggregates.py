@@ -1,0 +1,179 @@
+"""Host aggregates: named sets of hosts with metadata, each also a Placement aggregate.
+
+Membership is mirrored into the hosts' resource providers (Placement aggregate
+``host_aggregates.uuid``), moving their generations. Metadata is validated key by key
+(:func:`corral.domain.hosts.check_metadata_item`); a host may be in one availability
+zone only. A change to membership or to overcommit metadata recomputes the affected
+hosts' inventories in the same transaction
+(:func:`corral.services.hosts.recompute_overcommit`).
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from corral.config import Settings
+from corral.domain import errors
+from corral.domain import hosts as rules
+from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate
+from corral.domain.overcommit import KEYS
+from corral.persistence import Repository, Store
+from corral.services.hosts import recompute_overcommit
+
+log = structlog.get_logger("corral.aggregates")
+
+
+def _record(repo: Repository, row: Mapping[str, Any]) -> Aggregate:
+    return _records(repo, [row])[0]
+
+
+def _records(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Aggregate]:
+    ids = [r["id"] for r in rows]
+    metadata, members = repo.aggregate_metadata(ids), repo.aggregate_hosts(ids)
+    return [Aggregate(name=r["name"], uuid=r["uuid"], metadata=metadata[r["id"]],
+                      hosts=[name for _, name in members[r["id"]]],
+                      created_at=r["created_at"], updated_at=r["updated_at"])
+            for r in rows]
+
+
+def _row(repo: Repository, name: str, *, for_update: bool = False) -> Mapping[str, Any]:
+    row = repo.get_aggregate_row(name, for_update=for_update)
+    if row is None:
+        raise rules.AggregateNotFound(name)
+    return row
+
+
+def _check_metadata(metadata: Mapping[str, str | None]) -> None:
+    for key, value in metadata.items():
+        if value is None:
+            rules.check_metadata_key(key)
+        else:
+            rules.check_metadata_item(key, value)
+
+
+def _check_zone(repo: Repository, aggregate: Mapping[str, Any], zone: str,
+                host_ids: list[int]) -> None:
+    """Refuse when one of the hosts is in another zone through another aggregate."""
+    elsewhere = repo.zones_of_hosts(host_ids, except_aggregate=aggregate["id"])
+    names = {h["id"]: h["name"] for h in repo.host_rows(host_ids)}
+    for host_id in sorted(host_ids, key=lambda i: names[i]):
+        for other_zone, via in elsewhere[host_id]:
+            if other_zone != zone:
+                raise rules.AvailabilityZoneConflict(names[host_id], other_zone, zone, via)
+
+
+def create_aggregate(store: Store, name: str, metadata: Mapping[str, str] | None = None
+                     ) -> Aggregate:
+    rules.check_aggregate_name(name)
+    wanted = dict(metadata or {})
+    _check_metadata(wanted)
+    with store.write() as repo:
+        if repo.get_aggregate_row(name) is not None:
+            raise errors.DuplicateName(f"Host aggregate {name!r} already exists.")
+        repo.insert_aggregate(name, str(uuidlib.uuid4()), wanted)
+        found = _record(repo, _row(repo, name))
+    log.info("aggregate_created", aggregate=name, uuid=found.uuid)
+    return found
+
+
+def list_aggregates(store: Store) -> list[Aggregate]:
+    with store.read() as repo:
+        return _records(repo, repo.aggregate_rows())
+
+
+def get_aggregate(store: Store, name: str) -> Aggregate:
+    with store.read() as repo:
+        return _record(repo, _row(repo, name))
+
+
+def update_metadata(store: Store, settings: Settings, name: str,
+                    changes: Mapping[str, str | None]) -> Aggregate:
+    """Set keys (a value) and unset keys (None); unsetting a missing key is a no-op.
+
+    Raises:
+        InvalidInput: a bad key or value, naming ``metadata.<key>``.
+        AvailabilityZoneConflict: a member host is in another zone elsewhere.
+    """
+    _check_metadata(changes)
+    set_ = {k: v for k, v in changes.items() if v is not None}
+    unset = [k for k, v in changes.items() if v is None]
+    with store.write() as repo:
+        row = _row(repo, name, for_update=True)
+        host_ids = [i for i, _ in repo.aggregate_hosts([row["id"]])[row["id"]]]
+        repo.lock_hosts(host_ids)
+        if AVAILABILITY_ZONE in set_:
+            _check_zone(repo, row, set_[AVAILABILITY_ZONE], host_ids)
+        repo.change_aggregate_metadata(row["id"], set_, unset)
+        if any(k in KEYS for k in changes):
+            recompute_overcommit(repo, settings, host_ids)
+        found = _record(repo, _row(repo, name))
+    log.info("aggregate_metadata_changed", aggregate=name, set=sorted(set_), unset=sorted(unset))
+    return found
+
+
+def delete_aggregate(store: Store, name: str) -> None:
+    """Delete an aggregate with no hosts (AggregateNotEmpty otherwise)."""
+    with store.write() as repo:
+        row = _row(repo, name, for_update=True)
+        members = repo.aggregate_hosts([row["id"]])[row["id"]]
+        if members:
+            raise rules.AggregateNotEmpty(name, [n for _, n in members])
+        repo.delete_aggregate(row["id"])
+        repo.forget_placement_aggregate(row["uuid"])
+    log.info("aggregate_deleted", aggregate=name)
+
+
+def _host(repo: Repository, name: str) -> Mapping[str, Any]:
+    row = repo.get_host_row(name)
+    if row is None:
+        raise rules.HostNotFound(name)
+    return row
+
+
+def _mirror(repo: Repository, host: Mapping[str, Any], uuid: str, *, member: bool) -> None:
+    """Add (or remove) the Placement aggregate ``uuid`` on the host's provider, keeping
+    the provider's other aggregates (some may have been set through Placement)."""
+    provider = repo.get_provider(host["provider_uuid"])
+    current = set(repo.provider_aggregates([provider.id])[provider.id])
+    repo.set_provider_aggregates(provider, current | {uuid} if member else current - {uuid})
+
+
+def add_host(store: Store, settings: Settings, name: str, host: str) -> Aggregate:
+    """Put a host in the aggregate; its provider joins the Placement aggregate.
+
+    Raises:
+        HostAlreadyInAggregate, AvailabilityZoneConflict (409); HostNotFound (404).
+    """
+    with store.write() as repo:
+        row = _row(repo, name, for_update=True)
+        found = _host(repo, host)
+        repo.lock_hosts([found["id"]])
+        zone = repo.aggregate_metadata([row["id"]])[row["id"]].get(AVAILABILITY_ZONE)
+        if zone is not None:
+            _check_zone(repo, row, zone, [found["id"]])
+        if not repo.add_aggregate_host(row["id"], found["id"]):
+            raise rules.HostAlreadyInAggregate(name, host)
+        _mirror(repo, found, row["uuid"], member=True)
+        recompute_overcommit(repo, settings, [found["id"]], touched=[found["id"]])
+        result = _record(repo, _row(repo, name))
+    log.info("aggregate_host_added", aggregate=name, host=host)
+    return result
+
+
+def remove_host(store: Store, settings: Settings, name: str, host: str) -> Aggregate:
+    """Take a host out of the aggregate (and its provider out of the Placement one)."""
+    with store.write() as repo:
+        row = _row(repo, name, for_update=True)
+        found = _host(repo, host)
+        repo.lock_hosts([found["id"]])
+        if not repo.remove_aggregate_host(row["id"], found["id"]):
+            raise rules.HostNotInAggregate(name, host)
+        _mirror(repo, found, row["uuid"], member=False)
+        recompute_overcommit(repo, settings, [found["id"]], touched=[found["id"]])
+        result = _record(repo, _row(repo, name))
+    log.info("aggregate_host_removed", aggregate=name, host=host)
+    return result
