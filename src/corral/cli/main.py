@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, demo, hosts, providers
+from corral.cli import aggregates, demo, flavors, hosts, providers, server_groups
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.config import Settings, sample_config
 
@@ -29,6 +29,8 @@ app.add_typer(providers.provider_app, name="provider")
 app.add_typer(providers.inventory_app, name="inventory")
 app.add_typer(hosts.host_app, name="host")
 app.add_typer(aggregates.aggregate_app, name="aggregate")
+app.add_typer(flavors.flavor_app, name="flavor")
+app.add_typer(server_groups.server_group_app, name="server-group")
 app.command("demo")(demo.seed_demo)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
