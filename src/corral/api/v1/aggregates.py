@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import StrictFloat, StrictInt, StrictStr
+from pydantic import StrictStr
 
 from corral.api.v1.common import PREFIX, Admin, Body, settings_of, store_of
 from corral.api.v1.hosts import timestamp
+from corral.domain import errors
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
 
 router = APIRouter(tags=["aggregates"])
 
-MetadataValue = StrictStr | StrictInt | StrictFloat
+#: A metadata value as sent: a string or a number (checked in :func:`_metadata`, so that a
+#: bad one is named ``metadata.<key>``).
+MetadataValue = Any
 
 
 def aggregate_body(agg: Aggregate) -> dict[str, Any]:
@@ -27,8 +30,18 @@ def aggregate_body(agg: Aggregate) -> dict[str, Any]:
             "created_at": timestamp(agg.created_at), "updated_at": timestamp(agg.updated_at)}
 
 
-def _text(value: MetadataValue) -> str:
-    return value if isinstance(value, str) else repr(value)
+def _metadata(given: dict[str, Any]) -> dict[str, str | None]:
+    """Metadata values as the service takes them: strings (numbers written out), or None."""
+    out: dict[str, str | None] = {}
+    for key, value in given.items():
+        if value is None or isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = repr(value)
+        else:
+            raise errors.InvalidInput(f"the value of {key} must be a string or a number",
+                                      field=f"metadata.{key}")
+    return out
 
 
 class AggregateCreateBody(Body):
@@ -47,8 +60,13 @@ class AggregateHostBody(Body):
 @router.post("/aggregates", status_code=201)
 def create_aggregate(body: AggregateCreateBody, request: Request, response: Response,
                      _ctx: Admin) -> dict[str, Any]:
-    metadata = {k: _text(v) for k, v in (body.metadata or {}).items()}
-    agg = svc.create_aggregate(store_of(request), body.name, metadata)
+    metadata = _metadata(body.metadata or {})
+    if any(v is None for v in metadata.values()):
+        key = next(k for k, v in metadata.items() if v is None)
+        raise errors.InvalidInput(f"the value of {key} must be a string or a number",
+                                  field=f"metadata.{key}")
+    agg = svc.create_aggregate(store_of(request), body.name,
+                               {k: v for k, v in metadata.items() if v is not None})
     response.headers["location"] = str(request.base_url).rstrip("/") + f"{PREFIX}/aggregates/{agg.name}"
     return aggregate_body(agg)
 
@@ -66,7 +84,7 @@ def show_aggregate(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
 @router.patch("/aggregates/{name}")
 def update_aggregate_metadata(name: str, body: AggregatePatchBody, request: Request,
                               _ctx: Admin) -> dict[str, Any]:
-    changes = {k: None if v is None else _text(v) for k, v in body.metadata.items()}
+    changes = _metadata(body.metadata)
     return aggregate_body(svc.update_metadata(store_of(request), settings_of(request), name,
                                               changes))
 

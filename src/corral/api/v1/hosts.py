@@ -62,9 +62,9 @@ class HostPatchBody(Body):
     enabled: StrictBool | None = None
     disabled_reason: StrictStr | None = None
     forced_down: StrictBool | None = None
-    cpu_allocation_ratio: StrictFloat | StrictInt | None = None
-    ram_allocation_ratio: StrictFloat | StrictInt | None = None
-    disk_allocation_ratio: StrictFloat | StrictInt | None = None
+    cpu_allocation_ratio: StrictFloat | None = None
+    ram_allocation_ratio: StrictFloat | None = None
+    disk_allocation_ratio: StrictFloat | None = None
     reserved_host_memory_mb: StrictInt | None = None
 
 
