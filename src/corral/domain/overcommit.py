@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from corral.domain.capacity import Inventory
+from corral.domain.capacity import MAX_INT, Inventory, usable_capacity
 
 CPU = "cpu_allocation_ratio"
 RAM = "ram_allocation_ratio"
@@ -117,9 +117,10 @@ def host_inventories(vcpus: int, memory_mb: int, disk_gb: int, effective: Effect
     """The Placement inventories of a host under its effective values.
 
     A reported total of 0 means the host has none of that class (no inventory record,
-    as an Ironic node with only a custom class). ``max_unit`` is the physical total: one
-    instance never gets more than the host has. Reserved memory larger than the host's
-    memory is capped at its total (capacity 0) rather than making the inventory invalid.
+    as an Ironic node with only a custom class). ``max_unit`` is the usable capacity:
+    one instance may take the whole host under its ratio, and a flavor larger than
+    that can never fit it. Reserved memory larger than the host's memory is capped at
+    its total (capacity 0) rather than making the inventory invalid.
 
     Args:
         vcpus, memory_mb, disk_gb: what the host reported.
@@ -132,10 +133,12 @@ def host_inventories(vcpus: int, memory_mb: int, disk_gb: int, effective: Effect
                                    ("DISK_GB", disk_gb, DISK)):
         if total <= 0:
             continue
+        held = min(reserved, total) if name == "MEMORY_MB" else 0
+        ratio = float(effective.get(ratio_key).value)
         out[name] = Inventory(
-            total=total, reserved=min(reserved, total) if name == "MEMORY_MB" else 0,
-            min_unit=1, max_unit=total, step_size=1,
-            allocation_ratio=float(effective.get(ratio_key).value))
+            total=total, reserved=held, min_unit=1,
+            max_unit=min(max(1, usable_capacity(total, held, ratio)), MAX_INT), step_size=1,
+            allocation_ratio=ratio)
     for name, record in sorted((extra or {}).items()):
         out[name] = record
     return out
