@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.api.context import RequestContext, allowed, authenticate
-from corral.api.errors import ApiError
+from corral.api.errors import ApiError, status_for
 from corral.config import Settings
 from corral.domain import errors
 from corral.persistence import Store
@@ -90,10 +90,6 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-_STATUS: list[tuple[type[errors.CorralError], int]] = [
-    (errors.NotFound, 404), (errors.Conflict, 409), (errors.InvalidInput, 400)]
-
-
 def error_body(request: Request, status: int, code: str, message: str,
                field: str | None = None) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
@@ -104,7 +100,7 @@ def error_body(request: Request, status: int, code: str, message: str,
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.CorralError)
-    status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
+    status = status_for(exc)
     return error_body(request, status, _snake(type(exc).__name__), exc.detail,
                       getattr(exc, "field", None))
 
