@@ -160,3 +160,41 @@ def mover(bases: list[str], consumers: dict[str, int], providers: list[str], rou
         return records
 
     _run(queue, body)
+
+
+def stale_pair(bases: list[str], consumers: list[str], source: str, target: str, role: str,
+               barrier: Barrier, queue: Queue[Any], deadline: float) -> None:
+    """Two racers over ``consumers``, one round each, started together by the barrier.
+
+    Every consumer starts at generation 1 on ``source``. ``role`` "move": PUT it onto
+    ``target`` with generation 1; "empty": PUT ``{}`` with generation 1 (so of a move and
+    an empty write in one round, at most one may win); "delete": DELETE its allocations.
+    """
+    def body() -> list[dict[str, Any]]:
+        records = []
+        client = httpx.Client(base_url=bases[0 if role == "move" else -1],
+                              timeout=REQUEST_TIMEOUT, headers=_version_header("1.28"))
+        for i, consumer in enumerate(consumers):
+            try:
+                barrier.wait(BARRIER_TIMEOUT)
+            except threading.BrokenBarrierError:
+                break
+            if time.time() > deadline:
+                barrier.abort()
+                break
+            if role == "move":
+                resp = client.put(f"/allocations/{consumer}", json={
+                    "allocations": {target: {"resources": {"VCPU": 1}}},
+                    "consumer_generation": 1, "project_id": PROJECT, "user_id": USER})
+            elif role == "empty":
+                resp = client.put(f"/allocations/{consumer}", json={
+                    "allocations": {}, "consumer_generation": 1,
+                    "project_id": PROJECT, "user_id": USER})
+            else:
+                resp = client.delete(f"/allocations/{consumer}")
+            records.append({"round": i, "role": role, "status": resp.status_code,
+                            "code": _code(resp), "detail": resp.text[:300]})
+        client.close()
+        return records
+
+    _run(queue, body)
