@@ -285,9 +285,10 @@ def report_host(store: Store, settings: Settings, name: str, report: HostReport
             host_id = repo.insert_host(name, provider.id, heartbeat=now, **totals)
             rp_id, rp_uuid, enabled = provider.id, provider.uuid, True
         else:
-            host_id, rp_id, rp_uuid = row["id"], row["resource_provider_id"], row["provider_uuid"]
-            enabled = bool(row["enabled"])
-            repo.lock_hosts([host_id])
+            repo.lock_hosts([row["id"]])
+            locked = _row(repo, name)  # read again under the lock
+            host_id, rp_id = locked["id"], locked["resource_provider_id"]
+            rp_uuid, enabled = locked["provider_uuid"], bool(locked["enabled"])
             repo.update_host(host_id, {**totals, "last_heartbeat": now})
         extra = (None if report.resources is None
                  else {host_id: _extra_inventories(repo, report.resources)})
@@ -346,8 +347,8 @@ def update_host(store: Store, settings: Settings, name: str, changes: Mapping[st
     """
     values = _check_changes(changes)
     with store.write() as repo:
-        row = _row(repo, name)
-        repo.lock_hosts([row["id"]])
+        repo.lock_hosts([_row(repo, name)["id"]])
+        row = _row(repo, name)  # read again under the lock: a racing PATCH has committed
         enabled = bool(values.get("enabled", row["enabled"]))
         if "enabled" in values or "disabled_reason" in values:
             reason = values.get("disabled_reason", row["disabled_reason"] if not enabled else None)
