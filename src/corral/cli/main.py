@@ -116,7 +116,8 @@ def serve(
         os.environ["CORRAL_" + name.upper()] = str(value)
     os.environ.pop("CORRAL_CONFIG_FILE", None)
     uvicorn.run("corral.api.asgi:app_from_environment", factory=True, host=conf.host,
-                port=conf.port, workers=conf.workers, log_level="warning", access_log=False)
+                port=conf.port, workers=conf.workers, log_level="warning", access_log=False,
+                http="corral.api.asgi:NoDelayHTTPProtocol")
 
 
 def _print_banner(conf: Settings) -> None:
