@@ -117,10 +117,11 @@ def host_inventories(vcpus: int, memory_mb: int, disk_gb: int, effective: Effect
     """The Placement inventories of a host under its effective values.
 
     A reported total of 0 means the host has none of that class (no inventory record,
-    as an Ironic node with only a custom class). ``max_unit`` is the usable capacity:
-    one instance may take the whole host under its ratio, and a flavor larger than
-    that can never fit it. Reserved memory larger than the host's memory is capped at
-    its total (capacity 0) rather than making the inventory invalid.
+    as an Ironic node with only a custom class). ``max_unit`` is the physical total, as
+    Nova sets it: overcommit lets more instances share a host, never one instance have
+    more vCPUs (or memory, or disk) than the host has, so a flavor larger than a host is
+    a structural misfit whatever the ratios. Reserved memory larger than the host's
+    memory is capped at its total (capacity 0) rather than making the inventory invalid.
 
     Args:
         vcpus, memory_mb, disk_gb: what the host reported.
@@ -137,7 +138,7 @@ def host_inventories(vcpus: int, memory_mb: int, disk_gb: int, effective: Effect
         ratio = float(effective.get(ratio_key).value)
         out[name] = Inventory(
             total=total, reserved=held, min_unit=1,
-            max_unit=min(max(1, usable_capacity(total, held, ratio)), MAX_INT), step_size=1,
+            max_unit=min(total, MAX_INT), step_size=1,
             allocation_ratio=ratio)
     for name, record in sorted((extra or {}).items()):
         out[name] = record

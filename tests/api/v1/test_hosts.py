@@ -57,7 +57,7 @@ def test_first_report_creates_host_provider_and_inventories(v1: V1) -> None:
     rp = placement(v1, f"/resource_providers/{expected_uuid}")
     assert rp["name"] == "cn1" and rp["parent_provider_uuid"] is None
     invs = placement(v1, f"/resource_providers/{expected_uuid}/inventories")["inventories"]
-    assert invs["VCPU"]["allocation_ratio"] == 4.0 and invs["VCPU"]["max_unit"] == 16
+    assert invs["VCPU"]["allocation_ratio"] == 4.0 and invs["VCPU"]["max_unit"] == 4
     assert invs["MEMORY_MB"]["reserved"] == 512 and invs["DISK_GB"]["total"] == 100
     assert set(invs) == {"VCPU", "MEMORY_MB", "DISK_GB", "CUSTOM_GPU"}
 

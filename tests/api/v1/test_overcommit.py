@@ -33,15 +33,17 @@ def effective(v1: V1, host: str, key: str) -> dict[str, Any]:
 
 def test_a_ratio_change_reaches_the_next_query_and_claim(v1: V1) -> None:
     uuid = v1.report("cn1", vcpus=4)["provider_uuid"]  # 4 x 4.0 = 16 units
-    assert candidates(v1, "resources=VCPU:9") == [uuid]
+    assert candidates(v1, "resources=VCPU:3") == [uuid]
     v1.aggregate("tight", cpu_allocation_ratio="2.0")
     v1.add("tight", "cn1")  # 4 x 2.0 = 8 units
-    assert candidates(v1, "resources=VCPU:9") == []
-    r = claim(v1, uuid, {"VCPU": 9})
+    assert claim(v1, uuid, {"VCPU": 3}).status_code == 204
+    assert claim(v1, uuid, {"VCPU": 3}).status_code == 204  # 6 of 8 used
+    assert candidates(v1, "resources=VCPU:3") == []
+    r = claim(v1, uuid, {"VCPU": 3})
     assert r.status_code == 409, r.text
     v1.ok("PATCH", "/hosts/cn1", json={"cpu_allocation_ratio": 8.0})  # 32 units
-    assert candidates(v1, "resources=VCPU:9") == [uuid]
-    assert claim(v1, uuid, {"VCPU": 9}).status_code == 204
+    assert candidates(v1, "resources=VCPU:3") == [uuid]
+    assert claim(v1, uuid, {"VCPU": 3}).status_code == 204  # 9 used
     # Clearing the host's value falls back to the aggregate: 8 units, 9 used, nothing fits.
     v1.ok("PATCH", "/hosts/cn1", json={"cpu_allocation_ratio": None})
     assert candidates(v1, "resources=VCPU:1") == []
@@ -51,8 +53,18 @@ def test_a_ratio_change_reaches_the_next_query_and_claim(v1: V1) -> None:
     assert candidates(v1, "resources=VCPU:4") == []
     # Leaving the aggregate: back to the default 4.0, 16 units.
     v1.ok("DELETE", "/aggregates/tight/hosts/cn1")
-    assert candidates(v1, "resources=VCPU:7") == [uuid]
-    assert claim(v1, uuid, {"VCPU": 7}).status_code == 204
+    assert candidates(v1, "resources=VCPU:4") == [uuid]
+    assert claim(v1, uuid, {"VCPU": 4}).status_code == 204
+
+
+def test_no_ratio_lets_one_instance_exceed_the_physical_host(v1: V1) -> None:
+    uuid = v1.report("cn1", vcpus=4)["provider_uuid"]
+    v1.ok("PATCH", "/hosts/cn1", json={"cpu_allocation_ratio": 16.0})  # 64 units
+    inv = placement(v1, "GET", f"/resource_providers/{uuid}/inventories/VCPU").json()
+    assert inv["max_unit"] == 4 and inv["allocation_ratio"] == 16.0
+    assert candidates(v1, "resources=VCPU:4") == [uuid]
+    assert candidates(v1, "resources=VCPU:5") == []
+    assert claim(v1, uuid, {"VCPU": 5}).status_code == 409
 
 
 def test_reserved_memory_reaches_the_inventory(v1: V1) -> None:

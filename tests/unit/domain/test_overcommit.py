@@ -43,11 +43,11 @@ def test_host_inventories() -> None:
     eff = resolve_all({}, {}, DEFAULTS)
     invs = host_inventories(4, 8192, 0, eff, {"CUSTOM_GPU": Inventory(total=2)})
     assert set(invs) == {"VCPU", "MEMORY_MB", "CUSTOM_GPU"}  # disk 0: no inventory
-    assert invs["VCPU"] == Inventory(total=4, reserved=0, min_unit=1, max_unit=16, step_size=1,
+    assert invs["VCPU"] == Inventory(total=4, reserved=0, min_unit=1, max_unit=4, step_size=1,
                                      allocation_ratio=4.0)
     assert invs["MEMORY_MB"].reserved == 512 and invs["MEMORY_MB"].capacity == 7680
     tiny = host_inventories(1, 256, 1, eff)["MEMORY_MB"]
-    assert tiny.reserved == 256 and tiny.capacity == 0 and tiny.max_unit == 1
+    assert tiny.reserved == 256 and tiny.capacity == 0 and tiny.max_unit == 256
     assert inventory_problem(tiny, reserved_may_equal_total=True) is None
 
 
