@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from corral.domain.capacity import MAX_INT, Inventory, usable_capacity
+from corral.domain.capacity import MAX_INT, Inventory
 
 CPU = "cpu_allocation_ratio"
 RAM = "ram_allocation_ratio"
