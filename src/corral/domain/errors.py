@@ -17,6 +17,11 @@
           +-- InvalidInventory
           +-- BadQuery                (query string: carries a placement query code)
 
+Claims add ConsumerGenerationConflict, InsufficientCapacity and InvalidAllocation
+(Conflicts) and ConsumerNotFound. The /v1 API adds FlavorNotFound, ExtraSpecNotFound,
+FlavorAccessNotFound, ServerGroupNotFound (NotFound) and FlavorAccessExists,
+FlavorIsPublic (Conflict) here; host and aggregate errors live in ``domain/hosts.py``.
+
 Errors carry the facts (provider, class, amounts) as attributes; their message is the
 human detail. They never carry an HTTP status: that is the API's business.
 """
