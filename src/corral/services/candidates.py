@@ -10,6 +10,7 @@ A candidate is advice: the claim that follows re-checks capacity under a lock.
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -25,6 +26,9 @@ from corral.engine.state import FleetState, ProviderRecord
 from corral.persistence import Store
 
 log = structlog.get_logger("corral.candidates")
+
+#: A refresh that loads at least this many providers moves them out of the cyclic GC's way.
+FREEZE_AFTER = 1000
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,12 @@ class CandidateFinder:
             traits=frozenset(r["traits"]), aggregates=frozenset(r["aggregates"]),
             version=r["version"]) for r in rows]
         self.state.apply(records, removed)
+        if len(records) >= FREEZE_AFTER:
+            # The engine's records are long-lived and many; without this, every cyclic
+            # garbage collection triggered while rendering a large answer rescans them
+            # all (measured: 60% of a 10,000-candidate response). Frozen objects are
+            # still freed by reference counting when a later refresh replaces them.
+            gc.freeze()
         # Only what was loaded counts as known: a provider whose row vanished between the
         # two reads is retried next time.
         loaded = {r.id for r in records}
