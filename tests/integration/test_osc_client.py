@@ -478,3 +478,183 @@ def test_the_openstack_executable(openstack_cli: Path, server: Server) -> None:
     assert osc.names() == {"by-process"}
     osc.run("resource", "provider", "delete", made["uuid"])
     assert osc.json("resource", "provider", "list") == []
+
+
+# --- allocations, usages and allocation candidates ---------------------------------------
+
+CONSUMER_1 = "9d3c5a1e-1b2f-4c6d-8e7f-0a1b2c3d4e01"
+CONSUMER_2 = "9d3c5a1e-1b2f-4c6d-8e7f-0a1b2c3d4e02"
+CONSUMER_OLD = "9d3c5a1e-1b2f-4c6d-8e7f-0a1b2c3d4e0f"
+PROJECT = "5b0a7e1c-7d4e-4f3a-9c2b-6e8d1f0a2b01"
+OTHER_PROJECT = "5b0a7e1c-7d4e-4f3a-9c2b-6e8d1f0a2b02"
+USER = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e01"
+
+
+def _by_provider(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["resource_provider"]: {k: v for k, v in row.items() if k != "resource_provider"}
+            for row in rows}
+
+
+def _usage(osc: Osc, *args: str, version: str | None = "") -> dict[str, int]:
+    return {row["resource_class"]: row["usage"] for row in osc.json(*args, version=version)}
+
+
+def _candidates(osc: Osc, *args: str, version: str | None = "") -> dict[int, dict[str, str]]:
+    """``allocation candidate list``: candidate number -> {provider: "RC=N,..."}."""
+    found: dict[int, dict[str, str]] = {}
+    for row in osc.json("allocation", "candidate", "list", *args, version=version):
+        found.setdefault(row["#"], {})[row["resource provider"]] = row["allocation"]
+    return found
+
+
+def test_allocation_scenario(osc: Osc) -> None:
+    rps = {}
+    for name in ("cn1", "cn2"):
+        rps[name] = osc.json("resource", "provider", "create", name)["uuid"]
+        osc.json("resource", "provider", "inventory", "set", rps[name],
+                 "--resource", "VCPU=4", "--resource", "MEMORY_MB=2048")
+    cn1, cn2 = rps["cn1"], rps["cn2"]
+    osc.json("resource", "provider", "trait", "set", cn1, "--trait", "HW_CPU_X86_AVX2")
+    owner = ("--project-id", PROJECT, "--user-id", USER, "--consumer-type", "INSTANCE")
+
+    # allocation set (1.39: the client GETs the consumer generation, PUTs, GETs again)
+    rows = osc.json("resource", "provider", "allocation", "set", CONSUMER_1,
+                    "--allocation", f"rp={cn1},VCPU=2,MEMORY_MB=512", *owner)
+    assert _by_provider(rows) == {cn1: {  # inventory, traits, this allocation
+        "generation": 3, "resources": {"VCPU": 2, "MEMORY_MB": 512},
+        "project_id": PROJECT, "user_id": USER, "consumer_type": "INSTANCE"}}
+    assert osc.json("resource", "provider", "allocation", "show", CONSUMER_1) == rows
+    # a full replacement over two providers, with the consumer generation it read
+    rows = osc.json("resource", "provider", "allocation", "set", CONSUMER_1,
+                    "--allocation", f"rp={cn1},VCPU=2,MEMORY_MB=512",
+                    "--allocation", f"rp={cn2},VCPU=1", *owner)
+    shown = _by_provider(rows)
+    assert {rp: row["resources"] for rp, row in shown.items()} == {
+        cn1: {"VCPU": 2, "MEMORY_MB": 512}, cn2: {"VCPU": 1}}
+    assert _by_provider(osc.json("resource", "provider", "allocation", "show",
+                                 CONSUMER_1)) == shown
+    osc.json("resource", "provider", "allocation", "set", CONSUMER_2,
+             "--allocation", f"rp={cn1},VCPU=1", "--project-id", OTHER_PROJECT,
+             "--user-id", USER, "--consumer-type", "MIGRATION")
+
+    # usages: of a provider, of a project (and user)
+    assert _usage(osc, "resource", "provider", "usage", "show", cn1) == {
+        "VCPU": 3, "MEMORY_MB": 512}
+    assert _usage(osc, "resource", "provider", "usage", "show", cn2) == {
+        "VCPU": 1, "MEMORY_MB": 0}
+    # 1.38+: per consumer type, with a consumer count (the client shows the API's nesting)
+    mine = {"INSTANCE": {"VCPU": 3, "MEMORY_MB": 512, "consumer_count": 1}}
+    assert _usage(osc, "resource", "usage", "show", PROJECT) == mine
+    assert _usage(osc, "resource", "usage", "show", PROJECT, "--user-id", USER) == mine
+    assert _usage(osc, "resource", "usage", "show", OTHER_PROJECT) == {
+        "MIGRATION": {"VCPU": 1, "consumer_count": 1}}
+    assert _usage(osc, "resource", "usage", "show", PROJECT, "--user-id", PROJECT) == {}
+    assert _usage(osc, "resource", "usage", "show", PROJECT, version="1.37") == {
+        "VCPU": 3, "MEMORY_MB": 512}
+    assert set(osc.json("resource", "provider", "show", cn1, "--allocations")[
+        "allocations"]) == {CONSUMER_1, CONSUMER_2}
+
+    # capacity: cn1 has 4 VCPU, 3 in use; the refusal is corral's 409, shown by the client
+    message = osc.fails(409, "resource", "provider", "allocation", "set", CONSUMER_2,
+                        "--allocation", f"rp={cn1},VCPU=4", "--project-id", OTHER_PROJECT,
+                        "--user-id", USER, "--consumer-type", "MIGRATION")
+    assert (f"Unable to create allocation for 'VCPU' on resource provider '{cn1}'. "
+            "The requested amount would exceed the capacity") in message, message
+    assert _usage(osc, "resource", "provider", "usage", "show", cn1)["VCPU"] == 3
+
+    # allocation candidates: used/capacity per provider, --required, --limit
+    found = _candidates(osc, "--resource", "VCPU=1")
+    assert sorted(rp for cand in found.values() for rp in cand) == sorted([cn1, cn2])
+    assert all(cand == {rp: "VCPU=1"} for cand in found.values() for rp in cand)
+    summary = {row["resource provider"]: row for row in osc.json(
+        "allocation", "candidate", "list", "--resource", "VCPU=1")}
+    # 1.27+: every class of the provider, not only the requested ones
+    assert set(summary[cn1]["inventory used/capacity"].split(",")) == {
+        "VCPU=3/4", "MEMORY_MB=512/2048"}
+    assert summary[cn1]["traits"] == "HW_CPU_X86_AVX2"
+    assert set(summary[cn2]["inventory used/capacity"].split(",")) == {
+        "VCPU=1/4", "MEMORY_MB=0/2048"}
+    assert _candidates(osc, "--resource", "VCPU=2") == {1: {cn2: "VCPU=2"}}
+    assert _candidates(osc, "--resource", "VCPU=1", "--required", "HW_CPU_X86_AVX2") == {
+        1: {cn1: "VCPU=1"}}
+    assert _candidates(osc, "--resource", "VCPU=1",
+                       "--required", "HW_CPU_X86_SSE,HW_CPU_X86_AVX2") == {1: {cn1: "VCPU=1"}}
+    assert _candidates(osc, "--resource", "VCPU=1", "--forbidden", "HW_CPU_X86_AVX2") == {
+        1: {cn2: "VCPU=1"}}
+    assert len(_candidates(osc, "--resource", "VCPU=1", "--limit", "1")) == 1
+    assert _candidates(osc, "--resource", "VCPU=1", "--resource", "MEMORY_MB=1537") == {
+        1: {cn2: "VCPU=1,MEMORY_MB=1537"}}
+    assert _candidates(osc, "--resource", "VCPU=5") == {}
+
+    # unset: one resource class, then one provider, then everything
+    rows = osc.json("resource", "provider", "allocation", "unset", CONSUMER_1,
+                    "--resource-class", "MEMORY_MB")
+    assert {rp: row["resources"] for rp, row in _by_provider(rows).items()} == {
+        cn1: {"VCPU": 2}, cn2: {"VCPU": 1}}
+    assert all(row["project_id"] == PROJECT and row["consumer_type"] == "INSTANCE"
+               for row in rows)
+    rows = osc.json("resource", "provider", "allocation", "unset", CONSUMER_1,
+                    "--provider", cn2)
+    assert {row["resource_provider"]: row["resources"] for row in rows} == {cn1: {"VCPU": 2}}
+    assert _usage(osc, "resource", "provider", "usage", "show", cn2) == {
+        "VCPU": 0, "MEMORY_MB": 0}
+    assert osc.json("resource", "provider", "allocation", "unset", CONSUMER_1) == []
+    assert osc.json("resource", "provider", "allocation", "show", CONSUMER_1) == []
+    assert _usage(osc, "resource", "usage", "show", PROJECT) == {}
+
+    # delete; a second delete is corral's 404
+    osc.run("resource", "provider", "allocation", "delete", CONSUMER_2)
+    assert osc.json("resource", "provider", "allocation", "show", CONSUMER_2) == []
+    osc.fails(404, "resource", "provider", "allocation", "delete", CONSUMER_2)
+    assert _usage(osc, "resource", "provider", "usage", "show", cn1) == {
+        "VCPU": 0, "MEMORY_MB": 0}
+    for rp in (cn1, cn2):
+        osc.run("resource", "provider", "delete", rp)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_allocations_at_older_microversions(osc: Osc) -> None:
+    rp = osc.json("resource", "provider", "create", "old-cn")["uuid"]
+    osc.json("resource", "provider", "inventory", "set", rp,
+             "--resource", "VCPU=4", "--resource", "MEMORY_MB=1024")
+
+    # 1.12: the dict form of allocations, project and user shown, no consumer generation/type
+    rows = osc.json("resource", "provider", "allocation", "set", CONSUMER_OLD,
+                    "--allocation", f"rp={rp},VCPU=2,MEMORY_MB=512",
+                    "--project-id", PROJECT, "--user-id", USER, version="1.12")
+    assert rows == [{"resource_provider": rp, "generation": 2,
+                     "resources": {"VCPU": 2, "MEMORY_MB": 512},
+                     "project_id": PROJECT, "user_id": USER}]
+    assert osc.json("resource", "provider", "allocation", "show", CONSUMER_OLD,
+                    version="1.12") == rows
+    assert _usage(osc, "resource", "usage", "show", PROJECT, version="1.12") == {
+        "VCPU": 2, "MEMORY_MB": 512}
+    assert _usage(osc, "resource", "provider", "usage", "show", rp, version="1.12") == {
+        "VCPU": 2, "MEMORY_MB": 512}
+    message = osc.fails(409, "resource", "provider", "allocation", "set", CONSUMER_OLD,
+                        "--allocation", f"rp={rp},VCPU=5", "--project-id", PROJECT,
+                        "--user-id", USER, version="1.12")
+    assert (f"Unable to create allocation for 'VCPU' on resource provider '{rp}'. "
+            "The requested amount would exceed the capacity") in message, message
+    # 1.12 candidates: no traits column, only the requested classes summarised (before
+    # 1.27); --limit needs 1.16, --required 1.17
+    rows = osc.json("allocation", "candidate", "list", "--resource", "VCPU=2", version="1.12")
+    assert rows == [{"#": 1, "allocation": "VCPU=2", "resource provider": rp,
+                     "inventory used/capacity": "VCPU=2/4"}]
+    assert len(_candidates(osc, "--resource", "VCPU=1", "--limit", "1", version="1.16")) == 1
+    assert _candidates(osc, "--resource", "VCPU=1", "--required", "HW_CPU_X86_AVX2",
+                       version="1.17") == {}
+    # 1.12 unset (PUT of what remains), then unset of the rest (DELETE before 1.28)
+    rows = osc.json("resource", "provider", "allocation", "unset", CONSUMER_OLD,
+                    "--resource-class", "MEMORY_MB", version="1.12")
+    assert [row["resources"] for row in rows] == [{"VCPU": 2}]
+    assert osc.json("resource", "provider", "allocation", "unset", CONSUMER_OLD,
+                    version="1.12") == []
+    # 1.0 set (the list form), then delete
+    osc.json("resource", "provider", "allocation", "set", CONSUMER_OLD,
+             "--allocation", f"rp={rp},VCPU=1", version="1.0")
+    assert _usage(osc, "resource", "provider", "usage", "show", rp, version="1.0") == {
+        "VCPU": 1, "MEMORY_MB": 0}
+    osc.run("resource", "provider", "allocation", "delete", CONSUMER_OLD, version="1.0")
+    assert _usage(osc, "resource", "provider", "usage", "show", rp) == {
+        "VCPU": 0, "MEMORY_MB": 0}
