@@ -13,13 +13,14 @@ implementation would run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 from corral.api.microversion import Version
@@ -96,9 +97,18 @@ def finder_over(state: FleetState) -> CandidateFinder:
     finder = CandidateFinder.__new__(CandidateFinder)
     finder.state = state
     finder.lock = threading.Lock()
-    finder.refresh = lambda: 0  # type: ignore[method-assign]
-    finder._check_names = lambda req: None  # type: ignore[method-assign]
+    finder.store = _NoStore()  # type: ignore[assignment]
+    finder._refresh = lambda repo: 0  # type: ignore[method-assign]
+    finder._check_names = lambda repo, req: None  # type: ignore[method-assign]
     return finder
+
+
+class _NoStore:
+    """Stands in for the store: the fleet is already in the engine."""
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        yield None
 
 
 def answer(finder: CandidateFinder, req: CandidateRequest, version: Version) -> str:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import structlog
 
-from corral.domain import errors
 from corral.engine.request import Candidate, CandidateRequest
 from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
 from corral.engine.state import FleetState, ProviderRecord
-from corral.persistence import Store
+from corral.persistence import Repository, Store
+from corral.services import catalog
 
 log = structlog.get_logger("corral.candidates")
 
@@ -67,15 +67,18 @@ class CandidateFinder:
     def refresh(self) -> int:
         """Bring the engine up to date with the store; returns how many providers reloaded."""
         with self.store.read() as repo:
-            fingerprint = repo.provider_fingerprint()
-            if fingerprint == self.fingerprint:
-                return 0
-            # Versions are read before the rows, so a row is never older than the version
-            # recorded for it: a later change is always noticed on the next refresh.
-            versions = repo.provider_versions()
-            changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
-            removed = [pid for pid in self.versions if pid not in versions]
-            rows = repo.provider_rows(changed)
+            return self._refresh(repo)
+
+    def _refresh(self, repo: Repository) -> int:
+        fingerprint = repo.provider_fingerprint()
+        if fingerprint == self.fingerprint:
+            return 0
+        # Versions are read before the rows, so a row is never older than the version
+        # recorded for it: a later change is always noticed on the next refresh.
+        versions = repo.provider_versions()
+        changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
+        removed = [pid for pid in self.versions if pid not in versions]
+        rows = repo.provider_rows(changed)
         records = [ProviderRecord(
             id=r["id"], uuid=r["uuid"], generation=r["generation"], parent_id=r["parent_id"],
             root_id=r["root_id"], inventories=r["inventories"], used=r["used"],
@@ -114,9 +117,11 @@ class CandidateFinder:
         Raises:
             UnknownResourceClass, UnknownTrait: a name in the request does not exist.
         """
-        self._check_names(req)
         with self.lock:
-            self.refresh()
+            # One read transaction per query: the names it uses, then the engine's refresh.
+            with self.store.read() as repo:
+                self._check_names(repo, req)
+                self._refresh(repo)
             started = time.perf_counter()
             limit = req.limit
             if max_candidates is not None:
@@ -137,20 +142,14 @@ class CandidateFinder:
             elapsed = (time.perf_counter() - started) * 1000
         return CandidateResult(result[0], result[1], elapsed)
 
-    def _check_names(self, req: CandidateRequest) -> None:
-        classes = {rc for g in req.groups for rc, _ in g.resources}
+    @staticmethod
+    def _check_names(repo: Repository, req: CandidateRequest) -> None:
         traits = set(req.root_required) | set(req.root_forbidden)
         for g in req.groups:
-            traits |= set(g.forbidden)
-            for any_of in g.required:
-                traits |= any_of
-        with self.store.read() as repo:
-            unknown = sorted(classes - set(repo.resource_class_ids(classes)))
-            if unknown:
-                raise errors.UnknownResourceClass(unknown[0], " in resources parameter")
-            missing = sorted(traits - set(repo.trait_ids(traits)))
-        if missing:
-            raise errors.UnknownTrait(missing, " in query parameters")
+            traits |= set(g.forbidden).union(*g.required)
+        catalog.check_names_exist(repo, (rc for g in req.groups for rc, _ in g.resources),
+                                  traits, classes_where=" in resources parameter",
+                                  traits_where=" in query parameters")
 
     def _render(self, found: list[Candidate], req: CandidateRequest, requested_only: bool
                 ) -> tuple[list[AllocationRequest], dict[str, ProviderSummary]]:

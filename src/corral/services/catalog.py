@@ -7,6 +7,7 @@ match ``CUSTOM_[A-Z0-9_]+``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import os_resource_classes
@@ -14,7 +15,7 @@ import os_traits
 
 from corral.domain import errors
 from corral.domain.names import MAX_NAME_LENGTH, is_custom
-from corral.persistence import Store
+from corral.persistence import Repository, Store
 
 STANDARD_RESOURCE_CLASSES: frozenset[str] = frozenset(os_resource_classes.STANDARDS)
 STANDARD_TRAITS: frozenset[str] = frozenset(os_traits.get_traits())
@@ -25,6 +26,23 @@ def sync_standard_names(store: Store) -> tuple[int, int]:
     with store.write() as repo:
         return (repo.ensure_resource_classes(STANDARD_RESOURCE_CLASSES),
                 repo.ensure_traits(STANDARD_TRAITS))
+
+
+def check_names_exist(repo: Repository, classes: Iterable[str], traits: Iterable[str], *,
+                      classes_where: str, traits_where: str) -> None:
+    """Refuse a query that names a resource class or trait the store does not know.
+
+    Raises:
+        UnknownResourceClass: the first unknown class (400).
+        UnknownTrait: every unknown trait (400).
+    """
+    wanted_classes, wanted_traits = set(classes), set(traits)
+    unknown = sorted(wanted_classes - set(repo.resource_class_ids(wanted_classes)))
+    if unknown:
+        raise errors.UnknownResourceClass(unknown[0], classes_where)
+    missing = sorted(wanted_traits - set(repo.trait_ids(wanted_traits)))
+    if missing:
+        raise errors.UnknownTrait(missing, traits_where)
 
 
 def _require_custom(name: str, kind: str) -> None:

@@ -16,6 +16,7 @@ from corral.domain import capacity, errors
 from corral.domain.capacity import Inventory
 from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import Repository, Store
+from corral.services import catalog
 
 #: Marker for "the request did not mention the parent" (None means "no parent").
 UNSET = object()
@@ -67,7 +68,10 @@ def list_providers(store: Store, flt: ProviderFilter) -> list[Provider]:
         UnknownResourceClass, UnknownTrait: a name in the filter does not exist.
     """
     with store.read() as repo:
-        _check_names(repo, flt)
+        traits = set(flt.forbidden_traits).union(*flt.required)
+        catalog.check_names_exist(repo, (name for name, _ in flt.resources), traits,
+                                  classes_where=" in resources parameter",
+                                  traits_where=' in "required" parameter')
         found = repo.list_providers(flt)
         if not flt.resources or not found:
             return found
@@ -78,17 +82,6 @@ def list_providers(store: Store, flt: ProviderFilter) -> list[Provider]:
         if all(name in invs[p.id] and capacity.fits(invs[p.id][name], used[p.id].get(name, 0), amount)
                for name, amount in flt.resources)
     ]
-
-
-def _check_names(repo: Repository, flt: ProviderFilter) -> None:
-    classes = {name for name, _ in flt.resources}
-    missing = classes - set(repo.resource_class_ids(classes))
-    if missing:
-        raise errors.UnknownResourceClass(sorted(missing)[0], " in resources parameter")
-    traits = set(flt.forbidden_traits).union(*flt.required) if flt.required else set(flt.forbidden_traits)
-    unknown = traits - set(repo.trait_ids(traits))
-    if unknown:
-        raise errors.UnknownTrait(sorted(unknown), ' in "required" parameter')
 
 
 def update_provider(store: Store, uuid: str, *, name: str, parent_uuid: object = UNSET,
