@@ -96,10 +96,10 @@ def _group_filter(state: FleetState, g: RequestGroup, base: Mask) -> Mask:
         member = state.in_aggregates(g.forbidden_aggregates)
         mask &= ~((member | member[root]) if whole_tree else member)
     if g.in_tree is not None:
-        rows = [state.row_of[r.id] for r in state.records if r is not None and r.uuid == g.in_tree]
-        if not rows:
+        named = state.row_of_uuid.get(g.in_tree)
+        if named is None:
             return np.zeros(n, dtype=bool)
-        mask &= root == root[rows[0]]
+        mask &= root == root[named]
     return mask
 
 

@@ -77,6 +77,7 @@ class FleetState:
         self.traits = Names()
         self.aggregates = Names()
         self.row_of: dict[int, int] = {}          # provider id -> row
+        self.row_of_uuid: dict[str, int] = {}     # provider uuid -> row
         self.records: list[ProviderRecord | None] = []
         self.uuid_of: list[str] = []
         self.free_rows: list[int] = []
@@ -137,6 +138,7 @@ class FleetState:
         for pid in removed:
             row = self.row_of.pop(pid, None)
             if row is not None:
+                self.row_of_uuid.pop(self.uuid_of[row], None)
                 self.alive[row] = False
                 self.records[row] = None
                 self.free_rows.append(row)
@@ -172,6 +174,7 @@ class FleetState:
     def _write_row(self, row: int, rec: ProviderRecord) -> None:
         self.records[row] = rec
         self.uuid_of[row] = rec.uuid
+        self.row_of_uuid[rec.uuid] = row
         self.alive[row] = True
         self.capacity[row] = 0
         self.used[row] = 0
