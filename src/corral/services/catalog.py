@@ -90,8 +90,8 @@ def ensure_resource_class(store: Store, name: str) -> bool:
         return repo.create_resource_class(name)
 
 
-def rename_resource_class(store: Store, old: str, new: str) -> None:
-    """Rename a custom class (PUT 1.2-1.6)."""
+def rename_resource_class(store: Store, old: str, new: str) -> datetime:
+    """Rename a custom class (PUT 1.2-1.6). Returns when it changed."""
     with store.write() as repo:
         if not repo.resource_class_ids([old]):
             raise errors.ResourceClassNotFound(old)
@@ -99,6 +99,9 @@ def rename_resource_class(store: Store, old: str, new: str) -> None:
             raise errors.InvalidInput(f"Cannot update standard resource class {old}", field="name")
         _require_custom(new, "resource class")
         repo.rename_resource_class(old, new)
+        updated = repo.resource_class_updated(new)
+    assert updated is not None
+    return updated
 
 
 def delete_resource_class(store: Store, name: str) -> None:
@@ -130,13 +133,14 @@ def show_trait(store: Store, name: str) -> datetime:
     return updated
 
 
-def ensure_trait(store: Store, name: str) -> bool:
-    """Create a custom trait if absent. Returns True when it was created."""
+def ensure_trait(store: Store, name: str) -> tuple[bool, datetime]:
+    """Create a custom trait if absent. Returns (created, when it last changed)."""
     _require_custom(name, "trait")
     with store.write() as repo:
-        if repo.trait_ids([name]):
-            return False
-        return repo.create_trait(name)
+        created = not repo.trait_ids([name]) and repo.create_trait(name)
+        updated = repo.trait_updated(name)
+    assert updated is not None
+    return created, updated
 
 
 def delete_trait(store: Store, name: str) -> None:

@@ -62,9 +62,8 @@ def update_resource_class(request: Request) -> Response:
         return respond(request, None, status=201 if created else 204, location=location,
                        cache=False)
     data = json_body(request, schemas.ResourceClassBody)
-    catalog.rename_resource_class(store(request), name, data.name)
-    return respond(request, _serialize(request, data.name),
-                   last_modified=catalog.show_resource_class(store(request), data.name))
+    updated = catalog.rename_resource_class(store(request), name, data.name)
+    return respond(request, _serialize(request, data.name), last_modified=updated)
 
 
 def delete_resource_class(request: Request) -> Response:

@@ -69,8 +69,7 @@ def put_trait(request: Request) -> Response:
     require_version(request, (1, 6))
     authorize(request)
     name = _name(request)
-    created = catalog.ensure_trait(store(request), name)
-    updated = catalog.show_trait(store(request), name)
+    created, updated = catalog.ensure_trait(store(request), name)
     location = request.url.path
     return respond(request, None, status=201 if created else 204, last_modified=updated,
                    location=location)
