@@ -11,7 +11,7 @@ from corral.api.placement import schemas
 from corral.api.placement.util import (
     authorize,
     check_accept,
-    json_body,
+    provider_body,
     require_version,
     respond,
     store,
@@ -40,12 +40,11 @@ def set_provider_aggregates(request: Request) -> Response:
     require_version(request, (1, 1))
     authorize(request)
     uuid = request.path_params["uuid"]
-    svc.get_provider(store(request), uuid)
     if version(request).matches((1, 19)):
-        data = json_body(request, schemas.AggregatesPut119)
+        data = provider_body(request, uuid, schemas.AggregatesPut119)
         aggs, generation, bump = data.aggregates, data.resource_provider_generation, True
     else:
-        aggs, generation, bump = json_body(request, schemas.AggregatesList).root, None, False
+        aggs, generation, bump = provider_body(request, uuid, schemas.AggregatesList).root, None, False
     p, _current = svc.set_provider_aggregates(store(request), uuid, aggs,
                                               generation=generation, bump=bump)
     # Placement answers with the list as the client sent it (its order kept).

@@ -11,8 +11,8 @@ from corral.api.placement import schemas
 from corral.api.placement.util import (
     authorize,
     check_accept,
-    json_body,
     no_content,
+    provider_body,
     require_version,
     respond,
     store,
@@ -58,8 +58,7 @@ def get_inventories(request: Request) -> Response:
 def set_inventories(request: Request) -> Response:
     authorize(request)
     uuid = request.path_params["uuid"]
-    svc.get_provider(store(request), uuid)
-    data = json_body(request, schemas.InventoriesPut)
+    data = provider_body(request, uuid, schemas.InventoriesPut)
     wanted = {name: _record(rec) for name, rec in data.inventories.items()}
     view = svc.set_inventories(store(request), uuid, data.resource_provider_generation, wanted,
                                reserved_may_equal_total=_reserved_may_equal_total(request))
@@ -69,8 +68,7 @@ def set_inventories(request: Request) -> Response:
 def create_inventory(request: Request) -> Response:
     authorize(request)
     uuid = request.path_params["uuid"]
-    svc.get_provider(store(request), uuid)
-    data = json_body(request, schemas.InventoryPost)
+    data = provider_body(request, uuid, schemas.InventoryPost)
     view = svc.add_inventory(store(request), uuid, data.resource_class, _record(data),
                              reserved_may_equal_total=_reserved_may_equal_total(request))
     body = serialize_inventory(view.inventories[data.resource_class], view.generation)
@@ -100,8 +98,7 @@ def get_inventory(request: Request) -> Response:
 def update_inventory(request: Request) -> Response:
     authorize(request)
     uuid, rc = request.path_params["uuid"], request.path_params["resource_class"]
-    svc.get_provider(store(request), uuid)
-    data = json_body(request, schemas.InventoryPut)
+    data = provider_body(request, uuid, schemas.InventoryPut)
     view = svc.update_inventory(store(request), uuid, rc, data.resource_provider_generation,
                                 _record(data),
                                 reserved_may_equal_total=_reserved_may_equal_total(request))

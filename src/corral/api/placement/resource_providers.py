@@ -17,6 +17,7 @@ from corral.api.placement.util import (
     json_body,
     latest,
     no_content,
+    provider_body,
     respond,
     store,
     url,
@@ -111,8 +112,8 @@ def update_resource_provider(request: Request) -> Response:
     authorize(request)
     v = version(request)
     uuid = request.path_params["uuid"]
-    svc.get_provider(store(request), uuid)  # 404 before body validation, as Placement does
-    data = json_body(request, schemas.ProviderPut114 if v.matches((1, 14)) else schemas.ProviderPut)
+    data = provider_body(request, uuid,
+                         schemas.ProviderPut114 if v.matches((1, 14)) else schemas.ProviderPut)
     parent: object = svc.UNSET
     if "parent_provider_uuid" in data.model_fields_set:
         parent = getattr(data, "parent_provider_uuid", None)

@@ -11,8 +11,8 @@ from corral.api.placement.util import (
     authorize,
     check_accept,
     check_query,
-    json_body,
     no_content,
+    provider_body,
     require_version,
     respond,
     store,
@@ -95,8 +95,7 @@ def set_provider_traits(request: Request) -> Response:
     require_version(request, (1, 6))
     authorize(request)
     uuid = request.path_params["uuid"]
-    svc.get_provider(store(request), uuid)
-    data = json_body(request, schemas.TraitsPut)
+    data = provider_body(request, uuid, schemas.TraitsPut)
     p, names = svc.set_provider_traits(store(request), uuid, data.resource_provider_generation,
                                        data.traits)
     return respond(request, {"traits": names, "resource_provider_generation": p.generation},

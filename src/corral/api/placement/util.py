@@ -18,6 +18,7 @@ from corral.api.microversion import Version
 from corral.api.placement.middleware import json_loads
 from corral.config import Settings
 from corral.persistence import Store
+from corral.services import providers
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,6 +79,18 @@ def json_body(request: Request, model: type[M]) -> M:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"Malformed JSON: {exc}") from exc
     return validate(data, model)
+
+
+def provider_body(request: Request, uuid: str, model: type[M]) -> M:
+    """The body of a write to provider ``uuid``: as Placement, an unknown provider is a 404
+    even when the body is bad too. The provider is looked up only when the body fails, so
+    a good request costs no extra transaction.
+    """
+    try:
+        return json_body(request, model)
+    except ApiError:
+        providers.get_provider(store(request), uuid)  # raises ProviderNotFound
+        raise
 
 
 def validate(data: Any, model: type[M]) -> M:
