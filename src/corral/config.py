@@ -70,6 +70,31 @@ OPTIONS: list[Option] = [
     Option("scheduler", "strategy",
            "'spread' (prefer the emptiest hosts) or 'pack' (fill hosts up first); "
            "an aggregate's scheduler_strategy metadata overrides it for its hosts."),
+    Option("scheduler", "enabled_filters",
+           "Filters every decision runs, comma-separated, in this order (default: all of "
+           "them). See docs/scheduler.md for each."),
+    Option("scheduler", "max_attempts",
+           "Hosts one boot may be tried on: the chosen one plus max_attempts-1 alternates "
+           "that take over when a build fails."),
+    Option("scheduler", "host_subset_size",
+           "Pick at random among this many best-weighed hosts (1: always the best), so "
+           "that parallel schedulers do not all pile onto the same host."),
+    Option("scheduler", "max_instances_per_host",
+           "Most instances on one host (an aggregate's max_instances_per_host overrides)."),
+    Option("scheduler", "allow_resize_to_same_host",
+           "A resize may stay on its host (a migration always moves)."),
+    Option("scheduler", "ram_weight_multiplier",
+           "Weight of free memory (spread: more free wins; pack flips the sign)."),
+    Option("scheduler", "cpu_weight_multiplier", "Weight of free vCPUs (as for memory)."),
+    Option("scheduler", "disk_weight_multiplier", "Weight of free disk (as for memory)."),
+    Option("scheduler", "num_instances_weight_multiplier",
+           "Weight of the number of instances on a host: positive packs, negative spreads."),
+    Option("scheduler", "soft_affinity_weight_multiplier",
+           "Weight of group members already on a host, for soft-affinity groups (>= 0)."),
+    Option("scheduler", "soft_anti_affinity_weight_multiplier",
+           "Weight against group members on a host, for soft-anti-affinity groups (>= 0)."),
+    Option("scheduler", "build_failure_weight_multiplier",
+           "Penalty per recent failed build on a host (large: avoid such hosts)."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -103,6 +128,18 @@ class Settings(BaseModel):
     reserved_host_memory_mb: int = Field(default=512, ge=0)
     host_down_after_s: int = Field(default=60, ge=1)
     strategy: Literal["spread", "pack"] = "spread"
+    enabled_filters: str = ""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    host_subset_size: int = Field(default=1, ge=1, le=1000)
+    max_instances_per_host: int = Field(default=50, ge=1)
+    allow_resize_to_same_host: bool = False
+    ram_weight_multiplier: float = 1.0
+    cpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    num_instances_weight_multiplier: float = 0.0
+    soft_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
+    soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
+    build_failure_weight_multiplier: float = 1_000_000.0
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -112,6 +149,24 @@ class Settings(BaseModel):
         if value and not (value.startswith("sqlite") or value.startswith("postgresql")):
             raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
         return value
+
+    @field_validator("enabled_filters")
+    @classmethod
+    def _check_filters(cls, value: str) -> str:
+        from corral.domain.scheduling import FILTER_NAMES
+
+        unknown = [f for f in _split(value) if f not in FILTER_NAMES]
+        if unknown:
+            raise ValueError(f"unknown filter {unknown[0]!r}; filters are "
+                             + ", ".join(FILTER_NAMES))
+        return value
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The enabled filters, in the order they run."""
+        from corral.domain.scheduling import FILTER_NAMES
+
+        return tuple(_split(self.enabled_filters)) or FILTER_NAMES
 
     @field_validator("api_tokens")
     @classmethod
@@ -128,6 +183,10 @@ class Settings(BaseModel):
     @property
     def tokens(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
         return parse_api_tokens(self.api_tokens)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def parse_api_tokens(value: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:

@@ -22,6 +22,8 @@ from corral.api.v1.common import V1Envelope
 from corral.config import Settings
 from corral.persistence import Store
 from corral.services import system
+from corral.services.candidates import CandidateFinder
+from corral.services.scheduler import Scheduler
 
 
 class _PlacementPrefix:
@@ -71,11 +73,14 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    # The Placement API and the scheduler answer from one engine (one lock, one refresh).
+    finder = CandidateFinder(store)
     app.state.settings = settings
     app.state.store = store
+    app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     install_v1(app)
 
-    placement = create_placement_app(settings, store, metrics)
+    placement = create_placement_app(settings, store, metrics, finder)
     app.router.routes.append(Mount("/placement", app=placement))
     app.router.routes.append(Mount("", app=placement))
     return _PlacementPrefix(V1Envelope(app), placement)

@@ -36,6 +36,8 @@ class ProviderRecord:
     traits: frozenset[str] = frozenset()
     aggregates: frozenset[str] = frozenset()
     version: tuple[object, ...] = ()
+    consumers: int = 0
+    """How many consumers hold allocations here (a host's instance count)."""
 
 
 class Names:
@@ -85,6 +87,8 @@ class FleetState:
         self.sharing_links_cache: dict[int, npt.NDArray[np.bool_]] | None = None
         self.children_count = np.zeros(0, dtype=np.int64)
         self.tree_size = np.zeros(0, dtype=np.int64)
+        #: Moves whenever a provider takes or gives up a row (so cached row maps rebuild).
+        self.layout = 0
 
     def _alloc(self, rows: int, classes: int, trait_words: int, agg_words: int) -> None:
         self.alive = np.zeros(rows, dtype=bool)
@@ -99,6 +103,7 @@ class FleetState:
         self.trait_bits = np.zeros((rows, trait_words), dtype=np.uint64)
         self.agg_bits = np.zeros((rows, agg_words), dtype=np.uint64)
         self.sharing = np.zeros(rows, dtype=bool)
+        self.consumers = np.zeros(rows, dtype=np.int64)
 
     # -- shape management ----------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class FleetState:
         if (new_rows, k, tw, aw) == (self.rows, self.capacity.shape[1],
                                      self.trait_bits.shape[1], self.agg_bits.shape[1]):
             return
-        for name in ("alive", "parent", "root", "sharing"):
+        for name in ("alive", "parent", "root", "sharing", "consumers"):
             arr = _grow(getattr(self, name), new_rows)
             if name == "parent":
                 arr[self.rows:] = -1
@@ -135,9 +140,11 @@ class FleetState:
 
     def apply(self, records: Iterable[ProviderRecord], removed: Iterable[int] = ()) -> None:
         """Upsert ``records`` and drop the providers whose ids are in ``removed``."""
+        dropped = 0
         for pid in removed:
             row = self.row_of.pop(pid, None)
             if row is not None:
+                dropped += 1
                 self.row_of_uuid.pop(self.uuid_of[row], None)
                 self.alive[row] = False
                 self.records[row] = None
@@ -151,6 +158,8 @@ class FleetState:
             for name in rec.aggregates:
                 self.aggregates.get(name)
         new = [r for r in batch if r.id not in self.row_of]
+        if new or dropped:
+            self.layout += 1
         self._ensure_shape(len(self.records) + len(new))
         for rec in new:
             row = self.free_rows.pop() if self.free_rows else len(self.records)
@@ -200,6 +209,7 @@ class FleetState:
             i = self.aggregates.index[name]
             self.agg_bits[row, i // 64] |= np.uint64(1 << (i % 64))
         self.sharing[row] = TRAIT_SHARING in rec.traits
+        self.consumers[row] = rec.consumers
 
     # -- queries used by the search ---------------------------------------------------------
 

@@ -69,7 +69,7 @@ class HostQueries:
 
     def update_host(self, host_id: int, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_h).where(_h.c.id == host_id)
-                          .values(**values, updated_at=utcnow()))
+                          .values(**values, revision=_h.c.revision + 1, updated_at=utcnow()))
 
     def set_heartbeat(self, name: str, when: datetime) -> bool:
         """Record a heartbeat; False when there is no such host."""
@@ -176,7 +176,7 @@ class HostQueries:
 
     def touch_aggregate(self, aggregate_id: int) -> None:
         self.conn.execute(update(_agg).where(_agg.c.id == aggregate_id)
-                          .values(updated_at=utcnow()))
+                          .values(revision=_agg.c.revision + 1, updated_at=utcnow()))
 
     def delete_aggregate(self, aggregate_id: int) -> None:
         self.conn.execute(delete(_meta).where(_meta.c.aggregate_id == aggregate_id))

@@ -22,6 +22,7 @@ from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.hosts import HostQueries
+from corral.persistence.instances import InstanceQueries
 from corral.persistence.snapshot import SnapshotQueries
 
 _parent = t.resource_providers.alias("parent")
@@ -47,7 +48,8 @@ def _provider(row: RowMapping) -> Provider:
     )
 
 
-class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries):
+class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
+                 InstanceQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

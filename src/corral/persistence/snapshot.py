@@ -49,9 +49,19 @@ class SnapshotQueries:
                                             rp.c.updated_at).where(rp.c.id.in_(chunk)))
             invs, used = self.inventories(chunk), self.usages(chunk)
             traits, aggs = self.provider_traits(chunk), self.provider_aggregates(chunk)
+            consumers = self.consumer_counts(chunk)
             for pid, uuid, gen, parent, root, updated in rows:
                 out.append({"id": pid, "uuid": uuid, "generation": int(gen), "parent_id": parent,
                             "root_id": root or pid, "inventories": invs[pid], "used": used[pid],
                             "traits": traits[pid], "aggregates": aggs[pid],
-                            "version": (gen, updated, parent, root)})
+                            "version": (gen, updated, parent, root),
+                            "consumers": consumers.get(pid, 0)})
         return out
+
+    def consumer_counts(self, ids: list[int]) -> dict[int, int]:
+        """{provider id: how many consumers hold allocations against it}."""
+        a = t.allocations
+        rows = self.conn.execute(
+            select(a.c.resource_provider_id, func.count(func.distinct(a.c.consumer_id)))
+            .where(a.c.resource_provider_id.in_(ids)).group_by(a.c.resource_provider_id))
+        return {pid: int(n) for pid, n in rows}

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -168,7 +169,12 @@ hosts = Table(
     Column("vcpus", Integer, nullable=False),
     Column("memory_mb", Integer, nullable=False),
     Column("disk_gb", Integer, nullable=False),
+    # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
+    Column("failed_builds", Integer, nullable=False, server_default="0"),
+    # Moves on every change but heartbeats: the scheduler's cue to reload its host table.
+    Column("revision", Integer, nullable=False, server_default="0"),
     *_timestamps(),
+    Index("ix_hosts_last_heartbeat", "last_heartbeat"),
 )
 
 host_aggregates = Table(
@@ -177,6 +183,8 @@ host_aggregates = Table(
     Column("name", String(255), nullable=False, unique=True),
     # The Placement aggregate mirroring this one's membership.
     Column("uuid", String(36), nullable=False, unique=True),
+    # Moves on every change of metadata or membership.
+    Column("revision", Integer, nullable=False, server_default="0"),
     *_timestamps(),
 )
 
@@ -236,4 +244,50 @@ server_groups = Table(
     # anti-affinity only: how many members one host may hold (NULL: 1).
     Column("max_server_per_host", Integer, nullable=True),
     *_timestamps(),
+)
+
+instances = Table(
+    "instances", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Also the Placement consumer holding the instance's allocations.
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("user_id", String(255), nullable=False),
+    Column("flavor_id", String(255), nullable=False),
+    # building | active | verify_resize | error | deleted (docs/scheduler.md)
+    Column("state", String(32), nullable=False, index=True),
+    Column("host_id", Integer, ForeignKey("hosts.id"), nullable=True, index=True),
+    Column("availability_zone", String(255), nullable=True),
+    Column("server_group_uuid", String(36), nullable=True, index=True),
+    # A resize or migration in progress: the flavor being moved to, the host being left,
+    # and the consumer holding the source allocations until confirm or revert.
+    Column("new_flavor_id", String(255), nullable=True),
+    Column("source_host_id", Integer, ForeignKey("hosts.id"), nullable=True),
+    Column("migration_uuid", String(36), nullable=True),
+    # Build attempts so far, and the alternates the scheduler picked (JSON list of names).
+    Column("attempts", Integer, nullable=False),
+    Column("alternates", String(4000), nullable=False),
+    Column("decision_uuid", String(36), nullable=True),
+    Column("fault", String(1000), nullable=True),
+    *_timestamps(),
+    Column("deleted_at", DateTime, nullable=True),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    # boot | resize | migrate
+    Column("kind", String(16), nullable=False),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("instance_uuid", String(36), nullable=True, index=True),
+    # scheduled | no_valid_host | dry_run | retries_exhausted
+    Column("outcome", String(32), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("host", String(255), nullable=True),
+    Column("elapsed_ms", Float, nullable=False),
+    # The whole record (request, configuration used, funnel, weights, attempts) as JSON.
+    Column("record", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
 )

@@ -109,7 +109,7 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
     for attempt in range(retries + 1):
         try:
             with store.write() as repo:
-                _write(repo, writes)
+                write_in(repo, writes)
             return
         except (errors.ConsumerGenerationConflict, errors.ConcurrentUpdate):
             if attempt == retries:
@@ -117,7 +117,7 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
             log.info("allocation_write_retried", attempt=attempt + 1)
 
 
-def _write(repo: Repository, writes: Sequence[ConsumerWrite],
+def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
            inventories: Mapping[str, InventoryChange] | None = None) -> None:
     # Lock the consumers first (then, below, their providers): what a consumer holds and
     # its generation cannot change under us once we have read them. Lock order is always
@@ -234,7 +234,7 @@ def reshape(store: Store, inventories: Mapping[str, InventoryChange],
     then the new allocations are claimed against the new inventory.
     """
     with store.write() as repo:
-        _write(repo, writes, inventories)
+        write_in(repo, writes, inventories)
 
 
 def _show(value: object) -> str:

@@ -67,9 +67,10 @@ class CandidateFinder:
     def refresh(self) -> int:
         """Bring the engine up to date with the store; returns how many providers reloaded."""
         with self.store.read() as repo:
-            return self._refresh(repo)
+            return self.refresh_in(repo)
 
-    def _refresh(self, repo: Repository) -> int:
+    def refresh_in(self, repo: Repository) -> int:
+        """The refresh inside the caller's read transaction (caller holds ``lock``)."""
         fingerprint = repo.provider_fingerprint()
         if fingerprint == self.fingerprint:
             return 0
@@ -83,7 +84,7 @@ class CandidateFinder:
             id=r["id"], uuid=r["uuid"], generation=r["generation"], parent_id=r["parent_id"],
             root_id=r["root_id"], inventories=r["inventories"], used=r["used"],
             traits=frozenset(r["traits"]), aggregates=frozenset(r["aggregates"]),
-            version=r["version"]) for r in rows]
+            version=r["version"], consumers=r["consumers"]) for r in rows]
         self.state.apply(records, removed)
         if len(records) >= FREEZE_AFTER:
             # The engine's records are long-lived and many; without this, every cyclic
@@ -121,7 +122,7 @@ class CandidateFinder:
             # One read transaction per query: the names it uses, then the engine's refresh.
             with self.store.read() as repo:
                 self._check_names(repo, req)
-                self._refresh(repo)
+                self.refresh_in(repo)
             started = time.perf_counter()
             limit = req.limit
             if max_candidates is not None:

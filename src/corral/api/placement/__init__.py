@@ -149,7 +149,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
                           request_id=_request_id(request), code=_code(request, codes.UNDEFINED))
 
 
-def create_placement_app(settings: Settings, store: Store, metrics: object = None) -> PlacementMiddleware:
+def create_placement_app(settings: Settings, store: Store, metrics: object = None,
+                         finder: CandidateFinder | None = None) -> PlacementMiddleware:
     app = Starlette(
         routes=[Route(path, _dispatcher(methods), methods=ALL_METHODS) for path, methods in ROUTES],
         exception_handlers={
@@ -161,5 +162,5 @@ def create_placement_app(settings: Settings, store: Store, metrics: object = Non
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.finder = CandidateFinder(store)
+    app.state.finder = finder or CandidateFinder(store)
     return PlacementMiddleware(app, settings, metrics)

@@ -86,16 +86,51 @@ def require_admin(request: Request, ctx: Caller) -> RequestContext:
 Admin = Annotated[RequestContext, Depends(require_admin)]
 
 
+READ_ROLES = frozenset({"reader", "member", "admin"})
+WRITE_ROLES = frozenset({"member", "admin"})
+
+
+def forbidden(why: str) -> ApiError:
+    return ApiError(403, f"Policy does not allow this action to be performed: {why}.",
+                    code="forbidden")
+
+
+def is_admin(request: Request, ctx: RequestContext) -> bool:
+    return allowed(ctx, "admin_or_service",
+                   enforce_new_defaults=settings_of(request).enforce_new_defaults)
+
+
+def project_scope(request: Request, ctx: RequestContext, roles: frozenset[str],
+                  asked: str | None) -> str | None:
+    """The project to act in: None (any) for an admin who named none; else the caller's.
+
+    Raises:
+        ApiError 403: no project-scoped role among ``roles``, or another project asked.
+    """
+    if is_admin(request, ctx):
+        return asked
+    if ctx.project_id is None or not ctx.roles & roles:
+        raise forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
+    if asked is not None and asked != ctx.project_id:
+        raise forbidden("only an admin may act on another project's resources")
+    return ctx.project_id
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def error_entry(request: Request, status: int, code: str, message: str,
+                field: str | None = None) -> dict[str, Any]:
+    """The ``error`` object of a /v1 error body."""
+    return {"status": status, "code": code, "message": message, "field": field,
+            "request_id": getattr(request.state, "request_id", None)}
+
+
 def error_body(request: Request, status: int, code: str, message: str,
                field: str | None = None) -> JSONResponse:
-    rid = getattr(request.state, "request_id", None)
-    return JSONResponse(status_code=status, content={"error": {
-        "status": status, "code": code, "message": message, "field": field,
-        "request_id": rid}})
+    return JSONResponse(status_code=status,
+                        content={"error": error_entry(request, status, code, message, field)})
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:

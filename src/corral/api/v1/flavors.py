@@ -15,9 +15,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictBool, StrictInt, StrictStr
 
-from corral.api.context import RequestContext, allowed
+from corral.api.context import RequestContext
 from corral.api.errors import ApiError
-from corral.api.v1.common import Admin, Body, Caller, settings_of, store_of
+from corral.api.v1.common import Admin, Body, Caller, is_admin, store_of
 from corral.domain.flavors import MAX_INT, Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
 
@@ -51,11 +51,6 @@ class ExtraSpecsUpdate(Body):
 
 class AccessAdd(Body):
     project_id: StrictStr
-
-
-def is_admin(request: Request, ctx: RequestContext) -> bool:
-    return allowed(ctx, "admin_or_service",
-                   enforce_new_defaults=settings_of(request).enforce_new_defaults)
 
 
 def visible_to(request: Request, ctx: RequestContext) -> str | None:

@@ -12,18 +12,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictInt, StrictStr
 
-from corral.api.context import RequestContext, allowed
 from corral.api.errors import ApiError
-from corral.api.v1.common import Body, Caller, settings_of, store_of
+from corral.api.v1.common import (
+    READ_ROLES,
+    WRITE_ROLES,
+    Body,
+    Caller,
+    project_scope,
+    store_of,
+)
 from corral.api.v1.flavors import location, timestamp
 from corral.domain.flavors import ServerGroup
 from corral.services import server_groups as svc
 
 router = APIRouter(tags=["server_groups"])
-
-READ_ROLES = frozenset({"reader", "member", "admin"})
-WRITE_ROLES = frozenset({"member", "admin"})
-
 
 class Rules(Body):
     max_server_per_host: StrictInt
@@ -34,32 +36,6 @@ class ServerGroupCreate(Body):
     policy: StrictStr
     rules: Rules | None = None
     project_id: StrictStr | None = None
-
-
-def _forbidden(why: str) -> ApiError:
-    return ApiError(403, f"Policy does not allow this action to be performed: {why}.",
-                    code="forbidden")
-
-
-def _is_admin(request: Request, ctx: RequestContext) -> bool:
-    return allowed(ctx, "admin_or_service",
-                   enforce_new_defaults=settings_of(request).enforce_new_defaults)
-
-
-def _scope(request: Request, ctx: RequestContext, roles: frozenset[str],
-           asked: str | None) -> str | None:
-    """The project to act in: None (any) for an admin who named none; else the caller's.
-
-    Raises:
-        ApiError 403: no project-scoped role among ``roles``, or another project asked.
-    """
-    if _is_admin(request, ctx):
-        return asked
-    if ctx.project_id is None or not ctx.roles & roles:
-        raise _forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
-    if asked is not None and asked != ctx.project_id:
-        raise _forbidden("only an admin may act on another project's server groups")
-    return ctx.project_id
 
 
 def group_body(g: ServerGroup) -> dict[str, Any]:
@@ -73,7 +49,7 @@ def group_body(g: ServerGroup) -> dict[str, Any]:
 def create_server_group(request: Request, response: Response, body: ServerGroupCreate,
                         ctx: Caller) -> dict[str, Any]:
     """Create a group in the caller's project (an admin may name another project)."""
-    project = _scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
     if project is None:
         raise ApiError(400, "project_id is required for a caller without a project",
                        code="invalid_input")
@@ -92,18 +68,18 @@ def list_server_groups(
         description="Admins: only this project's groups (default: every project's).")] = None,
 ) -> dict[str, Any]:
     """The caller's project's groups; an admin's: every project's, or ``project_id``'s."""
-    project = _scope(request, ctx, READ_ROLES, project_id)
+    project = project_scope(request, ctx, READ_ROLES, project_id)
     return {"server_groups": [group_body(g) for g in
                               svc.list_server_groups(store_of(request), project_id=project)]}
 
 
 @router.get("/server-groups/{group_id}")
 def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
-    project = _scope(request, ctx, READ_ROLES, None)
+    project = project_scope(request, ctx, READ_ROLES, None)
     return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
 
 
 @router.delete("/server-groups/{group_id}", status_code=204)
 def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
-    project = _scope(request, ctx, WRITE_ROLES, None)
+    project = project_scope(request, ctx, WRITE_ROLES, None)
     svc.delete_server_group(store_of(request), group_id, project_id=project)

@@ -1,0 +1,254 @@
+"""/v1/instances and /v1/decisions: boot, build reports, resize, migrate, delete, and
+the record of every scheduling decision.
+
+Members boot, resize, confirm, revert and delete in their own project; readers list
+and show. Admins act on any project, see host names and figures, migrate, and report
+builds (as the hosts do, with a service token). A boot no host can take is a 409 whose
+``explanation`` says why: categories and counts for members, hosts and figures for
+admins.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field, StrictBool, StrictInt, StrictStr
+
+from corral.api.context import RequestContext
+from corral.api.errors import ApiError
+from corral.api.v1.common import (
+    READ_ROLES,
+    WRITE_ROLES,
+    Admin,
+    Body,
+    Caller,
+    error_entry,
+    is_admin,
+    project_scope,
+    store_of,
+)
+from corral.api.v1.flavors import location, timestamp
+from corral.domain import scheduling as s
+from corral.domain.scheduling import Instance
+from corral.services import instances as svc
+from corral.services.scheduler import Scheduler
+
+router = APIRouter(tags=["instances"])
+
+
+class Hints(Body):
+    same_host: list[StrictStr] = Field(default_factory=list)
+    different_host: list[StrictStr] = Field(default_factory=list)
+
+
+class Boot(Body):
+    name: StrictStr
+    flavor: StrictStr = Field(description="Flavor id or name.")
+    availability_zone: StrictStr | None = None
+    server_group: StrictStr | None = Field(default=None, description="Server group id.")
+    hints: Hints | None = None
+    count: StrictInt = 1
+    dry_run: StrictBool = False
+    project_id: StrictStr | None = Field(default=None, description="Admins only.")
+    user_id: StrictStr | None = Field(default=None, description="Admins only.")
+
+
+class BuildReport(Body):
+    status: Literal["active", "failed"]
+    message: StrictStr | None = None
+
+
+class Resize(Body):
+    flavor: StrictStr
+
+
+class Migrate(Body):
+    host: StrictStr | None = None
+
+
+def scheduler_of(request: Request) -> Scheduler:
+    found: Scheduler = request.app.state.scheduler
+    return found
+
+
+def instance_body(i: Instance, admin: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": i.id, "name": i.name, "project_id": i.project_id, "user_id": i.user_id,
+        "flavor_id": i.flavor_id, "state": i.state, "availability_zone": i.availability_zone,
+        "server_group": i.server_group, "new_flavor_id": i.new_flavor_id,
+        "attempts": i.attempts, "decision_id": i.decision_id, "fault": i.fault,
+        "created_at": timestamp(i.created_at), "updated_at": timestamp(i.updated_at)}
+    if admin:
+        body.update(host=i.host, source_host=i.source_host, alternates=list(i.alternates))
+    return body
+
+
+def no_valid_host(request: Request, exc: s.NoValidHost, admin: bool) -> JSONResponse:
+    """409 with the explanation, as much of it as the caller may see."""
+    explanation = exc.explanation if admin else s.for_member(exc.explanation)
+    entry = error_entry(request, 409, "no_valid_host", exc.detail)
+    return JSONResponse(status_code=409, content={"error": {**entry,
+                                                            "explanation": explanation}})
+
+
+def _dry_run_body(result: svc.BootResult, admin: bool) -> dict[str, Any]:
+    record = result.record
+    placements = [{"host": p["host"], "alternates": p["alternates"]} if admin else {}
+                  for p in record.get("placements", [])]
+    body: dict[str, Any] = {"dry_run": True, "decision_id": result.decision_id,
+                            "fits": len(placements), "funnel": record["funnel"]}
+    if admin:
+        body.update(placements=placements, weighed=record["weighed"])
+    return body
+
+
+@router.post("/instances", status_code=201, response_model=None)
+def boot(request: Request, response: Response, body: Boot,
+         ctx: Caller) -> dict[str, Any] | JSONResponse:
+    """Boot ``count`` instances of a flavor (or, ``dry_run``, say where they would go)."""
+    admin = is_admin(request, ctx)
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
+    if project is None:
+        raise ApiError(400, "project_id is required for a caller without a project",
+                       code="invalid_input")
+    if body.user_id is not None and not admin and body.user_id != ctx.user_id:
+        raise ApiError(403, "Policy does not allow this action to be performed: only an "
+                       "admin may boot for another user.", code="forbidden")
+    hints = body.hints or Hints()
+    req = svc.BootRequest(
+        name=body.name, flavor=body.flavor, project_id=project,
+        user_id=body.user_id or ctx.user_id or project, availability_zone=body.availability_zone,
+        server_group=body.server_group, same_host=tuple(hints.same_host),
+        different_host=tuple(hints.different_host), count=body.count, dry_run=body.dry_run,
+        any_flavor=admin)
+    try:
+        result = svc.boot(store_of(request), scheduler_of(request), req)
+    except s.NoValidHost as exc:
+        return no_valid_host(request, exc, admin)
+    if body.dry_run:
+        response.status_code = 200
+        return _dry_run_body(result, admin)
+    if len(result.instances) == 1:
+        response.headers["location"] = location(request, "instances", result.instances[0].id)
+    return {"instances": [instance_body(i, admin) for i in result.instances],
+            "decision_id": result.decision_id}
+
+
+@router.get("/instances")
+def list_instances(
+    request: Request, ctx: Caller,
+    project_id: Annotated[str | None, Query(description="Admins: one project's.")] = None,
+    host: Annotated[str | None, Query(description="Admins: on this host.")] = None,
+    state: Annotated[str | None, Query(description="Only in this state.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
+) -> dict[str, Any]:
+    """The caller's project's live instances; an admin's: every project's."""
+    project = project_scope(request, ctx, READ_ROLES, project_id)
+    admin = is_admin(request, ctx)
+    if host is not None and not admin:
+        raise ApiError(403, "Policy does not allow this action to be performed: only an "
+                       "admin may list by host.", code="forbidden")
+    found = svc.list_instances(store_of(request), project_id=project, host=host, state=state,
+                               limit=limit)
+    return {"instances": [instance_body(i, admin) for i in found]}
+
+
+def _scope(request: Request, ctx: RequestContext, roles: frozenset[str]) -> str | None:
+    return project_scope(request, ctx, roles, None)
+
+
+@router.get("/instances/{instance_id}")
+def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
+    project = _scope(request, ctx, READ_ROLES)
+    return instance_body(svc.get_instance(store_of(request), instance_id, project_id=project),
+                         is_admin(request, ctx))
+
+
+@router.delete("/instances/{instance_id}", status_code=204)
+def delete_instance(request: Request, instance_id: str, ctx: Caller) -> None:
+    svc.delete_instance(store_of(request), instance_id,
+                        project_id=_scope(request, ctx, WRITE_ROLES))
+
+
+@router.post("/instances/{instance_id}/build-report")
+def build_report(request: Request, instance_id: str, body: BuildReport,
+                 _ctx: Admin) -> dict[str, Any]:
+    """The host reports the build: ``active``, or ``failed`` (retried on an alternate)."""
+    found = svc.report_build(store_of(request), scheduler_of(request), instance_id,
+                             succeeded=body.status == "active", message=body.message)
+    return instance_body(found, True)
+
+
+@router.post("/instances/{instance_id}/resize", response_model=None)
+def resize(request: Request, instance_id: str, body: Resize,
+           ctx: Caller) -> dict[str, Any] | JSONResponse:
+    """Claim a new flavor on a host the scheduler picks; then confirm or revert."""
+    admin = is_admin(request, ctx)
+    try:
+        found = svc.resize(store_of(request), scheduler_of(request), instance_id, body.flavor,
+                           project_id=_scope(request, ctx, WRITE_ROLES), any_flavor=admin)
+    except s.NoValidHost as exc:
+        return no_valid_host(request, exc, admin)
+    return instance_body(found, admin)
+
+
+@router.post("/instances/{instance_id}/migrate", response_model=None)
+def migrate(request: Request, instance_id: str, body: Migrate,
+            _ctx: Admin) -> dict[str, Any] | JSONResponse:
+    """Move to ``host`` (every filter still applies) or to the scheduler's pick."""
+    try:
+        found = svc.migrate(store_of(request), scheduler_of(request), instance_id,
+                            host=body.host)
+    except s.NoValidHost as exc:
+        return no_valid_host(request, exc, True)
+    return instance_body(found, True)
+
+
+@router.post("/instances/{instance_id}/confirm")
+def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
+    """Keep the new host and flavor; the source is given back."""
+    found = svc.confirm(store_of(request), instance_id,
+                        project_id=_scope(request, ctx, WRITE_ROLES))
+    return instance_body(found, is_admin(request, ctx))
+
+
+@router.post("/instances/{instance_id}/revert")
+def revert(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
+    """Go back to the source host and flavor."""
+    found = svc.revert(store_of(request), instance_id,
+                       project_id=_scope(request, ctx, WRITE_ROLES))
+    return instance_body(found, is_admin(request, ctx))
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+def _decision_body(d: dict[str, Any], admin: bool) -> dict[str, Any]:
+    d = {**d, "created_at": timestamp(d["created_at"])}
+    return d if admin else s.decision_for_member(d)
+
+
+@router.get("/decisions", tags=["decisions"])
+def list_decisions(
+    request: Request, ctx: Caller,
+    instance: Annotated[str | None, Query(description="Decisions about this instance.")] = None,
+    project_id: Annotated[str | None, Query(description="Admins: one project's.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """The newest decisions first (summaries; show one for the whole record)."""
+    project = project_scope(request, ctx, READ_ROLES, project_id)
+    admin = is_admin(request, ctx)
+    found = svc.list_decisions(store_of(request), project_id=project, instance=instance,
+                               limit=limit)
+    return {"decisions": [{**d, "created_at": timestamp(d["created_at"]),
+                           **({} if admin else {"host": None})} for d in found]}
+
+
+@router.get("/decisions/{decision_id}", tags=["decisions"])
+def show_decision(request: Request, decision_id: str, ctx: Caller) -> dict[str, Any]:
+    """One decision: request, configuration used, funnel, weighed hosts, attempts, and
+    for a refusal the explanation."""
+    project = _scope(request, ctx, READ_ROLES)
+    found = svc.get_decision(store_of(request), decision_id, project_id=project)
+    return _decision_body(found, is_admin(request, ctx))

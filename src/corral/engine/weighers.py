@@ -1,0 +1,94 @@
+"""Weighers: score the hosts that passed the filters; the best score wins.
+
+Each weigher gives every candidate a raw value, normalised over the candidates to
+[0, 1] as Nova does ((x - min) / (max - min); all 0 when every host is equal), then
+multiplied by its multiplier, which is per host (an aggregate may override the
+configured one: the smallest of its aggregates' values wins). The score is the sum.
+Pack or spread is the sign of the free-resource weighers: spread prefers the most
+free RAM, vCPU and disk, pack the least.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from corral.domain import scheduling as s
+from corral.engine.filters import FilterContext
+from corral.engine.hosts import WEIGHERS
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Scores of the candidate hosts (indexes into the HostTable), best first."""
+
+    hosts: npt.NDArray[np.int64]
+    total: Floats
+    components: dict[str, Floats]
+    """{weigher: multiplier x normalised value} per candidate, same order as ``hosts``."""
+
+
+def free_at_hosts(ctx: FilterContext, rc: str) -> Floats:
+    """Free units of ``rc`` on each host's own provider (0 where it has none)."""
+    st = ctx.state
+    col = st.classes.index.get(rc)
+    out = np.zeros(ctx.hosts.n, dtype=np.float64)
+    if col is None or col >= st.capacity.shape[1]:
+        return out
+    loaded = ctx.loaded
+    rows = ctx.rows[loaded]
+    out[loaded] = (st.capacity[rows, col] - st.used[rows, col]) * st.has[rows, col]
+    return out
+
+
+def _raw(ctx: FilterContext, name: str) -> Floats:
+    if name == "ram":
+        return free_at_hosts(ctx, "MEMORY_MB")
+    if name == "cpu":
+        return free_at_hosts(ctx, "VCPU")
+    if name == "disk":
+        return free_at_hosts(ctx, "DISK_GB")
+    if name == "num_instances":
+        return ctx.count_at_hosts(ctx.state.consumers).astype(np.float64)
+    if name == "soft_affinity":
+        on = ctx.query.group_policy == s.SOFT_AFFINITY
+        return ctx.members().astype(np.float64) if on else np.zeros(ctx.hosts.n)
+    if name == "soft_anti_affinity":
+        on = ctx.query.group_policy == s.SOFT_ANTI_AFFINITY
+        return -ctx.members().astype(np.float64) if on else np.zeros(ctx.hosts.n)
+    if name == "build_failure":
+        return -ctx.hosts.failed_builds.astype(np.float64)
+    raise ValueError(f"unknown weigher {name}")
+
+
+SIGNED = frozenset({"ram", "cpu", "disk"})
+
+
+def normalise(values: Floats) -> Floats:
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high == low:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64]) -> Weights:
+    """Score ``candidates`` (host indexes) and return them best first (ties by name)."""
+    total = np.zeros(candidates.size, dtype=np.float64)
+    components: dict[str, Floats] = {}
+    for name in WEIGHERS:
+        multiplier = ctx.hosts.multipliers[name][candidates]
+        if name in SIGNED:
+            multiplier = multiplier * ctx.hosts.sign[candidates]
+        if not multiplier.any():
+            continue
+        part = multiplier * normalise(_raw(ctx, name)[candidates])
+        components[name] = part
+        total += part
+    order = np.lexsort((candidates, -total))
+    return Weights(candidates[order], total[order], {k: v[order] for k, v in components.items()})

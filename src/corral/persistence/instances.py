@@ -1,0 +1,156 @@
+"""SQL for instances, scheduling decisions and what the scheduler reads of hosts
+(mixed into the Repository)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from corral.domain import scheduling
+from corral.persistence import tables as t
+from corral.persistence.clock import utcnow
+
+_i = t.instances
+_d = t.decisions
+_h = t.hosts
+_agg = t.host_aggregates
+_members = t.host_aggregate_hosts
+_sg = t.server_groups
+
+#: States whose instance holds (or is about to hold) a place on a host.
+LIVE = (scheduling.BUILDING, scheduling.ACTIVE, scheduling.VERIFY_RESIZE)
+
+
+class InstanceQueries:
+    conn: Connection
+
+    # -- what the scheduler reads of hosts ---------------------------------------------------
+
+    def host_table_fingerprint(self) -> tuple[object, ...]:
+        """Moves whenever a host or an aggregate changes (not on heartbeats)."""
+        hosts = self.conn.execute(select(func.count(), func.coalesce(func.sum(_h.c.revision), 0),
+                                         func.max(_h.c.id))).one()
+        aggs = self.conn.execute(select(func.count(), func.coalesce(func.sum(_agg.c.revision), 0),
+                                        func.max(_agg.c.id))).one()
+        return (*hosts, *aggs)
+
+    def memberships(self) -> list[tuple[int, int]]:
+        """Every (host id, aggregate id) pair."""
+        rows = self.conn.execute(select(_members.c.host_id, _members.c.aggregate_id))
+        return [(h, a) for h, a in rows]
+
+    def heartbeats_since(self, since: datetime | None) -> list[tuple[str, datetime]]:
+        query = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
+        if since is not None:
+            query = query.where(_h.c.last_heartbeat >= since)
+        return [(name, when) for name, when in self.conn.execute(query)]
+
+    def host_ids_by_name(self, names: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(_h.c.name, _h.c.id).where(_h.c.name.in_(wanted)))
+        return {name: hid for name, hid in rows}
+
+    def host_names_by_id(self, ids: Iterable[int | None]) -> dict[int, str]:
+        wanted = sorted({i for i in ids if i is not None})
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(_h.c.id, _h.c.name).where(_h.c.id.in_(wanted)))
+        return {hid: name for hid, name in rows}
+
+    def count_failed_build(self, host_id: int, *, failed: bool) -> None:
+        """One more failed build on a host, or (a build succeeded) back to none."""
+        value = _h.c.failed_builds + 1 if failed else 0
+        query = update(_h).where(_h.c.id == host_id)
+        if not failed:
+            query = query.where(_h.c.failed_builds != 0)
+        self.conn.execute(query.values(failed_builds=value, revision=_h.c.revision + 1))
+
+    # -- instances ---------------------------------------------------------------------------
+
+    def insert_instances(self, rows: list[dict[str, Any]]) -> None:
+        now = utcnow()
+        self.conn.execute(insert(_i), [{**r, "created_at": now, "updated_at": now} for r in rows])
+
+    def get_instance_row(self, uuid: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(_i).where(_i.c.uuid == uuid)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def instance_rows(self, *, project_id: str | None = None, host_id: int | None = None,
+                      state: str | None = None, include_deleted: bool = False,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        query = select(_i).order_by(_i.c.created_at, _i.c.id)
+        if project_id is not None:
+            query = query.where(_i.c.project_id == project_id)
+        if host_id is not None:
+            query = query.where(_i.c.host_id == host_id)
+        if state is not None:
+            query = query.where(_i.c.state == state)
+        elif not include_deleted:
+            query = query.where(_i.c.state != scheduling.DELETED)
+        if limit is not None:
+            query = query.limit(limit)
+        return [dict(r) for r in self.conn.execute(query).mappings()]
+
+    def update_instance(self, uuid: str, values: Mapping[str, object]) -> None:
+        self.conn.execute(update(_i).where(_i.c.uuid == uuid).values(**values,
+                                                                     updated_at=utcnow()))
+
+    def hosts_of_instances(self, uuids: Iterable[str]) -> dict[str, str]:
+        """{instance uuid: its host's name} for the live instances among ``uuids``."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(_i.c.uuid, _h.c.name).join(_h, _h.c.id == _i.c.host_id)
+                                 .where(_i.c.uuid.in_(wanted), _i.c.state.in_(LIVE)))
+        return {u: name for u, name in rows}
+
+    def group_members_by_host(self, group_uuid: str, *, besides: str | None = None
+                              ) -> dict[str, int]:
+        """{host name: live members of the server group there}, not counting ``besides``
+        (the instance being moved)."""
+        query = (select(_h.c.name, func.count()).join(_h, _h.c.id == _i.c.host_id)
+                 .where(_i.c.server_group_uuid == group_uuid, _i.c.state.in_(LIVE)))
+        if besides is not None:
+            query = query.where(_i.c.uuid != besides)
+        rows = self.conn.execute(query.group_by(_h.c.name))
+        return {name: int(n) for name, n in rows}
+
+    def group_member_uuids(self, group_uuid: str) -> list[str]:
+        rows = self.conn.execute(select(_i.c.uuid).where(_i.c.server_group_uuid == group_uuid,
+                                                         _i.c.state.in_(LIVE))
+                                 .order_by(_i.c.created_at, _i.c.id))
+        return list(rows.scalars())
+
+    def lock_server_group(self, group_uuid: str) -> None:
+        """Serialise claims into one group (PostgreSQL; SQLite writers are serial)."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(_sg.c.id).where(_sg.c.uuid == group_uuid).with_for_update())
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def insert_decision(self, values: Mapping[str, object]) -> None:
+        self.conn.execute(insert(_d).values(**values))
+
+    def update_decision(self, uuid: str, values: Mapping[str, object]) -> None:
+        self.conn.execute(update(_d).where(_d.c.uuid == uuid).values(**values))
+
+    def get_decision_row(self, uuid: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(_d).where(_d.c.uuid == uuid)).mappings().first()
+        return None if row is None else dict(row)
+
+    def decision_rows(self, *, project_id: str | None = None, instance_uuid: str | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        query = select(_d).order_by(_d.c.id.desc()).limit(limit)
+        if project_id is not None:
+            query = query.where(_d.c.project_id == project_id)
+        if instance_uuid is not None:
+            query = query.where(_d.c.instance_uuid == instance_uuid)
+        return [dict(r) for r in self.conn.execute(query).mappings()]

@@ -1,0 +1,437 @@
+"""Instances: boot, build reports with retries on alternates, resize, migrate, delete.
+
+An instance is the Placement consumer of its allocations (consumer type INSTANCE).
+States (docs/scheduler.md):
+
+    boot ──> building ──report ok──> active ──resize/migrate──> verify_resize
+                │  └─report failed──> building (next alternate)      │  confirm: active
+                └─ no alternate left / max_attempts ──> error        │  revert:  active
+    any state ──delete──> deleted (allocations given back)
+
+A resize or migration claims the destination before the source is given up: in one
+transaction the instance's allocations move to the destination and its source
+allocations move to a migration consumer (type MIGRATION), which confirm deletes and
+revert moves back. Every change is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from corral.domain import errors
+from corral.domain import scheduling as s
+from corral.domain.flavors import MAX_LENGTH, ServerGroup
+from corral.domain.hosts import HostNotFound
+from corral.domain.names import normalize_uuid
+from corral.domain.scheduling import Instance
+from corral.persistence import Repository, Store
+from corral.persistence.clock import utcnow
+from corral.services import flavors as flavor_svc
+from corral.services import server_groups as group_svc
+from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
+from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+
+log = structlog.get_logger("corral.instances")
+
+INSTANCE_TYPE = "INSTANCE"
+MIGRATION_TYPE = "MIGRATION"
+
+
+@dataclass(frozen=True)
+class BootRequest:
+    name: str
+    flavor: str
+    project_id: str
+    user_id: str
+    availability_zone: str | None = None
+    server_group: str | None = None
+    same_host: tuple[str, ...] = ()
+    different_host: tuple[str, ...] = ()
+    count: int = 1
+    dry_run: bool = False
+    any_flavor: bool = False
+    """Admins may boot flavors not shared with the project."""
+
+
+@dataclass(frozen=True)
+class BootResult:
+    instances: list[Instance]
+    decision_id: str
+    record: dict[str, Any]
+
+
+def _instance(row: Mapping[str, Any], names: Mapping[int, str]) -> Instance:
+    return Instance(
+        id=row["uuid"], name=row["name"], project_id=row["project_id"], user_id=row["user_id"],
+        flavor_id=row["flavor_id"], state=row["state"], host=names.get(row["host_id"]),
+        availability_zone=row["availability_zone"], server_group=row["server_group_uuid"],
+        new_flavor_id=row["new_flavor_id"], source_host=names.get(row["source_host_id"]),
+        attempts=row["attempts"], alternates=tuple(json.loads(row["alternates"])),
+        decision_id=row["decision_uuid"], fault=row["fault"], created_at=row["created_at"],
+        updated_at=row["updated_at"], deleted_at=row["deleted_at"])
+
+
+def _instances(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Instance]:
+    names = repo.host_names_by_id([r["host_id"] for r in rows] +
+                                  [r["source_host_id"] for r in rows])
+    return [_instance(r, names) for r in rows]
+
+
+def _check_request(req: BootRequest) -> None:
+    if not 1 <= len(req.name) <= MAX_LENGTH:
+        raise errors.InvalidInput(f"name must be 1 to {MAX_LENGTH} characters", field="name")
+    if not 1 <= req.count <= s.MAX_COUNT:
+        raise errors.InvalidInput(f"count must be from 1 to {s.MAX_COUNT} (got {req.count})",
+                                  field="count")
+    for field, value in (("project_id", req.project_id), ("user_id", req.user_id)):
+        if not 1 <= len(value) <= MAX_LENGTH:
+            raise errors.InvalidInput(f"{field} must be 1 to {MAX_LENGTH} characters",
+                                      field=field)
+    if req.availability_zone is not None and not req.availability_zone.strip():
+        raise errors.InvalidInput("availability_zone must not be blank",
+                                  field="availability_zone")
+    for hint in ("same_host", "different_host"):
+        values: tuple[str, ...] = getattr(req, hint)
+        if len(values) > s.MAX_HINT_INSTANCES:
+            raise errors.InvalidInput(f"at most {s.MAX_HINT_INSTANCES} instances in {hint}",
+                                      field=f"hints.{hint}")
+        for value in values:
+            if normalize_uuid(value) is None:
+                raise errors.InvalidInput(f"{value!r} is not an instance UUID",
+                                          field=f"hints.{hint}")
+
+
+def _live_instance(repo: Repository, uuid: str, project_id: str | None,
+                   for_update: bool = False) -> dict[str, Any]:
+    canonical = normalize_uuid(uuid)
+    row = repo.get_instance_row(canonical, for_update=for_update) if canonical else None
+    if row is None or row["state"] == s.DELETED or (
+            project_id is not None and row["project_id"] != project_id):
+        raise s.InstanceNotFound(uuid)
+    return row
+
+
+def _allocations_of(repo: Repository, consumer: str) -> dict[str, dict[str, int]]:
+    row = repo.get_consumer(consumer)
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    if row is not None:
+        for rp_uuid, _gen, rc, used in repo.consumer_allocations(row.id):
+            out[rp_uuid][rc] = used
+    return dict(out)
+
+
+def _append_attempt(repo: Repository, decision_id: str | None, attempt: dict[str, Any],
+                    outcome: str | None = None) -> None:
+    """Add an attempt to a decision's record (and maybe change its outcome)."""
+    if decision_id is None:
+        return
+    row = repo.get_decision_row(decision_id)
+    if row is None:
+        return
+    record = json.loads(row["record"])
+    record.setdefault("attempts", []).append({**attempt, "at": utcnow().isoformat() + "Z"})
+    values: dict[str, object] = {"record": json.dumps(record)}
+    if outcome is not None:
+        record["outcome"] = outcome
+        values.update(outcome=outcome, record=json.dumps(record))
+    repo.update_decision(decision_id, values)
+
+
+# -- boot --------------------------------------------------------------------------------------
+
+def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
+    """Place and claim ``req.count`` instances (or, dry run, say where they would go).
+
+    Raises:
+        InvalidInput: a bad field (named).
+        FlavorNotFound, ServerGroupNotFound: not found or not visible to the project.
+        NoValidHost: no host can take them (recorded; carries the explanation).
+    """
+    _check_request(req)
+    flavor = flavor_svc.get_flavor(store, req.flavor,
+                                   project_id=None if req.any_flavor else req.project_id)
+    group: ServerGroup | None = None
+    if req.server_group is not None:
+        group = group_svc.get_server_group(store, req.server_group, project_id=req.project_id)
+    ask = Ask(flavor=flavor, project_id=req.project_id, user_id=req.user_id,
+              zone=req.availability_zone, group=group, same_host=req.same_host,
+              different_host=req.different_host, count=req.count)
+    consumers = [str(uuidlib.uuid4()) for _ in range(req.count)]
+
+    def record(repo: Repository, placed: list[Placement], decision_id: str) -> None:
+        write_in(repo, [ConsumerWrite(p.consumer, p.allocations, req.project_id, req.user_id,
+                                      generation=None, consumer_type=INSTANCE_TYPE)
+                        for p in placed])
+        many = len(placed) > 1
+        repo.insert_instances([{
+            "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
+            "project_id": req.project_id, "user_id": req.user_id, "flavor_id": flavor.id,
+            "state": s.BUILDING, "host_id": p.host_id,
+            "availability_zone": req.availability_zone,
+            "server_group_uuid": group.id if group else None, "attempts": 1,
+            "alternates": json.dumps(p.alternates), "decision_uuid": decision_id,
+            "new_flavor_id": None, "source_host_id": None, "migration_uuid": None,
+            "fault": None} for k, p in enumerate(placed)])
+
+    outcome = scheduler.schedule(ask, consumers, kind="boot",
+                                 write=None if req.dry_run else record)
+    if req.dry_run:
+        return BootResult([], outcome.decision_id, outcome.record)
+    with store.read() as repo:
+        rows = [repo.get_instance_row(c) for c in consumers]
+        instances = _instances(repo, [r for r in rows if r is not None])
+    log.info("instances_booted", instances=[i.id for i in instances],
+             hosts=[i.host for i in instances], project=req.project_id)
+    return BootResult(instances, outcome.decision_id, outcome.record)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+def get_instance(store: Store, uuid: str, *, project_id: str | None = None) -> Instance:
+    with store.read() as repo:
+        return _instances(repo, [_live_instance(repo, uuid, project_id)])[0]
+
+
+def list_instances(store: Store, *, project_id: str | None = None, host: str | None = None,
+                   state: str | None = None, limit: int | None = None) -> list[Instance]:
+    if state is not None and state not in s.STATES:
+        raise errors.InvalidInput(f"state must be one of {', '.join(s.STATES)}", field="state")
+    with store.read() as repo:
+        host_id = None
+        if host is not None:
+            host_id = repo.host_ids_by_name([host]).get(host)
+            if host_id is None:
+                return []
+        return _instances(repo, repo.instance_rows(project_id=project_id, host_id=host_id,
+                                                   state=state, limit=limit))
+
+
+def get_decision(store: Store, uuid: str, *, project_id: str | None = None) -> dict[str, Any]:
+    """A decision as recorded: {id, kind, outcome, reason, host, elapsed_ms, created_at,
+    project_id, instance_id, record}."""
+    canonical = normalize_uuid(uuid)
+    with store.read() as repo:
+        row = repo.get_decision_row(canonical) if canonical else None
+    if row is None or (project_id is not None and row["project_id"] != project_id):
+        raise s.DecisionNotFound(uuid)
+    return {"id": row["uuid"], "kind": row["kind"], "outcome": row["outcome"],
+            "reason": row["reason"], "host": row["host"], "elapsed_ms": row["elapsed_ms"],
+            "created_at": row["created_at"], "project_id": row["project_id"],
+            "instance_id": row["instance_uuid"], "record": json.loads(row["record"])}
+
+
+def list_decisions(store: Store, *, project_id: str | None = None,
+                   instance: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    with store.read() as repo:
+        rows = repo.decision_rows(project_id=project_id, instance_uuid=instance, limit=limit)
+    return [{"id": r["uuid"], "kind": r["kind"], "outcome": r["outcome"], "reason": r["reason"],
+             "host": r["host"], "elapsed_ms": r["elapsed_ms"], "created_at": r["created_at"],
+             "project_id": r["project_id"], "instance_id": r["instance_uuid"]} for r in rows]
+
+
+# -- delete --------------------------------------------------------------------------------------
+
+def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -> None:
+    """Give back everything the instance (and a migration in progress) holds."""
+    with store.write() as repo:
+        row = _live_instance(repo, uuid, project_id, for_update=True)
+        writes = [ConsumerWrite(row["uuid"], {})]
+        if row["migration_uuid"]:
+            writes.append(ConsumerWrite(row["migration_uuid"], {}))
+        write_in(repo, writes)
+        repo.update_instance(row["uuid"], {"state": s.DELETED, "deleted_at": utcnow(),
+                                           "migration_uuid": None, "new_flavor_id": None,
+                                           "source_host_id": None})
+    log.info("instance_deleted", instance=row["uuid"], project=row["project_id"])
+
+
+# -- build reports -------------------------------------------------------------------------------
+
+def report_build(store: Store, scheduler: Scheduler, uuid: str, *, succeeded: bool,
+                 message: str | None = None) -> Instance:
+    """The host says how the build went. A failure moves the claim to the next alternate
+    (re-checked by the scheduler) until ``max_attempts``; then the instance is in error
+    and holds nothing.
+
+    Raises:
+        InvalidState: the instance is not building.
+    """
+    if message is not None and len(message) > 1000:
+        raise errors.InvalidInput("message must be at most 1000 characters", field="message")
+    with store.write() as repo:
+        row = _live_instance(repo, uuid, None, for_update=True)
+        if row["state"] != s.BUILDING:
+            raise s.InvalidState(row["uuid"], row["state"], "report a build of",
+                                 (s.BUILDING,))
+        host = repo.host_names_by_id([row["host_id"]]).get(row["host_id"])
+        if row["host_id"] is not None:
+            repo.count_failed_build(row["host_id"], failed=not succeeded)
+        _append_attempt(repo, row["decision_uuid"], {
+            "instance": row["uuid"], "host": host,
+            "result": "active" if succeeded else "build_failed", "message": message})
+        if succeeded:
+            repo.update_instance(row["uuid"], {"state": s.ACTIVE, "fault": None})
+    if succeeded:
+        log.info("instance_active", instance=row["uuid"], host=host)
+        return get_instance(store, uuid)
+    scheduler.metrics.retries.labels("build_failed").inc()
+    log.warning("build_failed", instance=row["uuid"], host=host, message=message)
+    return _reschedule(store, scheduler, row, host, message)
+
+
+def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], failed_host: str | None,
+                message: str | None) -> Instance:
+    alternates = list(json.loads(row["alternates"]))
+    attempts = row["attempts"]
+    tried = [failed_host] if failed_host else []
+    flavor = flavor_svc.get_flavor(store, row["flavor_id"])
+    group = None
+    if row["server_group_uuid"]:
+        try:
+            group = group_svc.get_server_group(store, row["server_group_uuid"])
+        except errors.ServerGroupNotFound:
+            group = None
+    while alternates and attempts < scheduler.settings.max_attempts:
+        alternate = alternates.pop(0)
+        attempts += 1
+        ask = Ask(flavor=flavor, project_id=row["project_id"], user_id=row["user_id"],
+                  zone=row["availability_zone"], group=group, only_host=alternate,
+                  exclude_hosts=frozenset(tried), moving=row["uuid"])
+        tried.append(alternate)
+        left = list(alternates)
+        tries = attempts
+
+        def move(repo: Repository, placed: list[Placement], decision_id: str,
+                 left: list[str] = left, tries: int = tries) -> None:
+            current = _live_instance(repo, row["uuid"], None, for_update=True)
+            if current["state"] != s.BUILDING:
+                raise s.InvalidState(row["uuid"], current["state"], "reschedule",
+                                     (s.BUILDING,))
+            p = placed[0]
+            write_in(repo, [ConsumerWrite(row["uuid"], p.allocations, generation=UNCHECKED)])
+            repo.update_instance(row["uuid"], {"host_id": p.host_id, "attempts": tries,
+                                               "alternates": json.dumps(left),
+                                               "decision_uuid": decision_id,
+                                               "fault": message})
+
+        try:
+            scheduler.schedule(ask, [row["uuid"]], kind="reschedule", write=move,
+                               instance=row["uuid"])
+        except s.NoValidHost:
+            continue
+        log.info("instance_rescheduled", instance=row["uuid"], host=alternate, attempt=attempts)
+        return get_instance(store, row["uuid"])
+    fault = (f"{s.RETRIES_EXHAUSTED}: the build failed on {', '.join(tried)}"
+             + (f"; last error: {message}" if message else ""))
+    with store.write() as repo:
+        current = _live_instance(repo, row["uuid"], None, for_update=True)
+        write_in(repo, [ConsumerWrite(row["uuid"], {})])
+        repo.update_instance(row["uuid"], {"state": s.ERROR, "host_id": None,
+                                           "attempts": attempts, "alternates": "[]",
+                                           "fault": fault[:1000]})
+        _append_attempt(repo, current["decision_uuid"],
+                        {"instance": row["uuid"], "host": None, "result": s.RETRIES_EXHAUSTED,
+                         "message": fault}, outcome=s.RETRIES_EXHAUSTED)
+    log.warning("instance_error", instance=row["uuid"], reason=s.RETRIES_EXHAUSTED, tried=tried)
+    return get_instance(store, row["uuid"])
+
+
+# -- resize and migrate --------------------------------------------------------------------------
+
+def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_ref: str | None,
+          host: str | None, project_id: str | None, any_flavor: bool) -> Instance:
+    with store.read() as repo:
+        row = _live_instance(repo, uuid, project_id)
+        source = repo.host_names_by_id([row["host_id"]]).get(row["host_id"])
+        if host is not None and not repo.host_ids_by_name([host]):
+            raise HostNotFound(host)
+    if row["state"] != s.ACTIVE:
+        raise s.InvalidState(row["uuid"], row["state"], kind, (s.ACTIVE,))
+    visible_to = None if any_flavor else row["project_id"]
+    flavor = flavor_svc.get_flavor(store, flavor_ref or row["flavor_id"], project_id=visible_to)
+    if kind == "resize" and flavor.id == row["flavor_id"]:
+        raise errors.InvalidInput("resize needs a different flavor than the current one",
+                                  field="flavor")
+    group = None
+    if row["server_group_uuid"]:
+        try:
+            group = group_svc.get_server_group(store, row["server_group_uuid"])
+        except errors.ServerGroupNotFound:
+            group = None
+    stay = kind == "resize" and scheduler.settings.allow_resize_to_same_host
+    ask = Ask(flavor=flavor, project_id=row["project_id"], user_id=row["user_id"],
+              zone=row["availability_zone"], group=group, only_host=host, moving=row["uuid"],
+              exclude_hosts=frozenset() if stay or source is None else frozenset([source]))
+
+    def claim(repo: Repository, placed: list[Placement], decision_id: str) -> None:
+        current = _live_instance(repo, row["uuid"], None, for_update=True)
+        if current["state"] != s.ACTIVE:
+            raise s.InvalidState(row["uuid"], current["state"], kind, (s.ACTIVE,))
+        migration = str(uuidlib.uuid4())
+        held = _allocations_of(repo, row["uuid"])
+        write_in(repo, [
+            ConsumerWrite(migration, held, row["project_id"], row["user_id"], generation=None,
+                          consumer_type=MIGRATION_TYPE),
+            ConsumerWrite(row["uuid"], placed[0].allocations, generation=UNCHECKED)])
+        repo.update_instance(row["uuid"], {
+            "state": s.VERIFY_RESIZE, "host_id": placed[0].host_id,
+            "source_host_id": current["host_id"], "migration_uuid": migration,
+            "new_flavor_id": flavor.id if kind == "resize" else None,
+            "decision_uuid": decision_id})
+
+    outcome: Outcome = scheduler.schedule(ask, [row["uuid"]], kind=kind, write=claim,
+                                          instance=row["uuid"])
+    log.info(f"instance_{kind}_claimed", instance=row["uuid"], source=source,
+             destination=outcome.placements[0].host)
+    return get_instance(store, row["uuid"])
+
+
+def resize(store: Store, scheduler: Scheduler, uuid: str, flavor: str, *,
+           project_id: str | None = None, any_flavor: bool = False) -> Instance:
+    """Claim ``flavor`` on a host the scheduler picks; confirm or revert later."""
+    return _move(store, scheduler, uuid, kind="resize", flavor_ref=flavor, host=None,
+                 project_id=project_id, any_flavor=any_flavor)
+
+
+def migrate(store: Store, scheduler: Scheduler, uuid: str, *, host: str | None = None) -> Instance:
+    """Move to another host (``host``, checked by every filter, or the scheduler's pick)."""
+    return _move(store, scheduler, uuid, kind="migrate", flavor_ref=None, host=host,
+                 project_id=None, any_flavor=True)
+
+
+def confirm(store: Store, uuid: str, *, project_id: str | None = None) -> Instance:
+    """Keep the destination: the source allocations are given back."""
+    with store.write() as repo:
+        row = _live_instance(repo, uuid, project_id, for_update=True)
+        if row["state"] != s.VERIFY_RESIZE:
+            raise s.InvalidState(row["uuid"], row["state"], "confirm", (s.VERIFY_RESIZE,))
+        write_in(repo, [ConsumerWrite(row["migration_uuid"], {})])
+        repo.update_instance(row["uuid"], {
+            "state": s.ACTIVE, "flavor_id": row["new_flavor_id"] or row["flavor_id"],
+            "new_flavor_id": None, "source_host_id": None, "migration_uuid": None})
+    log.info("instance_move_confirmed", instance=row["uuid"])
+    return get_instance(store, uuid)
+
+
+def revert(store: Store, uuid: str, *, project_id: str | None = None) -> Instance:
+    """Go back to the source: its allocations return to the instance, the destination's
+    are given back, in one move."""
+    with store.write() as repo:
+        row = _live_instance(repo, uuid, project_id, for_update=True)
+        if row["state"] != s.VERIFY_RESIZE:
+            raise s.InvalidState(row["uuid"], row["state"], "revert", (s.VERIFY_RESIZE,))
+        held = _allocations_of(repo, row["migration_uuid"])
+        write_in(repo, [ConsumerWrite(row["uuid"], held, generation=UNCHECKED),
+                        ConsumerWrite(row["migration_uuid"], {})])
+        repo.update_instance(row["uuid"], {
+            "state": s.ACTIVE, "host_id": row["source_host_id"], "new_flavor_id": None,
+            "source_host_id": None, "migration_uuid": None})
+    log.info("instance_move_reverted", instance=row["uuid"])
+    return get_instance(store, uuid)

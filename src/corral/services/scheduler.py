@@ -1,0 +1,501 @@
+"""The scheduler: filters, weighers and the claim, over the in-memory engine.
+
+One Scheduler per process shares the candidates engine (and its lock) with the
+Placement API, so both answer from the same fleet. A decision:
+
+1. refreshes the engine from the store (changed providers only) and, when hosts or
+   aggregates changed, rebuilds the HostTable; heartbeats are re-read at most once a
+   second;
+2. runs the enabled filters in order (the funnel), weighs the hosts left, and picks at
+   random among the best ``host_subset_size``; the next best become the alternates a
+   failed build is retried on; ``count`` instances are picked one after another, each
+   seeing the ones before it;
+3. claims every instance in one transaction: the allocations (locked and re-checked
+   against capacity, see services/allocations.py) and, for a hard server-group policy,
+   the group re-checked under its lock, so parallel schedulers never break it. A claim
+   that loses a race re-runs the decision, up to CLAIM_ROUNDS times.
+
+Every decision is recorded (``decisions`` table) with the request, the configuration
+used, the funnel, the best weighed hosts and the outcome; a request no host can take
+raises NoValidHost carrying the explanation (engine/explain.py).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import numpy as np
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from corral.config import Settings
+from corral.domain import errors
+from corral.domain import scheduling as s
+from corral.domain.flavors import Flavor, ServerGroup, placement_request
+from corral.engine.explain import Explainer
+from corral.engine.filters import FilterContext, Funnel, HostQuery, run_filters
+from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
+from corral.engine.request import CandidateRequest, RequestGroup
+from corral.engine.search import Search
+from corral.engine.weighers import Weights, weigh
+from corral.persistence import Repository, Store
+from corral.persistence.clock import utcnow
+from corral.services.candidates import CandidateFinder
+from corral.services.hosts import defaults_of, effective_of
+
+log = structlog.get_logger("corral.scheduler")
+
+#: Decide-and-claim rounds before a request that keeps losing claim races gives up.
+CLAIM_ROUNDS = 4
+#: Heartbeats are re-read at most this often (seconds).
+HEARTBEAT_REFRESH_S = 1.0
+#: Weighed hosts kept in a decision record.
+TOP_WEIGHED = 5
+
+
+class GroupPolicyConflict(errors.Conflict):
+    """Another claim made the group's policy fail on the chosen host (retried)."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one scheduling request asks for."""
+
+    flavor: Flavor
+    project_id: str
+    user_id: str
+    zone: str | None = None
+    group: ServerGroup | None = None
+    same_host: tuple[str, ...] = ()
+    different_host: tuple[str, ...] = ()
+    exclude_hosts: frozenset[str] = frozenset()
+    only_host: str | None = None
+    count: int = 1
+    moving: str | None = None
+    """The instance being moved or rescheduled: not counted among its group's members."""
+
+
+@dataclass
+class Placement:
+    consumer: str
+    host: str
+    host_id: int
+    allocations: dict[str, dict[str, int]]
+    alternates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    decision_id: str
+    placements: list[Placement]
+    record: dict[str, Any]
+
+
+Write = Callable[[Repository, list[Placement], str], None]
+"""Records what was placed, inside the claim's transaction (gets the decision id)."""
+
+
+class SchedulerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.decision_seconds = Histogram(
+            "corral_scheduler_decision_seconds", "Time to decide and claim",
+            ["kind", "outcome"], registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+        self.boots = Counter("corral_scheduler_boots", "Instances placed or refused",
+                             ["outcome"], registry=registry)
+        self.retries = Counter("corral_scheduler_retries",
+                               "Claims retried (lost races) and builds rescheduled",
+                               ["why"], registry=registry)
+        self.no_valid_host = Counter("corral_scheduler_no_valid_host",
+                                     "Requests no host could take, by the filter that "
+                                     "removed the last hosts", ["filter"], registry=registry)
+
+
+def _epoch(when: datetime | None) -> float | None:
+    return None if when is None else when.replace(tzinfo=UTC).timestamp()
+
+
+def host_query_of(ask: Ask) -> tuple[CandidateRequest, dict[str, int], HostQuery]:
+    """The engine request and the host query for ``ask`` (group members etc. unset)."""
+    pr = placement_request(ask.flavor)
+    groups = [RequestGroup("", tuple(sorted(pr.resources.items())),
+                           tuple(frozenset([t]) for t in sorted(pr.required_traits)),
+                           frozenset(pr.forbidden_traits))]
+    totals = dict(pr.resources)
+    required, forbidden = set(pr.required_traits), set(pr.forbidden_traits)
+    for g in pr.groups:
+        groups.append(RequestGroup(g.suffix, tuple(sorted(g.resources.items())),
+                                   tuple(frozenset([t]) for t in sorted(g.required_traits)),
+                                   frozenset(g.forbidden_traits)))
+        for rc, n in g.resources.items():
+            totals[rc] = totals.get(rc, 0) + n
+        required |= g.required_traits
+        forbidden |= g.forbidden_traits
+    request = CandidateRequest(tuple(groups), group_policy=pr.group_policy or "none")
+    query = HostQuery(request=request, resources=totals, project_id=ask.project_id,
+                      required_traits=frozenset(required), forbidden_traits=frozenset(forbidden),
+                      zone=ask.zone, aggregate_specs=dict(pr.aggregate_specs))
+    return request, totals, query
+
+
+class Scheduler:
+    """One per process; thread-safe (decisions take the engine's lock)."""
+
+    def __init__(self, store: Store, settings: Settings, finder: CandidateFinder,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.finder = finder
+        self.metrics = SchedulerMetrics(registry)
+        self.table: HostTable | None = None
+        self._fingerprint: tuple[object, ...] | None = None
+        self._heartbeats_read = 0.0
+        self._newest_heartbeat: datetime | None = None
+        self.random = random.Random()
+
+    # -- the host table ----------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        st = self.settings
+        return Policy(strategy=st.strategy, max_instances_per_host=st.max_instances_per_host,
+                      multipliers={w: float(getattr(st, f"{w}_weight_multiplier"))
+                                   for w in WEIGHERS})
+
+    def _hosts(self, repo: Repository) -> HostTable:
+        fingerprint = repo.host_table_fingerprint()
+        if self.table is None or fingerprint != self._fingerprint:
+            self.table = self._load_hosts(repo)
+            self._fingerprint = fingerprint
+            self._heartbeats_read = time.monotonic()
+        elif time.monotonic() - self._heartbeats_read >= HEARTBEAT_REFRESH_S:
+            since = (self._newest_heartbeat - timedelta(seconds=1)
+                     if self._newest_heartbeat else None)
+            for name, when in repo.heartbeats_since(since):
+                i = self.table.index.get(name)
+                if i is not None:
+                    self.table.heartbeat[i] = _epoch(when)
+                self._newest_heartbeat = max(when, self._newest_heartbeat or when)
+            self._heartbeats_read = time.monotonic()
+        return self.table
+
+    def _load_hosts(self, repo: Repository) -> HostTable:
+        rows = repo.host_rows()
+        aggregates = repo.aggregate_rows()
+        metadata = repo.aggregate_metadata(a["id"] for a in aggregates)
+        agg_name = {a["id"]: a["name"] for a in aggregates}
+        of_host: dict[int, dict[str, dict[str, str]]] = {}
+        for host_id, agg_id in repo.memberships():
+            of_host.setdefault(host_id, {})[agg_name[agg_id]] = metadata[agg_id]
+        defaults = defaults_of(self.settings)
+        infos = []
+        for r in rows:
+            aggs = of_host.get(r["id"], {})
+            infos.append(HostInfo(
+                id=r["id"], name=r["name"], provider_uuid=r["provider_uuid"],
+                enabled=r["enabled"], forced_down=r["forced_down"],
+                heartbeat=_epoch(r["last_heartbeat"]), failed_builds=r["failed_builds"],
+                effective=effective_of(r, aggs, defaults), aggregates=tuple(sorted(aggs))))
+            if r["last_heartbeat"] is not None:
+                self._newest_heartbeat = max(r["last_heartbeat"],
+                                             self._newest_heartbeat or r["last_heartbeat"])
+        log.info("host_table_loaded", hosts=len(infos), aggregates=len(aggregates))
+        return HostTable(infos, [AggregateInfo(a["name"], metadata[a["id"]]) for a in aggregates],
+                         self.policy())
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def schedule(self, ask: Ask, consumers: Sequence[str], *, kind: str, write: Write | None,
+                 instance: str | None = None) -> Outcome:
+        """Place ``consumers`` (one per instance asked); ``write`` None is a dry run.
+
+        ``write`` runs inside the claim's transaction after the allocations are written
+        (it records the instances). Raises NoValidHost (recorded) when nothing fits.
+        """
+        started = time.perf_counter()
+        decision_id = str(uuidlib.uuid4())
+        conflicts: list[dict[str, Any]] = []
+        request, totals, base_query = host_query_of(ask)
+        with self.finder.lock:
+            for _round in range(CLAIM_ROUNDS):
+                with self.store.read() as repo:
+                    self.finder.refresh_in(repo)
+                    table = self._hosts(repo)
+                    members = (repo.group_members_by_host(ask.group.id, besides=ask.moving)
+                               if ask.group else {})
+                    same = (frozenset(repo.hosts_of_instances(ask.same_host).values())
+                            if ask.same_host else None)
+                    different = frozenset(repo.hosts_of_instances(ask.different_host).values())
+                exclude = set(ask.exclude_hosts)
+                if ask.only_host is not None:
+                    exclude |= set(table.names) - {ask.only_host}
+                query = replace(
+                    base_query, same_host=same, different_host=different,
+                    group_policy=ask.group.policy if ask.group else None,
+                    group_members=members,
+                    max_server_per_host=(ask.group.max_server_per_host or 1) if ask.group else 1,
+                    exclude=frozenset(exclude), now=time.time(),
+                    down_after_s=float(self.settings.host_down_after_s))
+                picked, ctx, funnel, weights, explanation = self._pick(table, query, consumers)
+                if picked is None:
+                    return self._refuse(decision_id, ask, kind, instance, ctx, funnel,
+                                        conflicts, started, explanation)
+                record = self._record(ask, kind, ctx, funnel, weights, picked, conflicts)
+                if write is None:
+                    record["outcome"] = "dry_run"
+                    return self._finish(decision_id, ask, kind, instance, record, picked,
+                                        started, outcome="dry_run")
+                try:
+                    with self.store.write() as repo:
+                        self._check_group(repo, ask, picked)
+                        write(repo, picked, decision_id)
+                        self._insert(repo, decision_id, ask, kind, instance, record, picked,
+                                     started, "scheduled")
+                except (errors.InsufficientCapacity, GroupPolicyConflict,
+                        errors.ConsumerGenerationConflict) as exc:
+                    conflicts.append({"hosts": [p.host for p in picked], "reason": s.CLAIM_CONFLICT,
+                                      "message": exc.detail})
+                    self.metrics.retries.labels("claim_conflict").inc()
+                    log.info("claim_conflict", decision=decision_id, error=exc.detail)
+                    continue
+                return self._finish(decision_id, ask, kind, instance, record, picked, started,
+                                    outcome="scheduled", recorded=True)
+            explanation = Explainer(ctx, funnel).explain()
+            explanation.update(code=s.CLAIM_CONFLICT, kind="transient", retry_can_help=True)
+            return self._refuse(decision_id, ask, kind, instance, ctx, funnel, conflicts,
+                                started, explanation)
+
+    def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str]
+              ) -> tuple[list[Placement] | None, FilterContext, Funnel, Weights | None,
+                         dict[str, Any]]:
+        """Choose a host per consumer, each choice seeing the ones before it (applied to
+        the engine for the duration, then undone: the claim's refresh brings them back).
+        When one does not fit, the explanation (computed while the earlier choices are
+        still applied) comes back instead of placements."""
+        state = self.finder.state
+        filters = self.settings.filters
+        saved: dict[int, tuple[np.ndarray, int]] = {}
+        picked: list[Placement] = []
+        first_weights: Weights | None = None
+        members = dict(query.group_members)
+        try:
+            for consumer in consumers:
+                ctx = FilterContext(state, table, replace(query, group_members=members))
+                funnel = run_filters(ctx, filters)
+                passed = np.flatnonzero(funnel.passed)
+                if passed.size == 0:
+                    return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
+                weights = weigh(ctx, passed)
+                first_weights = first_weights or weights
+                best = weights.hosts[:self.settings.host_subset_size]
+                chosen = int(best[self.random.randrange(best.size)]) if best.size > 1 \
+                    else int(best[0])
+                allocation = self._allocation(ctx, chosen)
+                if allocation is None:  # the engine said it fits; be safe, not sorry
+                    return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
+                others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
+                          if int(h) != chosen][:self.settings.max_attempts - 1]
+                picked.append(Placement(consumer, table.names[chosen], int(table.ids[chosen]),
+                                        allocation, [table.names[h] for h in others]))
+                for uuid, resources in allocation.items():
+                    row = state.row_of_uuid[uuid]
+                    if row not in saved:
+                        saved[row] = (state.used[row].copy(), int(state.consumers[row]))
+                    for rc, amount in resources.items():
+                        state.used[row, state.classes.index[rc]] += amount
+                    state.consumers[row] += 1
+                members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
+            return picked, ctx, funnel, first_weights, {}
+        finally:
+            for row, (used, count) in saved.items():
+                state.used[row] = used
+                state.consumers[row] = count
+
+    @staticmethod
+    def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:
+        explanation = Explainer(ctx, funnel).explain()
+        if picked:
+            explanation["placed_before_refusal"] = len(picked)
+        return explanation
+
+    def _allocation(self, ctx: FilterContext, host: int) -> dict[str, dict[str, int]] | None:
+        """The allocation on ``host``'s tree: all on the host's own provider when it can
+        take everything, else the first candidate the engine finds in its tree."""
+        state = ctx.state
+        row = int(ctx.rows[host])
+        req = ctx.query.request
+        root_uuid = state.uuid_of[row]
+        if len(req.groups) == 1:
+            g = req.groups[0]
+            rec = state.records[row]
+            ok = rec is not None and all(any(t in rec.traits for t in any_of)
+                                         for any_of in g.required)
+            ok = ok and rec is not None and not (g.forbidden & rec.traits)
+            for rc, amount in g.resources:
+                col = state.classes.index.get(rc)
+                ok = ok and col is not None and bool(
+                    state.has[row, col] and state.used[row, col] + amount <= state.capacity[row, col]
+                    and state.min_unit[row, col] <= amount <= state.max_unit[row, col]
+                    and amount % state.step[row, col] == 0)
+            if ok:
+                return {root_uuid: dict(g.resources)}
+        confined = replace(req, groups=tuple(replace(g, in_tree=root_uuid) for g in req.groups),
+                           limit=1)
+        found = Search(state, confined).candidates(1)
+        if not found:  # a sharing provider may serve the tree: search without confining
+            found = [c for c in Search(state, req).candidates(None)
+                     if any(int(state.root[r]) == row for r in c.allocations)][:1]
+        if not found:
+            return None
+        return {state.uuid_of[r]: dict(res) for r, res in found[0].allocations.items()}
+
+    @staticmethod
+    def _check_group(repo: Repository, ask: Ask, picked: list[Placement]) -> None:
+        group = ask.group
+        if group is None or group.policy not in (s.AFFINITY, s.ANTI_AFFINITY):
+            return
+        repo.lock_server_group(group.id)
+        members = repo.group_members_by_host(group.id, besides=ask.moving)
+        limit = group.max_server_per_host or 1
+        for p in picked:
+            if group.policy == s.ANTI_AFFINITY and members.get(p.host, 0) >= limit:
+                raise GroupPolicyConflict(
+                    f"host {p.host} already holds {members[p.host]} members of anti-affinity "
+                    f"group {group.id}")
+            if group.policy == s.AFFINITY and members and p.host not in members:
+                raise GroupPolicyConflict(
+                    f"the members of affinity group {group.id} are on {sorted(members)[0]}, "
+                    f"not {p.host}")
+            members[p.host] = members.get(p.host, 0) + 1
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _configuration(self) -> dict[str, Any]:
+        st = self.settings
+        return {"strategy": st.strategy, "filters": list(st.filters),
+                "host_subset_size": st.host_subset_size, "max_attempts": st.max_attempts,
+                "max_instances_per_host": st.max_instances_per_host,
+                "multipliers": dict(self.policy().multipliers),
+                "defaults": {"cpu_allocation_ratio": st.cpu_allocation_ratio,
+                             "ram_allocation_ratio": st.ram_allocation_ratio,
+                             "disk_allocation_ratio": st.disk_allocation_ratio,
+                             "reserved_host_memory_mb": st.reserved_host_memory_mb},
+                "host_down_after_s": st.host_down_after_s}
+
+    def _request(self, ask: Ask, ctx: FilterContext) -> dict[str, Any]:
+        q = ctx.query
+        out: dict[str, Any] = {
+            "flavor": {"id": ask.flavor.id, "name": ask.flavor.name},
+            "resources": dict(q.resources), "required_traits": sorted(q.required_traits),
+            "forbidden_traits": sorted(q.forbidden_traits),
+            "aggregate_specs": dict(q.aggregate_specs), "availability_zone": ask.zone,
+            "project_id": ask.project_id, "user_id": ask.user_id, "count": ask.count,
+            "hints": {"same_host": list(ask.same_host),
+                      "different_host": list(ask.different_host)}}
+        if ask.group is not None:
+            out["server_group"] = {"id": ask.group.id, "policy": ask.group.policy,
+                                   "max_server_per_host": ask.group.max_server_per_host,
+                                   "members": int(sum(q.group_members.values()))}
+        if ask.only_host:
+            out["host"] = ask.only_host
+        if ask.exclude_hosts:
+            out["exclude_hosts"] = sorted(ask.exclude_hosts)
+        return out
+
+    def _host_view(self, ctx: FilterContext, i: int) -> dict[str, Any]:
+        info = ctx.hosts.hosts[i]
+        row = int(ctx.rows[i])
+        rec = ctx.state.records[row] if row >= 0 else None
+        return {"host": info.name, "effective": info.effective.as_dict(),
+                "aggregates": list(info.aggregates),
+                "traits": sorted(rec.traits) if rec else []}
+
+    def _record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
+                weights: Weights | None, picked: list[Placement] | None,
+                conflicts: list[dict[str, Any]]) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "kind": kind, "request": self._request(ask, ctx),
+            "configuration": self._configuration(), "funnel": funnel.counts(), "weighed": []}
+        if weights is not None:
+            for k in range(min(TOP_WEIGHED, weights.hosts.size)):
+                view = self._host_view(ctx, int(weights.hosts[k]))
+                view["score"] = round(float(weights.total[k]), 6)
+                view["components"] = {w: round(float(v[k]), 6)
+                                      for w, v in weights.components.items()}
+                record["weighed"].append(view)
+        if picked:
+            record["placements"] = [{"instance": p.consumer, "host": p.host,
+                                     "alternates": p.alternates, "allocations": p.allocations}
+                                    for p in picked]
+            record["attempts"] = [{"instance": p.consumer, "host": p.host, "result": "claimed",
+                                   "at": utcnow().isoformat() + "Z"} for p in picked]
+        if conflicts:
+            record["conflicts"] = conflicts
+        return record
+
+    def _insert(self, repo: Repository, decision_id: str, ask: Ask, kind: str,
+                instance: str | None, record: dict[str, Any], picked: list[Placement] | None,
+                started: float, outcome: str, reason: str | None = None) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        record.update(outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
+        repo.insert_decision({
+            "uuid": decision_id, "kind": kind, "project_id": ask.project_id,
+            "instance_uuid": instance or (picked[0].consumer if picked else None),
+            "outcome": outcome, "reason": reason,
+            "host": picked[0].host if picked else None, "elapsed_ms": elapsed,
+            "record": json.dumps(record), "created_at": utcnow()})
+
+    def _finish(self, decision_id: str, ask: Ask, kind: str, instance: str | None,
+                record: dict[str, Any], picked: list[Placement], started: float, *,
+                outcome: str, recorded: bool = False) -> Outcome:
+        if not recorded:
+            with self.store.write() as repo:
+                self._insert(repo, decision_id, ask, kind, instance, record, picked, started,
+                             outcome)
+        elapsed = time.perf_counter() - started
+        self.metrics.decision_seconds.labels(kind, outcome).observe(elapsed)
+        if outcome == "scheduled" and kind == "boot":
+            self.metrics.boots.labels("scheduled").inc(len(picked))
+        log.info("scheduling_decision", decision=decision_id, kind=kind, outcome=outcome,
+                 hosts=[p.host for p in picked], considered=record["funnel"][0]["hosts"],
+                 passed=record["funnel"][-1]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
+        return Outcome(decision_id, picked, record)
+
+    def _refuse(self, decision_id: str, ask: Ask, kind: str, instance: str | None,
+                ctx: FilterContext, funnel: Funnel, conflicts: list[dict[str, Any]],
+                started: float, explanation: dict[str, Any]) -> NoReturn:
+        record = self._record(ask, kind, ctx, funnel, None, None, conflicts)
+        record["explanation"] = explanation
+        code = explanation["code"]
+        with self.store.write() as repo:
+            self._insert(repo, decision_id, ask, kind, instance, record, None, started,
+                         "no_valid_host", code)
+        elapsed = time.perf_counter() - started
+        self.metrics.decision_seconds.labels(kind, "no_valid_host").observe(elapsed)
+        if kind == "boot":
+            self.metrics.boots.labels("no_valid_host").inc(ask.count)
+        self.metrics.no_valid_host.labels(explanation.get("filter") or code).inc()
+        log.info("scheduling_decision", decision=decision_id, kind=kind,
+                 outcome="no_valid_host", reason=code, filter=explanation.get("filter"),
+                 resource_class=explanation.get("resource_class"),
+                 considered=record["funnel"][0]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
+        raise s.NoValidHost(describe(explanation), {"decision_id": decision_id, **explanation})
+
+
+def describe(explanation: dict[str, Any]) -> str:
+    """One sentence for the error message (no host names: members read it too)."""
+    code = explanation["code"]
+    what = explanation.get("resource_class") or explanation.get("constraint")
+    head = f"No valid host: {code}" + (f" ({what})" if what else "")
+    tail = "retrying may help" if explanation["retry_can_help"] else \
+        "retrying will not help until the fleet or the request changes"
+    funnel = explanation["funnel"]
+    left = [f"{step['step']} {step['hosts']}" for step in funnel
+            if step["step"] == "considered" or step.get("removed")]
+    return f"{head}; hosts left: {', '.join(left)}; {tail}."
