@@ -66,6 +66,9 @@ VERIFY_RESIZE = "verify_resize"
 ERROR = "error"
 DELETED = "deleted"
 STATES = (BUILDING, ACTIVE, VERIFY_RESIZE, ERROR, DELETED)
+#: States whose instance holds (or is about to hold) a place on a host: the ones that
+#: count as server group members.
+LIVE_STATES = (BUILDING, ACTIVE, VERIFY_RESIZE)
 
 #: Policies a group's members must keep, hard and soft.
 AFFINITY = "affinity"

@@ -8,12 +8,12 @@ constraints (for the race), both ending in DuplicateName.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from corral.domain import errors
+from corral.domain import errors, scheduling
 from corral.domain.flavors import Flavor, ServerGroup
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
@@ -33,11 +33,11 @@ def _flavor(row: RowMapping, specs: Mapping[str, str]) -> Flavor:
         updated_at=row["updated_at"])
 
 
-def _server_group(row: RowMapping) -> ServerGroup:
+def _server_group(row: RowMapping, members: Sequence[str] = ()) -> ServerGroup:
     return ServerGroup(
         id=row["uuid"], name=row["name"], policy=row["policy"], project_id=row["project_id"],
         user_id=row["user_id"], max_server_per_host=row["max_server_per_host"],
-        created_at=row["created_at"])
+        members=tuple(members), created_at=row["created_at"])
 
 
 class FlavorQueries:
@@ -181,7 +181,22 @@ class FlavorQueries:
         row = self.conn.execute(select(_sg).where(_sg.c.uuid == uuid)).mappings().first()
         if row is None:
             raise errors.ServerGroupNotFound(uuid)
-        return _server_group(row)
+        return _server_group(row, self._members([uuid]).get(uuid, []))
+
+    def _members(self, group_uuids: Sequence[str]) -> dict[str, list[str]]:
+        """{group uuid: its live instances, oldest first}."""
+        i = t.instances
+        out: dict[str, list[str]] = {}
+        if not group_uuids:
+            return out
+        rows = self.conn.execute(
+            select(i.c.server_group_uuid, i.c.uuid)
+            .where(i.c.server_group_uuid.in_(sorted(set(group_uuids))),
+                   i.c.state.in_(scheduling.LIVE_STATES))
+            .order_by(i.c.created_at, i.c.id))
+        for group, member in rows:
+            out.setdefault(group, []).append(member)
+        return out
 
     def list_server_groups(self, *, project_id: str | None = None,
                            name: str | None = None) -> list[ServerGroup]:
@@ -190,7 +205,9 @@ class FlavorQueries:
             query = query.where(_sg.c.project_id == project_id)
         if name is not None:
             query = query.where(_sg.c.name == name)
-        return [_server_group(r) for r in self.conn.execute(query).mappings()]
+        rows = list(self.conn.execute(query).mappings())
+        members = self._members([r["uuid"] for r in rows])
+        return [_server_group(r, members.get(r["uuid"], [])) for r in rows]
 
     def delete_server_group(self, uuid: str) -> None:
         if self.conn.execute(delete(_sg).where(_sg.c.uuid == uuid)).rowcount == 0:

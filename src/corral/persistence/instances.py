@@ -19,9 +19,7 @@ _h = t.hosts
 _agg = t.host_aggregates
 _members = t.host_aggregate_hosts
 _sg = t.server_groups
-
-#: States whose instance holds (or is about to hold) a place on a host.
-LIVE = (scheduling.BUILDING, scheduling.ACTIVE, scheduling.VERIFY_RESIZE)
+LIVE = scheduling.LIVE_STATES
 
 
 class InstanceQueries:
@@ -122,12 +120,6 @@ class InstanceQueries:
             query = query.where(_i.c.uuid != besides)
         rows = self.conn.execute(query.group_by(_h.c.name))
         return {name: int(n) for name, n in rows}
-
-    def group_member_uuids(self, group_uuid: str) -> list[str]:
-        rows = self.conn.execute(select(_i.c.uuid).where(_i.c.server_group_uuid == group_uuid,
-                                                         _i.c.state.in_(LIVE))
-                                 .order_by(_i.c.created_at, _i.c.id))
-        return list(rows.scalars())
 
     def lock_server_group(self, group_uuid: str) -> None:
         """Serialise claims into one group (PostgreSQL; SQLite writers are serial)."""
