@@ -7,9 +7,10 @@ count usage, so the count a claim checks is the count it commits against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     ColumnElement,
@@ -49,6 +50,9 @@ class LockedProvider:
 
 class AllocationQueries:
     conn: Connection
+
+    if TYPE_CHECKING:  # provided by SnapshotQueries in the Repository
+        def log_provider_changes(self, ids: Iterable[int]) -> None: ...
 
     # -- projects, users, consumer types ------------------------------------------------
 
@@ -178,7 +182,7 @@ class AllocationQueries:
             self.conn.execute(insert(t.allocations),
                               [{**r, "created_at": now, "updated_at": now} for r in rows])
 
-    def bump_provider_generations(self, providers: Iterable[LockedProvider]) -> None:
+    def bump_provider_generations(self, providers: Collection[LockedProvider]) -> None:
         rp = t.resource_providers
         now = utcnow()
         for p in providers:
@@ -187,6 +191,7 @@ class AllocationQueries:
                 .values(generation=p.generation + 1, updated_at=now))
             if result.rowcount != 1:
                 raise errors.ConcurrentUpdate(p.uuid)
+        self.log_provider_changes(p.id for p in providers)
 
     def usage_totals(self, *, project: str, user: str | None = None,
                      consumer_type: str | None = None

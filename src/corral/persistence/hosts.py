@@ -32,8 +32,27 @@ def _host_select() -> Select[tuple[object, ...]]:
             .join(_rp, _rp.c.id == _h.c.resource_provider_id))
 
 
+#: The revision that moves on every host or host aggregate change (not heartbeats).
+HOSTS = "hosts"
+
+
 class HostQueries:
     conn: Connection
+
+    def bump_revision(self, name: str) -> None:
+        r = t.revisions
+        if self.conn.execute(update(r).where(r.c.name == name)
+                             .values(value=r.c.value + 1)).rowcount:
+            return
+        try:  # the row is missing (an emptied table): start it
+            with self.conn.begin_nested():
+                self.conn.execute(insert(r).values(name=name, value=1))
+        except IntegrityError:  # another writer just did
+            self.conn.execute(update(r).where(r.c.name == name).values(value=r.c.value + 1))
+
+    def revision(self, name: str) -> int:
+        r = t.revisions
+        return int(self.conn.scalar(select(r.c.value).where(r.c.name == name)) or 0)
 
     # -- hosts -------------------------------------------------------------------------------
 
@@ -59,6 +78,7 @@ class HostQueries:
         now = utcnow()
         try:
             with self.conn.begin_nested():
+                self.bump_revision(HOSTS)
                 return int(self.conn.execute(insert(_h).values(
                     name=name, resource_provider_id=provider_id, enabled=True,
                     disabled_reason=None, forced_down=False, last_heartbeat=heartbeat,
@@ -69,7 +89,8 @@ class HostQueries:
 
     def update_host(self, host_id: int, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_h).where(_h.c.id == host_id)
-                          .values(**values, revision=_h.c.revision + 1, updated_at=utcnow()))
+                          .values(**values, updated_at=utcnow()))
+        self.bump_revision(HOSTS)
 
     def set_heartbeat(self, name: str, when: datetime) -> bool:
         """Record a heartbeat; False when there is no such host."""
@@ -78,6 +99,7 @@ class HostQueries:
         return bool(result.rowcount)
 
     def delete_host(self, host_id: int) -> None:
+        self.bump_revision(HOSTS)
         self.conn.execute(delete(_members).where(_members.c.host_id == host_id))
         self.conn.execute(delete(_h).where(_h.c.id == host_id))
 
@@ -158,6 +180,7 @@ class HostQueries:
                     .returning(_agg.c.id)).scalar_one())
         except IntegrityError as exc:
             raise errors.DuplicateName(f"Host aggregate {name!r} already exists.") from exc
+        self.bump_revision(HOSTS)
         if metadata:
             self.conn.execute(insert(_meta), [{"aggregate_id": agg_id, "key": k, "value": v}
                                               for k, v in sorted(metadata.items())])
@@ -176,9 +199,11 @@ class HostQueries:
 
     def touch_aggregate(self, aggregate_id: int) -> None:
         self.conn.execute(update(_agg).where(_agg.c.id == aggregate_id)
-                          .values(revision=_agg.c.revision + 1, updated_at=utcnow()))
+                          .values(updated_at=utcnow()))
+        self.bump_revision(HOSTS)
 
     def delete_aggregate(self, aggregate_id: int) -> None:
+        self.bump_revision(HOSTS)
         self.conn.execute(delete(_meta).where(_meta.c.aggregate_id == aggregate_id))
         self.conn.execute(delete(_agg).where(_agg.c.id == aggregate_id))
 

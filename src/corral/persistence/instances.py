@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from corral.domain import scheduling
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
+from corral.persistence.hosts import HOSTS
 
 _i = t.instances
 _d = t.decisions
@@ -25,15 +26,10 @@ LIVE = scheduling.LIVE_STATES
 class InstanceQueries:
     conn: Connection
 
-    # -- what the scheduler reads of hosts ---------------------------------------------------
+    if TYPE_CHECKING:
+        def bump_revision(self, name: str) -> None: ...
 
-    def host_table_fingerprint(self) -> tuple[object, ...]:
-        """Moves whenever a host or an aggregate changes (not on heartbeats)."""
-        hosts = self.conn.execute(select(func.count(), func.coalesce(func.sum(_h.c.revision), 0),
-                                         func.max(_h.c.id))).one()
-        aggs = self.conn.execute(select(func.count(), func.coalesce(func.sum(_agg.c.revision), 0),
-                                        func.max(_agg.c.id))).one()
-        return (*hosts, *aggs)
+    # -- what the scheduler reads of hosts ---------------------------------------------------
 
     def memberships(self) -> list[tuple[int, int]]:
         """Every (host id, aggregate id) pair."""
@@ -66,7 +62,8 @@ class InstanceQueries:
         query = update(_h).where(_h.c.id == host_id)
         if not failed:
             query = query.where(_h.c.failed_builds != 0)
-        self.conn.execute(query.values(failed_builds=value, revision=_h.c.revision + 1))
+        if self.conn.execute(query.values(failed_builds=value)).rowcount:
+            self.bump_revision(HOSTS)
 
     # -- instances ---------------------------------------------------------------------------
 

@@ -190,6 +190,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
             raise errors.DuplicateName(
                 f"Conflicting resource provider {', '.join(taken) or name} already exists."
             ) from exc
+        self.log_provider_changes([new_id])
         return self.get_provider(uuid)
 
     def root_id(self, provider: Provider) -> int:
@@ -227,7 +228,9 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
                     subtree = self.subtree_ids(provider.id)
                     self.conn.execute(update(_rp).where(_rp.c.id.in_(subtree))
                                       .values(root_provider_id=new_root))
+                    self.log_provider_changes(subtree)
                 self.conn.execute(update(_rp).where(_rp.c.id == provider.id).values(**values))
+                self.log_provider_changes([provider.id])
         except IntegrityError as exc:
             raise errors.DuplicateName(
                 f"Conflicting resource provider {name} already exists.") from exc
@@ -239,6 +242,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         self.conn.execute(delete(t.provider_aggregates)
                           .where(t.provider_aggregates.c.resource_provider_id == provider.id))
         self.conn.execute(delete(_rp).where(_rp.c.id == provider.id))
+        self.log_provider_changes([provider.id])
 
     def bump_generation(self, provider: Provider, seen: int | None = None) -> int:
         """Compare-and-swap the provider generation; returns the new one.
@@ -253,6 +257,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         if result.rowcount != 1:
             current = self.conn.scalar(select(_rp.c.generation).where(_rp.c.id == provider.id))
             raise errors.ConcurrentUpdate(provider.uuid, expected, current)
+        self.log_provider_changes([provider.id])
         return expected + 1
 
     def list_providers(self, flt: ProviderFilter) -> list[Provider]:
@@ -421,6 +426,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
     def touch_provider(self, provider: Provider) -> None:
         """Record a change that does not move the generation (aggregates before 1.19)."""
         self.conn.execute(update(_rp).where(_rp.c.id == provider.id).values(updated_at=utcnow()))
+        self.log_provider_changes([provider.id])
 
     def count_providers(self) -> int:
         return int(self.conn.scalar(select(func.count()).select_from(_rp)) or 0)

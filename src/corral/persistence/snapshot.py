@@ -3,14 +3,18 @@ per-provider versions to find what changed, and full records of the changed ones
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from corral.persistence import tables as t
 
 CHUNK = 5000
+#: The change feed keeps this many entries; a write prunes it now and then.
+KEEP_CHANGES = 100_000
+PRUNE_CHANCE = 0.001
 
 
 class SnapshotQueries:
@@ -22,6 +26,35 @@ class SnapshotQueries:
         def usages(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
         def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
         def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
+
+    def log_provider_changes(self, ids: Iterable[int]) -> None:
+        """Name changed providers in the change feed (same transaction as the change)."""
+        rows = [{"provider_id": i} for i in sorted(set(ids))]
+        if not rows:
+            return
+        self.conn.execute(insert(t.provider_changes), rows)
+        if random.random() < PRUNE_CHANCE:
+            pc = t.provider_changes
+            self.conn.execute(delete(pc).where(
+                pc.c.id < select(func.max(pc.c.id) - KEEP_CHANGES).scalar_subquery()))
+
+    def last_provider_change(self) -> int:
+        return int(self.conn.scalar(select(func.max(t.provider_changes.c.id))) or 0)
+
+    def providers_changed_after(self, change_id: int) -> set[int]:
+        pc = t.provider_changes
+        return set(self.conn.scalars(select(pc.c.provider_id).where(pc.c.id > change_id)))
+
+    def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[object, ...]]:
+        rp = t.resource_providers
+        wanted = sorted(set(ids))
+        out: dict[int, tuple[object, ...]] = {}
+        for start in range(0, len(wanted), CHUNK):
+            rows = self.conn.execute(select(rp.c.id, rp.c.generation, rp.c.updated_at,
+                                            rp.c.parent_provider_id, rp.c.root_provider_id)
+                                     .where(rp.c.id.in_(wanted[start:start + CHUNK])))
+            out.update({row[0]: tuple(row[1:]) for row in rows})
+        return out
 
     def provider_fingerprint(self) -> tuple[object, ...]:
         """Changes whenever any provider is created, changed or deleted."""

@@ -171,8 +171,6 @@ hosts = Table(
     Column("disk_gb", Integer, nullable=False),
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
-    # Moves on every change but heartbeats: the scheduler's cue to reload its host table.
-    Column("revision", Integer, nullable=False, server_default="0"),
     *_timestamps(),
     Index("ix_hosts_last_heartbeat", "last_heartbeat"),
 )
@@ -183,8 +181,6 @@ host_aggregates = Table(
     Column("name", String(255), nullable=False, unique=True),
     # The Placement aggregate mirroring this one's membership.
     Column("uuid", String(36), nullable=False, unique=True),
-    # Moves on every change of metadata or membership.
-    Column("revision", Integer, nullable=False, server_default="0"),
     *_timestamps(),
 )
 
@@ -290,4 +286,21 @@ decisions = Table(
     # The whole record (request, configuration used, funnel, weights, attempts) as JSON.
     Column("record", Text, nullable=False),
     Column("created_at", DateTime, nullable=False, index=True),
+)
+
+provider_changes = Table(
+    "provider_changes", metadata,
+    # A feed of provider changes, in commit order on SQLite (writers are serial) and
+    # nearly so on PostgreSQL: engines reload only the providers named since they last
+    # looked (services/candidates.py). Old rows are pruned.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, nullable=False),
+)
+
+revisions = Table(
+    "revisions", metadata,
+    # Named counters that move on every change of what they name ("hosts": any host or
+    # host aggregate change but heartbeats), so a cache checks one row, not a table.
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
 )

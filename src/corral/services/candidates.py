@@ -1,11 +1,16 @@
 """Allocation candidates: the engine, kept fresh from the store, answering queries.
 
-The store is the truth; the engine is this process's cache of it. Before every query
-the finder compares a one-row fingerprint of the providers table with the one it last
-loaded; on a change it reloads only the providers whose (generation, parent, root,
-updated_at) moved. Every write to a provider moves its generation, so several corral
-processes sharing one database each see the others' claims on their next query.
-A candidate is advice: the claim that follows re-checks capacity under a lock.
+The store is the truth; the engine is this process's cache of it. Every write to a
+provider (creating, changing, claiming against or deleting it) adds its id to a change
+feed in the same transaction. Before every query the finder reads the feed's newest id
+(one indexed row); when it moved, it reloads only the providers named since, whose
+(generation, parent, root, updated_at) differ from what it holds. So several corral
+processes sharing one database each see the others' claims on their next query, at a
+cost that follows the changes, not the fleet. On PostgreSQL, transactions may commit
+out of id order, so the feed is re-read with an overlap; and every RECONCILE_S the
+finder also compares every provider's version (the full check), which catches
+anything else. A candidate is advice: the claim that follows re-checks capacity under
+a lock.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ log = structlog.get_logger("corral.candidates")
 
 #: A refresh that loads at least this many providers moves them out of the cyclic GC's way.
 FREEZE_AFTER = 1000
+#: Seconds between full checks of every provider's version.
+RECONCILE_S = 5.0
+#: Feed entries re-read behind the newest seen (PostgreSQL commits out of id order).
+OVERLAP = {"postgresql": 200}
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class CandidateFinder:
         self.fingerprint: tuple[object, ...] | None = None
         self.versions: dict[int, tuple[object, ...]] = {}
         self.reloads = 0
+        self.change_seen: int | None = None
+        self.reconciled = 0.0
 
     def refresh(self) -> int:
         """Bring the engine up to date with the store; returns how many providers reloaded."""
@@ -71,6 +82,23 @@ class CandidateFinder:
 
     def refresh_in(self, repo: Repository) -> int:
         """The refresh inside the caller's read transaction (caller holds ``lock``)."""
+        head = repo.last_provider_change()
+        if self.change_seen is None or time.monotonic() - self.reconciled >= RECONCILE_S:
+            loaded = self._full_refresh(repo)
+            self.change_seen, self.reconciled = head, time.monotonic()
+            return loaded
+        if head == self.change_seen:
+            return 0
+        overlap = OVERLAP.get(repo.conn.dialect.name, 0)
+        ids = repo.providers_changed_after(self.change_seen - overlap)
+        versions = repo.provider_versions_of(ids)
+        changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
+        removed = [pid for pid in ids if pid not in versions and pid in self.versions]
+        self._load(repo, changed, removed, versions)
+        self.change_seen = head
+        return len(changed)
+
+    def _full_refresh(self, repo: Repository) -> int:
         fingerprint = repo.provider_fingerprint()
         if fingerprint == self.fingerprint:
             return 0
@@ -79,6 +107,14 @@ class CandidateFinder:
         versions = repo.provider_versions()
         changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
         removed = [pid for pid in self.versions if pid not in versions]
+        loaded = self._load(repo, changed, removed, versions, everything=True)
+        self.fingerprint = fingerprint if loaded == len(changed) else None
+        return len(changed)
+
+    def _load(self, repo: Repository, changed: list[int], removed: list[int],
+              versions: dict[int, tuple[object, ...]], everything: bool = False) -> int:
+        """Reload ``changed``, drop ``removed``; ``versions`` are the ones just read (of
+        every provider when ``everything``). Returns how many were loaded."""
         rows = repo.provider_rows(changed)
         records = [ProviderRecord(
             id=r["id"], uuid=r["uuid"], generation=r["generation"], parent_id=r["parent_id"],
@@ -95,12 +131,16 @@ class CandidateFinder:
         # Only what was loaded counts as known: a provider whose row vanished between the
         # two reads is retried next time.
         loaded = {r.id for r in records}
-        self.versions = {pid: v for pid, v in versions.items()
-                         if pid in loaded or (pid not in changed and pid in self.versions)}
-        self.fingerprint = fingerprint if len(loaded) == len(changed) else None
+        if everything:
+            self.versions = {pid: v for pid, v in versions.items()
+                             if pid in loaded or (pid not in changed and pid in self.versions)}
+        else:
+            for pid in removed:
+                self.versions.pop(pid, None)
+            self.versions.update({pid: versions[pid] for pid in loaded})
         self.reloads += 1
         log.debug("engine_refreshed", changed=len(changed), removed=len(removed))
-        return len(changed)
+        return len(loaded)
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
              max_candidates: int | None = None, randomize: bool = False,

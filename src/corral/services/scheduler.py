@@ -47,6 +47,7 @@ from corral.engine.search import Search
 from corral.engine.weighers import Weights, weigh
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
+from corral.persistence.hosts import HOSTS
 from corral.services.candidates import CandidateFinder
 from corral.services.hosts import defaults_of, effective_of
 
@@ -155,7 +156,7 @@ class Scheduler:
         self.finder = finder
         self.metrics = SchedulerMetrics(registry)
         self.table: HostTable | None = None
-        self._fingerprint: tuple[object, ...] | None = None
+        self._fingerprint: int | None = None
         self._heartbeats_read = 0.0
         self._newest_heartbeat: datetime | None = None
         self.random = random.Random()
@@ -169,7 +170,7 @@ class Scheduler:
                                    for w in WEIGHERS})
 
     def _hosts(self, repo: Repository) -> HostTable:
-        fingerprint = repo.host_table_fingerprint()
+        fingerprint = repo.revision(HOSTS)
         if self.table is None or fingerprint != self._fingerprint:
             self.table = self._load_hosts(repo)
             self._fingerprint = fingerprint

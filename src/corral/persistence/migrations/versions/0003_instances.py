@@ -19,12 +19,18 @@ def upgrade() -> None:
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('failed_builds', sa.Integer(), server_default='0',
                                       nullable=False))
-        batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='0',
-                                      nullable=False))
         batch_op.create_index('ix_hosts_last_heartbeat', ['last_heartbeat'], unique=False)
-    with op.batch_alter_table('host_aggregates', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='0',
-                                      nullable=False))
+    op.create_table('provider_changes',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('provider_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_changes'))
+    )
+    revisions = op.create_table('revisions',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_revisions'))
+    )
+    op.bulk_insert(revisions, [{'name': 'hosts', 'value': 0}])
     op.create_table('instances',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -83,9 +89,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('decisions')
     op.drop_table('instances')
-    with op.batch_alter_table('host_aggregates', schema=None) as batch_op:
-        batch_op.drop_column('revision')
+    op.drop_table('revisions')
+    op.drop_table('provider_changes')
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.drop_index('ix_hosts_last_heartbeat')
-        batch_op.drop_column('revision')
         batch_op.drop_column('failed_builds')
