@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from corral.persistence.repository import Repository
 
@@ -28,8 +28,13 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        # Connections are kept (opening one and setting its pragmas costs about as much
+        # as a small transaction); ":memory:" needs each connection to be its own.
+        pooling: dict[str, Any] = (
+            {"poolclass": NullPool} if parsed.database in (None, "", ":memory:")
+            else {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": pool_size})
         engine = create_engine(
-            url, poolclass=NullPool,
+            url, **pooling,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine, busy_timeout_ms)
