@@ -43,10 +43,10 @@ def without(app_with: AppFactory) -> AppFactory:
 
 
 def flavor(v1: V1, name: str, vcpus: int = 1, ram_mb: int = 512, disk_gb: int = 1,
-           **extra_specs: str) -> dict[str, Any]:
+           specs: dict[str, str] | None = None) -> dict[str, Any]:
     found: dict[str, Any] = v1.ok("POST", "/flavors", 201, json={
         "name": name, "vcpus": vcpus, "ram_mb": ram_mb, "disk_gb": disk_gb,
-        "extra_specs": extra_specs})
+        "extra_specs": specs or {}})
     return found
 
 

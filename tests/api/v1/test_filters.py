@@ -73,9 +73,9 @@ def test_aggregate_extra_specs(v1: V1, without: AppFactory) -> None:
     v1.report("cn2", **BIG)
     v1.aggregate("fast", ssd="true,nvme")
     v1.add("fast", "cn1")
-    flavor(v1, "ssd", **{"aggregate_instance_extra_specs:ssd": "true"})
-    flavor(v1, "nvme", **{"aggregate_instance_extra_specs:ssd": "nvme"})
-    flavor(v1, "gpu", **{"aggregate_instance_extra_specs:gpu": "yes"})
+    flavor(v1, "ssd", specs={"aggregate_instance_extra_specs:ssd": "true"})
+    flavor(v1, "nvme", specs={"aggregate_instance_extra_specs:ssd": "nvme"})
+    flavor(v1, "gpu", specs={"aggregate_instance_extra_specs:gpu": "yes"})
     bare = without("aggregate_extra_specs")
     assert host_of(v1, "a", "ssd") == "cn1"
     assert host_of(v1, "b", "nvme") == "cn1"  # one item of a comma list
@@ -104,9 +104,9 @@ def test_tenant_isolation(v1: V1, without: AppFactory) -> None:
 
 def test_traits_required_and_forbidden(v1: V1, without: AppFactory) -> None:
     v1.report("avx", traits=["HW_CPU_X86_AVX2"])
-    flavor(v1, "avx2", **{"trait:HW_CPU_X86_AVX2": "required"})
-    flavor(v1, "sse", **{"trait:HW_CPU_X86_SSE42": "required"})
-    flavor(v1, "no-avx2", **{"trait:HW_CPU_X86_AVX2": "forbidden"})
+    flavor(v1, "avx2", specs={"trait:HW_CPU_X86_AVX2": "required"})
+    flavor(v1, "sse", specs={"trait:HW_CPU_X86_SSE42": "required"})
+    flavor(v1, "no-avx2", specs={"trait:HW_CPU_X86_AVX2": "forbidden"})
     assert host_of(v1, "a", "avx2") == "avx"
     for name in ("sse", "no-avx2"):
         explanation = refused(boot_(v1, flavor=name), "constraint_unsatisfiable",
