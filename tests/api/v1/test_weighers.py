@@ -4,6 +4,7 @@ build failures and host_subset_size, each read from where the instances land."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def fleet(v1: V1, n: int) -> list[str]:
     return names
 
 
-def boot_many(v1: V1, total: int, batch: int = 20, **body: object) -> None:
+def boot_many(v1: V1, total: int, batch: int = 20, **body: Any) -> None:
     for k in range(0, total, batch):
         r = boot_(v1, f"b{k}", count=min(batch, total - k), **body)
         assert r.status_code == 201, r.text
