@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from .helpers import V1
-from .scheduling import booted, flavor, refused
 from .scheduling import boot as boot_
+from .scheduling import booted, flavor, refused
 
 MEMBER = ("alice:p1", "member")
 
