@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, demo, flavors, hosts, providers, server_groups
+from corral.cli import aggregates, demo, flavors, hosts, instances, providers, server_groups
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.config import Settings, sample_config
 
@@ -32,6 +32,9 @@ app.add_typer(aggregates.aggregate_app, name="aggregate")
 app.add_typer(flavors.flavor_app, name="flavor")
 app.add_typer(server_groups.server_group_app, name="server-group")
 app.command("demo")(demo.seed_demo)
+app.add_typer(instances.instance_app, name="instance")
+app.add_typer(instances.decision_app, name="decision")
+app.command("explain")(instances.explain_decision)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]

@@ -1,0 +1,500 @@
+"""``corral instance ...``, ``corral decision list`` and ``corral explain``: instances and
+the scheduling decisions that placed (or refused) them.
+
+The CLI is the operator: it boots in the project given with ``--project`` (any flavor,
+shared or not), sees every project's instances with their hosts, migrates, and reports
+builds as a host would. Each command runs one scheduler of its own over the configured
+database, with the configured filters and weighers. A request no host can take prints
+the explanation (the renderer ``corral explain`` uses) on stderr, then one ``error:``
+line, and exits 1; with ``-f json`` or ``-f yaml`` the explanation goes to stdout as data.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
+
+import typer
+from rich import box
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from corral.cli import output
+from corral.cli.context import bad_input, fail, open_services, print_error, settings
+from corral.domain import errors
+from corral.domain import scheduling as s
+from corral.domain.flavors import MAX_INT
+from corral.domain.scheduling import Instance
+from corral.services import instances as svc
+
+if TYPE_CHECKING:
+    from corral.persistence import Store
+    from corral.services.scheduler import Scheduler
+
+instance_app = typer.Typer(no_args_is_help=True,
+                           help="Instances: boot, list, show, delete, report, resize, migrate, "
+                                "confirm, revert.")
+decision_app = typer.Typer(no_args_is_help=True,
+                           help="Scheduling decisions: list (see 'corral explain ID').")
+
+LIST_COLUMNS = ("id", "name", "state", "host", "flavor_id", "project_id")
+SHOW_COLUMNS = ("id", "name", "project_id", "user_id", "flavor_id", "state", "host",
+                "availability_zone", "server_group", "new_flavor_id", "source_host", "attempts",
+                "alternates", "decision_id", "fault", "created_at", "updated_at")
+BOOT_COLUMNS = (*LIST_COLUMNS, "decision_id")
+DRY_RUN_COLUMNS = ("instance", "host", "alternates", "decision_id")
+DECISION_COLUMNS = ("id", "kind", "outcome", "reason", "host", "elapsed_ms", "created_at",
+                    "project_id", "instance_id")
+
+InstanceArg = Annotated[str, typer.Argument(help="UUID of the instance.")]
+
+
+class State(StrEnum):
+    building = s.BUILDING
+    active = s.ACTIVE
+    verify_resize = s.VERIFY_RESIZE
+    error = s.ERROR
+
+
+class BuildStatus(StrEnum):
+    active = "active"
+    failed = "failed"
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def instance_row(i: Instance) -> dict[str, Any]:
+    return {"id": i.id, "name": i.name, "project_id": i.project_id, "user_id": i.user_id,
+            "flavor_id": i.flavor_id, "state": i.state, "host": i.host,
+            "availability_zone": i.availability_zone, "server_group": i.server_group,
+            "new_flavor_id": i.new_flavor_id, "source_host": i.source_host,
+            "attempts": i.attempts, "alternates": list(i.alternates),
+            "decision_id": i.decision_id, "fault": i.fault,
+            "created_at": _stamp(i.created_at), "updated_at": _stamp(i.updated_at)}
+
+
+def decision_row(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A decision as data: its timestamp as text, everything else as recorded."""
+    return {**d, "created_at": _stamp(d["created_at"])}
+
+
+# -- the scheduler and refusals -----------------------------------------------------------------
+
+def make_scheduler(store: Store) -> Scheduler:
+    """A scheduler for one command, with metrics of its own (nothing scrapes them)."""
+    from prometheus_client import CollectorRegistry
+
+    from corral.services.candidates import CandidateFinder
+    from corral.services.scheduler import Scheduler
+
+    return Scheduler(store, settings(), CandidateFinder(store), CollectorRegistry())
+
+
+def refuse(exc: s.NoValidHost, fmt: output.Format) -> NoReturn:
+    """Print why no host could take the request, then ``error: ...``; exit 1."""
+    explanation = exc.explanation
+    if fmt in (output.Format.json, output.Format.yaml):
+        output.emit_show(fmt, [("error", exc.detail), ("explanation", explanation)],
+                         sys.stdout)
+    else:
+        render(explanation_view(explanation), _console(sys.stderr))
+    decision = explanation.get("decision_id")
+    hint = f"; the whole record: corral explain {decision}" if decision else ""
+    fail(exc.detail.rstrip(".") + hint)
+
+
+@contextmanager
+def placing(fmt: output.Format) -> Iterator[None]:
+    """Around a scheduling call: a refusal is explained, not one line."""
+    try:
+        yield
+    except s.NoValidHost as exc:
+        refuse(exc, fmt)
+
+
+# -- instance commands --------------------------------------------------------------------------
+
+@instance_app.command("boot")
+def boot_instances(
+    name: Annotated[str, typer.Argument(help="Name (numbered name-1, name-2... with --count).")],
+    flavor: Annotated[str, typer.Option("--flavor", help="Flavor id or name.")],
+    project: Annotated[str, typer.Option("--project", help="Project the instances belong to.")],
+    user: Annotated[str, typer.Option("--user", help="User recorded as their owner.")
+                    ] = "admin",
+    zone: Annotated[str | None, typer.Option(
+        "--zone", metavar="AZ", help="Only hosts in this availability zone.")] = None,
+    server_group: Annotated[str | None, typer.Option(
+        "--server-group", metavar="GROUP", help="UUID of the server group to join.")] = None,
+    same_host: Annotated[list[str] | None, typer.Option(
+        "--same-host", metavar="INSTANCE",
+        help="Only on a host of this instance (UUID). Repeatable.")] = None,
+    different_host: Annotated[list[str] | None, typer.Option(
+        "--different-host", metavar="INSTANCE",
+        help="Not on the host of this instance (UUID). Repeatable.")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=s.MAX_COUNT,
+                                       help="How many instances, in one decision.")] = 1,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say where they would go; claim nothing.")] = False,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Boot instances of a flavor on the hosts the scheduler picks (state 'building')."""
+    out = output.Output(fmt, column, DRY_RUN_COLUMNS if dry_run else BOOT_COLUMNS)
+    req = svc.BootRequest(
+        name=name, flavor=flavor, project_id=project, user_id=user, availability_zone=zone,
+        server_group=server_group, same_host=tuple(same_host or ()),
+        different_host=tuple(different_host or ()), count=count, dry_run=dry_run,
+        any_flavor=True)
+    options = {"name": "NAME", "count": "--count", "project_id": "--project",
+               "user_id": "--user", "availability_zone": "--zone",
+               "hints.same_host": "--same-host", "hints.different_host": "--different-host"}
+    with open_services() as store, placing(fmt):
+        try:
+            result = svc.boot(store, make_scheduler(store), req)
+        except errors.InvalidInput as exc:
+            bad_input(options.get(exc.field or "", "NAME"), exc.detail)
+    if dry_run:
+        out.list({"instance": k + 1, "host": p["host"], "alternates": p["alternates"],
+                  "decision_id": result.decision_id}
+                 for k, p in enumerate(result.record.get("placements", [])))
+        return
+    out.list(instance_row(i) for i in result.instances)
+
+
+@instance_app.command("list")
+def list_instances(
+    project: Annotated[str | None, typer.Option(
+        "--project", help="Only this project's (default: every project's).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Only on this host.")] = None,
+    state: Annotated[State | None, typer.Option("--state", help="Only in this state.")
+                     ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=MAX_INT,
+                                              help="At most this many.")] = None,
+    long: Annotated[bool, typer.Option("--long", help="Every field.")] = False,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """List live instances (deleted ones are not shown)."""
+    out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS)
+    with open_services() as store:
+        found = svc.list_instances(store, project_id=project, host=host,
+                                   state=state.value if state else None, limit=limit)
+    out.list(instance_row(i) for i in found)
+
+
+@instance_app.command("show")
+def show_instance(instance: InstanceArg, fmt: output.FormatOption = output.Format.table,
+                  column: output.ColumnOption = None) -> None:
+    """Show an instance: state, host, alternates left, the decision that placed it."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.get_instance(store, instance)
+    out.show(instance_row(found))
+
+
+@instance_app.command("delete")
+def delete_instances(
+    instances: Annotated[list[str], typer.Argument(metavar="INSTANCE...",
+                                                   help="UUIDs of the instances.")],
+) -> None:
+    """Delete instances (their allocations are given back); exits 1 if any failed."""
+    failed = 0
+    with open_services() as store:
+        if len(instances) == 1:
+            svc.delete_instance(store, instances[0])
+            return
+        for ref in instances:
+            try:
+                svc.delete_instance(store, ref)
+            except errors.CorralError as exc:
+                failed += 1
+                print_error(f"{ref}: {exc.detail}")
+    if failed:
+        fail(f"failed to delete {failed} of {len(instances)} instance(s)")
+
+
+@instance_app.command("report")
+def report_build(
+    instance: InstanceArg,
+    status: Annotated[BuildStatus, typer.Option("--status", help="How the build went.")],
+    message: Annotated[str | None, typer.Option(
+        "--message", help="What went wrong (kept as the instance's fault).")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Report a build as the host would: active, or failed (retried on the next alternate;
+    in error once none is left)."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    if message is not None and len(message) > 1000:
+        bad_input("--message", "at most 1000 characters")
+    with open_services() as store:
+        found = svc.report_build(store, make_scheduler(store), instance,
+                                 succeeded=status is BuildStatus.active, message=message)
+    out.show(instance_row(found))
+
+
+@instance_app.command("resize")
+def resize_instance(
+    instance: InstanceArg,
+    flavor: Annotated[str, typer.Option("--flavor", help="The new flavor (id or name).")],
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Claim a new flavor on a host the scheduler picks; then confirm or revert."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store, placing(fmt):
+        try:
+            found = svc.resize(store, make_scheduler(store), instance, flavor, any_flavor=True)
+        except errors.InvalidInput as exc:
+            if exc.field == "flavor":
+                bad_input("--flavor", exc.detail)
+            raise
+    out.show(instance_row(found))
+
+
+@instance_app.command("migrate")
+def migrate_instance(
+    instance: InstanceArg,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Destination (every filter still applies; default: the scheduler's "
+                       "pick).")] = None,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """Move an instance to another host; then confirm or revert."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store, placing(fmt):
+        found = svc.migrate(store, make_scheduler(store), instance, host=host)
+    out.show(instance_row(found))
+
+
+@instance_app.command("confirm")
+def confirm_move(instance: InstanceArg, fmt: output.FormatOption = output.Format.table,
+                 column: output.ColumnOption = None) -> None:
+    """Keep the new host (and flavor): the source's resources are given back."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.confirm(store, instance)
+    out.show(instance_row(found))
+
+
+@instance_app.command("revert")
+def revert_move(instance: InstanceArg, fmt: output.FormatOption = output.Format.table,
+                column: output.ColumnOption = None) -> None:
+    """Go back to the source host (and flavor): the destination's resources are given back."""
+    out = output.Output(fmt, column, SHOW_COLUMNS)
+    with open_services() as store:
+        found = svc.revert(store, instance)
+    out.show(instance_row(found))
+
+
+# -- decisions ----------------------------------------------------------------------------------
+
+@decision_app.command("list")
+def list_decisions(
+    instance: Annotated[str | None, typer.Option(
+        "--instance", help="Only decisions about this instance (UUID).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Only this project's.")
+                       ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000,
+                                       help="At most this many (default 50).")] = 50,
+    fmt: output.FormatOption = output.Format.table,
+    column: output.ColumnOption = None,
+) -> None:
+    """List scheduling decisions, newest first."""
+    out = output.Output(fmt, column, DECISION_COLUMNS)
+    with open_services() as store:
+        found = svc.list_decisions(store, project_id=project, instance=instance, limit=limit)
+    out.list({**decision_row(d), "elapsed_ms": round(d["elapsed_ms"], 3)} for d in found)
+
+
+def explain_decision(
+    decision: Annotated[str, typer.Argument(help="UUID of the decision (see 'decision list' "
+                                                 "or an instance's decision_id).")],
+    fmt: output.FormatOption = output.Format.table,
+) -> None:
+    """Explain a scheduling decision: the request, the configuration, the funnel of
+    filters, the weighed hosts, the choice and its attempts, or why no host could take it.
+    ``-f json`` or ``-f yaml`` prints the decision as recorded."""
+    if fmt not in (output.Format.table, output.Format.json, output.Format.yaml):
+        bad_input("-f", "explain prints table, json or yaml")
+    with open_services() as store:
+        found = decision_row(svc.get_decision(store, decision))
+    if fmt is output.Format.table:
+        render(decision_view(found), _console(sys.stdout))
+    else:
+        output.emit_show(fmt, list(found.items()), sys.stdout)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+def _console(stream: TextIO) -> Console:
+    console = Console(file=stream, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        # Piped or captured: wide enough that a UUID or a message is never cut in two.
+        console = Console(file=stream, highlight=False, soft_wrap=False, width=200)
+    return console
+
+
+def render(parts: Sequence[RenderableType], console: Console) -> None:
+    for part in parts:
+        console.print(part)
+
+
+def _heading(text: str) -> Text:
+    return Text(f"\n{text}", style="bold")
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    table = Table(box=box.SQUARE, header_style="bold", highlight=False, title=title,
+                  title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _fields(pairs: Sequence[tuple[str, Any]]) -> Table:
+    """Field/value lines, values flattened (lists with commas, mappings as k=v)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column(overflow="fold")
+    for key, value in pairs:
+        if value in (None, [], {}, ""):
+            continue
+        grid.add_row(key, Text(output.flat(value)))
+    return grid
+
+
+def _score(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else str(value)
+
+
+def funnel_table(funnel: Sequence[Mapping[str, Any]]) -> Table:
+    table = _table("step", "hosts left", "removed")
+    for step in funnel:
+        removed = step.get("removed")
+        table.add_row(Text(str(step["step"])), Text(str(step["hosts"])),
+                      Text("" if removed is None else str(removed),
+                           style="red" if removed else ""))
+    return table
+
+
+def explanation_view(explanation: Mapping[str, Any]) -> list[RenderableType]:
+    """Why no valid host: the reason, whether retrying helps, the funnel, the buckets of
+    hosts removed (operator messages) and the hosts that came closest."""
+    code = explanation.get("code", "?")
+    what = [f"{k} {explanation[k]}" for k in ("filter", "constraint", "resource_class")
+            if explanation.get(k)]
+    head = Text("No valid host: ", style="bold red")
+    head.append(code, style="bold")
+    if what:
+        head.append(f" ({', '.join(what)})")
+    parts: list[RenderableType] = [head]
+    if explanation.get("retry_can_help"):
+        parts.append(Text(f"{explanation.get('kind', 'transient')}: retrying will help once "
+                          "usage, host liveness or a racing claim changes"))
+    else:
+        parts.append(Text(f"{explanation.get('kind', 'structural')}: retrying won't help "
+                          "until the fleet or the request changes"))
+    if explanation.get("placed_before_refusal"):
+        parts.append(Text(f"{explanation['placed_before_refusal']} instance(s) fitted before "
+                          "the one that did not; none was claimed"))
+    if explanation.get("funnel"):
+        parts += [_heading("Funnel"), funnel_table(explanation["funnel"])]
+    buckets = explanation.get("buckets") or []
+    if buckets:
+        table = _table("hosts", "removed by", "why", "hosts named")
+        for b in buckets:
+            by = " ".join(str(b[k]) for k in ("filter", "resource_class", "constraint")
+                          if b.get(k))
+            table.add_row(Text(str(b.get("hosts", ""))), Text(f"{b.get('code', '')}\n{by}"),
+                          Text(str(b.get("message", b.get("summary", "")))),
+                          Text(output.flat(b.get("host_names", []))))
+        parts += [_heading("Hosts removed"), table]
+    misses = explanation.get("nearest_misses") or []
+    if misses:
+        table = _table("host", "lacks")
+        for m in misses:
+            table.add_row(Text(str(m.get("host", ""))), Text(str(m.get("message", ""))))
+        parts += [_heading("Nearest misses"), table]
+    return parts
+
+
+def decision_view(decision: Mapping[str, Any]) -> list[RenderableType]:
+    """Every part of a recorded decision, as ``corral explain`` prints it."""
+    record: Mapping[str, Any] = decision.get("record") or {}
+    outcome = decision.get("outcome")
+    head = Text(f"Decision {decision['id']}", style="bold")
+    head.append(f"  {decision.get('kind')}: ")
+    head.append(str(outcome), style="green" if outcome in ("scheduled", "dry_run") else "red")
+    if decision.get("host"):
+        head.append(f" on {decision['host']}")
+    parts: list[RenderableType] = [head, _fields([
+        ("created", decision.get("created_at")),
+        ("took", None if decision.get("elapsed_ms") is None
+         else f"{decision['elapsed_ms']:.1f} ms"),
+        ("project", decision.get("project_id")), ("instance", decision.get("instance_id")),
+        ("reason", decision.get("reason"))])]
+    request: Mapping[str, Any] = record.get("request") or {}
+    if request:
+        flavor = request.get("flavor") or {}
+        hints = {k: v for k, v in (request.get("hints") or {}).items() if v}
+        parts += [_heading("Request"), _fields([
+            ("flavor", f"{flavor.get('name')} ({flavor.get('id')})" if flavor else None),
+            ("resources", request.get("resources")),
+            ("required traits", request.get("required_traits")),
+            ("forbidden traits", request.get("forbidden_traits")),
+            ("aggregate specs", request.get("aggregate_specs")),
+            ("availability zone", request.get("availability_zone")),
+            ("server group", request.get("server_group")), ("hints", hints),
+            ("only host", request.get("host")), ("excluded", request.get("exclude_hosts")),
+            ("count", request.get("count")), ("project", request.get("project_id")),
+            ("user", request.get("user_id"))])]
+    configuration: Mapping[str, Any] = record.get("configuration") or {}
+    if configuration:
+        parts += [_heading("Configuration"), _fields(list(configuration.items()))]
+    explanation = record.get("explanation")
+    if record.get("funnel") and not explanation:
+        parts += [_heading("Funnel"), funnel_table(record["funnel"])]
+    weighed = record.get("weighed") or []
+    if weighed:
+        weighers = sorted({w for h in weighed for w in h.get("components", {})})
+        table = _table("#", "host", "score", *weighers, "aggregates")
+        for rank, h in enumerate(weighed, 1):
+            components = h.get("components", {})
+            table.add_row(str(rank), Text(str(h.get("host"))), _score(h.get("score")),
+                          *(_score(components.get(w, "")) for w in weighers),
+                          Text(output.flat(h.get("aggregates", []))))
+        parts += [_heading("Weighed hosts (best first)"), table]
+    placements = record.get("placements") or []
+    if placements:
+        table = _table("instance", "host", "alternates", "allocations")
+        for p in placements:
+            table.add_row(Text(str(p.get("instance"))), Text(str(p.get("host"))),
+                          Text(output.flat(p.get("alternates", []))),
+                          Text(output.multiline(p.get("allocations", {}))))
+        parts += [_heading("Chosen"), table]
+    attempts = record.get("attempts") or []
+    if attempts:
+        table = _table("at", "instance", "host", "result", "message")
+        for a in attempts:
+            table.add_row(*(Text("" if a.get(k) is None else str(a.get(k)))
+                            for k in ("at", "instance", "host", "result", "message")))
+        parts += [_heading("Attempts"), table]
+    conflicts = record.get("conflicts") or []
+    if conflicts:
+        table = _table("hosts", "reason", "message")
+        for c in conflicts:
+            table.add_row(Text(output.flat(c.get("hosts", []))), Text(str(c.get("reason"))),
+                          Text(str(c.get("message"))))
+        parts += [_heading("Claims lost to a race (retried)"), table]
+    if explanation:
+        parts += [_heading("Why no valid host"), *explanation_view(explanation)]
+    return parts
