@@ -106,18 +106,18 @@ class AllocationQueries:
                               .order_by(co.c.uuid).with_for_update())
 
     def create_consumer(self, uuid: str, project_id: int, user_id: int,
-                        type_id: int | None) -> ConsumerRow:
+                        type_id: int | None) -> int:
+        """Insert a consumer at generation 1 (it is created by its first write); returns its
+        id. A concurrent creator of the same uuid makes this a ConsumerGenerationConflict
+        (the transaction is then rolled back by the caller)."""
         now = utcnow()
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(insert(t.consumers).values(
-                    uuid=uuid, project_id=project_id, user_id=user_id, consumer_type_id=type_id,
-                    generation=0, created_at=now, updated_at=now))
+            return int(self.conn.execute(insert(t.consumers).values(
+                uuid=uuid, project_id=project_id, user_id=user_id, consumer_type_id=type_id,
+                generation=1, created_at=now, updated_at=now).returning(t.consumers.c.id))
+                .scalar_one())
         except IntegrityError as exc:
             raise errors.ConsumerGenerationConflict(uuid, None, "a concurrent writer") from exc
-        row = self.get_consumer(uuid)
-        assert row is not None
-        return row
 
     def update_consumer(self, consumer: ConsumerRow, *, project_id: int, user_id: int,
                         type_id: int | None, keep_type: bool) -> int:

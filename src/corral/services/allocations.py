@@ -156,11 +156,14 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
 
     ids = [locked[u].id for u in wanted]
     before = repo.usages(ids)
-    repo.delete_allocations(c.id for c in consumers.values() if c is not None)
+    held_by = [c.id for c in consumers.values() if c is not None]
+    if held_by:
+        repo.delete_allocations(held_by)
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
-
-    current_inv, usages = repo.inventories(ids), repo.usages(ids)
+    # Usage moves only when something was dropped above (new consumers drop nothing).
+    current_inv = repo.inventories(ids)
+    usages = repo.usages(ids) if held_by or inventories else before
     asked: dict[tuple[str, str], int] = defaultdict(int)
     for w in writes:
         for rp_uuid, resources in w.allocations.items():
@@ -195,12 +198,14 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
         user = repo.ensure_user(w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
         type_id = repo.ensure_consumer_type(w.consumer_type) if w.consumer_type else None
         if consumer is None:
-            consumer = repo.create_consumer(w.consumer, project, user, type_id)
-        repo.update_consumer(consumer, project_id=project, user_id=user, type_id=type_id,
-                             keep_type=w.consumer_type is None)
+            consumer_id = repo.create_consumer(w.consumer, project, user, type_id)
+        else:
+            consumer_id = consumer.id
+            repo.update_consumer(consumer, project_id=project, user_id=user, type_id=type_id,
+                                 keep_type=w.consumer_type is None)
         for rp_uuid, resources in w.allocations.items():
             for rc, amount in resources.items():
-                rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer.id,
+                rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer_id,
                              "resource_class_id": class_ids[rc], "used": amount})
     repo.insert_allocations(rows)
     repo.bump_provider_generations(locked.values())
