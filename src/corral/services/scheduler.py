@@ -447,7 +447,8 @@ class Scheduler:
         record.update(outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
         repo.insert_decision({
             "uuid": decision_id, "kind": kind, "project_id": ask.project_id,
-            "instance_uuid": instance or (picked[0].consumer if picked else None),
+            "instance_uuid": instance or (picked[0].consumer
+                                          if picked and outcome != "dry_run" else None),
             "outcome": outcome, "reason": reason,
             "host": picked[0].host if picked else None, "elapsed_ms": elapsed,
             "record": json.dumps(record), "created_at": utcnow()})
