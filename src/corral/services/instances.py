@@ -27,7 +27,7 @@ import structlog
 
 from corral.domain import errors
 from corral.domain import scheduling as s
-from corral.domain.flavors import MAX_LENGTH, ServerGroup
+from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
 from corral.domain.hosts import HostNotFound
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
@@ -129,7 +129,8 @@ def _allocations_of(repo: Repository, consumer: str) -> dict[str, dict[str, int]
 
 def _append_attempt(repo: Repository, decision_id: str | None, attempt: dict[str, Any],
                     outcome: str | None = None) -> None:
-    """Add an attempt to a decision's record (and maybe change its outcome)."""
+    """Add an attempt to a decision's record (and maybe change its outcome: only of a
+    decision that placed this one instance, not of a boot of several)."""
     if decision_id is None:
         return
     row = repo.get_decision_row(decision_id)
@@ -138,10 +139,20 @@ def _append_attempt(repo: Repository, decision_id: str | None, attempt: dict[str
     record = json.loads(row["record"])
     record.setdefault("attempts", []).append({**attempt, "at": utcnow().isoformat() + "Z"})
     values: dict[str, object] = {"record": json.dumps(record)}
-    if outcome is not None:
+    placed = {p.get("instance") for p in record.get("placements", [])}
+    if outcome is not None and placed <= {attempt.get("instance")}:
         record["outcome"] = outcome
         values.update(outcome=outcome, record=json.dumps(record))
     repo.update_decision(decision_id, values)
+
+
+def _failed_hosts(repo: Repository, decision_id: str | None, uuid: str) -> list[str]:
+    """The hosts an instance's build failed on, in order, as its decision recorded them."""
+    row = repo.get_decision_row(decision_id) if decision_id else None
+    if row is None:
+        return []
+    return [a["host"] for a in json.loads(row["record"]).get("attempts", [])
+            if a.get("instance") == uuid and a.get("result") == "build_failed" and a.get("host")]
 
 
 # -- boot --------------------------------------------------------------------------------------
@@ -278,27 +289,40 @@ def report_build(store: Store, scheduler: Scheduler, uuid: str, *, succeeded: bo
             "result": "active" if succeeded else "build_failed", "message": message})
         if succeeded:
             repo.update_instance(row["uuid"], {"state": s.ACTIVE, "fault": None})
+        failed = [] if succeeded else _failed_hosts(repo, row["decision_uuid"], row["uuid"])
     if succeeded:
         log.info("instance_active", instance=row["uuid"], host=host)
         return get_instance(store, uuid)
     scheduler.metrics.retries.labels("build_failed").inc()
     log.warning("build_failed", instance=row["uuid"], host=host, message=message)
-    return _reschedule(store, scheduler, row, host, message)
+    if host and host not in failed:
+        failed.append(host)
+    return _reschedule(store, scheduler, row, failed, message)
 
 
-def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], failed_host: str | None,
+def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], failed: list[str],
                 message: str | None) -> Instance:
+    """Move the claim to the next alternate that passes every filter. The instance keeps
+    its boot decision, which records every attempt (each retry's own decision is listed
+    under the instance and named in its attempt); ``failed`` are the hosts the build
+    failed on so far, never tried again."""
     alternates = list(json.loads(row["alternates"]))
     attempts = row["attempts"]
-    tried = [failed_host] if failed_host else []
-    flavor = flavor_svc.get_flavor(store, row["flavor_id"])
+    tried = list(failed)
+    refused: list[str] = []
+    try:
+        flavor: Flavor | None = flavor_svc.get_flavor(store, row["flavor_id"])
+    except errors.FlavorNotFound:
+        # Deleted since the boot: no alternate can be checked against it, so the
+        # instance ends in error (holding nothing) rather than stuck building.
+        flavor = None
     group = None
     if row["server_group_uuid"]:
         try:
             group = group_svc.get_server_group(store, row["server_group_uuid"])
         except errors.ServerGroupNotFound:
             group = None
-    while alternates and attempts < scheduler.settings.max_attempts:
+    while flavor is not None and alternates and attempts < scheduler.settings.max_attempts:
         alternate = alternates.pop(0)
         attempts += 1
         ask = Ask(flavor=flavor, project_id=row["project_id"], user_id=row["user_id"],
@@ -318,17 +342,22 @@ def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], fail
             write_in(repo, [ConsumerWrite(row["uuid"], p.allocations, generation=UNCHECKED)])
             repo.update_instance(row["uuid"], {"host_id": p.host_id, "attempts": tries,
                                                "alternates": json.dumps(left),
-                                               "decision_uuid": decision_id,
                                                "fault": message})
+            _append_attempt(repo, current["decision_uuid"], {
+                "instance": row["uuid"], "host": p.host, "result": "rescheduled",
+                "decision": decision_id, "message": None})
 
         try:
             scheduler.schedule(ask, [row["uuid"]], kind="reschedule", write=move,
                                instance=row["uuid"])
         except s.NoValidHost:
+            refused.append(alternate)
             continue
         log.info("instance_rescheduled", instance=row["uuid"], host=alternate, attempt=attempts)
         return get_instance(store, row["uuid"])
-    fault = (f"{s.RETRIES_EXHAUSTED}: the build failed on {', '.join(tried)}"
+    fault = (f"{s.RETRIES_EXHAUSTED}: the build failed on {', '.join(failed) or 'no host'}"
+             + (f"; no room left on {', '.join(refused)}" if refused else "")
+             + (f"; its flavor {row['flavor_id']} no longer exists" if flavor is None else "")
              + (f"; last error: {message}" if message else ""))
     with store.write() as repo:
         current = _live_instance(repo, row["uuid"], None, for_update=True)
