@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from corral.domain import errors
 from corral.domain.names import CUSTOM_NAME
@@ -44,6 +45,21 @@ class Flavor:
     extra_specs: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+def snapshot(flavor: Flavor) -> dict[str, Any]:
+    """What an instance keeps of its flavor, so that it can still be resized, migrated or
+    rescheduled after the flavor is changed or deleted (as Nova embeds it)."""
+    return {"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
+            "ram_mb": flavor.ram_mb, "disk_gb": flavor.disk_gb,
+            "ephemeral_gb": flavor.ephemeral_gb, "swap_mb": flavor.swap_mb,
+            "extra_specs": dict(flavor.extra_specs)}
+
+
+def from_snapshot(data: Mapping[str, Any]) -> Flavor:
+    return Flavor(id=data["id"], name=data["name"], vcpus=data["vcpus"], ram_mb=data["ram_mb"],
+                  disk_gb=data["disk_gb"], ephemeral_gb=data["ephemeral_gb"],
+                  swap_mb=data["swap_mb"], extra_specs=dict(data["extra_specs"]))
 
 
 #: Field -> smallest value allowed (the largest is MAX_INT).

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from corral.domain import scheduling
 from corral.persistence import tables as t
@@ -136,10 +136,11 @@ class InstanceQueries:
         return None if row is None else dict(row)
 
     def decision_rows(self, *, project_id: str | None = None, instance_uuid: str | None = None,
-                      limit: int = 50) -> list[dict[str, Any]]:
+                      also: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first; with ``instance_uuid``, its decisions and the decision ``also``."""
         query = select(_d).order_by(_d.c.id.desc()).limit(limit)
         if project_id is not None:
             query = query.where(_d.c.project_id == project_id)
         if instance_uuid is not None:
-            query = query.where(_d.c.instance_uuid == instance_uuid)
+            query = query.where(or_(_d.c.instance_uuid == instance_uuid, _d.c.uuid == also))
         return [dict(r) for r in self.conn.execute(query).mappings()]

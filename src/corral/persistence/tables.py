@@ -251,15 +251,20 @@ instances = Table(
     Column("project_id", String(255), nullable=False, index=True),
     Column("user_id", String(255), nullable=False),
     Column("flavor_id", String(255), nullable=False),
+    # The flavor as it was when claimed (JSON): moves and retries use it, not the catalogue.
+    Column("flavor", Text, nullable=False),
     # building | active | verify_resize | error | deleted (docs/scheduler.md)
     Column("state", String(32), nullable=False, index=True),
-    Column("host_id", Integer, ForeignKey("hosts.id"), nullable=True, index=True),
+    Column("host_id", Integer, ForeignKey("hosts.id", ondelete="SET NULL"), nullable=True,
+           index=True),
     Column("availability_zone", String(255), nullable=True),
     Column("server_group_uuid", String(36), nullable=True, index=True),
     # A resize or migration in progress: the flavor being moved to, the host being left,
     # and the consumer holding the source allocations until confirm or revert.
     Column("new_flavor_id", String(255), nullable=True),
-    Column("source_host_id", Integer, ForeignKey("hosts.id"), nullable=True),
+    Column("new_flavor", Text, nullable=True),
+    Column("source_host_id", Integer, ForeignKey("hosts.id", ondelete="SET NULL"),
+           nullable=True),
     Column("migration_uuid", String(36), nullable=True),
     # Build attempts so far, and the alternates the scheduler picked (JSON list of names).
     Column("attempts", Integer, nullable=False),

@@ -26,8 +26,9 @@ from typing import Any
 import structlog
 
 from corral.domain import errors
+from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
-from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
+from corral.domain.flavors import MAX_LENGTH, ServerGroup
 from corral.domain.hosts import HostNotFound
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
@@ -175,6 +176,7 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)
     consumers = [str(uuidlib.uuid4()) for _ in range(req.count)]
+    flavor_json = json.dumps(flavor_rules.snapshot(flavor))
 
     def record(repo: Repository, placed: list[Placement], decision_id: str) -> None:
         write_in(repo, [ConsumerWrite(p.consumer, p.allocations, req.project_id, req.user_id,
@@ -184,6 +186,7 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
         repo.insert_instances([{
             "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
             "project_id": req.project_id, "user_id": req.user_id, "flavor_id": flavor.id,
+            "flavor": flavor_json, "new_flavor": None,
             "state": s.BUILDING, "host_id": p.host_id,
             "availability_zone": req.availability_zone,
             "server_group_uuid": group.id if group else None, "attempts": 1,
@@ -241,7 +244,14 @@ def get_decision(store: Store, uuid: str, *, project_id: str | None = None) -> d
 def list_decisions(store: Store, *, project_id: str | None = None,
                    instance: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     with store.read() as repo:
-        rows = repo.decision_rows(project_id=project_id, instance_uuid=instance, limit=limit)
+        also: str | None = None
+        if instance is not None:
+            instance = normalize_uuid(instance) or instance
+            # Instances 2..N of a batch share the decision that placed the first.
+            found = repo.get_instance_row(instance)
+            also = found["decision_uuid"] if found else None
+        rows = repo.decision_rows(project_id=project_id, instance_uuid=instance, also=also,
+                                  limit=limit)
     return [{"id": r["uuid"], "kind": r["kind"], "outcome": r["outcome"], "reason": r["reason"],
              "host": r["host"], "elapsed_ms": r["elapsed_ms"], "created_at": r["created_at"],
              "project_id": r["project_id"], "instance_id": r["instance_uuid"]} for r in rows]
@@ -259,6 +269,7 @@ def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -
         write_in(repo, writes)
         repo.update_instance(row["uuid"], {"state": s.DELETED, "deleted_at": utcnow(),
                                            "migration_uuid": None, "new_flavor_id": None,
+                                           "new_flavor": None,
                                            "source_host_id": None})
     log.info("instance_deleted", instance=row["uuid"], project=row["project_id"])
 
@@ -310,19 +321,14 @@ def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], fail
     attempts = row["attempts"]
     tried = list(failed)
     refused: list[str] = []
-    try:
-        flavor: Flavor | None = flavor_svc.get_flavor(store, row["flavor_id"])
-    except errors.FlavorNotFound:
-        # Deleted since the boot: no alternate can be checked against it, so the
-        # instance ends in error (holding nothing) rather than stuck building.
-        flavor = None
+    flavor = flavor_rules.from_snapshot(json.loads(row["flavor"]))
     group = None
     if row["server_group_uuid"]:
         try:
             group = group_svc.get_server_group(store, row["server_group_uuid"])
         except errors.ServerGroupNotFound:
             group = None
-    while flavor is not None and alternates and attempts < scheduler.settings.max_attempts:
+    while alternates and attempts < scheduler.settings.max_attempts:
         alternate = alternates.pop(0)
         attempts += 1
         ask = Ask(flavor=flavor, project_id=row["project_id"], user_id=row["user_id"],
@@ -357,7 +363,6 @@ def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], fail
         return get_instance(store, row["uuid"])
     fault = (f"{s.RETRIES_EXHAUSTED}: the build failed on {', '.join(failed) or 'no host'}"
              + (f"; no room left on {', '.join(refused)}" if refused else "")
-             + (f"; its flavor {row['flavor_id']} no longer exists" if flavor is None else "")
              + (f"; last error: {message}" if message else ""))
     with store.write() as repo:
         current = _live_instance(repo, row["uuid"], None, for_update=True)
@@ -383,8 +388,11 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
             raise HostNotFound(host)
     if row["state"] != s.ACTIVE:
         raise s.InvalidState(row["uuid"], row["state"], kind, (s.ACTIVE,))
-    visible_to = None if any_flavor else row["project_id"]
-    flavor = flavor_svc.get_flavor(store, flavor_ref or row["flavor_id"], project_id=visible_to)
+    if flavor_ref is None:  # a migration keeps the flavor it has, even if since deleted
+        flavor = flavor_rules.from_snapshot(json.loads(row["flavor"]))
+    else:
+        flavor = flavor_svc.get_flavor(store, flavor_ref,
+                                       project_id=None if any_flavor else row["project_id"])
     if kind == "resize" and flavor.id == row["flavor_id"]:
         raise errors.InvalidInput("resize needs a different flavor than the current one",
                                   field="flavor")
@@ -413,6 +421,7 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
             "state": s.VERIFY_RESIZE, "host_id": placed[0].host_id,
             "source_host_id": current["host_id"], "migration_uuid": migration,
             "new_flavor_id": flavor.id if kind == "resize" else None,
+            "new_flavor": json.dumps(flavor_rules.snapshot(flavor)) if kind == "resize" else None,
             "decision_uuid": decision_id})
 
     outcome: Outcome = scheduler.schedule(ask, [row["uuid"]], kind=kind, write=claim,
@@ -444,7 +453,8 @@ def confirm(store: Store, uuid: str, *, project_id: str | None = None) -> Instan
         write_in(repo, [ConsumerWrite(row["migration_uuid"], {})])
         repo.update_instance(row["uuid"], {
             "state": s.ACTIVE, "flavor_id": row["new_flavor_id"] or row["flavor_id"],
-            "new_flavor_id": None, "source_host_id": None, "migration_uuid": None})
+            "flavor": row["new_flavor"] or row["flavor"], "new_flavor_id": None,
+            "new_flavor": None, "source_host_id": None, "migration_uuid": None})
     log.info("instance_move_confirmed", instance=row["uuid"])
     return get_instance(store, uuid)
 
@@ -461,6 +471,6 @@ def revert(store: Store, uuid: str, *, project_id: str | None = None) -> Instanc
                         ConsumerWrite(row["migration_uuid"], {})])
         repo.update_instance(row["uuid"], {
             "state": s.ACTIVE, "host_id": row["source_host_id"], "new_flavor_id": None,
-            "source_host_id": None, "migration_uuid": None})
+            "new_flavor": None, "source_host_id": None, "migration_uuid": None})
     log.info("instance_move_reverted", instance=row["uuid"])
     return get_instance(store, uuid)

@@ -57,6 +57,8 @@ log = structlog.get_logger("corral.scheduler")
 CLAIM_ROUNDS = 4
 #: Heartbeats are re-read at most this often (seconds).
 HEARTBEAT_REFRESH_S = 1.0
+#: Hosts tried, best first, when the chosen one cannot be arranged for the request.
+ARRANGE_TRIES = 10
 #: Weighed hosts kept in a decision record.
 TOP_WEIGHED = 5
 
@@ -295,10 +297,18 @@ class Scheduler:
                 weights = weigh(ctx, passed)
                 first_weights = first_weights or weights
                 best = weights.hosts[:self.settings.host_subset_size]
-                chosen = int(best[self.random.randrange(best.size)]) if best.size > 1 \
-                    else int(best[0])
-                allocation = self._allocation(ctx, chosen)
-                if allocation is None:  # the engine said it fits; be safe, not sorry
+                first = self.random.randrange(best.size) if best.size > 1 else 0
+                # The chosen host first, then the rest best first: a host whose tree
+                # cannot actually be arranged for the request (rare: traits per group,
+                # nested layouts) gives way to the next.
+                order = [int(best[first])] + [int(h) for h in weights.hosts[:ARRANGE_TRIES]
+                                              if int(h) != int(best[first])]
+                chosen, allocation = -1, None
+                for chosen in order:
+                    allocation = self._allocation(ctx, chosen)
+                    if allocation is not None:
+                        break
+                if allocation is None:
                     return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
                 others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
                           if int(h) != chosen][:self.settings.max_attempts - 1]

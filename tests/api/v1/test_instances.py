@@ -590,16 +590,21 @@ def test_one_instance_out_of_retries_leaves_its_siblings_decision_scheduled(
         assert sorted(u["VCPU"] for u in usages(client, hosts).values()) == [0, 1]
 
 
-def test_a_failed_build_whose_flavor_was_deleted_ends_in_error(client: TestClient) -> None:
+def test_an_instance_keeps_its_flavor_when_the_flavor_is_deleted(client: TestClient) -> None:
+    """Retries and moves use the flavor as it was claimed, as Nova embeds it."""
     hosts = fleet(client)
     flavors(client)
     vm = boot_one(client)
     assert client.delete("/v1/flavors/small", headers=ADMIN).status_code == 204
     failed = report(client, vm["id"], "failed")
-    assert (failed["state"], failed["host"]) == ("error", None)
-    assert failed["fault"] == (f"retries_exhausted: the build failed on big; its flavor "
-                               f"{vm['flavor_id']} no longer exists")
-    assert usages(client, hosts) == {name: NOTHING for name in hosts}
+    assert (failed["state"], failed["host"], failed["flavor_id"]) == (
+        "building", vm["alternates"][0], vm["flavor_id"])
+    moved = usages(client, hosts)
+    assert moved[vm["host"]] == NOTHING and moved[failed["host"]] != NOTHING
+    report(client, vm["id"], "active")
+    r = client.post(f"/v1/instances/{vm['id']}/migrate", json={}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "verify_resize"
 
 
 def test_an_alternate_that_filled_up_is_skipped(client: TestClient) -> None:
@@ -783,3 +788,13 @@ def test_migrate_refusals(client: TestClient) -> None:
     building = boot_one(client)
     v1_error(client.post(f"/v1/instances/{building['id']}/migrate", headers=ADMIN,
                          json={}), 409, "invalid_state")
+
+
+def test_a_host_whose_instances_are_gone_can_be_deleted(client: TestClient) -> None:
+    fleet(client)
+    flavors(client)
+    vm = boot_one(client)
+    assert client.delete(f"/v1/hosts/{vm['host']}", headers=ADMIN).status_code == 409
+    assert client.delete(f"/v1/instances/{vm['id']}", headers=ADMIN).status_code == 204
+    assert client.delete(f"/v1/hosts/{vm['host']}", headers=ADMIN).status_code == 204
+    assert client.get(f"/v1/instances/{vm['id']}", headers=ADMIN).status_code == 404
