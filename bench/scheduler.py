@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import cProfile
 import contextlib
+import cProfile
 import gc
 import math
 import os
@@ -44,11 +44,10 @@ import pstats
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
