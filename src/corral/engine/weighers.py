@@ -32,36 +32,38 @@ class Weights:
     """{weigher: multiplier x normalised value} per candidate, same order as ``hosts``."""
 
 
-def free_at_hosts(ctx: FilterContext, rc: str) -> Floats:
-    """Free units of ``rc`` on each host's own provider (0 where it has none)."""
+def free_at_hosts(ctx: FilterContext, rc: str, hosts: npt.NDArray[np.int64]) -> Floats:
+    """Free units of ``rc`` on each of ``hosts``' own provider (0 where it has none)."""
     st = ctx.state
     col = st.classes.index.get(rc)
-    out = np.zeros(ctx.hosts.n, dtype=np.float64)
+    out = np.zeros(hosts.size, dtype=np.float64)
     if col is None or col >= st.capacity.shape[1]:
         return out
-    loaded = ctx.loaded
-    rows = ctx.rows[loaded]
+    rows = ctx.rows[hosts]
+    loaded = rows >= 0
+    rows = rows[loaded]
     out[loaded] = (st.capacity[rows, col] - st.used[rows, col]) * st.has[rows, col]
     return out
 
 
-def _raw(ctx: FilterContext, name: str) -> Floats:
+def _raw(ctx: FilterContext, name: str, hosts: npt.NDArray[np.int64]) -> Floats:
+    """Each weigher's raw value for ``hosts`` (host indexes)."""
     if name == "ram":
-        return free_at_hosts(ctx, "MEMORY_MB")
+        return free_at_hosts(ctx, "MEMORY_MB", hosts)
     if name == "cpu":
-        return free_at_hosts(ctx, "VCPU")
+        return free_at_hosts(ctx, "VCPU", hosts)
     if name == "disk":
-        return free_at_hosts(ctx, "DISK_GB")
+        return free_at_hosts(ctx, "DISK_GB", hosts)
     if name == "num_instances":
-        return ctx.count_at_hosts(ctx.state.consumers).astype(np.float64)
+        return ctx.count_at_hosts(ctx.state.consumers)[hosts].astype(np.float64)
     if name == "soft_affinity":
         on = ctx.query.group_policy == s.SOFT_AFFINITY
-        return ctx.members().astype(np.float64) if on else np.zeros(ctx.hosts.n)
+        return ctx.members()[hosts].astype(np.float64) if on else np.zeros(hosts.size)
     if name == "soft_anti_affinity":
         on = ctx.query.group_policy == s.SOFT_ANTI_AFFINITY
-        return -ctx.members().astype(np.float64) if on else np.zeros(ctx.hosts.n)
+        return -ctx.members()[hosts].astype(np.float64) if on else np.zeros(hosts.size)
     if name == "build_failure":
-        return -ctx.hosts.failed_builds.astype(np.float64)
+        return -ctx.hosts.failed_builds[hosts].astype(np.float64)
     raise ValueError(f"unknown weigher {name}")
 
 
@@ -87,7 +89,7 @@ def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64]) -> Weights:
             multiplier = multiplier * ctx.hosts.sign[candidates]
         if not multiplier.any():
             continue
-        part = multiplier * normalise(_raw(ctx, name)[candidates])
+        part = multiplier * normalise(_raw(ctx, name, candidates))
         components[name] = part
         total += part
     order = np.lexsort((candidates, -total))

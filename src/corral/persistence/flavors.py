@@ -9,6 +9,7 @@ constraints (for the race), both ending in DuplicateName.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,8 +41,15 @@ def _server_group(row: RowMapping, members: Sequence[str] = ()) -> ServerGroup:
         members=tuple(members), created_at=row["created_at"])
 
 
+#: The revision that moves on every change to a flavor, its extra specs or its access.
+FLAVORS = "flavors"
+
+
 class FlavorQueries:
     conn: Connection
+
+    if TYPE_CHECKING:  # provided by HostQueries in the Repository
+        def bump_revision(self, name: str) -> None: ...
 
     # -- flavors -------------------------------------------------------------------------
 
@@ -100,6 +108,7 @@ class FlavorQueries:
         return taken
 
     def create_flavor(self, flavor: Flavor) -> Flavor:
+        self.bump_revision(FLAVORS)
         """Insert the flavor with its extra specs. Raises DuplicateName (id or name)."""
         taken = self._flavor_taken(flavor)
         if taken:
@@ -124,16 +133,19 @@ class FlavorQueries:
         return self.get_flavor(flavor.id)
 
     def set_flavor_description(self, flavor_id: str, description: str | None) -> None:
+        self.bump_revision(FLAVORS)
         self.conn.execute(update(_f).where(_f.c.flavorid == flavor_id)
                           .values(description=description, updated_at=utcnow()))
 
     def delete_flavor(self, flavor_id: str) -> None:
+        self.bump_revision(FLAVORS)
         row_id = self._flavor_row(flavor_id)["id"]
         self.conn.execute(delete(_specs).where(_specs.c.flavor_id == row_id))
         self.conn.execute(delete(_access).where(_access.c.flavor_id == row_id))
         self.conn.execute(delete(_f).where(_f.c.id == row_id))
 
     def replace_extra_specs(self, flavor_id: str, specs: Mapping[str, str]) -> None:
+        self.bump_revision(FLAVORS)
         """Make the flavor's extra specs exactly ``specs`` (one delete, one insert)."""
         row_id = self._flavor_row(flavor_id)["id"]
         self.conn.execute(delete(_specs).where(_specs.c.flavor_id == row_id))
@@ -151,6 +163,7 @@ class FlavorQueries:
                                       .order_by(_access.c.project_id)))
 
     def add_flavor_project(self, flavor_id: str, project_id: str) -> None:
+        self.bump_revision(FLAVORS)
         """Raises FlavorAccessExists when the project already has access."""
         row_id = self._flavor_row(flavor_id)["id"]
         try:
@@ -160,6 +173,7 @@ class FlavorQueries:
             raise errors.FlavorAccessExists(flavor_id, project_id) from exc
 
     def remove_flavor_project(self, flavor_id: str, project_id: str) -> None:
+        self.bump_revision(FLAVORS)
         """Raises FlavorAccessNotFound when the project had no access."""
         row_id = self._flavor_row(flavor_id)["id"]
         gone = self.conn.execute(delete(_access).where(_access.c.flavor_id == row_id,

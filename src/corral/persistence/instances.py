@@ -67,9 +67,12 @@ class InstanceQueries:
 
     # -- instances ---------------------------------------------------------------------------
 
-    def insert_instances(self, rows: list[dict[str, Any]]) -> None:
+    def insert_instances(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert instances; returns the rows as stored (with their timestamps)."""
         now = utcnow()
-        self.conn.execute(insert(_i), [{**r, "created_at": now, "updated_at": now} for r in rows])
+        stored = [{**r, "created_at": now, "updated_at": now, "deleted_at": None} for r in rows]
+        self.conn.execute(insert(_i), stored)
+        return stored
 
     def get_instance_row(self, uuid: str, *, for_update: bool = False) -> dict[str, Any] | None:
         query = select(_i).where(_i.c.uuid == uuid)

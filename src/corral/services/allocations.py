@@ -55,6 +55,9 @@ class ConsumerWrite:
     user_id: str | None = None
     generation: int | None | _Unset = UNCHECKED
     consumer_type: str | None = None
+    fresh: bool = False
+    """The caller made the uuid up just now (a new instance): it is not looked up, and
+    should it exist after all, the insert's unique uuid refuses it as a conflict."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
         try:
             with store.write() as repo:
                 write_in(repo, writes)
+            _logged(writes, {})
             return
         except (errors.ConsumerGenerationConflict, errors.ConcurrentUpdate):
             if attempt == retries:
@@ -119,13 +123,15 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
 
 def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
            inventories: Mapping[str, InventoryChange] | None = None) -> None:
+    """The body of :func:`write_allocations` (and of a reshape) inside the caller's
+    transaction, for callers that write more in the same transaction (instances)."""
     # Lock the consumers first (then, below, their providers): what a consumer holds and
     # its generation cannot change under us once we have read them. Lock order is always
     # consumers then providers, each sorted, so claims never deadlock.
-    repo.lock_consumers(w.consumer for w in writes)
+    repo.lock_consumers(w.consumer for w in writes if not w.fresh)
     consumers = {}
     for w in writes:
-        existing = repo.get_consumer(w.consumer)
+        existing = None if w.fresh else repo.get_consumer(w.consumer)
         if not isinstance(w.generation, _Unset):
             current = existing.generation if existing else None
             if w.generation != current:
@@ -209,8 +215,12 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                              "resource_class_id": class_ids[rc], "used": amount})
     repo.insert_allocations(rows)
     repo.bump_provider_generations(locked.values())
+
+
+def _logged(writes: Sequence[ConsumerWrite], inventories: Mapping[str, InventoryChange]) -> None:
     log.info("allocations_written", consumers=[w.consumer for w in writes],
-             providers=sorted(locked), rows=len(rows), reshaped=sorted(inventories))
+             providers=sorted({rp for w in writes for rp in w.allocations}),
+             reshaped=sorted(inventories))
 
 
 def _reshape_inventory(repo: Repository, locked: LockedProvider, change: InventoryChange) -> None:
@@ -240,6 +250,7 @@ def reshape(store: Store, inventories: Mapping[str, InventoryChange],
     """
     with store.write() as repo:
         write_in(repo, writes, inventories)
+    _logged(writes, inventories)
 
 
 def _show(value: object) -> str:

@@ -98,6 +98,38 @@ class CandidateFinder:
         self.change_seen = head
         return len(changed)
 
+    def adopt(self, claimed: dict[str, dict[str, int]], consumers: dict[str, int],
+              versions: dict[int, tuple[object, ...]]) -> int:
+        """Apply this process's own committed claim to the engine instead of reloading.
+
+        ``claimed``: {provider uuid: {class: units added}}, ``consumers``: {provider uuid:
+        consumers added}, ``versions``: the providers' versions read in the claim's
+        transaction. A provider is adopted only when its generation moved by exactly one
+        from what the engine holds (the claim was its only change); any other is left
+        for the next refresh to reload. Returns how many were adopted. Caller holds
+        ``lock``.
+        """
+        st = self.state
+        adopted = 0
+        for uuid, added in claimed.items():
+            row = st.row_of_uuid.get(uuid)
+            rec = st.records[row] if row is not None else None
+            if rec is None or row is None:
+                continue
+            new = versions.get(rec.id)
+            held = self.versions.get(rec.id)
+            if new is None or held is None or new[0] != int(held[0]) + 1:  # type: ignore[call-overload]
+                continue
+            used = dict(rec.used)
+            for rc, amount in added.items():
+                used[rc] = used.get(rc, 0) + amount
+            count = rec.consumers + consumers.get(uuid, 0)
+            st.apply([replace(rec, generation=int(new[0]), used=used,  # type: ignore[call-overload]
+                              version=new, consumers=count)])
+            self.versions[rec.id] = new
+            adopted += 1
+        return adopted
+
     def _full_refresh(self, repo: Repository) -> int:
         fingerprint = repo.provider_fingerprint()
         if fingerprint == self.fingerprint:

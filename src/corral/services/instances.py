@@ -167,11 +167,13 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
         NoValidHost: no host can take them (recorded; carries the explanation).
     """
     _check_request(req)
-    flavor = flavor_svc.get_flavor(store, req.flavor,
-                                   project_id=None if req.any_flavor else req.project_id)
     group: ServerGroup | None = None
-    if req.server_group is not None:
-        group = group_svc.get_server_group(store, req.server_group, project_id=req.project_id)
+    with store.read() as repo:
+        flavor = scheduler.flavors.get(repo, req.flavor,
+                                       project_id=None if req.any_flavor else req.project_id)
+        if req.server_group is not None:
+            group = group_svc.server_group_in(repo, req.server_group,
+                                              project_id=req.project_id)
     ask = Ask(flavor=flavor, project_id=req.project_id, user_id=req.user_id,
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)
@@ -180,10 +182,10 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
 
     def record(repo: Repository, placed: list[Placement], decision_id: str) -> None:
         write_in(repo, [ConsumerWrite(p.consumer, p.allocations, req.project_id, req.user_id,
-                                      generation=None, consumer_type=INSTANCE_TYPE)
+                                      generation=None, consumer_type=INSTANCE_TYPE, fresh=True)
                         for p in placed])
         many = len(placed) > 1
-        repo.insert_instances([{
+        stored.extend(repo.insert_instances([{
             "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
             "project_id": req.project_id, "user_id": req.user_id, "flavor_id": flavor.id,
             "flavor": flavor_json, "new_flavor": None,
@@ -192,16 +194,18 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
             "server_group_uuid": group.id if group else None, "attempts": 1,
             "alternates": json.dumps(p.alternates), "decision_uuid": decision_id,
             "new_flavor_id": None, "source_host_id": None, "migration_uuid": None,
-            "fault": None} for k, p in enumerate(placed)])
+            "fault": None} for k, p in enumerate(placed)]))
+        names.update({p.host_id: p.host for p in placed})
 
+    stored: list[dict[str, Any]] = []
+    names: dict[int, str] = {}
     outcome = scheduler.schedule(ask, consumers, kind="boot",
                                  write=None if req.dry_run else record)
     if req.dry_run:
         return BootResult([], outcome.decision_id, outcome.record)
-    with store.read() as repo:
-        rows = [repo.get_instance_row(c) for c in consumers]
-        instances = _instances(repo, [r for r in rows if r is not None])
-    log.info("instances_booted", instances=[i.id for i in instances],
+    # A claim lost to a race is written again: only the last (committed) rows count.
+    instances = [_instance(r, names) for r in stored[-len(consumers):]]
+    log.debug("instances_booted", instances=[i.id for i in instances],
              hosts=[i.host for i in instances], project=req.project_id)
     return BootResult(instances, outcome.decision_id, outcome.record)
 
@@ -415,7 +419,7 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
         held = _allocations_of(repo, row["uuid"])
         write_in(repo, [
             ConsumerWrite(migration, held, row["project_id"], row["user_id"], generation=None,
-                          consumer_type=MIGRATION_TYPE),
+                          consumer_type=MIGRATION_TYPE, fresh=True),
             ConsumerWrite(row["uuid"], placed[0].allocations, generation=UNCHECKED)])
         repo.update_instance(row["uuid"], {
             "state": s.VERIFY_RESIZE, "host_id": placed[0].host_id,

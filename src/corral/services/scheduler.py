@@ -49,6 +49,7 @@ from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.persistence.hosts import HOSTS
 from corral.services.candidates import CandidateFinder
+from corral.services.flavors import FlavorCache
 from corral.services.hosts import defaults_of, effective_of
 
 log = structlog.get_logger("corral.scheduler")
@@ -162,6 +163,7 @@ class Scheduler:
         self._heartbeats_read = 0.0
         self._newest_heartbeat: datetime | None = None
         self.random = random.Random()
+        self.flavors = FlavorCache()
 
     # -- the host table ----------------------------------------------------------------------
 
@@ -260,6 +262,8 @@ class Scheduler:
                         write(repo, picked, decision_id)
                         self._insert(repo, decision_id, ask, kind, instance, record, picked,
                                      started, "scheduled")
+                        versions = repo.provider_versions_of(self._provider_ids(picked))
+                    self._adopt(picked, versions)
                 except (errors.InsufficientCapacity, GroupPolicyConflict,
                         errors.ConsumerGenerationConflict) as exc:
                     conflicts.append({"hosts": [p.host for p in picked], "reason": s.CLAIM_CONFLICT,
@@ -327,6 +331,29 @@ class Scheduler:
             for row, (used, count) in saved.items():
                 state.used[row] = used
                 state.consumers[row] = count
+
+    def _provider_ids(self, picked: list[Placement]) -> list[int]:
+        st = self.finder.state
+        out = []
+        for p in picked:
+            for uuid in p.allocations:
+                row = st.row_of_uuid.get(uuid)
+                rec = st.records[row] if row is not None else None
+                if rec is not None:
+                    out.append(rec.id)
+        return out
+
+    def _adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]]) -> None:
+        """Our own claim goes into the engine as it was made (see CandidateFinder.adopt)."""
+        claimed: dict[str, dict[str, int]] = {}
+        consumers: dict[str, int] = {}
+        for p in picked:
+            for uuid, resources in p.allocations.items():
+                into = claimed.setdefault(uuid, {})
+                for rc, amount in resources.items():
+                    into[rc] = into.get(rc, 0) + amount
+                consumers[uuid] = consumers.get(uuid, 0) + 1
+        self.finder.adopt(claimed, consumers, versions)
 
     @staticmethod
     def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:

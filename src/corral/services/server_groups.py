@@ -17,7 +17,7 @@ from corral.domain import errors
 from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.domain.names import normalize_uuid
-from corral.persistence import Store
+from corral.persistence import Repository, Store
 
 log = structlog.get_logger("corral.server_groups")
 
@@ -51,11 +51,17 @@ def get_server_group(store: Store, uuid: str, *, project_id: str | None = None) 
     Raises:
         ServerGroupNotFound: no such group (or another project's).
     """
+    with store.read() as repo:
+        return server_group_in(repo, uuid, project_id=project_id)
+
+
+def server_group_in(repo: Repository, uuid: str, *, project_id: str | None = None
+                    ) -> ServerGroup:
+    """:func:`get_server_group` inside the caller's transaction."""
     canonical = normalize_uuid(uuid)
     if canonical is None:
         raise errors.ServerGroupNotFound(uuid)
-    with store.read() as repo:
-        group = repo.get_server_group(canonical)
+    group = repo.get_server_group(canonical)
     if project_id is not None and group.project_id != project_id:
         raise errors.ServerGroupNotFound(uuid)
     return group
