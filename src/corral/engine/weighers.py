@@ -42,7 +42,8 @@ def free_at_hosts(ctx: FilterContext, rc: str, hosts: npt.NDArray[np.int64]) -> 
     rows = ctx.rows[hosts]
     loaded = rows >= 0
     rows = rows[loaded]
-    out[loaded] = (st.capacity[rows, col] - st.used[rows, col]) * st.has[rows, col]
+    free = st.capacity[:, col].take(rows) - st.used[:, col].take(rows)
+    out[loaded] = np.where(st.has[:, col].take(rows), free, 0)
     return out
 
 
@@ -79,8 +80,10 @@ def normalise(values: Floats) -> Floats:
     return (values - low) / (high - low)
 
 
-def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64]) -> Weights:
-    """Score ``candidates`` (host indexes) and return them best first (ties by name)."""
+def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64],
+          top: int | None = None) -> Weights:
+    """Score ``candidates`` (host indexes) and return them best first (ties by name);
+    with ``top``, only the best ``top`` of them (found without sorting the rest)."""
     total = np.zeros(candidates.size, dtype=np.float64)
     components: dict[str, Floats] = {}
     for name in WEIGHERS:
@@ -92,5 +95,11 @@ def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64]) -> Weights:
         part = multiplier * normalise(_raw(ctx, name, candidates))
         components[name] = part
         total += part
-    order = np.lexsort((candidates, -total))
+    keep = np.arange(candidates.size)
+    if top is not None and top < candidates.size:
+        # The top-th best score; every host scoring at least that is kept (ties), then
+        # the few kept are sorted.
+        cut = np.partition(-total, top - 1)[top - 1]
+        keep = np.flatnonzero(-total <= cut)
+    order = keep[np.lexsort((candidates[keep], -total[keep]))][:top]
     return Weights(candidates[order], total[order], {k: v[order] for k, v in components.items()})

@@ -298,7 +298,7 @@ class Scheduler:
                 passed = np.flatnonzero(funnel.passed)
                 if passed.size == 0:
                     return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
-                weights = weigh(ctx, passed)
+                weights = weigh(ctx, passed, top=self._top())
                 first_weights = first_weights or weights
                 best = weights.hosts[:self.settings.host_subset_size]
                 first = self.random.randrange(best.size) if best.size > 1 else 0
@@ -354,6 +354,12 @@ class Scheduler:
                     into[rc] = into.get(rc, 0) + amount
                 consumers[uuid] = consumers.get(uuid, 0) + 1
         self.finder.adopt(claimed, consumers, versions)
+
+    def _top(self) -> int:
+        """How many of the best weighed hosts a decision uses: the subset it picks from,
+        the alternates, the hosts tried when one cannot be arranged, and the record."""
+        st = self.settings
+        return max(st.host_subset_size, st.max_attempts, ARRANGE_TRIES, TOP_WEIGHED)
 
     @staticmethod
     def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:
