@@ -28,7 +28,7 @@ import structlog
 from corral.domain import errors
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
-from corral.domain.flavors import MAX_LENGTH, ServerGroup
+from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
 from corral.domain.hosts import HostNotFound
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
@@ -37,7 +37,7 @@ from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
-from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+from corral.services.scheduler import Ask, Job, Outcome, Placement, Scheduler
 
 log = structlog.get_logger("corral.instances")
 
@@ -158,6 +158,53 @@ def _failed_hosts(repo: Repository, decision_id: str | None, uuid: str) -> list[
 
 # -- boot --------------------------------------------------------------------------------------
 
+class _Booting:
+    """A boot request in flight: what its claim writes, and the rows it stored."""
+
+    def __init__(self, req: BootRequest, flavor: Flavor, group: ServerGroup | None) -> None:
+        self.req = req
+        self.flavor = flavor
+        self.flavor_json = json.dumps(flavor_rules.snapshot(flavor))
+        self.group = group
+        self.stored: list[dict[str, Any]] = []
+        self.names: dict[int, str] = {}
+
+    def claims(self, placed: list[Placement]) -> list[ConsumerWrite]:
+        req = self.req
+        return [ConsumerWrite(p.consumer, p.allocations, req.project_id, req.user_id,
+                              generation=None, consumer_type=INSTANCE_TYPE, fresh=True)
+                for p in placed]
+
+    def rows(self, placed: list[Placement], decision_id: str) -> list[dict[str, Any]]:
+        req = self.req
+        many = len(placed) > 1
+        self.names = {p.host_id: p.host for p in placed}
+        return [{
+            "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
+            "project_id": req.project_id, "user_id": req.user_id, "flavor_id": self.flavor.id,
+            "flavor": self.flavor_json, "new_flavor": None, "state": s.BUILDING,
+            "host_id": p.host_id, "availability_zone": req.availability_zone,
+            "server_group_uuid": self.group.id if self.group else None, "attempts": 1,
+            "alternates": json.dumps(p.alternates), "decision_uuid": decision_id,
+            "new_flavor_id": None, "source_host_id": None, "migration_uuid": None,
+            "fault": None} for k, p in enumerate(placed)]
+
+
+def _write_boots(repo: Repository, items: list[tuple[Job, list[Placement], str]]) -> None:
+    """Every boot of a batch in the claim's transaction: one allocation write, one insert."""
+    writes: list[ConsumerWrite] = []
+    rows: list[dict[str, Any]] = []
+    for job, placed, decision_id in items:
+        booting: _Booting = job.payload
+        writes.extend(booting.claims(placed))
+        rows.extend(booting.rows(placed, decision_id))
+    write_in(repo, writes)
+    stored = {r["uuid"]: r for r in repo.insert_instances(rows)}
+    for job, placed, _decision in items:
+        # A batch that lost a race is written again: only the committed rows count.
+        job.payload.stored = [stored[p.consumer] for p in placed]
+
+
 def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
     """Place and claim ``req.count`` instances (or, dry run, say where they would go).
 
@@ -178,33 +225,12 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)
     consumers = [str(uuidlib.uuid4()) for _ in range(req.count)]
-    flavor_json = json.dumps(flavor_rules.snapshot(flavor))
-
-    def record(repo: Repository, placed: list[Placement], decision_id: str) -> None:
-        write_in(repo, [ConsumerWrite(p.consumer, p.allocations, req.project_id, req.user_id,
-                                      generation=None, consumer_type=INSTANCE_TYPE, fresh=True)
-                        for p in placed])
-        many = len(placed) > 1
-        stored.extend(repo.insert_instances([{
-            "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
-            "project_id": req.project_id, "user_id": req.user_id, "flavor_id": flavor.id,
-            "flavor": flavor_json, "new_flavor": None,
-            "state": s.BUILDING, "host_id": p.host_id,
-            "availability_zone": req.availability_zone,
-            "server_group_uuid": group.id if group else None, "attempts": 1,
-            "alternates": json.dumps(p.alternates), "decision_uuid": decision_id,
-            "new_flavor_id": None, "source_host_id": None, "migration_uuid": None,
-            "fault": None} for k, p in enumerate(placed)]))
-        names.update({p.host_id: p.host for p in placed})
-
-    stored: list[dict[str, Any]] = []
-    names: dict[int, str] = {}
-    outcome = scheduler.schedule(ask, consumers, kind="boot",
-                                 write=None if req.dry_run else record)
     if req.dry_run:
+        outcome = scheduler.schedule(ask, consumers, kind="boot", write=None)
         return BootResult([], outcome.decision_id, outcome.record)
-    # A claim lost to a race is written again: only the last (committed) rows count.
-    instances = [_instance(r, names) for r in stored[-len(consumers):]]
+    booting = _Booting(req, flavor, group)
+    outcome = scheduler.batcher("boot", _write_boots).submit(ask, consumers, booting)
+    instances = [_instance(r, booting.names) for r in booting.stored]
     log.debug("instances_booted", instances=[i.id for i in instances],
              hosts=[i.host for i in instances], project=req.project_id)
     return BootResult(instances, outcome.decision_id, outcome.record)

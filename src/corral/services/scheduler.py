@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
@@ -102,7 +103,12 @@ class Outcome:
     record: dict[str, Any]
 
 
+#: Engine rows changed by a decision in progress: {row: (used before, consumers before)}.
+Saved = dict[int, tuple[np.ndarray, int]]
+
 Write = Callable[[Repository, list[Placement], str], None]
+#: Records several placed requests at once: [(job index, placements, decision id)].
+WriteAll = Callable[[Repository, list[tuple[int, list[Placement], str]]], None]
 """Records what was placed, inside the claim's transaction (gets the decision id)."""
 
 
@@ -164,6 +170,16 @@ class Scheduler:
         self._newest_heartbeat: datetime | None = None
         self.random = random.Random()
         self.flavors = FlavorCache()
+        self._batchers: dict[str, Batcher] = {}
+        self._batchers_lock = threading.Lock()
+
+    def batcher(self, name: str, write: BatchWrite) -> Batcher:
+        """The process's group-commit queue ``name`` (created with ``write`` on first use)."""
+        with self._batchers_lock:
+            found = self._batchers.get(name)
+            if found is None:
+                found = self._batchers[name] = Batcher(self, write)
+            return found
 
     # -- the host table ----------------------------------------------------------------------
 
@@ -226,28 +242,18 @@ class Scheduler:
         started = time.perf_counter()
         decision_id = str(uuidlib.uuid4())
         conflicts: list[dict[str, Any]] = []
-        request, totals, base_query = host_query_of(ask)
         with self.finder.lock:
             for _round in range(CLAIM_ROUNDS):
                 with self.store.read() as repo:
                     self.finder.refresh_in(repo)
                     table = self._hosts(repo)
-                    members = (repo.group_members_by_host(ask.group.id, besides=ask.moving)
-                               if ask.group else {})
-                    same = (frozenset(repo.hosts_of_instances(ask.same_host).values())
-                            if ask.same_host else None)
-                    different = frozenset(repo.hosts_of_instances(ask.different_host).values())
-                exclude = set(ask.exclude_hosts)
-                if ask.only_host is not None:
-                    exclude |= set(table.names) - {ask.only_host}
-                query = replace(
-                    base_query, same_host=same, different_host=different,
-                    group_policy=ask.group.policy if ask.group else None,
-                    group_members=members,
-                    max_server_per_host=(ask.group.max_server_per_host or 1) if ask.group else 1,
-                    exclude=frozenset(exclude), now=time.time(),
-                    down_after_s=float(self.settings.host_down_after_s))
-                picked, ctx, funnel, weights, explanation = self._pick(table, query, consumers)
+                    query = self._query(repo, table, ask)
+                saved: Saved = {}
+                try:
+                    picked, ctx, funnel, weights, explanation = self._pick(table, query,
+                                                                           consumers, saved)
+                finally:
+                    self._restore(saved)
                 if picked is None:
                     return self._refuse(decision_id, ask, kind, instance, ctx, funnel,
                                         conflicts, started, explanation)
@@ -278,59 +284,168 @@ class Scheduler:
             return self._refuse(decision_id, ask, kind, instance, ctx, funnel, conflicts,
                                 started, explanation)
 
-    def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str]
-              ) -> tuple[list[Placement] | None, FilterContext, Funnel, Weights | None,
-                         dict[str, Any]]:
-        """Choose a host per consumer, each choice seeing the ones before it (applied to
-        the engine for the duration, then undone: the claim's refresh brings them back).
-        When one does not fit, the explanation (computed while the earlier choices are
-        still applied) comes back instead of placements."""
+    def schedule_many(self, jobs: Sequence[tuple[Ask, Sequence[str]]], write_all: WriteAll
+                      ) -> list[Outcome | s.NoValidHost]:
+        """Boot several independent requests in one decision round and one transaction
+        (group commit: concurrent boots share the engine refresh and the claim's
+        transaction). Each is decided as if alone, seeing the ones before it; each gets
+        its own decision record. ``write_all`` records every placed request at once.
+
+        When the shared claim loses a race, each request is decided again on its own
+        (:meth:`schedule`). Returns, per job, its Outcome or the NoValidHost refusing it.
+        """
+        if len(jobs) == 1:
+            return [self._alone(jobs, 0, write_all)]
+        started = time.perf_counter()
+        results: list[Outcome | s.NoValidHost | None] = [None] * len(jobs)
+        refused: list[tuple[int, FilterContext, Funnel, dict[str, Any]]] = []
+        placed: list[tuple[int, list[Placement], dict[str, Any], str]] = []
+        with self.finder.lock:
+            with self.store.read() as repo:
+                self.finder.refresh_in(repo)
+                table = self._hosts(repo)
+                queries = [self._query(repo, table, ask) for ask, _consumers in jobs]
+            saved: Saved = {}
+            taken: dict[str, dict[str, int]] = {}  # group -> host -> members placed here
+            try:
+                for i, ((ask, consumers), query) in enumerate(zip(jobs, queries, strict=True)):
+                    if ask.group is not None and ask.group.id in taken:
+                        members = dict(query.group_members)
+                        for host, n in taken[ask.group.id].items():
+                            members[host] = members.get(host, 0) + n
+                        query = replace(query, group_members=members)
+                    picked, ctx, funnel, weights, explanation = self._pick(table, query,
+                                                                           consumers, saved)
+                    if picked is None:
+                        refused.append((i, ctx, funnel, explanation))
+                        continue
+                    if ask.group is not None:
+                        into = taken.setdefault(ask.group.id, {})
+                        for p in picked:
+                            into[p.host] = into.get(p.host, 0) + 1
+                    record = self._record(ask, "boot", ctx, funnel, weights, picked, [])
+                    placed.append((i, picked, record, str(uuidlib.uuid4())))
+            finally:
+                self._restore(saved)
+            lost = False
+            if placed:
+                try:
+                    with self.store.write() as repo:
+                        self._check_groups(repo, [(jobs[i][0], picked)
+                                                  for i, picked, _r, _d in placed])
+                        write_all(repo, [(i, picked, d) for i, picked, _r, d in placed])
+                        for i, picked, record, decision_id in placed:
+                            self._insert(repo, decision_id, jobs[i][0], "boot", None, record,
+                                         picked, started, "scheduled")
+                        versions = repo.provider_versions_of(self._provider_ids(
+                            [p for _i, picked, _r, _d in placed for p in picked]))
+                    self._adopt([p for _i, picked, _r, _d in placed for p in picked], versions)
+                except (errors.InsufficientCapacity, GroupPolicyConflict,
+                        errors.ConsumerGenerationConflict) as exc:
+                    self.metrics.retries.labels("claim_conflict").inc()
+                    log.info("batch_claim_conflict", boots=len(placed), error=exc.detail)
+                    lost = True
+        for i, picked, record, decision_id in placed:
+            ask, consumers = jobs[i]
+            if lost:  # each on its own now, deciding again from fresh state
+                results[i] = self._alone(jobs, i, write_all)
+            else:
+                results[i] = self._finish(decision_id, ask, "boot", None, record, picked,
+                                          started, outcome="scheduled", recorded=True)
+        for i, ctx, funnel, explanation in refused:
+            try:
+                self._refuse(str(uuidlib.uuid4()), jobs[i][0], "boot", None, ctx, funnel, [],
+                             started, explanation)
+            except s.NoValidHost as exc:
+                results[i] = exc
+        return [r for r in results if r is not None]
+
+    def _alone(self, jobs: Sequence[tuple[Ask, Sequence[str]]], i: int, write_all: WriteAll
+               ) -> Outcome | s.NoValidHost:
+        """Job ``i`` of a batch, scheduled on its own."""
+        def write(repo: Repository, picked: list[Placement], decision_id: str) -> None:
+            write_all(repo, [(i, picked, decision_id)])
+
+        ask, consumers = jobs[i]
+        try:
+            return self.schedule(ask, consumers, kind="boot", write=write)
+        except s.NoValidHost as exc:
+            return exc
+
+    def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:
+        """What ``ask`` asks of the hosts, with its group's members and hinted hosts."""
+        _request, _totals, base = host_query_of(ask)
+        members = (repo.group_members_by_host(ask.group.id, besides=ask.moving)
+                   if ask.group else {})
+        same = (frozenset(repo.hosts_of_instances(ask.same_host).values())
+                if ask.same_host else None)
+        different = (frozenset(repo.hosts_of_instances(ask.different_host).values())
+                     if ask.different_host else frozenset())
+        exclude = set(ask.exclude_hosts)
+        if ask.only_host is not None:
+            exclude |= set(table.names) - {ask.only_host}
+        return replace(
+            base, same_host=same, different_host=different,
+            group_policy=ask.group.policy if ask.group else None, group_members=members,
+            max_server_per_host=(ask.group.max_server_per_host or 1) if ask.group else 1,
+            exclude=frozenset(exclude), now=time.time(),
+            down_after_s=float(self.settings.host_down_after_s))
+
+    def _restore(self, saved: Saved) -> None:
+        """Undo what :meth:`_pick` applied to the engine."""
+        state = self.finder.state
+        for row, (used, count) in saved.items():
+            state.used[row] = used
+            state.consumers[row] = count
+
+    def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str],
+              saved: Saved) -> tuple[list[Placement] | None, FilterContext, Funnel,
+                                     Weights | None, dict[str, Any]]:
+        """Choose a host per consumer, each choice seeing the ones before it: they are
+        applied to the engine (the rows' previous values kept in ``saved``, for the
+        caller to restore: the claim's adoption or refresh brings them back). When one
+        does not fit, the explanation (computed while the earlier choices are still
+        applied) comes back instead of placements."""
         state = self.finder.state
         filters = self.settings.filters
-        saved: dict[int, tuple[np.ndarray, int]] = {}
         picked: list[Placement] = []
         first_weights: Weights | None = None
         members = dict(query.group_members)
-        try:
-            for consumer in consumers:
-                ctx = FilterContext(state, table, replace(query, group_members=members))
-                funnel = run_filters(ctx, filters)
-                passed = np.flatnonzero(funnel.passed)
-                if passed.size == 0:
-                    return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
-                weights = weigh(ctx, passed, top=self._top())
-                first_weights = first_weights or weights
-                best = weights.hosts[:self.settings.host_subset_size]
-                first = self.random.randrange(best.size) if best.size > 1 else 0
-                # The chosen host first, then the rest best first: a host whose tree
-                # cannot actually be arranged for the request (rare: traits per group,
-                # nested layouts) gives way to the next.
-                order = [int(best[first])] + [int(h) for h in weights.hosts[:ARRANGE_TRIES]
-                                              if int(h) != int(best[first])]
-                chosen, allocation = -1, None
-                for chosen in order:
-                    allocation = self._allocation(ctx, chosen)
-                    if allocation is not None:
-                        break
-                if allocation is None:
-                    return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
-                others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
-                          if int(h) != chosen][:self.settings.max_attempts - 1]
-                picked.append(Placement(consumer, table.names[chosen], int(table.ids[chosen]),
-                                        allocation, [table.names[h] for h in others]))
-                for uuid, resources in allocation.items():
-                    row = state.row_of_uuid[uuid]
-                    if row not in saved:
-                        saved[row] = (state.used[row].copy(), int(state.consumers[row]))
-                    for rc, amount in resources.items():
-                        state.used[row, state.classes.index[rc]] += amount
-                    state.consumers[row] += 1
-                members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
-            return picked, ctx, funnel, first_weights, {}
-        finally:
-            for row, (used, count) in saved.items():
-                state.used[row] = used
-                state.consumers[row] = count
+        for consumer in consumers:
+            ctx = FilterContext(state, table, replace(query, group_members=members))
+            funnel = run_filters(ctx, filters)
+            passed = np.flatnonzero(funnel.passed)
+            if passed.size == 0:
+                return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
+            weights = weigh(ctx, passed, top=self._top())
+            first_weights = first_weights or weights
+            best = weights.hosts[:self.settings.host_subset_size]
+            first = self.random.randrange(best.size) if best.size > 1 else 0
+            # The chosen host first, then the rest best first: a host whose tree
+            # cannot actually be arranged for the request (rare: traits per group,
+            # nested layouts) gives way to the next.
+            order = [int(best[first])] + [int(h) for h in weights.hosts[:ARRANGE_TRIES]
+                                          if int(h) != int(best[first])]
+            chosen, allocation = -1, None
+            for chosen in order:
+                allocation = self._allocation(ctx, chosen)
+                if allocation is not None:
+                    break
+            if allocation is None:
+                return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
+            others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
+                      if int(h) != chosen][:self.settings.max_attempts - 1]
+            picked.append(Placement(consumer, table.names[chosen], int(table.ids[chosen]),
+                                    allocation, [table.names[h] for h in others]))
+            for uuid, resources in allocation.items():
+                row = state.row_of_uuid[uuid]
+                if row not in saved:
+                    saved[row] = (state.used[row].copy(), int(state.consumers[row]))
+                for rc, amount in resources.items():
+                    state.used[row, state.classes.index[rc]] += amount
+                state.consumers[row] += 1
+            members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
+        return picked, ctx, funnel, first_weights, {}
 
     def _provider_ids(self, picked: list[Placement]) -> list[int]:
         st = self.finder.state
@@ -399,13 +514,29 @@ class Scheduler:
             return None
         return {state.uuid_of[r]: dict(res) for r, res in found[0].allocations.items()}
 
+    @classmethod
+    def _check_group(cls, repo: Repository, ask: Ask, picked: list[Placement]) -> None:
+        cls._check_groups(repo, [(ask, picked)])
+
     @staticmethod
-    def _check_group(repo: Repository, ask: Ask, picked: list[Placement]) -> None:
-        group = ask.group
-        if group is None or group.policy not in (s.AFFINITY, s.ANTI_AFFINITY):
-            return
-        repo.lock_server_group(group.id)
-        members = repo.group_members_by_host(group.id, besides=ask.moving)
+    def _check_groups(repo: Repository, asks: Sequence[tuple[Ask, list[Placement]]]) -> None:
+        """Re-check hard group policies under the groups' locks (in id order), counting
+        the members already there and those placed before in ``asks``."""
+        hard = [(ask, picked) for ask, picked in asks
+                if ask.group is not None and ask.group.policy in (s.AFFINITY, s.ANTI_AFFINITY)]
+        for group_id in sorted({ask.group.id for ask, _p in hard if ask.group}):
+            repo.lock_server_group(group_id)
+        counted: dict[str, dict[str, int]] = {}
+        for ask, picked in hard:
+            assert ask.group is not None
+            if ask.group.id not in counted:
+                counted[ask.group.id] = repo.group_members_by_host(ask.group.id,
+                                                                   besides=ask.moving)
+            Scheduler._check_placements(ask.group, counted[ask.group.id], picked)
+
+    @staticmethod
+    def _check_placements(group: ServerGroup, members: dict[str, int],
+                          picked: list[Placement]) -> None:
         limit = group.max_server_per_host or 1
         for p in picked:
             if group.policy == s.ANTI_AFFINITY and members.get(p.host, 0) >= limit:
@@ -544,3 +675,87 @@ def describe(explanation: dict[str, Any]) -> str:
     left = [f"{step['step']} {step['hosts']}" for step in funnel
             if step["step"] == "considered" or step.get("removed")]
     return f"{head}; hosts left: {', '.join(left)}; {tail}."
+
+
+# -- group commit ----------------------------------------------------------------------------
+
+@dataclass
+class Job:
+    """One request waiting in a Batcher; ``payload`` is what its writer needs."""
+
+    ask: Ask
+    consumers: Sequence[str]
+    payload: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Outcome | None = None
+    error: BaseException | None = None
+
+
+BatchWrite = Callable[[Repository, list[tuple[Job, list[Placement], str]]], None]
+
+
+class Batcher:
+    """Group commit for boots arriving together.
+
+    Each caller queues its job; whoever finds no batch running becomes the leader and
+    runs every queued job (up to MAX_BATCH at a time) through
+    :meth:`Scheduler.schedule_many` until the queue is empty, so requests that arrive
+    while one batch is deciding and claiming go in the next, sharing its refresh and its
+    transaction. A lone request is a batch of one: no waiting is ever added.
+    """
+
+    MAX_BATCH = 32
+
+    def __init__(self, scheduler: Scheduler, write: BatchWrite) -> None:
+        self.scheduler = scheduler
+        self.write = write
+        self.pending: list[Job] = []
+        self.mutex = threading.Lock()
+        self.leader = threading.Lock()
+        self.batches = 0
+
+    def submit(self, ask: Ask, consumers: Sequence[str], payload: Any) -> Outcome:
+        """Schedule and claim ``consumers``; raises NoValidHost as schedule() would."""
+        job = Job(ask, consumers, payload)
+        with self.mutex:
+            self.pending.append(job)
+        while not job.done.is_set():
+            if self.leader.acquire(blocking=False):
+                try:
+                    self._drain()
+                finally:
+                    self.leader.release()
+            else:
+                job.done.wait(0.002)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _drain(self) -> None:
+        while True:
+            with self.mutex:
+                batch = self.pending[:self.MAX_BATCH]
+                del self.pending[:self.MAX_BATCH]
+            if not batch:
+                return
+            self.batches += 1
+
+            def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]],
+                          batch: list[Job] = batch) -> None:
+                self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
+
+            try:
+                results = self.scheduler.schedule_many(
+                    [(job.ask, job.consumers) for job in batch], write_all)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                for job in batch:
+                    job.error = exc
+                    job.done.set()
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if isinstance(result, s.NoValidHost):
+                    job.error = result
+                else:
+                    job.result = result
+                job.done.set()
