@@ -8,8 +8,12 @@ PostgreSQL; client processes spread their requests over both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import multiprocessing
+import queue as queue_module
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,3 +61,47 @@ def fleet(servers: list[Server]) -> list[str]:
             assert r.status_code == 200, r.text
             uuids.append(rp["uuid"])
     return uuids
+
+
+#: How long racers race, and how long after that their reports may take to arrive.
+RACE_SECONDS = 25.0
+COLLECT_GRACE = 15.0
+
+
+def race(target: Callable[..., None], per_racer: list[tuple[Any, ...]],
+         seconds: float = RACE_SECONDS) -> list[dict[str, Any]]:
+    """Run ``target(*args, barrier, queue, deadline)`` in one process per args tuple.
+
+    Returns every record of every racer; fails the test if one of them raised or did
+    not report within ``seconds`` (and a grace to collect). Leftover processes are killed.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(per_racer))
+    results: Any = ctx.Queue()
+    deadline = time.time() + seconds
+    procs = [ctx.Process(target=target, args=(*args, barrier, results, deadline), daemon=True)
+             for args in per_racer]
+    for p in procs:
+        p.start()
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    try:
+        for _ in procs:
+            try:
+                wait = max(1.0, deadline + COLLECT_GRACE - time.time())
+                kind, payload = results.get(timeout=wait)
+            except queue_module.Empty:
+                failures.append("a racer reported nothing before the deadline")
+                break
+            if kind == "ok":
+                records.extend(payload)
+            else:
+                failures.append(payload)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+    assert not failures, "\n".join(failures)
+    return records

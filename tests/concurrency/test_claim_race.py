@@ -14,13 +14,9 @@ must hold afterwards, whatever the interleaving:
 
 from __future__ import annotations
 
-import multiprocessing
-import queue as queue_module
 import random
-import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,55 +26,12 @@ from sqlalchemy import text
 from corral.persistence import Store
 
 from . import clients
-from .conftest import PROVIDERS, VCPU_USABLE, placement_client
+from .conftest import PROVIDERS, VCPU_USABLE, placement_client, race
 
 pytestmark = pytest.mark.slow
 
 #: Client processes per race (the machine has 2 cores; the servers need them too).
 RACERS = 5
-#: Wall-clock budget of the racing part of each test; the clients stop at it.
-RACE_SECONDS = 25.0
-#: Extra time allowed to collect results after the deadline before the test fails.
-COLLECT_GRACE = 15.0
-
-
-def race(target: Callable[..., None], per_racer: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Run ``target(*args, barrier, queue, deadline)`` in one process per args tuple.
-
-    Returns every record of every racer; fails the test if one of them raised or did
-    not report within the time budget. Leftover processes are killed.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(per_racer))
-    results: Any = ctx.Queue()
-    deadline = time.time() + RACE_SECONDS
-    procs = [ctx.Process(target=target, args=(*args, barrier, results, deadline), daemon=True)
-             for args in per_racer]
-    for p in procs:
-        p.start()
-    records: list[dict[str, Any]] = []
-    failures: list[str] = []
-    try:
-        for _ in procs:
-            try:
-                wait = max(1.0, deadline + COLLECT_GRACE - time.time())
-                kind, payload = results.get(timeout=wait)
-            except queue_module.Empty:
-                failures.append("a racer reported nothing before the deadline")
-                break
-            if kind == "ok":
-                records.extend(payload)
-            else:
-                failures.append(payload)
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-    assert not failures, "\n".join(failures)
-    return records
-
 
 def http_usages(server: Server, providers: list[str]) -> dict[str, int]:
     with placement_client(server.placement) as api:

@@ -18,11 +18,7 @@ must keep the rules. Whatever the interleaving:
 
 from __future__ import annotations
 
-import multiprocessing
-import queue as queue_module
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,7 +27,7 @@ from integration.conftest import Server
 
 from . import scheduler_clients
 from .clients import HEADERS, PROJECT
-from .conftest import placement_client
+from .conftest import placement_client, race
 
 pytestmark = pytest.mark.slow
 
@@ -39,11 +35,6 @@ pytestmark = pytest.mark.slow
 RACERS = 6
 #: Boots per client process in each race.
 BOOTS = 3
-#: Wall-clock budget of one race; the clients stop at it.
-RACE_SECONDS = 20.0
-#: Extra time allowed to collect results after the deadline before the test fails.
-COLLECT_GRACE = 10.0
-
 #: One flavor for every race: 1 VCPU, 1 GiB RAM, 1 GB disk.
 FLAVOR = {"name": "race", "vcpus": 1, "ram_mb": 1024, "disk_gb": 1}
 #: The default reserved_host_memory_mb, taken off every host's RAM.
@@ -55,42 +46,8 @@ def host_size(slots: int) -> dict[str, int]:
     return {"vcpus": 64, "memory_mb": RESERVED_MB + slots * FLAVOR["ram_mb"], "disk_gb": 500}
 
 
-def race(target: Callable[..., None], per_racer: list[tuple[Any, ...]],
-         seconds: float = RACE_SECONDS) -> list[dict[str, Any]]:
-    """Run ``target(*args, barrier, queue, deadline)`` in one process per args tuple.
-
-    Returns every record of every racer; fails the test if one of them raised or did
-    not report within the time budget. Leftover processes are killed.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(per_racer))
-    results: Any = ctx.Queue()
-    deadline = time.time() + seconds
-    procs = [ctx.Process(target=target, args=(*args, barrier, results, deadline), daemon=True)
-             for args in per_racer]
-    for p in procs:
-        p.start()
-    records: list[dict[str, Any]] = []
-    failures: list[str] = []
-    try:
-        for _ in procs:
-            try:
-                kind, payload = results.get(timeout=max(1.0, deadline + COLLECT_GRACE - time.time()))
-            except queue_module.Empty:
-                failures.append("a racer reported nothing before the deadline")
-                break
-            if kind == "ok":
-                records.extend(payload)
-            else:
-                failures.append(payload)
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-    assert not failures, "\n".join(failures)
-    return records
+#: Wall-clock budget of one race; the clients stop at it.
+RACE_SECONDS = 20.0
 
 
 # -- set-up over HTTP ------------------------------------------------------------------------
@@ -135,7 +92,8 @@ def boot_all(servers: list[Server], flavor: str, group: str | None,
     """RACERS client processes x ``boots`` boots each, spread over both servers."""
     bases = [s.url for s in servers]
     records = race(scheduler_clients.booter,
-                   [(bases, flavor, group, boots, seed) for seed in range(RACERS)])
+                   [(bases, flavor, group, boots, seed) for seed in range(RACERS)],
+                   seconds=RACE_SECONDS)
     assert len(records) == RACERS * boots, "a racer ran out of time"
     statuses = Counter(r["status"] for r in records)
     bad = [r for r in records if r["status"] not in (201, 409)]

@@ -28,8 +28,7 @@ from integration.conftest import Server
 from corral.persistence import Store
 
 from . import clients
-from .conftest import placement_client
-from .test_claim_race import race
+from .conftest import placement_client, race
 
 pytestmark = pytest.mark.slow
 

@@ -341,6 +341,16 @@ def report_build(store: Store, scheduler: Scheduler, uuid: str, *, succeeded: bo
     return _reschedule(store, scheduler, row, failed, message)
 
 
+def _group_of(store: Store, row: Mapping[str, Any]) -> ServerGroup | None:
+    """The instance's server group (None when it has none, or it was deleted since)."""
+    if not row["server_group_uuid"]:
+        return None
+    try:
+        return group_svc.get_server_group(store, row["server_group_uuid"])
+    except errors.ServerGroupNotFound:
+        return None
+
+
 def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], failed: list[str],
                 message: str | None) -> Instance:
     """Move the claim to the next alternate that passes every filter. The instance keeps
@@ -352,12 +362,7 @@ def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], fail
     tried = list(failed)
     refused: list[str] = []
     flavor = flavor_rules.from_snapshot(json.loads(row["flavor"]))
-    group = None
-    if row["server_group_uuid"]:
-        try:
-            group = group_svc.get_server_group(store, row["server_group_uuid"])
-        except errors.ServerGroupNotFound:
-            group = None
+    group = _group_of(store, row)
     while alternates and attempts < scheduler.settings.max_attempts:
         alternate = alternates.pop(0)
         attempts += 1
@@ -426,12 +431,7 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
     if kind == "resize" and flavor.id == row["flavor_id"]:
         raise errors.InvalidInput("resize needs a different flavor than the current one",
                                   field="flavor")
-    group = None
-    if row["server_group_uuid"]:
-        try:
-            group = group_svc.get_server_group(store, row["server_group_uuid"])
-        except errors.ServerGroupNotFound:
-            group = None
+    group = _group_of(store, row)
     stay = kind == "resize" and scheduler.settings.allow_resize_to_same_host
     ask = Ask(flavor=flavor, project_id=row["project_id"], user_id=row["user_id"],
               zone=row["availability_zone"], group=group, only_host=host, moving=row["uuid"],
