@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -34,6 +34,7 @@ def _host_select() -> Select[tuple[object, ...]]:
 
 #: The revision that moves on every host or host aggregate change (not heartbeats).
 HOSTS = "hosts"
+_REVISION = select(t.revisions.c.value).where(t.revisions.c.name == bindparam("name"))
 
 
 class HostQueries:
@@ -51,8 +52,7 @@ class HostQueries:
             self.conn.execute(update(r).where(r.c.name == name).values(value=r.c.value + 1))
 
     def revision(self, name: str) -> int:
-        r = t.revisions
-        return int(self.conn.scalar(select(r.c.value).where(r.c.name == name)) or 0)
+        return int(self.conn.scalar(_REVISION, {"name": name}) or 0)
 
     # -- hosts -------------------------------------------------------------------------------
 

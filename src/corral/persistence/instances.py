@@ -21,6 +21,7 @@ _agg = t.host_aggregates
 _members = t.host_aggregate_hosts
 _sg = t.server_groups
 LIVE = scheduling.LIVE_STATES
+_INSERT_DECISION = insert(_d)
 
 
 class InstanceQueries:
@@ -129,7 +130,7 @@ class InstanceQueries:
     # -- decisions ---------------------------------------------------------------------------
 
     def insert_decision(self, values: Mapping[str, object]) -> None:
-        self.conn.execute(insert(_d).values(**values))
+        self.conn.execute(_INSERT_DECISION, dict(values))
 
     def update_decision(self, uuid: str, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_d).where(_d.c.uuid == uuid).values(**values))

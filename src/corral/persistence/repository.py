@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, Table, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -48,6 +59,24 @@ def _provider(row: RowMapping) -> Provider:
     )
 
 
+# Statements of the claim path, built once (building one costs more than running it).
+_inv, _rc, _al = t.inventories, t.resource_classes, t.allocations
+_INVENTORIES = (
+    select(_inv.c.resource_provider_id, _rc.c.name, _inv.c.total, _inv.c.reserved,
+           _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio)
+    .join(_rc, _rc.c.id == _inv.c.resource_class_id)
+    .where(_inv.c.resource_provider_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_rc.c.name))
+_USAGES = (
+    select(_al.c.resource_provider_id, _rc.c.name, func.sum(_al.c.used))
+    .join(_rc, _rc.c.id == _al.c.resource_class_id)
+    .where(_al.c.resource_provider_id.in_(bindparam("ids", expanding=True)))
+    .group_by(_al.c.resource_provider_id, _rc.c.name))
+_IDS_BY_NAME = {table.name: select(table.c.name, table.c.id)
+                .where(table.c.name.in_(bindparam("names", expanding=True)))
+                for table in (t.resource_classes, t.traits)}
+
+
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
                  InstanceQueries):
     """Every query corral makes, bound to one transaction."""
@@ -71,10 +100,10 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         return len(missing)
 
     def _ids(self, table: Table, names: Iterable[str]) -> dict[str, int]:
-        wanted = set(names)
+        wanted = sorted(set(names))
         if not wanted:
             return {}
-        rows = self.conn.execute(select(table.c.name, table.c.id).where(table.c.name.in_(wanted)))
+        rows = self.conn.execute(_IDS_BY_NAME[table.name], {"names": wanted})
         return {name: id_ for name, id_ in rows}
 
     def ensure_resource_classes(self, names: Iterable[str]) -> int:
@@ -299,31 +328,21 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
     # -- inventories and usage -----------------------------------------------------------
 
     def inventories(self, provider_ids: Iterable[int]) -> dict[int, dict[str, Inventory]]:
-        inv, rc = t.inventories, t.resource_classes
         ids = list(provider_ids)
         out: dict[int, dict[str, Inventory]] = {i: {} for i in ids}
         if not ids:
             return out
-        rows = self.conn.execute(
-            select(inv.c.resource_provider_id, rc.c.name, inv.c.total, inv.c.reserved,
-                   inv.c.min_unit, inv.c.max_unit, inv.c.step_size, inv.c.allocation_ratio)
-            .join(rc, rc.c.id == inv.c.resource_class_id)
-            .where(inv.c.resource_provider_id.in_(ids)).order_by(rc.c.name))
+        rows = self.conn.execute(_INVENTORIES, {"ids": ids})
         for rp_id, name, total, reserved, min_unit, max_unit, step, ratio in rows:
             out[rp_id][name] = Inventory(total, reserved, min_unit, max_unit, step, float(ratio))
         return out
 
     def usages(self, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-        al, rc = t.allocations, t.resource_classes
         ids = list(provider_ids)
         out: dict[int, dict[str, int]] = {i: {} for i in ids}
         if not ids:
             return out
-        rows = self.conn.execute(
-            select(al.c.resource_provider_id, rc.c.name, func.sum(al.c.used))
-            .join(rc, rc.c.id == al.c.resource_class_id)
-            .where(al.c.resource_provider_id.in_(ids))
-            .group_by(al.c.resource_provider_id, rc.c.name))
+        rows = self.conn.execute(_USAGES, {"ids": ids})
         for rp_id, name, used in rows:
             out[rp_id][name] = int(used)
         return out

@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from corral.persistence import tables as t
 
@@ -15,6 +15,16 @@ CHUNK = 5000
 #: The change feed keeps this many entries; a write prunes it now and then.
 KEEP_CHANGES = 100_000
 PRUNE_CHANCE = 0.001
+
+
+# Statements every decision runs, built once.
+_pc, _rp = t.provider_changes, t.resource_providers
+_LOG_CHANGE = insert(_pc)
+_LAST_CHANGE = select(func.max(_pc.c.id))
+_CHANGED_AFTER = select(_pc.c.provider_id).where(_pc.c.id > bindparam("after"))
+_VERSIONS_OF = (select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
+                       _rp.c.root_provider_id)
+                .where(_rp.c.id.in_(bindparam("ids", expanding=True))))
 
 
 class SnapshotQueries:
@@ -32,27 +42,23 @@ class SnapshotQueries:
         rows = [{"provider_id": i} for i in sorted(set(ids))]
         if not rows:
             return
-        self.conn.execute(insert(t.provider_changes), rows)
+        self.conn.execute(_LOG_CHANGE, rows)
         if random.random() < PRUNE_CHANCE:
             pc = t.provider_changes
             self.conn.execute(delete(pc).where(
                 pc.c.id < select(func.max(pc.c.id) - KEEP_CHANGES).scalar_subquery()))
 
     def last_provider_change(self) -> int:
-        return int(self.conn.scalar(select(func.max(t.provider_changes.c.id))) or 0)
+        return int(self.conn.scalar(_LAST_CHANGE) or 0)
 
     def providers_changed_after(self, change_id: int) -> set[int]:
-        pc = t.provider_changes
-        return set(self.conn.scalars(select(pc.c.provider_id).where(pc.c.id > change_id)))
+        return set(self.conn.scalars(_CHANGED_AFTER, {"after": change_id}))
 
     def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[object, ...]]:
-        rp = t.resource_providers
         wanted = sorted(set(ids))
         out: dict[int, tuple[object, ...]] = {}
         for start in range(0, len(wanted), CHUNK):
-            rows = self.conn.execute(select(rp.c.id, rp.c.generation, rp.c.updated_at,
-                                            rp.c.parent_provider_id, rp.c.root_provider_id)
-                                     .where(rp.c.id.in_(wanted[start:start + CHUNK])))
+            rows = self.conn.execute(_VERSIONS_OF, {"ids": wanted[start:start + CHUNK]})
             out.update({row[0]: tuple(row[1:]) for row in rows})
         return out
 
