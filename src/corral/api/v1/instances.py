@@ -130,10 +130,12 @@ def boot(request: Request, response: Response, body: Boot,
     if body.dry_run:
         response.status_code = 200
         return _dry_run_body(result, admin)
-    if len(result.instances) == 1:
-        response.headers["location"] = location(request, "instances", result.instances[0].id)
-    return {"instances": [instance_body(i, admin) for i in result.instances],
-            "decision_id": result.decision_id}
+    headers = ({"location": location(request, "instances", result.instances[0].id)}
+               if len(result.instances) == 1 else None)
+    # The body is plain JSON already: answering it directly skips FastAPI's generic
+    # encoder, a measurable share of a boot.
+    return JSONResponse({"instances": [instance_body(i, admin) for i in result.instances],
+                         "decision_id": result.decision_id}, status_code=201, headers=headers)
 
 
 @router.get("/instances")
