@@ -174,3 +174,36 @@ def test_the_seed_is_one_transaction(sqlite_store: Store) -> None:
 def test_demo_needs_an_upgraded_schema(tmp_path: object) -> None:
     fresh = Cli(f"sqlite:///{tmp_path}/fresh.sqlite")
     assert_one_error_line(fresh("demo"), "run 'corral db upgrade'")
+
+
+def test_the_demo_fleet_is_ready_to_boot_on(any_cli: Cli, store: Store, tmp_path: object) -> None:
+    from corral.config import Settings
+    from corral.domain import scheduling
+    from corral.services import hosts as host_svc
+    from corral.services import instances
+    from corral.services.candidates import CandidateFinder
+    from corral.services.scheduler import Scheduler
+
+    any_cli.ok("demo")
+    settings = Settings(data_dir=str(tmp_path), host_down_after_s=3600)
+    hosts = host_svc.list_hosts(store, settings)
+    assert len(hosts) == 38  # every compute host but the two NUMA hosts
+    assert {h.name for h in hosts if not h.enabled} == set(demo.DISABLED)
+    assert {h.availability_zone for h in hosts} == {"az1", "az2"}
+    scheduler = Scheduler(store, settings, CandidateFinder(store))
+
+    def boot(flavor: str, **kw: object) -> list[scheduling.Instance]:
+        req = instances.BootRequest(name="t", flavor=flavor, project_id="demo", user_id="u",
+                                    **kw)  # type: ignore[arg-type]
+        return instances.boot(store, scheduler, req).instances
+
+    # ssd.large goes only to hosts 01-06 (the ssd aggregate and trait), in the zone asked
+    placed = boot("ssd.large", count=4, availability_zone="az2")
+    assert all(i.host is not None and i.host.startswith("compute-az2-0")
+               and int(i.host[-2:]) <= demo.SSD_UP_TO for i in placed)
+    # gpu.large takes a VGPU from a GPU child of host 20
+    gpu = boot("gpu.large")[0]
+    assert gpu.host is not None and gpu.host.endswith("-20")
+    held = allocations.get_consumer_allocations(store, gpu.id).allocations
+    pgpus = {demo.demo_uuid("provider", f"{gpu.host}-pgpu{n}") for n in (0, 1)}
+    assert sum(res.get("VGPU", 0) for rp, res in held.items() if rp in pgpus) == 1

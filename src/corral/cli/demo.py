@@ -44,6 +44,9 @@ def seed_demo(
     for name, uuid in summary.aggregates.items():
         out.print(f"  aggregate {name:<{width}}  {uuid}  "
                   f"({summary.aggregate_members.get(name, 0)} providers)")
+    out.print(f"  {summary.scheduler_hosts} scheduler hosts; flavors "
+              f"{', '.join(demo.FLAVORS)}")
     az1 = summary.aggregates["az1"]
     out.print("try: corral provider list --member-of " + az1 +
               " --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")
+    out.print("     corral instance boot web --flavor ssd.large --project demo --count 3")

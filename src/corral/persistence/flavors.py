@@ -108,8 +108,8 @@ class FlavorQueries:
         return taken
 
     def create_flavor(self, flavor: Flavor) -> Flavor:
-        self.bump_revision(FLAVORS)
         """Insert the flavor with its extra specs. Raises DuplicateName (id or name)."""
+        self.bump_revision(FLAVORS)
         taken = self._flavor_taken(flavor)
         if taken:
             raise errors.DuplicateName(f"A flavor with {' and '.join(taken)} already exists")
@@ -145,8 +145,8 @@ class FlavorQueries:
         self.conn.execute(delete(_f).where(_f.c.id == row_id))
 
     def replace_extra_specs(self, flavor_id: str, specs: Mapping[str, str]) -> None:
-        self.bump_revision(FLAVORS)
         """Make the flavor's extra specs exactly ``specs`` (one delete, one insert)."""
+        self.bump_revision(FLAVORS)
         row_id = self._flavor_row(flavor_id)["id"]
         self.conn.execute(delete(_specs).where(_specs.c.flavor_id == row_id))
         if specs:
@@ -163,8 +163,8 @@ class FlavorQueries:
                                       .order_by(_access.c.project_id)))
 
     def add_flavor_project(self, flavor_id: str, project_id: str) -> None:
-        self.bump_revision(FLAVORS)
         """Raises FlavorAccessExists when the project already has access."""
+        self.bump_revision(FLAVORS)
         row_id = self._flavor_row(flavor_id)["id"]
         try:
             with self.conn.begin_nested():
@@ -173,8 +173,8 @@ class FlavorQueries:
             raise errors.FlavorAccessExists(flavor_id, project_id) from exc
 
     def remove_flavor_project(self, flavor_id: str, project_id: str) -> None:
-        self.bump_revision(FLAVORS)
         """Raises FlavorAccessNotFound when the project had no access."""
+        self.bump_revision(FLAVORS)
         row_id = self._flavor_row(flavor_id)["id"]
         gone = self.conn.execute(delete(_access).where(_access.c.flavor_id == row_id,
                                                        _access.c.project_id == project_id))

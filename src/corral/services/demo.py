@@ -15,6 +15,14 @@ with the shapes, traits and nesting operators meet in practice:
 - a sharing provider, ``shared-storage-az1``: 100 TB of DISK_GB with
   MISC_SHARES_VIA_AGGREGATE, in the ``az1`` aggregate.
 
+For the scheduler (``/v1``), the same fleet is registered as compute hosts (all but
+the NUMA hosts, whose CPU and memory live on their children, so they stay Placement
+providers only; the two with COMPUTE_STATUS_DISABLED are disabled), with host
+aggregates mirroring the four Placement aggregates (``az1`` and ``az2`` are
+availability zones; ``ssd`` and ``gpu`` carry ``ssd=true`` / ``gpu=true`` for flavors'
+``aggregate_instance_extra_specs``), and a few flavors (:data:`FLAVORS`). The demo hosts
+never heartbeat: ``make run`` serves them with ``host_down_after_s`` of a year.
+
 Every UUID is derived with uuid5 from a name, so seeding again gives the same UUIDs
 (the aggregates keep theirs across re-seeds). The seed is one transaction written
 against the Repository: it lands whole or not at all.
@@ -28,8 +36,10 @@ from dataclasses import dataclass, field
 
 from corral.domain import errors
 from corral.domain.capacity import Inventory
+from corral.domain.flavors import Flavor
 from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import Repository, Store
+from corral.persistence.clock import utcnow
 
 #: Namespace of every demo UUID (itself uuid5 of a fixed name, so it never changes).
 NAMESPACE = uuidlib.uuid5(uuidlib.NAMESPACE_DNS, "demo.corral.invalid")
@@ -45,6 +55,20 @@ GPU_HOST = 20
 SHARED_STORAGE = "shared-storage-az1"
 CUSTOM_TRAITS = ("CUSTOM_SSD", "CUSTOM_GPU")
 AGGREGATE_NAMES = ("az1", "az2", "ssd", "gpu")
+#: Host aggregate metadata (the scheduler's view of the same aggregates).
+AGGREGATE_METADATA: dict[str, dict[str, str]] = {
+    "az1": {"availability_zone": "az1"}, "az2": {"availability_zone": "az2"},
+    "ssd": {"ssd": "true"}, "gpu": {"gpu": "true"}}
+#: name -> (vcpus, ram_mb, disk_gb, extra specs)
+FLAVORS: dict[str, tuple[int, int, int, dict[str, str]]] = {
+    "m1.small": (1, 2048, 20, {}),
+    "m1.medium": (2, 4096, 40, {}),
+    "m1.large": (4, 8192, 80, {}),
+    "m1.xlarge": (8, 16384, 160, {"trait:HW_CPU_X86_AVX2": "required"}),
+    "ssd.large": (4, 8192, 80, {"aggregate_instance_extra_specs:ssd": "true",
+                                "trait:CUSTOM_SSD": "required"}),
+    "gpu.large": (8, 32768, 100, {"resources:VGPU": "1", "trait:CUSTOM_GPU": "required"}),
+}
 
 
 def demo_uuid(kind: str, name: str) -> str:
@@ -90,6 +114,8 @@ class DemoSummary:
     custom_traits_created: tuple[str, ...]
     aggregates: dict[str, str] = field(default_factory=dict)          # name -> uuid
     aggregate_members: dict[str, int] = field(default_factory=dict)   # name -> providers
+    scheduler_hosts: int = 0
+    flavors: tuple[str, ...] = ()
 
 
 def _cpu(cores: int) -> Inventory:
@@ -208,6 +234,8 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
                 repo.set_provider_aggregates(provider, [AGGREGATES[a] for a in planned.aggregates])
                 generation = repo.bump_generation(provider, generation)
             written[planned.name] = provider
+        hosts = _register_hosts(repo, plan, written)
+        flavors = _create_flavors(repo)
     members = Counter(a for p in plan for a in p.aggregates)
     return DemoSummary(
         providers=len(plan),
@@ -218,7 +246,50 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
         custom_traits_created=created_traits,
         aggregates=dict(AGGREGATES),
         aggregate_members={name: members[name] for name in AGGREGATE_NAMES},
+        scheduler_hosts=hosts, flavors=flavors,
     )
+
+
+def _register_hosts(repo: Repository, plan: list[PlannedProvider],
+                    written: dict[str, Provider]) -> int:
+    """The compute hosts and host aggregates of the scheduler over the written providers."""
+    for name in AGGREGATE_NAMES:  # left from an earlier seed (their hosts went with it)
+        row = repo.get_aggregate_row(name)
+        if row is not None:
+            repo.delete_aggregate(row["id"])
+    aggregate_ids = {name: repo.insert_aggregate(name, AGGREGATES[name],
+                                                 AGGREGATE_METADATA[name])
+                     for name in AGGREGATE_NAMES}
+    now = utcnow()
+    count = 0
+    for planned in plan:
+        base = planned.inventories
+        if planned.parent is not None or "VCPU" not in base:
+            continue  # children, the sharing pool, and the NUMA hosts
+        host_id = repo.insert_host(planned.name, written[planned.name].id,
+                                   vcpus=base["VCPU"].total, memory_mb=base["MEMORY_MB"].total,
+                                   disk_gb=base["DISK_GB"].total, heartbeat=now)
+        if "COMPUTE_STATUS_DISABLED" in planned.traits:
+            repo.update_host(host_id, {"enabled": False,
+                                       "disabled_reason": "demo: in maintenance"})
+        for name in planned.aggregates:
+            repo.add_aggregate_host(aggregate_ids[name], host_id)
+        count += 1
+    return count
+
+
+def _create_flavors(repo: Repository) -> tuple[str, ...]:
+    created = []
+    for name, (vcpus, ram_mb, disk_gb, specs) in FLAVORS.items():
+        try:
+            repo.get_flavor(name)
+            continue  # kept from an earlier seed (instances may use it)
+        except errors.FlavorNotFound:
+            pass
+        repo.create_flavor(Flavor(id=demo_uuid("flavor", name), name=name, vcpus=vcpus,
+                                  ram_mb=ram_mb, disk_gb=disk_gb, extra_specs=specs))
+        created.append(name)
+    return tuple(created)
 
 
 def _delete_all_providers(repo: Repository) -> int:
