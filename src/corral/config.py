@@ -95,6 +95,9 @@ OPTIONS: list[Option] = [
            "Weight against group members on a host, for soft-anti-affinity groups (>= 0)."),
     Option("scheduler", "build_failure_weight_multiplier",
            "Penalty per recent failed build on a host (large: avoid such hosts)."),
+    Option("scheduler", "decision_retention_hours",
+           "How long scheduling decisions are kept for GET /v1/decisions and 'corral "
+           "explain' (older ones are pruned as new ones are written; 0 keeps them all)."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -140,6 +143,7 @@ class Settings(BaseModel):
     soft_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
     soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
     build_failure_weight_multiplier: float = 1_000_000.0
+    decision_retention_hours: int = Field(default=168, ge=0)
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from corral.domain import scheduling
 from corral.persistence import tables as t
@@ -131,6 +131,10 @@ class InstanceQueries:
 
     def insert_decision(self, values: Mapping[str, object]) -> None:
         self.conn.execute(_INSERT_DECISION, dict(values))
+
+    def prune_decisions(self, before: datetime) -> int:
+        """Delete the decisions made before ``before``; returns how many."""
+        return int(self.conn.execute(delete(_d).where(_d.c.created_at < before)).rowcount)
 
     def update_decision(self, uuid: str, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_d).where(_d.c.uuid == uuid).values(**values))

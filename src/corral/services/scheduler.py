@@ -61,6 +61,8 @@ CLAIM_ROUNDS = 4
 HEARTBEAT_REFRESH_S = 1.0
 #: Hosts tried, best first, when the chosen one cannot be arranged for the request.
 ARRANGE_TRIES = 10
+#: Decisions older than the retention are pruned on about one decision write in this many.
+PRUNE_EVERY = 1000
 #: Weighed hosts kept in a decision record.
 TOP_WEIGHED = 5
 
@@ -619,6 +621,7 @@ class Scheduler:
                 started: float, outcome: str, reason: str | None = None) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         record.update(outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
+        self._prune(repo)
         repo.insert_decision({
             "uuid": decision_id, "kind": kind, "project_id": ask.project_id,
             "instance_uuid": instance or (picked[0].consumer
@@ -626,6 +629,16 @@ class Scheduler:
             "outcome": outcome, "reason": reason,
             "host": picked[0].host if picked else None, "elapsed_ms": elapsed,
             "record": json.dumps(record), "created_at": utcnow()})
+
+    def _prune(self, repo: Repository) -> None:
+        """Now and then (about one write in PRUNE_EVERY), drop decisions older than the
+        retention, in the writing transaction: the table stays bounded with no job to
+        run."""
+        hours = self.settings.decision_retention_hours
+        if hours and self.random.random() < 1 / PRUNE_EVERY:
+            pruned = repo.prune_decisions(utcnow() - timedelta(hours=hours))
+            if pruned:
+                log.info("decisions_pruned", decisions=pruned, older_than_hours=hours)
 
     def _finish(self, decision_id: str, ask: Ask, kind: str, instance: str | None,
                 record: dict[str, Any], picked: list[Placement], started: float, *,

@@ -122,3 +122,25 @@ def test_concurrent_boots_are_batched_and_all_land(store: Store, scheduler: Sche
     assert len(errors_seen) == 3 and all(isinstance(e, s.NoValidHost) for e in errors_seen)
     listed = svc.list_instances(store)
     assert sorted(i.id for i in listed) == sorted(i.id for i in booted)
+
+
+def test_old_decisions_are_pruned_as_new_ones_are_written(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from corral.persistence.clock import utcnow
+    from corral.services import scheduler as scheduler_module
+
+    settings = Settings(data_dir=str(tmp_path), decision_retention_hours=1)
+    host_svc.report_host(store, settings, "cn1", HostReport(vcpus=4, memory_mb=8192,
+                                                            disk_gb=10))
+    flavor_svc.create_flavor(store, name="m1", vcpus=1, ram_mb=512, disk_gb=1)
+    sched = Scheduler(store, settings, CandidateFinder(store))
+    old = svc.boot(store, sched, svc.BootRequest(name="a", flavor="m1", project_id="p",
+                                                 user_id="u"))
+    with store.write() as repo:  # pretend it was decided two hours ago
+        repo.update_decision(old.decision_id, {"created_at": utcnow() - timedelta(hours=2)})
+    monkeypatch.setattr(scheduler_module, "PRUNE_EVERY", 1)
+    new = svc.boot(store, sched, svc.BootRequest(name="b", flavor="m1", project_id="p",
+                                                 user_id="u"))
+    assert [d["id"] for d in svc.list_decisions(store)] == [new.decision_id]
