@@ -233,7 +233,7 @@ def instrument(scheduler: Scheduler, parts: Parts) -> None:
 
 def naive_hosts(scheduler: Scheduler) -> list[dict[str, Any]]:
     """The hosts as plain Python rows (what a row-at-a-time scheduler holds)."""
-    table_ = scheduler.table
+    table_ = scheduler.hosts.table
     assert table_ is not None
     state = scheduler.finder.state
     rows = table_.rows(state)

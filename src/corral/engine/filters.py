@@ -8,7 +8,7 @@ operations over the HostTable and the FleetState, whatever the fleet size.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -241,3 +241,35 @@ def run_filters(ctx: FilterContext, names: tuple[str, ...]) -> Funnel:
         mask = mask & FILTERS[name](ctx)
         steps.append((name, mask))
     return Funnel(considered, tuple(steps))
+
+
+def arrangement(ctx: FilterContext, host: int) -> dict[str, dict[str, int]] | None:
+    """The allocation on ``host``'s tree: all on the host's own provider when it can
+    take everything, else the first candidate the engine finds in its tree."""
+    state = ctx.state
+    row = int(ctx.rows[host])
+    req = ctx.query.request
+    root_uuid = state.uuid_of[row]
+    if len(req.groups) == 1:
+        g = req.groups[0]
+        rec = state.records[row]
+        ok = rec is not None and all(any(t in rec.traits for t in any_of)
+                                     for any_of in g.required)
+        ok = ok and rec is not None and not (g.forbidden & rec.traits)
+        for rc, amount in g.resources:
+            col = state.classes.index.get(rc)
+            ok = ok and col is not None and bool(
+                state.has[row, col] and state.used[row, col] + amount <= state.capacity[row, col]
+                and state.min_unit[row, col] <= amount <= state.max_unit[row, col]
+                and amount % state.step[row, col] == 0)
+        if ok:
+            return {root_uuid: dict(g.resources)}
+    confined = replace(req, groups=tuple(replace(g, in_tree=root_uuid) for g in req.groups),
+                       limit=1)
+    found = Search(state, confined).candidates(1)
+    if not found:  # a sharing provider may serve the tree: search without confining
+        found = [c for c in Search(state, req).candidates(None)
+                 if any(int(state.root[r]) == row for r in c.allocations)][:1]
+    if not found:
+        return None
+    return {state.uuid_of[r]: dict(res) for r, res in found[0].allocations.items()}

@@ -37,7 +37,8 @@ from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
-from corral.services.scheduler import Ask, Job, Outcome, Placement, Scheduler
+from corral.services.batching import Job
+from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
 
 log = structlog.get_logger("corral.instances")
 

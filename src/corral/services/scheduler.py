@@ -29,7 +29,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import numpy as np
@@ -41,30 +41,27 @@ from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, placement_request
 from corral.engine.explain import Explainer
-from corral.engine.filters import FilterContext, Funnel, HostQuery, run_filters
-from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
+from corral.engine.filters import FilterContext, Funnel, HostQuery, arrangement, run_filters
+from corral.engine.hosts import HostTable, Policy
 from corral.engine.request import CandidateRequest, RequestGroup
-from corral.engine.search import Search
 from corral.engine.weighers import Weights, weigh
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
-from corral.persistence.hosts import HOSTS
+from corral.services import decision_records as records
+from corral.services.batching import Batcher, BatchWrite
 from corral.services.candidates import CandidateFinder
+from corral.services.decision_records import TOP_WEIGHED
 from corral.services.flavors import FlavorCache
-from corral.services.hosts import defaults_of, effective_of
+from corral.services.host_table import HostTableCache
 
 log = structlog.get_logger("corral.scheduler")
 
 #: Decide-and-claim rounds before a request that keeps losing claim races gives up.
 CLAIM_ROUNDS = 4
-#: Heartbeats are re-read at most this often (seconds).
-HEARTBEAT_REFRESH_S = 1.0
 #: Hosts tried, best first, when the chosen one cannot be arranged for the request.
 ARRANGE_TRIES = 10
 #: Decisions older than the retention are pruned on about one decision write in this many.
 PRUNE_EVERY = 1000
-#: Weighed hosts kept in a decision record.
-TOP_WEIGHED = 5
 
 
 class GroupPolicyConflict(errors.Conflict):
@@ -130,10 +127,6 @@ class SchedulerMetrics:
                                      "removed the last hosts", ["filter"], registry=registry)
 
 
-def _epoch(when: datetime | None) -> float | None:
-    return None if when is None else when.replace(tzinfo=UTC).timestamp()
-
-
 def host_query_of(ask: Ask) -> tuple[CandidateRequest, dict[str, int], HostQuery]:
     """The engine request and the host query for ``ask`` (group members etc. unset)."""
     pr = placement_request(ask.flavor)
@@ -166,10 +159,7 @@ class Scheduler:
         self.settings = settings
         self.finder = finder
         self.metrics = SchedulerMetrics(registry)
-        self.table: HostTable | None = None
-        self._fingerprint: int | None = None
-        self._heartbeats_read = 0.0
-        self._newest_heartbeat: datetime | None = None
+        self.hosts = HostTableCache(settings)
         self.random = random.Random()
         self.flavors = FlavorCache()
         self._batchers: dict[str, Batcher] = {}
@@ -183,54 +173,8 @@ class Scheduler:
                 found = self._batchers[name] = Batcher(self, write)
             return found
 
-    # -- the host table ----------------------------------------------------------------------
-
     def policy(self) -> Policy:
-        st = self.settings
-        return Policy(strategy=st.strategy, max_instances_per_host=st.max_instances_per_host,
-                      multipliers={w: float(getattr(st, f"{w}_weight_multiplier"))
-                                   for w in WEIGHERS})
-
-    def _hosts(self, repo: Repository) -> HostTable:
-        fingerprint = repo.revision(HOSTS)
-        if self.table is None or fingerprint != self._fingerprint:
-            self.table = self._load_hosts(repo)
-            self._fingerprint = fingerprint
-            self._heartbeats_read = time.monotonic()
-        elif time.monotonic() - self._heartbeats_read >= HEARTBEAT_REFRESH_S:
-            since = (self._newest_heartbeat - timedelta(seconds=1)
-                     if self._newest_heartbeat else None)
-            for name, when in repo.heartbeats_since(since):
-                i = self.table.index.get(name)
-                if i is not None:
-                    self.table.heartbeat[i] = _epoch(when)
-                self._newest_heartbeat = max(when, self._newest_heartbeat or when)
-            self._heartbeats_read = time.monotonic()
-        return self.table
-
-    def _load_hosts(self, repo: Repository) -> HostTable:
-        rows = repo.host_rows()
-        aggregates = repo.aggregate_rows()
-        metadata = repo.aggregate_metadata(a["id"] for a in aggregates)
-        agg_name = {a["id"]: a["name"] for a in aggregates}
-        of_host: dict[int, dict[str, dict[str, str]]] = {}
-        for host_id, agg_id in repo.memberships():
-            of_host.setdefault(host_id, {})[agg_name[agg_id]] = metadata[agg_id]
-        defaults = defaults_of(self.settings)
-        infos = []
-        for r in rows:
-            aggs = of_host.get(r["id"], {})
-            infos.append(HostInfo(
-                id=r["id"], name=r["name"], provider_uuid=r["provider_uuid"],
-                enabled=r["enabled"], forced_down=r["forced_down"],
-                heartbeat=_epoch(r["last_heartbeat"]), failed_builds=r["failed_builds"],
-                effective=effective_of(r, aggs, defaults), aggregates=tuple(sorted(aggs))))
-            if r["last_heartbeat"] is not None:
-                self._newest_heartbeat = max(r["last_heartbeat"],
-                                             self._newest_heartbeat or r["last_heartbeat"])
-        log.info("host_table_loaded", hosts=len(infos), aggregates=len(aggregates))
-        return HostTable(infos, [AggregateInfo(a["name"], metadata[a["id"]]) for a in aggregates],
-                         self.policy())
+        return self.hosts.policy
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -248,7 +192,7 @@ class Scheduler:
             for _round in range(CLAIM_ROUNDS):
                 with self.store.read() as repo:
                     self.finder.refresh_in(repo)
-                    table = self._hosts(repo)
+                    table = self.hosts.get(repo)
                     query = self._query(repo, table, ask)
                 saved: Saved = {}
                 try:
@@ -305,7 +249,7 @@ class Scheduler:
         with self.finder.lock:
             with self.store.read() as repo:
                 self.finder.refresh_in(repo)
-                table = self._hosts(repo)
+                table = self.hosts.get(repo)
                 queries = [self._query(repo, table, ask) for ask, _consumers in jobs]
             saved: Saved = {}
             taken: dict[str, dict[str, int]] = {}  # group -> host -> members placed here
@@ -430,7 +374,7 @@ class Scheduler:
                                           if int(h) != int(best[first])]
             chosen, allocation = -1, None
             for chosen in order:
-                allocation = self._allocation(ctx, chosen)
+                allocation = arrangement(ctx, chosen)
                 if allocation is not None:
                     break
             if allocation is None:
@@ -485,37 +429,6 @@ class Scheduler:
             explanation["placed_before_refusal"] = len(picked)
         return explanation
 
-    def _allocation(self, ctx: FilterContext, host: int) -> dict[str, dict[str, int]] | None:
-        """The allocation on ``host``'s tree: all on the host's own provider when it can
-        take everything, else the first candidate the engine finds in its tree."""
-        state = ctx.state
-        row = int(ctx.rows[host])
-        req = ctx.query.request
-        root_uuid = state.uuid_of[row]
-        if len(req.groups) == 1:
-            g = req.groups[0]
-            rec = state.records[row]
-            ok = rec is not None and all(any(t in rec.traits for t in any_of)
-                                         for any_of in g.required)
-            ok = ok and rec is not None and not (g.forbidden & rec.traits)
-            for rc, amount in g.resources:
-                col = state.classes.index.get(rc)
-                ok = ok and col is not None and bool(
-                    state.has[row, col] and state.used[row, col] + amount <= state.capacity[row, col]
-                    and state.min_unit[row, col] <= amount <= state.max_unit[row, col]
-                    and amount % state.step[row, col] == 0)
-            if ok:
-                return {root_uuid: dict(g.resources)}
-        confined = replace(req, groups=tuple(replace(g, in_tree=root_uuid) for g in req.groups),
-                           limit=1)
-        found = Search(state, confined).candidates(1)
-        if not found:  # a sharing provider may serve the tree: search without confining
-            found = [c for c in Search(state, req).candidates(None)
-                     if any(int(state.root[r]) == row for r in c.allocations)][:1]
-        if not found:
-            return None
-        return {state.uuid_of[r]: dict(res) for r, res in found[0].allocations.items()}
-
     @classmethod
     def _check_group(cls, repo: Repository, ask: Ask, picked: list[Placement]) -> None:
         cls._check_groups(repo, [(ask, picked)])
@@ -553,68 +466,11 @@ class Scheduler:
 
     # -- records -----------------------------------------------------------------------------
 
-    def _configuration(self) -> dict[str, Any]:
-        st = self.settings
-        return {"strategy": st.strategy, "filters": list(st.filters),
-                "host_subset_size": st.host_subset_size, "max_attempts": st.max_attempts,
-                "max_instances_per_host": st.max_instances_per_host,
-                "multipliers": dict(self.policy().multipliers),
-                "defaults": {"cpu_allocation_ratio": st.cpu_allocation_ratio,
-                             "ram_allocation_ratio": st.ram_allocation_ratio,
-                             "disk_allocation_ratio": st.disk_allocation_ratio,
-                             "reserved_host_memory_mb": st.reserved_host_memory_mb},
-                "host_down_after_s": st.host_down_after_s}
-
-    def _request(self, ask: Ask, ctx: FilterContext) -> dict[str, Any]:
-        q = ctx.query
-        out: dict[str, Any] = {
-            "flavor": {"id": ask.flavor.id, "name": ask.flavor.name},
-            "resources": dict(q.resources), "required_traits": sorted(q.required_traits),
-            "forbidden_traits": sorted(q.forbidden_traits),
-            "aggregate_specs": dict(q.aggregate_specs), "availability_zone": ask.zone,
-            "project_id": ask.project_id, "user_id": ask.user_id, "count": ask.count,
-            "hints": {"same_host": list(ask.same_host),
-                      "different_host": list(ask.different_host)}}
-        if ask.group is not None:
-            out["server_group"] = {"id": ask.group.id, "policy": ask.group.policy,
-                                   "max_server_per_host": ask.group.max_server_per_host,
-                                   "members": int(sum(q.group_members.values()))}
-        if ask.only_host:
-            out["host"] = ask.only_host
-        if ask.exclude_hosts:
-            out["exclude_hosts"] = sorted(ask.exclude_hosts)
-        return out
-
-    def _host_view(self, ctx: FilterContext, i: int) -> dict[str, Any]:
-        info = ctx.hosts.hosts[i]
-        row = int(ctx.rows[i])
-        rec = ctx.state.records[row] if row >= 0 else None
-        return {"host": info.name, "effective": info.effective.as_dict(),
-                "aggregates": list(info.aggregates),
-                "traits": sorted(rec.traits) if rec else []}
-
     def _record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
                 weights: Weights | None, picked: list[Placement] | None,
                 conflicts: list[dict[str, Any]]) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "kind": kind, "request": self._request(ask, ctx),
-            "configuration": self._configuration(), "funnel": funnel.counts(), "weighed": []}
-        if weights is not None:
-            for k in range(min(TOP_WEIGHED, weights.hosts.size)):
-                view = self._host_view(ctx, int(weights.hosts[k]))
-                view["score"] = round(float(weights.total[k]), 6)
-                view["components"] = {w: round(float(v[k]), 6)
-                                      for w, v in weights.components.items()}
-                record["weighed"].append(view)
-        if picked:
-            record["placements"] = [{"instance": p.consumer, "host": p.host,
-                                     "alternates": p.alternates, "allocations": p.allocations}
-                                    for p in picked]
-            record["attempts"] = [{"instance": p.consumer, "host": p.host, "result": "claimed",
-                                   "at": utcnow().isoformat() + "Z"} for p in picked]
-        if conflicts:
-            record["conflicts"] = conflicts
-        return record
+        return records.build(self.settings, self.policy(), ask, kind, ctx, funnel, weights,
+                             picked, conflicts)
 
     def _insert(self, repo: Repository, decision_id: str, ask: Ask, kind: str,
                 instance: str | None, record: dict[str, Any], picked: list[Placement] | None,
@@ -674,101 +530,4 @@ class Scheduler:
                  outcome="no_valid_host", reason=code, filter=explanation.get("filter"),
                  resource_class=explanation.get("resource_class"),
                  considered=record["funnel"][0]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
-        raise s.NoValidHost(describe(explanation), {"decision_id": decision_id, **explanation})
-
-
-def describe(explanation: dict[str, Any]) -> str:
-    """One sentence for the error message (no host names: members read it too)."""
-    code = explanation["code"]
-    what = explanation.get("resource_class") or explanation.get("constraint")
-    head = f"No valid host: {code}" + (f" ({what})" if what else "")
-    tail = "retrying may help" if explanation["retry_can_help"] else \
-        "retrying will not help until the fleet or the request changes"
-    funnel = explanation["funnel"]
-    left = [f"{step['step']} {step['hosts']}" for step in funnel
-            if step["step"] == "considered" or step.get("removed")]
-    return f"{head}; hosts left: {', '.join(left)}; {tail}."
-
-
-# -- group commit ----------------------------------------------------------------------------
-
-@dataclass
-class Job:
-    """One request waiting in a Batcher; ``payload`` is what its writer needs."""
-
-    ask: Ask
-    consumers: Sequence[str]
-    payload: Any
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Outcome | None = None
-    error: BaseException | None = None
-
-
-BatchWrite = Callable[[Repository, list[tuple[Job, list[Placement], str]]], None]
-
-
-class Batcher:
-    """Group commit for boots arriving together.
-
-    Each caller queues its job; whoever finds no batch running becomes the leader and
-    runs every queued job (up to MAX_BATCH at a time) through
-    :meth:`Scheduler.schedule_many` until the queue is empty, so requests that arrive
-    while one batch is deciding and claiming go in the next, sharing its refresh and its
-    transaction. A lone request is a batch of one: no waiting is ever added.
-    """
-
-    MAX_BATCH = 32
-
-    def __init__(self, scheduler: Scheduler, write: BatchWrite) -> None:
-        self.scheduler = scheduler
-        self.write = write
-        self.pending: list[Job] = []
-        self.mutex = threading.Lock()
-        self.leader = threading.Lock()
-        self.batches = 0
-
-    def submit(self, ask: Ask, consumers: Sequence[str], payload: Any) -> Outcome:
-        """Schedule and claim ``consumers``; raises NoValidHost as schedule() would."""
-        job = Job(ask, consumers, payload)
-        with self.mutex:
-            self.pending.append(job)
-        while not job.done.is_set():
-            if self.leader.acquire(blocking=False):
-                try:
-                    self._drain()
-                finally:
-                    self.leader.release()
-            else:
-                job.done.wait(0.002)
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
-
-    def _drain(self) -> None:
-        while True:
-            with self.mutex:
-                batch = self.pending[:self.MAX_BATCH]
-                del self.pending[:self.MAX_BATCH]
-            if not batch:
-                return
-            self.batches += 1
-
-            def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]],
-                          batch: list[Job] = batch) -> None:
-                self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
-
-            try:
-                results = self.scheduler.schedule_many(
-                    [(job.ask, job.consumers) for job in batch], write_all)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
-                for job in batch:
-                    job.error = exc
-                    job.done.set()
-                continue
-            for job, result in zip(batch, results, strict=True):
-                if isinstance(result, s.NoValidHost):
-                    job.error = result
-                else:
-                    job.result = result
-                job.done.set()
+        raise s.NoValidHost(records.describe(explanation), {"decision_id": decision_id, **explanation})

@@ -1,0 +1,97 @@
+"""Group commit for boots arriving together (see :class:`Batcher`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from corral.domain import scheduling as s
+from corral.persistence import Repository
+
+if TYPE_CHECKING:
+    from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+
+
+@dataclass
+class Job:
+    """One request waiting in a Batcher; ``payload`` is what its writer needs."""
+
+    ask: Ask
+    consumers: Sequence[str]
+    payload: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Outcome | None = None
+    error: BaseException | None = None
+
+
+#: Records every placed job of a batch, in the claim's transaction.
+BatchWrite: TypeAlias = "Callable[[Repository, list[tuple[Job, list[Placement], str]]], None]"
+
+
+class Batcher:
+    """Group commit for boots arriving together.
+
+    Each caller queues its job; whoever finds no batch running becomes the leader and
+    runs every queued job (up to MAX_BATCH at a time) through
+    :meth:`Scheduler.schedule_many` until the queue is empty, so requests that arrive
+    while one batch is deciding and claiming go in the next, sharing its refresh and its
+    transaction. A lone request is a batch of one: no waiting is ever added.
+    """
+
+    MAX_BATCH = 32
+
+    def __init__(self, scheduler: Scheduler, write: BatchWrite) -> None:
+        self.scheduler = scheduler
+        self.write = write
+        self.pending: list[Job] = []
+        self.mutex = threading.Lock()
+        self.leader = threading.Lock()
+        self.batches = 0
+
+    def submit(self, ask: Ask, consumers: Sequence[str], payload: Any) -> Outcome:
+        """Schedule and claim ``consumers``; raises NoValidHost as schedule() would."""
+        job = Job(ask, consumers, payload)
+        with self.mutex:
+            self.pending.append(job)
+        while not job.done.is_set():
+            if self.leader.acquire(blocking=False):
+                try:
+                    self._drain()
+                finally:
+                    self.leader.release()
+            else:
+                job.done.wait(0.002)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _drain(self) -> None:
+        while True:
+            with self.mutex:
+                batch = self.pending[:self.MAX_BATCH]
+                del self.pending[:self.MAX_BATCH]
+            if not batch:
+                return
+            self.batches += 1
+
+            def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]],
+                          batch: list[Job] = batch) -> None:
+                self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
+
+            try:
+                results = self.scheduler.schedule_many(
+                    [(job.ask, job.consumers) for job in batch], write_all)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                for job in batch:
+                    job.error = exc
+                    job.done.set()
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if isinstance(result, s.NoValidHost):
+                    job.error = result
+                else:
+                    job.result = result
+                job.done.set()

@@ -1,0 +1,93 @@
+"""The scheduler's HostTable, kept fresh from the store.
+
+It is rebuilt when the ``hosts`` revision moves (any host or host aggregate change but
+heartbeats: one indexed row to check per decision). Heartbeats are re-read on their own
+at most once every HEARTBEAT_REFRESH_S, only those newer than the newest seen, so a host
+going silent shows as down within a second of its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from corral.config import Settings
+from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
+from corral.persistence import Repository
+from corral.persistence.hosts import HOSTS
+from corral.services.hosts import defaults_of, effective_of
+
+log = structlog.get_logger("corral.scheduler")
+
+#: Heartbeats are re-read at most this often (seconds).
+HEARTBEAT_REFRESH_S = 1.0
+
+
+def _epoch(when: datetime | None) -> float | None:
+    return None if when is None else when.replace(tzinfo=UTC).timestamp()
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The defaults a host falls back to when its aggregates say nothing."""
+    return Policy(strategy=settings.strategy,
+                  max_instances_per_host=settings.max_instances_per_host,
+                  multipliers={w: float(getattr(settings, f"{w}_weight_multiplier"))
+                               for w in WEIGHERS})
+
+
+class HostTableCache:
+    """One per Scheduler; used under the engine's lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = policy_of(settings)
+        self.table: HostTable | None = None
+        self._revision: int | None = None
+        self._heartbeats_read = 0.0
+        self._newest_heartbeat: datetime | None = None
+
+    def get(self, repo: Repository) -> HostTable:
+        """The table, rebuilt or with fresh heartbeats as needed (in ``repo``'s transaction)."""
+        revision = repo.revision(HOSTS)
+        if self.table is None or revision != self._revision:
+            self.table = self._load(repo)
+            self._revision = revision
+            self._heartbeats_read = time.monotonic()
+        elif time.monotonic() - self._heartbeats_read >= HEARTBEAT_REFRESH_S:
+            since = (self._newest_heartbeat - timedelta(seconds=1)
+                     if self._newest_heartbeat else None)
+            for name, when in repo.heartbeats_since(since):
+                i = self.table.index.get(name)
+                if i is not None:
+                    self.table.heartbeat[i] = _epoch(when)
+                self._seen(when)
+            self._heartbeats_read = time.monotonic()
+        return self.table
+
+    def _seen(self, when: datetime) -> None:
+        self._newest_heartbeat = max(when, self._newest_heartbeat or when)
+
+    def _load(self, repo: Repository) -> HostTable:
+        rows = repo.host_rows()
+        aggregates = repo.aggregate_rows()
+        metadata = repo.aggregate_metadata(a["id"] for a in aggregates)
+        agg_name = {a["id"]: a["name"] for a in aggregates}
+        of_host: dict[int, dict[str, dict[str, str]]] = {}
+        for host_id, agg_id in repo.memberships():
+            of_host.setdefault(host_id, {})[agg_name[agg_id]] = metadata[agg_id]
+        defaults = defaults_of(self.settings)
+        infos = []
+        for r in rows:
+            aggs = of_host.get(r["id"], {})
+            infos.append(HostInfo(
+                id=r["id"], name=r["name"], provider_uuid=r["provider_uuid"],
+                enabled=r["enabled"], forced_down=r["forced_down"],
+                heartbeat=_epoch(r["last_heartbeat"]), failed_builds=r["failed_builds"],
+                effective=effective_of(r, aggs, defaults), aggregates=tuple(sorted(aggs))))
+            if r["last_heartbeat"] is not None:
+                self._seen(r["last_heartbeat"])
+        log.info("host_table_loaded", hosts=len(infos), aggregates=len(aggregates))
+        return HostTable(infos, [AggregateInfo(a["name"], metadata[a["id"]]) for a in aggregates],
+                         self.policy)
