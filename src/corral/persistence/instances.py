@@ -22,6 +22,7 @@ _members = t.host_aggregate_hosts
 _sg = t.server_groups
 LIVE = scheduling.LIVE_STATES
 _INSERT_DECISION = insert(_d)
+_HEARTBEATS = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
 
 
 class InstanceQueries:
@@ -37,11 +38,10 @@ class InstanceQueries:
         rows = self.conn.execute(select(_members.c.host_id, _members.c.aggregate_id))
         return [(h, a) for h, a in rows]
 
-    def heartbeats_since(self, since: datetime | None) -> list[tuple[str, datetime]]:
-        query = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
-        if since is not None:
-            query = query.where(_h.c.last_heartbeat >= since)
-        return [(name, when) for name, when in self.conn.execute(query)]
+    def heartbeats(self) -> list[tuple[str, datetime]]:
+        """Every host's last heartbeat (hosts never heard from are left out)."""
+        rows = self.conn.execute(_HEARTBEATS)
+        return [(name, when) for name, when in rows]
 
     def host_ids_by_name(self, names: Iterable[str]) -> dict[str, int]:
         wanted = sorted(set(names))

@@ -172,7 +172,6 @@ hosts = Table(
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
     *_timestamps(),
-    Index("ix_hosts_last_heartbeat", "last_heartbeat"),
 )
 
 host_aggregates = Table(

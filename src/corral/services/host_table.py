@@ -1,15 +1,16 @@
 """The scheduler's HostTable, kept fresh from the store.
 
 It is rebuilt when the ``hosts`` revision moves (any host or host aggregate change but
-heartbeats: one indexed row to check per decision). Heartbeats are re-read on their own
-at most once every HEARTBEAT_REFRESH_S, only those newer than the newest seen, so a host
-going silent shows as down within a second of its deadline.
+heartbeats: one indexed row to check per decision). Heartbeats are re-read on their own,
+all of them (they may come from several processes whose clocks differ a little), every
+second, or every tenth of ``host_down_after_s`` when that is shorter. Whether a host is
+down is computed at each decision from its last heartbeat.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
@@ -21,8 +22,8 @@ from corral.services.hosts import defaults_of, effective_of
 
 log = structlog.get_logger("corral.scheduler")
 
-#: Heartbeats are re-read at most this often (seconds).
-HEARTBEAT_REFRESH_S = 1.0
+#: Heartbeats are re-read every second, or every this share of host_down_after_s if shorter.
+HEARTBEAT_REFRESH_SHARE = 0.1
 
 
 def _epoch(when: datetime | None) -> float | None:
@@ -46,7 +47,7 @@ class HostTableCache:
         self.table: HostTable | None = None
         self._revision: int | None = None
         self._heartbeats_read = 0.0
-        self._newest_heartbeat: datetime | None = None
+        self.refresh_s = min(1.0, settings.host_down_after_s * HEARTBEAT_REFRESH_SHARE)
 
     def get(self, repo: Repository) -> HostTable:
         """The table, rebuilt or with fresh heartbeats as needed (in ``repo``'s transaction)."""
@@ -55,19 +56,13 @@ class HostTableCache:
             self.table = self._load(repo)
             self._revision = revision
             self._heartbeats_read = time.monotonic()
-        elif time.monotonic() - self._heartbeats_read >= HEARTBEAT_REFRESH_S:
-            since = (self._newest_heartbeat - timedelta(seconds=1)
-                     if self._newest_heartbeat else None)
-            for name, when in repo.heartbeats_since(since):
+        elif time.monotonic() - self._heartbeats_read >= self.refresh_s:
+            for name, when in repo.heartbeats():
                 i = self.table.index.get(name)
                 if i is not None:
                     self.table.heartbeat[i] = _epoch(when)
-                self._seen(when)
             self._heartbeats_read = time.monotonic()
         return self.table
-
-    def _seen(self, when: datetime) -> None:
-        self._newest_heartbeat = max(when, self._newest_heartbeat or when)
 
     def _load(self, repo: Repository) -> HostTable:
         rows = repo.host_rows()
@@ -86,8 +81,6 @@ class HostTableCache:
                 enabled=r["enabled"], forced_down=r["forced_down"],
                 heartbeat=_epoch(r["last_heartbeat"]), failed_builds=r["failed_builds"],
                 effective=effective_of(r, aggs, defaults), aggregates=tuple(sorted(aggs))))
-            if r["last_heartbeat"] is not None:
-                self._seen(r["last_heartbeat"])
         log.info("host_table_loaded", hosts=len(infos), aggregates=len(aggregates))
         return HostTable(infos, [AggregateInfo(a["name"], metadata[a["id"]]) for a in aggregates],
                          self.policy)

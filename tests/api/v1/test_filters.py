@@ -231,3 +231,14 @@ def test_num_instances_from_an_aggregate(v1: V1, without: AppFactory) -> None:
     assert host_of(without("num_instances"), "c") == "cn1"
     v1.ok("PATCH", "/hosts/cn2", json={"enabled": False})
     refused(boot_(v1), "no_capacity", filter="num_instances", resource_class="instances")
+
+
+def test_a_heartbeat_brings_a_silent_host_back(v1: V1, app_with: AppFactory) -> None:
+    strict = app_with(host_down_after_s=2)
+    v1.report("cn1")
+    flavor(v1, "small")
+    time.sleep(3.1)
+    refused(boot_(strict), "hosts_unavailable", filter="compute")
+    v1.ok("POST", "/hosts/cn1/heartbeat", 204)
+    time.sleep(0.3)  # heartbeats are re-read every tenth of host_down_after_s here
+    assert host_of(strict, "back") == "cn1"

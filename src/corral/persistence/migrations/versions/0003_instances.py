@@ -19,7 +19,6 @@ def upgrade() -> None:
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('failed_builds', sa.Integer(), server_default='0',
                                       nullable=False))
-        batch_op.create_index('ix_hosts_last_heartbeat', ['last_heartbeat'], unique=False)
     op.create_table('provider_changes',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('provider_id', sa.Integer(), nullable=False),
@@ -95,5 +94,4 @@ def downgrade() -> None:
     op.drop_table('revisions')
     op.drop_table('provider_changes')
     with op.batch_alter_table('hosts', schema=None) as batch_op:
-        batch_op.drop_index('ix_hosts_last_heartbeat')
         batch_op.drop_column('failed_builds')
