@@ -140,6 +140,11 @@ def _print_banner(conf: Settings) -> None:
         f"{cli} provider list",
         f"{cli} provider show compute-az1-19",
         f"{cli} inventory list compute-az1-01",
+        f"curl -s -H 'x-auth-token: admin' -H 'content-type: application/json' {base}/v1/"
+        "instances -d '{\"name\": \"web\", \"flavor\": \"ssd.large\", "
+        "\"project_id\": \"demo\", \"count\": 2}'",
+        f"{cli} instance boot big --flavor gpu.large --project demo --dry-run",
+        f"{cli} instance list        {cli} explain DECISION_ID",
         f"API docs: {base}/docs   metrics: {base}/metrics   health: {base}/healthz",
     ):
         out.print(f"  {line}", highlight=False, soft_wrap=True)
