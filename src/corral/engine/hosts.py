@@ -23,6 +23,8 @@ from corral.engine.state import FleetState
 WEIGHERS: tuple[str, ...] = ("ram", "cpu", "disk", "num_instances", "soft_affinity",
                              "soft_anti_affinity", "build_failure")
 TENANT_KEY = "filter_tenant_id"
+#: Weighers of free resources: their sign flips between spread (+) and pack (-).
+SIGNED = frozenset({"ram", "cpu", "disk"})
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,14 @@ class HostTable:
         self.strategy = [s or policy.strategy for s in strategy]
         #: +1 where free resources attract (spread), -1 where they repel (pack).
         self.sign = np.array([-1.0 if s == "pack" else 1.0 for s in self.strategy])
+        #: Each weigher's multiplier per host, pack or spread applied; and the one value
+        #: when every host has the same (most fleets: no per-aggregate override).
+        self.weights = {w: m * self.sign if w in SIGNED else m
+                        for w, m in self.multipliers.items()}
+        self.weight_const: dict[str, float | None] = {
+            w: None if n and not (m == m[0]).all() else float(m[0]) if n else 0.0
+            for w, m in self.weights.items()}
+        self.any_failed_builds = bool(self.failed_builds.any())
         zones = sorted({z for z in self.zone if z is not None})
         self.zone_code = np.array([-1 if z is None else zones.index(z) for z in self.zone],
                                   dtype=np.int64)

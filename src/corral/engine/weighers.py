@@ -32,43 +32,43 @@ class Weights:
     """{weigher: multiplier x normalised value} per candidate, same order as ``hosts``."""
 
 
-def free_at_hosts(ctx: FilterContext, rc: str, hosts: npt.NDArray[np.int64]) -> Floats:
-    """Free units of ``rc`` on each of ``hosts``' own provider (0 where it has none)."""
+def free_at_hosts(ctx: FilterContext, rc: str, rows: npt.NDArray[np.int64]) -> Floats:
+    """Free units of ``rc`` at provider ``rows`` (0 where a row has none, or is -1)."""
     st = ctx.state
     col = st.classes.index.get(rc)
-    out = np.zeros(hosts.size, dtype=np.float64)
+    out = np.zeros(rows.size, dtype=np.float64)
     if col is None or col >= st.capacity.shape[1]:
         return out
-    rows = ctx.rows[hosts]
     loaded = rows >= 0
-    rows = rows[loaded]
-    free = st.capacity[:, col].take(rows) - st.used[:, col].take(rows)
-    out[loaded] = np.where(st.has[:, col].take(rows), free, 0)
+    at = rows[loaded]
+    free = st.capacity[:, col].take(at) - st.used[:, col].take(at)
+    out[loaded] = np.where(st.has[:, col].take(at), free, 0)
     return out
 
 
-def _raw(ctx: FilterContext, name: str, hosts: npt.NDArray[np.int64]) -> Floats:
-    """Each weigher's raw value for ``hosts`` (host indexes)."""
-    if name == "ram":
-        return free_at_hosts(ctx, "MEMORY_MB", hosts)
-    if name == "cpu":
-        return free_at_hosts(ctx, "VCPU", hosts)
-    if name == "disk":
-        return free_at_hosts(ctx, "DISK_GB", hosts)
+_FREE = {"ram": "MEMORY_MB", "cpu": "VCPU", "disk": "DISK_GB"}
+
+
+def _raw(ctx: FilterContext, name: str, hosts: npt.NDArray[np.int64],
+         rows: npt.NDArray[np.int64]) -> Floats | None:
+    """Each weigher's raw value for ``hosts`` (host indexes, at provider ``rows``); None
+    when it cannot tell them apart (its policy is not asked for, no host failed)."""
+    if name in _FREE:
+        return free_at_hosts(ctx, _FREE[name], rows)
     if name == "num_instances":
-        return ctx.count_at_hosts(ctx.state.consumers)[hosts].astype(np.float64)
+        counts = np.where(rows >= 0, ctx.state.consumers.take(np.maximum(rows, 0)), 0)
+        return counts.astype(np.float64)
     if name == "soft_affinity":
         on = ctx.query.group_policy == s.SOFT_AFFINITY
-        return ctx.members()[hosts].astype(np.float64) if on else np.zeros(hosts.size)
+        return ctx.members()[hosts].astype(np.float64) if on else None
     if name == "soft_anti_affinity":
         on = ctx.query.group_policy == s.SOFT_ANTI_AFFINITY
-        return -ctx.members()[hosts].astype(np.float64) if on else np.zeros(hosts.size)
+        return -ctx.members()[hosts].astype(np.float64) if on else None
     if name == "build_failure":
+        if not ctx.hosts.any_failed_builds:
+            return None
         return -ctx.hosts.failed_builds[hosts].astype(np.float64)
     raise ValueError(f"unknown weigher {name}")
-
-
-SIGNED = frozenset({"ram", "cpu", "disk"})
 
 
 def normalise(values: Floats) -> Floats:
@@ -86,13 +86,16 @@ def weigh(ctx: FilterContext, candidates: npt.NDArray[np.int64],
     with ``top``, only the best ``top`` of them (found without sorting the rest)."""
     total = np.zeros(candidates.size, dtype=np.float64)
     components: dict[str, Floats] = {}
+    rows = ctx.rows[candidates]
     for name in WEIGHERS:
-        multiplier = ctx.hosts.multipliers[name][candidates]
-        if name in SIGNED:
-            multiplier = multiplier * ctx.hosts.sign[candidates]
-        if not multiplier.any():
+        const = ctx.hosts.weight_const[name]
+        if const == 0.0:
             continue
-        part = multiplier * normalise(_raw(ctx, name, candidates))
+        raw = _raw(ctx, name, candidates, rows)
+        if raw is None:
+            continue
+        norm = normalise(raw)
+        part = const * norm if const is not None else ctx.hosts.weights[name][candidates] * norm
         components[name] = part
         total += part
     keep = np.arange(candidates.size)
