@@ -21,11 +21,11 @@ host_app = typer.Typer(no_args_is_help=True,
                        help="Compute hosts: list, show, set (enable, disable, ratios).")
 
 LIST_COLUMNS = ("name", "state", "enabled", "availability_zone", "last_heartbeat",
-                "vcpus_used", "memory_mb_used", "disk_gb_used")
+                "instances", "vcpus_used", "memory_mb_used", "disk_gb_used")
 SHOW_COLUMNS = ("name", "provider_uuid", "state", "enabled", "disabled_reason", "forced_down",
                 "last_heartbeat", "availability_zone", "aggregates", "traits", "reported",
-                "usage", "capacity", "cpu_allocation_ratio", "ram_allocation_ratio",
-                "disk_allocation_ratio", "reserved_host_memory_mb")
+                "usage", "capacity", "instances", "failed_builds", "cpu_allocation_ratio",
+                "ram_allocation_ratio", "disk_allocation_ratio", "reserved_host_memory_mb")
 KEYS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
         "reserved_host_memory_mb")
 
@@ -44,8 +44,8 @@ def _when(host: Host) -> str | None:
 def list_row(host: Host) -> dict[str, Any]:
     return {"name": host.name, "state": host.state, "enabled": host.enabled,
             "availability_zone": host.availability_zone, "last_heartbeat": _when(host),
-            "vcpus_used": _usage(host, "VCPU"), "memory_mb_used": _usage(host, "MEMORY_MB"),
-            "disk_gb_used": _usage(host, "DISK_GB")}
+            "instances": host.instances, "vcpus_used": _usage(host, "VCPU"),
+            "memory_mb_used": _usage(host, "MEMORY_MB"), "disk_gb_used": _usage(host, "DISK_GB")}
 
 
 def show_record(host: Host) -> dict[str, Any]:
@@ -56,7 +56,8 @@ def show_record(host: Host) -> dict[str, Any]:
         "availability_zone": host.availability_zone, "aggregates": host.aggregates,
         "traits": host.traits, "reported": host.reported,
         "usage": {n: r.used for n, r in host.resources.items()},
-        "capacity": {n: r.capacity for n, r in host.resources.items()}}
+        "capacity": {n: r.capacity for n, r in host.resources.items()},
+        "instances": host.instances, "failed_builds": host.failed_builds}
     for key in KEYS:
         resolved = host.effective.get(key)
         record[key] = {"value": resolved.value, "source": resolved.source}

@@ -126,6 +126,10 @@ class Host:
     resources: dict[str, ResourceView]
     created_at: datetime
     updated_at: datetime
+    instances: int = 0
+    """Live instances placed here (building, active, or being resized)."""
+    failed_builds: int = 0
+    """Builds that failed here since the last that succeeded (the build_failure weigher)."""
 
 
 @dataclass(frozen=True, slots=True)

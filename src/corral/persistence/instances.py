@@ -102,6 +102,16 @@ class InstanceQueries:
         self.conn.execute(update(_i).where(_i.c.uuid == uuid).values(**values,
                                                                      updated_at=utcnow()))
 
+    def instance_counts(self, host_ids: Iterable[int]) -> dict[int, int]:
+        """{host id: its live instances}."""
+        wanted = sorted(set(host_ids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(_i.c.host_id, func.count())
+                                 .where(_i.c.host_id.in_(wanted), _i.c.state.in_(LIVE))
+                                 .group_by(_i.c.host_id))
+        return {host_id: int(n) for host_id, n in rows}
+
     def hosts_of_instances(self, uuids: Iterable[str]) -> dict[str, str]:
         """{instance uuid: its host's name} for the live instances among ``uuids``."""
         wanted = sorted(set(uuids))

@@ -147,6 +147,7 @@ def _build(repo: Repository, settings: Settings, rows: Sequence[Mapping[str, Any
     rp_ids = [r["resource_provider_id"] for r in rows]
     aggregates = repo.host_aggregates_of(ids)
     invs, used, traits = repo.inventories(rp_ids), repo.usages(rp_ids), repo.provider_traits(rp_ids)
+    instances = repo.instance_counts(ids)
     defaults = defaults_of(settings)
     found = []
     for row in rows:
@@ -170,7 +171,8 @@ def _build(repo: Repository, settings: Settings, rows: Sequence[Mapping[str, Any
                       "disk_gb": row["disk_gb"]},
             overrides={key: row[key] for key in KEYS},
             effective=effective_of(row, aggs, defaults), resources=resources,
-            created_at=row["created_at"], updated_at=row["updated_at"]))
+            created_at=row["created_at"], updated_at=row["updated_at"],
+            instances=instances.get(host_id, 0), failed_builds=row["failed_builds"]))
     return found
 
 

@@ -798,3 +798,16 @@ def test_a_host_whose_instances_are_gone_can_be_deleted(client: TestClient) -> N
     assert client.delete(f"/v1/instances/{vm['id']}", headers=ADMIN).status_code == 204
     assert client.delete(f"/v1/hosts/{vm['host']}", headers=ADMIN).status_code == 204
     assert client.get(f"/v1/instances/{vm['id']}", headers=ADMIN).status_code == 404
+
+
+def test_a_host_shows_its_instances_and_failed_builds(client: TestClient) -> None:
+    fleet(client)
+    flavors(client)
+    vm = boot_one(client)
+    host = client.get(f"/v1/hosts/{vm['host']}", headers=ADMIN).json()
+    assert (host["instances"], host["failed_builds"]) == (1, 0)
+    moved = report(client, vm["id"], "failed")
+    left = client.get(f"/v1/hosts/{vm['host']}", headers=ADMIN).json()
+    assert (left["instances"], left["failed_builds"]) == (0, 1)
+    now = client.get(f"/v1/hosts/{moved['host']}", headers=ADMIN).json()
+    assert now["instances"] == 1

@@ -43,6 +43,8 @@ def host_body(host: Host) -> dict[str, Any]:
                    "allocation_ratio": r.allocation_ratio, "capacity": r.capacity,
                    "used": r.used}
             for name, r in host.resources.items()},
+        "instances": host.instances,
+        "failed_builds": host.failed_builds,
         "overrides": host.overrides,
         "effective": host.effective.as_dict(),
         "created_at": timestamp(host.created_at),
