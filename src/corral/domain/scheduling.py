@@ -136,6 +136,8 @@ class Instance:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    requested_availability_zone: str | None = None
+    """The zone the boot asked for (``availability_zone`` is the zone of its host)."""
 
 
 # -- what a project member may see -------------------------------------------------------------

@@ -19,6 +19,7 @@ _d = t.decisions
 _h = t.hosts
 _agg = t.host_aggregates
 _members = t.host_aggregate_hosts
+_meta = t.host_aggregate_metadata
 _sg = t.server_groups
 LIVE = scheduling.LIVE_STATES
 _INSERT_DECISION = insert(_d)
@@ -101,6 +102,17 @@ class InstanceQueries:
     def update_instance(self, uuid: str, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_i).where(_i.c.uuid == uuid).values(**values,
                                                                      updated_at=utcnow()))
+
+    def host_zones(self, host_ids: Iterable[int]) -> dict[int, str | None]:
+        """{host id: its availability zone} (hosts in no zone are left out)."""
+        wanted = sorted(set(host_ids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(
+            select(_members.c.host_id, _meta.c.value)
+            .join(_meta, _meta.c.aggregate_id == _members.c.aggregate_id)
+            .where(_members.c.host_id.in_(wanted), _meta.c.key == "availability_zone"))
+        return {host_id: zone for host_id, zone in rows}
 
     def instance_counts(self, host_ids: Iterable[int]) -> dict[int, int]:
         """{host id: its live instances}."""

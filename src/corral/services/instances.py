@@ -69,11 +69,15 @@ class BootResult:
     record: dict[str, Any]
 
 
-def _instance(row: Mapping[str, Any], names: Mapping[int, str]) -> Instance:
+def _instance(row: Mapping[str, Any], names: Mapping[int, str],
+              zones: Mapping[int, str | None]) -> Instance:
+    """``names``/``zones``: {host id: its name / its availability zone}."""
     return Instance(
         id=row["uuid"], name=row["name"], project_id=row["project_id"], user_id=row["user_id"],
         flavor_id=row["flavor_id"], state=row["state"], host=names.get(row["host_id"]),
-        availability_zone=row["availability_zone"], server_group=row["server_group_uuid"],
+        availability_zone=zones.get(row["host_id"]),
+        requested_availability_zone=row["availability_zone"],
+        server_group=row["server_group_uuid"],
         new_flavor_id=row["new_flavor_id"], source_host=names.get(row["source_host_id"]),
         attempts=row["attempts"], alternates=tuple(json.loads(row["alternates"])),
         decision_id=row["decision_uuid"], fault=row["fault"], created_at=row["created_at"],
@@ -83,7 +87,8 @@ def _instance(row: Mapping[str, Any], names: Mapping[int, str]) -> Instance:
 def _instances(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Instance]:
     names = repo.host_names_by_id([r["host_id"] for r in rows] +
                                   [r["source_host_id"] for r in rows])
-    return [_instance(r, names) for r in rows]
+    zones = repo.host_zones(r["host_id"] for r in rows if r["host_id"] is not None)
+    return [_instance(r, names, zones) for r in rows]
 
 
 def _check_request(req: BootRequest) -> None:
@@ -169,6 +174,7 @@ class _Booting:
         self.group = group
         self.stored: list[dict[str, Any]] = []
         self.names: dict[int, str] = {}
+        self.zones: dict[int, str | None] = {}
 
     def claims(self, placed: list[Placement]) -> list[ConsumerWrite]:
         req = self.req
@@ -180,6 +186,7 @@ class _Booting:
         req = self.req
         many = len(placed) > 1
         self.names = {p.host_id: p.host for p in placed}
+        self.zones = {p.host_id: p.zone for p in placed}
         return [{
             "uuid": p.consumer, "name": f"{req.name}-{k + 1}" if many else req.name,
             "project_id": req.project_id, "user_id": req.user_id, "flavor_id": self.flavor.id,
@@ -231,7 +238,7 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
         return BootResult([], outcome.decision_id, outcome.record)
     booting = _Booting(req, flavor, group)
     outcome = scheduler.batcher("boot", _write_boots).submit(ask, consumers, booting)
-    instances = [_instance(r, booting.names) for r in booting.stored]
+    instances = [_instance(r, booting.names, booting.zones) for r in booting.stored]
     log.debug("instances_booted", instances=[i.id for i in instances],
              hosts=[i.host for i in instances], project=req.project_id)
     return BootResult(instances, outcome.decision_id, outcome.record)

@@ -93,6 +93,7 @@ class Placement:
     host_id: int
     allocations: dict[str, dict[str, int]]
     alternates: list[str] = field(default_factory=list)
+    zone: str | None = None
 
 
 @dataclass
@@ -382,7 +383,8 @@ class Scheduler:
             others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
                       if int(h) != chosen][:self.settings.max_attempts - 1]
             picked.append(Placement(consumer, table.names[chosen], int(table.ids[chosen]),
-                                    allocation, [table.names[h] for h in others]))
+                                    allocation, [table.names[h] for h in others],
+                                    table.zone[chosen]))
             for uuid, resources in allocation.items():
                 row = state.row_of_uuid[uuid]
                 if row not in saved:

@@ -35,7 +35,8 @@ SMALL_FLAVOR = {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}
 LARGE_FLAVOR = {"VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20}
 NOTHING = {"VCPU": 0, "MEMORY_MB": 0, "DISK_GB": 0}
 INSTANCE_KEYS = {"id", "name", "project_id", "user_id", "flavor_id", "state",
-                 "availability_zone", "server_group", "new_flavor_id", "attempts",
+                 "availability_zone", "requested_availability_zone", "server_group",
+                 "new_flavor_id", "attempts",
                  "decision_id", "fault", "created_at", "updated_at"}
 ADMIN_KEYS = INSTANCE_KEYS | {"host", "source_host", "alternates"}
 
@@ -160,8 +161,8 @@ def test_boot_claims_the_flavor_on_the_chosen_host(client: TestClient) -> None:
     assert set(vm) == ADMIN_KEYS
     assert {k: vm[k] for k in ADMIN_KEYS - {"id", "created_at", "updated_at"}} == {
         "name": "web", "project_id": "p1", "user_id": "admin", "flavor_id": ids["small"],
-        "state": "building", "availability_zone": None, "server_group": None,
-        "new_flavor_id": None, "attempts": 1, "decision_id": body["decision_id"],
+        "state": "building", "availability_zone": None, "requested_availability_zone": None,
+        "server_group": None, "new_flavor_id": None, "attempts": 1, "decision_id": body["decision_id"],
         "fault": None, "host": "big", "source_host": None, "alternates": ["mid", "small"]}
     assert show(client, vm["id"]) == vm
 
@@ -811,3 +812,22 @@ def test_a_host_shows_its_instances_and_failed_builds(client: TestClient) -> Non
     assert (left["instances"], left["failed_builds"]) == (0, 1)
     now = client.get(f"/v1/hosts/{moved['host']}", headers=ADMIN).json()
     assert now["instances"] == 1
+
+
+def test_an_instance_shows_the_zone_it_landed_in_and_the_one_it_asked_for(
+        client: TestClient) -> None:
+    fleet(client)
+    flavors(client)
+    r = client.post("/v1/aggregates", headers=ADMIN,
+                    json={"name": "z1", "metadata": {"availability_zone": "zone-1"}})
+    assert r.status_code == 201, r.text
+    for host in ("big", "mid", "small"):
+        r = client.post("/v1/aggregates/z1/hosts", headers=ADMIN, json={"host": host})
+        assert r.status_code in (200, 201), r.text
+    anywhere = boot_one(client)
+    assert (anywhere["availability_zone"], anywhere["requested_availability_zone"]) == (
+        "zone-1", None)
+    asked = boot_one(client, availability_zone="zone-1")
+    assert (asked["availability_zone"], asked["requested_availability_zone"]) == (
+        "zone-1", "zone-1")
+    assert show(client, asked["id"])["availability_zone"] == "zone-1"

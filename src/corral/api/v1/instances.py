@@ -77,6 +77,7 @@ def instance_body(i: Instance, admin: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": i.id, "name": i.name, "project_id": i.project_id, "user_id": i.user_id,
         "flavor_id": i.flavor_id, "state": i.state, "availability_zone": i.availability_zone,
+        "requested_availability_zone": i.requested_availability_zone,
         "server_group": i.server_group, "new_flavor_id": i.new_flavor_id,
         "attempts": i.attempts, "decision_id": i.decision_id, "fault": i.fault,
         "created_at": timestamp(i.created_at), "updated_at": timestamp(i.updated_at)}
