@@ -3,9 +3,9 @@
 One Scheduler per process shares the candidates engine (and its lock) with the
 Placement API, so both answer from the same fleet. A decision:
 
-1. refreshes the engine from the store (changed providers only) and, when hosts or
-   aggregates changed, rebuilds the HostTable; heartbeats are re-read at most once a
-   second;
+1. refreshes the engine from the store (the providers named in the change feed since
+   it last looked) and, when hosts or aggregates changed, rebuilds the HostTable
+   (services/host_table.py);
 2. runs the enabled filters in order (the funnel), weighs the hosts left, and picks at
    random among the best ``host_subset_size``; the next best become the alternates a
    failed build is retried on; ``count`` instances are picked one after another, each
@@ -13,7 +13,12 @@ Placement API, so both answer from the same fleet. A decision:
 3. claims every instance in one transaction: the allocations (locked and re-checked
    against capacity, see services/allocations.py) and, for a hard server-group policy,
    the group re-checked under its lock, so parallel schedulers never break it. A claim
-   that loses a race re-runs the decision, up to CLAIM_ROUNDS times.
+   that loses a race re-runs the decision, up to CLAIM_ROUNDS times. A committed claim
+   is applied to the engine as made (adopted) rather than reloaded.
+
+Boots that arrive together go through :meth:`Scheduler.schedule_many` (group commit,
+services/batching.py): decided one after another in one round, claimed in one
+transaction.
 
 Every decision is recorded (``decisions`` table) with the request, the configuration
 used, the funnel, the best weighed hosts and the outcome; a request no host can take
@@ -106,10 +111,10 @@ class Outcome:
 #: Engine rows changed by a decision in progress: {row: (used before, consumers before)}.
 Saved = dict[int, tuple[np.ndarray, int]]
 
+#: Records what was placed, inside the claim's transaction (gets the decision id).
 Write = Callable[[Repository, list[Placement], str], None]
 #: Records several placed requests at once: [(job index, placements, decision id)].
 WriteAll = Callable[[Repository, list[tuple[int, list[Placement], str]]], None]
-"""Records what was placed, inside the claim's transaction (gets the decision id)."""
 
 
 class SchedulerMetrics:
@@ -128,8 +133,8 @@ class SchedulerMetrics:
                                      "removed the last hosts", ["filter"], registry=registry)
 
 
-def host_query_of(ask: Ask) -> tuple[CandidateRequest, dict[str, int], HostQuery]:
-    """The engine request and the host query for ``ask`` (group members etc. unset)."""
+def host_query_of(ask: Ask) -> HostQuery:
+    """What ``ask``'s flavor asks of the hosts (group members, hints and the rest unset)."""
     pr = placement_request(ask.flavor)
     groups = [RequestGroup("", tuple(sorted(pr.resources.items())),
                            tuple(frozenset([t]) for t in sorted(pr.required_traits)),
@@ -145,10 +150,9 @@ def host_query_of(ask: Ask) -> tuple[CandidateRequest, dict[str, int], HostQuery
         required |= g.required_traits
         forbidden |= g.forbidden_traits
     request = CandidateRequest(tuple(groups), group_policy=pr.group_policy or "none")
-    query = HostQuery(request=request, resources=totals, project_id=ask.project_id,
-                      required_traits=frozenset(required), forbidden_traits=frozenset(forbidden),
-                      zone=ask.zone, aggregate_specs=dict(pr.aggregate_specs))
-    return request, totals, query
+    return HostQuery(request=request, resources=totals, project_id=ask.project_id,
+                     required_traits=frozenset(required), forbidden_traits=frozenset(forbidden),
+                     zone=ask.zone, aggregate_specs=dict(pr.aggregate_specs))
 
 
 class Scheduler:
@@ -292,13 +296,12 @@ class Scheduler:
                     self.metrics.retries.labels("claim_conflict").inc()
                     log.info("batch_claim_conflict", boots=len(placed), error=exc.detail)
                     lost = True
+        if lost:  # each on its own now, decided again from fresh state (the refused too:
+            # they were refused beside placements that are now rolled back)
+            return [self._alone(jobs, i, write_all) for i in range(len(jobs))]
         for i, picked, record, decision_id in placed:
-            ask, consumers = jobs[i]
-            if lost:  # each on its own now, deciding again from fresh state
-                results[i] = self._alone(jobs, i, write_all)
-            else:
-                results[i] = self._finish(decision_id, ask, "boot", None, record, picked,
-                                          started, outcome="scheduled", recorded=True)
+            results[i] = self._finish(decision_id, jobs[i][0], "boot", None, record, picked,
+                                      started, outcome="scheduled", recorded=True)
         for i, ctx, funnel, explanation in refused:
             try:
                 self._refuse(str(uuidlib.uuid4()), jobs[i][0], "boot", None, ctx, funnel, [],
@@ -321,7 +324,7 @@ class Scheduler:
 
     def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:
         """What ``ask`` asks of the hosts, with its group's members and hinted hosts."""
-        _request, _totals, base = host_query_of(ask)
+        base = host_query_of(ask)
         members = (repo.group_members_by_host(ask.group.id, besides=ask.moving)
                    if ask.group else {})
         same = (frozenset(repo.hosts_of_instances(ask.same_host).values())
