@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
 from corral.persistence import tables as t
 
@@ -21,7 +21,9 @@ PRUNE_CHANCE = 0.001
 _pc, _rp = t.provider_changes, t.resource_providers
 _LOG_CHANGE = insert(_pc)
 _LAST_CHANGE = select(func.max(_pc.c.id))
-_CHANGED_AFTER = select(_pc.c.provider_id).where(_pc.c.id > bindparam("after"))
+_CHANGES_AFTER = select(_pc.c.id, _pc.c.provider_id).where(_pc.c.id > bindparam("after"))
+_CHANGES_AFTER_OR = select(_pc.c.id, _pc.c.provider_id).where(
+    or_(_pc.c.id > bindparam("after"), _pc.c.id.in_(bindparam("also", expanding=True))))
 _VERSIONS_OF = (select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
                        _rp.c.root_provider_id)
                 .where(_rp.c.id.in_(bindparam("ids", expanding=True))))
@@ -51,8 +53,15 @@ class SnapshotQueries:
     def last_provider_change(self) -> int:
         return int(self.conn.scalar(_LAST_CHANGE) or 0)
 
-    def providers_changed_after(self, change_id: int) -> set[int]:
-        return set(self.conn.scalars(_CHANGED_AFTER, {"after": change_id}))
+    def provider_changes_after(self, change_id: int, also: list[int]
+                               ) -> list[tuple[int, int]]:
+        """(feed id, provider id) of every change after ``change_id``, and of the ids in
+        ``also`` now present."""
+        if also:
+            rows = self.conn.execute(_CHANGES_AFTER_OR, {"after": change_id, "also": also})
+        else:
+            rows = self.conn.execute(_CHANGES_AFTER, {"after": change_id})
+        return [(int(change), int(provider)) for change, provider in rows]
 
     def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[object, ...]]:
         wanted = sorted(set(ids))

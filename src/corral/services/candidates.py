@@ -7,9 +7,9 @@ feed in the same transaction. Before every query the finder reads the feed's new
 (generation, parent, root, updated_at) differ from what it holds. So several corral
 processes sharing one database each see the others' claims on their next query, at a
 cost that follows the changes, not the fleet. On PostgreSQL, transactions may commit
-out of id order, so the feed is re-read with an overlap; and every RECONCILE_S the
-finder also compares every provider's version (the full check), which catches
-anything else. A candidate is advice: the claim that follows re-checks capacity under
+out of id order: an id skipped below the newest one seen is looked for again on the
+following refreshes; and every RECONCILE_S the finder also compares every provider's
+version (the full check), which catches anything else. A candidate is advice: the claim that follows re-checks capacity under
 a lock.
 """
 
@@ -36,8 +36,8 @@ log = structlog.get_logger("corral.candidates")
 FREEZE_AFTER = 1000
 #: Seconds between full checks of every provider's version.
 RECONCILE_S = 5.0
-#: Feed entries re-read behind the newest seen (PostgreSQL commits out of id order).
-OVERLAP = {"postgresql": 200}
+#: A refresh that finds more feed entries than this reloads by the full check instead.
+MAX_FEED_STEP = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class CandidateFinder:
         self.versions: dict[int, tuple[object, ...]] = {}
         self.reloads = 0
         self.change_seen: int | None = None
+        #: Feed ids below the newest seen that were not there yet (their transaction had
+        #: not committed): {id: when first missed}. Looked for again until RECONCILE_S.
+        self.gaps: dict[int, float] = {}
         self.reconciled = 0.0
 
     def refresh(self) -> int:
@@ -83,19 +86,29 @@ class CandidateFinder:
     def refresh_in(self, repo: Repository) -> int:
         """The refresh inside the caller's read transaction (caller holds ``lock``)."""
         head = repo.last_provider_change()
-        if self.change_seen is None or time.monotonic() - self.reconciled >= RECONCILE_S:
+        now = time.monotonic()
+        if (self.change_seen is None or now - self.reconciled >= RECONCILE_S
+                or head - self.change_seen > MAX_FEED_STEP):
             loaded = self._full_refresh(repo)
-            self.change_seen, self.reconciled = head, time.monotonic()
+            self.change_seen, self.reconciled, self.gaps = head, now, {}
             return loaded
-        if head == self.change_seen:
+        if head == self.change_seen and not self.gaps:
             return 0
-        overlap = OVERLAP.get(repo.conn.dialect.name, 0)
-        ids = repo.providers_changed_after(self.change_seen - overlap)
+        rows = repo.provider_changes_after(self.change_seen, sorted(self.gaps))
+        found = {change for change, _provider in rows}
+        newest = max(found | {self.change_seen})
+        # Ids skipped below the newest belong to transactions not yet committed (or
+        # rolled back): look for them again next time, for a while.
+        gaps = {g: t for g, t in self.gaps.items() if g not in found and now - t < RECONCILE_S}
+        for missing in set(range(self.change_seen + 1, newest)) - found:
+            gaps.setdefault(missing, now)
+        self.gaps = gaps
+        ids = {provider for _change, provider in rows}
         versions = repo.provider_versions_of(ids)
         changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
         removed = [pid for pid in ids if pid not in versions and pid in self.versions]
         self._load(repo, changed, removed, versions)
-        self.change_seen = head
+        self.change_seen = newest
         return len(changed)
 
     def adopt(self, claimed: dict[str, dict[str, int]], consumers: dict[str, int],

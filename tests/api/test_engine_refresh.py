@@ -1,0 +1,59 @@
+"""The engine follows the provider change feed: other writers' changes show up on the
+next refresh, including a change whose transaction commits after a later one."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import insert, update
+
+from corral.persistence import Store, tables
+from corral.services import providers as svc
+from corral.services.candidates import CandidateFinder
+
+
+def _generation(finder: CandidateFinder, uuid: str) -> int:
+    rec = finder.state.records[finder.state.row_of_uuid[uuid]]
+    assert rec is not None
+    return rec.generation
+
+
+def test_a_change_by_another_writer_shows_on_the_next_refresh(store: Store) -> None:
+    a = svc.create_provider(store, name="a")
+    finder = CandidateFinder(store)
+    finder.refresh()
+    b = svc.create_provider(store, name="b")  # moves the feed
+    assert finder.refresh() == 1
+    assert b.uuid in finder.state.row_of_uuid
+    assert finder.refresh() == 0  # nothing new: one indexed read, nothing reloaded
+    assert _generation(finder, a.uuid) == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_change_committed_after_a_later_one_is_not_missed(store: Store) -> None:
+    """PostgreSQL hands out feed ids at insert time: a slow transaction can commit an id
+    below one already read. The finder looks for such skipped ids again."""
+    a = svc.create_provider(store, name="a")
+    b = svc.create_provider(store, name="b")
+    finder = CandidateFinder(store)
+    finder.refresh()
+    rp, feed = tables.resource_providers, tables.provider_changes
+    slow = store.engine.connect()
+    slow_tx = slow.begin()
+    try:
+        # the slow writer takes the next feed id first...
+        slow.execute(update(rp).where(rp.c.uuid == a.uuid).values(generation=rp.c.generation + 1))
+        slow.execute(insert(feed).values(provider_id=svc.get_provider(store, a.uuid).id))
+        # ...a fast one takes the one after and commits
+        with store.engine.begin() as fast:
+            fast.execute(update(rp).where(rp.c.uuid == b.uuid)
+                         .values(generation=rp.c.generation + 1))
+            fast.execute(insert(feed).values(provider_id=svc.get_provider(store, b.uuid).id))
+        assert finder.refresh() == 1  # b, read past a's id, which is not there yet
+        assert (_generation(finder, a.uuid), _generation(finder, b.uuid)) == (0, 1)
+        assert finder.gaps
+        slow_tx.commit()
+    finally:
+        slow.close()
+    assert finder.refresh() == 1  # a's change, found through the skipped id
+    assert _generation(finder, a.uuid) == 1
+    assert not finder.gaps
