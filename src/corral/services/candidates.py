@@ -9,8 +9,8 @@ processes sharing one database each see the others' claims on their next query, 
 cost that follows the changes, not the fleet. On PostgreSQL, transactions may commit
 out of id order: an id skipped below the newest one seen is looked for again on the
 following refreshes; and every RECONCILE_S the finder also compares every provider's
-version (the full check), which catches anything else. A candidate is advice: the claim that follows re-checks capacity under
-a lock.
+version (the full check), which catches anything else. A candidate is advice: the
+claim that follows re-checks capacity under a lock.
 """
 
 from __future__ import annotations
