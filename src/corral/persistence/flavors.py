@@ -18,6 +18,7 @@ from corral.domain import errors, scheduling
 from corral.domain.flavors import Flavor, ServerGroup
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
+from corral.persistence.revisions import FLAVORS
 
 _f = t.flavors
 _specs = t.flavor_extra_specs
@@ -41,14 +42,10 @@ def _server_group(row: RowMapping, members: Sequence[str] = ()) -> ServerGroup:
         members=tuple(members), created_at=row["created_at"])
 
 
-#: The revision that moves on every change to a flavor, its extra specs or its access.
-FLAVORS = "flavors"
-
-
 class FlavorQueries:
     conn: Connection
 
-    if TYPE_CHECKING:  # provided by HostQueries in the Repository
+    if TYPE_CHECKING:  # provided by RevisionQueries in the Repository
         def bump_revision(self, name: str) -> None: ...
 
     # -- flavors -------------------------------------------------------------------------

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from corral.domain import errors
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
+from corral.persistence.revisions import HOSTS
 
 _h = t.hosts
 _agg = t.host_aggregates
@@ -32,27 +33,11 @@ def _host_select() -> Select[tuple[object, ...]]:
             .join(_rp, _rp.c.id == _h.c.resource_provider_id))
 
 
-#: The revision that moves on every host or host aggregate change (not heartbeats).
-HOSTS = "hosts"
-_REVISION = select(t.revisions.c.value).where(t.revisions.c.name == bindparam("name"))
-
-
 class HostQueries:
     conn: Connection
 
-    def bump_revision(self, name: str) -> None:
-        r = t.revisions
-        if self.conn.execute(update(r).where(r.c.name == name)
-                             .values(value=r.c.value + 1)).rowcount:
-            return
-        try:  # the row is missing (an emptied table): start it
-            with self.conn.begin_nested():
-                self.conn.execute(insert(r).values(name=name, value=1))
-        except IntegrityError:  # another writer just did
-            self.conn.execute(update(r).where(r.c.name == name).values(value=r.c.value + 1))
-
-    def revision(self, name: str) -> int:
-        return int(self.conn.scalar(_REVISION, {"name": name}) or 0)
+    if TYPE_CHECKING:  # provided by RevisionQueries in the Repository
+        def bump_revision(self, name: str) -> None: ...
 
     # -- hosts -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from corral.domain import scheduling
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
-from corral.persistence.hosts import HOSTS
+from corral.persistence.revisions import HOSTS
 
 _i = t.instances
 _d = t.decisions

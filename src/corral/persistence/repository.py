@@ -34,6 +34,7 @@ from corral.persistence.clock import utcnow
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.hosts import HostQueries
 from corral.persistence.instances import InstanceQueries
+from corral.persistence.revisions import RevisionQueries
 from corral.persistence.snapshot import SnapshotQueries
 
 _parent = t.resource_providers.alias("parent")
@@ -78,7 +79,7 @@ _IDS_BY_NAME = {table.name: select(table.c.name, table.c.id)
 
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
-                 InstanceQueries):
+                 InstanceQueries, RevisionQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

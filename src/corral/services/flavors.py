@@ -21,7 +21,7 @@ from corral.domain import errors
 from corral.domain import flavors as rules
 from corral.domain.flavors import Flavor
 from corral.persistence import Repository, Store
-from corral.persistence.flavors import FLAVORS
+from corral.persistence.revisions import FLAVORS
 from corral.services.catalog import STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS
 
 log = structlog.get_logger("corral.flavors")

@@ -17,7 +17,7 @@ import structlog
 from corral.config import Settings
 from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
 from corral.persistence import Repository
-from corral.persistence.hosts import HOSTS
+from corral.persistence.revisions import HOSTS
 from corral.services.hosts import defaults_of, effective_of
 
 log = structlog.get_logger("corral.scheduler")

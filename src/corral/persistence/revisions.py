@@ -1,0 +1,38 @@
+"""Named revision counters (mixed into the Repository).
+
+A process-local cache that depends on many rows (the scheduler's host table, the flavor
+cache) checks one indexed row instead of the tables behind it: every write to those
+tables moves the counter in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from corral.persistence import tables as t
+
+#: Moves on every host or host aggregate change (not heartbeats).
+HOSTS = "hosts"
+#: Moves on every change to a flavor, its extra specs or its access.
+FLAVORS = "flavors"
+
+_r = t.revisions
+_REVISION = select(_r.c.value).where(_r.c.name == bindparam("name"))
+_BUMP = update(_r).where(_r.c.name == bindparam("key")).values(value=_r.c.value + 1)
+
+
+class RevisionQueries:
+    conn: Connection
+
+    def bump_revision(self, name: str) -> None:
+        if self.conn.execute(_BUMP, {"key": name}).rowcount:
+            return
+        try:  # the row is missing (an emptied table): start it
+            with self.conn.begin_nested():
+                self.conn.execute(insert(_r).values(name=name, value=1))
+        except IntegrityError:  # another writer just did
+            self.conn.execute(_BUMP, {"key": name})
+
+    def revision(self, name: str) -> int:
+        return int(self.conn.scalar(_REVISION, {"name": name}) or 0)
