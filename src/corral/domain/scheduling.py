@@ -153,6 +153,11 @@ def for_member(explanation: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def summary_for_member(summary: dict[str, Any]) -> dict[str, Any]:
+    """A decision's summary (as listed) as a project member sees it: no host."""
+    return {**summary, "host": None}
+
+
 def decision_for_member(decision: dict[str, Any]) -> dict[str, Any]:
     """A decision record as a project member sees it (see :func:`for_member`)."""
     record = decision["record"]

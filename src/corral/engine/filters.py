@@ -79,6 +79,7 @@ class FilterContext:
         out[loaded] = per_row[self.rows[loaded]]
         return out
 
+    @cached_property
     def members(self) -> npt.NDArray[np.int64]:
         """Group members on each host."""
         out = np.zeros(self.hosts.n, dtype=np.int64)
@@ -172,7 +173,7 @@ def server_group(ctx: FilterContext) -> Mask:
     fewer than ``max_server_per_host`` members on the host (default 1). Soft policies
     only weigh."""
     policy = ctx.query.group_policy
-    members = ctx.members()
+    members = ctx.members
     if policy == s.AFFINITY and members.any():
         return members > 0
     if policy == s.ANTI_AFFINITY:

@@ -60,10 +60,10 @@ def _raw(ctx: FilterContext, name: str, hosts: npt.NDArray[np.int64],
         return counts.astype(np.float64)
     if name == "soft_affinity":
         on = ctx.query.group_policy == s.SOFT_AFFINITY
-        return ctx.members()[hosts].astype(np.float64) if on else None
+        return ctx.members[hosts].astype(np.float64) if on else None
     if name == "soft_anti_affinity":
         on = ctx.query.group_policy == s.SOFT_ANTI_AFFINITY
-        return -ctx.members()[hosts].astype(np.float64) if on else None
+        return -ctx.members[hosts].astype(np.float64) if on else None
     if name == "build_failure":
         if not ctx.hosts.any_failed_builds:
             return None

@@ -140,9 +140,10 @@ class HostQueries:
                 out[agg_id].append((host_id, host_name))
         return out
 
-    def zones_of_hosts(self, host_ids: Iterable[int], *, except_aggregate: int
+    def zones_of_hosts(self, host_ids: Iterable[int], *, except_aggregate: int | None = None
                        ) -> dict[int, list[tuple[str, str]]]:
-        """{host id: [(zone, aggregate name)]} from the hosts' other aggregates."""
+        """{host id: [(zone, aggregate name)]} from the hosts' aggregates (but
+        ``except_aggregate``)."""
         ids = sorted(set(host_ids))
         out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
         if ids:
@@ -151,7 +152,8 @@ class HostQueries:
                 .join(_agg, _agg.c.id == _members.c.aggregate_id)
                 .join(_meta, _meta.c.aggregate_id == _agg.c.id)
                 .where(_members.c.host_id.in_(ids), _meta.c.key == "availability_zone",
-                       _agg.c.id != except_aggregate).order_by(_agg.c.name))
+                       _agg.c.id != (-1 if except_aggregate is None else except_aggregate))
+                .order_by(_agg.c.name))
             for host_id, zone, agg_name in rows:
                 out[host_id].append((zone, agg_name))
         return out

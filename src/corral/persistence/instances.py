@@ -19,9 +19,7 @@ _d = t.decisions
 _h = t.hosts
 _agg = t.host_aggregates
 _members = t.host_aggregate_hosts
-_meta = t.host_aggregate_metadata
 _sg = t.server_groups
-LIVE = scheduling.LIVE_STATES
 _INSERT_DECISION = insert(_d)
 _HEARTBEATS = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
 
@@ -103,24 +101,13 @@ class InstanceQueries:
         self.conn.execute(update(_i).where(_i.c.uuid == uuid).values(**values,
                                                                      updated_at=utcnow()))
 
-    def host_zones(self, host_ids: Iterable[int]) -> dict[int, str | None]:
-        """{host id: its availability zone} (hosts in no zone are left out)."""
-        wanted = sorted(set(host_ids))
-        if not wanted:
-            return {}
-        rows = self.conn.execute(
-            select(_members.c.host_id, _meta.c.value)
-            .join(_meta, _meta.c.aggregate_id == _members.c.aggregate_id)
-            .where(_members.c.host_id.in_(wanted), _meta.c.key == "availability_zone"))
-        return {host_id: zone for host_id, zone in rows}
-
     def instance_counts(self, host_ids: Iterable[int]) -> dict[int, int]:
         """{host id: its live instances}."""
         wanted = sorted(set(host_ids))
         if not wanted:
             return {}
         rows = self.conn.execute(select(_i.c.host_id, func.count())
-                                 .where(_i.c.host_id.in_(wanted), _i.c.state.in_(LIVE))
+                                 .where(_i.c.host_id.in_(wanted), _i.c.state.in_(scheduling.LIVE_STATES))
                                  .group_by(_i.c.host_id))
         return {host_id: int(n) for host_id, n in rows}
 
@@ -130,7 +117,7 @@ class InstanceQueries:
         if not wanted:
             return {}
         rows = self.conn.execute(select(_i.c.uuid, _h.c.name).join(_h, _h.c.id == _i.c.host_id)
-                                 .where(_i.c.uuid.in_(wanted), _i.c.state.in_(LIVE)))
+                                 .where(_i.c.uuid.in_(wanted), _i.c.state.in_(scheduling.LIVE_STATES)))
         return {u: name for u, name in rows}
 
     def group_members_by_host(self, group_uuid: str, *, besides: str | None = None
@@ -138,7 +125,7 @@ class InstanceQueries:
         """{host name: live members of the server group there}, not counting ``besides``
         (the instance being moved)."""
         query = (select(_h.c.name, func.count()).join(_h, _h.c.id == _i.c.host_id)
-                 .where(_i.c.server_group_uuid == group_uuid, _i.c.state.in_(LIVE)))
+                 .where(_i.c.server_group_uuid == group_uuid, _i.c.state.in_(scheduling.LIVE_STATES)))
         if besides is not None:
             query = query.where(_i.c.uuid != besides)
         rows = self.conn.execute(query.group_by(_h.c.name))

@@ -24,9 +24,10 @@ _LAST_CHANGE = select(func.max(_pc.c.id))
 _CHANGES_AFTER = select(_pc.c.id, _pc.c.provider_id).where(_pc.c.id > bindparam("after"))
 _CHANGES_AFTER_OR = select(_pc.c.id, _pc.c.provider_id).where(
     or_(_pc.c.id > bindparam("after"), _pc.c.id.in_(bindparam("also", expanding=True))))
-_VERSIONS_OF = (select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
-                       _rp.c.root_provider_id)
-                .where(_rp.c.id.in_(bindparam("ids", expanding=True))))
+#: A provider's version: (id, generation, updated_at, parent, root).
+_VERSIONS = select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
+                   _rp.c.root_provider_id)
+_VERSIONS_OF = _VERSIONS.where(_rp.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class SnapshotQueries:
@@ -81,10 +82,7 @@ class SnapshotQueries:
         return tuple(row)
 
     def provider_versions(self) -> dict[int, tuple[object, ...]]:
-        rp = t.resource_providers
-        rows = self.conn.execute(select(rp.c.id, rp.c.generation, rp.c.updated_at,
-                                        rp.c.parent_provider_id, rp.c.root_provider_id))
-        return {row[0]: tuple(row[1:]) for row in rows}
+        return {row[0]: tuple(row[1:]) for row in self.conn.execute(_VERSIONS)}
 
     def provider_rows(self, ids: list[int]) -> list[dict[str, Any]]:
         """Everything about the given providers, as plain dicts (chunked IN lists)."""

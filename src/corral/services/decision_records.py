@@ -61,13 +61,14 @@ def host_view(ctx: FilterContext, i: int) -> dict[str, Any]:
             "aggregates": list(info.aggregates), "traits": sorted(rec.traits) if rec else []}
 
 
-def build(settings: Settings, policy: Policy, ask: Ask, kind: str, ctx: FilterContext,
-          funnel: Funnel, weights: Weights | None, picked: list[Placement] | None,
+def build(config: dict[str, Any], ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
+          weights: Weights | None, picked: list[Placement] | None,
           conflicts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The record of one decision (its outcome, reason and time are added when written)."""
+    """The record of one decision (its outcome, reason and time are added when written);
+    ``config`` is :func:`configuration`, the same for every decision of a process."""
     record: dict[str, Any] = {
-        "kind": kind, "request": request(ask, ctx),
-        "configuration": configuration(settings, policy), "funnel": funnel.counts(),
+        "kind": kind, "request": request(ask, ctx), "configuration": config,
+        "funnel": funnel.counts(),
         "weighed": []}
     if weights is not None:
         for k in range(min(TOP_WEIGHED, weights.hosts.size)):

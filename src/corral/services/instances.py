@@ -87,7 +87,8 @@ def _instance(row: Mapping[str, Any], names: Mapping[int, str],
 def _instances(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Instance]:
     names = repo.host_names_by_id([r["host_id"] for r in rows] +
                                   [r["source_host_id"] for r in rows])
-    zones = repo.host_zones(r["host_id"] for r in rows if r["host_id"] is not None)
+    zones_of = repo.zones_of_hosts(r["host_id"] for r in rows if r["host_id"] is not None)
+    zones = {host: found[0][0] for host, found in zones_of.items() if found}
     return [_instance(r, names, zones) for r in rows]
 
 

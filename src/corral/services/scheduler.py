@@ -47,7 +47,7 @@ from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, placement_request
 from corral.engine.explain import Explainer
 from corral.engine.filters import FilterContext, Funnel, HostQuery, arrangement, run_filters
-from corral.engine.hosts import HostTable, Policy
+from corral.engine.hosts import HostTable
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.weighers import Weights, weigh
 from corral.persistence import Repository, Store
@@ -165,6 +165,8 @@ class Scheduler:
         self.finder = finder
         self.metrics = SchedulerMetrics(registry)
         self.hosts = HostTableCache(settings)
+        #: What every decision record says of the configuration (settings are fixed).
+        self.configuration = records.configuration(settings, self.hosts.policy)
         self.random = random.Random()
         self.flavors = FlavorCache()
         self._batchers: dict[str, Batcher] = {}
@@ -177,9 +179,6 @@ class Scheduler:
             if found is None:
                 found = self._batchers[name] = Batcher(self, write)
             return found
-
-    def policy(self) -> Policy:
-        return self.hosts.policy
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -215,7 +214,7 @@ class Scheduler:
                                         started, outcome="dry_run")
                 try:
                     with self.store.write() as repo:
-                        self._check_group(repo, ask, picked)
+                        self._check_groups(repo, [(ask, picked)])
                         write(repo, picked, decision_id)
                         self._insert(repo, decision_id, ask, kind, instance, record, picked,
                                      started, "scheduled")
@@ -434,10 +433,6 @@ class Scheduler:
             explanation["placed_before_refusal"] = len(picked)
         return explanation
 
-    @classmethod
-    def _check_group(cls, repo: Repository, ask: Ask, picked: list[Placement]) -> None:
-        cls._check_groups(repo, [(ask, picked)])
-
     @staticmethod
     def _check_groups(repo: Repository, asks: Sequence[tuple[Ask, list[Placement]]]) -> None:
         """Re-check hard group policies under the groups' locks (in id order), counting
@@ -474,8 +469,8 @@ class Scheduler:
     def _record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
                 weights: Weights | None, picked: list[Placement] | None,
                 conflicts: list[dict[str, Any]]) -> dict[str, Any]:
-        return records.build(self.settings, self.policy(), ask, kind, ctx, funnel, weights,
-                             picked, conflicts)
+        return records.build(self.configuration, ask, kind, ctx, funnel, weights, picked,
+                             conflicts)
 
     def _insert(self, repo: Repository, decision_id: str, ask: Ask, kind: str,
                 instance: str | None, record: dict[str, Any], picked: list[Placement] | None,

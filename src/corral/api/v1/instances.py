@@ -244,8 +244,8 @@ def list_decisions(
     admin = is_admin(request, ctx)
     found = svc.list_decisions(store_of(request), project_id=project, instance=instance,
                                limit=limit)
-    return {"decisions": [{**d, "created_at": timestamp(d["created_at"]),
-                           **({} if admin else {"host": None})} for d in found]}
+    summaries = [{**d, "created_at": timestamp(d["created_at"])} for d in found]
+    return {"decisions": summaries if admin else [s.summary_for_member(d) for d in summaries]}
 
 
 @router.get("/decisions/{decision_id}", tags=["decisions"])
