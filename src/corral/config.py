@@ -98,6 +98,13 @@ OPTIONS: list[Option] = [
     Option("scheduler", "decision_retention_hours",
            "How long scheduling decisions are kept for GET /v1/decisions and 'corral "
            "explain' (older ones are pruned as new ones are written; 0 keeps them all)."),
+    Option("quota", "quota_model",
+           "'overbook': a child's limit may not exceed its parent's, but children's limits "
+           "may add up to more; 'strict': children's limits may not add up to more than "
+           "their parent's (docs/quotas.md)."),
+    Option("quota", "audit_interval_s",
+           "Seconds between background quota audits in 'corral serve' (they export "
+           "corral_quota_drift); 0 turns them off."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -144,6 +151,8 @@ class Settings(BaseModel):
     soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
     build_failure_weight_multiplier: float = 1_000_000.0
     decision_retention_hours: int = Field(default=168, ge=0)
+    quota_model: Literal["overbook", "strict"] = "overbook"
+    audit_interval_s: int = Field(default=300, ge=0)
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -16,6 +16,8 @@ from corral.persistence import tables as t
 HOSTS = "hosts"
 #: Moves on every change to a flavor, its extra specs or its access.
 FLAVORS = "flavors"
+#: Moves on every change to the project tree, a limit or a default limit.
+PROJECTS = "projects"
 
 _r = t.revisions
 _REVISION = select(_r.c.value).where(_r.c.name == bindparam("name"))

@@ -105,7 +105,13 @@ provider_traits = Table(
 projects = Table(
     "projects", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    # The project id clients use (a Keystone project id, or any string).
     Column("external_id", String(255), nullable=False, unique=True),
+    # The quota tree (docs/quotas.md): NULL is a root. A project first seen in a claim
+    # is a root until it is moved.
+    Column("parent_id", Integer, ForeignKey("projects.id", ondelete="RESTRICT"), nullable=True,
+           index=True),
+    Column("name", String(255), nullable=True),
     *_timestamps(),
 )
 
@@ -299,6 +305,51 @@ provider_changes = Table(
     # looked (services/candidates.py). Old rows are pruned.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("provider_id", Integer, nullable=False),
+)
+
+quota_defaults = Table(
+    "quota_defaults", metadata,
+    # What a project may use of a resource when no limit is set on it (-1: unlimited).
+    Column("resource", String(255), primary_key=True),
+    Column("hard_limit", BigInteger, nullable=False),
+    *_timestamps(),
+)
+
+quota_limits = Table(
+    "quota_limits", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("hard_limit", BigInteger, nullable=False),
+    *_timestamps(),
+)
+
+quota_usage = Table(
+    "quota_usage", metadata,
+    # The ledger: what a project uses itself (own) and with every descendant (subtree).
+    # It changes in the transaction of the allocation that moves it; the audit recounts it.
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("own", BigInteger, nullable=False),
+    Column("subtree", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    # sha256 of the secret, hex; the secret itself is shown once, at creation.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    # The project the token acts in (NULL: the cloud, for role admin only).
+    Column("project_id", String(255), nullable=True),
+    Column("user_id", String(255), nullable=False),
+    # admin | project-admin | member | reader
+    Column("role", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
 )
 
 revisions = Table(
