@@ -18,7 +18,6 @@ from corral.logging import configure_logging
 
 
 def app_from_environment() -> ASGIApp:
-    import sys; sys.setswitchinterval(float(__import__("os").environ.get("SWI", "0.005")))
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)

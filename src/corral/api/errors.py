@@ -11,10 +11,11 @@ from http import HTTPStatus
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from corral.domain import codes, errors
+from corral.domain import codes, errors, quotas
 
 #: Domain error class -> HTTP status. The first matching base wins (most specific first).
 STATUS: list[tuple[type[errors.CorralError], int]] = [
+    (quotas.QuotaExceeded, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.InvalidInput, 400),
