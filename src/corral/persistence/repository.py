@@ -34,6 +34,7 @@ from corral.persistence.clock import utcnow
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.hosts import HostQueries
 from corral.persistence.instances import InstanceQueries
+from corral.persistence.ledger import LedgerQueries
 from corral.persistence.projects import ProjectQueries
 from corral.persistence.revisions import RevisionQueries
 from corral.persistence.snapshot import SnapshotQueries
@@ -80,7 +81,7 @@ _IDS_BY_NAME = {table.name: select(table.c.name, table.c.id)
 
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
-                 InstanceQueries, RevisionQueries, ProjectQueries):
+                 InstanceQueries, RevisionQueries, ProjectQueries, LedgerQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -85,6 +85,15 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield Repository(conn)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Repository]:
+        """One read-only transaction that sees a single snapshot throughout (REPEATABLE
+        READ on PostgreSQL; an SQLite read transaction already does), for reports that
+        add up several tables."""
+        options = {"isolation_level": "REPEATABLE READ"} if self.backend == "postgresql" else {}
+        with self.engine.connect().execution_options(**options) as conn, conn.begin():
+            yield Repository(conn)
+
     def dispose(self) -> None:
         self.engine.dispose()
 

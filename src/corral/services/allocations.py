@@ -17,10 +17,11 @@ from datetime import datetime
 
 import structlog
 
-from corral.domain import capacity, codes, errors
+from corral.domain import capacity, codes, errors, quotas
 from corral.domain.capacity import Inventory
 from corral.persistence import Repository, Store
 from corral.persistence.allocations import LockedProvider
+from corral.services import ledger
 
 log = structlog.get_logger("corral.allocations")
 
@@ -122,9 +123,16 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
 
 
 def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
-           inventories: Mapping[str, InventoryChange] | None = None) -> None:
+           inventories: Mapping[str, InventoryChange] | None = None, *,
+           usage: Mapping[tuple[str, str], int] | None = None, enforce: bool = False) -> None:
     """The body of :func:`write_allocations` (and of a reshape) inside the caller's
-    transaction, for callers that write more in the same transaction (instances)."""
+    transaction, for callers that write more in the same transaction (instances).
+
+    The quota ledger moves with the allocations (see ``services/ledger.py``), plus
+    ``usage`` ((project, resource) -> amount: an instance's count); ``enforce`` refuses
+    a move past a limit with QuotaExceeded (the instance API's claims; Placement's own
+    API records usage but does not enforce quotas, as Placement does not).
+    """
     # Lock the consumers first (then, below, their providers): what a consumer holds and
     # its generation cannot change under us once we have read them. Lock order is always
     # consumers then providers, each sorted, so claims never deadlock.
@@ -163,7 +171,13 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
     ids = [locked[u].id for u in wanted]
     before = repo.usages(ids)
     held_by = [c.id for c in consumers.values() if c is not None]
+    moved: dict[tuple[str, str], int] = defaultdict(int, usage or {})
     if held_by:
+        was = repo.allocated_by_consumer(held_by)
+        for c in consumers.values():
+            if c is not None:
+                for rc, amount in was.get(c.id, {}).items():
+                    moved[(c.project, quotas.resource_of_class(rc))] -= amount
         repo.delete_allocations(held_by)
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
@@ -199,10 +213,13 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
             if consumer is not None:
                 repo.delete_consumer(consumer.id)
             continue
-        project = repo.ensure_project(
-            w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER))
+        owner = w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER)
+        project = repo.ensure_project(owner)
         user = repo.ensure_user(w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
         type_id = repo.ensure_consumer_type(w.consumer_type) if w.consumer_type else None
+        for resources in w.allocations.values():
+            for rc, amount in resources.items():
+                moved[(owner, quotas.resource_of_class(rc))] += amount
         if consumer is None:
             consumer_id = repo.create_consumer(w.consumer, project, user, type_id)
         else:
@@ -215,6 +232,7 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                              "resource_class_id": class_ids[rc], "used": amount})
     repo.insert_allocations(rows)
     repo.bump_provider_generations(locked.values())
+    ledger.charge(repo, moved, enforce=enforce)
 
 
 def _logged(writes: Sequence[ConsumerWrite], inventories: Mapping[str, InventoryChange]) -> None:
@@ -265,9 +283,14 @@ def delete_consumer_allocations(store: Store, consumer: str) -> None:
         if row is None or not repo.consumer_allocations(row.id):
             raise errors.ConsumerNotFound(consumer)
         locked = repo.lock_providers(repo.consumer_provider_uuids([row.id]))
+        held = repo.allocated_by_consumer([row.id]).get(row.id, {})
         repo.delete_allocations([row.id])
         repo.delete_consumer(row.id)
         repo.bump_provider_generations(locked.values())
+        given_back: dict[tuple[str, str], int] = defaultdict(int)
+        for rc, amount in held.items():
+            given_back[(row.project, quotas.resource_of_class(rc))] -= amount
+        ledger.charge(repo, given_back, enforce=False)
     log.info("allocations_deleted", consumer=consumer)
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from corral.domain import scheduling as s
 from corral.persistence import Repository
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ class Batcher:
                     job.done.set()
                 continue
             for job, result in zip(batch, results, strict=True):
-                if isinstance(result, s.NoValidHost):
+                if isinstance(result, Exception):  # NoValidHost, QuotaExceeded
                     job.error = result
                 else:
                     job.result = result

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from corral.domain import errors
+from corral.domain import errors, quotas
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
@@ -207,7 +207,10 @@ def _write_boots(repo: Repository, items: list[tuple[Job, list[Placement], str]]
         booting: _Booting = job.payload
         writes.extend(booting.claims(placed))
         rows.extend(booting.rows(placed, decision_id))
-    write_in(repo, writes)
+    booted: dict[tuple[str, str], int] = defaultdict(int)
+    for job, placed, _decision in items:
+        booted[(job.payload.req.project_id, quotas.INSTANCES)] += len(placed)
+    write_in(repo, writes, usage=booted, enforce=True)
     stored = {r["uuid"]: r for r in repo.insert_instances(rows)}
     for job, placed, _decision in items:
         # A batch that lost a race is written again: only the committed rows count.
@@ -305,7 +308,7 @@ def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -
         writes = [ConsumerWrite(row["uuid"], {})]
         if row["migration_uuid"]:
             writes.append(ConsumerWrite(row["migration_uuid"], {}))
-        write_in(repo, writes)
+        write_in(repo, writes, usage={(row["project_id"], quotas.INSTANCES): -1})
         repo.update_instance(row["uuid"], {"state": s.DELETED, "deleted_at": utcnow(),
                                            "migration_uuid": None, "new_flavor_id": None,
                                            "new_flavor": None,
@@ -389,7 +392,8 @@ def _reschedule(store: Store, scheduler: Scheduler, row: Mapping[str, Any], fail
                 raise s.InvalidState(row["uuid"], current["state"], "reschedule",
                                      (s.BUILDING,))
             p = placed[0]
-            write_in(repo, [ConsumerWrite(row["uuid"], p.allocations, generation=UNCHECKED)])
+            write_in(repo, [ConsumerWrite(row["uuid"], p.allocations, generation=UNCHECKED)],
+                     enforce=True)
             repo.update_instance(row["uuid"], {"host_id": p.host_id, "attempts": tries,
                                                "alternates": json.dumps(left),
                                                "fault": message})
@@ -455,7 +459,8 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
         write_in(repo, [
             ConsumerWrite(migration, held, row["project_id"], row["user_id"], generation=None,
                           consumer_type=MIGRATION_TYPE, fresh=True),
-            ConsumerWrite(row["uuid"], placed[0].allocations, generation=UNCHECKED)])
+            ConsumerWrite(row["uuid"], placed[0].allocations, generation=UNCHECKED)],
+            enforce=True)
         repo.update_instance(row["uuid"], {
             "state": s.VERIFY_RESIZE, "host_id": placed[0].host_id,
             "source_host_id": current["host_id"], "migration_uuid": migration,

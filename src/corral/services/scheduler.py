@@ -42,7 +42,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from corral.config import Settings
-from corral.domain import errors
+from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, placement_request
 from corral.engine.explain import Explainer
@@ -235,7 +235,7 @@ class Scheduler:
                                 started, explanation)
 
     def schedule_many(self, jobs: Sequence[tuple[Ask, Sequence[str]]], write_all: WriteAll
-                      ) -> list[Outcome | s.NoValidHost]:
+                      ) -> list[Outcome | s.NoValidHost | quotas.QuotaExceeded]:
         """Boot several independent requests in one decision round and one transaction
         (group commit: concurrent boots share the engine refresh and the claim's
         transaction). Each is decided as if alone, seeing the ones before it; each gets
@@ -247,7 +247,7 @@ class Scheduler:
         if len(jobs) == 1:
             return [self._alone(jobs, 0, write_all)]
         started = time.perf_counter()
-        results: list[Outcome | s.NoValidHost | None] = [None] * len(jobs)
+        results: list[Outcome | s.NoValidHost | quotas.QuotaExceeded | None] = [None] * len(jobs)
         refused: list[tuple[int, FilterContext, Funnel, dict[str, Any]]] = []
         placed: list[tuple[int, list[Placement], dict[str, Any], str]] = []
         with self.finder.lock:
@@ -295,6 +295,10 @@ class Scheduler:
                     self.metrics.retries.labels("claim_conflict").inc()
                     log.info("batch_claim_conflict", boots=len(placed), error=exc.detail)
                     lost = True
+                except quotas.QuotaExceeded as exc:  # one boot's project is over: the
+                    # others must not be refused with it
+                    log.info("batch_quota_exceeded", boots=len(placed), error=exc.detail)
+                    lost = True
         if lost:  # each on its own now, decided again from fresh state (the refused too:
             # they were refused beside placements that are now rolled back)
             return [self._alone(jobs, i, write_all) for i in range(len(jobs))]
@@ -310,7 +314,7 @@ class Scheduler:
         return [r for r in results if r is not None]
 
     def _alone(self, jobs: Sequence[tuple[Ask, Sequence[str]]], i: int, write_all: WriteAll
-               ) -> Outcome | s.NoValidHost:
+               ) -> Outcome | s.NoValidHost | quotas.QuotaExceeded:
         """Job ``i`` of a batch, scheduled on its own."""
         def write(repo: Repository, picked: list[Placement], decision_id: str) -> None:
             write_all(repo, [(i, picked, decision_id)])
@@ -318,7 +322,7 @@ class Scheduler:
         ask, consumers = jobs[i]
         try:
             return self.schedule(ask, consumers, kind="boot", write=write)
-        except s.NoValidHost as exc:
+        except (s.NoValidHost, quotas.QuotaExceeded) as exc:
             return exc
 
     def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:

@@ -1,0 +1,189 @@
+"""The quota ledger: usage moved in the claim's transaction, limits enforced up the tree,
+and the audit that recounts it (docs/quotas.md).
+
+Every allocation write goes through :func:`charge` in its own transaction: the usage a
+write adds or gives back moves the project's ``own`` usage and the ``subtree`` usage of
+the project and every ancestor. With ``enforce`` (boots, resizes, migrations), a move
+that would take any of them past its limit is refused with QuotaExceeded and the whole
+transaction rolls back. Rows are locked in (project, resource) order after a shared lock
+on the tree, so two claims racing for the last unit anywhere in the tree serialise: one
+fits, the other is refused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from corral.domain import errors, quotas
+from corral.persistence import Repository, Store
+from corral.persistence.ledger import Chains, Recount
+
+log = structlog.get_logger("corral.quota")
+
+Key = tuple[str, str]  # (project id, resource)
+
+
+def charge(repo: Repository, deltas: Mapping[Key, int], *, enforce: bool) -> None:
+    """Move usage by ``deltas`` ((project id, resource) -> amount) in ``repo``'s transaction.
+
+    Projects not seen before become roots. Raises QuotaExceeded (with ``enforce``) when
+    a positive move would exceed the limit of the project or of an ancestor.
+    """
+    wanted = {k: v for k, v in deltas.items() if v}
+    if not wanted:
+        return
+    repo.share_quota_tree()
+    projects = {p for p, _res in wanted}
+    found = repo.quota_chains(projects)
+    unknown = projects - set(found.chains)
+    if unknown:  # first seen here (a server group before any allocation): a new root
+        for p in sorted(unknown):
+            repo.ensure_project(p)
+        found = repo.quota_chains(projects)
+    moves: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (project, res), amount in wanted.items():
+        chain = found.chains[project]
+        moves[(chain[0][0], res)][0] += amount
+        for pid, _ext in chain:
+            moves[(pid, res)][1] += amount
+    repo.ensure_usage_rows(k for k in moves if k not in found.usage)
+    ids = {pid for pid, _res in moves}
+    usage = repo.lock_usage(ids, read=found.usage)
+    if enforce:
+        _enforce(found, wanted, moves, usage)
+    repo.move_usage({k: (own, sub) for k, (own, sub) in moves.items()})
+
+
+def _enforce(found: Chains, wanted: Mapping[Key, int],
+             moves: Mapping[tuple[int, str], list[int]],
+             usage: Mapping[tuple[int, str], tuple[int, int]]) -> None:
+    for (project, res), amount in sorted(wanted.items()):
+        if amount <= 0:
+            continue
+        for pid, ext in found.chains[project]:
+            asked = moves[(pid, res)][1]
+            limit = quotas.effective_limit(found.limits.get((pid, res)), found.defaults.get(res))
+            in_use = usage.get((pid, res), (0, 0))[1]
+            if not quotas.fits(limit, in_use, asked):
+                raise quotas.QuotaExceeded(ext, res, limit, in_use, asked, project)
+
+
+# -- the audit ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Drift:
+    project_id: str
+    resource: str
+    ledger_own: int
+    actual_own: int
+    ledger_subtree: int
+    actual_subtree: int
+
+
+@dataclass(frozen=True)
+class Orphan:
+    consumer: str
+    project_id: str
+    why: str
+
+
+@dataclass
+class AuditReport:
+    drifts: list[Drift] = field(default_factory=list)
+    orphans: list[Orphan] = field(default_factory=list)
+    fixed: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.drifts and not self.orphans
+
+
+def _truth(recount: Recount) -> dict[tuple[int, str], tuple[int, int]]:
+    """(own, subtree) per (project row, resource) from a recount: subtree sums own usage
+    up every chain."""
+    subtree: dict[tuple[int, str], int] = defaultdict(int)
+    for (pid, res), amount in recount.own.items():
+        seen: set[int] = set()
+        node: int | None = pid
+        while node is not None and node not in seen:
+            seen.add(node)
+            subtree[(node, res)] += amount
+            node = recount.parents.get(node)
+    keys = set(recount.own) | set(subtree)
+    return {k: (recount.own.get(k, 0), subtree.get(k, 0)) for k in keys}
+
+
+def _scope(repo: Repository, recount: Recount, project: str | None) -> set[int] | None:
+    """Row ids an audit of ``project`` covers: its subtree and its ancestors."""
+    if project is None:
+        return None
+    chain = repo.project_chain(project)
+    if not chain:
+        raise errors.NotFound(f"No project {project}.")
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, parent in recount.parents.items():
+        if parent is not None:
+            children[parent].append(pid)
+    out = {row.id for row in chain}
+    todo = [chain[0].id]
+    while todo:
+        node = todo.pop()
+        for child in children[node]:
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def _examine(repo: Repository, project: str | None
+             ) -> tuple[AuditReport, dict[tuple[int, str], tuple[int, int]]]:
+    recount = repo.recount_usage()
+    scope = _scope(repo, recount, project)
+    truth = _truth(recount)
+    ledger = repo.ledger_rows()
+    report = AuditReport()
+    repairs: dict[tuple[int, str], tuple[int, int]] = {}
+    for key in sorted(set(truth) | set(ledger)):
+        pid, res = key
+        if scope is not None and pid not in scope:
+            continue
+        have, real = ledger.get(key, (0, 0)), truth.get(key, (0, 0))
+        if have != real:
+            report.drifts.append(Drift(recount.external.get(pid, str(pid)), res,
+                                       have[0], real[0], have[1], real[1]))
+            repairs[key] = real
+    in_scope = (None if scope is None
+                else {recount.external[pid] for pid in scope if pid in recount.external})
+    report.orphans = [Orphan(c, p, why) for c, p, why in repo.orphaned_consumers()
+                      if in_scope is None or p in in_scope]
+    return report, repairs
+
+
+def audit(store: Store, *, project: str | None = None, fix: bool = False) -> AuditReport:
+    """Recount usage from the allocations, instances and server groups; report every
+    drift of the ledger and every orphaned allocation, and with ``fix`` repair them all
+    in one transaction (orphans' allocations are given back first, then the ledger is
+    set to the recount)."""
+    if not fix:
+        with store.snapshot() as repo:
+            report, _repairs = _examine(repo, project)
+        return report
+    from corral.persistence.revisions import PROJECTS
+    from corral.services.allocations import ConsumerWrite, write_in
+
+    with store.write() as repo:
+        repo.bump_revision(PROJECTS)  # first: no claim moves the ledger until we commit
+        report, _repairs = _examine(repo, project)
+        if report.orphans:
+            write_in(repo, [ConsumerWrite(o.consumer, {}) for o in report.orphans])
+        _after, repairs = _examine(repo, project)
+        repo.set_usage(repairs)
+        report.fixed = True
+    if not report.clean:
+        log.warning("quota_audit_fixed", drifts=len(report.drifts),
+                    orphans=len(report.orphans), project=project)
+    return report
