@@ -6,9 +6,12 @@ OpenAPI docs of corral's own API at ``/docs``. The app's lifespan owns the store
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
+import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Mount
@@ -23,7 +26,11 @@ from corral.config import Settings
 from corral.persistence import Store
 from corral.services import system
 from corral.services.candidates import CandidateFinder
+from corral.services.ledger import Auditor
 from corral.services.scheduler import Scheduler
+from corral.services.tokens import Authenticator
+
+log = structlog.get_logger("corral.api")
 
 
 class _PlacementPrefix:
@@ -46,16 +53,32 @@ class _PlacementPrefix:
         await self.app(scope, receive, send)
 
 
+async def _audit_every(auditor: Auditor, seconds: int) -> None:
+    """The background quota audit: report only (repairs are an operator's decision)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await anyio.to_thread.run_sync(auditor.run)
+        except Exception:  # noqa: BLE001 - a failed audit must not stop the next one
+            log.exception("quota_audit_failed")
+
+
 def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     """Build the app. With no ``store`` one is opened from settings at start-up."""
     owned = store is None
     store = store or system.open_store(settings)
     metrics = HttpMetrics()
 
+    auditor = Auditor(store, metrics.registry)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         system.prepare(store, settings)
+        audits = (asyncio.create_task(_audit_every(auditor, settings.audit_interval_s))
+                  if settings.audit_interval_s else None)
         yield
+        if audits is not None:
+            audits.cancel()
         if owned:
             store.dispose()
 
@@ -77,10 +100,14 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     finder = CandidateFinder(store)
     app.state.settings = settings
     app.state.store = store
+    # One token cache for both APIs, so a revoke through /v1 is seen by Placement at once.
+    tokens = Authenticator(store)
+    app.state.tokens = tokens
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
+    app.state.auditor = auditor
     install_v1(app)
 
-    placement = create_placement_app(settings, store, metrics, finder)
+    placement = create_placement_app(settings, store, metrics, finder, tokens)
     app.router.routes.append(Mount("/placement", app=placement))
     app.router.routes.append(Mount("", app=placement))
     return _PlacementPrefix(V1Envelope(app), placement)

@@ -4,7 +4,10 @@ Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): a t
 ``user:project`` takes its roles from ``x-roles``, and without that header the user
 ``admin`` is the cloud admin; ``openstack-system-scope`` makes the token
 system-scoped. Static tokens from configuration (``api_tokens``) work in both
-strategies and carry only their configured roles.
+strategies and carry only their configured roles. Tokens created with ``corral token
+create`` (stored hashed, docs/access.md) also work in both: their project and role are
+what was stored, and ``x-roles`` and ``openstack-system-scope`` cannot change them. A
+secret of that shape that is unknown, revoked or expired is refused (401) in both.
 
 Authorization follows Placement's default rules. New defaults: every ``placement:*``
 rule is ``role:admin or role:service`` on a project-scoped token, usages also allow a
@@ -15,10 +18,15 @@ system-scoped token is refused by every rule (Placement's rules are project-scop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from corral.config import Settings
+from corral.domain.tokens import ApiToken, context_roles, looks_like_secret
+
+#: Secret -> usable stored token, or None (``services.tokens.Authenticator.authenticate``).
+TokenLookup = Callable[[str], ApiToken | None]
 
 Rule = Literal["admin_or_service", "project_reader_or_admin", "service"]
 
@@ -36,8 +44,12 @@ class RequestContext:
 
 
 def authenticate(settings: Settings, token: str | None, roles_header: str | None,
-                 system_scope: str | None) -> RequestContext | None:
-    """Turn request headers into a context, or None when the token is not accepted."""
+                 system_scope: str | None, *,
+                 lookup: TokenLookup | None = None) -> RequestContext | None:
+    """Turn request headers into a context, or None when the token is not accepted.
+
+    ``lookup`` finds stored tokens; without it only static and noauth2 tokens work.
+    """
     if not token:
         return None
     static = settings.tokens.get(token)
@@ -45,6 +57,11 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
         # A static token's roles are configuration: a client header must not add any.
         user, project, roles = static
         return RequestContext(user, project, frozenset(roles), system_scope or None)
+    if lookup is not None and looks_like_secret(token):
+        stored = lookup(token)
+        if stored is None:
+            return None
+        return RequestContext(stored.user_id, stored.project_id, context_roles(stored.role))
     if settings.auth_strategy != "noauth2":
         return None
     user, _sep, project = token.partition(":")

@@ -17,6 +17,7 @@ import typer
 from corral import __version__
 from corral.cli import aggregates, demo, flavors, hosts, instances, providers, server_groups
 from corral.cli.context import fail, open_services, out, settings, state
+from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -35,6 +36,7 @@ app.command("demo")(demo.seed_demo)
 app.add_typer(instances.instance_app, name="instance")
 app.add_typer(instances.decision_app, name="decision")
 app.command("explain")(instances.explain_decision)
+app.add_typer(token_app, name="token")
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]

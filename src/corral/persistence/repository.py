@@ -38,6 +38,7 @@ from corral.persistence.ledger import LedgerQueries
 from corral.persistence.projects import ProjectQueries
 from corral.persistence.revisions import RevisionQueries
 from corral.persistence.snapshot import SnapshotQueries
+from corral.persistence.tokens import TokenQueries
 
 _parent = t.resource_providers.alias("parent")
 _root = t.resource_providers.alias("root")
@@ -81,7 +82,8 @@ _IDS_BY_NAME = {table.name: select(table.c.name, table.c.id)
 
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
-                 InstanceQueries, RevisionQueries, ProjectQueries, LedgerQueries):
+                 InstanceQueries, RevisionQueries, ProjectQueries, LedgerQueries,
+                 TokenQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -33,6 +33,7 @@ from corral.config import Settings
 from corral.domain import codes, errors
 from corral.persistence import Store
 from corral.services.candidates import CandidateFinder
+from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.api")
 
@@ -150,7 +151,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_placement_app(settings: Settings, store: Store, metrics: object = None,
-                         finder: CandidateFinder | None = None) -> PlacementMiddleware:
+                         finder: CandidateFinder | None = None,
+                         tokens: Authenticator | None = None) -> PlacementMiddleware:
     app = Starlette(
         routes=[Route(path, _dispatcher(methods), methods=ALL_METHODS) for path, methods in ROUTES],
         exception_handlers={
@@ -163,4 +165,4 @@ def create_placement_app(settings: Settings, store: Store, metrics: object = Non
     app.state.settings = settings
     app.state.store = store
     app.state.finder = finder or CandidateFinder(store)
-    return PlacementMiddleware(app, settings, metrics)
+    return PlacementMiddleware(app, settings, metrics, tokens or Authenticator(store))

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import structlog
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,8 @@ from corral.api.context import authenticate
 from corral.api.errors import error_response
 from corral.config import Settings
 from corral.domain import codes
+from corral.domain.tokens import looks_like_secret
+from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.api")
 
@@ -43,10 +46,12 @@ def wants_html(headers: Headers) -> bool:
 
 
 class PlacementMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Any = None) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Any = None,
+                 tokens: Authenticator | None = None) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,8 +102,15 @@ class PlacementMiddleware:
         code = codes.UNDEFINED if version.matches((1, 23)) else None
         path = route_path(scope)
         if path != "/":
-            ctx = authenticate(self.settings, headers.get("x-auth-token"),
-                               headers.get("x-roles"), headers.get("openstack-system-scope"))
+            token = headers.get("x-auth-token")
+            args = (self.settings, token, headers.get("x-roles"),
+                    headers.get("openstack-system-scope"))
+            lookup = self.tokens.authenticate if self.tokens is not None else None
+            if lookup is not None and token and looks_like_secret(token):
+                # A stored token may cost a query: not on the event loop.
+                ctx = await run_in_threadpool(authenticate, *args, lookup=lookup)
+            else:
+                ctx = authenticate(*args)
             if ctx is None:
                 await reply(401, "The request you have made requires authentication.", code)
                 return

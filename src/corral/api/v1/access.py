@@ -1,9 +1,11 @@
-"""Who may read and manage which projects of the tree (docs/quotas.md, "Access").
+"""Who may read and manage which projects of the tree (docs/access.md).
 
-Roles: *admin* (the cloud), *project-admin* (its project and every descendant),
-*member* (boots and deletes in its own project), *reader* (reads its own project).
-Every check raises a 403 ``ApiError`` naming what was missing; nothing is written
-before a check passes.
+Roles: *admin* (the cloud), *project-admin* (its project and every descendant; manages
+the descendants, not its own project, so it cannot raise its own limits), *member*
+(boots and deletes in its own project), *reader* (reads its own project). A project
+is within a project admin's reach when the admin's project is in its chain (the
+project then its ancestors). Every check raises a 403 ``ApiError`` naming what was
+missing; nothing is written before a check passes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import forbidden, is_admin
+from corral.api.v1.common import forbidden, in_subtree, is_admin
 
 
 def require_cloud_admin(request: Request, ctx: RequestContext) -> None:
@@ -21,16 +23,26 @@ def require_cloud_admin(request: Request, ctx: RequestContext) -> None:
 
 
 def require_reader(request: Request, ctx: RequestContext, project_id: str) -> None:
-    """May see ``project_id``: the cloud admin, or a role in that project."""
-    if is_admin(request, ctx):
+    """May see ``project_id``: the cloud admin, a role in that project, or a project
+    admin of an ancestor."""
+    if is_admin(request, ctx) or (ctx.project_id == project_id and ctx.roles):
         return
-    if ctx.project_id != project_id or not ctx.roles:
+    if not in_subtree(request, ctx, project_id):
         raise forbidden(f"no role in project {project_id}")
 
 
-def require_manager(request: Request, ctx: RequestContext, project_id: str) -> None:
-    """May change ``project_id`` (its limits, name, children): the cloud admin only, for
-    now; project admins of an ancestor come with tokens."""
-    if not is_admin(request, ctx):
-        raise forbidden(f"may not manage project {project_id}")
+def require_project_admin(request: Request, ctx: RequestContext, project_id: str) -> None:
+    """May hand out and revoke roles in ``project_id``: the cloud admin, or a project
+    admin of that project or of an ancestor."""
+    if not is_admin(request, ctx) and not in_subtree(request, ctx, project_id):
+        raise forbidden(f"needs the project-admin role in project {project_id} or above")
 
+
+def require_manager(request: Request, ctx: RequestContext, project_id: str) -> None:
+    """May change ``project_id`` (its limits, name, children): the cloud admin, or a
+    project admin of a strict ancestor (never of the project itself: a project admin
+    may not raise its own limits)."""
+    if is_admin(request, ctx):
+        return
+    if project_id == ctx.project_id or not in_subtree(request, ctx, project_id):
+        raise forbidden(f"may not manage project {project_id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -17,7 +18,9 @@ from corral.api.context import RequestContext, allowed, authenticate
 from corral.api.errors import ApiError, status_for
 from corral.config import Settings
 from corral.domain import errors
+from corral.domain.quotas import QuotaExceeded
 from corral.persistence import Store
+from corral.services import tokens as token_svc
 
 PREFIX = "/v1"
 
@@ -60,11 +63,18 @@ def store_of(request: Request) -> Store:
     return s
 
 
+def authenticator_of(request: Request) -> token_svc.Authenticator | None:
+    found: token_svc.Authenticator | None = getattr(request.app.state, "tokens", None)
+    return found
+
+
 def caller(request: Request) -> RequestContext:
     """The authenticated caller; 401 without an accepted token."""
     h = request.headers
+    tokens = authenticator_of(request)
     ctx = authenticate(settings_of(request), h.get("x-auth-token"), h.get("x-roles"),
-                       h.get("openstack-system-scope"))
+                       h.get("openstack-system-scope"),
+                       lookup=tokens.authenticate if tokens is not None else None)
     if ctx is None:
         raise ApiError(401, "The request you have made requires authentication.",
                        code="unauthenticated")
@@ -86,8 +96,8 @@ def require_admin(request: Request, ctx: Caller) -> RequestContext:
 Admin = Annotated[RequestContext, Depends(require_admin)]
 
 
-READ_ROLES = frozenset({"reader", "member", "admin"})
-WRITE_ROLES = frozenset({"member", "admin"})
+READ_ROLES = frozenset({"reader", "member", "project-admin", "admin"})
+WRITE_ROLES = frozenset({"member", "project-admin", "admin"})
 
 
 def forbidden(why: str) -> ApiError:
@@ -100,20 +110,43 @@ def is_admin(request: Request, ctx: RequestContext) -> bool:
                    enforce_new_defaults=settings_of(request).enforce_new_defaults)
 
 
+def in_subtree(request: Request, ctx: RequestContext, project_id: str) -> bool:
+    """Whether the caller is a project admin of ``project_id`` or of an ancestor."""
+    return (ctx.project_id is not None and "project-admin" in ctx.roles
+            and token_svc.within_subtree(store_of(request), ctx.project_id, project_id))
+
+
 def project_scope(request: Request, ctx: RequestContext, roles: frozenset[str],
                   asked: str | None) -> str | None:
-    """The project to act in: None (any) for an admin who named none; else the caller's.
+    """The project to act in: None (any) for an admin who named none; else the one
+    asked, when the caller's project admin role reaches it; else the caller's.
 
     Raises:
-        ApiError 403: no project-scoped role among ``roles``, or another project asked.
+        ApiError 403: no project-scoped role among ``roles``, or a project asked that
+            is neither the caller's nor (for a project admin) a descendant of it.
     """
     if is_admin(request, ctx):
         return asked
     if ctx.project_id is None or not ctx.roles & roles:
         raise forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
     if asked is not None and asked != ctx.project_id:
-        raise forbidden("only an admin may act on another project's resources")
+        if in_subtree(request, ctx, asked):
+            return asked
+        raise forbidden(f"no role in project {asked}")
     return ctx.project_id
+
+
+def owner_scope(request: Request, ctx: RequestContext, roles: frozenset[str],
+                owner: Callable[[], str]) -> str | None:
+    """:func:`project_scope` for a thing named by id: a project admin acts in the
+    project that owns it (``owner()``, read only for project admins) when that project
+    is in its subtree; anybody else in their own project, as before."""
+    project = project_scope(request, ctx, roles, None)
+    if project is not None and "project-admin" in ctx.roles:
+        found = owner()
+        if found != project and in_subtree(request, ctx, found):
+            return found
+    return project
 
 
 def _snake(name: str) -> str:
@@ -136,8 +169,11 @@ def error_body(request: Request, status: int, code: str, message: str,
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.CorralError)
     status = status_for(exc)
-    return error_body(request, status, _snake(type(exc).__name__), exc.detail,
-                      getattr(exc, "field", None))
+    body = error_entry(request, status, _snake(type(exc).__name__), exc.detail,
+                       getattr(exc, "field", None))
+    if isinstance(exc, QuotaExceeded):  # which project in the tree stops it, and how
+        body["quota"] = exc.facts()
+    return JSONResponse(status_code=status, content={"error": body})
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:

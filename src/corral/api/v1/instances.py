@@ -26,6 +26,7 @@ from corral.api.v1.common import (
     Caller,
     error_entry,
     is_admin,
+    owner_scope,
     project_scope,
     store_of,
 )
@@ -158,13 +159,19 @@ def list_instances(
     return {"instances": [instance_body(i, admin) for i in found]}
 
 
-def _scope(request: Request, ctx: RequestContext, roles: frozenset[str]) -> str | None:
-    return project_scope(request, ctx, roles, None)
+def _scope(request: Request, ctx: RequestContext, roles: frozenset[str],
+           instance_id: str | None = None) -> str | None:
+    """The project to look for ``instance_id`` in (a project admin: the owner's, when
+    in its subtree); None for an admin."""
+    if instance_id is None:
+        return project_scope(request, ctx, roles, None)
+    return owner_scope(request, ctx, roles, lambda: svc.get_instance(
+        store_of(request), instance_id).project_id)
 
 
 @router.get("/instances/{instance_id}")
 def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
-    project = _scope(request, ctx, READ_ROLES)
+    project = _scope(request, ctx, READ_ROLES, instance_id)
     return instance_body(svc.get_instance(store_of(request), instance_id, project_id=project),
                          is_admin(request, ctx))
 
@@ -172,7 +179,7 @@ def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, 
 @router.delete("/instances/{instance_id}", status_code=204)
 def delete_instance(request: Request, instance_id: str, ctx: Caller) -> None:
     svc.delete_instance(store_of(request), instance_id,
-                        project_id=_scope(request, ctx, WRITE_ROLES))
+                        project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
 
 
 @router.post("/instances/{instance_id}/build-report")
@@ -191,7 +198,7 @@ def resize(request: Request, instance_id: str, body: Resize,
     admin = is_admin(request, ctx)
     try:
         found = svc.resize(store_of(request), scheduler_of(request), instance_id, body.flavor,
-                           project_id=_scope(request, ctx, WRITE_ROLES), any_flavor=admin)
+                           project_id=_scope(request, ctx, WRITE_ROLES, instance_id), any_flavor=admin)
     except s.NoValidHost as exc:
         return no_valid_host(request, exc, admin)
     return instance_body(found, admin)
@@ -213,7 +220,7 @@ def migrate(request: Request, instance_id: str, body: Migrate,
 def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Keep the new host and flavor; the source is given back."""
     found = svc.confirm(store_of(request), instance_id,
-                        project_id=_scope(request, ctx, WRITE_ROLES))
+                        project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
     return instance_body(found, is_admin(request, ctx))
 
 
@@ -221,7 +228,7 @@ def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
 def revert(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Go back to the source host and flavor."""
     found = svc.revert(store_of(request), instance_id,
-                       project_id=_scope(request, ctx, WRITE_ROLES))
+                       project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
     return instance_body(found, is_admin(request, ctx))
 
 

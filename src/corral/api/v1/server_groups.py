@@ -18,6 +18,7 @@ from corral.api.v1.common import (
     WRITE_ROLES,
     Body,
     Caller,
+    owner_scope,
     project_scope,
     store_of,
 )
@@ -75,11 +76,13 @@ def list_server_groups(
 
 @router.get("/server-groups/{group_id}")
 def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
-    project = project_scope(request, ctx, READ_ROLES, None)
+    project = owner_scope(request, ctx, READ_ROLES, lambda: svc.get_server_group(
+        store_of(request), group_id).project_id)
     return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
 
 
 @router.delete("/server-groups/{group_id}", status_code=204)
 def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
-    project = project_scope(request, ctx, WRITE_ROLES, None)
+    project = owner_scope(request, ctx, WRITE_ROLES, lambda: svc.get_server_group(
+        store_of(request), group_id).project_id)
     svc.delete_server_group(store_of(request), group_id, project_id=project)
