@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import structlog
+from prometheus_client import CollectorRegistry, Gauge
 
 from corral.domain import errors, quotas
 from corral.persistence import Repository, Store
@@ -183,7 +184,29 @@ def audit(store: Store, *, project: str | None = None, fix: bool = False) -> Aud
         _after, repairs = _examine(repo, project)
         repo.set_usage(repairs)
         report.fixed = True
-    if not report.clean:
-        log.warning("quota_audit_fixed", drifts=len(report.drifts),
-                    orphans=len(report.orphans), project=project)
     return report
+
+
+class Auditor:
+    """Runs audits and exports what the last whole-tree audit found as the gauge
+    ``corral_quota_drift{kind="usage"|"orphans"}`` (ledger entries off, orphaned
+    consumers). ``corral serve`` runs one every ``audit_interval_s``."""
+
+    def __init__(self, store: Store, registry: CollectorRegistry | None = None) -> None:
+        self.store = store
+        self.drift = Gauge("corral_quota_drift",
+                           "What the last whole quota audit found wrong: ledger entries "
+                           "that disagreed with a recount (usage) and orphaned consumers",
+                           ["kind"], registry=registry)
+        self.last: AuditReport | None = None
+
+    def run(self, *, project: str | None = None, fix: bool = False) -> AuditReport:
+        report = audit(self.store, project=project, fix=fix)
+        if project is None:
+            self.last = report
+            self.drift.labels("usage").set(0 if fix else len(report.drifts))
+            self.drift.labels("orphans").set(0 if fix else len(report.orphans))
+        if report.drifts or report.orphans:
+            log.warning("quota_drift", drifts=len(report.drifts), orphans=len(report.orphans),
+                        fixed=report.fixed, project=project)
+        return report
