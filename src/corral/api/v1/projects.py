@@ -1,0 +1,212 @@
+"""/v1/projects and /v1/limits: the project tree, its limits, and a project's quota.
+
+A project's ``id`` is its free-form external id (a Keystone project id, or any string
+without '/'). Reading a project needs a role in it (or the cloud admin); changing one, or
+its limits, needs :func:`~corral.api.v1.access.require_manager` on it; a new child or a
+move needs that on the new parent too (the cloud admin alone makes roots). Default
+limits are read by any caller and written by the cloud admin. The allocation model
+(``overbook`` or ``strict``) is the ``quota_model`` setting.
+
+``/v1/limits/defaults`` is the default limits, which is why no project may be called
+``defaults``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import StrictInt, StrictStr
+
+from corral.api.context import RequestContext
+from corral.api.errors import ApiError
+from corral.api.v1 import access
+from corral.api.v1.common import Body, Caller, settings_of, store_of
+from corral.api.v1.flavors import location, timestamp
+from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
+from corral.services import projects as svc
+
+router = APIRouter(tags=["projects"])
+
+
+class ProjectCreate(Body):
+    id: StrictStr
+    name: StrictStr | None = None
+    parent_id: StrictStr | None = None
+    limits: dict[str, StrictInt] = {}
+
+
+class ProjectUpdate(Body):
+    """Give ``name`` (null clears it) and/or ``parent_id`` (null makes a root)."""
+
+    name: StrictStr | None = None
+    parent_id: StrictStr | None = None
+
+
+class LimitsUpdate(Body):
+    """Limits to set, merged into those already set: resource -> limit (-1 unlimited)."""
+
+    limits: dict[str, StrictInt]
+
+
+def model_of(request: Request) -> Model:
+    return settings_of(request).quota_model
+
+
+def project_body(p: Project) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "parent_id": p.parent_id, "path": list(p.path),
+            "depth": p.depth, "children": list(p.children),
+            "created_at": timestamp(p.created_at), "updated_at": timestamp(p.updated_at)}
+
+
+def warnings_body(warnings: list[LimitWarning]) -> list[dict[str, Any]]:
+    return [{"project_id": w.project_id, "resource": w.resource, "limit": w.limit,
+             "in_use": w.in_use} for w in warnings]
+
+
+def limits_body(view: svc.ProjectLimits) -> dict[str, Any]:
+    return {"project_id": view.project_id, "limits": view.limits,
+            "effective": {res: {"limit": limit, "source": source}
+                          for res, (limit, source) in view.effective.items()}}
+
+
+def quota_body(p: Project, resources: list[ResourceQuota], model: str) -> dict[str, Any]:
+    return {"project_id": p.id, "path": list(p.path), "quota_model": model,
+            "resources": {q.resource: {
+                "limit": q.limit, "source": q.source, "own": q.own, "subtree": q.subtree,
+                "headroom": {"room": q.headroom.room, "binding": q.headroom.binding}}
+                for q in resources}}
+
+
+def _may_place_under(request: Request, ctx: RequestContext, parent_id: str | None) -> None:
+    if parent_id is None:
+        access.require_cloud_admin(request, ctx)
+    else:
+        access.require_manager(request, ctx, parent_id)
+
+
+# -- projects ------------------------------------------------------------------------------
+
+@router.post("/projects", status_code=201)
+def create_project(request: Request, response: Response, body: ProjectCreate,
+                   ctx: Caller) -> dict[str, Any]:
+    """Create a project: a root (cloud admin) or a child of ``parent_id``, optionally
+    with limits of its own. 409 if the id is taken; 400 naming ``parent_id`` if the
+    parent does not exist."""
+    _may_place_under(request, ctx, body.parent_id)
+    created = svc.create_project(store_of(request), body.id, name=body.name,
+                                 parent_id=body.parent_id, limits=body.limits,
+                                 model=model_of(request))
+    response.headers["location"] = location(request, "projects", created.id)
+    return project_body(created)
+
+
+@router.get("/projects")
+def list_projects(
+    request: Request, ctx: Caller,
+    root: Annotated[str | None, Query(
+        description="List this project and its subtree (default: every root).")] = None,
+    depth: Annotated[int | None, Query(
+        ge=0, description="Levels below the root(s) to include (0: the root(s) only).")
+    ] = None,
+) -> dict[str, Any]:
+    """Projects depth first, children by id, each with its depth and path."""
+    if root is None:
+        access.require_cloud_admin(request, ctx)
+    else:
+        access.require_reader(request, ctx, root)
+    return {"projects": [project_body(p) for p in
+                         svc.list_projects(store_of(request), root=root, depth=depth)]}
+
+
+@router.get("/projects/{project_id}")
+def show_project(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
+    access.require_reader(request, ctx, project_id)
+    return project_body(svc.get_project(store_of(request), project_id))
+
+
+@router.patch("/projects/{project_id}")
+def update_project(request: Request, project_id: str, body: ProjectUpdate,
+                   ctx: Caller) -> dict[str, Any]:
+    """Rename and/or move. A move is refused (409) when it would make a cycle, or when
+    the subtree's usage or limits do not fit under the new ancestors."""
+    given = body.model_fields_set
+    if not given:
+        raise ApiError(400, "nothing to change: give name and/or parent_id",
+                       code="invalid_input")
+    access.require_manager(request, ctx, project_id)
+    if "parent_id" in given:
+        _may_place_under(request, ctx, body.parent_id)
+    updated = svc.update_project(
+        store_of(request), project_id, model=model_of(request),
+        name=body.name if "name" in given else svc.KEEP,
+        parent_id=body.parent_id if "parent_id" in given else svc.KEEP)
+    return project_body(updated)
+
+
+@router.delete("/projects/{project_id}", status_code=204)
+def delete_project(request: Request, project_id: str, ctx: Caller) -> None:
+    """409 while the project has children, live instances, consumers or server groups."""
+    access.require_manager(request, ctx, project_id)
+    svc.delete_project(store_of(request), project_id)
+
+
+@router.get("/projects/{project_id}/quota")
+def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
+    """Per resource: effective limit, own and subtree usage, and the headroom (the
+    smallest room left along the project's chain, naming the project that binds; a
+    null room is unlimited)."""
+    access.require_reader(request, ctx, project_id)
+    project, resources = svc.quota_of(store_of(request), project_id)
+    return quota_body(project, resources, model_of(request))
+
+
+# -- default limits (before /limits/{project_id}, which would take "defaults") --------------
+
+@router.get("/limits/defaults")
+def get_default_limits(request: Request, _ctx: Caller) -> dict[str, Any]:
+    return {"limits": svc.get_default_limits(store_of(request))}
+
+
+@router.put("/limits/defaults")
+def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dict[str, Any]:
+    """Merge default limits. ``warnings``: projects relying on a default now below
+    their usage."""
+    access.require_cloud_admin(request, ctx)
+    defaults, warnings = svc.set_default_limits(store_of(request), body.limits,
+                                                model=model_of(request))
+    return {"limits": defaults, "warnings": warnings_body(warnings)}
+
+
+@router.delete("/limits/defaults/{resource}", status_code=204)
+def unset_default_limit(request: Request, resource: str, ctx: Caller) -> None:
+    access.require_cloud_admin(request, ctx)
+    svc.unset_default_limit(store_of(request), resource, model=model_of(request))
+
+
+# -- per-project limits ---------------------------------------------------------------------
+
+@router.get("/limits/{project_id}")
+def get_limits(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
+    """The project's own limits, and the effective limit of every resource limited on it
+    or by default (a resource not listed is unlimited)."""
+    access.require_reader(request, ctx, project_id)
+    return limits_body(svc.get_limits(store_of(request), project_id))
+
+
+@router.put("/limits/{project_id}")
+def set_limits(request: Request, project_id: str, body: LimitsUpdate,
+               ctx: Caller) -> dict[str, Any]:
+    """Merge limits into the project's. 400 naming both projects when the allocation
+    model refuses one; a limit below usage is set and reported in ``warnings``."""
+    access.require_manager(request, ctx, project_id)
+    view, warnings = svc.set_limits(store_of(request), project_id, body.limits,
+                                    model=model_of(request))
+    return {**limits_body(view), "warnings": warnings_body(warnings)}
+
+
+@router.delete("/limits/{project_id}/{resource}", status_code=204)
+def unset_limit(request: Request, project_id: str, resource: str, ctx: Caller) -> None:
+    """The default (or unlimited) applies again."""
+    access.require_manager(request, ctx, project_id)
+    svc.unset_limit(store_of(request), project_id, resource, model=model_of(request))
