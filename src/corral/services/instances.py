@@ -35,6 +35,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
+from corral.services import ledger
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.batching import Job
@@ -208,9 +209,13 @@ def _write_boots(repo: Repository, items: list[tuple[Job, list[Placement], str]]
         writes.extend(booting.claims(placed))
         rows.extend(booting.rows(placed, decision_id))
     booted: dict[tuple[str, str], int] = defaultdict(int)
+    joining: dict[tuple[str, str], int] = defaultdict(int)
     for job, placed, _decision in items:
         booted[(job.payload.req.project_id, quotas.INSTANCES)] += len(placed)
+        if job.payload.group is not None:
+            joining[(job.payload.group.id, job.payload.group.project_id)] += len(placed)
     write_in(repo, writes, usage=booted, enforce=True)
+    ledger.check_group_members(repo, joining)
     stored = {r["uuid"]: r for r in repo.insert_instances(rows)}
     for job, placed, _decision in items:
         # A batch that lost a race is written again: only the committed rows count.

@@ -73,6 +73,28 @@ def _enforce(found: Chains, wanted: Mapping[Key, int],
                 raise quotas.QuotaExceeded(ext, res, limit, in_use, asked, project)
 
 
+def check_group_members(repo: Repository, adding: Mapping[tuple[str, str], int]) -> None:
+    """Refuse new members past ``server_group_members`` of the group's project or any
+    ancestor. ``adding``: (group id, its project) -> members this claim adds. Each group
+    is locked first (id order), so racing boots into one group count each other."""
+    if not adding:
+        return
+    found = repo.quota_chains({project for _group, project in adding})
+    res = quotas.SERVER_GROUP_MEMBERS
+    for group, project in sorted(adding):
+        chain = found.chains.get(project, [])
+        limits = [(ext, quotas.effective_limit(found.limits.get((pid, res)),
+                                               found.defaults.get(res))) for pid, ext in chain]
+        if all(limit == quotas.UNLIMITED for _ext, limit in limits):
+            continue
+        repo.lock_server_group(group)
+        members = sum(repo.group_members_by_host(group).values())
+        for ext, limit in limits:
+            if not quotas.fits(limit, members, adding[(group, project)]):
+                raise quotas.QuotaExceeded(ext, res, limit, members, adding[(group, project)],
+                                           project)
+
+
 # -- the audit ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ import uuid as uuidlib
 
 import structlog
 
-from corral.domain import errors
+from corral.domain import errors, quotas
 from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.domain.names import normalize_uuid
 from corral.persistence import Repository, Store
+from corral.services import ledger
 
 log = structlog.get_logger("corral.server_groups")
 
@@ -29,6 +30,7 @@ def create_server_group(store: Store, *, name: str, policy: str, project_id: str
     Raises:
         InvalidInput: a bad name or policy, or the rule with a policy other than
             anti-affinity, or a rule below 1.
+        QuotaExceeded: the project (or an ancestor) is at its server_groups limit.
     """
     rules.check_server_group(name, policy, max_server_per_host)
     for value, field in ((project_id, "project_id"), (user_id, "user_id")):
@@ -40,6 +42,7 @@ def create_server_group(store: Store, *, name: str, policy: str, project_id: str
                         max_server_per_host=max_server_per_host)
     with store.write() as repo:
         created = repo.create_server_group(group)
+        ledger.charge(repo, {(project_id, quotas.SERVER_GROUPS): 1}, enforce=True)
     log.info("server_group_created", server_group=created.id, policy=policy,
              project=project_id)
     return created
@@ -99,4 +102,5 @@ def delete_server_group(store: Store, uuid: str, *, project_id: str | None = Non
     group = get_server_group(store, uuid, project_id=project_id)
     with store.write() as repo:
         repo.delete_server_group(group.id)
+        ledger.charge(repo, {(group.project_id, quotas.SERVER_GROUPS): -1}, enforce=False)
     log.info("server_group_deleted", server_group=group.id, project=group.project_id)
