@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from corral.api.v1 import aggregates, flavors, hosts, instances, projects, server_groups, tokens
+from corral.api.v1 import (
+    aggregates,
+    flavors,
+    hosts,
+    instances,
+    projects,
+    quota,
+    server_groups,
+    tokens,
+)
 
 
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
-            instances.router, projects.router, tokens.router]
+            instances.router, projects.router, quota.router, tokens.router]
