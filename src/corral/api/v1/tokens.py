@@ -74,8 +74,10 @@ def list_tokens(
     project_id: Annotated[str | None, Query(description="Only this project's.")] = None,
 ) -> dict[str, Any]:
     """Tokens (never their secrets): every one for the cloud admin, the subtree's for a
-    project admin."""
+    project admin (403 for a ``project_id`` outside it)."""
     within = _within(request, ctx)
+    if within is not None and project_id is not None:
+        require_project_admin(request, ctx, project_id)
     return {"tokens": [token_body(t) for t in svc.list_tokens(
         store_of(request), within=within, project_id=project_id)]}
 

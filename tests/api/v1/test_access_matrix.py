@@ -1,0 +1,216 @@
+"""No role reaches a project outside its scope: the access matrix (docs/access.md).
+
+For every route below, every caller (a stored token of each role at several places in
+the tree, see ``tree.py``) acts on every project. Inside the caller's reach the call
+succeeds; outside it is refused (403, or 404 for a thing named by id that the caller
+may not see) and the database is exactly as it was, row for row.
+
+The reach of a caller by kind of action:
+
+    kind      admin  project-admin of P      member of P   reader of P
+    read      all    P and its descendants   P             P
+    write     all    P and its descendants   P             -
+    manage    all    P's descendants only    -             -
+    delegate  all    P and its descendants   -             -
+
+Adding a route is one ``Action`` line; a route not served yet is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from corral.persistence import Store
+
+from .test_flavors import ADMIN
+from .test_instances import add_host
+from .tree import TREE, make_tree, snapshot, subtree, token
+
+ALL = set(TREE)
+
+#: (role, project of the token)
+CALLERS: list[tuple[str, str | None]] = [
+    ("admin", None), ("project-admin", "dept-a"), ("project-admin", "team-a1"),
+    ("member", "team-a1"), ("reader", "team-a1"), ("member", "dept-b"),
+    ("reader", "outsider"),
+]
+
+
+def reach(role: str, home: str | None, kind: str) -> set[str]:
+    """The projects a caller may act on with an action of ``kind``."""
+    if role == "admin":
+        return ALL
+    assert home is not None
+    if role == "project-admin":
+        return subtree(home) - {home} if kind == "manage" else subtree(home)
+    if role == "member":
+        return {home} if kind in ("read", "write") else set()
+    return {home} if kind == "read" else set()
+
+
+@dataclass
+class World:
+    client: TestClient
+    store: Store
+    made: Iterator[int] = field(default_factory=lambda: iter(range(10**6)))
+
+    def name(self) -> str:
+        return f"x{next(self.made)}"
+
+    def instance_in(self, project: str) -> str:
+        r = self.client.post("/v1/instances", headers=ADMIN, json={
+            "name": self.name(), "flavor": "small", "project_id": project})
+        assert r.status_code == 201, r.text
+        found: str = r.json()["instances"][0]["id"]
+        return found
+
+    def group_in(self, project: str) -> str:
+        r = self.client.post("/v1/server-groups", headers=ADMIN, json={
+            "name": self.name(), "policy": "affinity", "project_id": project})
+        assert r.status_code == 201, r.text
+        found: str = r.json()["id"]
+        return found
+
+    def token_in(self, project: str) -> str:
+        r = self.client.post("/v1/tokens", headers=ADMIN,
+                             json={"role": "reader", "project_id": project})
+        assert r.status_code == 201, r.text
+        found: str = r.json()["id"]
+        return found
+
+
+#: call(world, headers, target project) -> response; ``setup`` runs as admin first and
+#: its result is passed as ``thing`` (an id in the target project).
+Call = Callable[[World, dict[str, str], str, str], Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    kind: str  # read | write | manage | delegate
+    call: Call
+    setup: Callable[[World, str], str] | None = None
+    refused: frozenset[int] = frozenset({403})
+    route: str | None = None  # skipped unless the app serves it
+
+    def __str__(self) -> str:
+        return self.name
+
+
+BY_ID = frozenset({403, 404})
+
+ACTIONS = [
+    Action("boot", "write", lambda w, h, p, _: w.client.post(
+        "/v1/instances", headers=h,
+        json={"name": w.name(), "flavor": "small", "project_id": p})),
+    Action("list instances", "read", lambda w, h, p, _: w.client.get(
+        "/v1/instances", headers=h, params={"project_id": p})),
+    Action("show instance", "read", lambda w, h, _, i: w.client.get(
+        f"/v1/instances/{i}", headers=h), World.instance_in, BY_ID),
+    Action("delete instance", "write", lambda w, h, _, i: w.client.delete(
+        f"/v1/instances/{i}", headers=h), World.instance_in, BY_ID),
+    Action("create server group", "write", lambda w, h, p, _: w.client.post(
+        "/v1/server-groups", headers=h,
+        json={"name": w.name(), "policy": "affinity", "project_id": p})),
+    Action("list server groups", "read", lambda w, h, p, _: w.client.get(
+        "/v1/server-groups", headers=h, params={"project_id": p})),
+    Action("show server group", "read", lambda w, h, _, g: w.client.get(
+        f"/v1/server-groups/{g}", headers=h), World.group_in, BY_ID),
+    Action("delete server group", "write", lambda w, h, _, g: w.client.delete(
+        f"/v1/server-groups/{g}", headers=h), World.group_in, BY_ID),
+    Action("show project", "read", lambda w, h, p, _: w.client.get(
+        f"/v1/projects/{p}", headers=h), route="/v1/projects/{project_id}"),
+    Action("show quota", "read", lambda w, h, p, _: w.client.get(
+        f"/v1/projects/{p}/quota", headers=h), route="/v1/projects/{project_id}/quota"),
+    Action("show limits", "read", lambda w, h, p, _: w.client.get(
+        f"/v1/limits/{p}", headers=h), route="/v1/limits/{project_id}"),
+    Action("set limits", "manage", lambda w, h, p, _: w.client.put(
+        f"/v1/limits/{p}", headers=h, json={"limits": {"instances": 50}}),
+        route="/v1/limits/{project_id}"),
+    Action("rename project", "manage", lambda w, h, p, _: w.client.patch(
+        f"/v1/projects/{p}", headers=h, json={"name": w.name()}),
+        route="/v1/projects/{project_id}"),
+    Action("create child project", "manage", lambda w, h, p, _: w.client.post(
+        "/v1/projects", headers=h, json={"id": w.name(), "parent_id": p}),
+        route="/v1/projects"),
+    Action("create token", "delegate", lambda w, h, p, _: w.client.post(
+        "/v1/tokens", headers=h, json={"role": "member", "project_id": p})),
+    Action("list tokens", "delegate", lambda w, h, p, _: w.client.get(
+        "/v1/tokens", headers=h, params={"project_id": p})),
+    Action("revoke token", "delegate", lambda w, h, _, t: w.client.delete(
+        f"/v1/tokens/{t}", headers=h), World.token_in, frozenset({403, 404})),
+]
+
+
+def served(client: TestClient, route: str) -> bool:
+    return route in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.fixture
+def world(client: TestClient, store: Store) -> World:
+    make_tree(store)
+    for name in ("h1", "h2"):
+        add_host(client, name, {"vcpus": 64, "memory_mb": 262144, "disk_gb": 4000})
+    r = client.post("/v1/flavors", headers=ADMIN,
+                    json={"name": "small", "vcpus": 1, "ram_mb": 256, "disk_gb": 1})
+    assert r.status_code == 201, r.text
+    return World(client, store)
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=str)
+def test_no_role_reaches_outside_its_scope(world: World, action: Action) -> None:
+    if action.route is not None and not served(world.client, action.route):
+        pytest.skip(f"{action.route} is not served yet")
+    callers = [(role, home, token(world.store, role, home)) for role, home in CALLERS]
+    wrong: list[str] = []
+    for role, home, headers in callers:
+        allowed = reach(role, home, action.kind)
+        for target in TREE:
+            thing = action.setup(world, target) if action.setup else ""
+            before = snapshot(world.store)
+            r = action.call(world, headers, target, thing)
+            who = f"{role}@{home} -> {target}: {r.status_code} {r.text[:200]}"
+            if target in allowed:
+                if not 200 <= r.status_code < 300:
+                    wrong.append("refused " + who)
+            elif r.status_code not in action.refused:
+                wrong.append("let through " + who)
+            elif snapshot(world.store) != before:
+                wrong.append("changed the database " + who)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_reach_table_itself() -> None:
+    assert reach("project-admin", "dept-a", "read") == {"dept-a", "team-a1", "sub-a1x",
+                                                          "team-a2"}
+    assert reach("project-admin", "dept-a", "manage") == {"team-a1", "sub-a1x", "team-a2"}
+    assert reach("member", "team-a1", "write") == {"team-a1"}
+    assert reach("reader", "team-a1", "write") == set()
+    assert reach("reader", "team-a1", "delegate") == set()
+
+
+def test_a_project_admin_acts_by_id_in_its_descendants(world: World) -> None:
+    headers = token(world.store, "project-admin", "dept-a")
+    instance = world.instance_in("sub-a1x")
+    r = world.client.get(f"/v1/instances/{instance}", headers=headers)
+    assert r.status_code == 200 and r.json()["project_id"] == "sub-a1x", r.text
+    listed = world.client.get("/v1/instances", headers=headers,
+                              params={"project_id": "sub-a1x"}).json()["instances"]
+    assert [i["id"] for i in listed] == [instance]
+    assert world.client.delete(f"/v1/instances/{instance}", headers=headers).status_code == 204
+    # Without a project asked, a project admin's list is its own project's.
+    assert world.client.get("/v1/instances", headers=headers).json() == {"instances": []}
+
+
+def test_noauth2_project_admin_role_reaches_the_subtree_too(world: World) -> None:
+    """x-roles may carry project-admin under noauth2 (trusted, as every noauth2 role)."""
+    headers = {"x-auth-token": "bob:dept-a", "x-roles": "project-admin"}
+    assert world.client.get("/v1/instances", headers=headers,
+                            params={"project_id": "team-a2"}).status_code == 200
+    assert world.client.get("/v1/instances", headers=headers,
+                            params={"project_id": "dept-b"}).status_code == 403
