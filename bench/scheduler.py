@@ -374,13 +374,20 @@ class HttpRun:
 
 
 def run_http(url: str, backend: str, n: int, workers: int, strategy: str, boots: int,
-             clients: int, workdir: Path) -> HttpRun:
+             clients: int, workdir: Path, connections: int = 0) -> HttpRun:
+    """Boots over HTTP from ``clients`` httpx processes, or (``connections`` > 0) from the
+    lean generator: one asyncio process driving that many connections."""
     svc = start_serve(url, workers, strategy, workdir)
     try:
         # Warm every worker (cold engine load) before the clock starts.
         common.run_requests(svc.url, boot_requests(max(20, 10 * workers * clients), "warm"),
                             clients, expect=(201,))
-        load = common.run_requests(svc.url, boot_requests(boots, "vm"), clients, expect=(201,))
+        if connections:
+            load, _cpu = common.run_lean(svc.url, boot_requests(boots, "vm"), connections,
+                                         expect=(201,))
+        else:
+            load = common.run_requests(svc.url, boot_requests(boots, "vm"), clients,
+                                       expect=(201,))
     finally:
         svc.stop()
     return HttpRun(backend, workers, n, strategy, load)
@@ -423,6 +430,10 @@ def main() -> None:
     p.add_argument("--http-boots", type=int, default=3000,
                    help="Boots per HTTP configuration (default %(default)s).")
     p.add_argument("--clients", type=int, default=4, help="Client processes (HTTP).")
+    p.add_argument("--connections", type=int, default=16,
+                   help="Connections of the lean load generator (one asyncio process, "
+                   "requests encoded before the clock starts); 0: httpx client processes "
+                   "(--clients) instead. Default %(default)s.")
     p.add_argument("--workers", default="2,4", help="Worker counts on PostgreSQL.")
     p.add_argument("--pg-hosts", default="10000",
                    help="Fleet sizes for the PostgreSQL section (default %(default)s).")
@@ -486,11 +497,14 @@ def main() -> None:
                 db = workdir / f"http-{n}-{strategy}.sqlite"
                 shutil.copy(template(n), db)
                 runs.append(run_http(sqlite_url(db), "sqlite", n, 1, strategy, args.http_boots,
-                                     args.clients, workdir / f"http-{n}-{strategy}"))
+                                     args.clients, workdir / f"http-{n}-{strategy}",
+                                     args.connections))
                 r = runs[-1]
                 say(f"  HTTP sqlite {n} hosts {strategy}: {r.load.rps:.0f} boots/s, "
                     f"p50 {r.load.pct(50):.1f} ms")
-        report_http(runs, f"2. HTTP POST /v1/instances, 1 worker, SQLite, {args.clients} clients")
+        load = (f"{args.connections} connections (lean generator)" if args.connections
+                else f"{args.clients} clients")
+        report_http(runs, f"2. HTTP POST /v1/instances, 1 worker, SQLite, {load}")
 
     if not args.skip_pg:
         dbs = common.Databases(args.postgresql_url)
@@ -503,12 +517,15 @@ def main() -> None:
                 for strategy in [s for s in args.pg_strategies.split(",") if s]:
                     runs.append(run_http(url, "postgresql", n, workers, strategy,
                                          args.http_boots, args.clients,
-                                         workdir / f"pg-{n}-{workers}-{strategy}"))
+                                         workdir / f"pg-{n}-{workers}-{strategy}",
+                                         args.connections))
                     r = runs[-1]
                     say(f"  HTTP postgresql {n} hosts {workers} workers {strategy}: "
                         f"{r.load.rps:.0f} boots/s, p50 {r.load.pct(50):.1f} ms")
             dbs.drop(url)
-        report_http(runs, f"3. HTTP POST /v1/instances, PostgreSQL, {args.clients} clients")
+        load = (f"{args.connections} connections (lean generator)" if args.connections
+                else f"{args.clients} clients")
+        report_http(runs, f"3. HTTP POST /v1/instances, PostgreSQL, {load}")
 
 
 if __name__ == "__main__":
