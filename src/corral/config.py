@@ -46,7 +46,8 @@ OPTIONS: list[Option] = [
     Option("api", "workers", "Number of server processes."),
     Option("api", "auth_strategy",
            "'noauth2': Placement's no-auth mode (token 'admin', or 'user:project' with "
-           "roles in x-roles) plus api_tokens; 'tokens': only the api_tokens below."),
+           "roles in x-roles) plus api_tokens; 'tokens': only the api_tokens below. "
+           "Tokens made with 'corral token create' work in both."),
     Option("api", "api_tokens",
            "Static API tokens, comma-separated, each TOKEN=USER:PROJECT:ROLE[+ROLE...], "
            "for example 's3cret=nova:service:service+admin'."),

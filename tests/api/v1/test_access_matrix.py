@@ -8,6 +8,7 @@ may not see) and the database is exactly as it was, row for row.
 The reach of a caller by kind of action:
 
     kind      admin  project-admin of P      member of P   reader of P
+    any       all    all                     all           all
     read      all    P and its descendants   P             P
     write     all    P and its descendants   P             -
     manage    all    P's descendants only    -             -
@@ -43,7 +44,7 @@ CALLERS: list[tuple[str, str | None]] = [
 
 def reach(role: str, home: str | None, kind: str) -> set[str]:
     """The projects a caller may act on with an action of ``kind``."""
-    if role == "admin":
+    if role == "admin" or kind == "any":
         return ALL
     assert home is not None
     if role == "project-admin":
@@ -92,7 +93,7 @@ Call = Callable[[World, dict[str, str], str, str], Any]
 @dataclass(frozen=True)
 class Action:
     name: str
-    kind: str  # read | write | manage | delegate
+    kind: str  # any | read | write | manage | delegate
     call: Call
     setup: Callable[[World, str], str] | None = None
     refused: frozenset[int] = frozenset({403})
@@ -105,6 +106,7 @@ class Action:
 BY_ID = frozenset({403, 404})
 
 ACTIONS = [
+    Action("list flavors", "any", lambda w, h, p, _: w.client.get("/v1/flavors", headers=h)),
     Action("boot", "write", lambda w, h, p, _: w.client.post(
         "/v1/instances", headers=h,
         json={"name": w.name(), "flavor": "small", "project_id": p})),
