@@ -298,11 +298,14 @@ def run_in_process(template: Path, n: int, strategy: str, boots: int, workdir: P
     parts = Parts()
     counting = [False]
 
-    def count(*_args: Any) -> None:
-        if counting[0]:
+    def count(sql: str) -> None:
+        if counting[0] and sql != "COMMIT":
             parts.statements += 1
 
-    event.listen(store.engine, "before_cursor_execute", count)
+    # Counted by the driver (hot statements bypass SQLAlchemy's events): every statement
+    # SQLite runs, BEGIN included, COMMIT not.
+    event.listen(store.engine, "connect",
+                 lambda dbapi_conn, _record: dbapi_conn.set_trace_callback(count))
     scheduler = Scheduler(TimedStore(store, parts), settings, CandidateFinder(store))  # type: ignore[arg-type]
     instrument(scheduler, parts)
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from corral.domain import errors
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
+from corral.persistence.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,18 @@ class LockedProvider:
 
 # The statements of every claim, built once: building one costs three times running it.
 _rp = t.resource_providers
-_LOCK = (select(_rp.c.id, _rp.c.uuid, _rp.c.generation)
-         .where(_rp.c.uuid.in_(bindparam("uuids", expanding=True))).order_by(_rp.c.id))
-_LOCK_FOR_UPDATE = _LOCK.with_for_update()
-_BUMP = (update(_rp).where(_rp.c.id == bindparam("pid"), _rp.c.generation == bindparam("seen"))
-         .values(generation=bindparam("next"), updated_at=bindparam("now")))
-_NEW_CONSUMER = insert(t.consumers).returning(t.consumers.c.id)
-_BY_EXTERNAL = {table.name: select(table.c.id).where(table.c[column] == bindparam("value"))
+_LOCKING = (select(_rp.c.id, _rp.c.uuid, _rp.c.generation)
+            .where(_rp.c.uuid.in_(bindparam("uuids", expanding=True))).order_by(_rp.c.id))
+_LOCK = Prepared(_LOCKING)
+_LOCK_FOR_UPDATE = Prepared(_LOCKING.with_for_update())
+_BUMP = Prepared(update(_rp).where(_rp.c.id == bindparam("pid"),
+                                   _rp.c.generation == bindparam("seen"))
+                 .values(generation=bindparam("next"), updated_at=bindparam("now")))
+_NEW_CONSUMER = Prepared(insert(t.consumers).returning(t.consumers.c.id))
+_CONSUMER_COLUMNS = ("uuid", "project_id", "user_id", "consumer_type_id", "generation",
+                     "created_at", "updated_at")
+_NEW_ALLOCATIONS = Prepared(insert(t.allocations))
+_BY_EXTERNAL = {table.name: Prepared(select(table.c.id).where(table.c[column] == bindparam("value")))
                 for table, column in ((t.projects, "external_id"), (t.users, "external_id"),
                                       (t.consumer_types, "name"))}
 
@@ -72,9 +78,9 @@ class AllocationQueries:
 
     def _ensure_external(self, table: Table, column: str, value: str) -> int:
         col = table.c[column]
-        found = self.conn.scalar(_BY_EXTERNAL[table.name], {"value": value})
+        found = _BY_EXTERNAL[table.name].execute(self.conn, {"value": value}).fetchone()
         if found is not None:
-            return int(found)
+            return int(found[0])
         now = utcnow()
         try:
             with self.conn.begin_nested():
@@ -126,10 +132,10 @@ class AllocationQueries:
         (the transaction is then rolled back by the caller)."""
         now = utcnow()
         try:
-            return int(self.conn.execute(_NEW_CONSUMER, {
+            return int(_NEW_CONSUMER.execute(self.conn, {
                 "uuid": uuid, "project_id": project_id, "user_id": user_id,
                 "consumer_type_id": type_id, "generation": 1, "created_at": now,
-                "updated_at": now}).scalar_one())
+                "updated_at": now}, columns=_CONSUMER_COLUMNS).fetchone()[0])
         except IntegrityError as exc:
             raise errors.ConsumerGenerationConflict(uuid, None, "a concurrent writer") from exc
 
@@ -180,7 +186,7 @@ class AllocationQueries:
             return {}
         query = _LOCK_FOR_UPDATE if self.conn.dialect.name == "postgresql" else _LOCK
         return {u: LockedProvider(i, u, int(g))
-                for i, u, g in self.conn.execute(query, {"uuids": wanted})}
+                for i, u, g in query.execute(self.conn, {"uuids": wanted}).fetchall()}
 
     def delete_allocations(self, consumer_ids: Iterable[int]) -> None:
         ids = list(consumer_ids)
@@ -190,13 +196,13 @@ class AllocationQueries:
     def insert_allocations(self, rows: Sequence[Mapping[str, object]]) -> None:
         if rows:
             now = utcnow()
-            self.conn.execute(insert(t.allocations),
-                              [{**r, "created_at": now, "updated_at": now} for r in rows])
+            _NEW_ALLOCATIONS.executemany(
+                self.conn, [{**r, "created_at": now, "updated_at": now} for r in rows])
 
     def bump_provider_generations(self, providers: Collection[LockedProvider]) -> None:
         now = utcnow()
         for p in providers:
-            result = self.conn.execute(_BUMP, {"pid": p.id, "seen": p.generation,
+            result = _BUMP.execute(self.conn, {"pid": p.id, "seen": p.generation,
                                                "next": p.generation + 1, "now": now})
             if result.rowcount != 1:
                 raise errors.ConcurrentUpdate(p.uuid)

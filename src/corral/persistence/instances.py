@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from corral.domain import scheduling
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
+from corral.persistence.prepared import Prepared
 from corral.persistence.revisions import HOSTS
 
 _i = t.instances
@@ -20,7 +21,8 @@ _h = t.hosts
 _agg = t.host_aggregates
 _members = t.host_aggregate_hosts
 _sg = t.server_groups
-_INSERT_DECISION = insert(_d)
+_INSERT_DECISION = Prepared(insert(_d))
+_INSERT_INSTANCE = Prepared(insert(_i))
 _HEARTBEATS = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
 
 
@@ -71,7 +73,7 @@ class InstanceQueries:
         """Insert instances; returns the rows as stored (with their timestamps)."""
         now = utcnow()
         stored = [{**r, "created_at": now, "updated_at": now, "deleted_at": None} for r in rows]
-        self.conn.execute(insert(_i), stored)
+        _INSERT_INSTANCE.executemany(self.conn, stored)
         return stored
 
     def get_instance_row(self, uuid: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -139,7 +141,7 @@ class InstanceQueries:
     # -- decisions ---------------------------------------------------------------------------
 
     def insert_decision(self, values: Mapping[str, object]) -> None:
-        self.conn.execute(_INSERT_DECISION, dict(values))
+        _INSERT_DECISION.execute(self.conn, values, columns=values)
 
     def prune_decisions(self, before: datetime) -> int:
         """Delete the decisions made before ``before``; returns how many."""

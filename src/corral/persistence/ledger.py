@@ -20,13 +20,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from corral.domain import scheduling
 from corral.persistence import tables as t
+from corral.persistence.prepared import Prepared
 from corral.persistence.revisions import PROJECTS
 
 _u, _r = t.quota_usage, t.revisions
 
 # Every project on the way up from the starting ones, with its limits and ledger rows,
 # and the default limits: one round trip whatever the depth.
-_CHAINS = text("""
+_CHAINS = Prepared(text("""
 WITH RECURSIVE chain(start, id, parent_id, depth) AS (
     SELECT p.id, p.id, p.parent_id, 0 FROM projects p WHERE p.external_id IN :starts
     UNION ALL
@@ -46,15 +47,16 @@ SELECT 'U', NULL, u.project_id, NULL, NULL, u.resource, u.own, u.subtree
 FROM quota_usage u WHERE u.project_id IN (SELECT id FROM chain)
 UNION ALL
 SELECT 'D', NULL, NULL, NULL, NULL, d.resource, d.hard_limit, NULL FROM quota_defaults d
-""").bindparams(bindparam("starts", expanding=True))
+""").bindparams(bindparam("starts", expanding=True)))
 
 _SHARE_TREE = select(_r.c.value).where(_r.c.name == PROJECTS).with_for_update(read=True)
 _LOCK_ROWS = (select(_u.c.project_id, _u.c.resource, _u.c.own, _u.c.subtree)
               .where(_u.c.project_id.in_(bindparam("ids", expanding=True)))
               .order_by(_u.c.project_id, _u.c.resource).with_for_update())
-_MOVE = (update(_u).where(and_(_u.c.project_id == bindparam("pid"),
-                               _u.c.resource == bindparam("res")))
-         .values(own=_u.c.own + bindparam("d_own"), subtree=_u.c.subtree + bindparam("d_sub")))
+_MOVE = Prepared(update(_u).where(and_(_u.c.project_id == bindparam("pid"),
+                                        _u.c.resource == bindparam("res")))
+                  .values(own=_u.c.own + bindparam("d_own"),
+                          subtree=_u.c.subtree + bindparam("d_sub")))
 _al, _rc = t.allocations, t.resource_classes
 _HELD = (select(_al.c.consumer_id, _rc.c.name, func.sum(_al.c.used))
          .join(_rc, _rc.c.id == _al.c.resource_class_id)
@@ -113,8 +115,8 @@ class LedgerQueries:
             return out
         by_start: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
         names: dict[int, str] = {}
-        for kind, start, pid, ext, depth, resource, a, b in self.conn.execute(
-                _CHAINS, {"starts": starts}):
+        for kind, start, pid, ext, depth, resource, a, b in _CHAINS.execute(
+                self.conn, {"starts": starts}).fetchall():
             if kind == "P":
                 by_start[start].append((depth, pid, ext))
                 names[pid] = ext
@@ -159,7 +161,7 @@ class LedgerQueries:
                   for (pid, res), (d_own, d_sub) in sorted(moves.items())
                   if d_own or d_sub]
         if params:
-            self.conn.execute(_MOVE, params)
+            _MOVE.executemany(self.conn, params)
 
     def allocated_by_consumer(self, consumer_ids: Iterable[int]) -> dict[int, dict[str, int]]:
         """What each consumer holds now, per resource class (summed over providers)."""

@@ -35,6 +35,7 @@ from corral.persistence.flavors import FlavorQueries
 from corral.persistence.hosts import HostQueries
 from corral.persistence.instances import InstanceQueries
 from corral.persistence.ledger import LedgerQueries
+from corral.persistence.prepared import Prepared
 from corral.persistence.projects import ProjectQueries
 from corral.persistence.revisions import RevisionQueries
 from corral.persistence.snapshot import SnapshotQueries
@@ -76,9 +77,11 @@ _USAGES = (
     .join(_rc, _rc.c.id == _al.c.resource_class_id)
     .where(_al.c.resource_provider_id.in_(bindparam("ids", expanding=True)))
     .group_by(_al.c.resource_provider_id, _rc.c.name))
-_IDS_BY_NAME = {table.name: select(table.c.name, table.c.id)
-                .where(table.c.name.in_(bindparam("names", expanding=True)))
+_IDS_BY_NAME = {table.name: Prepared(select(table.c.name, table.c.id)
+                                     .where(table.c.name.in_(bindparam("names", expanding=True))))
                 for table in (t.resource_classes, t.traits)}
+_INVENTORIES_RAW = Prepared(_INVENTORIES)
+_USAGES_RAW = Prepared(_USAGES)
 
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
@@ -108,7 +111,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         wanted = sorted(set(names))
         if not wanted:
             return {}
-        rows = self.conn.execute(_IDS_BY_NAME[table.name], {"names": wanted})
+        rows = _IDS_BY_NAME[table.name].execute(self.conn, {"names": wanted}).fetchall()
         return {name: id_ for name, id_ in rows}
 
     def ensure_resource_classes(self, names: Iterable[str]) -> int:
@@ -337,7 +340,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         out: dict[int, dict[str, Inventory]] = {i: {} for i in ids}
         if not ids:
             return out
-        rows = self.conn.execute(_INVENTORIES, {"ids": ids})
+        rows = _INVENTORIES_RAW.execute(self.conn, {"ids": ids}).fetchall()
         for rp_id, name, total, reserved, min_unit, max_unit, step, ratio in rows:
             out[rp_id][name] = Inventory(total, reserved, min_unit, max_unit, step, float(ratio))
         return out
@@ -347,7 +350,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         out: dict[int, dict[str, int]] = {i: {} for i in ids}
         if not ids:
             return out
-        rows = self.conn.execute(_USAGES, {"ids": ids})
+        rows = _USAGES_RAW.execute(self.conn, {"ids": ids}).fetchall()
         for rp_id, name, used in rows:
             out[rp_id][name] = int(used)
         return out

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from corral.persistence import tables as t
+from corral.persistence.prepared import Prepared
 
 #: Moves on every host or host aggregate change (not heartbeats).
 HOSTS = "hosts"
@@ -20,7 +21,7 @@ FLAVORS = "flavors"
 PROJECTS = "projects"
 
 _r = t.revisions
-_REVISION = select(_r.c.value).where(_r.c.name == bindparam("name"))
+_REVISION = Prepared(select(_r.c.value).where(_r.c.name == bindparam("name")))
 _BUMP = update(_r).where(_r.c.name == bindparam("key")).values(value=_r.c.value + 1)
 
 
@@ -37,4 +38,5 @@ class RevisionQueries:
             self.conn.execute(_BUMP, {"key": name})
 
     def revision(self, name: str) -> int:
-        return int(self.conn.scalar(_REVISION, {"name": name}) or 0)
+        row = _REVISION.execute(self.conn, {"name": name}).fetchone()
+        return int(row[0]) if row is not None else 0

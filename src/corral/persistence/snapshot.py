@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
 from corral.persistence import tables as t
+from corral.persistence.prepared import Prepared
 
 CHUNK = 5000
 #: The change feed keeps this many entries; a write prunes it now and then.
@@ -19,11 +20,11 @@ PRUNE_CHANCE = 0.001
 
 # Statements every decision runs, built once.
 _pc, _rp = t.provider_changes, t.resource_providers
-_LOG_CHANGE = insert(_pc)
-_LAST_CHANGE = select(func.max(_pc.c.id))
-_CHANGES_AFTER = select(_pc.c.id, _pc.c.provider_id).where(_pc.c.id > bindparam("after"))
-_CHANGES_AFTER_OR = select(_pc.c.id, _pc.c.provider_id).where(
-    or_(_pc.c.id > bindparam("after"), _pc.c.id.in_(bindparam("also", expanding=True))))
+_LOG_CHANGE = Prepared(insert(_pc))
+_LAST_CHANGE = Prepared(select(func.max(_pc.c.id)))
+_CHANGES_AFTER = Prepared(select(_pc.c.id, _pc.c.provider_id).where(_pc.c.id > bindparam("after")))
+_CHANGES_AFTER_OR = Prepared(select(_pc.c.id, _pc.c.provider_id).where(
+    or_(_pc.c.id > bindparam("after"), _pc.c.id.in_(bindparam("also", expanding=True)))))
 #: A provider's version: (id, generation, updated_at, parent, root).
 _VERSIONS = select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
                    _rp.c.root_provider_id)
@@ -45,23 +46,24 @@ class SnapshotQueries:
         rows = [{"provider_id": i} for i in sorted(set(ids))]
         if not rows:
             return
-        self.conn.execute(_LOG_CHANGE, rows)
+        _LOG_CHANGE.executemany(self.conn, rows)
         if random.random() < PRUNE_CHANCE:
             pc = t.provider_changes
             self.conn.execute(delete(pc).where(
                 pc.c.id < select(func.max(pc.c.id) - KEEP_CHANGES).scalar_subquery()))
 
     def last_provider_change(self) -> int:
-        return int(self.conn.scalar(_LAST_CHANGE) or 0)
+        row = _LAST_CHANGE.execute(self.conn).fetchone()
+        return int(row[0] or 0) if row is not None else 0
 
     def provider_changes_after(self, change_id: int, also: list[int]
                                ) -> list[tuple[int, int]]:
         """(feed id, provider id) of every change after ``change_id``, and of the ids in
         ``also`` now present."""
         if also:
-            rows = self.conn.execute(_CHANGES_AFTER_OR, {"after": change_id, "also": also})
+            rows = _CHANGES_AFTER_OR.execute(self.conn, {"after": change_id, "also": also})
         else:
-            rows = self.conn.execute(_CHANGES_AFTER, {"after": change_id})
+            rows = _CHANGES_AFTER.execute(self.conn, {"after": change_id})
         return [(int(change), int(provider)) for change, provider in rows]
 
     def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[object, ...]]:
