@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, update
 
+from corral.domain.capacity import Inventory
 from corral.persistence import Store, tables
 from corral.services import providers as svc
+from corral.services.allocations import ConsumerWrite, write_allocations, write_in
 from corral.services.candidates import CandidateFinder
 
 
@@ -57,3 +59,39 @@ def test_a_change_committed_after_a_later_one_is_not_missed(store: Store) -> Non
     assert finder.refresh() == 1  # a's change, found through the skipped id
     assert _generation(finder, a.uuid) == 1
     assert not finder.gaps
+
+
+def test_own_claims_are_read_past_but_another_writers_are_not(store: Store) -> None:
+    """A claim adopted into the engine moves the feed past its own ids without a read;
+    a claim by another process in between still shows on the next refresh."""
+    a = svc.create_provider(store, name="a")
+    svc.set_inventories(store, a.uuid, a.generation, {"VCPU": Inventory(16)},
+                        reserved_may_equal_total=False)
+    ours, theirs = CandidateFinder(store), CandidateFinder(store)
+    ours.refresh()
+    theirs.refresh()
+
+    def claim(finder: CandidateFinder, consumer: str) -> int:
+        with store.write() as repo:
+            write_in(repo, [ConsumerWrite(consumer, {a.uuid: {"VCPU": 2}}, "p", "u")])
+            versions = repo.provider_versions_of([svc.get_provider(store, a.uuid).id])
+            own = list(repo.logged_changes)
+        with finder.lock:
+            return finder.adopt({a.uuid: {"VCPU": 2}}, {a.uuid: 1}, versions, own)
+
+    assert claim(ours, "c1") == 1
+    assert ours.change_seen == _head(store)  # read past its own change: no query
+    assert ours.refresh() == 0
+    write_allocations(store, [ConsumerWrite("c2", {a.uuid: {"VCPU": 3}}, "p", "u")])  # theirs
+    # theirs moved the provider too: ours is not adopted, and its id follows theirs
+    assert claim(ours, "c3") == 0
+    assert ours.change_seen < _head(store)
+    ours.refresh()
+    used = ours.state.records[ours.state.row_of_uuid[a.uuid]]
+    assert used is not None and used.used["VCPU"] == 2 + 3 + 2
+    assert theirs.refresh() == 1
+
+
+def _head(store: Store) -> int:
+    with store.read() as repo:
+        return repo.last_provider_change()

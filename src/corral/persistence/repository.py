@@ -91,6 +91,8 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        #: Change feed ids this transaction wrote, when known (see log_provider_changes).
+        self.logged_changes: list[int] = []
 
     # -- resource classes and traits -------------------------------------------------
 

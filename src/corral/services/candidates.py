@@ -19,6 +19,7 @@ import gc
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -112,7 +113,7 @@ class CandidateFinder:
         return len(changed)
 
     def adopt(self, claimed: dict[str, dict[str, int]], consumers: dict[str, int],
-              versions: dict[int, tuple[object, ...]]) -> int:
+              versions: dict[int, tuple[object, ...]], own: Sequence[int] = ()) -> int:
         """Apply this process's own committed claim to the engine instead of reloading.
 
         ``claimed``: {provider uuid: {class: units added}}, ``consumers``: {provider uuid:
@@ -121,6 +122,10 @@ class CandidateFinder:
         from what the engine holds (the claim was its only change); any other is left
         for the next refresh to reload. Returns how many were adopted. Caller holds
         ``lock``.
+
+        ``own``: the change feed ids the claim wrote. When every provider was adopted
+        and they follow the newest change seen, the feed is read past them without a
+        query: the next refresh costs one statement when nobody else wrote.
         """
         st = self.state
         adopted = 0
@@ -141,6 +146,11 @@ class CandidateFinder:
                               version=new, consumers=count)])
             self.versions[rec.id] = new
             adopted += 1
+        if adopted == len(claimed) and not self.gaps and self.change_seen is not None:
+            for change in sorted(own):
+                if change != self.change_seen + 1:
+                    break
+                self.change_seen = change
         return adopted
 
     def _full_refresh(self, repo: Repository) -> int:

@@ -219,7 +219,8 @@ class Scheduler:
                         self._insert(repo, decision_id, ask, kind, instance, record, picked,
                                      started, "scheduled")
                         versions = repo.provider_versions_of(self._provider_ids(picked))
-                    self._adopt(picked, versions)
+                        own = list(repo.logged_changes)
+                    self._adopt(picked, versions, own)
                 except (errors.InsufficientCapacity, GroupPolicyConflict,
                         errors.ConsumerGenerationConflict) as exc:
                     conflicts.append({"hosts": [p.host for p in picked], "reason": s.CLAIM_CONFLICT,
@@ -289,7 +290,9 @@ class Scheduler:
                                          picked, started, "scheduled")
                         versions = repo.provider_versions_of(self._provider_ids(
                             [p for _i, picked, _r, _d in placed for p in picked]))
-                    self._adopt([p for _i, picked, _r, _d in placed for p in picked], versions)
+                        own = list(repo.logged_changes)
+                    self._adopt([p for _i, picked, _r, _d in placed for p in picked], versions,
+                                own)
                 except (errors.InsufficientCapacity, GroupPolicyConflict,
                         errors.ConsumerGenerationConflict) as exc:
                     self.metrics.retries.labels("claim_conflict").inc()
@@ -412,7 +415,8 @@ class Scheduler:
                     out.append(rec.id)
         return out
 
-    def _adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]]) -> None:
+    def _adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
+               own: list[int]) -> None:
         """Our own claim goes into the engine as it was made (see CandidateFinder.adopt)."""
         claimed: dict[str, dict[str, int]] = {}
         consumers: dict[str, int] = {}
@@ -422,7 +426,7 @@ class Scheduler:
                 for rc, amount in resources.items():
                     into[rc] = into.get(rc, 0) + amount
                 consumers[uuid] = consumers.get(uuid, 0) + 1
-        self.finder.adopt(claimed, consumers, versions)
+        self.finder.adopt(claimed, consumers, versions, own)
 
     def _top(self) -> int:
         """How many of the best weighed hosts a decision uses: the subset it picks from,
