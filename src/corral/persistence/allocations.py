@@ -71,6 +71,9 @@ _BY_EXTERNAL = {table.name: Prepared(select(table.c.id).where(table.c[column] ==
 class AllocationQueries:
     conn: Connection
 
+    #: Providers this transaction moved: id -> (new generation, new updated_at).
+    bumped: dict[int, tuple[int, datetime]]
+
     if TYPE_CHECKING:  # provided by SnapshotQueries in the Repository
         def log_provider_changes(self, ids: Iterable[int]) -> None: ...
 
@@ -206,6 +209,7 @@ class AllocationQueries:
                                                "next": p.generation + 1, "now": now})
             if result.rowcount != 1:
                 raise errors.ConcurrentUpdate(p.uuid)
+            self.bumped[p.id] = (p.generation + 1, now)
         self.log_provider_changes(p.id for p in providers)
 
     def usage_totals(self, *, project: str, user: str | None = None,

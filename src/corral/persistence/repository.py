@@ -93,6 +93,7 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
         self.conn = conn
         #: Change feed ids this transaction wrote, when known (see log_provider_changes).
         self.logged_changes: list[int] = []
+        self.bumped: dict[int, tuple[int, datetime]] = {}
 
     # -- resource classes and traits -------------------------------------------------
 

@@ -19,8 +19,9 @@ import gc
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import numpy as np
 import structlog
@@ -111,6 +112,19 @@ class CandidateFinder:
         self._load(repo, changed, removed, versions)
         self.change_seen = newest
         return len(changed)
+
+    def versions_after(self, bumped: Mapping[int, tuple[int, datetime]]
+                       ) -> dict[int, tuple[object, ...]]:
+        """The versions a claim left its providers at, from what it wrote (new generation
+        and updated_at; a claim moves neither parent nor root), without reading them
+        back. Providers the engine does not hold are left out (they cannot be adopted).
+        """
+        out: dict[int, tuple[object, ...]] = {}
+        for pid, (generation, updated) in bumped.items():
+            held = self.versions.get(pid)
+            if held is not None:
+                out[pid] = (generation, updated, *held[2:])
+        return out
 
     def adopt(self, claimed: dict[str, dict[str, int]], consumers: dict[str, int],
               versions: dict[int, tuple[object, ...]], own: Sequence[int] = ()) -> int:

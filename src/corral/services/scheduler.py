@@ -218,7 +218,7 @@ class Scheduler:
                         write(repo, picked, decision_id)
                         self._insert(repo, decision_id, ask, kind, instance, record, picked,
                                      started, "scheduled")
-                        versions = repo.provider_versions_of(self._provider_ids(picked))
+                        versions = self.finder.versions_after(repo.bumped)
                         own = list(repo.logged_changes)
                     self._adopt(picked, versions, own)
                 except (errors.InsufficientCapacity, GroupPolicyConflict,
@@ -288,8 +288,7 @@ class Scheduler:
                         for i, picked, record, decision_id in placed:
                             self._insert(repo, decision_id, jobs[i][0], "boot", None, record,
                                          picked, started, "scheduled")
-                        versions = repo.provider_versions_of(self._provider_ids(
-                            [p for _i, picked, _r, _d in placed for p in picked]))
+                        versions = self.finder.versions_after(repo.bumped)
                         own = list(repo.logged_changes)
                     self._adopt([p for _i, picked, _r, _d in placed for p in picked], versions,
                                 own)
@@ -403,17 +402,6 @@ class Scheduler:
                 state.consumers[row] += 1
             members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
         return picked, ctx, funnel, first_weights, {}
-
-    def _provider_ids(self, picked: list[Placement]) -> list[int]:
-        st = self.finder.state
-        out = []
-        for p in picked:
-            for uuid in p.allocations:
-                row = st.row_of_uuid.get(uuid)
-                rec = st.records[row] if row is not None else None
-                if rec is not None:
-                    out.append(rec.id)
-        return out
 
     def _adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
                own: list[int]) -> None:

@@ -144,3 +144,19 @@ def test_old_decisions_are_pruned_as_new_ones_are_written(
     new = svc.boot(store, sched, svc.BootRequest(name="b", flavor="m1", project_id="p",
                                                  user_id="u"))
     assert [d["id"] for d in svc.list_decisions(store)] == [new.decision_id]
+
+
+def test_a_claim_is_adopted_at_the_versions_the_database_holds(store: Store,
+                                                               scheduler: Scheduler) -> None:
+    """The scheduler applies its own claim to the engine at the versions it wrote (not
+    read back): they must equal what the database says, or every full reconcile would
+    reload the hosts it claimed on."""
+    for k in range(3):
+        svc.boot(store, scheduler, svc.BootRequest(name=f"vm{k}", flavor="m1",
+                                                   project_id="p", user_id="u"))
+    finder = scheduler.finder
+    held = {pid: v for pid, v in finder.versions.items()}
+    with store.read() as repo:
+        actual = repo.provider_versions_of(held)
+    assert held == actual
+    assert finder.refresh() == 0  # nothing reloaded: the feed was read past our claims
