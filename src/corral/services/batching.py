@@ -37,6 +37,10 @@ class Batcher:
     :meth:`Scheduler.schedule_many` until the queue is empty, so requests that arrive
     while one batch is deciding and claiming go in the next, sharing its refresh and its
     transaction. A lone request is a batch of one: no waiting is ever added.
+
+    The leader gives up leading under the same lock it finds the queue empty under, so
+    a job is always either taken by the running leader or makes its caller the next
+    one: followers just wait for their own job, without polling.
     """
 
     MAX_BATCH = 32
@@ -46,7 +50,7 @@ class Batcher:
         self.write = write
         self.pending: list[Job] = []
         self.mutex = threading.Lock()
-        self.leader = threading.Lock()
+        self.leading = False
         self.batches = 0
 
     def submit(self, ask: Ask, consumers: Sequence[str], payload: Any) -> Outcome:
@@ -54,43 +58,54 @@ class Batcher:
         job = Job(ask, consumers, payload)
         with self.mutex:
             self.pending.append(job)
-        while not job.done.is_set():
-            if self.leader.acquire(blocking=False):
-                try:
-                    self._drain()
-                finally:
-                    self.leader.release()
-            else:
-                job.done.wait(0.002)
+            lead = not self.leading
+            self.leading = True
+        if lead:
+            self._drain()
+        else:
+            job.done.wait()
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
     def _drain(self) -> None:
-        while True:
+        batch: list[Job] = []
+        try:
+            while True:
+                with self.mutex:
+                    batch = self.pending[:self.MAX_BATCH]
+                    del self.pending[:self.MAX_BATCH]
+                    if not batch:
+                        self.leading = False
+                        return
+                self.batches += 1
+                self._run(batch)
+        except BaseException as exc:  # the bookkeeping failed: nobody may wait forever
             with self.mutex:
-                batch = self.pending[:self.MAX_BATCH]
-                del self.pending[:self.MAX_BATCH]
-            if not batch:
-                return
-            self.batches += 1
-
-            def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]],
-                          batch: list[Job] = batch) -> None:
-                self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
-
-            try:
-                results = self.scheduler.schedule_many(
-                    [(job.ask, job.consumers) for job in batch], write_all)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
-                for job in batch:
+                stranded, self.pending = batch + self.pending, []
+                self.leading = False
+            for job in stranded:
+                if not job.done.is_set():
                     job.error = exc
                     job.done.set()
-                continue
-            for job, result in zip(batch, results, strict=True):
-                if isinstance(result, Exception):  # NoValidHost, QuotaExceeded
-                    job.error = result
-                else:
-                    job.result = result
+            raise
+
+    def _run(self, batch: list[Job]) -> None:
+        def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]]) -> None:
+            self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
+
+        try:
+            results = self.scheduler.schedule_many(
+                [(job.ask, job.consumers) for job in batch], write_all)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            for job in batch:
+                job.error = exc
                 job.done.set()
+            return
+        for job, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):  # NoValidHost, QuotaExceeded
+                job.error = result
+            else:
+                job.result = result
+            job.done.set()
