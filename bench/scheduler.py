@@ -353,8 +353,9 @@ def run_in_process(template: Path, n: int, strategy: str, boots: int, workdir: P
 def start_serve(url: str, workers: int, strategy: str, workdir: Path) -> common.Service:
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    # JSON logs, as a deployment ships them to a collector (one line per decision).
     env.update(CORRAL_DATA_DIR=str(workdir / "data"), CORRAL_STRATEGY=strategy,
-               CORRAL_HOST_DOWN_AFTER_S=str(DAY_S))
+               CORRAL_HOST_DOWN_AFTER_S=str(DAY_S), CORRAL_LOG_FORMAT="json")
     port = common.free_port()
     cli = [sys.executable, "-m", "corral.cli.main", "--database-url", url]
     return common._spawn("corral", [*cli, "serve", "--host", "127.0.0.1", "--port", str(port),
