@@ -219,3 +219,28 @@ def test_one_race_against_two_levels(servers: list[Server]) -> None:
     assert subtree(servers[1], "side", "cores") == (ORG_CORES - dept,) * 2
     assert subtree(servers[1], "org", "cores") == (0, ORG_CORES)
     assert_audit_clean(servers[0])
+
+
+DEFAULT_INSTANCES = 5
+
+
+def test_projects_first_seen_in_racing_boots_get_the_default_limit(
+        servers: list[Server]) -> None:
+    """Two projects nobody created, both first seen in boots racing on both servers: each
+    becomes a root once, and each gets exactly the default limit."""
+    add_hosts(servers[0], "q", count=3, slots=20)
+    flavor = add_flavor(servers[0])
+    with v1_client(servers[0]) as api:
+        r = api.put("/v1/limits/defaults", json={"limits": {"instances": DEFAULT_INSTANCES}})
+        assert r.status_code == 200, r.text
+    records = boot_race(servers, flavor, [["fresh-a", "fresh-b"]] * RACERS)
+    for project in ("fresh-a", "fresh-b"):
+        assert len(won(records, {project})) == DEFAULT_INSTANCES, Counter(
+            (r["project"], r["status"]) for r in records)
+        assert subtree(servers[1], project, "instances") == (DEFAULT_INSTANCES,) * 2
+        with v1_client(servers[1]) as api:
+            assert api.get(f"/v1/projects/{project}").json()["parent_id"] is None
+    assert set(refusals(records)) == {
+        (p, p, "instances", DEFAULT_INSTANCES, DEFAULT_INSTANCES, 1)
+        for p in ("fresh-a", "fresh-b")}
+    assert_audit_clean(servers[0])
