@@ -199,10 +199,20 @@ def audit(store: Store, *, project: str | None = None, fix: bool = False) -> Aud
     from corral.services.allocations import ConsumerWrite, write_in
 
     with store.write() as repo:
-        repo.bump_revision(PROJECTS)  # first: no claim moves the ledger until we commit
+        # Lock what the repair gives back in the order claims lock (consumers, then
+        # providers), and the tree only then (claims share it after their providers):
+        # no claim can hold a lock the repair waits for while waiting for one it holds.
+        orphaned = [c for c, _project, _why in repo.orphaned_consumers()]
+        repo.lock_consumers(orphaned)
+        rows = [row for row in (repo.get_consumer(c) for c in orphaned) if row is not None]
+        repo.lock_providers(repo.consumer_provider_uuids(row.id for row in rows))
+        repo.bump_revision(PROJECTS)  # no claim moves the ledger until we commit
         report, _repairs = _examine(repo, project)
-        if report.orphans:
-            write_in(repo, [ConsumerWrite(o.consumer, {}) for o in report.orphans])
+        # An orphan that appeared after the locks above is reported, and left for the
+        # next run (giving it back now would take provider locks after the tree's).
+        fixable = [o for o in report.orphans if o.consumer in set(orphaned)]
+        if fixable:
+            write_in(repo, [ConsumerWrite(o.consumer, {}) for o in fixable])
         _after, repairs = _examine(repo, project)
         repo.set_usage(repairs)
         report.fixed = True
