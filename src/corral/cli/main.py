@@ -17,6 +17,7 @@ import typer
 from corral import __version__
 from corral.cli import aggregates, demo, flavors, hosts, instances, providers, server_groups
 from corral.cli.context import fail, open_services, out, settings, state
+from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config
 
@@ -37,6 +38,9 @@ app.add_typer(instances.instance_app, name="instance")
 app.add_typer(instances.decision_app, name="decision")
 app.command("explain")(instances.explain_decision)
 app.add_typer(token_app, name="token")
+app.add_typer(project_app, name="project")
+app.add_typer(limit_app, name="limit")
+app.add_typer(quota_app, name="quota")
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
