@@ -133,6 +133,7 @@ PARENT_CORES = 10
 
 
 def test_siblings_never_take_more_than_the_parent_limit(servers: list[Server]) -> None:
+    """Then (same servers): projects first seen in racing boots get the default limit."""
     add_hosts(servers[0], "q", count=3, slots=20)  # 60 boots' room: only quotas refuse
     flavor = add_flavor(servers[0])  # 1 core
     make_tree(servers[0], ["parent", *(f"{s}<parent" for s in SIBLINGS)],
@@ -154,6 +155,7 @@ def test_siblings_never_take_more_than_the_parent_limit(servers: list[Server]) -
     assert subtree(servers[0], "parent", "instances") == (0, PARENT_CORES)
     assert_audit_clean(servers[0])
     assert_audit_clean(servers[1])
+    first_seen_in_racing_boots(servers, flavor)
 
 
 ORG_CORES = 10
@@ -194,42 +196,38 @@ def test_limits_at_two_levels_both_bind(servers: list[Server]) -> None:
     assert subtree(servers[0], "side", "cores") == (ORG_CORES - DEPT_CORES,) * 2
     assert_audit_clean(servers[0])
     assert_audit_clean(servers[1])
+    one_race_against_two_levels(servers, flavor)
 
 
-def test_one_race_against_two_levels(servers: list[Server]) -> None:
-    """Both levels in one race: org (10) over dept (6, children g0 and g1) and side.
-    Whatever the order, org ends exactly full, dept never above 6, and every refusal
-    names a level that was full when it was refused."""
-    add_hosts(servers[0], "q", count=3, slots=20)
-    flavor = add_flavor(servers[0])
-    make_tree(servers[0], ["org", "dept<org", "g0<dept", "g1<dept", "side<org"],
-              {"org": {"cores": ORG_CORES}, "dept": {"cores": DEPT_CORES}})
+def one_race_against_two_levels(servers: list[Server], flavor: str) -> None:
+    """Both levels in one race: org (10) over dept (6, children g0 and g1) and side (a
+    second tree, o2/d2, here). Whatever the order, org ends exactly full, dept never
+    above 6, and every refusal names a level that was full when it was refused."""
+    make_tree(servers[0], ["o2", "d2<o2", "h0<d2", "h1<d2", "side2<o2"],
+              {"o2": {"cores": ORG_CORES}, "d2": {"cores": DEPT_CORES}})
     # 12 boots under dept and 12 into side: enough for org to fill whatever the order
-    records = boot_race(servers, flavor, [["g0", "g1"]] * 3 + [["side"]] * 3)
+    records = boot_race(servers, flavor, [["h0", "h1"]] * 3 + [["side2"]] * 3)
     assert len(won(records)) == ORG_CORES
-    assert len(won(records, {"g0", "g1"})) <= DEPT_CORES
+    assert len(won(records, {"h0", "h1"})) <= DEPT_CORES
     for booted, named, res, limit, in_use, asked in refusals(records):
         assert (res, asked) == ("cores", 1)
-        if named == "dept":
-            assert booted in ("g0", "g1") and (limit, in_use) == (DEPT_CORES, DEPT_CORES)
+        if named == "d2":
+            assert booted in ("h0", "h1") and (limit, in_use) == (DEPT_CORES, DEPT_CORES)
         else:
-            assert named == "org" and (limit, in_use) == (ORG_CORES, ORG_CORES), named
-    dept = len(won(records, {"g0", "g1"}))
-    assert subtree(servers[1], "dept", "cores") == (0, dept)
-    assert subtree(servers[1], "side", "cores") == (ORG_CORES - dept,) * 2
-    assert subtree(servers[1], "org", "cores") == (0, ORG_CORES)
+            assert named == "o2" and (limit, in_use) == (ORG_CORES, ORG_CORES), named
+    dept = len(won(records, {"h0", "h1"}))
+    assert subtree(servers[1], "d2", "cores") == (0, dept)
+    assert subtree(servers[1], "side2", "cores") == (ORG_CORES - dept,) * 2
+    assert subtree(servers[1], "o2", "cores") == (0, ORG_CORES)
     assert_audit_clean(servers[0])
 
 
 DEFAULT_INSTANCES = 5
 
 
-def test_projects_first_seen_in_racing_boots_get_the_default_limit(
-        servers: list[Server]) -> None:
+def first_seen_in_racing_boots(servers: list[Server], flavor: str) -> None:
     """Two projects nobody created, both first seen in boots racing on both servers: each
     becomes a root once, and each gets exactly the default limit."""
-    add_hosts(servers[0], "q", count=3, slots=20)
-    flavor = add_flavor(servers[0])
     with v1_client(servers[0]) as api:
         r = api.put("/v1/limits/defaults", json={"limits": {"instances": DEFAULT_INSTANCES}})
         assert r.status_code == 200, r.text
