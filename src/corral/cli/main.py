@@ -16,6 +16,7 @@ import typer
 
 from corral import __version__
 from corral.cli import aggregates, demo, flavors, hosts, instances, providers, server_groups
+from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.tokens import token_app
@@ -40,6 +41,7 @@ app.command("explain")(instances.explain_decision)
 app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
 app.add_typer(limit_app, name="limit")
+quota_app.command("audit")(audit_command)
 app.add_typer(quota_app, name="quota")
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
