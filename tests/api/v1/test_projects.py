@@ -215,6 +215,8 @@ def test_a_move_is_refused_when_the_subtree_usage_does_not_fit(client: TestClien
                    "subtree_does_not_fit", None)
     for fragment in ("'x'", "new ancestor 'b'", "cores", "limit of 10", "7 in use", "uses 4"):
         assert fragment in err["message"], (fragment, err["message"])
+    assert err["quota"] == {"project_id": "b", "resource": "cores", "limit": 10, "in_use": 7,
+                            "requested": 4, "for_project": "x"}
     assert v1.ok("GET", "/projects/x")["parent_id"] is None
     assert ledger(store) == before
     # Within b (a common ancestor) a move needs no room in b: 7 + 7 > 10 is not asked.

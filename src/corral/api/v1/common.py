@@ -18,7 +18,6 @@ from corral.api.context import RequestContext, allowed, authenticate
 from corral.api.errors import ApiError, status_for
 from corral.config import Settings
 from corral.domain import errors
-from corral.domain.quotas import QuotaExceeded
 from corral.persistence import Store
 from corral.services import tokens as token_svc
 
@@ -171,8 +170,9 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     body = error_entry(request, status, _snake(type(exc).__name__), exc.detail,
                        getattr(exc, "field", None))
-    if isinstance(exc, QuotaExceeded):  # which project in the tree stops it, and how
-        body["quota"] = exc.facts()
+    facts = getattr(exc, "facts", None)
+    if callable(facts):  # a quota refusal: which project in the tree stops it, and how
+        body["quota"] = facts()
     return JSONResponse(status_code=status, content={"error": body})
 
 
