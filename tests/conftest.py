@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from corral.api.app import create_app
 from corral.config import Settings
 from corral.persistence import Store, make_store, tables
-from corral.services import catalog, system
+from corral.services import catalog, ledger, system
 
 PG_URL_ENV = "CORRAL_TEST_POSTGRESQL_URL"
 REQUIRE = os.environ.get("CORRAL_REQUIRE_SERVICES") == "1"
@@ -103,6 +103,16 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _assert_ledger_agrees(store: Store, request: pytest.FixtureRequest) -> None:
+    """Whatever a test did through corral, the quota ledger must equal a recount of the
+    allocations, and nothing may be left orphaned (issue 5's bar). Tests that corrupt
+    the database on purpose say so with ``@pytest.mark.corrupts_ledger``."""
+    if request.node.get_closest_marker("corrupts_ledger"):
+        return
+    report = ledger.audit(store)
+    assert report.clean, f"quota audit after the test: {report}"
+
+
 @pytest.fixture
 def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
           sqlite_template: Path) -> Iterator[Store]:
@@ -113,11 +123,13 @@ def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
         assert pg is not None
         _reset_postgresql(pg)
         yield pg
+        _assert_ledger_agrees(pg, request)
         return
     path = tmp_path / "corral.sqlite"
     shutil.copy(sqlite_template, path)
     s = make_store(f"sqlite:///{path}")
     yield s
+    _assert_ledger_agrees(s, request)
     s.dispose()
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from corral.persistence import Store, tables
+from corral.domain.quotas import resource_of_class
+from corral.persistence import Repository, Store, tables
+from corral.services import ledger
 
 HTTP_DATE = re.compile(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 REQUEST_ID = re.compile(r"^req-[0-9a-f-]{36}$")
@@ -115,7 +117,8 @@ def ensure_custom_trait(api: Any, name: str) -> None:
 
 def allocate(store: Store, provider_uuid: str, resources: dict[str, int],
              consumer: str | None = None, project: str = "proj", user: str = "user") -> str:
-    """Insert allocations straight into the tables (the allocation API comes later).
+    """Insert allocations straight into the tables, leaving provider generations alone
+    (so tests can state them), and move the quota ledger as every allocation write does.
 
     Returns the consumer uuid.
     """
@@ -148,4 +151,9 @@ def allocate(store: Store, provider_uuid: str, resources: dict[str, int],
             conn.execute(insert(tables.allocations).values(
                 resource_provider_id=rp_id, consumer_id=consumer_id, resource_class_id=rc_id,
                 used=used, **stamps))
+        moved: dict[tuple[str, str], int] = {}
+        for name, used in resources.items():
+            key = (project, resource_of_class(name))
+            moved[key] = moved.get(key, 0) + used
+        ledger.charge(Repository(conn), moved, enforce=False)
     return consumer

@@ -209,11 +209,10 @@ class LedgerQueries:
 
     def orphaned_consumers(self) -> list[tuple[str, str, str]]:
         """Consumers holding allocations that no live instance accounts for, as (consumer,
-        project, why): an instance's consumer after it was deleted or failed, and a
-        migration's consumer no instance in a resize or migration points to. Consumers
-        corral did not create (Placement clients') are never counted as orphans."""
-        co, al, pr, ct, inst = (t.consumers, t.allocations, t.projects, t.consumer_types,
-                                t.instances)
+        project, why): an instance's consumer after it was deleted or failed, and the
+        consumer of a migration that was already confirmed or reverted (or whose instance
+        is gone). Consumers corral did not create (Placement clients') are never orphans."""
+        co, al, pr, inst = t.consumers, t.allocations, t.projects, t.instances
         holding = select(al.c.consumer_id).distinct().scalar_subquery()
         dead = self.conn.execute(
             select(co.c.uuid, pr.c.external_id, inst.c.state)
@@ -221,14 +220,14 @@ class LedgerQueries:
             .where(co.c.id.in_(holding),
                    inst.c.state.in_([scheduling.DELETED, scheduling.ERROR])))
         out = [(uuid, project, f"instance is {state}") for uuid, project, state in dead]
-        referenced = (select(inst.c.migration_uuid).where(inst.c.migration_uuid.is_not(None))
-                      .where(inst.c.state.in_(scheduling.LIVE_STATES)).scalar_subquery())
+        finished = (select(inst.c.migration_uuid).where(inst.c.migration_uuid.is_not(None))
+                    .where(inst.c.state != scheduling.VERIFY_RESIZE).scalar_subquery())
         stale = self.conn.execute(
             select(co.c.uuid, pr.c.external_id)
-            .join(pr, pr.c.id == co.c.project_id).join(ct, ct.c.id == co.c.consumer_type_id)
-            .where(co.c.id.in_(holding), ct.c.name == "MIGRATION",
-                   co.c.uuid.not_in(referenced)))
-        out.extend((uuid, project, "migration no instance refers to") for uuid, project in stale)
+            .join(pr, pr.c.id == co.c.project_id)
+            .where(co.c.id.in_(holding), co.c.uuid.in_(finished)))
+        out.extend((uuid, project, "migration already confirmed or reverted")
+                   for uuid, project in stale)
         return sorted(out)
 
     def set_usage(self, rows: Mapping[tuple[int, str], tuple[int, int]]) -> None:

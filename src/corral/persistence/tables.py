@@ -270,6 +270,8 @@ instances = Table(
     Column("new_flavor", Text, nullable=True),
     Column("source_host_id", Integer, ForeignKey("hosts.id", ondelete="SET NULL"),
            nullable=True),
+    # The consumer of the instance's last migration (kept after confirm or revert, so the
+    # quota audit can tell a migration's leftover allocations from a Placement client's).
     Column("migration_uuid", String(36), nullable=True),
     # Build attempts so far, and the alternates the scheduler picked (JSON list of names).
     Column("attempts", Integer, nullable=False),

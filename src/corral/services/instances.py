@@ -311,12 +311,11 @@ def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -
     with store.write() as repo:
         row = _live_instance(repo, uuid, project_id, for_update=True)
         writes = [ConsumerWrite(row["uuid"], {})]
-        if row["migration_uuid"]:
+        if row["state"] == s.VERIFY_RESIZE:
             writes.append(ConsumerWrite(row["migration_uuid"], {}))
         write_in(repo, writes, usage={(row["project_id"], quotas.INSTANCES): -1})
         repo.update_instance(row["uuid"], {"state": s.DELETED, "deleted_at": utcnow(),
-                                           "migration_uuid": None, "new_flavor_id": None,
-                                           "new_flavor": None,
+                                           "new_flavor_id": None, "new_flavor": None,
                                            "source_host_id": None})
     log.info("instance_deleted", instance=row["uuid"], project=row["project_id"])
 
@@ -503,7 +502,7 @@ def confirm(store: Store, uuid: str, *, project_id: str | None = None) -> Instan
         repo.update_instance(row["uuid"], {
             "state": s.ACTIVE, "flavor_id": row["new_flavor_id"] or row["flavor_id"],
             "flavor": row["new_flavor"] or row["flavor"], "new_flavor_id": None,
-            "new_flavor": None, "source_host_id": None, "migration_uuid": None})
+            "new_flavor": None, "source_host_id": None})
     log.info("instance_move_confirmed", instance=row["uuid"])
     return get_instance(store, uuid)
 
@@ -520,6 +519,6 @@ def revert(store: Store, uuid: str, *, project_id: str | None = None) -> Instanc
                         ConsumerWrite(row["migration_uuid"], {})])
         repo.update_instance(row["uuid"], {
             "state": s.ACTIVE, "host_id": row["source_host_id"], "new_flavor_id": None,
-            "new_flavor": None, "source_host_id": None, "migration_uuid": None})
+            "new_flavor": None, "source_host_id": None})
     log.info("instance_move_reverted", instance=row["uuid"])
     return get_instance(store, uuid)

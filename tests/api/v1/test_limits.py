@@ -167,6 +167,7 @@ def test_strict_a_child_without_a_limit_takes_the_default(strict: V1) -> None:
     strict.ok("PATCH", "/projects/x", json={"parent_id": "org"})
 
 
+@pytest.mark.corrupts_ledger  # usage planted in the ledger, no allocations
 def test_a_limit_below_usage_is_set_and_reported(client: TestClient, store: Store) -> None:
     v1 = V1(client)
     tree(v1, "org", "team<org", "idle<org")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, update
 from starlette.testclient import TestClient
 
@@ -180,6 +181,7 @@ def test_a_tree_is_at_most_32_levels_deep(client: TestClient) -> None:
     v1.ok("PATCH", "/projects/y", json={"parent_id": "l30"})
 
 
+@pytest.mark.corrupts_ledger  # usage planted in the ledger, no allocations
 def test_a_move_carries_the_subtree_usage_along_the_ledger(client: TestClient,
                                                            store: Store) -> None:
     v1 = V1(client)
@@ -203,6 +205,7 @@ def test_a_move_carries_the_subtree_usage_along_the_ledger(client: TestClient,
         (0, 1), (0, 1), (1, 1), (3, 5)]
 
 
+@pytest.mark.corrupts_ledger  # usage planted in the ledger, no allocations
 def test_a_move_is_refused_when_the_subtree_usage_does_not_fit(client: TestClient,
                                                                store: Store) -> None:
     v1 = V1(client)

@@ -254,7 +254,7 @@ def test_orphaned_allocations_are_reported_and_given_back(client: TestClient,
     assert orphans(report) == sorted([
         (made["gone"], "team", "instance is deleted"),
         (made["failing"], "team", "instance is error"),
-        (made["migration"], "team", "migration no instance refers to")])
+        (made["migration"], "team", "migration already confirmed or reverted")])
     # what they hold is real usage the ledger never counted: team and its ancestors
     extra = {"cores": 3, "ram": 1536, "disk": 3}
     expected = set()
@@ -313,7 +313,7 @@ def test_project_scopes_the_report_and_the_fix(client: TestClient, store: Store)
                          own + (n if project == "team" else 0), sub, sub + n))
         return out
 
-    migration_orphan = [(made["migration"], "team", "migration no instance refers to")]
+    migration_orphan = [(made["migration"], "team", "migration already confirmed or reverted")]
     other = audit(v1, project="other")
     assert drifts(other) == planted("other") and orphans(other) == []
     # a project's report covers its subtree and its ancestors

@@ -3,6 +3,7 @@ and the headroom along the chain, naming the project that binds."""
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from corral.persistence import Store
@@ -13,6 +14,7 @@ from .test_flavors import v1_error
 from .test_projects import plant, tree
 
 
+@pytest.mark.corrupts_ledger  # usage planted in the ledger, no allocations
 def test_limits_usage_and_the_binding_ancestor(client: TestClient, store: Store) -> None:
     v1 = V1(client)
     tree(v1, "org", "dept<org", "team<dept", "sibling<dept")
