@@ -115,6 +115,14 @@ class Prepared:
         cursor.execute(sql, bound)
         return cursor
 
+    def execute_on(self, dialect: Dialect, dbapi_conn: Any,
+                   params: Mapping[str, Any] | None = None) -> Any:
+        """Run once on a bare DBAPI connection (no SQLAlchemy transaction around it)."""
+        sql, bound = self._bind(self._form(dialect, None), params or {})
+        cursor = dbapi_conn.cursor()
+        cursor.execute(sql, bound)
+        return cursor
+
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Any:
         """Run once per row (an INSERT compiled for the first row's columns); returns
         the DBAPI cursor (``rowcount`` sums the rows on both drivers)."""

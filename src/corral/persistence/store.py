@@ -94,6 +94,13 @@ class Store:
         with self.engine.connect().execution_options(**options) as conn, conn.begin():
             yield Repository(conn)
 
+    def revision(self, name: str) -> int:
+        """A revision counter (``persistence/revisions.py``), read outside any transaction:
+        for a cache to check whether it is still current."""
+        from corral.persistence.revisions import read_revision
+
+        return read_revision(self.engine, name)
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -84,6 +84,15 @@ class FlavorCache:
         self.found: dict[tuple[str, str | None], Flavor] = {}
         self.lock = threading.Lock()
 
+    def cached(self, store: Store, ref: str, *, project_id: str | None = None) -> Flavor | None:
+        """The flavor if the cache holds it and no flavor changed since (one statement, no
+        transaction); None otherwise (then :meth:`get` it in a transaction)."""
+        revision = store.revision(FLAVORS)
+        with self.lock:
+            if revision != self.revision:
+                return None
+            return self.found.get((ref, project_id))
+
     def get(self, repo: Repository, ref: str, *, project_id: str | None = None) -> Flavor:
         revision = repo.revision(FLAVORS)
         key = (ref, project_id)

@@ -232,12 +232,15 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
     """
     _check_request(req)
     group: ServerGroup | None = None
-    with store.read() as repo:
-        flavor = scheduler.flavors.get(repo, req.flavor,
-                                       project_id=None if req.any_flavor else req.project_id)
-        if req.server_group is not None:
-            group = group_svc.server_group_in(repo, req.server_group,
-                                              project_id=req.project_id)
+    visible_to = None if req.any_flavor else req.project_id
+    flavor = (scheduler.flavors.cached(store, req.flavor, project_id=visible_to)
+              if req.server_group is None else None)
+    if flavor is None:
+        with store.read() as repo:
+            flavor = scheduler.flavors.get(repo, req.flavor, project_id=visible_to)
+            if req.server_group is not None:
+                group = group_svc.server_group_in(repo, req.server_group,
+                                                  project_id=req.project_id)
     ask = Ask(flavor=flavor, project_id=req.project_id, user_id=req.user_id,
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)

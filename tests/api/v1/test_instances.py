@@ -591,6 +591,25 @@ def test_one_instance_out_of_retries_leaves_its_siblings_decision_scheduled(
         assert sorted(u["VCPU"] for u in usages(client, hosts).values()) == [0, 1]
 
 
+def test_a_flavor_change_is_seen_by_the_very_next_boot(client: TestClient) -> None:
+    """Boots read flavors through a per-process cache checked against the flavors
+    revision on every boot: a deleted flavor or withdrawn access refuses the next boot."""
+    fleet(client)
+    flavors(client)
+    r = client.post("/v1/flavors/secret/access", headers=ADMIN, json={"project_id": "p1"})
+    assert r.status_code in (200, 201), r.text
+    boot_one(client, member("p1"), flavor="secret")  # cached now, for p1
+    boot_one(client)  # small, cached for the admin
+    r = client.delete("/v1/flavors/secret/access/p1", headers=ADMIN)
+    assert r.status_code == 204, r.text
+    v1_error(client.post("/v1/instances", headers=member("p1"),
+                         json={"name": "x", "flavor": "secret"}), 404, "flavor_not_found")
+    assert client.delete("/v1/flavors/small", headers=ADMIN).status_code == 204
+    v1_error(client.post("/v1/instances", headers=ADMIN,
+                         json={"name": "x", "flavor": "small", "project_id": "p1"}), 404,
+             "flavor_not_found")
+
+
 def test_an_instance_keeps_its_flavor_when_the_flavor_is_deleted(client: TestClient) -> None:
     """Retries and moves use the flavor as it was claimed, as Nova embeds it."""
     hosts = fleet(client)
