@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from corral.api.v1 import (
     aggregates,
+    capacity,
     flavors,
     hosts,
     instances,
@@ -18,4 +19,5 @@ from corral.api.v1 import (
 
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
-            instances.router, projects.router, quota.router, tokens.router]
+            instances.router, projects.router, quota.router, tokens.router,
+            capacity.router]
