@@ -18,6 +18,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral import __version__
+from corral.api import capacity_metrics
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.v1 import install_v1
@@ -104,6 +105,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     tokens = Authenticator(store)
     app.state.tokens = tokens
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
+    capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
     install_v1(app)
 

@@ -177,3 +177,39 @@ def test_only_the_cloud_admin(v1: V1) -> None:
     for path in ("/capacity", "/capacity/utilization", "/capacity/stranded"):
         assert_v1_error(member.get(path), 403, code="forbidden")
         assert_v1_error(v1.as_("").get(path), 401)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus exposition ``text`` (labels any order)."""
+    want = sorted(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        sample, _, rest = head.partition("{")
+        if sample == name and sorted(rest.rstrip("}").split(",")) == want:
+            return float(value)
+    raise AssertionError(f"no sample {name}{want} in /metrics")
+
+
+def test_gauges_at_metrics_follow_the_fleet(v1: V1) -> None:
+    v1.aggregate("agg", availability_zone="az1")
+    v1.report("h1", vcpus=4, memory_mb=8704, disk_gb=100)  # 16 VCPU, 8192 MB
+    v1.report("h2", vcpus=4, memory_mb=2560, disk_gb=100)  # 2048 MB
+    v1.add("agg", "h1")
+    flavor(v1, "m", vcpus=1, ram_mb=2048, disk_gb=1)
+    text = v1.client.get("/metrics").text
+    found = headroom(v1)["m"]["groups"]
+    assert metric(text, "corral_capacity_free_slots", flavor="m",
+                  availability_zone="az1") == found["az1"]
+    assert metric(text, "corral_capacity_free_slots_aggregate", flavor="m",
+                  aggregate="agg") == found["az1"]
+    u = v1.ok("GET", "/capacity/utilization")
+    for rc in ("VCPU", "MEMORY_MB", "DISK_GB"):
+        assert metric(text, "corral_capacity_usable", resource_class=rc) == u["fleet"][rc]["usable"]
+        assert metric(text, "corral_capacity_used", resource_class=rc) == u["fleet"][rc]["used"]
+        assert metric(text, "corral_capacity_stranded", resource_class=rc) == u["stranded"][rc]
+    assert metric(text, "corral_capacity_utilization_ratio_zone", resource_class="VCPU",
+                  availability_zone="az1") == u["availability_zones"]["az1"]["VCPU"]["ratio"]
+    assert boot(v1, "two", "m", availability_zone="az1").status_code == 201
+    after = v1.client.get("/metrics").text
+    assert metric(after, "corral_capacity_free_slots", flavor="m",
+                  availability_zone="az1") == found["az1"] - 1
