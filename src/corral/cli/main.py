@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, demo, flavors, hosts, instances, providers, server_groups
+from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, providers, server_groups
 from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.projects import limit_app, project_app, quota_app
@@ -43,6 +43,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(limit_app, name="limit")
 quota_app.command("audit")(audit_command)
 app.add_typer(quota_app, name="quota")
+app.command("capacity")(capacity.capacity_command)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
