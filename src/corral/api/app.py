@@ -21,6 +21,7 @@ from corral import __version__
 from corral.api import capacity_metrics
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
+from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
 from corral.api.v1.common import V1Envelope
 from corral.config import Settings
@@ -108,6 +109,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
     install_v1(app)
+    install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
 
     placement = create_placement_app(settings, store, metrics, finder, tokens)
     app.router.routes.append(Mount("/placement", app=placement))
