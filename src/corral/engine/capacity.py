@@ -143,7 +143,8 @@ class HostResources:
 
     @property
     def free(self) -> Counts:
-        return np.maximum(self.capacity - self.used, 0)
+        free: Counts = np.maximum(self.capacity - self.used, 0)
+        return free
 
 
 def host_resources(state: FleetState, hosts: HostTable, rows: npt.NDArray[np.int64]

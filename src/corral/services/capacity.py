@@ -209,7 +209,21 @@ def _groups(table: HostTable, group_by: str) -> list[tuple[str, npt.NDArray[np.i
     return out + ([(NO_AGGREGATE, none)] if none.size else [])
 
 
+def _per_host(snap: _Snapshot, i: int) -> FlavorHeadroom:
+    """Grouped by host: only the hosts the flavor may use (one pass of array reads)."""
+    counts, eligible = snap.counts[i], snap.eligible[i]
+    idx = np.flatnonzero(eligible)
+    names = [snap.table.names[j] for j in idx.tolist()]
+    found = counts[idx].tolist()
+    flavor = snap.flavors[i]
+    return FlavorHeadroom(flavor.id, flavor.name, int(counts.sum()), dict(zip(names, found, strict=True)),
+                          dict.fromkeys(names, 1), {h: int(c > 0) for h, c in zip(names, found, strict=True)},
+                          "host")
+
+
 def _headroom_of(snap: _Snapshot, group_by: str) -> list[FlavorHeadroom]:
+    if group_by == "host":
+        return [_per_host(snap, i) for i in range(len(snap.flavors))]
     groups = _groups(snap.table, group_by)
     out = []
     for i, flavor in enumerate(snap.flavors):
@@ -218,8 +232,6 @@ def _headroom_of(snap: _Snapshot, group_by: str) -> list[FlavorHeadroom]:
         hosts: dict[str, int] = {}
         room: dict[str, int] = {}
         for name, idx in groups:
-            if group_by == "host" and not eligible[idx].any():
-                continue  # a host the flavor may not use is no group of its headroom
             sums[name] = int(counts[idx].sum())
             hosts[name] = int(eligible[idx].sum())
             room[name] = int((counts[idx] > 0).sum())
