@@ -162,8 +162,7 @@ def _viewer(request: Request) -> tuple[RequestContext | None, str | None]:
 class Ui:
     """The dashboard's routes over one app's store, scheduler and templates."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self.env = make_environment()
 
     def html(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -251,7 +250,7 @@ def router(ui: Ui) -> APIRouter:
         # A urlencoded form, parsed here: no multipart dependency for one field.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
-        target = _safe_next((form.get("next") or [None])[0])
+        target = _safe_next((form.get("next") or [""])[0])
         ctx = _context(request, token, None) if token else None
         if ctx is None or not _is_admin(request, ctx):
             log.info("ui_login_refused", known=ctx is not None)
@@ -276,6 +275,6 @@ def router(ui: Ui) -> APIRouter:
 
 def install_ui(app: FastAPI) -> None:
     """Add the dashboard's routes and static files to ``app`` (before any catch-all)."""
-    app.include_router(router(Ui(app)))
+    app.include_router(router(Ui()))
     app.router.routes.append(Mount(f"{PREFIX}/static", app=StaticFiles(directory=STATIC_DIR),
                                    name="ui-static"))
