@@ -200,10 +200,26 @@ class Placer:
             low, high = x.min(), x.max()
             if high == low:
                 continue  # normalised to all 0: adds nothing
-            norm = (x - low) / (high - low)
+            # In place, the same IEEE operations as weigh(): (x - low) / (high - low),
+            # times the multiplier (exact, so skipped, when it is 1 or -1), summed in
+            # WEIGHERS order.
+            np.subtract(x, low, out=x)
+            np.divide(x, high - low, out=x)
             const = self.table.weight_const[name]
-            part = const * norm if const is not None else self.table.weights[name][idx] * norm
-            total = part if total is None else total + part
+            if const is None:
+                x = self.table.weights[name][idx] * x
+            elif const not in (1.0, -1.0):
+                np.multiply(const, x, out=x)
+            elif const == -1.0:
+                if total is None:
+                    total = np.negative(x, out=x)
+                else:
+                    np.subtract(total, x, out=total)
+                continue
+            if total is None:
+                total = x
+            else:
+                np.add(total, x, out=total)
         if total is None:
             best = idx[: self.subset]
         elif self.subset == 1:

@@ -1,0 +1,125 @@
+"""``corral simulate``: replay a workload against a fleet under several policies.
+
+The fleet is a YAML/JSON file or ``live`` (copied once from the configured database,
+never written). The workload is a CSV trace (``--trace``) or synthetic
+(``--synthetic``, Azure-statistics defaults). Results go to ``--out``: result.json,
+result.csv and the plots; a table of the headline figures is printed. See
+docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from corral.cli.context import bad_input, fail, open_services, out, settings
+from corral.domain import errors
+from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
+from corral.services import simulator as sim
+
+
+def simulate_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for result.json, result.csv "
+                                          "and the plots (created).")],
+    trace: Annotated[Path | None, typer.Option(
+        "--trace", help="CSV trace: time,event,instance,flavor|vcpus,ram_mb,disk_gb,project."
+    )] = None,
+    synthetic: Annotated[bool, typer.Option(
+        "--synthetic", help="Generate the workload (Azure VM trace statistics).")] = False,
+    events: Annotated[int, typer.Option(help="Synthetic: events to generate.")] = 100_000,
+    load: Annotated[float, typer.Option(help="Synthetic: demand at the end as a share of the "
+                                        "fleet (vCPU or RAM, whichever first).")] = 0.85,
+    seed: Annotated[int, typer.Option(help="Synthetic: random seed.")] = 0,
+    projects: Annotated[int, typer.Option(help="Synthetic: projects to spread boots over.")] = 50,
+    fleet: Annotated[str, typer.Option(
+        "--fleet", help="Fleet file (YAML or JSON), or 'live' to copy the database's fleet."
+    )] = "live",
+    policy: Annotated[list[str] | None, typer.Option(
+        "--policy", help="Repeatable: 'spread', 'pack', 'spread,cpu_ratio=8,reserved_mb=2048,"
+        "subset=2' (any [scheduler] option).")] = None,
+    check_every: Annotated[int, typer.Option(
+        "--check-every", help="Also run the live filters and weighers every N boots and "
+        "report disagreements (0: never).")] = 0,
+) -> None:
+    """What-if: replay a workload against a fleet under policies side by side."""
+    if (trace is None) == (not synthetic):
+        bad_input("--trace", "give --trace FILE or --synthetic (one of them)")
+    base = settings()
+    try:
+        policies = [sim.parse_policy(p, base) for p in (policy or [base.strategy])]
+        spec = _fleet(fleet, base)
+        workload = _workload(trace, spec, policies[0], events, load, seed, projects)
+    except errors.InvalidInput as exc:
+        fail(exc.detail, code=2)
+    if not len(workload):
+        fail("the workload has no events", code=2)
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=out, transient=True) as bar:
+        for p in policies:
+            task = bar.add_task(f"{p.label:>24}", total=len(workload))
+            try:
+                results.append(sim.simulate(spec, workload, p, check_every=check_every,
+                                            progress=lambda n, t=task: bar.advance(t, n)))
+            except errors.InvalidInput as exc:
+                fail(exc.detail)
+    from corral.services.simulator_report import write_all
+
+    run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
+                           "boots": workload.creates,
+                           "workload": str(trace) if trace else
+                           {"synthetic": {"events": events, "load": load, "seed": seed,
+                                          "projects": projects}}}
+    files = write_all(out_dir, results, run)
+    _table(results)
+    out.print(f"wrote {len(files)} files to {out_dir}")
+    if any(r.mismatches for r in results):
+        fail("the simulator disagreed with the live filters and weighers: see result.json")
+
+
+def _fleet(fleet: str, base: Any) -> sim.FleetSpec:
+    if fleet == "live":
+        with open_services() as store:
+            return sim.read_live_fleet(store, base)
+    path = Path(fleet)
+    if not path.is_file():
+        bad_input("--fleet", f"{fleet} is not a file (or 'live')")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise errors.InvalidInput(f"fleet {fleet}: not YAML or JSON: {exc}") from None
+    return sim.parse_fleet(data)
+
+
+def _workload(trace: Path | None, spec: sim.FleetSpec, first: sim.SimPolicy, events: int,
+              load: float, seed: int, projects: int) -> Workload:
+    if trace is not None:
+        if not trace.is_file():
+            bad_input("--trace", f"{trace} is not a file")
+        return parse_trace(trace.read_text(), flavors_by_key(spec.flavors))
+    params = SyntheticParams(events=events, load=load, seed=seed, projects=projects)
+    return generate(params, sim.usable_capacity(spec, first.settings))
+
+
+def _table(results: list[sim.PolicyResult]) -> None:
+    table = Table(title="Simulation")
+    for col in ("policy", "accepted", "refused (top reason)", "density vCPU/RAM",
+                "empty hosts", "stranded vCPU/RAM MB", "fits of largest", "compaction",
+                "p50/p99 us"):
+        table.add_column(col)
+    for r in results:
+        top = next(iter(r.refused_by.items()), None)
+        table.add_row(
+            r.label, f"{r.placed}/{r.boots} ({r.acceptance:.1%})",
+            f"{r.boots - r.placed}" + (f" ({top[0]}: {top[1]})" if top else ""),
+            f"{r.packing_density.get('VCPU', 0):.1%} / {r.packing_density.get('MEMORY_MB', 0):.1%}",
+            str(r.empty_hosts),
+            f"{r.stranded.get('VCPU', 0)} / {r.stranded.get('MEMORY_MB', 0)}",
+            ", ".join(f"{k}: {v}" for k, v in r.fits_of_largest.items()),
+            str(r.compaction_hosts), f"{r.latency_us.get('p50')}/{r.latency_us.get('p99')}")
+    out.print(table)
