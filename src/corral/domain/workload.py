@@ -117,7 +117,7 @@ def parse_trace(text: str, flavors: Mapping[str, Flavor] | None = None) -> Workl
         raise TraceError(1, None, "a 'flavor' column or 'vcpus' and 'ram_mb' columns are required")
     col = {n: i for i, n in enumerate(names)}
     out = Workload()
-    shape_index: dict[Flavor, int] = {}
+    shape_index: dict[str, int] = {}  # by flavor id
     project_index: dict[str, int] = {}
     numbers: dict[str, int] = {}
     live: dict[int, tuple[int, int]] = {}
@@ -164,7 +164,7 @@ def parse_trace(text: str, flavors: Mapping[str, Flavor] | None = None) -> Workl
                 shape = shape_of(_int(cell("vcpus"), line, "vcpus", 1),
                                  _int(cell("ram_mb"), line, "ram_mb", 1),
                                  _int(cell("disk_gb") or "0", line, "disk_gb", 0))
-            s_i = shape_index.setdefault(shape, len(out.shapes))
+            s_i = shape_index.setdefault(shape.id, len(out.shapes))
             if s_i == len(out.shapes):
                 out.shapes.append(shape)
             project = cell("project") or DEFAULT_PROJECT
