@@ -347,8 +347,13 @@ def generate(params: SyntheticParams, capacity: Mapping[str, float]) -> Workload
             high = mid
         else:
             low = mid + 1
-    rate = rate_for(low)
-    return _truncate(_events(rng, params, deployments, lifetimes, low, rate), n)
+    state = rng.getstate()
+    while True:  # the estimate may fall a little short: add arrivals until it does not
+        rng.setstate(state)
+        out = _events(rng, params, deployments, lifetimes, low, rate_for(low))
+        if len(out) >= n or low >= total:
+            return _truncate(out, n)
+        low = min(total, low + (n - len(out)) // 2 + 1)
 
 
 def _events(rng: random.Random, p: SyntheticParams, deployments: list[tuple[int, int, int, int]],
