@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from browser.fleet import ADMIN, expected, expected_quotas, figures, seed, shown
 from starlette.testclient import TestClient
 
+from corral.api import ui
 from corral.api.ui import COOKIE
 
 
@@ -113,3 +115,13 @@ def test_everything_a_page_loads_is_served_by_corral(client: TestClient) -> None
     assert 'http-equiv="refresh"' in page.text  # inside <noscript>: no JavaScript needed
     assert client.get("/ui/", headers=ADMIN, follow_redirects=False).headers["location"] == "/ui"
     assert client.get("/ui?refresh=3", headers=ADMIN).text.count('data-refresh-seconds="3"') == 1
+
+
+def test_a_long_list_of_troubled_hosts_is_cut_but_counted(client: TestClient,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ui, "TROUBLED_SHOWN", 1)
+    seed(client)
+    page = client.get("/ui", headers=ADMIN).text
+    found = figures(page)
+    assert found.rows["troubled/data-host"] == ["cn3"]
+    assert shown(found.figures)["hosts/down"] == "1" and "And 1 more" in page

@@ -52,6 +52,8 @@ COOKIE = "corral_ui_token"
 REFRESH_S = {"overview": 10, "quotas": 30}
 NOSCRIPT_REFRESH_S = 30
 STRANDED_TOP = 10
+#: Rows of the down-or-disabled table at most (the counts above it are always whole).
+TROUBLED_SHOWN = 50
 #: Quota columns shown first, in this order; any other resource follows by name.
 QUOTA_ORDER = ("instances", "cores", "ram", "disk")
 HEADERS = {
@@ -91,7 +93,8 @@ def overview_model(store: Store, settings: Settings, scheduler: Scheduler) -> di
         "hosts_up": sum(h.state == "up" for h in hosts),
         "hosts_down": sum(h.state != "up" for h in hosts),
         "hosts_disabled": sum(not h.enabled for h in hosts),
-        "troubled": troubled,
+        "troubled": troubled[:TROUBLED_SHOWN],
+        "troubled_more": max(len(troubled) - TROUBLED_SHOWN, 0),
         "utilization": usage,
         "classes": sorted(usage.fleet),
         "headroom": headroom,
