@@ -105,11 +105,9 @@ def overview_model(store: Store, settings: Settings, scheduler: Scheduler) -> di
 
 def quotas_model(store: Store) -> dict[str, Any]:
     """Every tree, roots by id, each depth first: usage against limits per resource."""
-    rows: list[QuotaRow] = []
-    for root in projects.list_projects(store, depth=0):
-        for node in projects.quota_tree(store, root.id):
-            rows.append(QuotaRow(node.project.id, node.project.name, node.project.depth,
-                                 {q.resource: q for q in node.resources}))
+    rows = [QuotaRow(node.project.id, node.project.name, node.project.depth,
+                     {q.resource: q for q in node.resources})
+            for node in projects.quota_forest(store)]
     return {"rows": rows, "columns": _quota_columns(rows)}
 
 
