@@ -72,6 +72,8 @@ class _Key:
     amounts: Ints
     """Per class column: the amount asked, or _NEVER where not asked."""
     asked: list[tuple[int, int]]
+    units: list[Mask]
+    """Per asked class (same order): the hosts whose unit rules allow the amount."""
     steps: list[tuple[str, Mask]]
     """The static filters' masks, in funnel order (for refusals)."""
     units_ok: Mask
@@ -148,6 +150,7 @@ class Placer:
         k = self.free.shape[1]
         amounts = np.full(k, _NEVER, dtype=np.int64)
         asked = []
+        units: list[Mask] = []
         units_ok = np.ones(self.table.n, dtype=bool)
         for rc, amount in req.groups[0].resources:
             col = st.classes.index.get(rc)
@@ -157,8 +160,10 @@ class Placer:
             amounts[col] = amount
             asked.append((col, amount))
             r = self.rows
-            units_ok &= (self.has[:, col] & (st.min_unit[r, col] <= amount)
-                         & (amount <= st.max_unit[r, col]) & (amount % st.step[r, col] == 0))
+            unit = (self.has[:, col] & (st.min_unit[r, col] <= amount)
+                    & (amount <= st.max_unit[r, col]) & (amount % st.step[r, col] == 0))
+            units.append(unit)
+            units_ok &= unit
         steps = []
         static = np.ones(self.table.n, dtype=bool)
         for name in self.filters:
@@ -168,7 +173,7 @@ class Placer:
         static = static & units_ok
         index = len(self.key_data)
         self.keys[ident] = index
-        self.key_data.append(_Key(query, amounts, asked, steps, units_ok))
+        self.key_data.append(_Key(query, amounts, asked, units, steps, units_ok))
         self.static = np.vstack([self.static, static[None, :]])
         self.amounts = np.vstack([self.amounts, amounts[None, :]])
         self.eligible = np.vstack([self.eligible, self._eligible_rows(index)[None, :]])
@@ -261,8 +266,8 @@ class Placer:
         names = self.state.classes.names
         left = hosts.copy()
         counts: dict[str, int] = {}
-        for col, amount in data.asked:
-            short = left & ~(data.units_ok & (self.free[:, col] >= amount))
+        for (col, amount), unit in zip(data.asked, data.units, strict=True):
+            short = left & ~(unit & (self.free[:, col] >= amount))
             counts[names[col]] = int(short.sum())
             left &= ~short
         return max(counts, key=lambda c: counts[c]) if counts else None
