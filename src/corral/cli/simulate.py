@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+import yaml  # type: ignore[import-untyped]
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from corral.cli.context import bad_input, fail, open_services, out, settings
@@ -63,9 +70,12 @@ def simulate_command(
                   TimeRemainingColumn(), console=out, transient=True) as bar:
         for p in policies:
             task = bar.add_task(f"{p.label:>24}", total=len(workload))
+            def advance(n: int, task: TaskID = task) -> None:
+                bar.advance(task, n)
+
             try:
                 results.append(sim.simulate(spec, workload, p, check_every=check_every,
-                                            progress=lambda n, t=task: bar.advance(t, n)))
+                                            progress=advance))
             except errors.InvalidInput as exc:
                 fail(exc.detail)
     from corral.services.simulator_report import write_all

@@ -280,8 +280,8 @@ def lifetime_h(rng: random.Random, p: SyntheticParams) -> float:
     if u < p.short_share:
         return rng.expovariate(1.0 / p.short_mean_h)
     if u < p.short_share + p.long_share:
-        return p.long_min_h * (1.0 - rng.random()) ** (-1.0 / p.long_alpha)
-    return rng.lognormvariate(math.log(p.medium_median_h), p.medium_sigma)
+        return float(p.long_min_h * (1.0 - rng.random()) ** (-1.0 / p.long_alpha))
+    return float(rng.lognormvariate(math.log(p.medium_median_h), p.medium_sigma))
 
 
 def deployment_size(rng: random.Random, cdf: tuple[tuple[int, float], ...]) -> int:

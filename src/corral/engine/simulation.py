@@ -285,9 +285,9 @@ class Placer:
             if self.has[host, col]:
                 self.free[host, col] -= delta
         for name, rc in _FREE.items():
-            col = st.classes.index.get(rc)
-            if col is not None and col in amounts:
-                self.raw[name][host] = float(self.free[host, col])
+            found = st.classes.index.get(rc)
+            if found is not None and found in amounts:
+                self.raw[name][host] = float(self.free[host, found])
         self.consumers[host] += sign
         st.consumers[row] += sign
         ok = self.static[:, host] & (self.free[host] >= self.amounts).all(axis=1)

@@ -364,8 +364,8 @@ def simulate(fleet: FleetSpec, workload: Workload, policy: SimPolicy, *,
                           hosts=table.n, events=len(workload))
     keys: dict[tuple[int, int], int] = {}
     amounts: list[dict[int, int]] = []
-    for shape in workload.shapes:
-        pr = host_query_of(Ask(flavor=shape, project_id="", user_id="simulator"))
+    for flavor in workload.shapes:
+        pr = host_query_of(Ask(flavor=flavor, project_id="", user_id="simulator"))
         amounts.append({cols[rc]: n for rc, n in pr.request.groups[0].resources
                         if rc in cols})  # a class no host has: never placed anyway
     where = [-1] * (max(workload.instance) + 1 if len(workload) else 0)
