@@ -494,7 +494,11 @@ def _measure(result: PolicyResult, placer: Placer, workload: Workload,
         if placer.count_instances:
             fit = np.minimum(fit, np.clip(placer.max_instances - placer.consumers, 0, None))
         result.fits_of_largest[workload.shapes[s].name] = int(fit[placer.static[k]].sum())
-    result.compaction_hosts = compaction_bound(placer, amounts, alive, initial)
+    bound = compaction_bound(placer, amounts, alive, initial)
+    # The run's own placement is a packing too: first-fit decreasing can do worse (it can
+    # even fail on a nearly full fleet), and then what the run achieved is the bound.
+    in_use = int(busy.sum())
+    result.compaction_hosts = in_use if bound is None else min(bound, in_use)
 
 
 def _size(f: Flavor) -> tuple[int, int, int]:
