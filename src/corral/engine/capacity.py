@@ -30,6 +30,7 @@ from corral.domain import scheduling as s
 from corral.engine.filters import FILTERS, FilterContext, Mask, run_filters
 from corral.engine.hosts import HostTable
 from corral.engine.request import CandidateRequest
+from corral.engine.search import traits_mask
 from corral.engine.state import FleetState
 
 Counts = npt.NDArray[np.int64]
@@ -54,19 +55,6 @@ def _fits_per_row(state: FleetState, rc: str, amount: int) -> Counts:
     return np.where(ok, free // amount, 0).astype(np.int64)
 
 
-def _has_traits(state: FleetState, required: Sequence[frozenset[str]],
-                forbidden: frozenset[str]) -> Mask:
-    mask = np.ones(state.n, dtype=bool)
-    for any_of in required:
-        hit = np.zeros(state.n, dtype=bool)
-        for name in any_of:
-            hit |= state.has_trait(name)
-        mask &= hit
-    for name in forbidden:
-        mask &= ~state.has_trait(name)
-    return mask
-
-
 def per_tree(state: FleetState, request: CandidateRequest) -> Counts:
     """Instances of ``request`` each tree can take by resources alone, at its root row
     (other rows hold 0). See the module docstring for trees of several providers."""
@@ -83,7 +71,7 @@ def per_tree(state: FleetState, request: CandidateRequest) -> Counts:
             k = np.full(n, UNBOUNDED, dtype=np.int64)
             for rc, amount in g.resources:
                 k = np.minimum(k, _fits_per_row(state, rc, amount))
-            k[~_has_traits(state, g.required, g.forbidden)] = 0
+            k[~traits_mask(state, g.required, g.forbidden)] = 0
             slots = [k]
         for k in slots:
             # Sharing providers are their own roots; they serve no host here.

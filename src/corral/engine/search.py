@@ -21,7 +21,7 @@ satisfy a request, computed with vector operations over FleetState.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +65,9 @@ def _fits(state: FleetState, rc: str, amount: int) -> Mask:
     return np.asarray(fits, dtype=bool)
 
 
-def _traits_mask(state: FleetState, required: tuple[frozenset[str], ...],
-                 forbidden: frozenset[str]) -> Mask:
+def traits_mask(state: FleetState, required: Sequence[frozenset[str]],
+                forbidden: frozenset[str]) -> Mask:
+    """Providers with one of each ``required`` set of traits and none ``forbidden``."""
     mask = np.ones(state.n, dtype=bool)
     for any_of in required:
         hit = np.zeros(state.n, dtype=bool)
@@ -114,7 +115,7 @@ class Search:
         self.root = state.root[:n]
         self.parent = state.parent[:n]
         alive = state.alive[:n].copy()
-        root_ok = _traits_mask(state, (tuple(frozenset([t]) for t in req.root_required)),
+        root_ok = traits_mask(state, (tuple(frozenset([t]) for t in req.root_required)),
                                req.root_forbidden) & alive
         self.root_ok = root_ok
         sharing = state.sharing[:n] & alive
@@ -132,7 +133,7 @@ class Search:
                     self.slots.append(_Slot("", {rc: amount}, filt & _fits(state, rc, amount),
                                             confined=g.in_tree is not None))
             else:
-                mask = filt & _traits_mask(state, g.required, g.forbidden)
+                mask = filt & traits_mask(state, g.required, g.forbidden)
                 for rc, amount in g.resources:
                     mask &= _fits(state, rc, amount)
                 self.slots.append(_Slot(g.suffix, dict(g.resources), mask))
