@@ -207,3 +207,12 @@ def test_the_demo_fleet_is_ready_to_boot_on(any_cli: Cli, store: Store, tmp_path
     held = allocations.get_consumer_allocations(store, gpu.id).allocations
     pgpus = {demo.demo_uuid("provider", f"{gpu.host}-pgpu{n}") for n in (0, 1)}
     assert sum(res.get("VGPU", 0) for rp, res in held.items() if rp in pgpus) == 1
+
+
+def test_the_demo_has_a_quota_tree_with_limits(cli: Cli) -> None:
+    cli.ok("demo")
+    shown = cli.ok("quota", "show", "acme").stdout
+    for fragment in ("acme", "demo", "research", "cores 0/160", "cores 0/64"):
+        assert fragment in shown, (fragment, shown)
+    assert "projects" in cli.ok("demo", "--force").stdout  # seeding again keeps the tree
+    assert "cores 0/96" in cli.ok("quota", "show", "research").stdout

@@ -46,6 +46,9 @@ def seed_demo(
                   f"({summary.aggregate_members.get(name, 0)} providers)")
     out.print(f"  {summary.scheduler_hosts} scheduler hosts; flavors "
               f"{', '.join(demo.FLAVORS)}")
+    out.print("  projects " + ", ".join(
+        f"{p}{' < ' + parent if parent else ''}" for p, parent, _l in demo.DEMO_PROJECTS)
+        + " with limits (corral quota show acme)")
     az1 = summary.aggregates["az1"]
     out.print("try: corral provider list --member-of " + az1 +
               " --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")

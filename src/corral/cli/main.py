@@ -156,6 +156,8 @@ def _print_banner(conf: Settings) -> None:
         "\"project_id\": \"demo\", \"count\": 2}'",
         f"{cli} instance boot big --flavor gpu.large --project demo --dry-run",
         f"{cli} instance list        {cli} explain DECISION_ID",
+        f"{cli} capacity              {cli} quota show acme       {cli} quota audit",
+        f"dashboard: {base}/ui (sign in with the token admin)",
         f"API docs: {base}/docs   metrics: {base}/metrics   health: {base}/healthz",
     ):
         out.print(f"  {line}", highlight=False, soft_wrap=True)

@@ -116,6 +116,7 @@ class DemoSummary:
     aggregate_members: dict[str, int] = field(default_factory=dict)   # name -> providers
     scheduler_hosts: int = 0
     flavors: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
 
 
 def _cpu(cores: int) -> Inventory:
@@ -236,6 +237,7 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
             written[planned.name] = provider
         hosts = _register_hosts(repo, plan, written)
         flavors = _create_flavors(repo)
+    projects = _create_projects(store)
     members = Counter(a for p in plan for a in p.aggregates)
     return DemoSummary(
         providers=len(plan),
@@ -246,8 +248,32 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
         custom_traits_created=created_traits,
         aggregates=dict(AGGREGATES),
         aggregate_members={name: members[name] for name in AGGREGATE_NAMES},
-        scheduler_hosts=hosts, flavors=flavors,
+        scheduler_hosts=hosts, flavors=flavors, projects=projects,
     )
+
+
+#: The demo's quota tree: (project, parent, limits). The limits fit both models.
+DEMO_PROJECTS = (
+    ("acme", None, {"instances": 40, "cores": 160, "ram": 327680}),
+    ("demo", "acme", {"instances": 20, "cores": 64}),
+    ("research", "acme", {"instances": 20, "cores": 96}),
+)
+
+
+def _create_projects(store: Store) -> tuple[str, ...]:
+    """The demo's project tree with limits (kept as it is when already there)."""
+    from corral.domain.projects import ProjectExists
+    from corral.services import projects as project_svc
+
+    made = []
+    for project, parent, limits in DEMO_PROJECTS:
+        try:
+            project_svc.create_project(store, project, model="overbook", parent_id=parent,
+                                       limits=limits)
+        except ProjectExists:
+            continue
+        made.append(project)
+    return tuple(made)
 
 
 def _register_hosts(repo: Repository, plan: list[PlannedProvider],
