@@ -21,6 +21,7 @@ from corral.api.app import create_app
 from corral.config import Settings
 from corral.domain.workload import Workload, flavors_by_key, format_trace, parse_trace
 from corral.persistence import Store
+from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
 from corral.services.simulator_report import write_all
 
@@ -105,7 +106,7 @@ def test_the_simulator_decides_as_the_live_api(store: Store, tmp_path: Path,
     settings = Settings(data_dir=str(tmp_path), strategy=strategy, host_subset_size=1)
     with TestClient(create_app(settings, store)) as client:
         _live_fleet(client)
-        fleet = sim.read_live_fleet(store, settings)  # the copy, before any boot
+        fleet = fleets.read_live_fleet(store, settings)  # the copy, before any boot
         workload = parse_trace(_trace(300, seed=7), flavors_by_key(fleet.flavors))
         live_hosts, live_reasons = _replay_live(client, workload)
     result = sim.simulate(fleet, workload, sim.parse_policy(strategy, settings), check_every=1)
@@ -131,7 +132,7 @@ FLEET = {"aggregates": [{"name": "dense", "metadata": {"cpu_allocation_ratio": "
 
 def test_policies_side_by_side_write_results_and_plots(tmp_path: Path) -> None:
     base = Settings(data_dir=str(tmp_path))
-    fleet = sim.parse_fleet(FLEET)
+    fleet = fleets.parse_fleet(FLEET)
     workload = parse_trace(_trace(600, seed=3), flavors_by_key(fleet.flavors))
     policies = [sim.parse_policy(p, base) for p in ("spread", "pack", "spread,cpu_ratio=8,"
                                                     "reserved_mb=2048")]
@@ -159,7 +160,7 @@ def test_policies_side_by_side_write_results_and_plots(tmp_path: Path) -> None:
 
 
 def test_a_trace_round_trips_through_format_trace() -> None:
-    fleet = sim.parse_fleet(FLEET)
+    fleet = fleets.parse_fleet(FLEET)
     workload = parse_trace(_trace(100, seed=1), flavors_by_key(fleet.flavors))
     again = parse_trace(format_trace(workload))
     assert again.create == workload.create and again.time == workload.time

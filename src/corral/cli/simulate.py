@@ -27,6 +27,7 @@ from rich.table import Table
 from corral.cli.context import bad_input, fail, open_services, out, settings
 from corral.domain import errors
 from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
+from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
 
 
@@ -92,10 +93,10 @@ def simulate_command(
         fail("the simulator disagreed with the live filters and weighers: see result.json")
 
 
-def _fleet(fleet: str, base: Any) -> sim.FleetSpec:
+def _fleet(fleet: str, base: Any) -> fleets.FleetSpec:
     if fleet == "live":
         with open_services() as store:
-            return sim.read_live_fleet(store, base)
+            return fleets.read_live_fleet(store, base)
     path = Path(fleet)
     if not path.is_file():
         bad_input("--fleet", f"{fleet} is not a file (or 'live')")
@@ -103,17 +104,17 @@ def _fleet(fleet: str, base: Any) -> sim.FleetSpec:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise errors.InvalidInput(f"fleet {fleet}: not YAML or JSON: {exc}") from None
-    return sim.parse_fleet(data)
+    return fleets.parse_fleet(data)
 
 
-def _workload(trace: Path | None, spec: sim.FleetSpec, first: sim.SimPolicy, events: int,
+def _workload(trace: Path | None, spec: fleets.FleetSpec, first: sim.SimPolicy, events: int,
               load: float, seed: int, projects: int) -> Workload:
     if trace is not None:
         if not trace.is_file():
             bad_input("--trace", f"{trace} is not a file")
         return parse_trace(trace.read_text(), flavors_by_key(spec.flavors))
     params = SyntheticParams(events=events, load=load, seed=seed, projects=projects)
-    return generate(params, sim.usable_capacity(spec, first.settings))
+    return generate(params, fleets.usable_capacity(spec, first.settings))
 
 
 def _table(results: list[sim.PolicyResult]) -> None:

@@ -1,8 +1,8 @@
 """What-if simulation: replay a workload against a fleet under several policies.
 
-The fleet is a :class:`FleetSpec`: read from a YAML/JSON description
-(:func:`parse_fleet`) or copied once from the database (:func:`read_live_fleet`; the
-only read, nothing is ever written). For each policy (:func:`parse_policy`: pack or
+The fleet is a :class:`~corral.services.sim_fleet.FleetSpec` (``sim_fleet.py``): read
+from a YAML/JSON description or copied once from the database (the only read, nothing
+is ever written). For each policy (:func:`parse_policy`: pack or
 spread, allocation ratios, reserved memory, host_subset_size, any scheduler setting)
 the fleet is built in memory exactly as the live scheduler sees it: host inventories
 from :func:`corral.domain.overcommit.host_inventories` under the policy's defaults, a
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid as uuidlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,218 +28,18 @@ import structlog
 
 from corral.config import Settings
 from corral.domain import errors
-from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
-from corral.domain.hosts import DISABLED_TRAIT
-from corral.domain.overcommit import KEYS, host_inventories
 from corral.domain.workload import Workload
-from corral.engine.hosts import AggregateInfo, HostInfo, HostTable
 from corral.engine.simulation import Placer
-from corral.engine.state import FleetState, ProviderRecord
-from corral.persistence import Store
-from corral.services.host_table import policy_of
-from corral.services.hosts import HOST_NAMESPACE, defaults_of, effective_of, provider_uuid
 from corral.services.scheduler import Ask, host_query_of
+from corral.services.sim_fleet import MEASURED, SIM_NOW, FleetSpec, build
 
 log = structlog.get_logger("corral.simulator")
 
-#: The clock of a simulated fleet: every host that is up heartbeats "now".
-SIM_NOW = 1_000_000.0
-#: Classes measured per host (utilization, packing density, stranded capacity).
-MEASURED = ("VCPU", "MEMORY_MB", "DISK_GB")
 #: Samples of the time series (utilization, refusals, the heat map).
 SAMPLES = 200
 #: How many of the largest shapes "fits of largest" reports.
 LARGEST = 3
-
-# -- the fleet -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    name: str
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
-    aggregates: tuple[str, ...] = ()
-    traits: frozenset[str] = frozenset()
-    enabled: bool = True
-    up: bool = True
-    overrides: Mapping[str, float] = field(default_factory=dict)
-    """The host's own overcommit values (KEYS), which win over aggregates and defaults."""
-    extra: Mapping[str, int] = field(default_factory=dict)
-    """Other resource classes, {class: total}."""
-    used: Mapping[str, int] = field(default_factory=dict)
-    """Usage already there (a live copy), kept for the whole run."""
-    instances: int = 0
-
-
-@dataclass(frozen=True)
-class FleetSpec:
-    hosts: tuple[HostSpec, ...]
-    aggregates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    flavors: tuple[Flavor, ...] = ()
-    source: str = "file"
-
-
-def _need(data: Mapping[str, Any], key: str, where: str, kind: type, low: int | None = None
-          ) -> Any:
-    if key not in data:
-        raise errors.InvalidInput(f"fleet: {where} needs {key!r}", field=f"{where}.{key}")
-    value = data[key]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise errors.InvalidInput(f"fleet: {where}.{key} must be a whole number, got {value!r}",
-                                  field=f"{where}.{key}")
-    if kind is int and low is not None and value < low:
-        raise errors.InvalidInput(f"fleet: {where}.{key} must be at least {low}",
-                                  field=f"{where}.{key}")
-    if kind is not int and not isinstance(value, kind):
-        raise errors.InvalidInput(f"fleet: {where}.{key} must be a {kind.__name__}",
-                                  field=f"{where}.{key}")
-    return value
-
-
-def parse_fleet(data: Any) -> FleetSpec:
-    """A fleet description (parsed YAML or JSON) as a FleetSpec. See docs/simulator.md.
-
-    Raises:
-        InvalidInput: naming the first bad field (``host_groups[2].count``).
-    """
-    if not isinstance(data, Mapping):
-        raise errors.InvalidInput("fleet: the file must hold a mapping with 'host_groups'")
-    aggregates: dict[str, dict[str, str]] = {}
-    for i, agg in enumerate(data.get("aggregates") or []):
-        where = f"aggregates[{i}]"
-        name = _need(agg, "name", where, str)
-        metadata = agg.get("metadata") or {}
-        if not isinstance(metadata, Mapping):
-            raise errors.InvalidInput(f"fleet: {where}.metadata must be a mapping",
-                                      field=f"{where}.metadata")
-        aggregates[name] = {str(k): str(v) for k, v in metadata.items()}
-    groups = data.get("host_groups")
-    if not isinstance(groups, list) or not groups:
-        raise errors.InvalidInput("fleet: 'host_groups' must be a non-empty list",
-                                  field="host_groups")
-    hosts: list[HostSpec] = []
-    for i, g in enumerate(groups):
-        where = f"host_groups[{i}]"
-        if not isinstance(g, Mapping):
-            raise errors.InvalidInput(f"fleet: {where} must be a mapping", field=where)
-        prefix = str(g.get("name", f"group{i}"))
-        count = _need(g, "count", where, int, 1)
-        ram = g.get("memory_mb", g.get("ram_mb"))
-        if ram is None and "ram_gb" in g:
-            ram = int(g["ram_gb"]) * 1024
-        shape = {"vcpus": g.get("vcpus"), "memory_mb": ram, "disk_gb": g.get("disk_gb", 0)}
-        for key, value in shape.items():
-            _need(shape, key, where, int, 0)
-            del value
-        aggs = list(g.get("aggregates") or [])
-        zone = g.get("zone")
-        if zone is not None:
-            aggregates.setdefault(str(zone), {})["availability_zone"] = str(zone)
-            aggs.append(str(zone))
-        for a in aggs:
-            if a not in aggregates:
-                raise errors.InvalidInput(f"fleet: {where} names unknown aggregate {a!r}",
-                                          field=f"{where}.aggregates")
-        overrides = {k: float(g[k]) for k in KEYS if g.get(k) is not None}
-        extra = {str(k): int(v) for k, v in (g.get("resources") or {}).items()}
-        for k in range(count):
-            hosts.append(HostSpec(
-                name=f"{prefix}-{k:05d}", vcpus=shape["vcpus"], memory_mb=shape["memory_mb"],
-                disk_gb=shape["disk_gb"], aggregates=tuple(sorted(set(aggs))),
-                traits=frozenset(g.get("traits") or ()), enabled=bool(g.get("enabled", True)),
-                up=bool(g.get("up", True)), overrides=overrides, extra=extra))
-    names = Counter(h.name for h in hosts)
-    dup = [n for n, c in names.items() if c > 1]
-    if dup:
-        raise errors.InvalidInput(f"fleet: host name {dup[0]!r} comes twice (group names must "
-                                  "differ)", field="host_groups")
-    flavors = tuple(Flavor(id=str(f.get("id", f["name"])), name=str(f["name"]),
-                           vcpus=int(f["vcpus"]), ram_mb=int(f["ram_mb"]),
-                           disk_gb=int(f.get("disk_gb", 0)),
-                           extra_specs={str(k): str(v) for k, v in
-                                        (f.get("extra_specs") or {}).items()})
-                    for f in data.get("flavors") or [])
-    return FleetSpec(tuple(hosts), aggregates, flavors)
-
-
-def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
-    """Copy the live fleet once (one read transaction; nothing is written): hosts with
-    their reports, own overcommit values, traits, aggregates, liveness and current
-    usage, the aggregates' metadata, and the flavors."""
-    from corral.services.flavors import list_flavors
-
-    now = time.time()
-    with store.read() as repo:
-        rows = repo.host_rows()
-        aggs = repo.aggregate_rows()
-        metadata = repo.aggregate_metadata(a["id"] for a in aggs)
-        agg_name = {a["id"]: a["name"] for a in aggs}
-        of_host: dict[int, list[str]] = {}
-        for host_id, agg_id in repo.memberships():
-            of_host.setdefault(host_id, []).append(agg_name[agg_id])
-        providers = {r["id"]: r for r in repo.provider_rows(
-            [r["resource_provider_id"] for r in rows])}
-    flavors = list_flavors(store)
-    hosts = []
-    for r in rows:
-        p = providers.get(r["resource_provider_id"], {})
-        invs: Mapping[str, Inventory] = p.get("inventories", {})
-        beat = r["last_heartbeat"]
-        fresh = beat is not None and now - beat.timestamp() <= settings.host_down_after_s
-        hosts.append(HostSpec(
-            name=r["name"], vcpus=r["vcpus"], memory_mb=r["memory_mb"], disk_gb=r["disk_gb"],
-            aggregates=tuple(sorted(of_host.get(r["id"], []))),
-            traits=frozenset(p.get("traits", ())) - {DISABLED_TRAIT}, enabled=r["enabled"],
-            up=bool(fresh and not r["forced_down"]),
-            overrides={k: float(r[k]) for k in KEYS if r[k] is not None},
-            extra={rc: inv.total for rc, inv in invs.items() if rc not in MEASURED},
-            used=dict(p.get("used", {})), instances=int(p.get("consumers", 0))))
-    log.info("simulator_fleet_read", hosts=len(hosts), aggregates=len(aggs))
-    return FleetSpec(tuple(hosts), {agg_name[a]: m for a, m in metadata.items()},
-                     tuple(flavors), source="live")
-
-
-def aggregate_uuid(name: str) -> str:
-    return str(uuidlib.uuid5(HOST_NAMESPACE, "aggregate:" + name))
-
-
-def build(fleet: FleetSpec, settings: Settings) -> tuple[FleetState, HostTable]:
-    """The fleet as the live scheduler would hold it under ``settings``."""
-    defaults = defaults_of(settings)
-    records, infos = [], []
-    for i, h in enumerate(fleet.hosts):
-        aggs = {a: fleet.aggregates.get(a, {}) for a in h.aggregates}
-        row = {k: h.overrides.get(k) for k in KEYS}
-        effective = effective_of(row, aggs, defaults)
-        extra = {rc: Inventory(total=n, max_unit=n) for rc, n in h.extra.items() if n > 0}
-        invs = host_inventories(h.vcpus, h.memory_mb, h.disk_gb, effective, extra)
-        traits = h.traits | ({DISABLED_TRAIT} if not h.enabled else frozenset())
-        uuid = provider_uuid(h.name)
-        records.append(ProviderRecord(
-            id=i + 1, uuid=uuid, generation=1, parent_id=None, root_id=i + 1,
-            inventories=invs, used=dict(h.used), traits=frozenset(traits),
-            aggregates=frozenset(aggregate_uuid(a) for a in h.aggregates),
-            consumers=h.instances))
-        infos.append(HostInfo(id=i + 1, name=h.name, provider_uuid=uuid, enabled=h.enabled,
-                              forced_down=not h.up, heartbeat=SIM_NOW if h.up else None,
-                              failed_builds=0, effective=effective, aggregates=h.aggregates))
-    state = FleetState()
-    state.apply(records)
-    table = HostTable(infos, [AggregateInfo(n, m) for n, m in fleet.aggregates.items()],
-                      policy_of(settings))
-    return state, table
-
-
-def usable_capacity(fleet: FleetSpec, settings: Settings) -> dict[str, float]:
-    """Usable units per class over the enabled hosts (what the generator scales to)."""
-    state, table = build(fleet, settings)
-    rows = table.rows(state)[table.enabled]
-    return {rc: float(state.capacity[rows, col].sum())
-            for rc, col in state.classes.index.items()}
-
 
 # -- policies ------------------------------------------------------------------------------
 
