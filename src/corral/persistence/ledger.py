@@ -81,19 +81,6 @@ class Chains:
     usage: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Recount:
-    """Usage as the allocations, instances and server groups say it is.
-
-    ``own``: (project row id, resource) -> amount (only non-zero entries). ``parents``:
-    project row id -> parent row id (None for roots). ``external``: row id -> project id.
-    """
-
-    own: dict[tuple[int, str], int]
-    parents: dict[int, int | None]
-    external: dict[int, str]
-
-
 class LedgerQueries:
     conn: Connection
 
@@ -178,8 +165,9 @@ class LedgerQueries:
         return {(pid, res): (int(own), int(sub)) for pid, res, own, sub in self.conn.execute(
             select(_u.c.project_id, _u.c.resource, _u.c.own, _u.c.subtree))}
 
-    def recount_usage(self) -> Recount:
-        """Own usage per project and resource, counted from what exists."""
+    def recount_usage(self) -> dict[tuple[int, str], int]:
+        """Own usage per (project row id, resource), counted from what exists (only
+        non-zero entries)."""
         from corral.domain.quotas import INSTANCES, SERVER_GROUPS, resource_of_class
 
         pr, co, al, rc = t.projects, t.consumers, t.allocations, t.resource_classes
@@ -199,13 +187,7 @@ class LedgerQueries:
                 select(pr.c.id, func.count()).join(sg, sg.c.project_id == pr.c.external_id)
                 .group_by(pr.c.id)):
             own[(pid, SERVER_GROUPS)] += int(n)
-        parents: dict[int, int | None] = {}
-        external: dict[int, str] = {}
-        for pid, parent, ext in self.conn.execute(
-                select(pr.c.id, pr.c.parent_id, pr.c.external_id)):
-            parents[pid] = parent
-            external[pid] = ext
-        return Recount({k: v for k, v in own.items() if v}, parents, external)
+        return {k: v for k, v in own.items() if v}
 
     def orphaned_consumers(self) -> list[tuple[str, str, str]]:
         """Consumers holding allocations that no live instance accounts for, as (consumer,

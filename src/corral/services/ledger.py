@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
-from corral.domain import errors, quotas
+from corral.domain import quotas
 from corral.persistence import Repository, Store
-from corral.persistence.ledger import Chains, Recount
+from corral.persistence.ledger import Chains
+from corral.services.projects import Loaded
+from corral.services.projects import load as load_projects
 
 log = structlog.get_logger("corral.quota")
 
@@ -125,64 +127,39 @@ class AuditReport:
         return not self.drifts and not self.orphans
 
 
-def _truth(recount: Recount) -> dict[tuple[int, str], tuple[int, int]]:
-    """(own, subtree) per (project row, resource) from a recount: subtree sums own usage
-    up every chain."""
+def _truth(own: Mapping[tuple[int, str], int], loaded: Loaded
+           ) -> dict[tuple[int, str], tuple[int, int]]:
+    """(own, subtree) per (project row, resource): subtree sums own usage up each chain."""
+    external = {rec.id: ext for ext, rec in loaded.records.items()}
     subtree: dict[tuple[int, str], int] = defaultdict(int)
-    for (pid, res), amount in recount.own.items():
-        seen: set[int] = set()
-        node: int | None = pid
-        while node is not None and node not in seen:
-            seen.add(node)
-            subtree[(node, res)] += amount
-            node = recount.parents.get(node)
-    keys = set(recount.own) | set(subtree)
-    return {k: (recount.own.get(k, 0), subtree.get(k, 0)) for k in keys}
-
-
-def _scope(repo: Repository, recount: Recount, project: str | None) -> set[int] | None:
-    """Row ids an audit of ``project`` covers: its subtree and its ancestors."""
-    if project is None:
-        return None
-    chain = repo.project_chain(project)
-    if not chain:
-        raise errors.NotFound(f"No project {project}.")
-    children: dict[int, list[int]] = defaultdict(list)
-    for pid, parent in recount.parents.items():
-        if parent is not None:
-            children[parent].append(pid)
-    out = {row.id for row in chain}
-    todo = [chain[0].id]
-    while todo:
-        node = todo.pop()
-        for child in children[node]:
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
+    for (pid, res), amount in own.items():
+        for project in loaded.tree.chain(external[pid]):
+            subtree[(loaded.row_id(project), res)] += amount
+    return {k: (own.get(k, 0), subtree.get(k, 0)) for k in set(own) | set(subtree)}
 
 
 def _examine(repo: Repository, project: str | None
              ) -> tuple[AuditReport, dict[tuple[int, str], tuple[int, int]]]:
-    recount = repo.recount_usage()
-    scope = _scope(repo, recount, project)
-    truth = _truth(recount)
+    loaded = load_projects(repo)
+    scope: set[str] | None = None
+    if project is not None:  # its subtree and its ancestors
+        loaded.require(project)
+        scope = {*loaded.tree.chain(project), *loaded.tree.descendants(project)}
+    external = {rec.id: ext for ext, rec in loaded.records.items()}
+    truth = _truth(repo.recount_usage(), loaded)
     ledger = repo.ledger_rows()
     report = AuditReport()
     repairs: dict[tuple[int, str], tuple[int, int]] = {}
     for key in sorted(set(truth) | set(ledger)):
         pid, res = key
-        if scope is not None and pid not in scope:
+        if scope is not None and external[pid] not in scope:
             continue
         have, real = ledger.get(key, (0, 0)), truth.get(key, (0, 0))
         if have != real:
-            report.drifts.append(Drift(recount.external.get(pid, str(pid)), res,
-                                       have[0], real[0], have[1], real[1]))
+            report.drifts.append(Drift(external[pid], res, have[0], real[0], have[1], real[1]))
             repairs[key] = real
-    in_scope = (None if scope is None
-                else {recount.external[pid] for pid in scope if pid in recount.external})
     report.orphans = [Orphan(c, p, why) for c, p, why in repo.orphaned_consumers()
-                      if in_scope is None or p in in_scope]
+                      if scope is None or p in scope]
     return report, repairs
 
 
