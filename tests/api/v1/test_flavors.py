@@ -13,6 +13,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from .helpers import assert_v1_error
+
 MAX_INT = 2147483647
 REQUEST_ID = re.compile(r"^req-[0-9a-f-]{36}$")
 ADMIN = {"x-auth-token": "admin"}
@@ -25,19 +27,8 @@ def member(project: str = "p1", roles: str = "member") -> dict[str, str]:
 def v1_error(resp: Any, status: int, code: str | None = None, field: str | None = None,
              *fragments: str) -> dict[str, Any]:
     """Check the /v1 error body: status, code, field, request id echoed, message parts."""
-    assert resp.status_code == status, (resp.status_code, resp.text)
-    body = resp.json()
-    assert list(body) == ["error"], body
-    err: dict[str, Any] = body["error"]
-    extra = {"quota"} if err.get("code") in ("quota_exceeded", "subtree_does_not_fit") else set()
-    assert set(err) == {"status", "code", "message", "field", "request_id"} | extra, err
-    assert err["status"] == status
+    err = assert_v1_error(resp, status, code=code, field=field)
     assert REQUEST_ID.match(err["request_id"]), err
-    assert resp.headers["x-openstack-request-id"] == err["request_id"]
-    if code is not None:
-        assert err["code"] == code, err
-    if field is not None:
-        assert err["field"] == field, err
     for fragment in fragments:
         assert fragment in err["message"], (fragment, err["message"])
     return err
