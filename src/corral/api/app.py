@@ -112,7 +112,8 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     def healthz() -> JSONResponse:
         ok = system.healthy(store)
         return JSONResponse({"status": "ok" if ok else "unavailable", "version": __version__},
-                            status_code=200 if ok else 503)
+                            status_code=200 if ok else 503,
+                            headers=None if ok else {"retry-after": "2"})
 
     @app.get("/metrics", tags=["operations"])
     def metrics_endpoint() -> Response:
