@@ -82,6 +82,16 @@ def test_every_route_has_a_request_id_and_one_access_line(client: TestClient,
         assert all(entry.get("request_id") == request_id for entry in lines), lines
 
 
+def test_events_logged_by_services_carry_the_request_id(client: TestClient,
+                                                        logs: Any) -> None:
+    logs()
+    r = client.post("/v1/aggregates", json={"name": "agg"}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    lines = logs()
+    (created,) = [line for line in lines if line["event"] == "aggregate_created"]
+    assert created["request_id"] == r.headers["x-openstack-request-id"]
+
+
 def test_refusals_on_v1_are_logged_with_their_code(client: TestClient, logs: Any) -> None:
     logs()
     r = client.get("/v1/hosts")  # no token
@@ -236,3 +246,34 @@ def test_the_dashboard_refuses_a_token_that_cannot_be_a_cookie(client: TestClien
                     headers={"content-type": "application/x-www-form-urlencoded"},
                     follow_redirects=False)
     assert r.status_code == 401, r.text
+
+
+# -- a store that cannot answer ------------------------------------------------------------------
+
+def test_an_sqlite_lock_held_past_the_busy_timeout_is_a_503(tmp_path: Path) -> None:
+    """A real lock: another connection holds SQLite's write lock past the timeout."""
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite"
+    store = make_store(f"sqlite:///{path}", busy_timeout_ms=200)
+    system.upgrade_schema(store)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with TestClient(create_app(Settings(data_dir=str(tmp_path)), store)) as client:
+            holder.execute("BEGIN IMMEDIATE")
+            r = client.post("/v1/aggregates", json={"name": "a"}, headers=ADMIN)
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "store_unavailable"
+            assert int(r.headers["retry-after"]) >= 1
+            r = client.post("/resource_providers", json={"name": "rp"}, headers=ADMIN)
+            entry = assert_error(r, 503, code="corral.store_unavailable")
+            assert "Retry in" in entry["detail"]
+            assert int(r.headers["retry-after"]) >= 1
+            holder.execute("ROLLBACK")
+            assert client.post("/v1/aggregates", json={"name": "a"},
+                               headers=ADMIN).status_code == 201
+            assert client.post("/resource_providers", json={"name": "rp"},
+                               headers=ADMIN).status_code == 200
+    finally:
+        holder.close()
+        store.dispose()
