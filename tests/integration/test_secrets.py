@@ -108,7 +108,10 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
     bodies: list[str] = []
     planted = [PASSWORD, STATIC_TOKEN, UNKNOWN_SECRET]
 
-    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+    # A connection per request: what is searched here must not depend on keep-alive
+    # (tests/integration/test_faults.py checks that a 500 keeps the connection).
+    with httpx.Client(base_url=server.url, timeout=30.0,
+                      headers={"connection": "close"}) as client:
         def call(method: str, path: str, token: str, expect: int, **kw: Any) -> None:
             headers = {"x-auth-token": token, "x-service-token": STATIC_TOKEN,
                        "openstack-api-version": "placement latest", **kw.pop("headers", {})}
@@ -165,7 +168,7 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
     time.sleep(0.3)  # let the last log lines reach the file
     server.stop()
     log = server.log()
-    assert "unexpected_error" in log and "Traceback" in log, log  # the 500s were logged
+    assert "Traceback" in log, log  # the 500s were logged
     assert f"{server.url.rsplit(':', 1)[1]}" in log  # the banner was printed
     written = {"server output": log, "response bodies": "\n".join(bodies),
                "cli --debug": cli_debug.stdout + cli_debug.stderr,
