@@ -256,3 +256,38 @@ class ServerGroupNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No server group {ref!r} found")
         self.server_group = ref
+
+
+# -- names and idempotency -----------------------------------------------------------------
+
+class AmbiguousName(Conflict):
+    """A name several things of one kind carry: the caller must give one of their ids."""
+
+    def __init__(self, kind: str, name: str, candidates: list[str],
+                 field: str | None = None) -> None:
+        super().__init__(f"{len(candidates)} {kind}s are named {name!r}: give one of their "
+                         f"ids ({', '.join(candidates)})")
+        self.kind = kind
+        self.name = name
+        self.candidates = candidates
+        self.field = field
+
+
+class IdempotencyKeyTaken(Conflict):
+    """Another call stored this key first (its transaction must roll back; its caller
+    replays the stored answer)."""
+
+    def __init__(self, scope: str, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} is already used in project {scope!r}")
+        self.scope = scope
+        self.key = key
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The key of an earlier call, sent with a different request (422 at the edge)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used with a different request: send "
+                         "the same body to replay it, or use a new key for a new request",
+                         field="Idempotency-Key")
+        self.key = key
