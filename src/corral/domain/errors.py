@@ -35,6 +35,8 @@ class CorralError(Exception):
     """Base of every error corral raises on purpose."""
 
     code: str = codes.UNDEFINED
+    #: The request field (body, query or CLI option) that named the culprit, when known.
+    field: str | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -291,3 +293,14 @@ class IdempotencyKeyReused(InvalidInput):
                          "the same body to replay it, or use a new key for a new request",
                          field="Idempotency-Key")
         self.key = key
+
+
+class UnknownAvailabilityZone(InvalidInput):
+    """A request names a zone no aggregate defines (a typo, not a full zone)."""
+
+    def __init__(self, zone: str, known: list[str]) -> None:
+        listed = ", ".join(known) if known else "none is defined"
+        super().__init__(f"No availability zone {zone!r}; the zones are: {listed}",
+                         field="availability_zone")
+        self.zone = zone
+        self.known = known

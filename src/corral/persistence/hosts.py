@@ -140,6 +140,13 @@ class HostQueries:
                 out[agg_id].append((host_id, host_name))
         return out
 
+    def availability_zones(self) -> list[str]:
+        """Every zone an aggregate's metadata names, sorted."""
+        rows = self.conn.scalars(select(_meta.c.value).distinct()
+                                 .where(_meta.c.key == "availability_zone")
+                                 .order_by(_meta.c.value))
+        return list(rows)
+
     def zones_of_hosts(self, host_ids: Iterable[int], *, except_aggregate: int | None = None
                        ) -> dict[int, list[tuple[str, str]]]:
         """{host id: [(zone, aggregate name)]} from the hosts' aggregates (but

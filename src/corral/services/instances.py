@@ -316,6 +316,40 @@ def _replay(store: Store, req: BootRequest, retention: timedelta) -> BootResult 
     return _result_of(found.response)
 
 
+def _flavor_named(scheduler: Scheduler, repo: Repository, ref: str,
+                  visible_to: str | None) -> Flavor:
+    try:
+        return scheduler.flavors.get(repo, ref, project_id=visible_to)
+    except errors.FlavorNotFound as exc:
+        exc.field = "flavor"
+        raise
+
+
+def _group_named(repo: Repository, ref: str, project_id: str) -> ServerGroup:
+    """The boot's group, by id or name, among the boot project's groups."""
+    try:
+        return group_svc.server_group_named(repo, ref, project_id=project_id)
+    except (errors.ServerGroupNotFound, errors.AmbiguousName) as exc:
+        exc.field = "server_group"
+        raise
+
+
+def _check_names(repo: Repository, req: BootRequest, visible_to: str | None) -> None:
+    """The zone must exist; hinted instances must be live (and, for a project's caller,
+    its own)."""
+    if req.availability_zone is not None:
+        zones = repo.availability_zones()
+        if req.availability_zone not in zones:
+            raise errors.UnknownAvailabilityZone(req.availability_zone, zones)
+    for hint in ("same_host", "different_host"):
+        wanted: tuple[str, ...] = getattr(req, hint)
+        found = repo.live_instance_projects(wanted)
+        for uuid in wanted:
+            if uuid not in found or (visible_to is not None and found[uuid] != visible_to):
+                raise errors.InvalidInput(f"{hint} names instance {uuid}, which does not "
+                                          "exist (or is deleted)", field=f"hints.{hint}")
+
+
 def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
     """Place and claim ``req.count`` instances (or, dry run, say where they would go).
 
@@ -333,14 +367,19 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
             return replayed
     group: ServerGroup | None = None
     visible_to = None if req.any_flavor else req.project_id
-    flavor = (scheduler.flavors.cached(store, req.flavor, project_id=visible_to)
-              if req.server_group is None else None)
+    # What the request names (zone, group, hinted instances) is checked before any
+    # scheduling: a wrong name is the caller's mistake (400/404 naming the field),
+    # never a "no valid host".
+    named = (req.server_group is not None or req.availability_zone is not None
+             or bool(req.same_host) or bool(req.different_host))
+    flavor = (None if named else
+              scheduler.flavors.cached(store, req.flavor, project_id=visible_to))
     if flavor is None:
         with store.read() as repo:
-            flavor = scheduler.flavors.get(repo, req.flavor, project_id=visible_to)
+            flavor = _flavor_named(scheduler, repo, req.flavor, visible_to)
+            _check_names(repo, req, visible_to)
             if req.server_group is not None:
-                group = group_svc.server_group_in(repo, req.server_group,
-                                                  project_id=req.project_id)
+                group = _group_named(repo, req.server_group, req.project_id)
     ask = Ask(flavor=flavor, project_id=req.project_id, user_id=req.user_id,
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)

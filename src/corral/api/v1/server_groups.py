@@ -76,13 +76,14 @@ def list_server_groups(
 
 @router.get("/server-groups/{group_id}")
 def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
-    project = owner_scope(request, ctx, READ_ROLES, lambda: svc.get_server_group(
-        store_of(request), group_id).project_id)
+    """One group, by id or (unique among the groups the caller sees) name."""
+    project = owner_scope(request, ctx, READ_ROLES,
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
     return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
 
 
 @router.delete("/server-groups/{group_id}", status_code=204)
 def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
-    project = owner_scope(request, ctx, WRITE_ROLES, lambda: svc.get_server_group(
-        store_of(request), group_id).project_id)
+    project = owner_scope(request, ctx, WRITE_ROLES,
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
     svc.delete_server_group(store_of(request), group_id, project_id=project)
