@@ -154,6 +154,33 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
     return created
 
 
+def project_named(loaded: Loaded, ref: str, *, within: str | None = None,
+                  field: str | None = None) -> str:
+    """The id of the project whose id is ``ref``, else of the only one named ``ref``
+    (among ``within`` and its descendants, when given: a project's caller does not
+    resolve other projects' names). ``ref`` itself when nothing matches, so the caller's
+    usual not-found (or not-allowed) answer follows.
+
+    Raises:
+        AmbiguousName: several of those projects are named ``ref``.
+    """
+    if ref in loaded.tree:
+        return ref
+    seen = (set(loaded.records) if within is None or within not in loaded.tree
+            else {within, *loaded.tree.descendants(within)})
+    named = sorted(p for p in seen if loaded.records[p].name == ref)
+    if len(named) > 1:
+        raise errors.AmbiguousName("project", ref, named, field=field)
+    return named[0] if named else ref
+
+
+def resolve_project(store: Store, ref: str, *, within: str | None = None,
+                    field: str | None = None) -> str:
+    """:func:`project_named` in a transaction of its own."""
+    with store.read() as repo:
+        return project_named(load(repo), ref, within=within, field=field)
+
+
 def get_project(store: Store, project_id: str) -> Project:
     """Raises ProjectNotFound."""
     with store.read() as repo:

@@ -24,7 +24,6 @@ from corral.api.v1.common import (
     Admin,
     Body,
     Caller,
-    error_body,
     error_entry,
     is_admin,
     owner_scope,
@@ -32,6 +31,7 @@ from corral.api.v1.common import (
     store_of,
 )
 from corral.api.v1.flavors import location, timestamp
+from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
 from corral.services import instances as svc
@@ -125,9 +125,8 @@ def boot(request: Request, response: Response, body: Boot, ctx: Caller,
     if project is None:
         # An admin acts for any project: which one must be said, never guessed from
         # the token (the noauth admin token's "project" is not a tenant).
-        return error_body(request, 400, "invalid_input",
-                          "project_id is required when an admin boots: name the project "
-                          "the instances belong to", "project_id")
+        raise errors.InvalidInput("project_id is required when an admin boots: name the "
+                                  "project the instances belong to", field="project_id")
     if body.user_id is not None and not admin and body.user_id != ctx.user_id:
         raise ApiError(403, "Policy does not allow this action to be performed: only an "
                        "admin may boot for another user.", code="forbidden")

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictInt, StrictStr
 
-from corral.api.errors import ApiError
 from corral.api.v1.common import (
     READ_ROLES,
     WRITE_ROLES,
@@ -23,6 +22,7 @@ from corral.api.v1.common import (
     store_of,
 )
 from corral.api.v1.flavors import location, timestamp
+from corral.domain import errors
 from corral.domain.flavors import ServerGroup
 from corral.services import server_groups as svc
 
@@ -50,10 +50,10 @@ def group_body(g: ServerGroup) -> dict[str, Any]:
 def create_server_group(request: Request, response: Response, body: ServerGroupCreate,
                         ctx: Caller) -> dict[str, Any]:
     """Create a group in the caller's project (an admin may name another project)."""
-    project = project_scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
-    if project is None:
-        raise ApiError(400, "project_id is required for a caller without a project",
-                       code="invalid_input")
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
+    if project is None:  # an admin says which project, as for a boot
+        raise errors.InvalidInput("project_id is required when an admin creates a server "
+                                  "group: name the project it belongs to", field="project_id")
     created = svc.create_server_group(
         store_of(request), name=body.name, policy=body.policy, project_id=project,
         user_id=ctx.user_id,
