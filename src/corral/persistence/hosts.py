@@ -45,6 +45,15 @@ class HostQueries:
         row = self.conn.execute(_host_select().where(_h.c.name == name)).mappings().first()
         return None if row is None else dict(row)
 
+    def get_host_row_by_provider(self, provider_uuid: str) -> dict[str, Any] | None:
+        row = self.conn.execute(_host_select().where(_rp.c.uuid == provider_uuid)
+                                ).mappings().first()
+        return None if row is None else dict(row)
+
+    def get_aggregate_row_by_uuid(self, uuid: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(_agg).where(_agg.c.uuid == uuid)).mappings().first()
+        return None if row is None else dict(row)
+
     def host_rows(self, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         query = _host_select().order_by(_h.c.name)
         if ids is not None:

@@ -38,6 +38,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
+from corral.services import hosts as host_svc
 from corral.services import ledger
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
@@ -423,8 +424,9 @@ def list_instances(store: Store, *, project_id: str | None = None, host: str | N
     with store.read() as repo:
         host_id = None
         if host is not None:
-            host_id = repo.host_ids_by_name([host]).get(host)
-            if host_id is None:
+            try:
+                host_id = int(host_svc.host_named(repo, host, field="host")["id"])
+            except HostNotFound:
                 return []
         return _instances(repo, repo.instance_rows(project_id=project_id, host_id=host_id,
                                                    state=state, limit=limit))
@@ -592,8 +594,8 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
     with store.read() as repo:
         row = _live_instance(repo, uuid, project_id)
         source = repo.host_names_by_id([row["host_id"]]).get(row["host_id"])
-        if host is not None and not repo.host_ids_by_name([host]):
-            raise HostNotFound(host)
+        if host is not None:  # by name or id
+            host = str(host_svc.host_named(repo, host, field="host")["name"])
     if row["state"] != s.ACTIVE:
         raise s.InvalidState(row["uuid"], row["state"], kind, (s.ACTIVE,))
     if flavor_ref is None:  # a migration keeps the flavor it has, even if since deleted
