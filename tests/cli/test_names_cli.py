@@ -53,3 +53,8 @@ def test_a_token_needs_a_project_that_exists(cli: Cli) -> None:
     made = json.loads(cli.ok("token", "create", "--project", "research", "--role", "reader",
                              "-f", "json").stdout)
     assert made["project_id"] == "8d1c"
+    cli.ok("project", "create", "team", "--parent", "research")
+    cli.ok("limit", "set", "research", "cores=10")
+    shown = json.loads(cli.ok("project", "show", "research", "-f", "json").stdout)
+    assert shown["id"] == "8d1c"
+    assert json.loads(cli.ok("project", "show", "team", "-f", "json").stdout)["parent_id"] == "8d1c"

@@ -5,6 +5,8 @@
      |    +-- ProviderNotFound, ResourceClassNotFound, TraitNotFound,
      |        InventoryNotFound
      +-- Conflict
+     |    +-- AmbiguousName           (a name several things carry: lists their ids)
+     |    +-- IdempotencyKeyTaken     (another call stored the key first: replay it)
      |    +-- ConcurrentUpdate        (stale generation)
      |    +-- DuplicateName           (provider name or uuid taken)
      |    +-- AlreadyExists           (resource class, trait, inventory class)
@@ -16,6 +18,8 @@
           +-- UnknownResourceClass, UnknownTrait  (named in a request body/query)
           +-- InvalidInventory
           +-- BadQuery                (query string: carries a placement query code)
+          +-- UnknownAvailabilityZone (a zone no aggregate defines)
+          +-- IdempotencyKeyReused    (a key sent again with another request: 422)
 
 Claims add ConsumerGenerationConflict, InsufficientCapacity and InvalidAllocation
 (Conflicts) and ConsumerNotFound. The /v1 API adds FlavorNotFound, ExtraSpecNotFound,
