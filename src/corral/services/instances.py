@@ -601,8 +601,12 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
     if flavor_ref is None:  # a migration keeps the flavor it has, even if since deleted
         flavor = flavor_rules.from_snapshot(json.loads(row["flavor"]))
     else:
-        flavor = flavor_svc.get_flavor(store, flavor_ref,
-                                       project_id=None if any_flavor else row["project_id"])
+        try:
+            flavor = flavor_svc.get_flavor(store, flavor_ref,
+                                           project_id=None if any_flavor else row["project_id"])
+        except errors.FlavorNotFound as exc:
+            exc.field = "flavor"
+            raise
     if kind == "resize" and flavor.id == row["flavor_id"]:
         raise errors.InvalidInput("resize needs a different flavor than the current one",
                                   field="flavor")

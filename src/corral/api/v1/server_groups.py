@@ -23,6 +23,7 @@ from corral.api.v1.common import (
 )
 from corral.api.v1.flavors import location, timestamp
 from corral.domain import errors
+from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.services import server_groups as svc
 
@@ -51,13 +52,14 @@ def create_server_group(request: Request, response: Response, body: ServerGroupC
                         ctx: Caller) -> dict[str, Any]:
     """Create a group in the caller's project (an admin may name another project)."""
     project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
+    max_per_host = body.rules.max_server_per_host if body.rules else None
+    rules.check_server_group(body.name, body.policy, max_per_host)  # the body first
     if project is None:  # an admin says which project, as for a boot
         raise errors.InvalidInput("project_id is required when an admin creates a server "
                                   "group: name the project it belongs to", field="project_id")
     created = svc.create_server_group(
         store_of(request), name=body.name, policy=body.policy, project_id=project,
-        user_id=ctx.user_id,
-        max_server_per_host=body.rules.max_server_per_host if body.rules else None)
+        user_id=ctx.user_id, max_server_per_host=max_per_host)
     response.headers["location"] = location(request, "server-groups", created.id)
     return group_body(created)
 
