@@ -21,6 +21,8 @@
           +-- UnknownAvailabilityZone (a zone no aggregate defines)
           +-- IdempotencyKeyReused    (a key sent again with another request: 422)
 
+StoreUnavailable (a direct child of CorralError) is the database being unreachable.
+
 Claims add ConsumerGenerationConflict, InsufficientCapacity and InvalidAllocation
 (Conflicts) and ConsumerNotFound. The /v1 API adds FlavorNotFound, ExtraSpecNotFound,
 FlavorAccessNotFound, ServerGroupNotFound (NotFound) and FlavorAccessExists,
@@ -308,3 +310,23 @@ class UnknownAvailabilityZone(InvalidInput):
                          field="availability_zone")
         self.zone = zone
         self.known = known
+
+
+# -- the store -----------------------------------------------------------------------------
+
+class StoreUnavailable(CorralError):
+    """The database cannot be reached or did not answer in time (connection refused or
+    lost, server shutting down, an SQLite lock held past the busy timeout). Not the
+    request's fault: the client may retry after ``retry_after_s`` seconds.
+
+    ``reason`` is the driver's first line with any password removed, for the logs; the
+    detail stays generic (clients need to know to retry, not the database's address).
+    """
+
+    code = codes.STORE_UNAVAILABLE
+
+    def __init__(self, reason: str, retry_after_s: int = 2) -> None:
+        super().__init__("The database is unavailable right now; nothing was changed by "
+                         f"this request. Retry in {retry_after_s} seconds.")
+        self.reason = reason
+        self.retry_after_s = retry_after_s
