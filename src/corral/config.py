@@ -99,6 +99,10 @@ OPTIONS: list[Option] = [
     Option("scheduler", "decision_retention_hours",
            "How long scheduling decisions are kept for GET /v1/decisions and 'corral "
            "explain' (older ones are pruned as new ones are written; 0 keeps them all)."),
+    Option("scheduler", "idempotency_key_retention_hours",
+           "How long the answer to a POST /v1/instances sent with an Idempotency-Key is "
+           "kept for replay (a retry with the same key and body gets it instead of a second "
+           "boot); older keys are forgotten and pruned as new ones are stored."),
     Option("quota", "quota_model",
            "'overbook': a child's limit may not exceed its parent's, but children's limits "
            "may add up to more; 'strict': children's limits may not add up to more than "
@@ -152,6 +156,7 @@ class Settings(BaseModel):
     soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
     build_failure_weight_multiplier: float = 1_000_000.0
     decision_retention_hours: int = Field(default=168, ge=0)
+    idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     quota_model: Literal["overbook", "strict"] = "overbook"
     audit_interval_s: int = Field(default=300, ge=0)
     log_format: Literal["json", "console"] = "console"

@@ -156,7 +156,7 @@ def test_count_server_group_and_host_hints(cli: Cli, sqlite_store: Store) -> Non
     assert apart["host"] == batch[2]["host"]
     zoned = cli("instance", "boot", "z", "--flavor", "small", "--project", "p1",
                 "--zone", "nowhere")
-    assert_fails(zoned, 1, "No valid host: constraint_unsatisfiable (zone)")
+    assert_fails(zoned, 2, "--zone", "No availability zone 'nowhere'")  # not a refusal
 
 
 # -- dry run, refusals and explanations ------------------------------------------------------------

@@ -16,6 +16,7 @@ from .conftest import Cli, assert_fails, assert_one_error_line
 
 def test_create_list_show_revoke_on_both_backends(any_cli: Cli, store: Store,
                                                   tmp_path: Path) -> None:
+    any_cli.ok("project", "create", "p1")  # a token's project must exist
     made = json.loads(any_cli.ok("token", "create", "--project", "p1", "--role", "member",
                                  "--user", "alice", "--name", "ci",
                                  "--expires-in-days", "30", "-f", "json").stdout)

@@ -131,7 +131,9 @@ def boot_instances(
     zone: Annotated[str | None, typer.Option(
         "--zone", metavar="AZ", help="Only hosts in this availability zone.")] = None,
     server_group: Annotated[str | None, typer.Option(
-        "--server-group", metavar="GROUP", help="UUID of the server group to join.")] = None,
+        "--server-group", metavar="GROUP",
+        help="The server group to join: its UUID, or its name (unique in --project).")
+    ] = None,
     same_host: Annotated[list[str] | None, typer.Option(
         "--same-host", metavar="INSTANCE",
         help="Only on a host of this instance (UUID). Repeatable.")] = None,

@@ -94,7 +94,7 @@ def show_server_group(
     """Show a server group with its rules and members."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.find_server_group(store, group)
+        found = svc.get_server_group(store, group)
     out.show(group_row(found))
 
 
@@ -107,11 +107,11 @@ def delete_server_groups(
     failed = 0
     with open_services() as store:
         if len(groups) == 1:
-            svc.delete_server_group(store, svc.find_server_group(store, groups[0]).id)
+            svc.delete_server_group(store, groups[0])
             return
         for ref in groups:
             try:
-                svc.delete_server_group(store, svc.find_server_group(store, ref).id)
+                svc.delete_server_group(store, ref)
             except errors.CorralError as exc:
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")

@@ -33,6 +33,7 @@ from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.hosts import HostQueries
+from corral.persistence.idempotency import IdempotencyQueries
 from corral.persistence.instances import InstanceQueries
 from corral.persistence.ledger import LedgerQueries
 from corral.persistence.prepared import Prepared
@@ -86,7 +87,7 @@ _USAGES_RAW = Prepared(_USAGES)
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
                  InstanceQueries, RevisionQueries, ProjectQueries, LedgerQueries,
-                 TokenQueries):
+                 TokenQueries, IdempotencyQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

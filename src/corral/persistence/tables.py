@@ -354,6 +354,23 @@ api_tokens = Table(
     Column("revoked_at", DateTime, nullable=True),
 )
 
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The caller's project ("" for a caller with none): a key from another project is
+    # another key. Unique per (scope, key): a retry racing the first call loses here.
+    Column("scope", String(255), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    # sha256 of the request as sent (canonical JSON): the same key with another body
+    # is refused, never replayed.
+    Column("fingerprint", String(64), nullable=False),
+    # The answer to replay: HTTP status and the result it described (JSON).
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    UniqueConstraint("scope", "idempotency_key"),
+)
+
 revisions = Table(
     "revisions", metadata,
     # Named counters that move on every change of what they name ("hosts": any host or
