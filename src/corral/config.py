@@ -114,6 +114,15 @@ OPTIONS: list[Option] = [
 #: Options whose values are never echoed in error messages.
 SECRET_OPTIONS = frozenset({"api_tokens", "database_url"})
 
+#: The fleet policy: options that change what the fleet looks like or what a decision
+#: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
+#: ``corral serve`` publishes its values into the database and every CLI command reads
+#: them from there, so the CLI, /v1, /ui, /metrics and Placement give one answer
+#: (services/system.py). Options about one process only (listening, logging, pools,
+#: the audit timer) are not in it.
+FLEET_POLICY: tuple[str, ...] = (
+    *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
+
 
 class Settings(BaseModel):
     """Validated settings; pass them explicitly, never read them from a global."""
@@ -226,12 +235,9 @@ def _env_name(name: str) -> str:
     return "CORRAL_" + name.upper()
 
 
-def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
-    """Build Settings from defaults, an INI file, the environment and explicit overrides.
-
-    Raises:
-        ConfigError: naming every bad value and where it came from.
-    """
+def _gather(config_file: str | None, overrides: dict[str, Any]
+            ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(raw values, where each came from, problems) from the file, environment, overrides."""
     raw: dict[str, Any] = {}
     origin: dict[str, str] = {}
     config_file = config_file or os.environ.get("CORRAL_CONFIG_FILE") or None
@@ -265,6 +271,16 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         if value is not None:
             raw[name] = value
             origin[name] = f"--{name.replace('_', '-')}"
+    return raw, origin, problems
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, an INI file, the environment and explicit overrides.
+
+    Raises:
+        ConfigError: naming every bad value and where it came from.
+    """
+    raw, origin, problems = _gather(config_file, overrides)
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
@@ -278,6 +294,12 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     assert settings is not None
     return settings
+
+
+def setting_origins(config_file: str | None = None, **overrides: Any) -> dict[str, str]:
+    """Where each explicitly configured option came from (``CORRAL_X``, the file and
+    section, ``--x``); options left at their defaults are absent."""
+    return _gather(config_file, overrides)[1]
 
 
 def sample_config() -> str:

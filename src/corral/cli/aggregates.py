@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services, settings
+from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
 
@@ -98,7 +98,7 @@ def set_aggregate(
     if not changes:
         bad_input("--property", "give --property KEY=VALUE or --unset-property KEY")
     with open_services() as store:
-        found = svc.update_metadata(store, settings(), name, changes)
+        found = svc.update_metadata(store, fleet_settings(store), name, changes)
     out.show(record(found))
 
 
@@ -116,7 +116,7 @@ def add_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host 
     """Add a host to an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.add_host(store, settings(), name, host)
+        found = svc.add_host(store, fleet_settings(store), name, host)
     out.show(record(found))
 
 
@@ -127,5 +127,5 @@ def remove_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Ho
     """Remove a host from an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.remove_host(store, settings(), name, host)
+        found = svc.remove_host(store, fleet_settings(store), name, host)
     out.show(record(found))

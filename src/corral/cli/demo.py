@@ -49,6 +49,9 @@ def seed_demo(
     out.print("  projects " + ", ".join(
         f"{p}{' < ' + parent if parent else ''}" for p, parent, _l in demo.DEMO_PROJECTS)
         + " with limits (corral quota show acme)")
+    out.print(f"  the demo hosts never heartbeat: this fleet keeps them up for "
+              f"{demo.DOWN_AFTER_S // 86400} days (host_down_after_s; explicit configuration "
+              "wins)")
     az1 = summary.aggregates["az1"]
     out.print("try: corral provider list --member-of " + az1 +
               " --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")

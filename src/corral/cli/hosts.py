@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services, settings
+from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Host
 from corral.services import hosts as svc
 
@@ -80,7 +80,7 @@ def list_hosts(
     if state is not None and state not in ("up", "down"):
         bad_input("--state", f"'up' or 'down', got {state!r}")
     with open_services() as store:
-        found = svc.list_hosts(store, settings(), availability_zone=availability_zone,
+        found = svc.list_hosts(store, fleet_settings(store), availability_zone=availability_zone,
                                state=state, enabled=enabled)
     out.list(list_row(h) for h in found)
 
@@ -91,7 +91,7 @@ def show_host(host: HostArg, fmt: output.FormatOption = output.Format.table,
     """Show a host, with its effective ratios and reserved memory and where each came from."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.get_host(store, settings(), host)
+        found = svc.get_host(store, fleet_settings(store), host)
     out.show(show_record(found))
 
 
@@ -156,5 +156,5 @@ def set_host(
     if not changes:
         bad_input("HOST", "nothing to change: give at least one option (see --help)")
     with open_services() as store:
-        found = svc.update_host(store, settings(), host, changes)
+        found = svc.update_host(store, fleet_settings(store), host, changes)
     out.show(show_record(found))

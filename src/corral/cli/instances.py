@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error, settings
+from corral.cli.context import bad_input, fail, fleet_settings, open_services, print_error
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_INT
@@ -94,7 +94,7 @@ def make_scheduler(store: Store) -> Scheduler:
     from corral.services.candidates import CandidateFinder
     from corral.services.scheduler import Scheduler
 
-    return Scheduler(store, settings(), CandidateFinder(store), CollectorRegistry())
+    return Scheduler(store, fleet_settings(store), CandidateFinder(store), CollectorRegistry())
 
 
 def refuse(exc: s.NoValidHost, fmt: output.Format) -> NoReturn:

@@ -21,7 +21,7 @@ from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
-from corral.config import Settings, sample_config
+from corral.config import Settings, sample_config, setting_origins
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
@@ -70,6 +70,7 @@ def main_options(
     state.config_file = config_file
     state.database_url = database_url
     state.debug = debug
+    state.noted = set()
 
 
 @db_app.command("upgrade")
@@ -115,10 +116,17 @@ def serve(
 
     from corral.services import system
 
-    conf = settings(service=True, host=host, port=port, workers=workers)
+    overrides = {"host": host, "port": port, "workers": workers}
+    conf = settings(service=True, **overrides)
     store = system.open_store(conf)
     try:
         system.prepare(store, conf)
+        # One fleet, one policy: run with the fleet's defaults below the explicit
+        # configuration, and publish the result for the CLI (and any other reader).
+        origins = setting_origins(state.config_file, database_url=state.database_url,
+                                  **overrides)
+        conf, fleet_origins = system.with_fleet_defaults(store, conf, origins)
+        system.publish_fleet_policy(store, conf, fleet_origins)
     except system.SchemaBehind as exc:
         fail(str(exc))
     finally:

@@ -9,17 +9,28 @@ Bad command-line values exit 2 naming the option; refusals by the rules exit 1.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 from rich.tree import Tree
 
 from corral.cli import output
-from corral.cli.context import bad_input, err, fail, open_services, out, print_error, settings
+from corral.cli.context import (
+    bad_input,
+    err,
+    fail,
+    fleet_settings,
+    open_services,
+    out,
+    print_error,
+)
 from corral.domain import errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc
+
+if TYPE_CHECKING:
+    from corral.persistence import Store
 
 project_app = typer.Typer(no_args_is_help=True,
                           help="The project tree: create, list, show, rename, move, delete.")
@@ -42,8 +53,9 @@ LimitArgs = Annotated[list[str], typer.Argument(
     metavar="RESOURCE=N...", help="Limits, e.g. cores=10 ram=4096 CUSTOM_GPU=1 (-1: unlimited).")]
 
 
-def model() -> Model:
-    return settings().quota_model
+def model(store: Store) -> Model:
+    """The quota model of the fleet (the one 'corral serve' published)."""
+    return fleet_settings(store).quota_model
 
 
 def _stamp(p: Project, which: str) -> str | None:
@@ -103,7 +115,7 @@ def create_project(
     limits = parse_limits(limit or [], "--limit")
     with open_services() as store:
         created = svc.create_project(store, project, name=name, parent_id=parent,
-                                     limits=limits, model=model())
+                                     limits=limits, model=model(store))
     out_.show(project_record(created))
 
 
@@ -144,7 +156,7 @@ def rename_project(
 ) -> None:
     """Rename a project."""
     with open_services() as store:
-        svc.update_project(store, project, name=name, model=model())
+        svc.update_project(store, project, name=name, model=model(store))
 
 
 @project_app.command("move")
@@ -162,7 +174,7 @@ def move_project(
     if (parent is None) == (not root):
         bad_input("--parent/--root", "give exactly one of them")
     with open_services() as store:
-        svc.update_project(store, project, parent_id=parent, model=model())
+        svc.update_project(store, project, parent_id=parent, model=model(store))
 
 
 @project_app.command("delete")
@@ -199,7 +211,7 @@ def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     """Set limits of a project (merged into those it has)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _view, warnings = svc.set_limits(store, project, wanted, model=model())
+        _view, warnings = svc.set_limits(store, project, wanted, model=model(store))
     warn(warnings)
 
 
@@ -211,7 +223,7 @@ def unset_limits(
     """Remove limits of a project: the default (or unlimited) applies again."""
     with open_services() as store:
         for res in resources:
-            _view, warnings = svc.unset_limit(store, project, res, model=model())
+            _view, warnings = svc.unset_limit(store, project, res, model=model(store))
             warn(warnings)
 
 
@@ -234,7 +246,7 @@ def set_default_limits(limits: LimitArgs) -> None:
     """Set default limits (merged into those set)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _defaults, warnings = svc.set_default_limits(store, wanted, model=model())
+        _defaults, warnings = svc.set_default_limits(store, wanted, model=model(store))
     warn(warnings)
 
 
@@ -245,7 +257,7 @@ def unset_default_limits(
     """Remove default limits: projects without their own become unlimited in them."""
     with open_services() as store:
         for res in resources:
-            svc.unset_default_limit(store, res, model=model())
+            svc.unset_default_limit(store, res, model=model(store))
 
 
 @default_app.command("list")

@@ -24,7 +24,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from corral.cli.context import bad_input, fail, open_services, out, settings
+from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
+from corral.config import Settings
 from corral.domain import errors
 from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
 from corral.services import sim_fleet as fleets
@@ -57,10 +58,9 @@ def simulate_command(
     """What-if: replay a workload against a fleet under policies side by side."""
     if (trace is None) == (not synthetic):
         bad_input("--trace", "give --trace FILE or --synthetic (one of them)")
-    base = settings()
     try:
+        spec, base = _fleet(fleet)
         policies = [sim.parse_policy(p, base) for p in (policy or [base.strategy])]
-        spec = _fleet(fleet, base)
         workload = _workload(trace, spec, policies[0], events, load, seed, projects)
     except errors.InvalidInput as exc:
         fail(exc.detail, code=2)
@@ -93,10 +93,14 @@ def simulate_command(
         fail("the simulator disagreed with the live filters and weighers: see result.json")
 
 
-def _fleet(fleet: str, base: Any) -> fleets.FleetSpec:
+def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:
+    """The fleet, and the settings its policies start from: for the live fleet, the
+    fleet policy the server published (what its hosts look like); else this command's."""
     if fleet == "live":
         with open_services() as store:
-            return fleets.read_live_fleet(store, base)
+            base = fleet_settings(store)
+            return fleets.read_live_fleet(store, base), base
+    base = settings()
     path = Path(fleet)
     if not path.is_file():
         bad_input("--fleet", f"{fleet} is not a file (or 'live')")
@@ -104,7 +108,7 @@ def _fleet(fleet: str, base: Any) -> fleets.FleetSpec:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise errors.InvalidInput(f"fleet {fleet}: not YAML or JSON: {exc}") from None
-    return fleets.parse_fleet(data)
+    return fleets.parse_fleet(data), base
 
 
 def _workload(trace: Path | None, spec: fleets.FleetSpec, first: sim.SimPolicy, events: int,
