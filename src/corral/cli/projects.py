@@ -9,6 +9,7 @@ Bad command-line values exit 2 naming the option; refusals by the rules exit 1.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -89,6 +90,10 @@ def parse_limits(values: list[str], option: str) -> dict[str, int]:
     return found
 
 
+def _pairs(limits: dict[str, int]) -> str:
+    return ", ".join(f"{res}={_amount(limit)}" for res, limit in limits.items())
+
+
 def warn(warnings: list[LimitWarning]) -> None:
     for w in warnings:
         line = Text("warning: ", style="bold yellow")
@@ -116,6 +121,8 @@ def create_project(
     with open_services() as store:
         created = svc.create_project(store, project, name=name, parent_id=parent,
                                      limits=limits, model=model(store))
+    out_.done(f"project {created.id} created"
+              + (f" under {created.parent_id}" if created.parent_id else " (a root)"))
     out_.show(project_record(created))
 
 
@@ -157,6 +164,8 @@ def rename_project(
     """Rename a project."""
     with open_services() as store:
         svc.update_project(store, project, name=name, model=model(store))
+    output.said(f"project {project} renamed to {name!r}" if name is not None
+                else f"project {project}: name cleared")
 
 
 @project_app.command("move")
@@ -175,6 +184,8 @@ def move_project(
         bad_input("--parent/--root", "give exactly one of them")
     with open_services() as store:
         svc.update_project(store, project, parent_id=parent, model=model(store))
+    output.said(f"project {project} moved under {parent}" if parent is not None
+                else f"project {project} is now a root")
 
 
 @project_app.command("delete")
@@ -186,13 +197,13 @@ def delete_projects(
     groups); goes on past a failure, reports each, exits 1 if any failed."""
     failed = 0
     with open_services() as store:
-        if len(projects) == 1:
-            svc.delete_project(store, projects[0])
-            return
         for ref in projects:
             try:
                 svc.delete_project(store, ref)
+                output.said(f"project {ref} deleted")
             except errors.CorralError as exc:
+                if len(projects) == 1:
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:
@@ -212,6 +223,7 @@ def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
         _view, warnings = svc.set_limits(store, project, wanted, model=model(store))
+    output.said(f"limits of project {project} set: {_pairs(wanted)}")
     warn(warnings)
 
 
@@ -225,6 +237,7 @@ def unset_limits(
         for res in resources:
             _view, warnings = svc.unset_limit(store, project, res, model=model(store))
             warn(warnings)
+    output.said(f"limits of project {project} unset: {', '.join(resources)}")
 
 
 @limit_app.command("list")
@@ -247,6 +260,7 @@ def set_default_limits(limits: LimitArgs) -> None:
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
         _defaults, warnings = svc.set_default_limits(store, wanted, model=model(store))
+    output.said(f"default limits set: {_pairs(wanted)}")
     warn(warnings)
 
 
@@ -258,6 +272,7 @@ def unset_default_limits(
     with open_services() as store:
         for res in resources:
             svc.unset_default_limit(store, res, model=model(store))
+    output.said(f"default limits unset: {', '.join(resources)}")
 
 
 @default_app.command("list")
@@ -285,14 +300,17 @@ def _amount(limit: int) -> str:
 
 
 def node_label(node: svc.QuotaNode) -> Text:
-    """``id (name)  cores 4/16  ram 512/∞``: subtree usage over the effective limit."""
+    """``id (name)  cores=4/16  ram=512/∞``: subtree usage over the effective limit.
+
+    Each resource is one word, so a narrow terminal wraps between resources, never
+    inside one (nor inside a project's id)."""
     p = node.project
     label = Text(p.id, style="bold")
     if p.name:
         label.append(f" ({p.name})", style="dim")
     for q in node.resources:
         over = q.limit != quotas.UNLIMITED and q.subtree > q.limit
-        label.append(f"  {q.resource} ")
+        label.append(f"  {q.resource}=")
         label.append(f"{q.subtree}/{_amount(q.limit)}", style="red" if over else "cyan")
     return label
 
@@ -320,7 +338,8 @@ def show_quota(
     with open_services() as store:
         nodes = svc.quota_tree(store, project, depth=depth)
     if fmt is output.Format.table:
-        out.print(render_tree(nodes))
+        out.print(render_tree(nodes), soft_wrap=False,
+                  width=output.width_of(sys.stdout, 200))
         out.print(Text(f"Headroom of {project} (path {' / '.join(nodes[0].project.path)})",
                        style="bold"))
     out_.list({**row, "limit": row["limit"] if fmt is not output.Format.table

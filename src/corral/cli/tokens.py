@@ -73,6 +73,9 @@ def create_token(
     with open_services() as store:
         created = svc.create_token(store, role=role.value, project_id=project, user_id=user,
                                    name=name, expires_in_days=expires_in_days)
+    tok = created.token
+    out.done(f"token {tok.name} created ({tok.uuid}, role {tok.role}"
+             + (f", project {tok.project_id})" if tok.project_id else ")"))
     out.show({**token_row(created.token), "secret": created.secret})
     if fmt == output.Format.table:
         err.print("[bold yellow]Keep the secret now: it is stored hashed and will not be "
@@ -113,4 +116,4 @@ def revoke_token(
     """Revoke a token. Running servers refuse it within seconds (their cache's TTL)."""
     with open_services() as store:
         revoked = svc.revoke_token(store, token)
-    err.print(f"revoked token {revoked.uuid} ({revoked.name})")
+    output.said(f"token {revoked.name} revoked ({revoked.uuid})")
