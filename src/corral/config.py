@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -317,7 +318,9 @@ def sample_config() -> str:
                 value = "$XDG_DATA_HOME/corral (default ~/.local/share/corral)"
             if isinstance(value, bool):
                 value = str(value).lower()
-            lines.append(f"# {opt.help}")
+            lines.extend(textwrap.wrap(opt.help, 78, initial_indent="# ",
+                                       subsequent_indent="# ", break_long_words=False,
+                                       break_on_hyphens=False))
             lines.append(f"# env: {_env_name(opt.name)}")
             lines.append(f"#{opt.name} = {value}")
             lines.append("")

@@ -49,7 +49,8 @@ def seed_demo(
     out.print(f"    {', '.join(demo.FLAVORS)}")
     out.print("  projects " + ", ".join(
         f"{p}{' < ' + parent if parent else ''}" for p, parent, _l in demo.DEMO_PROJECTS)
-        + " with limits (corral quota show acme)")
+        + " with limits")
+    out.print("    (corral quota show acme)")
     out.print(f"  its hosts never heartbeat: they stay up {demo.DOWN_AFTER_S // 86400} days "
               "(this fleet's host_down_after_s)")
     az1 = summary.aggregates["az1"]

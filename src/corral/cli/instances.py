@@ -193,8 +193,9 @@ def list_instances(
     column: output.ColumnOption = None,
 ) -> None:
     """List live instances (deleted ones are not shown)."""
+    # --long asks for every field: rows too wide for the terminal go vertical instead.
     out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS,
-                        narrow=LIST_NARROW)
+                        narrow=() if long else LIST_NARROW)
     with open_services() as store:
         found = svc.list_instances(store, project_id=project, host=host,
                                    state=state.value if state else None, limit=limit)

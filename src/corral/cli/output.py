@@ -33,8 +33,8 @@ from typing import Annotated, Any, TextIO
 import typer
 import yaml  # type: ignore[import-untyped]
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, RenderableType
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -85,7 +85,7 @@ class Output:
         """Print rows (mappings holding at least every available column) as a listing."""
         picked = [[row[c] for c in self.columns] for row in rows]
         emit_list(self.format, self.columns, picked, self.stream,
-                  narrow=() if self.picked else self.narrow, picked=self.picked)
+                  narrow=() if self.picked else self.narrow)
 
     def show(self, record: Mapping[str, Any]) -> None:
         """Print one record as field/value pairs."""
@@ -209,7 +209,7 @@ def _csv_cell(value: Any) -> Any:
 # -- formats -------------------------------------------------------------------------------
 
 def emit_list(fmt: Format, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-              stream: TextIO, *, narrow: Sequence[str] = (), picked: bool = False) -> None:
+              stream: TextIO, *, narrow: Sequence[str] = ()) -> None:
     if fmt is Format.json:
         data = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
         stream.write(json.dumps(data, indent=2) + "\n")
@@ -228,7 +228,7 @@ def emit_list(fmt: Format, columns: Sequence[str], rows: Sequence[Sequence[Any]]
             stream.write(" ".join(flat(v) for v in row) + "\n")
     else:
         cells = [[multiline(v, limit=LIST_MAX) for v in row] for row in rows]
-        _print(fitted(columns, cells, width_of(stream), narrow=narrow, picked=picked), stream)
+        _print(fitted(columns, cells, width_of(stream), narrow=narrow), stream)
 
 
 def emit_show(fmt: Format, pairs: Sequence[tuple[str, Any]], stream: TextIO) -> None:
@@ -265,22 +265,51 @@ def width_of(stream: TextIO, piped: int | None = None) -> int | None:
     return console.width if console.is_terminal else piped
 
 
-def table_of(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+def table_of(columns: Sequence[str], rows: Sequence[Sequence[str]],
+             widths: Sequence[int] | None = None) -> Table:
     table = Table(box=box.SQUARE, header_style="bold", highlight=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for n, column in enumerate(columns):
+        table.add_column(column, overflow="fold", width=widths[n] if widths else None)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     return table
 
 
-def _minimum(table: Table) -> int:
-    console = Console(width=100_000)
-    return Measurement.get(console, console.options, table).minimum
+def _extent(column: str, cells: Iterable[str]) -> tuple[int, int]:
+    """(longest word, longest line) of a column, header included."""
+    lines = [column, *(line for cell in cells for line in cell.splitlines())]
+    words = [w for line in lines for w in line.split()]
+    return (max((cell_len(w) for w in words), default=1),
+            max((cell_len(line) for line in lines), default=1))
+
+
+#: What a table adds to its cells' widths: a border per column and one more, and a
+#: space either side of every cell.
+def _frame(count: int) -> int:
+    return 3 * count + 1
+
+
+def _widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int
+            ) -> list[int] | None:
+    """Widths of the columns so that the table fits ``width`` and no word is broken
+    (None: it cannot). The widest columns give way first, never below their longest
+    word."""
+    extents = [_extent(c, (row[n] for row in rows)) for n, c in enumerate(columns)]
+    room = width - _frame(len(columns))
+    if sum(low for low, _ in extents) > room:
+        return None
+    widths = [high for _, high in extents]
+    excess = sum(widths) - room
+    while excess > 0:
+        n = max((k for k in range(len(widths)) if widths[k] > extents[k][0]),
+                key=lambda k: widths[k])
+        widths[n] -= 1
+        excess -= 1
+    return widths
 
 
 def fitted(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int | None, *,
-           narrow: Sequence[str] = (), picked: bool = False,
+           narrow: Sequence[str] = (),
            hint: str = "-c picks columns, -f json shows all") -> list[RenderableType]:
     """A table of ``rows`` (text cells) that fits ``width`` without breaking a word.
 
@@ -288,25 +317,27 @@ def fitted(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int | N
     says which. When it still does not fit, each row is printed as ``column: value``
     lines. ``width`` None: the natural width.
     """
-    keep, original = list(columns), rows
-    table = table_of(keep, rows)
-    if width is None or _minimum(table) <= width:
-        return [table]
+    if width is None:
+        return [table_of(columns, rows)]
+    keep, kept_rows = list(columns), [list(r) for r in rows]
     dropped: list[str] = []
-    for column in narrow:
-        if column not in keep or len(keep) == 1:
-            continue
-        index = keep.index(column)
-        keep.pop(index)
-        rows = [[*row[:index], *row[index + 1:]] for row in rows]
-        dropped.append(column)
-        table = table_of(keep, rows)
-        if _minimum(table) <= width:
-            note = Text(f"left out at {width} columns: {', '.join(dropped)} ({hint})",
-                        style="dim")
-            return [table, note]
+    for column in (None, *narrow):
+        if column is not None:
+            if column not in keep or len(keep) == 1:
+                continue
+            index = keep.index(column)
+            keep.pop(index)
+            kept_rows = [[*row[:index], *row[index + 1:]] for row in kept_rows]
+            dropped.append(column)
+        widths = _widths(keep, kept_rows, width)
+        if widths is not None:
+            parts: list[RenderableType] = [table_of(keep, kept_rows, widths)]
+            if dropped:
+                parts.append(Text(f"left out at {width} columns: {', '.join(dropped)} "
+                                  f"({hint})", style="dim"))
+            return parts
     # Vertically, every column has the whole width again: show them all.
-    return vertical(columns, original)
+    return vertical(columns, rows)
 
 
 def vertical(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[RenderableType]:

@@ -7,13 +7,14 @@ database keeps only its sha256, so a lost secret means a new token.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, err, open_services
+from corral.cli.context import bad_input, open_services
 from corral.domain import errors
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
@@ -78,8 +79,8 @@ def create_token(
              + (f", project {tok.project_id})" if tok.project_id else ")"))
     out.show({**token_row(created.token), "secret": created.secret})
     if fmt == output.Format.table:
-        err.print("[bold yellow]Keep the secret now: it is stored hashed and will not be "
-                  "shown again.[/bold yellow] Send it as the x-auth-token header.")
+        output.said("Keep the secret now: it is stored hashed and will not be shown again. "
+                    "Send it as the x-auth-token header.", sys.stderr)
 
 
 @token_app.command("list")
