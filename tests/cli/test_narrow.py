@@ -62,7 +62,7 @@ READS = [
     ("decision", "list"), ("token", "list"), ("project", "list"), ("project", "show", "acme"),
     ("limit", "list", "acme"), ("limit", "default", "list"), ("quota", "show", "acme"),
     ("quota", "audit"), ("capacity",), ("capacity", "--stranded"),
-    ("capacity", "--utilization"), ("db", "current"), ("config", "sample"),
+    ("capacity", "--utilization"), ("db", "current"), ("config", "sample"), ("config", "show"),
 ]
 
 

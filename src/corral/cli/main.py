@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, providers, server_groups
+from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, output, providers, server_groups
 from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.projects import limit_app, project_app, quota_app
@@ -26,7 +26,8 @@ from corral.config import Settings, sample_config, setting_origins
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, current revision.")
-config_app = typer.Typer(no_args_is_help=True, help="Configuration: print a sample file.")
+config_app = typer.Typer(no_args_is_help=True,
+                         help="Configuration: a sample file; the fleet policy in use.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(providers.provider_app, name="provider")
@@ -102,6 +103,21 @@ def db_current() -> None:
 def config_sample() -> None:
     """Print every option with its help text, as an INI file."""
     sys.stdout.write(sample_config() + "\n")
+
+
+@config_app.command("show")
+def config_show(fmt: output.FormatOption = output.Format.table,
+                column: output.ColumnOption = None) -> None:
+    """The fleet policy this database's commands use: each option, its value and where it
+    came from (published by 'corral serve', a default of the fleet, this configuration)."""
+    from corral.services import system
+
+    out_ = output.Output(fmt, column, ("option", "value", "origin"), narrow=())
+    with open_services() as store:
+        view = system.fleet_view(store, settings(), setting_origins(
+            state.config_file, database_url=state.database_url))
+    out_.list({"option": name, "value": entry["value"], "origin": entry["origin"]}
+              for name, entry in system.fleet_configuration(view).items())
 
 
 @app.command("serve")
