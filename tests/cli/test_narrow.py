@@ -289,7 +289,8 @@ MUTATING: list[tuple[Setup, tuple[str, ...], str]] = [
     (_nothing, ("limit", "default", "set", "instances=10"), r"default limits set: instances=10"),
     (_default_limit, ("limit", "default", "unset", "instances"),
      r"default limits unset: instances"),
-    (_nothing, ("quota", "audit", "--fix"), r"The quota ledger agrees with the allocations: no drift, no orphans\."),
+    (_nothing, ("quota", "audit", "--fix"),
+     r"The quota ledger agrees with the allocations: no drift, no orphans\."),
     (_nothing, ("db", "upgrade"), r"database at revision \S+ \(was \S+\)"),
 ]
 
