@@ -17,7 +17,7 @@ from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
 
-aggregate_app = typer.Typer(no_args_is_help=True,
+aggregate_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Host aggregates: create, list, show, set, delete, add/remove "
                                  "hosts.")
 

@@ -20,9 +20,9 @@ from corral.domain import flavors as rules
 from corral.domain.flavors import MAX_INT, Flavor, placement_request
 from corral.services import flavors as svc
 
-flavor_app = typer.Typer(no_args_is_help=True,
+flavor_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Flavors: create, list, show, set, delete; access lists.")
-access_app = typer.Typer(no_args_is_help=True,
+access_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Projects a private flavor is shared with: add, remove, list.")
 flavor_app.add_typer(access_app, name="access")
 

@@ -17,7 +17,7 @@ from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Host
 from corral.services import hosts as svc
 
-host_app = typer.Typer(no_args_is_help=True,
+host_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                        help="Compute hosts: list, show, set (enable, disable, ratios).")
 
 LIST_COLUMNS = ("name", "state", "enabled", "availability_zone", "last_heartbeat",

@@ -37,10 +37,10 @@ if TYPE_CHECKING:
     from corral.persistence import Store
     from corral.services.scheduler import Scheduler
 
-instance_app = typer.Typer(no_args_is_help=True,
+instance_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Instances: boot, list, show, delete, report, resize, migrate, "
                                 "confirm, revert.")
-decision_app = typer.Typer(no_args_is_help=True,
+decision_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Scheduling decisions: list (see 'corral explain ID').")
 
 LIST_COLUMNS = ("id", "name", "state", "host", "flavor_id", "project_id")

@@ -25,10 +25,13 @@ from corral.config import Settings, sample_config, setting_origins
 from corral.logging import redact
 
 # No locals in --debug tracebacks: they hold the database URL and its password.
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+# Markdown help: a docstring's single line breaks do not break the command listings.
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", add_completion=False,
+                  pretty_exceptions_show_locals=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, current revision.")
-config_app = typer.Typer(no_args_is_help=True,
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                     help="Database schema: upgrade, current revision.")
+config_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Configuration: a sample file; the fleet policy in use.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")

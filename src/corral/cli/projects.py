@@ -33,14 +33,14 @@ from corral.services import projects as svc
 if TYPE_CHECKING:
     from corral.persistence import Store
 
-project_app = typer.Typer(no_args_is_help=True,
+project_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="The project tree: create, list, show, rename, move, delete.")
-limit_app = typer.Typer(no_args_is_help=True,
+limit_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="Limits of a project (set, unset, list) and default limits.")
-default_app = typer.Typer(no_args_is_help=True,
+default_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="Default limits: what a project without its own gets.")
 limit_app.add_typer(default_app, name="default")
-quota_app = typer.Typer(no_args_is_help=True, help="Quota usage and headroom.")
+quota_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="Quota usage and headroom.")
 
 LIST_COLUMNS = ("id", "name", "parent_id", "depth", "children")
 SHOW_COLUMNS = ("id", "name", "parent_id", "path", "depth", "children", "created_at",

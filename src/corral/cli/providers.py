@@ -23,9 +23,9 @@ from corral.services import providers as svc
 if TYPE_CHECKING:
     from corral.persistence import Store
 
-provider_app = typer.Typer(no_args_is_help=True,
+provider_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Resource providers: list, show, create, delete.")
-inventory_app = typer.Typer(no_args_is_help=True,
+inventory_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Inventories of a resource provider: list, set.")
 
 PROVIDER_COLUMNS = ("uuid", "name", "generation", "root_provider_uuid", "parent_provider_uuid")

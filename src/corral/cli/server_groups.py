@@ -19,7 +19,7 @@ from corral.domain import flavors as rules
 from corral.domain.flavors import MAX_INT, ServerGroup
 from corral.services import server_groups as svc
 
-server_group_app = typer.Typer(no_args_is_help=True,
+server_group_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                                help="Server groups: create, list, show, delete.")
 
 LIST_COLUMNS = ("id", "name", "policy", "rules", "project_id", "user_id")

@@ -20,7 +20,7 @@ from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
 from corral.services import tokens as svc
 
-token_app = typer.Typer(no_args_is_help=True,
+token_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="API tokens: create (the secret is shown once), list, revoke.")
 
 LIST_COLUMNS = ("id", "name", "project_id", "user_id", "role", "state", "expires_at")
