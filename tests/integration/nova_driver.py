@@ -3,7 +3,7 @@
 Run by ``test_nova_report_client.py`` with the Python of a virtualenv holding the ``nova``
 package from PyPI (never by corral's interpreter, never collected by pytest)::
 
-    NOVA_VENV/bin/python nova_driver.py http://127.0.0.1:PORT/placement TOKEN
+    NOVA_VENV/bin/python nova_driver.py
 
 Nova reads its configuration as in production: an oslo.config file with a
 ``[placement]`` section (keystoneauth's ``admin_token`` plugin with the endpoint and the
@@ -13,8 +13,10 @@ service is a client of its own, with its own cache, as in a deployment: two
 nova-computes, nova-scheduler, nova-conductor and nova-api. Neutron's agent providers
 are written with plain HTTP calls through nova-api's client (neutron is not under test).
 
-Protocol: the driver prints one JSON line ``{"ready": ..., "ids": {...}}``, then reads a
-step name per line on stdin and answers one JSON line per step::
+Protocol: the driver prints one JSON line ``{"ready": ..., "ids": {...}, "steps": [...]}``
+(its steps in scenario order) once nova is imported, then reads commands on stdin, one
+a line. ``connect URL TOKEN`` configures nova for a server and starts its services
+afresh (answer ``{"connected": URL}``); a step name runs that step and answers::
 
     {"step": NAME, "ok": bool, "checks": [[label, expected, got], ...],
      "calls": [[actor, method, path, microversion, status], ...],
@@ -31,8 +33,10 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,8 +49,12 @@ IDS = {
     "cn2_reinstalled": "c0000000-0000-4000-8000-0000000000f2",
     "pgpu1": "c0000000-0000-4000-8000-000000000011",
     "pgpu2": "c0000000-0000-4000-8000-000000000012",
+    "pgpu3": "c0000000-0000-4000-8000-000000000013",
     "ovs_agent": "c0000000-0000-4000-8000-000000000021",
     "ovs_bridge": "c0000000-0000-4000-8000-000000000022",
+    "shared_disk": "c0000000-0000-4000-8000-000000000031",
+    "ironic": "c0000000-0000-4000-8000-000000000041",
+    "bm_inst": "d0000000-0000-4000-8000-0000000000b1",
     "agg1": "a0000000-0000-4000-8000-000000000001",
     "agg2": "a0000000-0000-4000-8000-000000000002",
     "project": "b0000000-0000-4000-8000-000000000001",
@@ -61,13 +69,14 @@ IDS = {
 }
 NODE = {"cn1": IDS["cn1"], "cn2": IDS["cn2"]}
 HOST = {"cn1": "host1", "cn2": "host2"}
-PGPU_NAMES = {"pgpu1": "cn1_pci_0000_84_00_0", "pgpu2": "cn1_pci_0000_85_00_0"}
+PGPU_NAMES = {"pgpu1": "cn1_pci_0000_84_00_0", "pgpu2": "cn1_pci_0000_85_00_0",
+              "pgpu3": "cn1_pci_0000_86_00_0"}
 
 
-def _write_config(placement_url: str, token: str) -> str:
-    conf = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept for the process's life)
-        "w", prefix="nova-", suffix=".conf", delete=False)
-    conf.write(f"""[DEFAULT]
+def _configure(placement_url: str, token: str) -> None:
+    """Write nova.conf for this server and (re)load it, as a nova service starts."""
+    with tempfile.NamedTemporaryFile("w", prefix="nova-", suffix=".conf", delete=False) as conf:
+        conf.write(f"""[DEFAULT]
 host = nova-driver
 
 [placement]
@@ -76,11 +85,12 @@ token = {token}
 endpoint = {placement_url}
 endpoint_override = {placement_url}
 """)
-    conf.close()
-    return conf.name
+    nova_conf.CONF([], project="nova", default_config_files=[conf.name])
+    os.unlink(conf.name)
 
 
-# nova is imported only once the configuration file exists (main()).
+# nova is imported once (it takes seconds), then configured for each server.
+nova_conf: Any = None
 report: Any = None
 request_filter: Any = None
 sched_utils: Any = None
@@ -91,8 +101,9 @@ orc: Any = None
 ot: Any = None
 
 
-def _import_nova(config_file: str) -> str:
-    global report, request_filter, sched_utils, objects, exception, nova_context, orc, ot
+def _import_nova() -> str:
+    global nova_conf, report, request_filter, sched_utils, objects, exception, nova_context
+    global orc, ot
     import nova.conf
     import os_resource_classes
     import os_traits
@@ -104,7 +115,7 @@ def _import_nova(config_file: str) -> str:
     from nova.scheduler import utils as utils_module
     from nova.scheduler.client import report as report_module
 
-    nova.conf.CONF([], project="nova", default_config_files=[config_file])
+    nova_conf = nova.conf
     objects_module.register_all()
     report, sched_utils, objects = report_module, utils_module, objects_module
     request_filter = filter_module
@@ -169,7 +180,9 @@ def _inv(total: int, ratio: float = 1.0, reserved: int = 0, max_unit: int | None
 class FakeLibvirt:
     """What a libvirt driver's ``update_provider_tree`` does for one node: root inventory
     and CPU traits, and vGPUs either on the root (the pre-Stein layout) or on one child
-    provider per physical GPU (reshaping the root's when needed)."""
+    provider per physical GPU. It asks for a reshape when vGPUs must leave the root, or
+    when a physical GPU's provider is replaced by another (``moves``), and then moves
+    the consumers' allocations in the tree it is given."""
 
     def __init__(self, node: str, vgpu_on_root: bool = False, pgpus: tuple[str, ...] = ()
                  ) -> None:
@@ -181,6 +194,7 @@ class FakeLibvirt:
         self.vcpus = 16
         self.disk_gb: int | None = 500
         self.service_disabled = False
+        self.moves: dict[str, str] = {}
 
     def root_inventory(self) -> dict[str, Any]:
         inv = {orc.VCPU: _inv(self.vcpus, ratio=4.0),
@@ -196,7 +210,8 @@ class FakeLibvirt:
         node = self.node
         root = tree.data(node)
         inventory = self.root_inventory()
-        reshape_needed = orc.VGPU in root.inventory and orc.VGPU not in inventory
+        moves = {IDS[old]: IDS[new] for old, new in self.moves.items() if tree.exists(IDS[old])}
+        reshape_needed = (orc.VGPU in root.inventory and orc.VGPU not in inventory) or bool(moves)
         if reshape_needed and allocations is None:
             raise exception.ReshapeNeeded()
         tree.update_inventory(node, inventory)
@@ -212,12 +227,16 @@ class FakeLibvirt:
             if key not in self.pgpus and tree.exists(name):
                 tree.remove(name)
         if reshape_needed:
-            # Move each consumer's vGPUs from the root to the first physical GPU.
+            # Move each consumer's vGPUs from the root to the first physical GPU, and
+            # from a replaced GPU's provider to its successor.
             for alloc in allocations.values():  # type: ignore[union-attr]
                 on_root = alloc["allocations"].get(NODE[node], {}).get("resources", {})
                 if orc.VGPU in on_root:
                     alloc["allocations"][IDS[self.pgpus[0]]] = {
                         "resources": {orc.VGPU: on_root.pop(orc.VGPU)}}
+                for old, new in moves.items():
+                    if old in alloc["allocations"]:
+                        alloc["allocations"][new] = alloc["allocations"].pop(old)
 
 
 def rt_update(client: Any, driver: FakeLibvirt) -> dict[str, Any]:
@@ -272,6 +291,11 @@ class Scenario:
             "large": self._flavor(8, 8192, 40),
             "vgpu": self._flavor(1, 1024, 10, {"resources:VGPU": "1"}),
             "avx2": self._flavor(2, 2048, 20, {"trait:HW_CPU_X86_AVX2": "required"}),
+            "wide": self._flavor(12, 1024, 1),
+            # an Ironic flavor: the custom class only, the standard ones zeroed
+            "baremetal": self._flavor(8, 65536, 400, {
+                "resources:CUSTOM_BAREMETAL_GOLD": "1", "resources:VCPU": "0",
+                "resources:MEMORY_MB": "0", "resources:DISK_GB": "0"}),
         }
 
     # helpers
@@ -357,6 +381,15 @@ class Scenario:
         return {rc: n for rc, n in resp.json()["usages"].items() if n}
 
     # --- nova-compute: start, report, reshape -------------------------------------------------
+
+    def step_upgrade_check(self) -> None:
+        """``nova-status upgrade check``'s placement check: reachable with nova's
+        credentials, and new enough (the microversion nova 34 needs)."""
+        from nova.cmd import status
+
+        result = status.UpgradeCommands()._check_placement()
+        self.check("placement check", [result.code.name, result.details], ["SUCCESS", None])
+        self.check("nova needs", status.MIN_PLACEMENT_MICROVERSION, "1.36")
 
     def step_computes_start(self) -> None:
         """Both nova-computes start: root providers created, inventory and traits set
@@ -506,6 +539,71 @@ class Scenario:
         reqs, _, _ = self.candidates("small")
         self.check("cn2 back", len(reqs), 2)
 
+    def step_parallel_claims(self) -> None:
+        """Eight nova-scheduler workers claim on cn2 at once, each with its own client:
+        exactly as many fit as the capacity allows, the others are refused (False), and
+        nothing is overcommitted. Then the instances are deleted."""
+        reqs, _, version = self.candidates("wide")
+        pick = self.pick(reqs, "cn2")
+        before = self.usage("cn2").get("VCPU", 0)
+        free = (64 - before) // 12
+        consumers = [f"d1000000-0000-4000-8000-00000000000{i}" for i in range(8)]
+        results: dict[str, bool] = {}
+
+        def claim(consumer: str) -> None:
+            client = _recording_client("scheduler-worker")
+            results[consumer] = bool(sched_utils.claim_resources(
+                self.ctx, client, self.spec("wide"), consumer, copy.deepcopy(pick), version))
+
+        threads = [threading.Thread(target=claim, args=(c,)) for c in consumers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.check("claims that fit", sorted(results.values()),
+                   [False] * (8 - free) + [True] * free)
+        self.check("cn2 VCPU used", self.usage("cn2").get("VCPU"), before + 12 * free)
+        for consumer, ok in results.items():
+            self.check(f"{consumer} deleted", self.conductor.delete_allocation_for_instance(
+                self.ctx, consumer, force=True), ok)
+
+    def step_ironic_node(self) -> None:
+        """An Ironic nova-compute reports a bare-metal node as a root with one unit of a
+        custom class; while the node is unavailable it reserves the whole unit (allowed
+        from 1.26), so the scheduler finds nothing; once available, a flavor that zeroes
+        the standard classes gets it."""
+        client = _recording_client("compute-ironic")
+        tree = client.get_provider_subtree_and_ensure_root(self.ctx, IDS["ironic"],
+                                                           name="ironic-node-1")
+        unavailable = {"CUSTOM_BAREMETAL_GOLD": _inv(1, reserved=1)}
+        tree.update_inventory("ironic-node-1", unavailable)
+        tree.update_traits("ironic-node-1", [ot.COMPUTE_NODE, ot.OWNER_NOVA])
+        client.update_from_provider_tree(self.ctx, tree)
+        inv = client._get_inventory(self.ctx, IDS["ironic"])["inventories"]
+        self.check("reserved = total", inv["CUSTOM_BAREMETAL_GOLD"], unavailable[
+            "CUSTOM_BAREMETAL_GOLD"])
+        self.check("the class was created", [c[1:] for c in CALLS if c[0] == "compute-ironic"
+                                             and c[2].startswith("/resource_classes/")],
+                   [["PUT", "/resource_classes/CUSTOM_BAREMETAL_GOLD", "1.7", 201]])
+        reqs, _, _ = self.candidates("baremetal", member_of=None)
+        self.check("unavailable: no candidate", reqs, [])
+        tree = client.get_provider_subtree_and_ensure_root(self.ctx, IDS["ironic"],
+                                                           name="ironic-node-1")
+        tree.update_inventory("ironic-node-1", {"CUSTOM_BAREMETAL_GOLD": _inv(1)})
+        client.update_from_provider_tree(self.ctx, tree)
+        reqs, _, version = self.candidates("baremetal", member_of=None)
+        self.check("available", [r["allocations"] for r in reqs], [
+            {IDS["ironic"]: {"resources": {"CUSTOM_BAREMETAL_GOLD": 1}}}])
+        self.check("claimed", sched_utils.claim_resources(
+            self.ctx, self.scheduler, self.spec("baremetal"), IDS["bm_inst"], reqs[0],
+            version), True)
+        self.check("taken", self.candidates("baremetal", member_of=None)[0], [])
+        self.check("deleted", client.delete_allocation_for_instance(self.ctx, IDS["bm_inst"]),
+                   True)
+        client.delete_resource_provider(self.ctx, objects.ComputeNode(
+            uuid=IDS["ironic"], host="ironic-host", hypervisor_hostname="ironic-node-1"))
+        self.check("node gone", client.get_providers_in_tree(self.ctx, IDS["ironic"]), [])
+
     def step_claim_refusals(self) -> None:
         """A claim for a consumer that already exists (generation None) is a consumer
         generation conflict nova recognises; one that does not fit is refused; a stale
@@ -602,6 +700,38 @@ class Scenario:
             True)
         self.check("allocation", self.allocs("inst_vgpu2"), {
             "cn1": {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}, "pgpu2": {"VGPU": 1}})
+
+    def step_reshape_replace_child(self) -> None:
+        """The driver replaces one physical GPU's provider by another (a new device
+        address): one reshape creates the new child, moves the vGPU allocation onto it,
+        empties the old one (sent with no inventory) and rewrites every consumer of the
+        tree; the old provider is deleted after."""
+        virt = self.virt["cn1"]
+        virt.pgpus = ("pgpu1", "pgpu3")
+        virt.moves = {"pgpu2": "pgpu3"}
+        result = rt_update(self.compute["cn1"], virt)
+        virt.moves = {}
+        # The vGPU claim since nova-compute last read its tree moved cn1's generation:
+        # the first reshape is refused as stale (as Placement refuses it), nova clears its
+        # cache and redrives.
+        self.check("reshaped", result, {"attempts": 2, "reshaped": True})
+        reshape = [c for c in CALLS if c[2] == "/reshaper"]
+        self.check("stale, then done", [c[4] for c in reshape], [409, 204])
+        deleted = [c[2] for c in CALLS if c[1] == "DELETE"]
+        self.check("old provider deleted after", deleted,
+                   [f"/resource_providers/{IDS['pgpu2']}"])
+        self.check("children", sorted(self.tree("cn1")),
+                   ["cn1", "ovs_agent", "ovs_bridge", "pgpu1", "pgpu3"])
+        self.check("the allocation moved", self.allocs("inst_vgpu2"), {
+            "cn1": {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}, "pgpu3": {"VGPU": 1}})
+        self.check("the others kept", [self.allocs("inst_vgpu"), self.allocs("inst1")], [
+            {"cn1": {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}, "pgpu1": {"VGPU": 1}},
+            {"cn1": {"VCPU": 2, "MEMORY_MB": 2048, "DISK_GB": 20}}])
+        self.check("pgpu3 usage", self.usage("pgpu3"), {"VGPU": 1})
+        start = len(CALLS)
+        self.check("then quiet", rt_update(self.compute["cn1"], virt),
+                   {"attempts": 1, "reshaped": False})
+        self.check("no write", [c for c in CALLS[start:] if c[1] != "GET"], [])
 
     # --- nova-conductor and nova-compute: moves -------------------------------------------------
 
@@ -735,6 +865,61 @@ class Scenario:
         self.check("another project", self.api.get_usages_counts_for_quota(
             self.ctx, IDS["inst2"]), {"project": {"cores": 0, "ram": 0}})
 
+    # --- shared storage ----------------------------------------------------------------------
+
+    def step_shared_storage(self) -> None:
+        """An operator adds a shared disk pool to agg1 (MISC_SHARES_VIA_AGGREGATE): the
+        scheduler gets candidates taking the disk from it, although it lacks the root
+        trait nova requires (root traits apply to the compute's tree, not to sharing
+        providers); a claim spans cn1 and the pool; nova-compute loads the pool into its
+        cache on restart, reports its node, and leaves the pool alone."""
+        api = self.api
+        made = api.post("/resource_providers", {"uuid": IDS["shared_disk"],
+                                                "name": "shared-disk"}, version="1.20")
+        inv = api.put(f"/resource_providers/{IDS['shared_disk']}/inventories", {
+            "resource_provider_generation": 0,
+            "inventories": {"DISK_GB": _inv(2000)}}, version="1.26")
+        gen = inv.json()["resource_provider_generation"]
+        traits = api.put(f"/resource_providers/{IDS['shared_disk']}/traits", {
+            "resource_provider_generation": gen,
+            "traits": ["MISC_SHARES_VIA_AGGREGATE"]}, version="1.6")
+        aggs = api.put(f"/resource_providers/{IDS['shared_disk']}/aggregates", {
+            "resource_provider_generation": traits.json()["resource_provider_generation"],
+            "aggregates": [IDS["agg1"]]}, version="1.19")
+        self.check("pool created", [r.status_code for r in (made, inv, traits, aggs)],
+                   [200, 200, 200, 200])
+        names = {v: k for k, v in IDS.items()}
+        reqs, summaries, version = self.candidates("small")
+        self.check("candidates", sorted(
+            sorted(f"{names[rp]}:{','.join(sorted(a['resources']))}"
+                   for rp, a in r["allocations"].items()) for r in reqs), [
+            ["cn1:DISK_GB,MEMORY_MB,VCPU"],
+            ["cn1:MEMORY_MB,VCPU", "shared_disk:DISK_GB"],
+            ["cn2:DISK_GB,MEMORY_MB,VCPU"],
+            ["cn2:MEMORY_MB,VCPU", "shared_disk:DISK_GB"]])
+        self.check("pool summary", summaries[IDS["shared_disk"]]["resources"],
+                   {"DISK_GB": {"capacity": 2000, "used": 0}})
+        pick = next(r for r in reqs if set(r["allocations"]) == {IDS["cn1"], IDS["shared_disk"]})
+        self.check("claimed", sched_utils.claim_resources(
+            self.ctx, self.scheduler, self.spec("small"), IDS["inst2"], pick, version), True)
+        self.check("allocation", self.allocs("inst2"), {
+            "cn1": {"VCPU": 2, "MEMORY_MB": 2048}, "shared_disk": {"DISK_GB": 20}})
+        self.compute["cn1"] = _recording_client("compute1")  # a restart
+        start = len(CALLS)
+        self.check("reported", rt_update(self.compute["cn1"], self.virt["cn1"]),
+                   {"attempts": 1, "reshaped": False})
+        self.check("no write", [c for c in CALLS[start:] if c[1] != "GET"], [])
+        cache = self.compute["cn1"]._provider_tree
+        self.check("the pool in nova-compute's cache", [
+            cache.exists(IDS["shared_disk"]),
+            cache.has_sharing_provider("DISK_GB")], [True, True])
+        held = self.compute["cn1"].get_allocations_for_provider_tree(self.ctx, "cn1")
+        self.check("inst2 seen from cn1's tree, pool included", sorted(
+            names[rp] for rp in held[IDS["inst2"]]["allocations"]), ["cn1", "shared_disk"])
+        self.check("deleted", self.compute["cn1"].delete_allocation_for_instance(
+            self.ctx, IDS["inst2"]), True)
+        self.check("pool usage", self.usage("shared_disk"), {})
+
     # --- nova-compute: inventory in use, a device removed ---------------------------------------
 
     def step_inventory_in_use(self) -> None:
@@ -764,7 +949,7 @@ class Scenario:
         self.raises("in use", "ResourceProviderSyncFailed",
                     lambda: rt_update(self.compute["cn1"], virt))
         self.check("still there", sorted(self.tree("cn1")),
-                   ["cn1", "ovs_agent", "ovs_bridge", "pgpu1", "pgpu2"])
+                   ["cn1", "ovs_agent", "ovs_bridge", "pgpu1", "pgpu3"])
         self.check("instance deleted", self.compute["cn1"].delete_allocation_for_instance(
             self.ctx, IDS["inst_vgpu2"]), True)
         self.check("updated", rt_update(self.compute["cn1"], virt)["attempts"], 1)
@@ -820,6 +1005,8 @@ class Scenario:
             (("ovs_bridge", "ovs_agent"), ("ovs_agent", "cn1"), ("pgpu1", "cn1"))],
             [True, True, True])
         self.check("all 204", {c[4] for c in writes("api")}, {204})
+        self.check("the shared pool is not nova's to delete", self.api._get_resource_provider(
+            self.ctx, IDS["shared_disk"])["name"], "shared-disk")
 
 
 def _plain(value: Any) -> Any:
@@ -841,17 +1028,21 @@ def _captured() -> Iterator[None]:
 
 
 def main() -> int:
-    config_file = _write_config(sys.argv[1], sys.argv[2])
     handler = _Capture(level=logging.WARNING)
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.WARNING)
-    version = _import_nova(config_file)
-    scenario = Scenario()
-    print(json.dumps({"ready": True, "nova": version, "ids": IDS}), flush=True)
+    version = _import_nova()
+    steps = [name[len("step_"):] for name in vars(Scenario) if name.startswith("step_")]
+    print(json.dumps({"ready": True, "nova": version, "ids": IDS, "steps": steps}), flush=True)
+    scenario: Scenario | None = None
     for line in sys.stdin:
-        name = line.strip()
-        if not name:
+        name, *args = line.split()
+        if name == "connect":  # connect URL TOKEN: a new deployment, new services
+            _configure(*args)
+            scenario = Scenario()
+            print(json.dumps({"connected": args[0]}), flush=True)
             continue
+        assert scenario is not None, "connect first"
         scenario.checks = []
         error = None
         with _captured():

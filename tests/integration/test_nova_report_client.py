@@ -135,12 +135,13 @@ def nova_python() -> Path:
 # --- the driver ---------------------------------------------------------------------------
 
 class Nova:
-    """``nova_driver.py`` running in nova's virtualenv against one server."""
+    """``nova_driver.py`` running in nova's virtualenv (importing nova takes seconds: one
+    process serves every test, connected to each test's server in turn)."""
 
-    def __init__(self, python: Path, placement: str) -> None:
+    def __init__(self, python: Path) -> None:
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
-            [str(python), str(DRIVER), placement, NOVA_TOKEN], stdin=subprocess.PIPE,
+            [str(python), str(DRIVER)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.errors, text=True, env=_nova_env())
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -148,6 +149,8 @@ class Nova:
         self.version: str = hello["nova"]
         self.ids: dict[str, str] = hello["ids"]
         self.names = {uuid: name for name, uuid in self.ids.items()}
+        self.steps: list[str] = hello["steps"]
+        self.ran: list[str] = []
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -167,12 +170,21 @@ class Nova:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
+    def _send(self, line: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._next(line.split()[0])
+
+    def connect(self, placement: str) -> None:
+        """New nova services (new caches) configured for this server."""
+        assert self._send(f"connect {placement} {NOVA_TOKEN}") == {"connected": placement}
+        self.ran = []
+
     def step(self, name: str) -> dict[str, Any]:
         """Run one step; fail with nova's requests and log unless every check holds."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(name + "\n")
-        self.process.stdin.flush()
-        result = self._next(name)
+        self.ran.append(name)
+        result = self._send(name)
         wrong = [f"  {label}: expected {expected!r}, nova got {got!r}"
                  for label, expected, got in result["checks"] if got != expected]
         if result["error"] or wrong:
@@ -247,12 +259,18 @@ class Corral:
         return self.get(f"/usages?project_id={self.names_to_uuid('project')}")["usages"]
 
 
-@pytest.fixture
-def nova(nova_python: Path, store: Store, serve: ServeFactory) -> Iterator[tuple[Nova, Corral]]:
-    server = serve(store, env={"CORRAL_API_TOKENS": f"{NOVA_TOKEN}=nova:service:admin+service"})
-    driver = Nova(nova_python, server.placement)
-    yield driver, Corral(server, driver.names)
+@pytest.fixture(scope="session")
+def nova_process(nova_python: Path) -> Iterator[Nova]:
+    driver = Nova(nova_python)
+    yield driver
     driver.close()
+
+
+@pytest.fixture
+def nova(nova_process: Nova, store: Store, serve: ServeFactory) -> tuple[Nova, Corral]:
+    server = serve(store, env={"CORRAL_API_TOKENS": f"{NOVA_TOKEN}=nova:service:admin+service"})
+    nova_process.connect(server.placement)
+    return nova_process, Corral(server, nova_process.names)
 
 
 # --- the scenario -------------------------------------------------------------------------
@@ -269,6 +287,7 @@ def test_nova_services_drive_corral(nova: tuple[Nova, Corral]) -> None:
     driver, corral = nova
     assert driver.version.startswith("34."), driver.version
 
+    driver.step("upgrade_check")
     # nova-compute starts on two nodes (cn1 with its vGPUs on the root, as before Stein)
     driver.step("computes_start")
     assert corral.tree("cn1") == {"cn1": {
@@ -299,6 +318,10 @@ def test_nova_services_drive_corral(nova: tuple[Nova, Corral]) -> None:
     driver.step("schedule_boot")
     driver.step("compute_disabled")
     assert "COMPUTE_STATUS_DISABLED" not in corral.tree("cn2")["cn2"]["traits"]
+    driver.step("parallel_claims")
+    assert corral.tree("cn2")["cn2"]["usages"] == {}
+    driver.step("ironic_node")
+    assert corral.get("/resource_providers?name=ironic-node-1")["resource_providers"] == []
     driver.step("claim_refusals")
     assert corral.allocations("inst1") == {"cn1": SMALL}
     assert corral.allocations("inst2") == {}
@@ -319,6 +342,11 @@ def test_nova_services_drive_corral(nova: tuple[Nova, Corral]) -> None:
     assert corral.allocations("inst_vgpu") == {"cn1": VGPU_HOST_PART, "pgpu1": {"VGPU": 1}}
     driver.step("schedule_vgpu_nested")
     assert corral.consumers("pgpu2") == {"inst_vgpu2": {"VGPU": 1}}
+    driver.step("reshape_replace_child")
+    assert set(corral.tree("cn1")) == {"cn1", "pgpu1", "pgpu3", "ovs_agent", "ovs_bridge"}
+    assert corral.consumers("pgpu3") == {"inst_vgpu2": {"VGPU": 1}}
+    assert corral.consumers("cn1") == {"inst1": SMALL, "inst_vgpu": VGPU_HOST_PART,
+                                       "inst_vgpu2": VGPU_HOST_PART}
 
     # moves: resize and confirm, resize and revert, evacuations
     driver.step("resize_confirm")
@@ -340,12 +368,17 @@ def test_nova_services_drive_corral(nova: tuple[Nova, Corral]) -> None:
     driver.step("quota_usage")
     assert corral.project_usages() == {"unknown": {
         "VCPU": 6, "MEMORY_MB": 6144, "DISK_GB": 60, "VGPU": 2, "consumer_count": 3}}
+    driver.step("shared_storage")
+    assert corral.tree("shared_disk") == {"shared_disk": {
+        "parent": None, "root": "shared_disk", "inventory": {"DISK_GB": (2000, 0, 1.0)},
+        "usages": {}, "traits": ["MISC_SHARES_VIA_AGGREGATE"], "aggregates": ["agg1"]}}
 
     # the driver's inventory changes: a class in use, a GPU removed
     driver.step("inventory_in_use")
     assert corral.tree("cn1")["cn1"]["inventory"] == ROOT_INVENTORY
     driver.step("gpu_removed")
     assert set(corral.tree("cn1")) == {"cn1", "pgpu1", "ovs_agent", "ovs_bridge"}
+    assert corral.allocations("inst_vgpu2") == {}
 
     # deletes: instances, a reinstalled host's new node, the compute services
     driver.step("delete_instances")
@@ -355,4 +388,6 @@ def test_nova_services_drive_corral(nova: tuple[Nova, Corral]) -> None:
     assert corral.get("/resource_providers?name=cn2")["resource_providers"][0]["uuid"] == (
         driver.ids["cn2"])
     driver.step("delete_compute_nodes")
-    assert corral.get("/resource_providers")["resource_providers"] == []
+    assert [rp["name"] for rp in corral.get("/resource_providers")["resource_providers"]] == [
+        "shared-disk"]
+    assert driver.ran == driver.steps  # every step of the scenario, in its order
