@@ -290,6 +290,10 @@ class Scenario:
             "medium": self._flavor(4, 4096, 40),
             "large": self._flavor(8, 8192, 40),
             "vgpu": self._flavor(1, 1024, 10, {"resources:VGPU": "1"}),
+            # granular: a suffixed group on one provider with a trait, isolated
+            "vgpu_granular": self._flavor(1, 1024, 10, {
+                "resources_GPU:VGPU": "1", "trait_GPU:CUSTOM_NVIDIA_GRID": "required",
+                "group_policy": "isolate"}),
             "avx2": self._flavor(2, 2048, 20, {"trait:HW_CPU_X86_AVX2": "required"}),
             "wide": self._flavor(12, 1024, 1),
             # an Ironic flavor: the custom class only, the standard ones zeroed
@@ -694,6 +698,11 @@ class Scenario:
         self.check("one per physical GPU", gpus, sorted([IDS["pgpu1"], IDS["pgpu2"]]))
         self.check("pgpu1 summary", summaries[IDS["pgpu1"]]["resources"]["VGPU"],
                    {"capacity": 4, "used": 1})
+        granular, _, _ = self.candidates("vgpu_granular")
+        self.check("granular: the group's mapping", sorted(
+            r["mappings"]["_GPU"][0] for r in granular), sorted([IDS["pgpu1"], IDS["pgpu2"]]))
+        self.check("granular: the unsuffixed part on the root", {
+            rp for r in granular for rp in r["mappings"][""]}, {IDS["cn1"]})
         on_pgpu2 = next(r for r in reqs if IDS["pgpu2"] in r["allocations"])
         self.check("claimed", sched_utils.claim_resources(
             self.ctx, self.scheduler, self.spec("vgpu"), IDS["inst_vgpu2"], on_pgpu2, version),
