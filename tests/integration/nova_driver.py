@@ -82,7 +82,6 @@ host = nova-driver
 [placement]
 auth_type = admin_token
 token = {token}
-endpoint = {placement_url}
 endpoint_override = {placement_url}
 """)
     nova_conf.CONF([], project="nova", default_config_files=[conf.name])
