@@ -76,8 +76,13 @@ PGPU_NAMES = {"pgpu1": "cn1_pci_0000_84_00_0", "pgpu2": "cn1_pci_0000_85_00_0",
 def _configure(placement_url: str, token: str) -> None:
     """Write nova.conf for this server and (re)load it, as a nova service starts."""
     with tempfile.NamedTemporaryFile("w", prefix="nova-", suffix=".conf", delete=False) as conf:
+        # Caches refresh only on a restart or a conflict, never by the clock (the default
+        # is every 300 s): what nova-compute sends never depends on the machine's speed.
         conf.write(f"""[DEFAULT]
 host = nova-driver
+
+[compute]
+resource_provider_association_refresh = 0
 
 [placement]
 auth_type = admin_token
