@@ -267,8 +267,13 @@ def nova_process(nova_python: Path) -> Iterator[Nova]:
 
 
 @pytest.fixture
-def nova(nova_process: Nova, store: Store, serve: ServeFactory) -> tuple[Nova, Corral]:
-    server = serve(store, env={"CORRAL_API_TOKENS": f"{NOVA_TOKEN}=nova:service:admin+service"})
+def nova(nova_process: Nova, backend: str, store: Store, serve: ServeFactory
+         ) -> tuple[Nova, Corral]:
+    """nova connected to a fresh server: one process on SQLite, two workers on PostgreSQL
+    (as Placement is deployed: every request may land on another process)."""
+    workers = ("--workers", "2") if backend == "postgresql" else ()
+    server = serve(store, *workers,
+                   env={"CORRAL_API_TOKENS": f"{NOVA_TOKEN}=nova:service:admin+service"})
     nova_process.connect(server.placement)
     return nova_process, Corral(server, nova_process.names)
 
