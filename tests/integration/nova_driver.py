@@ -929,6 +929,29 @@ class Scenario:
         held = self.compute["cn1"].get_allocations_for_provider_tree(self.ctx, "cn1")
         self.check("inst2 seen from cn1's tree, pool included", sorted(
             names[rp] for rp in held[IDS["inst2"]]["allocations"]), ["cn1", "shared_disk"])
+        # A reshape that moves nothing, as the PCI translator sends when it heals. nova 34
+        # reshapes the node's subtree but lists every provider of its cache that is not
+        # in it as removed: the pool goes in with no inventory while inst2 keeps its disk
+        # there. Placement refuses that (the class is in use) and so does corral, with
+        # the same code; nova raises ReshapeFailed and nothing moves.
+        gen = held[IDS["inst2"]]["consumer_generation"]
+        tree = self.compute["cn1"].get_provider_subtree_and_ensure_root(
+            self.ctx, IDS["cn1"], name="cn1")
+        try:
+            self.compute["cn1"].update_from_provider_tree(self.ctx, tree, allocations=held)
+            failure = "nothing raised"
+        except exception.ReshapeFailed as exc:
+            failure = str(exc)
+        self.check("refused", [c[4] for c in CALLS if c[2] == "/reshaper"], [409])
+        self.check("ReshapeFailed, as an inventory in use",
+                   "placement.inventory.inuse" in failure, True)
+        after = self.api.get_allocs_for_consumer(self.ctx, IDS["inst2"])
+        self.check("inst2 untouched", [
+            {names[rp]: a["resources"] for rp, a in after["allocations"].items()},
+            after["consumer_generation"]], [
+            {"cn1": {"VCPU": 2, "MEMORY_MB": 2048}, "shared_disk": {"DISK_GB": 20}}, gen])
+        self.check("the pool's inventory untouched", self.api._get_inventory(
+            self.ctx, IDS["shared_disk"])["inventories"]["DISK_GB"]["total"], 2000)
         self.check("deleted", self.compute["cn1"].delete_allocation_for_instance(
             self.ctx, IDS["inst2"]), True)
         self.check("pool usage", self.usage("shared_disk"), {})
