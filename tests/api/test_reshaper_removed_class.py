@@ -13,7 +13,6 @@ from typing import Any
 
 from .helpers import assert_error, generation
 from .test_reshaper import (
-    SQLITE_ONLY,
     assert_untouched,
     generations,
     host,  # noqa: F401 (fixture)
@@ -22,7 +21,6 @@ from .test_reshaper import (
 )
 
 
-@SQLITE_ONLY
 def test_a_reshape_keeping_an_allocation_on_a_class_it_removes_is_inventory_in_use(
         api: Any, host: dict[str, str]) -> None:  # noqa: F811 (fixture)
     gens = generations(api, host)
