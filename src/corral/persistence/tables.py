@@ -378,3 +378,16 @@ revisions = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
+
+fleet_policy = Table(
+    "fleet_policy", metadata,
+    # Settings that change what the fleet looks like, kept where every process reads
+    # them (services/system.py). layer 'published': what the last 'corral serve' runs
+    # with; layer 'default': defaults of this database's fleet ('corral demo' records
+    # that its hosts never heartbeat), below explicit configuration.
+    Column("layer", String(16), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("origin", String(255), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
