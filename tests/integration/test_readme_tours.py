@@ -6,8 +6,9 @@ bash session (``set -Eeuo pipefail``), so a variable one block sets is there for
 next. Every other fence is illustration and is never run: ``console`` for commands
 shown with their prompt and output (or meant for another machine), ``text`` for
 synopses, ``ini`` for configuration. A command that is refused on purpose says so on
-its line: ``... || true   # refused, as shown``. Every curl fails on an error answer
-(``--fail-with-body``, or ``-f``), so an unexpected 4xx or 5xx stops the tour.
+its line, ``|| true  # refused: why``; the test checks that it is (a success there
+fails the tour). Every curl fails on an error answer (``--fail-with-body``, or ``-f``),
+so an unexpected 4xx or 5xx stops the tour.
 
 How it runs: the Makefile's own ``run`` recipe (database upgrade, demo fleet, serve,
 with its environment), with this interpreter's ``bin/`` as the Makefile's ``BIN``, a
@@ -46,6 +47,8 @@ TOURS_TIMEOUT = 900.0  # every CLI call starts Python; two cores shared by a who
 FENCE = re.compile(r"^```(\S*)\s*$")
 # A curl that fails on an error answer: --fail, --fail-with-body, or -f among short flags.
 FAILING_CURL = re.compile(r"(--fail\b|--fail-with-body\b|\s-[a-zA-Z]*f[a-zA-Z]*\b)")
+# A command refused on purpose: ``|| true`` and a comment saying it is refused.
+REFUSED = re.compile(r"\|\|\s*true(\s+#\s*refused\b.*)$")
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,15 @@ def tours_script(blocks: list[Block], port: int) -> tuple[str, dict[int, tuple[B
     lines = ["set -Eeuo pipefail",
              # The first failure names itself; errtrace repeats it from subshells.
              "trap 'status=$?; echo \"tour-failed script-line=$LINENO status=$status "
-             "command=$BASH_COMMAND\" >&2; trap - ERR' ERR"]
+             "command=$BASH_COMMAND\" >&2; trap - ERR' ERR",
+             # What ``|| true  # refused`` becomes: the command must not succeed.
+             "tour_refusal_expected() { echo \"tour-failed script-line=${BASH_LINENO[0]} "
+             "status=0 command=succeeded where README.md says it is refused\" >&2; exit 1; }"]
     origin: dict[int, tuple[Block, int]] = {}
     for block in blocks:
         lines.append(f"printf '\\n### block {block.number} (README.md line {block.line})\\n'")
         for offset, line in enumerate(block.text.splitlines()):
+            line = REFUSED.sub(r"&& tour_refusal_expected || true\1", line)
             lines.append(line.replace(DEMO_URL, f"127.0.0.1:{port}"))
             origin[len(lines)] = (block, block.readme_line(offset))
     return "\n".join(lines) + "\n", origin
@@ -120,19 +127,27 @@ def test_the_runnable_blocks_hold_no_placeholder_and_fail_on_errors() -> None:
     URL only, and no curl that would take a 4xx for a success."""
     blocks = runnable_blocks(README.read_text())
     assert len(blocks) >= 4, "README.md lost its tours (```sh blocks)"
+    # Option arrays (H=(-sS --fail-with-body ...)) that make a curl fail on an error.
+    failing = {m.group(1) for block in blocks
+               for m in re.finditer(r"^(\w+)=\(([^)]*)\)", block.text, flags=re.M)
+               if FAILING_CURL.search(" " + m.group(2))}
     problems = []
     for block in blocks:
         for line, command in commands(block):
             if command.lstrip().startswith("#"):
                 continue
             code = _code(command)
-            if re.search(r"\[--|\.\.\.\]|\bDECISION_ID\b|\bTOKEN_ID\b|\bID\b|<[a-z_-]+>", code):
+            if re.search(r"\[--|\.\.\.|\bDECISION_ID\b|\bTOKEN_ID\b|\bID\b|<[a-z_-]+>", code):
                 problems.append(f"README.md:{line}: a synopsis or placeholder: {command}")
             if re.search(r"https?://(?!127\.0\.0\.1:8778\b)", code):
                 problems.append(f"README.md:{line}: not the demo's {DEMO_URL}: {command}")
             if re.search(r"(^|[;&|(]\s*|\$\()curl\s", code) and not (
-                    FAILING_CURL.search(code) or re.search(r'"\$\{[HA]\[@\]\}"', code)):
+                    FAILING_CURL.search(code) or any(f'"${{{name}[@]}}"' in code for name in failing)):
                 problems.append(f"README.md:{line}: curl without --fail-with-body: {command}")
+            for hidden in re.finditer(r"\|\|\s*(true|:)\b.*$", command, flags=re.M):
+                if not REFUSED.search(hidden.group(0)):
+                    problems.append(f"README.md:{line}: a failure ignored without saying it "
+                                    f"is refused on purpose (|| true  # refused: why): {command}")
     assert not problems, "\n".join(problems)
 
 
@@ -189,26 +204,27 @@ def test_the_readme_tours_run_as_written_on_a_fresh_make_run(tmp_path: Path) -> 
         work = tmp_path / "work"
         work.mkdir()
         (tmp_path / "tours.sh").write_text(script)
+        log = tmp_path / "tours.log"  # what the user would see, errors in their place
         started = time.monotonic()
         try:
-            done = subprocess.run(["bash", str(tmp_path / "tours.sh")], cwd=work, env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=TOURS_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"the tours did not finish within {TOURS_TIMEOUT}s; output so far:\n"
-                        f"{(exc.stdout or b'').decode(errors='replace')[-6000:]}")
+            with open(log, "wb") as out:
+                done = subprocess.run(["bash", str(tmp_path / "tours.sh")], cwd=work, env=env,
+                                      stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=TOURS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the tours did not finish within {TOURS_TIMEOUT}s; their output so "
+                        f"far ({log}):\n{log.read_text(errors='replace')[-6000:]}")
         elapsed = time.monotonic() - started
-        output = done.stdout.decode(errors="replace")
-        errors = done.stderr.decode(errors="replace")
+        output = log.read_text(errors="replace")
         if done.returncode != 0:
-            found = re.search(r"tour-failed script-line=(\d+) status=(\d+) command=(.*)", errors)
+            found = re.search(r"tour-failed script-line=(\d+) status=(\d+) command=(.*)", output)
             where = "somewhere (no trap fired)"
             if found:
                 block, line = origin.get(int(found.group(1)), (None, 0))
                 where = (f"block {block.number if block else '?'} at README.md:{line}, "
                          f"status {found.group(2)}: {found.group(3)}")
-            pytest.fail(f"the README tours failed in {where}\n--- output (tail) ---\n"
-                        f"{output[-6000:]}\n--- stderr (tail) ---\n{errors[-4000:]}\n"
+            pytest.fail(f"the README tours failed in {where}\n--- their output (tail; all of "
+                        f"it in {log}) ---\n{output[-6000:]}\n"
                         f"--- server log (tail) ---\n{server.log()[-3000:]}")
         print(f"\n{len(blocks)} blocks ran in {elapsed:.1f}s")
         # Every block ran to its end, and the server is still serving.
