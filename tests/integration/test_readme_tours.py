@@ -54,7 +54,7 @@ REFUSED = re.compile(r"\|\|\s*true(\s+#\s*refused\b.*)$")
 @dataclass(frozen=True)
 class Block:
     number: int  # 1-based, counting only the runnable blocks
-    line: int  # README line of the block's first command
+    line: int  # README line of the block's first line (after the fence)
     text: str
 
     def readme_line(self, offset: int) -> int:
