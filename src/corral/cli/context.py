@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from corral.config import ConfigError, Settings, load_settings
-from corral.domain.errors import CorralError
+from corral.config import ConfigError, Settings, load_settings, setting_origins
+from corral.domain.errors import CorralError, StoreUnavailable
 from corral.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ class State:
     config_file: str | None = None
     database_url: str | None = None
     debug: bool = False
+    #: Fleet options whose override this invocation already noted on stderr.
+    noted: set[str]
+
+    def __init__(self) -> None:
+        self.noted = set()
 
 
 state = State()
@@ -76,6 +81,25 @@ def settings(*, service: bool = False, **overrides: object) -> Settings:
     return loaded
 
 
+def fleet_settings(store: Store) -> Settings:
+    """The settings a command reads the fleet and decides with: the fleet policy that
+    ``corral serve`` published into the database (services/system.py), over this
+    command's own configuration. An option configured here that differs is said once,
+    on stderr, with the value used and why."""
+    from corral.services import system
+
+    own = settings()
+    view = system.fleet_view(store, own, setting_origins(state.config_file,
+                                                         database_url=state.database_url))
+    for override in view.overrides:
+        if override.name not in state.noted:
+            state.noted.add(override.name)
+            line = Text("note: ", style="bold yellow")
+            line.append(override.sentence())
+            err.print(line)
+    return view.settings
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -103,6 +127,10 @@ def open_services(*, check_schema: bool = True) -> Iterator[Store]:
                      f"this corral needs {schema.head}: run 'corral db upgrade' "
                      f"(database {where})")
         yield store
+    except StoreUnavailable as exc:
+        if state.debug:
+            raise
+        fail(f"the database is unavailable: {exc.reason} (run with --debug for details)")
     except CorralError as exc:
         fail(exc.detail)
     except (typer.Exit, typer.Abort, typer.TyperException):
