@@ -27,7 +27,7 @@ test: $(STAMP)
 # For local iteration: no server processes' suites, SQLite only (PostgreSQL cases skip),
 # stop at the first failure.
 test-fast: $(STAMP)
-	CORRAL_TEST_POSTGRESQL_URL= CORRAL_REQUIRE_SERVICES= $(BIN)/python -m pytest -x -q \
+	CORRAL_TEST_POSTGRESQL_URL= CORRAL_REQUIRE_SERVICES= $(BIN)/python -m pytest -x -q -m "not slow" \
 		tests/unit tests/property tests/api tests/cli $(PYTEST_ARGS)
 
 lint: $(STAMP)
