@@ -95,9 +95,15 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def start_server(database_url: str, directory: Path, *extra: str) -> Server:
-    """Start ``corral serve`` and wait until ``GET /`` answers; fail with its log if not."""
+def start_server(database_url: str, directory: Path, *extra: str,
+                 options: dict[str, str] | None = None) -> Server:
+    """Start ``corral serve`` and wait until ``GET /`` answers; fail with its log if not.
+
+    ``options`` are settings passed as ``CORRAL_<OPTION>`` environment variables.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    env = clean_env(directory / "data")
+    env.update({f"CORRAL_{name.upper()}": value for name, value in (options or {}).items()})
     for attempt in range(3):
         port = free_port()
         log_path = directory / f"serve-{port}.log"
@@ -106,7 +112,7 @@ def start_server(database_url: str, directory: Path, *extra: str) -> Server:
                 corral_command("--database-url", database_url, "serve",
                                "--host", "127.0.0.1", "--port", str(port), *extra),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=clean_env(directory / "data"), start_new_session=True)
+                env=env, start_new_session=True)
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
