@@ -106,11 +106,13 @@ class PlacementMiddleware:
             args = (self.settings, token, headers.get("x-roles"),
                     headers.get("openstack-system-scope"))
             lookup = self.tokens.authenticate if self.tokens is not None else None
+            project = headers.get("x-project-id")
             if lookup is not None and token and looks_like_secret(token):
                 # A stored token may cost a query: not on the event loop.
-                ctx = await run_in_threadpool(authenticate, *args, lookup=lookup)
+                ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
+                                              project_header=project)
             else:
-                ctx = authenticate(*args)
+                ctx = authenticate(*args, project_header=project)
             if ctx is None:
                 await reply(401, "The request you have made requires authentication.", code)
                 return
