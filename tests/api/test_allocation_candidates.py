@@ -742,3 +742,13 @@ def test_every_candidate_can_be_claimed(api: Any, two_nics: dict[str, str],
     for rp, a in first["allocations"].items():
         for rc, n in a["resources"].items():
             assert after[rp]["resources"][rc]["used"] == n
+
+
+def test_summary_lists_standard_traits_before_custom_ones(api: Any) -> None:
+    # As Placement, whose database holds the standard catalogue before any custom trait
+    # (allocation-candidates-root-required.yaml, issue 11); by name within each kind.
+    rp = provider(api, "cn", {"VCPU": 4},
+                  traits=["CUSTOM_A", "HW_NUMA_ROOT", "CUSTOM_Z", "HW_CPU_X86_AVX2"])
+    body = candidates(api, {"resources": "VCPU:1"})
+    assert body["provider_summaries"][rp]["traits"] == [
+        "HW_CPU_X86_AVX2", "HW_NUMA_ROOT", "CUSTOM_A", "CUSTOM_Z"]
