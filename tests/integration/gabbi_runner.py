@@ -13,7 +13,8 @@ gabbi's own handlers: if one of them fails on an error response (4xx/5xx), the o
 is ``wording``; on a success it is a behaviour failure like any other.
 
 Usage: ``python gabbi_runner.py URL FILE.yaml OUT.jsonl``. Each output line is
-``{"name", "outcome", "detail"}`` with ``outcome`` one of ``pass``, ``wording``,
+``{"name", "outcome", "detail", "status", "code"}`` (the response's status and error
+code) with ``outcome`` one of ``pass``, ``wording``,
 ``fail``, ``error``, ``skip``, ``xfail``, ``xpass``, in the file's order.
 """
 
@@ -39,6 +40,19 @@ class _Fixtures(types.ModuleType):
         return _Nothing
 
 
+def _status(test):
+    response = getattr(test, "response", None)
+    return int(response["status"]) if response else None
+
+
+def _code(test):
+    """The error code of the response, when it is an error with one."""
+    try:
+        return json.loads(test.output)["errors"][0].get("code")
+    except Exception:  # not JSON, not an error, no response: no code
+        return None
+
+
 class _Recorder(unittest.TestResult):
     def __init__(self):
         super().__init__()
@@ -49,7 +63,8 @@ class _Recorder(unittest.TestResult):
         seen = sum(1 for row in self.rows if row["name"].split(" #")[0] == name)
         if seen:  # a name used twice in one file: the second is "name #2"
             name = f"{name} #{seen + 1}"
-        self.rows.append({"name": name, "outcome": outcome, "detail": detail})
+        self.rows.append({"name": name, "outcome": outcome, "detail": detail,
+                          "status": _status(test), "code": _code(test)})
 
     def _wording_checks(self, test):
         queue = WORDING.get(test.test_data["name"], [])
