@@ -16,7 +16,8 @@ against a fresh server and database:
 Every failing test must be listed in ``gabbi_known.txt`` (wording-only differences:
 corral writes its own error messages; docs/placement-compatibility.md lists them too).
 Any other failure fails this test, and so does a listed case that passes (remove it
-from the list). ``CORRAL_GABBI_REPORT=path`` writes every result as JSON;
+from the list). ``CORRAL_GABBI_REPORT=path`` writes every result as JSON (``{backend}`` in the path
+is replaced by the backend's name);
 ``CORRAL_GABBI_FILES=glob[,glob]`` runs only some files.
 
 The virtualenv lives in ``$CORRAL_GABBI_VENV`` if set, else under
@@ -316,7 +317,7 @@ def test_placement_gabbits(backend: str, forkers: Forkers, gabbits: list[Path],
     print(summary)
     report = os.environ.get("CORRAL_GABBI_REPORT")
     if report:
-        Path(report).write_text(json.dumps(
+        Path(report.replace("{backend}", backend)).write_text(json.dumps(
             {"summary": summary,
              "results": [{"file": f, "test": t, **row} for (f, t), row in results.items()]},
             indent=1))
