@@ -18,7 +18,8 @@ corral writes its own error messages; docs/placement-compatibility.md lists them
 Any other failure fails this test, and so does a listed case that passes (remove it
 from the list). ``CORRAL_GABBI_REPORT=path`` writes every result as JSON (``{backend}`` in the path
 is replaced by the backend's name);
-``CORRAL_GABBI_FILES=glob[,glob]`` runs only some files.
+``CORRAL_GABBI_FILES=glob[,glob]`` runs only some files; ``CORRAL_GABBI_POSTGRESQL=1``
+runs the suite on PostgreSQL too (see ``ON_POSTGRESQL``).
 
 The virtualenv lives in ``$CORRAL_GABBI_VENV`` if set, else under
 ``~/.cache/corral-tests/``. Without network access the test is skipped
@@ -271,7 +272,18 @@ def _fresh_database(backend: str, request: pytest.FixtureRequest, tmp: Path,
 
 # --- the test ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+# The suite starts 79 servers; on the shared 2-core machine (load ~10) it took 8 minutes
+# on SQLite and 12.5 on PostgreSQL, past the budget for running it twice: PostgreSQL is
+# opt-in (CORRAL_GABBI_POSTGRESQL=1). Its last run gave the same results as SQLite's.
+ON_POSTGRESQL = os.environ.get("CORRAL_GABBI_POSTGRESQL") == "1"
+
+
+@pytest.mark.parametrize("backend", [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(
+        not ON_POSTGRESQL, reason="Placement's gabbi suite on PostgreSQL is opt-in: "
+        "CORRAL_GABBI_POSTGRESQL=1")),
+])
 def test_placement_gabbits(backend: str, forkers: Forkers, gabbits: list[Path],
                            request: pytest.FixtureRequest, tmp_path: Path) -> None:
     known = Known.load(KNOWN)
