@@ -23,6 +23,7 @@ from corral.domain import codes, errors, quotas
 
 #: Domain error class -> HTTP status. The first matching base wins (most specific first).
 STATUS: list[tuple[type[errors.CorralError], int]] = [
+    (errors.IdempotencyKeyReused, 422),
     (quotas.QuotaExceeded, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),

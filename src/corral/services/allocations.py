@@ -182,6 +182,12 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                 for rc, amount in was.get(c.id, {}).items():
                     moved[(c.project, quotas.resource_of_class(rc))] -= amount
         repo.delete_allocations(held_by)
+    # Classes a reshape takes away from a provider: allocating one of them in the same
+    # request is the removal of an inventory in use (as Placement, which claims against
+    # the union of old and new inventories before removing what the request dropped).
+    before_inv = repo.inventories(locked[u].id for u in inventories) if inventories else {}
+    removed = {(u, rc) for u, change in inventories.items()
+               for rc in before_inv[locked[u].id] if rc not in change.inventories}
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
     # Usage moves only when something was dropped above (new consumers drop nothing).
@@ -192,6 +198,8 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
         for rp_uuid, resources in w.allocations.items():
             inv_of = current_inv[locked[rp_uuid].id]
             for rc, amount in resources.items():
+                if (rp_uuid, rc) in removed:
+                    raise errors.InventoryInUse(rp_uuid, rc, amount)
                 if rc not in inv_of:
                     raise errors.InvalidAllocation(rp_uuid, rc,
                                                    f"the provider has no {rc} inventory")
