@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-fast lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# For local iteration: no server processes' suites, SQLite only (PostgreSQL cases skip),
+# stop at the first failure.
+test-fast: $(STAMP)
+	CORRAL_TEST_POSTGRESQL_URL= CORRAL_REQUIRE_SERVICES= $(BIN)/python -m pytest -x -q \
+		tests/unit tests/property tests/api tests/cli $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
