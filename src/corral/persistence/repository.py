@@ -259,9 +259,13 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
 
     def update_provider(self, provider: Provider, *, name: str,
                         parent: Provider | None, reparent: bool) -> None:
-        """Rename and (when ``reparent``) move a provider and its subtree; bumps generation."""
-        values: dict[str, object] = {"name": name, "updated_at": utcnow(),
-                                     "generation": _rp.c.generation + 1}
+        """Rename and (when ``reparent``) move a provider and its subtree.
+
+        The generation stays, as Placement's: it guards what hangs on a provider
+        (inventories, traits, aggregates, allocations), not its name or its parent. The
+        change feed still records the change, so the engine reloads the provider.
+        """
+        values: dict[str, object] = {"name": name, "updated_at": utcnow()}
         try:
             with self.conn.begin_nested():
                 if reparent:
