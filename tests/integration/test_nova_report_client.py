@@ -24,14 +24,9 @@ pinned version and the Python version. Without network access the test is skippe
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
-import os
 import queue
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -45,15 +40,12 @@ from conftest import require_service  # tests/conftest.py (tests/ is on sys.path
 from corral.persistence import Store
 
 from .conftest import ServeFactory, Server
+from .venvs import NOVA, nova_env
 
 pytestmark = pytest.mark.slow
 
-NOVA_PACKAGES = ("nova==34.0.0",)
-NOVA_VENV_ENV = "CORRAL_NOVA_VENV"
 DRIVER = Path(__file__).with_name("nova_driver.py")
-INSTALL_TIMEOUT = 900
 STEP_TIMEOUT = 120
-COMPLETE = ".corral-complete"
 #: nova's service user, as a static token with the roles Keystone gives it (the reshaper
 #: is service-only under Placement's default policy).
 NOVA_TOKEN = "nova-service-secret"
@@ -61,75 +53,13 @@ NOVA_TOKEN = "nova-service-secret"
 
 # --- nova's virtualenv --------------------------------------------------------------------
 
-def _cached_venv() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = "\n".join([*NOVA_PACKAGES, "py{}.{}".format(*sys.version_info[:2])])
-    return cache / "corral-tests" / f"nova-venv-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def _nova_env() -> dict[str, str]:
-    """No OS_* variables: nova reads only the configuration file the driver writes."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "PYTHON"))}
-
-
-def _works(venv: Path) -> bool:
-    """The pinned nova is installed (importing it takes seconds: the driver does that)."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return False
-    try:
-        probe = subprocess.run(
-            [str(python), "-c", "import importlib.metadata as m; print(m.version('nova'))"],
-            capture_output=True, text=True, timeout=60, env=_nova_env())
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    wanted = NOVA_PACKAGES[0].split("==")[1]
-    return probe.returncode == 0 and probe.stdout.strip() == wanted
-
-
-def _install(venv: Path, fresh: bool) -> str | None:
-    """Create the virtualenv (anew if ``fresh``) and pip-install nova; None or the problem."""
-    if fresh:
-        shutil.rmtree(venv, ignore_errors=True)
-    steps = [[str(venv / "bin" / "python"), "-m", "pip", "install",
-              "--disable-pip-version-check", "--no-input", "-q", *NOVA_PACKAGES]]
-    if not (venv / "bin" / "python").exists():
-        steps.insert(0, [sys.executable, "-m", "venv", str(venv)])
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(step[:4])} ... took longer than {INSTALL_TIMEOUT}s"
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            return f"{' '.join(step[:4])} ... failed (exit {done.returncode}):\n{tail}"
-    if not _works(venv):
-        return "nova's version is not the pinned one after the install"
-    return None
-
-
 @pytest.fixture(scope="session")
 def nova_python() -> Path:
     """The Python of a virtualenv holding nova, installed once and cached."""
-    configured = os.environ.get(NOVA_VENV_ENV)
-    venv = Path(configured) if configured else _cached_venv()
-    python = venv / "bin" / "python"
-    if configured and _works(venv):
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (configured or (venv / COMPLETE).exists()) and _works(venv):
-            return python
-        problem = _install(venv, fresh=not configured)
-        if problem is not None:
-            if not configured:
-                shutil.rmtree(venv, ignore_errors=True)
-            require_service("nova from PyPI", f"cannot install it into {venv}: {problem}")
-        if not configured:
-            (venv / COMPLETE).write_text("\n".join(NOVA_PACKAGES) + "\n")
-    return python
+    venv, problem = NOVA.build()
+    if problem is not None:
+        require_service(NOVA.label, problem)
+    return venv / "bin" / "python"
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -142,7 +72,7 @@ class Nova:
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [str(python), str(DRIVER)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.errors, text=True, env=_nova_env())
+            stdout=subprocess.PIPE, stderr=self.errors, text=True, env=nova_env())
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         hello = self._next("start")

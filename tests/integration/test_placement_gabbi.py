@@ -28,15 +28,11 @@ The virtualenv lives in ``$CORRAL_GABBI_VENV`` if set, else under
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import zipfile
 from collections import Counter
@@ -52,15 +48,11 @@ from corral.persistence import Store
 from . import gabbi_fixtures
 from .conftest import store_url
 from .gabbi_processes import GabbiForker, ServeForker
+from .venvs import GABBI, placement_wheel
 
 pytestmark = pytest.mark.slow
 
-PLACEMENT = "openstack-placement==16.0.0"
-GABBI = "gabbi==4.2.3"
-GABBI_VENV_ENV = "CORRAL_GABBI_VENV"
-INSTALL_TIMEOUT = 600
 FILE_TIMEOUT = 300
-COMPLETE = ".corral-complete"
 GABBITS = "placement/tests/functional/gabbits/"
 HERE = Path(__file__).parent
 RUNNER = HERE / "gabbi_runner.py"
@@ -69,85 +61,19 @@ KNOWN = HERE / "gabbi_known.txt"
 
 # --- the virtualenv and the YAML files ---------------------------------------------------
 
-def _cached_venv() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = "\n".join([PLACEMENT, GABBI, "py{}.{}".format(*sys.version_info[:2])])
-    return cache / "corral-tests" / f"gabbi-venv-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def _wheel(venv: Path) -> Path | None:
-    found = sorted((venv / "wheels").glob("openstack_placement-*.whl"))
-    return found[0] if found else None
-
-
-def _works(venv: Path) -> bool:
-    python = venv / "bin" / "python"
-    if not python.exists() or _wheel(venv) is None:
-        return False
-    try:
-        probe = subprocess.run([str(python), "-c", "import gabbi.suitemaker"],
-                               capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-def _install(venv: Path, fresh: bool) -> str | None:
-    """Create the virtualenv, install gabbi, download Placement's wheel (no dependencies:
-    nothing of Placement is imported, only its YAML files are read).
-
-    Returns None on success, else what went wrong.
-    """
-    if fresh:
-        shutil.rmtree(venv, ignore_errors=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check",
-           "--no-input", "-q"]
-    steps = [[*pip, "install", GABBI],
-             [*pip, "download", "--no-deps", "--only-binary=:all:", "-d",
-              str(venv / "wheels"), PLACEMENT]]
-    if not (venv / "bin" / "python").exists():
-        steps.insert(0, [sys.executable, "-m", "venv", str(venv)])
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(step[:5])} ... took longer than {INSTALL_TIMEOUT}s"
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            return f"{' '.join(step[:5])} ... failed (exit {done.returncode}):\n{tail}"
-    if not _works(venv):
-        return "gabbi does not import, or the wheel is missing, after the install"
-    return None
-
-
 @pytest.fixture(scope="session")
 def gabbi_venv() -> Path:
     """A virtualenv with gabbi and Placement's wheel (in ``wheels/``), built once."""
-    configured = os.environ.get(GABBI_VENV_ENV)
-    venv = Path(configured) if configured else _cached_venv()
-    if configured and _works(venv):
-        return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (configured or (venv / COMPLETE).exists()) and _works(venv):
-            return venv
-        problem = _install(venv, fresh=not configured)
-        if problem is not None:
-            if not configured:
-                shutil.rmtree(venv, ignore_errors=True)
-            require_service(f"gabbi and {PLACEMENT} from PyPI",
-                            f"cannot install them into {venv}: {problem}")
-        if not configured:
-            (venv / COMPLETE).write_text(f"{PLACEMENT}\n{GABBI}\n")
+    venv, problem = GABBI.build()
+    if problem is not None:
+        require_service(GABBI.label, problem)
     return venv
 
 
 @pytest.fixture(scope="session")
 def gabbits(gabbi_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Placement's YAML files, read out of the wheel into a temporary directory."""
-    wheel = _wheel(gabbi_venv)
+    wheel = placement_wheel(gabbi_venv)
     assert wheel is not None
     target = tmp_path_factory.mktemp("gabbits")
     files = []
