@@ -25,12 +25,14 @@ KEEP = {"CORRAL_TEST_POSTGRESQL_URL", "CORRAL_REQUIRE_SERVICES"}
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No CORRAL_* setting of the developer's leaks in; a private data directory."""
+    """No CORRAL_* setting of the developer's leaks in, nor a terminal width (pytest-xdist
+    workers have COLUMNS=80; tests that want a width set it); a private data directory."""
     import os
 
     for name in list(os.environ):
         if name.startswith("CORRAL_") and name not in KEEP:
             monkeypatch.delenv(name)
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("CORRAL_DATA_DIR", str(tmp_path / "data"))
     yield
     structlog.reset_defaults()
