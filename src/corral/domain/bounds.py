@@ -86,8 +86,9 @@ class FloatRange:
         return number >= self.low if self.low_included else number > self.low
 
     def describe(self) -> str:
-        above = "from" if self.low_included else "above"
-        return f"a finite number {above} {self.low:g} and at most {self.high:g}"
+        if self.low_included:
+            return f"a finite number from {self.low:g} to {self.high:g}"
+        return f"a finite number above {self.low:g} and at most {self.high:g}"
 
 
 # -- the quantities ---------------------------------------------------------------------
@@ -111,9 +112,11 @@ HOST_RATIO = FloatRange(0.0, 1000.0)
 #: A weigher's multiplier (configuration, policies, aggregate metadata): weighted scores
 #: are summed over every weigher, and the sum must stay finite and ordered.
 WEIGHT_MULTIPLIER = FloatRange(-1e9, 1e9, low_included=True)
-#: Seconds or hours in the configuration: a signed 32-bit count, so a timedelta of it
-#: (or ``now`` less it) never overflows.
-DURATION = IntRange(0, INT32_MAX)
+#: A duration in seconds (configuration): a signed 32-bit count, 68 years, so that
+#: ``now`` less it is still a date.
+SECONDS = IntRange(0, INT32_MAX)
+#: The same ceiling counted in hours.
+HOURS = IntRange(0, INT32_MAX // 3600)
 
 
 def _refuse(field: str, rng: IntRange | FloatRange, shown: str) -> errors.InvalidInput:

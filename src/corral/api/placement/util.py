@@ -100,7 +100,15 @@ def validate(data: Any, model: type[M]) -> M:
         first = exc.errors()[0]
         problems = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise ApiError(400, f"JSON does not validate: {problems}",
-                       headers={"x-corral-invalid-field": _field(first["loc"])}) from exc
+                       headers={"x-corral-invalid-field": _header_safe(_field(first["loc"]))}
+                       ) from exc
+
+
+def _header_safe(text: str) -> str:
+    """A header value from client text: non-ASCII and control characters escaped, as a
+    header holds neither (a field named in a body may be any string)."""
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(ch if " " <= ch < "\x7f" else f"\\x{ord(ch):02x}" for ch in escaped)[:200]
 
 
 def http_date(moment: datetime | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictInt, StrictStr
+from pydantic import StrictStr
 
 from corral.api.errors import ApiError
 from corral.api.v1.common import (
@@ -23,13 +23,14 @@ from corral.api.v1.common import (
     store_of,
 )
 from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.types import Amount
 from corral.domain.flavors import ServerGroup
 from corral.services import server_groups as svc
 
 router = APIRouter(tags=["server_groups"])
 
 class Rules(Body):
-    max_server_per_host: StrictInt
+    max_server_per_host: Amount
 
 
 class ServerGroupCreate(Body):
