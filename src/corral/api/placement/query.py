@@ -123,15 +123,16 @@ def resources(value: str, param: str = "resources") -> tuple[tuple[str, int], ..
             raise BadQuery(f"Badly formed {param} parameter. Expected {param} query string "
                            f"parameter in form: ?{param}=VCPU:2,MEMORY_MB:1024. Got: {value}.")
         number = bounds.integer_text(amount)
-        if number is None:
+        digits = amount.strip()
+        if number is None and not (digits.isascii() and digits.isdigit()):
             raise BadQuery(f"Requested resource {name} expected positive integer amount. "
                            f"Got: {_shown(amount)}.")
-        if number < 1:
+        if number is not None and number < 1:
             raise BadQuery(f"Requested resource {name} requires amount >= 1. Got: {number}.")
-        if number not in bounds.AMOUNT:
+        if number is None or number not in bounds.AMOUNT:  # None: too many digits to read
             raise BadQuery(f"Requested resource {name} in {param} must be "
                            f"{bounds.AMOUNT.describe()} (the most one inventory holds). "
-                           f"Got: {number}.")
+                           f"Got: {_shown(digits)}.")
         if name in out:
             raise BadQuery(f"Resource class {name} appears more than once in {param}: {value}",
                            code=codes.QUERY_DUPLICATE_KEY)
