@@ -1,7 +1,12 @@
 """The corral ASGI application: ``create_app(settings)``.
 
-Routes: the Placement API at ``/`` and ``/placement``; ``/healthz``; ``/metrics``;
-OpenAPI docs of corral's own API at ``/docs``. The app's lifespan owns the store.
+Routes: the Placement API at ``/`` and ``/placement``; corral's own API at ``/v1``; the
+dashboard at ``/ui``; ``/healthz``; ``/metrics``; OpenAPI docs of corral's own API at
+``/docs``. The app's lifespan owns the store. One envelope (api/envelope.py) wraps every
+route: request id, access log line, HTTP metrics, and the last-resort error answer.
+Placement answers every path that is not corral's own (``envelope.CORRAL_PREFIXES``), so
+an unknown ``/v1`` path, or a wrong method on one, is answered by corral's app in its
+own format (404, or 405 with ``Allow``).
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ import anyio.to_thread
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral import __version__
 from corral.api import capacity_metrics
+from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
-from corral.api.v1.common import V1Envelope
 from corral.config import Settings
 from corral.persistence import Store
 from corral.services import system
@@ -46,13 +51,24 @@ class _PlacementPrefix:
         if scope["type"] == "http":
             path = scope["path"]
             if path == "/placement":
-                scope = {**scope, "path": "/placement/", "raw_path": b"/placement/"}
-            elif any(ord(ch) < 32 for ch in path):
+                # In place: the envelope reads the route the routers record in this scope.
+                scope["path"], scope["raw_path"] = "/placement/", b"/placement/"
+            elif any(ord(ch) < 32 for ch in path) and not is_corral_path(path):
                 # Control characters match no route, not even the catch-all mounts;
                 # answer as Placement would rather than with the framework's own 404.
                 await self.not_found(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class _PlacementMount(Mount):
+    """Placement's catch-all mount, which leaves corral's own paths to corral's app (so
+    that they get its 404 and 405 rather than Placement's)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and is_corral_path(scope["path"]):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 async def _audit_every(auditor: Auditor, seconds: int) -> None:
@@ -86,13 +102,18 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
 
     app = FastAPI(title="corral", version=__version__, lifespan=lifespan,
                   description="Compute capacity control plane. The Placement-compatible API "
-                  "is served at / and /placement.")
+                  "is served at / and /placement.",
+                  # A trailing slash is a 404 that names the path without it, not a
+                  # bodiless 307 (api/v1/common.py).
+                  redirect_slashes=False,
+                  exception_handlers={Exception: answer_unexpected})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
         ok = system.healthy(store)
         return JSONResponse({"status": "ok" if ok else "unavailable", "version": __version__},
-                            status_code=200 if ok else 503)
+                            status_code=200 if ok else 503,
+                            headers=None if ok else {"retry-after": "2"})
 
     @app.get("/metrics", tags=["operations"])
     def metrics_endpoint() -> Response:
@@ -111,7 +132,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     install_v1(app)
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
 
-    placement = create_placement_app(settings, store, metrics, finder, tokens)
-    app.router.routes.append(Mount("/placement", app=placement))
-    app.router.routes.append(Mount("", app=placement))
-    return _PlacementPrefix(V1Envelope(app), placement)
+    placement = create_placement_app(settings, store, finder, tokens)
+    app.router.routes.append(_PlacementMount("/placement", app=placement))
+    app.router.routes.append(_PlacementMount("", app=placement))
+    return Envelope(_PlacementPrefix(app, placement), metrics, app.router.routes)

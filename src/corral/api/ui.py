@@ -252,7 +252,9 @@ def router(ui: Ui) -> APIRouter:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
         target = _safe_next((form.get("next") or [""])[0])
-        ctx = _context(request, token, None) if token else None
+        # The token goes back in a cookie header: only printable ASCII can (tokens are).
+        usable = token.isascii() and token.isprintable()
+        ctx = _context(request, token, None) if token and usable else None
         if ctx is None or not _is_admin(request, ctx):
             log.info("ui_login_refused", known=ctx is not None)
             message = ("That token is not accepted here." if ctx is None

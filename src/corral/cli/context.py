@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from corral.config import ConfigError, Settings, load_settings
-from corral.domain.errors import CorralError
+from corral.domain.errors import CorralError, StoreUnavailable
 from corral.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -103,6 +103,10 @@ def open_services(*, check_schema: bool = True) -> Iterator[Store]:
                      f"this corral needs {schema.head}: run 'corral db upgrade' "
                      f"(database {where})")
         yield store
+    except StoreUnavailable as exc:
+        if state.debug:
+            raise
+        fail(f"the database is unavailable: {exc.reason} (run with --debug for details)")
     except CorralError as exc:
         fail(exc.detail)
     except (typer.Exit, typer.Abort, typer.TyperException):

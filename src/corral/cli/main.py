@@ -22,8 +22,10 @@ from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config
+from corral.logging import redact
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+# No locals in --debug tracebacks: they hold the database URL and its password.
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, current revision.")
 config_app = typer.Typer(no_args_is_help=True, help="Configuration: print a sample file.")
@@ -140,7 +142,7 @@ def _print_banner(conf: Settings) -> None:
     invoked = os.path.abspath(sys.argv[0])
     cli = "corral" if shutil.which("corral") == invoked else os.path.relpath(invoked)
     out.print(f"[bold]corral {__version__}[/bold] on {base}  (database: "
-              f"{conf.effective_database_url})", highlight=False)
+              f"{redact(conf.effective_database_url)})", highlight=False)
     out.print("Try:", highlight=False)
     headers = "-H 'x-auth-token: admin' -H 'openstack-api-version: placement latest'"
     for line in (

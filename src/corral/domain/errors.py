@@ -17,6 +17,8 @@
           +-- InvalidInventory
           +-- BadQuery                (query string: carries a placement query code)
 
+StoreUnavailable (a direct child of CorralError) is the database being unreachable.
+
 Claims add ConsumerGenerationConflict, InsufficientCapacity and InvalidAllocation
 (Conflicts) and ConsumerNotFound. The /v1 API adds FlavorNotFound, ExtraSpecNotFound,
 FlavorAccessNotFound, ServerGroupNotFound (NotFound) and FlavorAccessExists,
@@ -256,3 +258,23 @@ class ServerGroupNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No server group {ref!r} found")
         self.server_group = ref
+
+
+# -- the store -----------------------------------------------------------------------------
+
+class StoreUnavailable(CorralError):
+    """The database cannot be reached or did not answer in time (connection refused or
+    lost, server shutting down, an SQLite lock held past the busy timeout). Not the
+    request's fault: the client may retry after ``retry_after_s`` seconds.
+
+    ``reason`` is the driver's first line with any password removed, for the logs; the
+    detail stays generic (clients need to know to retry, not the database's address).
+    """
+
+    code = codes.STORE_UNAVAILABLE
+
+    def __init__(self, reason: str, retry_after_s: int = 2) -> None:
+        super().__init__("The database is unavailable right now; nothing was changed by "
+                         f"this request. Retry in {retry_after_s} seconds.")
+        self.reason = reason
+        self.retry_after_s = retry_after_s

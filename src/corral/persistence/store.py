@@ -4,6 +4,12 @@
 queue on the lock instead of failing on upgrade) and yields a Repository; leaving
 the block commits, an exception rolls everything back. ``store.read()`` is the
 same without the write lock. Services never see a connection, only the Repository.
+
+A database that cannot be reached (connection refused or lost, the server shutting
+down, too many connections, a pool checkout or an SQLite lock past its timeout) leaves
+the Store as :class:`~corral.domain.errors.StoreUnavailable`, whichever statement hit
+it: callers above see a domain error they can answer (503 with Retry-After at the API),
+never a driver exception. Every other database error passes through unchanged.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
+from corral.domain.errors import StoreUnavailable
+from corral.logging import redact
 from corral.persistence.repository import Repository
 
 WRITE_OPTION = "corral_write"
@@ -62,6 +71,43 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+#: PostgreSQL SQLSTATEs that mean "the server is not there for us": connection
+#: exceptions (class 08), shutting down or starting up (57P01-57P03), too many clients.
+_PG_UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
+#: SQLite's messages for a lock held past the busy timeout or a file it cannot use.
+_SQLITE_UNAVAILABLE = ("database is locked", "database is busy", "database table is locked",
+                       "unable to open database file", "disk i/o error")
+#: Seconds a client is told to wait: PostgreSQL coming back, or SQLite's lock freed.
+RETRY_AFTER_S = {"postgresql": 2, "sqlite": 1}
+
+
+def unavailable(exc: BaseException, engine: Engine) -> StoreUnavailable | None:
+    """The domain error for a database that cannot answer, or None for any other error.
+
+    Accepts SQLAlchemy's wrappers and the driver's own exceptions (raw connections raise
+    the latter).
+    """
+    backend = engine.dialect.name
+    dbapi = engine.dialect.loaded_dbapi
+    orig: BaseException = (exc.orig or exc) if isinstance(exc, sa_exc.DBAPIError) else exc
+    down = isinstance(exc, sa_exc.TimeoutError) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+    if not down and isinstance(orig, dbapi.InterfaceError):
+        down = True
+    elif not down and isinstance(orig, dbapi.OperationalError):
+        if backend == "sqlite":
+            down = str(orig).lower().startswith(_SQLITE_UNAVAILABLE)
+        else:
+            state = getattr(orig, "sqlstate", None)
+            # No SQLSTATE: the client library failed to connect or lost the connection.
+            down = state is None or str(state).startswith(_PG_UNAVAILABLE)
+    if not down:
+        return None
+    text = str(orig).strip()
+    reason = redact(text.splitlines()[0] if text else type(orig).__name__)
+    return StoreUnavailable(f"{type(orig).__name__}: {reason}", RETRY_AFTER_S.get(backend, 2))
+
+
 class Store:
     """The database, as the rest of corral sees it."""
 
@@ -73,16 +119,31 @@ class Store:
         return self.engine.dialect.name
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Raise StoreUnavailable for a database that cannot answer (module docstring)."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            translated = unavailable(exc, self.engine)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    @contextmanager
     def write(self) -> Iterator[Repository]:
         """One read-write transaction; commits on success, rolls back on any error."""
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        with (self._translated(),
+              self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+              conn.begin()):
             yield Repository(conn)
 
     @contextmanager
     def read(self) -> Iterator[Repository]:
         """One read-only transaction (READ COMMITTED on PostgreSQL: each statement sees
         what was committed when it started)."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._translated(), self.engine.connect() as conn, conn.begin():
             yield Repository(conn)
 
     @contextmanager
@@ -91,7 +152,8 @@ class Store:
         READ on PostgreSQL; an SQLite read transaction already does), for reports that
         add up several tables."""
         options = {"isolation_level": "REPEATABLE READ"} if self.backend == "postgresql" else {}
-        with self.engine.connect().execution_options(**options) as conn, conn.begin():
+        with (self._translated(), self.engine.connect().execution_options(**options) as conn,
+              conn.begin()):
             yield Repository(conn)
 
     def revision(self, name: str) -> int:
@@ -99,7 +161,8 @@ class Store:
         for a cache to check whether it is still current."""
         from corral.persistence.revisions import read_revision
 
-        return read_revision(self.engine, name)
+        with self._translated():
+            return read_revision(self.engine, name)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -113,5 +176,5 @@ def ping(store: Store) -> None:
     """Raise if the database cannot answer a trivial query."""
     from sqlalchemy import text
 
-    with store.engine.connect() as conn:
+    with store._translated(), store.engine.connect() as conn:
         conn.execute(text("SELECT 1"))

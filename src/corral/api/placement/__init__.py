@@ -13,10 +13,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from corral.api import microversion
-from corral.api.errors import ApiError, error_response, status_for
+from corral.api.envelope import answer_unexpected
+from corral.api.errors import ApiError, error_response, headers_for, note_error, status_for
 from corral.api.placement import (
     aggregates,
     allocation_candidates,
@@ -131,34 +132,45 @@ def _request_id(request: Request) -> str:
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.CorralError)
     status = status_for(exc)
-    log.info("request_refused", request_id=_request_id(request), error=type(exc).__name__,
-             status=status, detail=exc.detail)
+    note_error(request.scope, exc.code)
+    log.debug("request_refused", error=type(exc).__name__, status=status, detail=exc.detail)
     return error_response(status, exc.detail, request_id=_request_id(request),
-                          code=_code(request, exc.code), want_html=wants_html(request.headers))
+                          code=_code(request, exc.code), headers=headers_for(exc) or None,
+                          want_html=wants_html(request.headers))
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    note_error(request.scope, exc.code)
     return error_response(exc.status, exc.detail, request_id=_request_id(request),
                           code=_code(request, exc.code), headers=exc.headers,
                           want_html=wants_html(request.headers))
 
 
+def _slash_hint(request: Request) -> str:
+    """What to send instead of a path with a trailing slash, when the path without it
+    is a route (Placement's routes never end with a slash; it answers 404 too)."""
+    path = request.scope["path"]
+    if not path.endswith("/") or path == request.scope.get("root_path", "") + "/":
+        return ""
+    root = request.scope.get("root_path", "")
+    stripped = {**request.scope, "path": path.rstrip("/"), "root_path": root}
+    if any(route.matches(stripped)[0] is not Match.NONE for route in request.app.routes):
+        return f" Drop the trailing slash: {path.rstrip('/')}"
+    return ""
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
+    detail = ("The resource could not be found." + _slash_hint(request)
+              if exc.status_code == 404 else str(exc.detail))
+    note_error(request.scope, codes.UNDEFINED)
     return error_response(exc.status_code, detail, request_id=_request_id(request),
                           code=_code(request, codes.UNDEFINED), headers=dict(exc.headers or {}),
                           want_html=wants_html(request.headers))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected_error", request_id=_request_id(request))
-    return error_response(500, "An unexpected error occurred; the request id is in the logs.",
-                          request_id=_request_id(request), code=_code(request, codes.UNDEFINED))
-
-
-def create_placement_app(settings: Settings, store: Store, metrics: object = None,
+def create_placement_app(settings: Settings, store: Store,
                          finder: CandidateFinder | None = None,
                          tokens: Authenticator | None = None) -> PlacementMiddleware:
     app = Starlette(
@@ -167,10 +179,15 @@ def create_placement_app(settings: Settings, store: Store, metrics: object = Non
             errors.CorralError: _on_domain_error,
             ApiError: _on_api_error,
             HTTPException: _on_http_error,
-            Exception: _on_unexpected,
+            # The body only: api/envelope.py logs the traceback and keeps the connection.
+            Exception: answer_unexpected,
         },
     )
+    # Placement's routes never end with a slash, and a redirect would lose the body and
+    # the headers of a write: /resource_providers/ is a 404 saying what to send, as
+    # Placement's own router answers (no match).
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.store = store
     app.state.finder = finder or CandidateFinder(store)
-    return PlacementMiddleware(app, settings, metrics, tokens or Authenticator(store))
+    return PlacementMiddleware(app, settings, tokens or Authenticator(store))

@@ -1,33 +1,29 @@
-"""The Placement request envelope, as pure ASGI middleware.
+"""What every Placement request goes through, as pure ASGI middleware.
 
-For every request: a request id (``x-openstack-request-id``), the microversion
-(400/406 for a bad header; ``openstack-api-version`` and ``vary`` on the response),
-authentication (401 without an accepted token, except the version document), and
-the body read once, bounded in size, for the synchronous handlers.
+For every request: the microversion (400/406 for a bad header; ``openstack-api-version``
+and ``vary`` on the response), authentication (401 without an accepted token, except the
+version document), and the body read once, bounded in size, for the synchronous
+handlers. The request id, the access log line and the HTTP metrics are the outer
+envelope's (api/envelope.py), shared by every route.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.api import microversion
 from corral.api.context import authenticate
-from corral.api.errors import error_response
+from corral.api.errors import error_response, headers_for, note_error, status_for
 from corral.config import Settings
-from corral.domain import codes
+from corral.domain import codes, errors
 from corral.domain.tokens import looks_like_secret
 from corral.services.tokens import Authenticator
-
-log = structlog.get_logger("corral.api")
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -46,30 +42,25 @@ def wants_html(headers: Headers) -> bool:
 
 
 class PlacementMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Any = None,
+    def __init__(self, app: ASGIApp, settings: Settings,
                  tokens: Authenticator | None = None) -> None:
         self.app = app
         self.settings = settings
-        self.metrics = metrics
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        request_id = f"req-{uuid.uuid4()}"
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        extra_headers = [(b"x-openstack-request-id", request_id.encode())]
-        status_seen = {"code": 500}
+        request_id = str(state.get("request_id", ""))
+        extra_headers: list[tuple[bytes, bytes]] = []
 
         origin = _origin(scope, headers)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_seen["code"] = message["status"]
                 # Location is absolute, as Placement's is: clients such as keystoneauth
                 # would otherwise prefix the endpoint to it a second time.
                 message["headers"] = [
@@ -78,9 +69,12 @@ class PlacementMiddleware:
             await send(message)
 
         async def reply(status: int, detail: str, code: str | None,
-                        extra: dict[str, object] | None = None) -> None:
+                        extra: dict[str, object] | None = None,
+                        reply_headers: dict[str, str] | None = None) -> None:
+            note_error(scope, code or codes.UNDEFINED)
             response = error_response(status, detail, request_id=request_id, code=code,
-                                      want_html=wants_html(headers), extra=extra)
+                                      want_html=wants_html(headers), extra=extra,
+                                      headers=reply_headers)
             await response(scope, receive, send_with_headers)
 
         # Without a version there is no ``code`` (it starts at 1.23); a 406 names the
@@ -106,11 +100,16 @@ class PlacementMiddleware:
             args = (self.settings, token, headers.get("x-roles"),
                     headers.get("openstack-system-scope"))
             lookup = self.tokens.authenticate if self.tokens is not None else None
-            if lookup is not None and token and looks_like_secret(token):
-                # A stored token may cost a query: not on the event loop.
-                ctx = await run_in_threadpool(authenticate, *args, lookup=lookup)
-            else:
-                ctx = authenticate(*args)
+            try:
+                if lookup is not None and token and looks_like_secret(token):
+                    # A stored token may cost a query: not on the event loop.
+                    ctx = await run_in_threadpool(authenticate, *args, lookup=lookup)
+                else:
+                    ctx = authenticate(*args)
+            except errors.CorralError as exc:  # the store, unreachable while looking it up
+                await reply(status_for(exc), exc.detail, exc.code if code else None,
+                            reply_headers=headers_for(exc))
+                return
             if ctx is None:
                 await reply(401, "The request you have made requires authentication.", code)
                 return
@@ -136,15 +135,7 @@ class PlacementMiddleware:
         async def replay() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, replay, send_with_headers)
-        finally:
-            elapsed = time.perf_counter() - started
-            log.info("request", request_id=request_id, method=scope["method"],
-                     path=scope["path"], status=status_seen["code"], version=str(version),
-                     ms=round(elapsed * 1000, 2))
-            if self.metrics is not None:
-                self.metrics.observe(scope["method"], status_seen["code"], elapsed)
+        await self.app(scope, replay, send_with_headers)
 
 
 def _origin(scope: Scope, headers: Headers) -> bytes:

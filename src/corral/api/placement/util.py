@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.context import RequestContext, Rule, allowed
-from corral.api.errors import ApiError
+from corral.api.errors import ApiError, header_value
 from corral.api.microversion import Version
 from corral.api.placement.middleware import json_loads
 from corral.config import Settings
@@ -100,15 +101,7 @@ def validate(data: Any, model: type[M]) -> M:
         first = exc.errors()[0]
         problems = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise ApiError(400, f"JSON does not validate: {problems}",
-                       headers={"x-corral-invalid-field": _header_safe(_field(first["loc"]))}
-                       ) from exc
-
-
-def _header_safe(text: str) -> str:
-    """A header value from client text: non-ASCII and control characters escaped, as a
-    header holds neither (a field named in a body may be any string)."""
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    return "".join(ch if " " <= ch < "\x7f" else f"\\x{ord(ch):02x}" for ch in escaped)[:200]
+                       headers={"x-corral-invalid-field": header_value(_field(first["loc"]))}) from exc
 
 
 def http_date(moment: datetime | None) -> str:
@@ -141,7 +134,7 @@ def no_content(status: int = 204, location: str | None = None) -> Response:
 def url(request: Request, *parts: str) -> str:
     """A link relative to where the API was reached (root or /placement)."""
     root: str = request.scope.get("root_path", "")
-    return root + "/" + "/".join(parts)
+    return root + "/" + "/".join(quote(p, safe="") for p in parts)
 
 
 def check_query(request: Request, allowed_names: Iterable[str]) -> None:

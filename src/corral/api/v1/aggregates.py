@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import StrictStr
 
-from corral.api.v1.common import PREFIX, Admin, Body, settings_of, store_of
+from corral.api.v1.common import Admin, Body, location, settings_of, store_of
 from corral.api.v1.hosts import timestamp
 from corral.domain import errors
 from corral.domain.hosts import Aggregate
@@ -67,7 +67,7 @@ def create_aggregate(body: AggregateCreateBody, request: Request, response: Resp
                                   field=f"metadata.{key}")
     agg = svc.create_aggregate(store_of(request), body.name,
                                {k: v for k, v in metadata.items() if v is not None})
-    response.headers["location"] = str(request.base_url).rstrip("/") + f"{PREFIX}/aggregates/{agg.name}"
+    response.headers["location"] = location(request, "aggregates", agg.name)
     return aggregate_body(agg)
 
 

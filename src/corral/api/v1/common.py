@@ -1,21 +1,36 @@
-"""Plumbing shared by the /v1 modules: request ids, callers, errors, strict bodies."""
+"""Plumbing shared by the /v1 modules: callers, errors, strict bodies.
+
+Errors answer ``{"error": {...}}`` (api/errors.py) on every route of corral's own app,
+and say what to send instead: a bad JSON body names the line and column, a body that is
+not ``application/json`` is a 415 saying so, a wrong method is a 405 with ``Allow``, a
+trailing slash is a 404 naming the path without it, and a NUL character anywhere in the
+path, the query or a JSON string is a 400 naming the field (no database stores NUL in
+text). The request id comes from the envelope (api/envelope.py).
+"""
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Match
 
 from corral.api.context import RequestContext, allowed, authenticate
-from corral.api.errors import ApiError, status_for
+from corral.api.errors import (
+    ApiError,
+    headers_for,
+    note_error,
+    status_for,
+    v1_entry,
+    v1_response,
+)
 from corral.config import Settings
 from corral.domain import errors
 from corral.persistence import Store
@@ -30,26 +45,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class V1Envelope:
-    """Pure ASGI middleware: a request id for every /v1 request, echoed in a header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        request_id = f"req-{uuid.uuid4()}"
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-openstack-request-id", request_id.encode())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+def location(request: Request, *parts: str) -> str:
+    """An absolute /v1 URL for a Location header, each part percent-encoded (a name may
+    hold any character; a header holds ASCII only)."""
+    return (str(request.base_url).rstrip("/") + PREFIX + "/"
+            + "/".join(quote(p, safe="") for p in parts))
 
 
 def settings_of(request: Request) -> Settings:
@@ -152,17 +152,22 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
 def error_entry(request: Request, status: int, code: str, message: str,
                 field: str | None = None) -> dict[str, Any]:
     """The ``error`` object of a /v1 error body."""
-    return {"status": status, "code": code, "message": message, "field": field,
-            "request_id": getattr(request.state, "request_id", None)}
+    note_error(request.scope, code)
+    return v1_entry(status, code, message, request_id=_request_id(request), field=field)
 
 
 def error_body(request: Request, status: int, code: str, message: str,
-               field: str | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status,
-                        content={"error": error_entry(request, status, code, message, field)})
+               field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    note_error(request.scope, code)
+    return v1_response(status, code, message, request_id=_request_id(request), field=field,
+                       headers=headers)
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -173,40 +178,155 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     facts = getattr(exc, "facts", None)
     if callable(facts):  # a quota refusal: which project in the tree stops it, and how
         body["quota"] = facts()
-    return JSONResponse(status_code=status, content={"error": body})
+    return JSONResponse(status_code=status, content={"error": body},
+                        headers=headers_for(exc) or None)
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     code = exc.code if not exc.code.startswith("placement.") else "bad_request"
-    return error_body(request, exc.status, code, exc.detail)
+    return error_body(request, exc.status, code, exc.detail, exc.field, exc.headers or None)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "(body)"
+
+
+JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+
+
+def _is_json(content_type: str | None) -> bool:
+    return bool(content_type) and bool(
+        JSON_TYPE.match(str(content_type).split(";")[0].strip().lower()))
+
+
+def _line_column(doc: str, pos: int) -> tuple[int, int]:
+    line = doc.count("\n", 0, pos) + 1
+    return line, pos - (doc.rfind("\n", 0, pos) + 1) + 1
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        pos = int(first["loc"][-1]) if first["loc"] and str(first["loc"][-1]).isdigit() else 0
+        doc = exc.body if isinstance(exc.body, str) else ""
+        line, column = _line_column(doc, pos)
+        ctx = first.get("ctx")
+        reason = ctx.get("error", "JSON decode error") if isinstance(ctx, dict) else "JSON decode error"
+        return error_body(request, 400, "invalid_json",
+                          f"The body is not valid JSON: {reason} at line {line} column "
+                          f"{column} (character {pos}). Send a JSON object with "
+                          "content-type: application/json.", "(body)")
+    body_problem = any(tuple(p["loc"])[:1] == ("body",) for p in problems)
+    ctype = request.headers.get("content-type")
+    if body_problem and isinstance(exc.body, bytes | bytearray) and exc.body:
+        # FastAPI hands the raw bytes on when the content type is not JSON.
+        if not _is_json(ctype):
+            return error_body(request, 415, "unsupported_media_type",
+                              f"The body was sent as {ctype or 'no content type'}: send "
+                              "application/json (header content-type: application/json).",
+                              "(body)")
+    elif body_problem and tuple(first["loc"]) == ("body",) and first.get("type") == "missing":
+        return error_body(request, 400, "invalid_input",
+                          "(body): this request needs a JSON object; send it with "
+                          "content-type: application/json.", "(body)")
     message = "; ".join(f"{_loc(tuple(p['loc']))}: {p['msg']}" for p in problems[:5])
     return error_body(request, 400, "invalid_input", message, _loc(tuple(first["loc"])))
 
 
+def _methods_for(request: Request) -> list[str]:
+    """Every method some route serves at this path (asked of the routes themselves)."""
+    served = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            served.append(method)
+    return served
+
+
+def _without_slash(request: Request) -> str | None:
+    """The path without its trailing slash, when that path is a route."""
+    path: str = request.scope["path"]
+    if not path.endswith("/") or path == "/":
+        return None
+    stripped = {**request.scope, "path": path.rstrip("/")}
+    for route in request.app.routes:
+        if route.matches(stripped)[0] is not Match.NONE:
+            return str(stripped["path"])
+    return None
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    response = error_body(request, exc.status_code, codes.get(exc.status_code, "http_error"),
-                          str(exc.detail))
-    for key, value in (exc.headers or {}).items():
-        response.headers[key] = value
-    return response
+    path = request.scope["path"]
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allow = ", ".join(_methods_for(request)) or headers.get("Allow", "")
+        headers = {"allow": allow}
+        return error_body(request, 405, "method_not_allowed",
+                          f"The method {request.method} is not allowed for {path}; "
+                          f"send one of: {allow}.", headers=headers)
+    if exc.status_code == 404:
+        other = _without_slash(request)
+        message = (f"No such resource: {path}. Drop the trailing slash: {other}" if other
+                   else f"No such resource: {path}")
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            message += " (the /v1 API is described at /docs)"
+        return error_body(request, 404, "not_found", message, headers=headers or None)
+    codes = {400: "bad_request", 413: "too_large", 415: "unsupported_media_type"}
+    return error_body(request, exc.status_code, codes.get(exc.status_code, "http_error"),
+                      str(exc.detail), headers=headers or None)
+
+
+def _nul_field(value: Any, where: str) -> str | None:
+    """The path to the first string holding NUL in a JSON value, or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where != "(body)" else str(key)
+            if "\x00" in str(key):
+                return inner.replace("\x00", "\\0")
+            found = _nul_field(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_field(item, f"{where}.{index}" if where != "(body)" else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_nul_field(field: str) -> ApiError:
+    return ApiError(400, f"{field}: NUL characters (\\u0000) are not allowed in text; "
+                    "send the value without them.", code="invalid_input", field=field)
+
+
+async def refuse_nul(request: Request) -> None:
+    """400 naming the field for a NUL character in the path, the query or a JSON string
+    of a /v1 request (PostgreSQL cannot store one; SQLite would keep a truncated name)."""
+    for name, value in request.path_params.items():
+        if "\x00" in str(value):
+            raise _refuse_nul_field(name)
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise _refuse_nul_field(name.replace("\x00", "\\0"))
+    if _is_json(request.headers.get("content-type")) and await request.body():
+        try:
+            data = await request.json()
+        except ValueError:
+            return  # the body's own validation says what is wrong with it
+        found = _nul_field(data, "(body)")
+        if found is not None:
+            raise _refuse_nul_field(found)
 
 
 def install_v1(app: FastAPI) -> None:
-    """Register the /v1 error handlers and routers on the corral app."""
+    """Register the error handlers of corral's own app and the /v1 routers."""
     from corral.api.v1.routers import routers
 
     app.add_exception_handler(errors.CorralError, _on_domain_error)
@@ -214,9 +334,4 @@ def install_v1(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     for router in routers():
-        app.include_router(router, prefix=PREFIX)
-
-    @app.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                   include_in_schema=False)
-    def unknown_v1_route(rest: str) -> None:
-        raise HTTPException(404, f"No such /v1 resource: /{rest}")
+        app.include_router(router, prefix=PREFIX, dependencies=[Depends(refuse_nul)])
