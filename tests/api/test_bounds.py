@@ -2,7 +2,9 @@
 never a 500, and nothing written (issue 11, point 2).
 
 One scenario per boundary: the Placement query string, the microversion header, Placement
-and /v1 JSON bodies, /v1 query parameters, and the configuration. The ranges themselves
+and /v1 JSON bodies, /v1 query parameters, and the configuration. Refusals made before
+any storage is touched run on SQLite only; what reaches a column or the engine (limits,
+generations, the largest ratio) runs on both backends. The ranges themselves
 live in corral.domain.bounds; these tests use the numbers from the issue, not the module.
 """
 
@@ -17,7 +19,7 @@ from starlette.testclient import TestClient
 
 from corral.config import ConfigError, load_settings
 
-from .v1.helpers import V1, assert_v1_error
+from .v1.helpers import SQLITE_ONLY, V1, assert_v1_error
 
 RP = "7a2f4f4a-5a5d-4d6c-9d7e-2f0f6a0e0b11"
 CONSUMER = "7a2f4f4a-5a5d-4d6c-9d7e-2f0f6a0e0b12"
@@ -63,6 +65,7 @@ def fleet(api: Any) -> Any:
     return api
 
 
+@SQLITE_ONLY
 # -- Placement: the query string ----------------------------------------------------------
 
 @pytest.mark.parametrize("amount", BIG)
@@ -72,12 +75,14 @@ def test_requested_amount_past_32_bits_is_400(fleet: Any, path: str, amount: int
     _placement_error(r, "resources", "from 1 to 2147483647", str(amount))
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("path", ["/allocation_candidates", "/resource_providers"])
 def test_requested_amount_of_5000_digits_is_400(fleet: Any, path: str) -> None:
     r = fleet.get(path, params={"resources": f"VCPU:{HUGE_TEXT}"})
     _placement_error(r, "resources", "from 1 to 2147483647", "5000 characters")
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("raw", [str(2**31), str(2**63), HUGE_TEXT, "\u00b2", "\u0661"])
 def test_candidate_limit_out_of_range_is_400(fleet: Any, raw: str) -> None:
     r = fleet.get("/allocation_candidates", params={"resources": "VCPU:1", "limit": raw})
@@ -90,6 +95,7 @@ def test_largest_amount_is_served(fleet: Any) -> None:
     assert r.json()["allocation_requests"] == []
 
 
+@SQLITE_ONLY
 # -- Placement: the microversion header, before authentication ----------------------------
 
 @pytest.mark.parametrize("token", ["admin", None])
@@ -106,6 +112,7 @@ def test_version_header_with_a_long_number_is_400(client: TestClient, token: str
     assert len(detail) < 300  # the number is not echoed whole
 
 
+@SQLITE_ONLY
 # -- Placement: JSON bodies ---------------------------------------------------------------
 
 def test_placement_body_with_a_5000_digit_number_is_400(api: Any) -> None:
@@ -115,6 +122,7 @@ def test_placement_body_with_a_5000_digit_number_is_400(api: Any) -> None:
     assert api.get(f"/resource_providers/{RP}").status_code == 404
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("value", BAD_FLOATS)
 def test_allocation_ratio_not_a_finite_positive_number_is_400(fleet: Any, value: str) -> None:
     body = raw({"resource_provider_generation": 1,
@@ -180,6 +188,7 @@ def test_largest_limit_is_taken(v1: V1) -> None:
     assert v1.ok("GET", "/limits/org2")["limits"] == {"cores": 2**53 - 1}
 
 
+@SQLITE_ONLY
 def test_v1_body_with_a_5000_digit_number_is_400(v1: V1) -> None:
     body = raw({"id": "org4", "limits": {"cores": "@"}}, HUGE_TEXT)
     r = send_raw(v1, "POST", "/projects", body)
@@ -187,6 +196,7 @@ def test_v1_body_with_a_5000_digit_number_is_400(v1: V1) -> None:
     assert v1.get("/projects/org4").status_code == 404
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("value", [*BAD_FLOATS, "1" + "0" * 400])
 @pytest.mark.parametrize("field", ["cpu_allocation_ratio", "ram_allocation_ratio",
                                    "disk_allocation_ratio"])
@@ -199,6 +209,7 @@ def test_host_ratio_not_a_finite_positive_number_is_400(v1: V1, field: str,
     assert v1.host("cn1")["overrides"][field] is None  # nothing written
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("value", ["1e400", "NaN", "Infinity", "-0.0", "1e-400", "1e308"])
 @pytest.mark.parametrize("as_text", [True, False])
 def test_aggregate_metadata_numbers_out_of_range_are_400(v1: V1, value: str,
@@ -212,6 +223,7 @@ def test_aggregate_metadata_numbers_out_of_range_are_400(v1: V1, value: str,
     assert v1.get("/aggregates/agg").status_code == 404
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("body", [
     {"vcpus": 2**31, "memory_mb": 1, "disk_gb": 0},
     {"vcpus": 1, "memory_mb": 2**63, "disk_gb": 0},
@@ -223,6 +235,7 @@ def test_host_report_past_32_bits_is_400(v1: V1, body: dict[str, Any]) -> None:
     assert v1.get("/hosts/cn9").status_code == 404
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(("field", "value"), [
     ("vcpus", 2**31), ("ram_mb", 2**63), ("disk_gb", 10**20), ("swap_mb", -1),
     ("vcpus", 1.5),
@@ -234,6 +247,7 @@ def test_flavor_sizes_past_32_bits_are_400(v1: V1, field: str, value: Any) -> No
     assert v1.get("/flavors/f1").status_code == 404
 
 
+@SQLITE_ONLY
 # -- /v1: the query string ----------------------------------------------------------------
 
 @pytest.mark.parametrize("raw", [str(2**31), str(2**63), str(2**64), HUGE_TEXT, "\u0661"])
@@ -245,6 +259,7 @@ def test_capacity_shape_past_32_bits_is_400(v1: V1, param: str, raw: str) -> Non
     assert "from 1 to 2147483647" in err["message"]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(("path", "param"), [
     ("/instances", "limit"), ("/decisions", "limit"), ("/projects", "depth"),
     ("/flavors", "min_vcpus"), ("/capacity/stranded", "top")])
@@ -254,6 +269,7 @@ def test_integer_query_parameters_of_5000_digits_are_400(v1: V1, path: str,
     assert "whole number from" in err["message"] and len(err["message"]) < 300
 
 
+@SQLITE_ONLY
 def test_openapi_publishes_the_bounds(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     limit = schemas["LimitsUpdate"]["properties"]["limits"]["additionalProperties"]
@@ -298,3 +314,18 @@ def test_configuration_out_of_range_names_option_source_and_range(
     with pytest.raises(ConfigError) as raised:
         load_settings(str(ini), data_dir=str(tmp_path))
     assert f"{ini} [scheduler] {option}" in str(raised.value)
+
+
+# -- strings storage cannot hold ----------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "field", "body"), [
+    ("/projects", "id", b'{"id": "org\\ud800"}'),
+    ("/aggregates", "name", b'{"name": "agg\\udfff"}'),
+    ("/flavors", "name", b'{"name": "f\\ud83d", "vcpus": 1, "ram_mb": 512}'),
+])
+def test_lone_surrogate_in_a_v1_string_is_400(v1: V1, path: str, field: str,
+                                              body: bytes) -> None:
+    """JSON can spell half a surrogate pair; UTF-8 (so no database) cannot store it."""
+    err = assert_v1_error(send_raw(v1, "POST", path, body), 400, field=field)
+    assert "lone surrogates" in err["message"]
+    assert v1.ok("GET", path)  # the listing still answers

@@ -53,17 +53,20 @@ _DECIMAL = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$", re
 
 @dataclass(frozen=True, slots=True)
 class IntRange:
-    """Whole numbers from ``low`` to ``high``, both included."""
+    """Whole numbers from ``low`` to ``high``, both included; ``note`` says what a
+    special value means."""
 
     low: int
     high: int
+    note: str = ""
 
     def __contains__(self, value: object) -> bool:
         return (isinstance(value, int) and not isinstance(value, bool)
                 and self.low <= value <= self.high)
 
     def describe(self) -> str:
-        return f"a whole number from {self.low} to {self.high}"
+        note = f", {self.note}" if self.note else ""
+        return f"a whole number from {self.low} to {self.high}{note}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ COUNT = IntRange(0, INT32_MAX)
 #: A provider's or a consumer's generation.
 GENERATION = IntRange(0, INT64_MAX)
 #: A quota limit; -1 is unlimited.
-QUOTA_LIMIT = IntRange(-1, SAFE_INT_MAX)
+QUOTA_LIMIT = IntRange(-1, SAFE_INT_MAX, "-1 for unlimited")
 #: How many items a list call returns (``limit=``), and similar "at most N" knobs.
 LIST_LIMIT = IntRange(1, INT32_MAX)
 #: The allocation ratio of a Placement inventory.
