@@ -336,7 +336,7 @@ def _v1_query_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         RAW_NUMBERS + ["1", "0", "-1", "\u00b2", "\u0661", "fleet", "host", "true"]))
 
 
-@v1_fuzz
+@settings(v1_fuzz, max_examples=60)
 @given(data=st.data(), path=st.sampled_from(sorted(V1_QUERIES)))
 def test_v1_queries_at_every_boundary(client: Any, data: st.DataObject, path: str) -> None:
     _seed_v1(client)
@@ -345,7 +345,7 @@ def test_v1_queries_at_every_boundary(client: Any, data: st.DataObject, path: st
     _check_v1(client.get(path, params=params, headers=V1_HEADERS))
 
 
-@v1_fuzz
+@settings(v1_fuzz, max_examples=60)
 @given(data=st.data(), endpoint=st.sampled_from(sorted(V1_ANY_TEXT)),
        path=st.sampled_from(sorted(V1_QUERIES)))
 def test_fuzz_nul_and_non_ascii(client: Any, store: Store, data: st.DataObject,
