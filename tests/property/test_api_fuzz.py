@@ -295,7 +295,6 @@ def _check_v1(resp: Any) -> None:
         error = resp.json()["error"]
         assert error["status"] == resp.status_code
         assert isinstance(error["message"], str) and error["message"]
-        assert len(error["message"]) < 2000  # a 5000-digit number is not echoed whole
         assert error["request_id"] == resp.headers["x-openstack-request-id"]
 
 
