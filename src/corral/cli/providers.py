@@ -140,6 +140,8 @@ def parse_resources(value: str) -> tuple[tuple[str, int], ...]:
         number = bounds.integer_text(amount)
         if number is None:
             bad_input(option, f"the amount of {name} must be a whole number, got {amount!r}")
+        if number < 1:
+            bad_input(option, f"the amount of {name} must be at least 1, got {number}")
         if number not in bounds.AMOUNT:
             bad_input(option, f"the amount of {name} must be {bounds.AMOUNT.describe()}, "
                               f"got {number}")
