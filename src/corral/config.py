@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,10 @@ OPTIONS: list[Option] = [
     Option("scheduler", "decision_retention_hours",
            "How long scheduling decisions are kept for GET /v1/decisions and 'corral "
            "explain' (older ones are pruned as new ones are written; 0 keeps them all)."),
+    Option("scheduler", "idempotency_key_retention_hours",
+           "How long the answer to a POST /v1/instances sent with an Idempotency-Key is "
+           "kept for replay (a retry with the same key and body gets it instead of a second "
+           "boot); older keys are forgotten and pruned as new ones are stored."),
     Option("quota", "quota_model",
            "'overbook': a child's limit may not exceed its parent's, but children's limits "
            "may add up to more; 'strict': children's limits may not add up to more than "
@@ -119,6 +124,15 @@ OPTIONS: list[Option] = [
 
 #: Options whose values are never echoed in error messages.
 SECRET_OPTIONS = frozenset({"api_tokens", "database_url"})
+
+#: The fleet policy: options that change what the fleet looks like or what a decision
+#: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
+#: ``corral serve`` publishes its values into the database and every CLI command reads
+#: them from there, so the CLI, /v1, /ui, /metrics and Placement give one answer
+#: (services/system.py). Options about one process only (listening, logging, pools,
+#: the audit timer) are not in it.
+FLEET_POLICY: tuple[str, ...] = (
+    *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
 class Settings(BaseModel):
@@ -165,6 +179,7 @@ class Settings(BaseModel):
     build_failure_weight_multiplier: float = Field(default=1_000_000.0, ge=-_WEIGHT,
                                                    le=_WEIGHT, allow_inf_nan=False)
     decision_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
+    idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     quota_model: Literal["overbook", "strict"] = "overbook"
     audit_interval_s: int = Field(default=300, ge=0, le=bounds.SECONDS.high)
     log_format: Literal["json", "console"] = "console"
@@ -239,12 +254,9 @@ def _env_name(name: str) -> str:
     return "CORRAL_" + name.upper()
 
 
-def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
-    """Build Settings from defaults, an INI file, the environment and explicit overrides.
-
-    Raises:
-        ConfigError: naming every bad value and where it came from.
-    """
+def _gather(config_file: str | None, overrides: dict[str, Any]
+            ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(raw values, where each came from, problems) from the file, environment, overrides."""
     raw: dict[str, Any] = {}
     origin: dict[str, str] = {}
     config_file = config_file or os.environ.get("CORRAL_CONFIG_FILE") or None
@@ -278,6 +290,16 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         if value is not None:
             raw[name] = value
             origin[name] = f"--{name.replace('_', '-')}"
+    return raw, origin, problems
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, an INI file, the environment and explicit overrides.
+
+    Raises:
+        ConfigError: naming every bad value and where it came from.
+    """
+    raw, origin, problems = _gather(config_file, overrides)
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
@@ -316,6 +338,12 @@ def _allowed(name: str) -> str:
     return f"; allowed: {bounds.FloatRange(low, high, low_included=included).describe()}"
 
 
+def setting_origins(config_file: str | None = None, **overrides: Any) -> dict[str, str]:
+    """Where each explicitly configured option came from (``CORRAL_X``, the file and
+    section, ``--x``); options left at their defaults are absent."""
+    return _gather(config_file, overrides)[1]
+
+
 def sample_config() -> str:
     """Every option as a commented INI file, defaults shown."""
     defaults = Settings()
@@ -331,7 +359,9 @@ def sample_config() -> str:
                 value = "$XDG_DATA_HOME/corral (default ~/.local/share/corral)"
             if isinstance(value, bool):
                 value = str(value).lower()
-            lines.append(f"# {opt.help}")
+            lines.extend(textwrap.wrap(opt.help, 78, initial_indent="# ",
+                                       subsequent_indent="# ", break_long_words=False,
+                                       break_on_hyphens=False))
             lines.append(f"# env: {_env_name(opt.name)}")
             lines.append(f"#{opt.name} = {value}")
             lines.append("")

@@ -250,6 +250,20 @@ def test_limit(api: Any, flat: dict[str, str]) -> None:
     assert len(candidates(api, {"resources": "VCPU:1", "limit": "10"})["allocation_requests"]) == 3
 
 
+def test_a_repeated_limit_or_group_policy_takes_its_first_value(
+        api: Any, flat: dict[str, str]) -> None:
+    # As Placement (allocation-candidates.yaml, granular.yaml; issue 11): the first wins.
+    body = candidates(api, [("resources", "VCPU:1"), ("limit", "1"), ("limit", "3")])
+    assert len(body["allocation_requests"]) == 1
+    body = candidates(api, [("resources", "VCPU:1"), ("limit", "2"), ("limit", "cow")])
+    assert len(body["allocation_requests"]) == 2
+    groups = [("resources1", "VCPU:2"), ("resources2", "VCPU:2"), ("resources3", "DISK_GB:10")]
+    assert as_set(candidates(api, [*groups, ("group_policy", "isolate"),
+                                   ("group_policy", "none")], "1.25")) == set()
+    assert len(as_set(candidates(api, [*groups, ("group_policy", "none"),
+                                       ("group_policy", "isolate")], "1.25"))) == 2
+
+
 @pytest.mark.parametrize("params,version", [
     ({"resources": "VCPU:1", "limit": "1"}, "1.15"),
     ({"resources": "VCPU:1", "limit": "0"}, "1.16"),
@@ -728,3 +742,13 @@ def test_every_candidate_can_be_claimed(api: Any, two_nics: dict[str, str],
     for rp, a in first["allocations"].items():
         for rc, n in a["resources"].items():
             assert after[rp]["resources"][rc]["used"] == n
+
+
+def test_summary_lists_standard_traits_before_custom_ones(api: Any) -> None:
+    # As Placement, whose database holds the standard catalogue before any custom trait
+    # (allocation-candidates-root-required.yaml, issue 11); by name within each kind.
+    rp = provider(api, "cn", {"VCPU": 4},
+                  traits=["CUSTOM_A", "HW_NUMA_ROOT", "CUSTOM_Z", "HW_CPU_X86_AVX2"])
+    body = candidates(api, {"resources": "VCPU:1"})
+    assert body["provider_summaries"][rp]["traits"] == [
+        "HW_CPU_X86_AVX2", "HW_NUMA_ROOT", "CUSTOM_A", "CUSTOM_Z"]

@@ -446,30 +446,58 @@ def test_lowered_capacity_refuses_new_claims_but_keeps_old_ones(api: Any) -> Non
 
 # -- provider generations -----------------------------------------------------------------
 
-def test_every_allocation_write_moves_the_provider_generation(api: Any, rp: str) -> None:
-    consumer = new_uuid()
+def test_allocation_writes_move_the_generations_placement_moves(api: Any, rp: str) -> None:
+    """As Placement (issue 11, allocations.yaml): a write moves the providers written
+    to, once each; emptying a consumer ({}) moves what it held; a DELETE moves none."""
+    consumer, other_consumer = new_uuid(), new_uuid()
     gen = generation(api, rp)
     assert claim(api, consumer, {rp: {"VCPU": 1}}).status_code == 204
     assert generation(api, rp) == gen + 1
     assert claim(api, consumer, {rp: {"VCPU": 2}}, generation=1).status_code == 204
     assert generation(api, rp) == gen + 2
-    assert api.post("/allocations", json={consumer: body({rp: {"VCPU": 3}}, generation=2,
-                                                         ctype="INSTANCE")}).status_code == 204
+    # two consumers on one provider in one POST: one step
+    assert api.post("/allocations", json={
+        consumer: body({rp: {"VCPU": 3}}, generation=2, ctype="INSTANCE"),
+        other_consumer: body({rp: {"VCPU": 1}}, generation=None, ctype="INSTANCE"),
+    }).status_code == 204
     assert generation(api, rp) == gen + 3
+    assert api.put(f"/allocations/{other_consumer}",
+                   json=body({}, generation=1, ctype="INSTANCE")).status_code == 204
+    assert generation(api, rp) == gen + 4
     assert api.delete(f"/allocations/{consumer}").status_code == 204
     assert generation(api, rp) == gen + 4
+    assert usages(api, rp)["VCPU"] == 0
     # A refused write moves nothing.
     assert_error(claim(api, consumer, {rp: {"VCPU": 99}}), 409)
     assert generation(api, rp) == gen + 4
 
 
-def test_moving_a_consumer_moves_both_generations(api: Any, rp: str) -> None:
+def test_moving_a_consumer_moves_only_where_it_goes(api: Any, rp: str) -> None:
     other = make_provider(api, "other")
     consumer = new_uuid()
     assert claim(api, consumer, {rp: {"VCPU": 1}}).status_code == 204
     gens = generation(api, rp), generation(api, other)
     assert claim(api, consumer, {other: {"VCPU": 1}}, generation=1).status_code == 204
-    assert (generation(api, rp), generation(api, other)) == (gens[0] + 1, gens[1] + 1)
+    assert (generation(api, rp), generation(api, other)) == (gens[0], gens[1] + 1)
+    assert (usages(api, rp)["VCPU"], usages(api, other)["VCPU"]) == (0, 1)
+
+
+def test_candidates_see_usage_freed_where_no_generation_moved(api: Any, rp: str) -> None:
+    # The engine reloads a provider a consumer left, or whose allocations were deleted,
+    # although its generation stayed: the whole of it is offered again at once.
+    other = make_provider(api, "other")  # both have 8 VCPU
+    consumer = new_uuid()
+    assert claim(api, consumer, {rp: {"VCPU": 8}}).status_code == 204
+
+    def fits_whole() -> set[str]:
+        r = api.get("/allocation_candidates", params={"resources": "VCPU:8"})
+        return {rp_ for ar in r.json()["allocation_requests"] for rp_ in ar["allocations"]}
+
+    assert fits_whole() == {other}
+    assert claim(api, consumer, {other: {"VCPU": 8}}, generation=1).status_code == 204
+    assert fits_whole() == {rp}
+    assert api.delete(f"/allocations/{consumer}").status_code == 204
+    assert fits_whole() == {rp, other}
 
 
 # -- DELETE -------------------------------------------------------------------------------

@@ -157,3 +157,19 @@ def test_tokens_strategy_accepts_only_static_tokens(store: Store, tmp_path: Path
 def test_static_token_with_system_scope_is_refused(store: Store, tmp_path: Path) -> None:
     with app_client(store, tmp_path, api_tokens=TOKENS) as c:
         assert_error(_get(c, "boss", scope="all"), 403)
+
+
+def test_x_project_id_names_a_noauth2_tokens_project(client: TestClient) -> None:
+    # As behind Placement's no-auth middleware (usage-secure-rbac.yaml, issue 11): a
+    # reader or member of the project named by x-project-id may read its usages, and
+    # only its own; the header gives no role and no other access.
+    for roles in ("reader", "member,reader"):
+        headers = {**LATEST, "x-auth-token": "user", "x-roles": roles, "x-project-id": "p1"}
+        r = client.get("/usages?project_id=p1", headers=headers)
+        assert r.status_code == 200, (roles, r.text)
+        assert_error(client.get("/usages?project_id=p2", headers=headers), 403)
+        assert_error(client.get("/resource_providers", headers=headers), 403)
+    # a system-scoped token stays without a project
+    headers = {**LATEST, "x-auth-token": "user", "x-roles": "reader", "x-project-id": "p1",
+               "openstack-system-scope": "all"}
+    assert_error(client.get("/usages?project_id=p1", headers=headers), 403)

@@ -123,6 +123,23 @@ def test_put_without_body_or_content_type_is_415(api: Any) -> None:
     assert_error(r, 415, detail="The media type None is not supported, use application/json")
 
 
+def test_a_body_that_is_not_json_is_415_before_the_provider_is_looked_up(api: Any) -> None:
+    # As Placement: the media type is checked first, so an unknown provider written to
+    # without a JSON body is a 415, not a 404 (issue 11, basic-http.yaml).
+    missing = new_uuid()
+    for path in (f"/resource_providers/{missing}", f"/resource_providers/{missing}/inventories",
+                 f"/resource_providers/{missing}/inventories/VCPU",
+                 f"/resource_providers/{missing}/aggregates",
+                 f"/resource_providers/{missing}/traits"):
+        assert_error(api.put(path), 415)
+        assert_error(api.put(path, content=b"{}", headers={"content-type": "text/plain"}), 415)
+    assert_error(api.post(f"/resource_providers/{missing}/inventories"), 415)
+    # with a JSON body, bad or good, an unknown provider is still a 404
+    r = api.put(f"/resource_providers/{missing}", content=b"{",
+                headers={"content-type": "application/json"})
+    assert_error(r, 404, code="placement.resource_provider.not_found")
+
+
 def test_body_without_content_type_is_400(api: Any) -> None:
     r = api.post("/resource_providers", content=b"I want a resource provider please")
     assert_error(r, 400, detail="content-type header required")

@@ -322,3 +322,26 @@ def test_consumer_type_is_required_from_1_38(api: Any, host: dict[str, str]) -> 
                  detail="consumer_type")
     assert reshape(api, data, version="1.38").status_code == 204
     assert held(api, host["vm1"])["consumer_type"] == "INSTANCE"
+
+
+def test_reshape_moves_generations_as_placement(api: Any, host: dict[str, str]) -> None:
+    # Placement writes a reshaped provider's inventory twice around the allocations (once
+    # only when the new inventory is empty) and moves each provider allocated to once
+    # (issue 11, reshaper.yaml): cn keeps memory and allocations, numa0 gets VCPU and
+    # vm1, numa1 gets VCPU and vm2.
+    before = generations(api, host)
+    assert reshape(api, move_vcpu(api, host)).status_code == 204
+    assert generations(api, host) == {"cn": before["cn"] + 3, "numa0": before["numa0"] + 3,
+                                      "numa1": before["numa1"] + 3}
+    # An emptied inventory moves once; a provider only left by allocations stays.
+    cn, numa0, numa1 = host["cn"], host["numa0"], host["numa1"]
+    before = generations(api, host)
+    assert reshape(api, {
+        "inventories": {numa1: {"resource_provider_generation": before["numa1"],
+                                "inventories": {}}},
+        "allocations": {host["vm2"]: consumer_body({numa0: {"VCPU": 1}}, 2)},
+    }).status_code == 204
+    assert generations(api, host) == {"cn": before["cn"], "numa0": before["numa0"] + 1,
+                                      "numa1": before["numa1"] + 1}
+    assert usages(api, numa1) == {} and usages(api, numa0) == {"VCPU": 3}
+    assert usages(api, cn) == {"MEMORY_MB": 512}

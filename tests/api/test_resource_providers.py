@@ -437,13 +437,20 @@ def test_rename(api: Any) -> None:
     assert api.get(f"{RP}/{uuid}").json()["name"] == "new name"
 
 
-def test_rename_moves_the_generation(api: Any) -> None:
-    """Every change to a provider moves its generation (Placement leaves it on a rename;
-    corral does not, so a cached view of a renamed provider is detectably stale)."""
+def test_rename_and_reparent_leave_the_generation(api: Any) -> None:
+    """As Placement: the generation guards inventories, traits, aggregates and
+    allocations, not the name or the place in a tree (issue 11, resource-provider.yaml,
+    whose later steps write with the generation a rename did not move)."""
+    parent = api.create_provider("parent")["uuid"]
     uuid = api.create_provider("rp")["uuid"]
     r = api.put(f"{RP}/{uuid}", json={"name": "new name"})
-    assert r.json()["generation"] == 1
-    assert api.get(f"{RP}/{uuid}").json()["generation"] == 1
+    assert r.json()["generation"] == 0
+    r = api.put(f"{RP}/{uuid}", json={"name": "new name", "parent_provider_uuid": parent})
+    assert (r.json()["generation"], r.json()["parent_provider_uuid"]) == (0, parent)
+    r = api.put(f"{RP}/{uuid}", json={"name": "new name", "parent_provider_uuid": None})
+    assert (r.json()["generation"], r.json()["parent_provider_uuid"]) == (0, None)
+    assert api.get(f"{RP}/{uuid}").json()["generation"] == 0
+    assert api.get(f"{RP}/{parent}").json()["generation"] == 0
 
 
 def test_rename_to_taken_name_is_409(api: Any) -> None:

@@ -159,7 +159,7 @@ def test_server_group_create_list_show_delete(any_cli: Cli) -> None:
                       "-c", "name").stdout == "db\n"
     any_cli.ok("server-group", "create", "web", "--policy", "affinity", "--project", "p3")
     assert_one_error_line(any_cli("server-group", "show", "web"),
-                          "2 server groups are named 'web': give the UUID")
+                          "2 server groups are named 'web': give one of their ids")
     any_cli.ok("server-group", "delete", str(web["id"]), "db")
     assert any_cli.ok("server-group", "list", "-f", "value", "-c", "project_id").stdout == "p3\n"
     assert_one_error_line(any_cli("server-group", "delete", "db"), "No server group 'db' found")

@@ -47,7 +47,7 @@ def test_csv_has_a_quoted_header_and_leaves_numbers_unquoted() -> None:
 
 def test_value_is_space_separated_one_row_per_line_without_header() -> None:
     assert render_list(Format.value) == (
-        "5e1f3c8a-0b7e-4a8e-9a55-2c1d6b0f3a11 host 1 0 None\n"
+        "5e1f3c8a-0b7e-4a8e-9a55-2c1d6b0f3a11 host 1 0 \n"
         'c0ffee00-0000-4000-8000-000000000002 say "hi" 3 x\n')
 
 
@@ -57,7 +57,7 @@ def test_table_has_headers_and_never_cuts_a_uuid_when_piped() -> None:
     assert all(col in lines[1] for col in COLUMNS)
     assert any("5e1f3c8a-0b7e-4a8e-9a55-2c1d6b0f3a11" in line and "host 1" in line
                for line in lines)
-    assert "None" in text
+    assert "None" not in text and "│ -      │" in text  # None is '-' for people
 
 
 def test_empty_listings() -> None:
@@ -92,7 +92,9 @@ def test_show_formats() -> None:
 def test_flat_and_multiline_renderings() -> None:
     assert flat({"VCPU": 2, "DISK_GB": 0}) == "VCPU=2,DISK_GB=0"
     assert flat(["a", "b"]) == "a,b"
-    assert flat(None) == "None"
+    assert flat(None) == ""
+    assert flat([True, False]) == "true,false"
+    assert multiline([None, True]) == "-\nyes"
     assert multiline(["a", "b"]) == "a\nb"
     assert multiline({"VCPU": 2}) == "VCPU=2"
 

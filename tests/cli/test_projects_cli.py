@@ -102,9 +102,9 @@ def test_a_limit_below_usage_warns_and_quota_show_draws_the_tree(cli: Cli,
 
     shown = cli.ok("quota", "show", "org").stdout
     lines = shown.splitlines()
-    assert lines[0].startswith("org (Org)  cores 6/20"), shown
-    assert "└── dept  cores 6/4" in lines[1], shown
-    assert "└── team  cores 5/∞" in lines[2], shown
+    assert lines[0].startswith("org (Org)  cores=6/20"), shown
+    assert "└── dept  cores=6/4" in lines[1], shown
+    assert "└── team  cores=5/∞" in lines[2], shown
     assert "Headroom of org" in shown
     rows = as_json(cli, "quota", "show", "team")
     assert rows == [{"resource": "cores", "limit": -1, "source": "none", "own": 5,

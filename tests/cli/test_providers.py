@@ -19,6 +19,7 @@ from .conftest import Cli, assert_fails, assert_one_error_line
 
 COLUMNS = ["uuid", "name", "generation", "root_provider_uuid", "parent_provider_uuid"]
 PARENT = "5e1f3c8a-0b7e-4a8e-9a55-2c1d6b0f3a11"
+B = "c0ffee00-0000-4000-8000-00000000000b"
 
 
 def names(cli: Cli, *args: str) -> list[str]:
@@ -223,10 +224,12 @@ def test_unknown_names_in_filters_are_service_errors(cli: Cli) -> None:
 
 def test_delete_by_name_and_uuid_on_both_backends(any_cli: Cli) -> None:
     any_cli.ok("provider", "create", "a", "--uuid", PARENT)
-    any_cli.ok("provider", "create", "b")
+    any_cli.ok("provider", "create", "b", "--uuid", B)
     any_cli.ok("provider", "create", "c")
     result = any_cli.ok("provider", "delete", PARENT, "b")
-    assert result.stdout == "" and result.stderr == ""
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [f"provider a deleted ({PARENT})",
+                                          f"provider b deleted ({B})"]
     assert names(any_cli) == ["c"]
 
 

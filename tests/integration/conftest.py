@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,8 +95,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def start_server(database_url: str, directory: Path, *extra: str) -> Server:
-    """Start ``corral serve`` and wait until ``GET /`` answers; fail with its log if not."""
+def start_server(database_url: str, directory: Path, *extra: str,
+                 env: Mapping[str, str] | None = None) -> Server:
+    """Start ``corral serve`` and wait until ``GET /`` answers; fail with its log if not.
+
+    ``env``: settings (``CORRAL_*``) for the server, on top of a clean environment.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):
         port = free_port()
@@ -106,7 +110,7 @@ def start_server(database_url: str, directory: Path, *extra: str) -> Server:
                 corral_command("--database-url", database_url, "serve",
                                "--host", "127.0.0.1", "--port", str(port), *extra),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=clean_env(directory / "data"), start_new_session=True)
+                env={**clean_env(directory / "data"), **(env or {})}, start_new_session=True)
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -132,11 +136,12 @@ ServeFactory = Callable[..., Server]
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServeFactory]:
-    """``serve(store, "--workers", "2")``: a running server, stopped at teardown."""
+    """``serve(store, "--workers", "2", env={...})``: a running server, stopped at teardown."""
     servers: list[Server] = []
 
-    def factory(store: Store, *extra: str) -> Server:
-        server = start_server(store_url(store), tmp_path / f"server{len(servers)}", *extra)
+    def factory(store: Store, *extra: str, env: Mapping[str, str] | None = None) -> Server:
+        server = start_server(store_url(store), tmp_path / f"server{len(servers)}", *extra,
+                              env=env)
         servers.append(server)
         return server
 

@@ -153,6 +153,8 @@ def test_a_stopped_postgresql_is_a_503_and_the_connection_survives(
         log = server.log()
         assert "Exception in ASGI application" not in log
         assert "Traceback" not in log, log
+        # the operator sees why (the driver's reason), the client only that it may retry
+        assert re.search(r"store_unavailable .*reason=", log), log
     finally:
         server.stop()
 

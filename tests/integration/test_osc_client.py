@@ -11,21 +11,17 @@ The virtualenv lives in ``$CORRAL_OSC_VENV`` if set, else under
 ``~/.cache/corral-tests/`` (``$XDG_CACHE_HOME`` honoured) in a directory named after the
 pinned package versions and the Python version, so reruns install nothing. Without
 network access the tests are skipped (``CORRAL_REQUIRE_SERVICES=1``: they fail).
-To try a newer client, change ``OSC_PACKAGES``.
+To try a newer client, change ``OSC`` in ``venvs.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import queue
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,14 +34,11 @@ from conftest import require_service  # tests/conftest.py (tests/ is on sys.path
 from corral.persistence import Store
 
 from .conftest import ServeFactory, Server
+from .venvs import OSC, osc_env
 
 pytestmark = pytest.mark.slow
 
-OSC_PACKAGES = ("python-openstackclient==10.5.0", "osc-placement==4.9.1")
-OSC_VENV_ENV = "CORRAL_OSC_VENV"
-INSTALL_TIMEOUT = 600
 COMMAND_TIMEOUT = 60
-COMPLETE = ".corral-complete"
 
 AGG_A = "2f0c1f4e-6d0b-4d39-9f6a-1b9a3c1f0a01"
 AGG_B = "2f0c1f4e-6d0b-4d39-9f6a-1b9a3c1f0a02"
@@ -54,84 +47,13 @@ AGG_NONE = "2f0c1f4e-6d0b-4d39-9f6a-1b9a3c1f0aff"
 
 # --- the client's virtualenv -------------------------------------------------------------
 
-def _cached_venv() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = "\n".join([*OSC_PACKAGES, "py{}.{}".format(*sys.version_info[:2])])
-    return cache / "corral-tests" / f"osc-venv-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def _client_env() -> dict[str, str]:
-    """No OS_* variables and no clouds.yaml from the environment: only the flags count."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = os.devnull
-    return env
-
-
-def _works(venv: Path) -> bool:
-    exe = venv / "bin" / "openstack"
-    if not exe.exists():
-        return False
-    try:
-        probe = subprocess.run([str(exe), "resource", "provider", "list", "--help"],
-                               capture_output=True, timeout=COMMAND_TIMEOUT, env=_client_env())
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-def _install(venv: Path, fresh: bool) -> str | None:
-    """Create the virtualenv (anew if ``fresh``) and pip-install the client.
-
-    Returns None on success, else what went wrong.
-    """
-    if fresh:
-        shutil.rmtree(venv, ignore_errors=True)
-    steps = [[str(venv / "bin" / "python"), "-m", "pip", "install",
-              "--disable-pip-version-check", "--no-input", "-q", *OSC_PACKAGES]]
-    if not (venv / "bin" / "python").exists():
-        steps.insert(0, [sys.executable, "-m", "venv", str(venv)])
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(step[:4])} ... took longer than {INSTALL_TIMEOUT}s"
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            return f"{' '.join(step[:4])} ... failed (exit {done.returncode}):\n{tail}"
-    if not _works(venv):
-        return "'openstack resource provider list --help' fails after the install"
-    return None
-
-
 @pytest.fixture(scope="session")
 def openstack_cli() -> Path:
-    """Path of an ``openstack`` executable with osc-placement, installed once and cached.
-
-    ``$CORRAL_OSC_VENV`` names a virtualenv to use as it is when it works, or to install
-    into (never deleted). The cached one is rebuilt unless it is complete and works.
-    """
-    configured = os.environ.get(OSC_VENV_ENV)
-    venv = Path(configured) if configured else _cached_venv()
-    exe = venv / "bin" / "openstack"
-    if configured and _works(venv):
-        return exe
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    # One installer at a time (pytest-xdist workers, parallel runs); the marker file is
-    # written last, so a half-built virtualenv is rebuilt rather than trusted.
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (configured or (venv / COMPLETE).exists()) and _works(venv):
-            return exe
-        problem = _install(venv, fresh=not configured)
-        if problem is not None:
-            if not configured:
-                shutil.rmtree(venv, ignore_errors=True)
-            require_service("python-openstackclient and osc-placement from PyPI",
-                            f"cannot install them into {venv}: {problem}")
-        if not configured:
-            (venv / COMPLETE).write_text("\n".join(OSC_PACKAGES) + "\n")
-    return exe
+    """Path of an ``openstack`` executable with osc-placement, installed once and cached."""
+    venv, problem = OSC.build()
+    if problem is not None:
+        require_service(OSC.label, problem)
+    return venv / "bin" / "openstack"
 
 
 # --- driving the client --------------------------------------------------------------------
@@ -176,7 +98,7 @@ class Driver:
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [str(python), "-c", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.errors, text=True, env=_client_env())
+            stderr=self.errors, text=True, env=osc_env())
         self.replies: queue.Queue[str] = queue.Queue()
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
@@ -260,7 +182,7 @@ class Osc:
         if self.driver is not None:
             return self.driver.run(argv)
         return subprocess.run([str(self.exe), *argv], capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT, env=_client_env(),
+                              timeout=COMMAND_TIMEOUT, env=osc_env(),
                               stdin=subprocess.DEVNULL)
 
     def run(self, *args: str, version: str | None = "", ok: bool = True

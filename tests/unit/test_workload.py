@@ -93,7 +93,9 @@ def test_deployment_sizes_follow_the_azure_cdf(seed: int) -> None:
     assert sum(s > 30 for s in sizes) / len(sizes) == pytest.approx(0.10, abs=0.015)
 
 
-@settings(max_examples=3, deadline=None)
+# A statistical check (mix and load within a tolerance) holds for most seeds, not all:
+# the examples are derandomized so that the suite never fails by chance.
+@settings(max_examples=3, deadline=None, derandomize=True)
 @given(st.integers(0, 2**31), st.floats(0.3, 1.2))
 def test_the_generator_mix_load_and_seed(seed: int, load: float) -> None:
     params = SyntheticParams(events=8_000, load=load, seed=seed)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral import __version__
 from corral.api import capacity_metrics
+from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
@@ -131,6 +132,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     app.state.auditor = auditor
     install_v1(app)
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
+    install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
     placement = create_placement_app(settings, store, finder, tokens)
     app.router.routes.append(_PlacementMount("/placement", app=placement))

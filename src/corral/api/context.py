@@ -1,13 +1,14 @@
 """Who is asking, and may they: request contexts from tokens, and Placement's policy.
 
 Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): a token
-``user:project`` takes its roles from ``x-roles``, and without that header the user
-``admin`` is the cloud admin; ``openstack-system-scope`` makes the token
-system-scoped. Static tokens from configuration (``api_tokens``) work in both
-strategies and carry only their configured roles. Tokens created with ``corral token
-create`` (stored hashed, docs/access.md) also work in both: their project and role are
-what was stored, and ``x-roles`` and ``openstack-system-scope`` cannot change them. A
-secret of that shape that is unknown, revoked or expired is refused (401) in both.
+``user:project`` takes its roles from ``x-roles`` (and its project from ``x-project-id``
+when sent), and without that header the user ``admin`` is the cloud admin;
+``openstack-system-scope`` makes the token system-scoped. Static tokens from
+configuration (``api_tokens``) work in both strategies and carry only their configured
+roles. Tokens created with ``corral token create`` (stored hashed, docs/access.md) also
+work in both: their project and role are what was stored, and ``x-roles`` and
+``openstack-system-scope`` cannot change them. A secret of that shape that is unknown,
+revoked or expired is refused (401) in both.
 
 Authorization follows Placement's default rules. New defaults: every ``placement:*``
 rule is ``role:admin or role:service`` on a project-scoped token, usages also allow a
@@ -44,11 +45,13 @@ class RequestContext:
 
 
 def authenticate(settings: Settings, token: str | None, roles_header: str | None,
-                 system_scope: str | None, *,
-                 lookup: TokenLookup | None = None) -> RequestContext | None:
+                 system_scope: str | None, *, lookup: TokenLookup | None = None,
+                 project_header: str | None = None) -> RequestContext | None:
     """Turn request headers into a context, or None when the token is not accepted.
 
     ``lookup`` finds stored tokens; without it only static and noauth2 tokens work.
+    ``project_header`` (``x-project-id``) names a noauth2 token's project, as it does
+    behind Placement's no-auth middleware; static and stored tokens ignore it.
     """
     if not token:
         return None
@@ -72,8 +75,8 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
         granted = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
     else:
         granted = frozenset({"admin"}) if user == "admin" else frozenset()
-    return RequestContext(user, None if system_scope else (project or user),
-                          granted, system_scope or None)
+    project = project_header or project or user
+    return RequestContext(user, None if system_scope else project, granted, system_scope or None)
 
 
 def allowed(ctx: RequestContext, rule: Rule, *, enforce_new_defaults: bool,

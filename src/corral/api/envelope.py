@@ -165,8 +165,10 @@ class Envelope:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:  # noqa: BLE001 - the last resort: answered and logged here
             if isinstance(exc, errors.CorralError):
-                log.warning("request_failed", error=type(exc).__name__,
-                            reason=getattr(exc, "reason", exc.detail))
+                # A refusal no inner handler saw (the store's own is logged with its
+                # reason as its response is built).
+                if not isinstance(exc, errors.StoreUnavailable):
+                    log.warning("request_failed", error=type(exc).__name__, detail=exc.detail)
             else:
                 log.error("unexpected_error", exc_info=exc)
             if not progress["started"]:

@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+import structlog
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
@@ -23,6 +24,7 @@ from corral.domain import codes, errors, quotas
 
 #: Domain error class -> HTTP status. The first matching base wins (most specific first).
 STATUS: list[tuple[type[errors.CorralError], int]] = [
+    (errors.IdempotencyKeyReused, 422),
     (quotas.QuotaExceeded, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
@@ -56,9 +58,15 @@ def status_for(exc: errors.CorralError) -> int:
     return 500
 
 
+log = structlog.get_logger("corral.api")
+
+
 def headers_for(exc: errors.CorralError) -> dict[str, str]:
-    """Headers a domain error adds to its response (Retry-After on a 503)."""
+    """Headers a domain error adds to its response (Retry-After on a 503), and the log
+    line an operator needs when it is the store's fault (the driver's reason, which the
+    client is not shown)."""
     if isinstance(exc, errors.StoreUnavailable):
+        log.warning("store_unavailable", reason=exc.reason, retry_after_s=exc.retry_after_s)
         return {"retry-after": str(exc.retry_after_s)}
     return {}
 

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services, settings
+from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
 
-aggregate_app = typer.Typer(no_args_is_help=True,
+aggregate_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Host aggregates: create, list, show, set, delete, add/remove "
                                  "hosts.")
 
@@ -56,6 +56,7 @@ def create_aggregate(name: AggregateArg, prop: PropertyOption = None,
     metadata = parse_properties(prop or [])
     with open_services() as store:
         created = svc.create_aggregate(store, name, metadata)
+    out.done(f"aggregate {created.name} created ({created.uuid})")
     out.show(record(created))
 
 
@@ -63,7 +64,7 @@ def create_aggregate(name: AggregateArg, prop: PropertyOption = None,
 def list_aggregates(fmt: output.FormatOption = output.Format.table,
                     column: output.ColumnOption = None) -> None:
     """List aggregates with their zone, hosts and metadata."""
-    out = output.Output(fmt, column, LIST_COLUMNS)
+    out = output.Output(fmt, column, LIST_COLUMNS, narrow=("uuid", "metadata", "hosts"))
     with open_services() as store:
         found = svc.list_aggregates(store)
     out.list(record(a) for a in found)
@@ -98,7 +99,12 @@ def set_aggregate(
     if not changes:
         bad_input("--property", "give --property KEY=VALUE or --unset-property KEY")
     with open_services() as store:
-        found = svc.update_metadata(store, settings(), name, changes)
+        found = svc.update_metadata(store, fleet_settings(store), name, changes)
+    set_ = [f"{k}={v}" for k, v in changes.items() if v is not None]
+    unset_ = [k for k, v in changes.items() if v is None]
+    out.done(f"aggregate {found.name}: " + "; ".join(
+        part for part in (f"set {', '.join(set_)}" if set_ else "",
+                          f"unset {', '.join(unset_)}" if unset_ else "") if part))
     out.show(record(found))
 
 
@@ -107,6 +113,7 @@ def delete_aggregate(name: AggregateArg) -> None:
     """Delete an aggregate (it must have no hosts)."""
     with open_services() as store:
         svc.delete_aggregate(store, name)
+    output.said(f"aggregate {name} deleted")
 
 
 @aggregate_app.command("add-host")
@@ -116,7 +123,8 @@ def add_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host 
     """Add a host to an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.add_host(store, settings(), name, host)
+        found = svc.add_host(store, fleet_settings(store), name, host)
+    out.done(f"host {host} added to aggregate {found.name} ({len(found.hosts)} hosts)")
     out.show(record(found))
 
 
@@ -127,5 +135,6 @@ def remove_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Ho
     """Remove a host from an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.remove_host(store, settings(), name, host)
+        found = svc.remove_host(store, fleet_settings(store), name, host)
+    out.done(f"host {host} removed from aggregate {found.name} ({len(found.hosts)} hosts left)")
     out.show(record(found))

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from corral.config import ConfigError, Settings, load_settings
+from corral.config import ConfigError, Settings, load_settings, setting_origins
 from corral.domain.errors import CorralError, StoreUnavailable
 from corral.logging import configure_logging
 
@@ -32,6 +32,11 @@ class State:
     config_file: str | None = None
     database_url: str | None = None
     debug: bool = False
+    #: Fleet options whose override this invocation already noted on stderr.
+    noted: set[str]
+
+    def __init__(self) -> None:
+        self.noted = set()
 
 
 state = State()
@@ -74,6 +79,25 @@ def settings(*, service: bool = False, **overrides: object) -> Settings:
     level = loaded.log_level if service or loaded.log_level in ("warning", "error") else "warning"
     configure_logging(loaded.log_format, level)
     return loaded
+
+
+def fleet_settings(store: Store) -> Settings:
+    """The settings a command reads the fleet and decides with: the fleet policy that
+    ``corral serve`` published into the database (services/system.py), over this
+    command's own configuration. An option configured here that differs is said once,
+    on stderr, with the value used and why."""
+    from corral.services import system
+
+    own = settings()
+    view = system.fleet_view(store, own, setting_origins(state.config_file,
+                                                         database_url=state.database_url))
+    for override in view.overrides:
+        if override.name not in state.noted:
+            state.noted.add(override.name)
+            line = Text("note: ", style="bold yellow")
+            line.append(override.sentence())
+            err.print(line)
+    return view.settings
 
 
 def _first_line(exc: BaseException) -> str:

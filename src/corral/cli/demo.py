@@ -37,19 +37,24 @@ def seed_demo(
                  "('--if-empty' leaves them alone)")
     if summary.deleted:
         out.print(f"deleted {summary.deleted} existing provider(s)")
-    out.print(f"seeded the demo fleet: {summary.providers} providers ({summary.compute_hosts} "
-              f"compute hosts, {summary.children} child providers, {summary.sharing} sharing "
-              f"provider), {len(summary.aggregates)} aggregates")
+    out.print(f"seeded the demo fleet: {summary.providers} providers, "
+              f"{len(summary.aggregates)} aggregates")
+    out.print(f"  {summary.compute_hosts} compute hosts, {summary.children} child providers, "
+              f"{summary.sharing} sharing provider")
     width = max(len(name) for name in summary.aggregates)
     for name, uuid in summary.aggregates.items():
         out.print(f"  aggregate {name:<{width}}  {uuid}  "
                   f"({summary.aggregate_members.get(name, 0)} providers)")
-    out.print(f"  {summary.scheduler_hosts} scheduler hosts; flavors "
-              f"{', '.join(demo.FLAVORS)}")
+    out.print(f"  {summary.scheduler_hosts} scheduler hosts; flavors:")
+    out.print(f"    {', '.join(demo.FLAVORS)}")
     out.print("  projects " + ", ".join(
         f"{p}{' < ' + parent if parent else ''}" for p, parent, _l in demo.DEMO_PROJECTS)
-        + " with limits (corral quota show acme)")
+        + " with limits")
+    out.print("    (corral quota show acme)")
+    out.print(f"  its hosts never heartbeat: they stay up {demo.DOWN_AFTER_S // 86400} days "
+              "(this fleet's host_down_after_s)")
     az1 = summary.aggregates["az1"]
-    out.print("try: corral provider list --member-of " + az1 +
-              " --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")
+    # Commands to copy: continued with a backslash rather than wrapped mid-option.
+    out.print(f"try: corral provider list --member-of {az1} \\\n"
+              "       --required HW_CPU_X86_AVX2,!COMPUTE_STATUS_DISABLED --resources VCPU:8")
     out.print("     corral instance boot web --flavor ssd.large --project demo --count 3")

@@ -20,9 +20,9 @@ from corral.domain import flavors as rules
 from corral.domain.flavors import MAX_INT, Flavor, placement_request
 from corral.services import flavors as svc
 
-flavor_app = typer.Typer(no_args_is_help=True,
+flavor_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Flavors: create, list, show, set, delete; access lists.")
-access_app = typer.Typer(no_args_is_help=True,
+access_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Projects a private flavor is shared with: add, remove, list.")
 flavor_app.add_typer(access_app, name="access")
 
@@ -138,6 +138,9 @@ def create_flavor(
             store, name=name, flavor_id=flavor_id, vcpus=vcpus, ram_mb=ram, disk_gb=disk,
             ephemeral_gb=ephemeral, swap_mb=swap, is_public=not private,
             description=description, extra_specs=specs)
+    out.done(f"flavor {created.name} created ({created.id}): {created.vcpus} vCPUs, "
+             f"{created.ram_mb} MB RAM, {created.disk_gb} GB disk"
+             + ("" if created.is_public else ", private"))
     out.show(show_record(created, None if created.is_public else []))
 
 
@@ -158,7 +161,8 @@ def list_flavors(
 ) -> None:
     """List flavors by name (public ones unless --private or --all, as OSC)."""
     columns = (*LIST_COLUMNS, "description", "properties") if long else LIST_COLUMNS
-    out = output.Output(fmt, column, columns)
+    out = output.Output(fmt, column, columns, narrow=(
+        "properties", "description", "ephemeral_gb", "swap_mb", "id", "is_public", "disk_gb"))
     if public + private + all_ > 1:
         bad_input("--public/--private/--all", "give at most one of them")
     is_public = None if all_ else (not private)
@@ -222,6 +226,11 @@ def set_flavor(
                 raise
         if description is not None:
             svc.set_description(store, found.id, description)
+    what = [f"{k}={v}" for k, v in changes.items() if v is not None]
+    what += [f"{k} removed" for k, v in changes.items() if v is None]
+    if description is not None:
+        what.append("description set")
+    output.said(f"flavor {found.name}: {', '.join(what)}")
 
 
 @flavor_app.command("delete")
@@ -232,13 +241,13 @@ def delete_flavors(
     """Delete flavors; goes on past a failure, reports each, exits 1 if any failed."""
     failed = 0
     with open_services() as store:
-        if len(flavors) == 1:
-            svc.delete_flavor(store, flavors[0])
-            return
         for ref in flavors:
             try:
                 svc.delete_flavor(store, ref)
+                output.said(f"flavor {ref} deleted")
             except errors.CorralError as exc:
+                if len(flavors) == 1:
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:
@@ -272,6 +281,7 @@ def add_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Share a private flavor with a project."""
     with open_services() as store:
         svc.add_access(store, flavor, project)
+    output.said(f"flavor {flavor} shared with project {project}")
 
 
 @access_app.command("remove")
@@ -279,3 +289,4 @@ def remove_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Stop sharing a private flavor with a project."""
     with open_services() as store:
         svc.remove_access(store, flavor, project)
+    output.said(f"flavor {flavor} no longer shared with project {project}")

@@ -13,16 +13,19 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services, settings
+from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain import bounds, errors
 from corral.domain.hosts import Host
 from corral.services import hosts as svc
 
-host_app = typer.Typer(no_args_is_help=True,
+host_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                        help="Compute hosts: list, show, set (enable, disable, ratios).")
 
 LIST_COLUMNS = ("name", "state", "enabled", "availability_zone", "last_heartbeat",
                 "instances", "vcpus_used", "memory_mb_used", "disk_gb_used")
+#: Left out first when the table is too wide for the terminal.
+LIST_NARROW = ("last_heartbeat", "disk_gb_used", "availability_zone", "instances",
+               "memory_mb_used", "vcpus_used", "enabled")
 SHOW_COLUMNS = ("name", "provider_uuid", "state", "enabled", "disabled_reason", "forced_down",
                 "last_heartbeat", "availability_zone", "aggregates", "traits", "reported",
                 "usage", "capacity", "instances", "failed_builds", "cpu_allocation_ratio",
@@ -77,11 +80,11 @@ def list_hosts(
     column: output.ColumnOption = None,
 ) -> None:
     """List hosts: state, enabled, zone, last heartbeat, and usage (used/capacity)."""
-    out = output.Output(fmt, column, LIST_COLUMNS)
+    out = output.Output(fmt, column, LIST_COLUMNS, narrow=LIST_NARROW)
     if state is not None and state not in ("up", "down"):
         bad_input("--state", f"'up' or 'down', got {state!r}")
     with open_services() as store:
-        found = svc.list_hosts(store, settings(), availability_zone=availability_zone,
+        found = svc.list_hosts(store, fleet_settings(store), availability_zone=availability_zone,
                                state=state, enabled=enabled)
     out.list(list_row(h) for h in found)
 
@@ -92,7 +95,7 @@ def show_host(host: HostArg, fmt: output.FormatOption = output.Format.table,
     """Show a host, with its effective ratios and reserved memory and where each came from."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.get_host(store, settings(), host)
+        found = svc.get_host(store, fleet_settings(store), host)
     out.show(show_record(found))
 
 
@@ -160,5 +163,25 @@ def set_host(
     if not changes:
         bad_input("HOST", "nothing to change: give at least one option (see --help)")
     with open_services() as store:
-        found = svc.update_host(store, settings(), host, changes)
+        found = svc.update_host(store, fleet_settings(store), host, changes)
+    out.done(f"host {found.name} {describe_changes(changes)}")
     out.show(show_record(found))
+
+
+def describe_changes(changes: dict[str, object]) -> str:
+    """``disabled (reason: disk replacement), cpu_allocation_ratio set to 8.0``."""
+    said: list[str] = []
+    if "enabled" in changes:
+        reason = changes.get("disabled_reason")
+        said.append("enabled" if changes["enabled"] else
+                    "disabled" + (f" (reason: {reason})" if reason else ""))
+    elif "disabled_reason" in changes:
+        said.append(f"disabled reason set to {changes['disabled_reason']!r}")
+    if "forced_down" in changes:
+        said.append("forced down" if changes["forced_down"] else "no longer forced down")
+    for key in KEYS:
+        if key in changes:
+            value = changes[key]
+            said.append(f"{key} cleared (the aggregates' or the default applies)"
+                        if value is None else f"{key} set to {value}")
+    return ", ".join(said)

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich import box
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error, settings
+from corral.cli.context import bad_input, fail, fleet_settings, open_services, print_error
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_INT
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
     from corral.persistence import Store
     from corral.services.scheduler import Scheduler
 
-instance_app = typer.Typer(no_args_is_help=True,
+instance_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Instances: boot, list, show, delete, report, resize, migrate, "
                                 "confirm, revert.")
-decision_app = typer.Typer(no_args_is_help=True,
+decision_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Scheduling decisions: list (see 'corral explain ID').")
 
 LIST_COLUMNS = ("id", "name", "state", "host", "flavor_id", "project_id")
@@ -47,6 +48,10 @@ SHOW_COLUMNS = ("id", "name", "project_id", "user_id", "flavor_id", "state", "ho
                 "availability_zone", "server_group", "new_flavor_id", "source_host", "attempts",
                 "alternates", "decision_id", "fault", "created_at", "updated_at")
 BOOT_COLUMNS = (*LIST_COLUMNS, "decision_id")
+#: Left out first when a listing is too wide for the terminal.
+LIST_NARROW = ("updated_at", "created_at", "fault", "alternates", "attempts", "source_host",
+               "new_flavor_id", "server_group", "availability_zone", "user_id", "flavor_id",
+               "decision_id", "project_id")
 DRY_RUN_COLUMNS = ("instance", "host", "alternates", "decision_id")
 DECISION_COLUMNS = ("id", "kind", "outcome", "reason", "host", "elapsed_ms", "created_at",
                     "project_id", "instance_id")
@@ -94,7 +99,7 @@ def make_scheduler(store: Store) -> Scheduler:
     from corral.services.candidates import CandidateFinder
     from corral.services.scheduler import Scheduler
 
-    return Scheduler(store, settings(), CandidateFinder(store), CollectorRegistry())
+    return Scheduler(store, fleet_settings(store), CandidateFinder(store), CollectorRegistry())
 
 
 def refuse(exc: s.NoValidHost, fmt: output.Format) -> NoReturn:
@@ -131,7 +136,9 @@ def boot_instances(
     zone: Annotated[str | None, typer.Option(
         "--zone", metavar="AZ", help="Only hosts in this availability zone.")] = None,
     server_group: Annotated[str | None, typer.Option(
-        "--server-group", metavar="GROUP", help="UUID of the server group to join.")] = None,
+        "--server-group", metavar="GROUP",
+        help="The server group to join: its UUID, or its name (unique in --project).")
+    ] = None,
     same_host: Annotated[list[str] | None, typer.Option(
         "--same-host", metavar="INSTANCE",
         help="Only on a host of this instance (UUID). Repeatable.")] = None,
@@ -146,7 +153,8 @@ def boot_instances(
     column: output.ColumnOption = None,
 ) -> None:
     """Boot instances of a flavor on the hosts the scheduler picks (state 'building')."""
-    out = output.Output(fmt, column, DRY_RUN_COLUMNS if dry_run else BOOT_COLUMNS)
+    out = output.Output(fmt, column, DRY_RUN_COLUMNS if dry_run else BOOT_COLUMNS,
+                        narrow=LIST_NARROW)
     req = svc.BootRequest(
         name=name, flavor=flavor, project_id=project, user_id=user, availability_zone=zone,
         server_group=server_group, same_host=tuple(same_host or ()),
@@ -161,10 +169,15 @@ def boot_instances(
         except errors.InvalidInput as exc:
             bad_input(options.get(exc.field or "", "NAME"), exc.detail)
     if dry_run:
+        placements = result.record.get("placements", [])
+        out.done(f"dry run: {len(placements)} instance(s) of {flavor} would fit; nothing "
+                 f"claimed (decision {result.decision_id})")
         out.list({"instance": k + 1, "host": p["host"], "alternates": p["alternates"],
                   "decision_id": result.decision_id}
                  for k, p in enumerate(result.record.get("placements", [])))
         return
+    placed = ", ".join(f"{i.name} on {i.host}" for i in result.instances)
+    out.done(f"{len(result.instances)} instance(s) building: {placed}")
     out.list(instance_row(i) for i in result.instances)
 
 
@@ -182,7 +195,9 @@ def list_instances(
     column: output.ColumnOption = None,
 ) -> None:
     """List live instances (deleted ones are not shown)."""
-    out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS)
+    # --long asks for every field: rows too wide for the terminal go vertical instead.
+    out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS,
+                        narrow=() if long else LIST_NARROW)
     with open_services() as store:
         found = svc.list_instances(store, project_id=project, host=host,
                                    state=state.value if state else None, limit=limit)
@@ -207,13 +222,13 @@ def delete_instances(
     """Delete instances (their allocations are given back); exits 1 if any failed."""
     failed = 0
     with open_services() as store:
-        if len(instances) == 1:
-            svc.delete_instance(store, instances[0])
-            return
         for ref in instances:
             try:
                 svc.delete_instance(store, ref)
+                output.said(f"instance {ref} deleted")
             except errors.CorralError as exc:
+                if len(instances) == 1:
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:
@@ -237,6 +252,8 @@ def report_build(
     with open_services() as store:
         found = svc.report_build(store, make_scheduler(store), instance,
                                  succeeded=status is BuildStatus.active, message=message)
+    out.done(f"instance {found.name} reported {status.value}: now {found.state}"
+             + (f" on {found.host}" if found.host else ""))
     out.show(instance_row(found))
 
 
@@ -256,6 +273,7 @@ def resize_instance(
             if exc.field == "flavor":
                 bad_input("--flavor", exc.detail)
             raise
+    out.done(f"instance {found.name} resizing to {flavor} on {found.host}: confirm or revert")
     out.show(instance_row(found))
 
 
@@ -272,6 +290,8 @@ def migrate_instance(
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store, placing(fmt):
         found = svc.migrate(store, make_scheduler(store), instance, host=host)
+    out.done(f"instance {found.name} migrating from {found.source_host} to {found.host}: "
+             "confirm or revert")
     out.show(instance_row(found))
 
 
@@ -282,6 +302,7 @@ def confirm_move(instance: InstanceArg, fmt: output.FormatOption = output.Format
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
         found = svc.confirm(store, instance)
+    out.done(f"instance {found.name} confirmed on {found.host}")
     out.show(instance_row(found))
 
 
@@ -292,6 +313,7 @@ def revert_move(instance: InstanceArg, fmt: output.FormatOption = output.Format.
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
         found = svc.revert(store, instance)
+    out.done(f"instance {found.name} reverted to {found.host}")
     out.show(instance_row(found))
 
 
@@ -309,7 +331,8 @@ def list_decisions(
     column: output.ColumnOption = None,
 ) -> None:
     """List scheduling decisions, newest first."""
-    out = output.Output(fmt, column, DECISION_COLUMNS)
+    out = output.Output(fmt, column, DECISION_COLUMNS, narrow=(
+        "instance_id", "project_id", "elapsed_ms", "reason", "created_at", "kind"))
     with open_services() as store:
         found = svc.list_decisions(store, project_id=project, instance=instance, limit=limit)
     out.list({**decision_row(d), "elapsed_ms": round(d["elapsed_ms"], 3)} for d in found)
@@ -336,11 +359,9 @@ def explain_decision(
 # -- rendering ------------------------------------------------------------------------------------
 
 def _console(stream: TextIO) -> Console:
-    console = Console(file=stream, highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        # Piped or captured: wide enough that a UUID or a message is never cut in two.
-        console = Console(file=stream, highlight=False, soft_wrap=False, width=200)
-    return console
+    # The terminal's width (or COLUMNS); piped, wide enough that a message stays whole.
+    return Console(file=stream, highlight=False, soft_wrap=False,
+                   width=output.width_of(stream, 200))
 
 
 def render(parts: Sequence[RenderableType], console: Console) -> None:
@@ -348,27 +369,44 @@ def render(parts: Sequence[RenderableType], console: Console) -> None:
         console.print(part)
 
 
+class _Fitted:
+    """A table laid out when the width is known (see output.fitted)."""
+
+    def __init__(self, columns: Sequence[str], narrow: Sequence[str] = ()) -> None:
+        self.columns = tuple(columns)
+        self.narrow = tuple(narrow)
+        self.rows: list[list[str]] = []
+
+    def add_row(self, *cells: Any) -> None:
+        self.rows.append([_words(c) for c in cells])
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from output.fitted(self.columns, self.rows, options.max_width, narrow=self.narrow,
+                                 hint="-f json shows all")
+
+
 def _heading(text: str) -> Text:
     return Text(f"\n{text}", style="bold")
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(box=box.SQUARE, header_style="bold", highlight=False, title=title,
-                  title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
+def _words(value: Any) -> str:
+    """A value as words a line may break between: lists and mappings with ', '."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_words(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    return output.human(value)
 
 
 def _fields(pairs: Sequence[tuple[str, Any]]) -> Table:
-    """Field/value lines, values flattened (lists with commas, mappings as k=v)."""
+    """Field/value lines, values as words (lists and mappings with ', ')."""
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim")
+    grid.add_column(style="dim", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in pairs:
         if value in (None, [], {}, ""):
             continue
-        grid.add_row(key, Text(output.flat(value)))
+        grid.add_row(key, Text(_words(value)))
     return grid
 
 
@@ -377,13 +415,40 @@ def _score(value: Any) -> str:
 
 
 def funnel_table(funnel: Sequence[Mapping[str, Any]]) -> Table:
-    table = _table("step", "hosts left", "removed")
+    table = Table(box=box.SQUARE, header_style="bold", highlight=False)
+    for column in ("step", "hosts left", "removed"):
+        table.add_column(column, no_wrap=column != "step")
     for step in funnel:
         removed = step.get("removed")
         table.add_row(Text(str(step["step"])), Text(str(step["hosts"])),
                       Text("" if removed is None else str(removed),
                            style="red" if removed else ""))
     return table
+
+
+def named_hosts(names: Sequence[str], count: int) -> Text:
+    """The hosts a bucket names, and how many it does not (the record keeps the first
+    few of a large bucket)."""
+    text = Text(", ".join(names))
+    if count > len(names):
+        text.append(f" (the first {len(names)} of {count} hosts; the record names no more)",
+                    style="dim")
+    return text
+
+
+def bucket_view(bucket: Mapping[str, Any]) -> RenderableType:
+    """One bucket of removed hosts: the count and reason, the message, the hosts named."""
+    by = " ".join(str(bucket[k]) for k in ("filter", "resource_class", "constraint")
+                  if bucket.get(k))
+    head = Text(f"{bucket.get('hosts', '?')} hosts", style="bold")
+    head.append(f"  {bucket.get('code', '')}")
+    if by:
+        head.append(f" ({by})")
+    body: list[RenderableType] = [Text(str(bucket.get("message", bucket.get("summary", ""))))]
+    names = bucket.get("host_names") or []
+    if names:
+        body.append(named_hosts(names, int(bucket.get("hosts", len(names)))))
+    return Group(head, Padding(Group(*body), (0, 0, 0, 2), expand=False))
 
 
 def explanation_view(explanation: Mapping[str, Any]) -> list[RenderableType]:
@@ -410,19 +475,12 @@ def explanation_view(explanation: Mapping[str, Any]) -> list[RenderableType]:
         parts += [_heading("Funnel"), funnel_table(explanation["funnel"])]
     buckets = explanation.get("buckets") or []
     if buckets:
-        table = _table("hosts", "removed by", "why", "hosts named")
-        for b in buckets:
-            by = " ".join(str(b[k]) for k in ("filter", "resource_class", "constraint")
-                          if b.get(k))
-            table.add_row(Text(str(b.get("hosts", ""))), Text(f"{b.get('code', '')}\n{by}"),
-                          Text(str(b.get("message", b.get("summary", "")))),
-                          Text(output.flat(b.get("host_names", []))))
-        parts += [_heading("Hosts removed"), table]
+        parts += [_heading("Hosts removed"), *(bucket_view(b) for b in buckets)]
     misses = explanation.get("nearest_misses") or []
     if misses:
-        table = _table("host", "lacks")
+        table = _Fitted(("host", "lacks"))
         for m in misses:
-            table.add_row(Text(str(m.get("host", ""))), Text(str(m.get("message", ""))))
+            table.add_row(m.get("host", ""), m.get("message", ""))
         parts += [_heading("Nearest misses"), table]
     return parts
 
@@ -466,34 +524,34 @@ def decision_view(decision: Mapping[str, Any]) -> list[RenderableType]:
     weighed = record.get("weighed") or []
     if weighed:
         weighers = sorted({w for h in weighed for w in h.get("components", {})})
-        table = _table("#", "host", "score", *weighers, "aggregates")
+        table = _Fitted(("#", "host", "score", *weighers, "aggregates"),
+                        narrow=("aggregates", *reversed(weighers)))
         for rank, h in enumerate(weighed, 1):
             components = h.get("components", {})
-            table.add_row(str(rank), Text(str(h.get("host"))), _score(h.get("score")),
+            table.add_row(str(rank), h.get("host"), _score(h.get("score")),
                           *(_score(components.get(w, "")) for w in weighers),
-                          Text(output.flat(h.get("aggregates", []))))
+                          h.get("aggregates", []))
         parts += [_heading("Weighed hosts (best first)"), table]
     placements = record.get("placements") or []
     if placements:
-        table = _table("instance", "host", "alternates", "allocations")
+        table = _Fitted(("instance", "host", "alternates", "allocations"),
+                        narrow=("allocations", "alternates"))
         for p in placements:
-            table.add_row(Text(str(p.get("instance"))), Text(str(p.get("host"))),
-                          Text(output.flat(p.get("alternates", []))),
-                          Text(output.multiline(p.get("allocations", {}))))
+            table.add_row(p.get("instance"), p.get("host"), p.get("alternates", []),
+                          output.multiline(p.get("allocations", {})))
         parts += [_heading("Chosen"), table]
     attempts = record.get("attempts") or []
     if attempts:
-        table = _table("at", "instance", "host", "result", "message")
+        table = _Fitted(("at", "instance", "host", "result", "message"),
+                        narrow=("at", "instance"))
         for a in attempts:
-            table.add_row(*(Text("" if a.get(k) is None else str(a.get(k)))
-                            for k in ("at", "instance", "host", "result", "message")))
+            table.add_row(*(a.get(k) for k in ("at", "instance", "host", "result", "message")))
         parts += [_heading("Attempts"), table]
     conflicts = record.get("conflicts") or []
     if conflicts:
-        table = _table("hosts", "reason", "message")
+        table = _Fitted(("hosts", "reason", "message"))
         for c in conflicts:
-            table.add_row(Text(output.flat(c.get("hosts", []))), Text(str(c.get("reason"))),
-                          Text(str(c.get("message"))))
+            table.add_row(c.get("hosts", []), c.get("reason"), c.get("message"))
         parts += [_heading("Claims lost to a race (retried)"), table]
     if explanation:
         parts += [_heading("Why no valid host"), *explanation_view(explanation)]

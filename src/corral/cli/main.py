@@ -15,20 +15,24 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, providers, server_groups
+from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, output, providers, server_groups
 from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
-from corral.config import Settings, sample_config
+from corral.config import Settings, sample_config, setting_origins
 from corral.logging import redact
 
 # No locals in --debug tracebacks: they hold the database URL and its password.
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+# Markdown help: a docstring's single line breaks do not break the command listings.
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", add_completion=False,
+                  pretty_exceptions_show_locals=False,
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade, current revision.")
-config_app = typer.Typer(no_args_is_help=True, help="Configuration: print a sample file.")
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                     help="Database schema: upgrade, current revision.")
+config_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                         help="Configuration: a sample file; the fleet policy in use.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(providers.provider_app, name="provider")
@@ -72,6 +76,7 @@ def main_options(
     state.config_file = config_file
     state.database_url = database_url
     state.debug = debug
+    state.noted = set()
 
 
 @db_app.command("upgrade")
@@ -105,6 +110,21 @@ def config_sample() -> None:
     sys.stdout.write(sample_config() + "\n")
 
 
+@config_app.command("show")
+def config_show(fmt: output.FormatOption = output.Format.table,
+                column: output.ColumnOption = None) -> None:
+    """The fleet policy this database's commands use: each option, its value and where it
+    came from (published by 'corral serve', a default of the fleet, this configuration)."""
+    from corral.services import system
+
+    out_ = output.Output(fmt, column, ("option", "value", "origin"), narrow=())
+    with open_services() as store:
+        view = system.fleet_view(store, settings(), setting_origins(
+            state.config_file, database_url=state.database_url))
+    out_.list({"option": name, "value": entry["value"], "origin": entry["origin"]}
+              for name, entry in system.fleet_configuration(view).items())
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
@@ -117,10 +137,17 @@ def serve(
 
     from corral.services import system
 
-    conf = settings(service=True, host=host, port=port, workers=workers)
+    overrides = {"host": host, "port": port, "workers": workers}
+    conf = settings(service=True, **overrides)
     store = system.open_store(conf)
     try:
         system.prepare(store, conf)
+        # One fleet, one policy: run with the fleet's defaults below the explicit
+        # configuration, and publish the result for the CLI (and any other reader).
+        origins = setting_origins(state.config_file, database_url=state.database_url,
+                                  **overrides)
+        conf, fleet_origins = system.with_fleet_defaults(store, conf, origins)
+        system.publish_fleet_policy(store, conf, fleet_origins)
     except system.SchemaBehind as exc:
         fail(str(exc))
     finally:

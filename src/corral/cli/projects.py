@@ -9,26 +9,38 @@ Bad command-line values exit 2 naming the option; refusals by the rules exit 1.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 from rich.tree import Tree
 
 from corral.cli import output
-from corral.cli.context import bad_input, err, fail, open_services, out, print_error, settings
+from corral.cli.context import (
+    bad_input,
+    err,
+    fail,
+    fleet_settings,
+    open_services,
+    out,
+    print_error,
+)
 from corral.domain import bounds, errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc
 
-project_app = typer.Typer(no_args_is_help=True,
+if TYPE_CHECKING:
+    from corral.persistence import Store
+
+project_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="The project tree: create, list, show, rename, move, delete.")
-limit_app = typer.Typer(no_args_is_help=True,
+limit_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="Limits of a project (set, unset, list) and default limits.")
-default_app = typer.Typer(no_args_is_help=True,
+default_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="Default limits: what a project without its own gets.")
 limit_app.add_typer(default_app, name="default")
-quota_app = typer.Typer(no_args_is_help=True, help="Quota usage and headroom.")
+quota_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="Quota usage and headroom.")
 
 LIST_COLUMNS = ("id", "name", "parent_id", "depth", "children")
 SHOW_COLUMNS = ("id", "name", "parent_id", "path", "depth", "children", "created_at",
@@ -42,8 +54,9 @@ LimitArgs = Annotated[list[str], typer.Argument(
     metavar="RESOURCE=N...", help="Limits, e.g. cores=10 ram=4096 CUSTOM_GPU=1 (-1: unlimited).")]
 
 
-def model() -> Model:
-    return settings().quota_model
+def model(store: Store) -> Model:
+    """The quota model of the fleet (the one 'corral serve' published)."""
+    return fleet_settings(store).quota_model
 
 
 def _stamp(p: Project, which: str) -> str | None:
@@ -75,6 +88,10 @@ def parse_limits(values: list[str], option: str) -> dict[str, int]:
     return found
 
 
+def _pairs(limits: dict[str, int]) -> str:
+    return ", ".join(f"{res}={_amount(limit)}" for res, limit in limits.items())
+
+
 def warn(warnings: list[LimitWarning]) -> None:
     for w in warnings:
         line = Text("warning: ", style="bold yellow")
@@ -101,7 +118,9 @@ def create_project(
     limits = parse_limits(limit or [], "--limit")
     with open_services() as store:
         created = svc.create_project(store, project, name=name, parent_id=parent,
-                                     limits=limits, model=model())
+                                     limits=limits, model=model(store))
+    out_.done(f"project {created.id} created"
+              + (f" under {created.parent_id}" if created.parent_id else " (a root)"))
     out_.show(project_record(created))
 
 
@@ -143,7 +162,9 @@ def rename_project(
 ) -> None:
     """Rename a project."""
     with open_services() as store:
-        svc.update_project(store, project, name=name, model=model())
+        svc.update_project(store, project, name=name, model=model(store))
+    output.said(f"project {project} renamed to {name!r}" if name is not None
+                else f"project {project}: name cleared")
 
 
 @project_app.command("move")
@@ -161,7 +182,9 @@ def move_project(
     if (parent is None) == (not root):
         bad_input("--parent/--root", "give exactly one of them")
     with open_services() as store:
-        svc.update_project(store, project, parent_id=parent, model=model())
+        svc.update_project(store, project, parent_id=parent, model=model(store))
+    output.said(f"project {project} moved under {parent}" if parent is not None
+                else f"project {project} is now a root")
 
 
 @project_app.command("delete")
@@ -173,13 +196,13 @@ def delete_projects(
     groups); goes on past a failure, reports each, exits 1 if any failed."""
     failed = 0
     with open_services() as store:
-        if len(projects) == 1:
-            svc.delete_project(store, projects[0])
-            return
         for ref in projects:
             try:
                 svc.delete_project(store, ref)
+                output.said(f"project {ref} deleted")
             except errors.CorralError as exc:
+                if len(projects) == 1:
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:
@@ -198,7 +221,8 @@ def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     """Set limits of a project (merged into those it has)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _view, warnings = svc.set_limits(store, project, wanted, model=model())
+        _view, warnings = svc.set_limits(store, project, wanted, model=model(store))
+    output.said(f"limits of project {project} set: {_pairs(wanted)}")
     warn(warnings)
 
 
@@ -210,8 +234,9 @@ def unset_limits(
     """Remove limits of a project: the default (or unlimited) applies again."""
     with open_services() as store:
         for res in resources:
-            _view, warnings = svc.unset_limit(store, project, res, model=model())
+            _view, warnings = svc.unset_limit(store, project, res, model=model(store))
             warn(warnings)
+    output.said(f"limits of project {project} unset: {', '.join(resources)}")
 
 
 @limit_app.command("list")
@@ -233,7 +258,8 @@ def set_default_limits(limits: LimitArgs) -> None:
     """Set default limits (merged into those set)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _defaults, warnings = svc.set_default_limits(store, wanted, model=model())
+        _defaults, warnings = svc.set_default_limits(store, wanted, model=model(store))
+    output.said(f"default limits set: {_pairs(wanted)}")
     warn(warnings)
 
 
@@ -244,7 +270,8 @@ def unset_default_limits(
     """Remove default limits: projects without their own become unlimited in them."""
     with open_services() as store:
         for res in resources:
-            svc.unset_default_limit(store, res, model=model())
+            svc.unset_default_limit(store, res, model=model(store))
+    output.said(f"default limits unset: {', '.join(resources)}")
 
 
 @default_app.command("list")
@@ -272,14 +299,17 @@ def _amount(limit: int) -> str:
 
 
 def node_label(node: svc.QuotaNode) -> Text:
-    """``id (name)  cores 4/16  ram 512/∞``: subtree usage over the effective limit."""
+    """``id (name)  cores=4/16  ram=512/∞``: subtree usage over the effective limit.
+
+    Each resource is one word, so a narrow terminal wraps between resources, never
+    inside one (nor inside a project's id)."""
     p = node.project
     label = Text(p.id, style="bold")
     if p.name:
         label.append(f" ({p.name})", style="dim")
     for q in node.resources:
         over = q.limit != quotas.UNLIMITED and q.subtree > q.limit
-        label.append(f"  {q.resource} ")
+        label.append(f"  {q.resource}=")
         label.append(f"{q.subtree}/{_amount(q.limit)}", style="red" if over else "cyan")
     return label
 
@@ -308,7 +338,8 @@ def show_quota(
     with open_services() as store:
         nodes = svc.quota_tree(store, project, depth=depth)
     if fmt is output.Format.table:
-        out.print(render_tree(nodes))
+        out.print(render_tree(nodes), soft_wrap=False,
+                  width=output.width_of(sys.stdout, 200))
         out.print(Text(f"Headroom of {project} (path {' / '.join(nodes[0].project.path)})",
                        style="bold"))
     out_.list({**row, "limit": row["limit"] if fmt is not output.Format.table

@@ -23,15 +23,17 @@ from corral.services import providers as svc
 if TYPE_CHECKING:
     from corral.persistence import Store
 
-provider_app = typer.Typer(no_args_is_help=True,
+provider_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Resource providers: list, show, create, delete.")
-inventory_app = typer.Typer(no_args_is_help=True,
+inventory_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Inventories of a resource provider: list, set.")
 
 PROVIDER_COLUMNS = ("uuid", "name", "generation", "root_provider_uuid", "parent_provider_uuid")
 SHOW_COLUMNS = (*PROVIDER_COLUMNS, "inventories", "usages", "traits", "aggregates")
 INVENTORY_FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size", "allocation_ratio")
 INVENTORY_COLUMNS = ("resource_class", *INVENTORY_FIELDS, "used", "capacity")
+#: Left out first when the table is too wide for the terminal.
+INVENTORY_NARROW = ("min_unit", "step_size", "max_unit", "reserved", "allocation_ratio", "used")
 #: Largest provider name (the Placement API's limit, and the column's).
 MAX_NAME = 200
 
@@ -249,6 +251,8 @@ def create_provider(
     with open_services() as store:
         parent = resolve(store, parent_provider).uuid if parent_provider is not None else None
         created = svc.create_provider(store, name, wanted_uuid, parent)
+    out.done(f"provider {created.name} created ({created.uuid}"
+             + (f", child of {parent_provider})" if parent_provider else ")"))
     out.show(provider_row(created))
 
 
@@ -264,13 +268,14 @@ def delete_providers(
     """
     failed = 0
     with open_services() as store:
-        if len(providers) == 1:  # one provider: its error is the whole story
-            svc.delete_provider(store, resolve(store, providers[0]).uuid)
-            return
         for ref in providers:
             try:
-                svc.delete_provider(store, resolve(store, ref).uuid)
+                found = resolve(store, ref)
+                svc.delete_provider(store, found.uuid)
+                output.said(f"provider {found.name} deleted ({found.uuid})")
             except errors.CorralError as exc:
+                if len(providers) == 1:  # one provider: its error is the whole story
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:
@@ -295,7 +300,7 @@ def list_inventories(
 
     capacity = (total - reserved) x allocation_ratio.
     """
-    out = output.Output(fmt, column, INVENTORY_COLUMNS)
+    out = output.Output(fmt, column, INVENTORY_COLUMNS, narrow=INVENTORY_NARROW)
     with open_services() as store:
         found = resolve(store, provider)
         view = svc.get_inventories(store, found.uuid)
@@ -361,7 +366,7 @@ def set_inventories(
     inventory set'): classes not given are removed, fields not given take their
     defaults. With --amend, only the given fields change.
     """
-    out = output.Output(fmt, column, INVENTORY_COLUMNS)
+    out = output.Output(fmt, column, INVENTORY_COLUMNS, narrow=INVENTORY_NARROW)
     if not resource:
         bad_input("--resource", "give at least one, e.g. --resource VCPU=16")
     given: dict[str, dict[str, int | float]] = {}
@@ -381,4 +386,6 @@ def set_inventories(
         view = svc.set_inventories(store, found.uuid, current.generation, wanted,
                                    reserved_may_equal_total=True)
         _, usages = svc.get_usages(store, found.uuid)
+    out.done(f"inventory of {found.name} {'amended' if amend else 'set'}: "
+             f"{', '.join(sorted(given))} (generation {view.generation})")
     out.list(_inventory_rows(view, usages))

@@ -19,7 +19,7 @@ from corral.domain import flavors as rules
 from corral.domain.flavors import MAX_INT, ServerGroup
 from corral.services import server_groups as svc
 
-server_group_app = typer.Typer(no_args_is_help=True,
+server_group_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                                help="Server groups: create, list, show, delete.")
 
 LIST_COLUMNS = ("id", "name", "policy", "rules", "project_id", "user_id")
@@ -68,6 +68,8 @@ def create_server_group(
         created = svc.create_server_group(store, name=name, policy=policy.value,
                                           project_id=project, user_id=user,
                                           max_server_per_host=max_server_per_host)
+    out.done(f"server group {created.name} created ({created.id}, {created.policy}, "
+             f"project {created.project_id})")
     out.show(group_row(created))
 
 
@@ -94,7 +96,7 @@ def show_server_group(
     """Show a server group with its rules and members."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.find_server_group(store, group)
+        found = svc.get_server_group(store, group)
     out.show(group_row(found))
 
 
@@ -106,13 +108,14 @@ def delete_server_groups(
     """Delete server groups; goes on past a failure, exits 1 if any failed."""
     failed = 0
     with open_services() as store:
-        if len(groups) == 1:
-            svc.delete_server_group(store, svc.find_server_group(store, groups[0]).id)
-            return
         for ref in groups:
             try:
-                svc.delete_server_group(store, svc.find_server_group(store, ref).id)
+                found = svc.get_server_group(store, ref)
+                svc.delete_server_group(store, found.id)
+                output.said(f"server group {found.name} deleted ({found.id})")
             except errors.CorralError as exc:
+                if len(groups) == 1:
+                    raise
                 failed += 1
                 print_error(f"{ref}: {exc.detail}")
     if failed:

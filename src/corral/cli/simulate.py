@@ -9,11 +9,13 @@ docs/simulator.md.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml  # type: ignore[import-untyped]
+from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,8 +25,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from corral.cli.context import bad_input, fail, open_services, out, settings
+from corral.cli import output
+from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
+from corral.config import Settings
 from corral.domain import bounds, errors
 from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
 from corral.services import sim_fleet as fleets
@@ -68,10 +73,9 @@ def simulate_command(
         bad_input("--trace", "give --trace FILE or --synthetic (one of them)")
     if load not in LOAD:
         bad_input("--load", f"must be {LOAD.describe()}, got {load}")
-    base = settings()
     try:
+        spec, base = _fleet(fleet)
         policies = [sim.parse_policy(p, base) for p in (policy or [base.strategy])]
-        spec = _fleet(fleet, base)
         workload = _workload(trace, spec, policies[0], events, load, seed, projects)
     except errors.InvalidInput as exc:
         fail(exc.detail, code=2)
@@ -104,10 +108,14 @@ def simulate_command(
         fail("the simulator disagreed with the live filters and weighers: see result.json")
 
 
-def _fleet(fleet: str, base: Any) -> fleets.FleetSpec:
+def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:
+    """The fleet, and the settings its policies start from: for the live fleet, the
+    fleet policy the server published (what its hosts look like); else this command's."""
     if fleet == "live":
         with open_services() as store:
-            return fleets.read_live_fleet(store, base)
+            base = fleet_settings(store)
+            return fleets.read_live_fleet(store, base), base
+    base = settings()
     path = Path(fleet)
     if not path.is_file():
         bad_input("--fleet", f"{fleet} is not a file (or 'live')")
@@ -115,7 +123,7 @@ def _fleet(fleet: str, base: Any) -> fleets.FleetSpec:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise errors.InvalidInput(f"fleet {fleet}: not YAML or JSON: {exc}") from None
-    return fleets.parse_fleet(data)
+    return fleets.parse_fleet(data), base
 
 
 def _workload(trace: Path | None, spec: fleets.FleetSpec, first: sim.SimPolicy, events: int,
@@ -128,20 +136,39 @@ def _workload(trace: Path | None, spec: fleets.FleetSpec, first: sim.SimPolicy, 
     return generate(params, fleets.usable_capacity(spec, first.settings))
 
 
+#: The summary's figures, one row each (the policies are the columns).
+FIGURES = ("accepted", "refused", "top refusal", "density vCPU", "density RAM",
+           "empty hosts", "stranded vCPU", "stranded RAM MB", "fits of largest",
+           "compaction hosts", "p50 / p99 us")
+
+
+def summary_rows(r: sim.PolicyResult) -> list[str]:
+    """One policy's headline figures, in FIGURES order."""
+    top = next(iter(r.refused_by.items()), None)
+    return [
+        f"{r.placed}/{r.boots} ({r.acceptance:.1%})", str(r.boots - r.placed),
+        f"{top[0]} ({top[1]})" if top else "-",
+        f"{r.packing_density.get('VCPU', 0):.1%}", f"{r.packing_density.get('MEMORY_MB', 0):.1%}",
+        str(r.empty_hosts), str(r.stranded.get("VCPU", 0)), str(r.stranded.get("MEMORY_MB", 0)),
+        ", ".join(f"{k}: {v}" for k, v in r.fits_of_largest.items()) or "-",
+        str(r.compaction_hosts), f"{r.latency_us.get('p50')} / {r.latency_us.get('p99')}"]
+
+
 def _table(results: list[sim.PolicyResult]) -> None:
-    table = Table(title="Simulation")
-    for col in ("policy", "accepted", "refused (top reason)", "density vCPU/RAM",
-                "empty hosts", "stranded vCPU/RAM MB", "fits of largest", "compaction",
-                "p50/p99 us"):
-        table.add_column(col)
-    for r in results:
-        top = next(iter(r.refused_by.items()), None)
-        table.add_row(
-            r.label, f"{r.placed}/{r.boots} ({r.acceptance:.1%})",
-            f"{r.boots - r.placed}" + (f" ({top[0]}: {top[1]})" if top else ""),
-            f"{r.packing_density.get('VCPU', 0):.1%} / {r.packing_density.get('MEMORY_MB', 0):.1%}",
-            str(r.empty_hosts),
-            f"{r.stranded.get('VCPU', 0)} / {r.stranded.get('MEMORY_MB', 0)}",
-            ", ".join(f"{k}: {v}" for k, v in r.fits_of_largest.items()),
-            str(r.compaction_hosts), f"{r.latency_us.get('p50')}/{r.latency_us.get('p99')}")
-    out.print(table)
+    """The headline figures: one row per figure, one column per policy, so that it reads
+    at 80 columns; more policies than fit side by side go in further tables."""
+    width = output.width_of(sys.stdout, 200) or 200
+    per = [summary_rows(r) for r in results]
+    labels = [r.label.replace(",", ", ") for r in results]  # a label may wrap at its commas
+    first = max(len(f) for f in FIGURES) + 3
+    room = max(1, (width - first - 1) // 24)  # about 24 columns a policy
+    out.print(Text("Simulation", style="bold"))
+    for start in range(0, len(results), room):
+        chunk = range(start, min(start + room, len(results)))
+        table = Table(box=box.SQUARE, header_style="bold", highlight=False)
+        table.add_column("figure", no_wrap=True)
+        for k in chunk:
+            table.add_column(labels[k], overflow="fold")
+        for n, figure in enumerate(FIGURES):
+            table.add_row(figure, *(per[k][n] for k in chunk))
+        out.print(table, width=width)

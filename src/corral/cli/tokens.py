@@ -7,19 +7,20 @@ database keeps only its sha256, so a lost secret means a new token.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, err, open_services
+from corral.cli.context import bad_input, open_services
 from corral.domain import errors
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
 from corral.services import tokens as svc
 
-token_app = typer.Typer(no_args_is_help=True,
+token_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="API tokens: create (the secret is shown once), list, revoke.")
 
 LIST_COLUMNS = ("id", "name", "project_id", "user_id", "role", "state", "expires_at")
@@ -73,10 +74,13 @@ def create_token(
     with open_services() as store:
         created = svc.create_token(store, role=role.value, project_id=project, user_id=user,
                                    name=name, expires_in_days=expires_in_days)
+    tok = created.token
+    out.done(f"token {tok.name} created ({tok.uuid}, role {tok.role}"
+             + (f", project {tok.project_id})" if tok.project_id else ")"))
     out.show({**token_row(created.token), "secret": created.secret})
     if fmt == output.Format.table:
-        err.print("[bold yellow]Keep the secret now: it is stored hashed and will not be "
-                  "shown again.[/bold yellow] Send it as the x-auth-token header.")
+        output.said("Keep the secret now: it is stored hashed and will not be shown again. "
+                    "Send it as the x-auth-token header.", sys.stderr)
 
 
 @token_app.command("list")
@@ -113,4 +117,4 @@ def revoke_token(
     """Revoke a token. Running servers refuse it within seconds (their cache's TTL)."""
     with open_services() as store:
         revoked = svc.revoke_token(store, token)
-    err.print(f"revoked token {revoked.uuid} ({revoked.name})")
+    output.said(f"token {revoked.name} revoked ({revoked.uuid})")

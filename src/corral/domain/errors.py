@@ -5,6 +5,8 @@
      |    +-- ProviderNotFound, ResourceClassNotFound, TraitNotFound,
      |        InventoryNotFound
      +-- Conflict
+     |    +-- AmbiguousName           (a name several things carry: lists their ids)
+     |    +-- IdempotencyKeyTaken     (another call stored the key first: replay it)
      |    +-- ConcurrentUpdate        (stale generation)
      |    +-- DuplicateName           (provider name or uuid taken)
      |    +-- AlreadyExists           (resource class, trait, inventory class)
@@ -16,6 +18,8 @@
           +-- UnknownResourceClass, UnknownTrait  (named in a request body/query)
           +-- InvalidInventory
           +-- BadQuery                (query string: carries a placement query code)
+          +-- UnknownAvailabilityZone (a zone no aggregate defines)
+          +-- IdempotencyKeyReused    (a key sent again with another request: 422)
 
 StoreUnavailable (a direct child of CorralError) is the database being unreachable.
 
@@ -37,6 +41,8 @@ class CorralError(Exception):
     """Base of every error corral raises on purpose."""
 
     code: str = codes.UNDEFINED
+    #: The request field (body, query or CLI option) that named the culprit, when known.
+    field: str | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -258,6 +264,52 @@ class ServerGroupNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No server group {ref!r} found")
         self.server_group = ref
+
+
+# -- names and idempotency -----------------------------------------------------------------
+
+class AmbiguousName(Conflict):
+    """A name several things of one kind carry: the caller must give one of their ids."""
+
+    def __init__(self, kind: str, name: str, candidates: list[str],
+                 field: str | None = None) -> None:
+        super().__init__(f"{len(candidates)} {kind}s are named {name!r}: give one of their "
+                         f"ids ({', '.join(candidates)})")
+        self.kind = kind
+        self.name = name
+        self.candidates = candidates
+        self.field = field
+
+
+class IdempotencyKeyTaken(Conflict):
+    """Another call stored this key first (its transaction must roll back; its caller
+    replays the stored answer)."""
+
+    def __init__(self, scope: str, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} is already used in project {scope!r}")
+        self.scope = scope
+        self.key = key
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The key of an earlier call, sent with a different request (422 at the edge)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used with a different request: send "
+                         "the same body to replay it, or use a new key for a new request",
+                         field="Idempotency-Key")
+        self.key = key
+
+
+class UnknownAvailabilityZone(InvalidInput):
+    """A request names a zone no aggregate defines (a typo, not a full zone)."""
+
+    def __init__(self, zone: str, known: list[str]) -> None:
+        listed = ", ".join(known) if known else "none is defined"
+        super().__init__(f"No availability zone {zone!r}; the zones are: {listed}",
+                         field="availability_zone")
+        self.zone = zone
+        self.known = known
 
 
 # -- the store -----------------------------------------------------------------------------

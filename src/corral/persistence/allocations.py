@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -202,14 +202,27 @@ class AllocationQueries:
             _NEW_ALLOCATIONS.executemany(
                 self.conn, [{**r, "created_at": now, "updated_at": now} for r in rows])
 
-    def bump_provider_generations(self, providers: Collection[LockedProvider]) -> None:
+    def bump_provider_generations(self, providers: Collection[LockedProvider],
+                                  steps: Mapping[int, int] | None = None) -> None:
+        """Move each provider's generation by ``steps[id]`` (all by one without ``steps``).
+
+        A step of 0 keeps the generation (Placement does not move it there) but still
+        marks the provider changed: the change feed names it, and its ``updated_at`` is
+        written to the microsecond (other writes keep whole seconds), so the version an
+        engine compares (generation, updated_at, ...) differs and it reloads the usage.
+        Compare-and-swap on the generation locked, whatever the step.
+        """
         now = utcnow()
+        touched = datetime.now(UTC).replace(tzinfo=None)
         for p in providers:
+            step = 1 if steps is None else steps.get(p.id, 0)
             result = _BUMP.execute(self.conn, {"pid": p.id, "seen": p.generation,
-                                               "next": p.generation + 1, "now": now})
+                                               "next": p.generation + step,
+                                               "now": now if step else touched})
             if result.rowcount != 1:
                 raise errors.ConcurrentUpdate(p.uuid)
-            self.bumped[p.id] = (p.generation + 1, now)
+            if step:
+                self.bumped[p.id] = (p.generation + step, now)
         self.log_provider_changes(p.id for p in providers)
 
     def usage_totals(self, *, project: str, user: str | None = None,

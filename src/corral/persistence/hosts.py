@@ -45,6 +45,15 @@ class HostQueries:
         row = self.conn.execute(_host_select().where(_h.c.name == name)).mappings().first()
         return None if row is None else dict(row)
 
+    def get_host_row_by_provider(self, provider_uuid: str) -> dict[str, Any] | None:
+        row = self.conn.execute(_host_select().where(_rp.c.uuid == provider_uuid)
+                                ).mappings().first()
+        return None if row is None else dict(row)
+
+    def get_aggregate_row_by_uuid(self, uuid: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(_agg).where(_agg.c.uuid == uuid)).mappings().first()
+        return None if row is None else dict(row)
+
     def host_rows(self, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         query = _host_select().order_by(_h.c.name)
         if ids is not None:
@@ -139,6 +148,13 @@ class HostQueries:
             for agg_id, host_id, host_name in rows:
                 out[agg_id].append((host_id, host_name))
         return out
+
+    def availability_zones(self) -> list[str]:
+        """Every zone an aggregate's metadata names, sorted."""
+        rows = self.conn.scalars(select(_meta.c.value).distinct()
+                                 .where(_meta.c.key == "availability_zone")
+                                 .order_by(_meta.c.value))
+        return list(rows)
 
     def zones_of_hosts(self, host_ids: Iterable[int], *, except_aggregate: int | None = None
                        ) -> dict[int, list[tuple[str, str]]]:

@@ -122,6 +122,16 @@ class InstanceQueries:
                                  .where(_i.c.uuid.in_(wanted), _i.c.state.in_(scheduling.LIVE_STATES)))
         return {u: name for u, name in rows}
 
+    def live_instance_projects(self, uuids: Iterable[str]) -> dict[str, str]:
+        """{instance uuid: its project} for the live instances among ``uuids``."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(_i.c.uuid, _i.c.project_id)
+                                 .where(_i.c.uuid.in_(wanted),
+                                        _i.c.state.in_(scheduling.LIVE_STATES)))
+        return {u: p for u, p in rows}
+
     def group_members_by_host(self, group_uuid: str, *, besides: str | None = None
                               ) -> dict[str, int]:
         """{host name: live members of the server group there}, not counting ``besides``

@@ -32,7 +32,9 @@ from corral.persistence import tables as t
 from corral.persistence.allocations import AllocationQueries
 from corral.persistence.clock import utcnow
 from corral.persistence.flavors import FlavorQueries
+from corral.persistence.fleet_policy import FleetPolicyQueries
 from corral.persistence.hosts import HostQueries
+from corral.persistence.idempotency import IdempotencyQueries
 from corral.persistence.instances import InstanceQueries
 from corral.persistence.ledger import LedgerQueries
 from corral.persistence.prepared import Prepared
@@ -86,7 +88,7 @@ _USAGES_RAW = Prepared(_USAGES)
 
 class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
                  InstanceQueries, RevisionQueries, ProjectQueries, LedgerQueries,
-                 TokenQueries):
+                 TokenQueries, IdempotencyQueries, FleetPolicyQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:
@@ -257,9 +259,13 @@ class Repository(AllocationQueries, SnapshotQueries, HostQueries, FlavorQueries,
 
     def update_provider(self, provider: Provider, *, name: str,
                         parent: Provider | None, reparent: bool) -> None:
-        """Rename and (when ``reparent``) move a provider and its subtree; bumps generation."""
-        values: dict[str, object] = {"name": name, "updated_at": utcnow(),
-                                     "generation": _rp.c.generation + 1}
+        """Rename and (when ``reparent``) move a provider and its subtree.
+
+        The generation stays, as Placement's: it guards what hangs on a provider
+        (inventories, traits, aggregates, allocations), not its name or its parent. The
+        change feed still records the change, so the engine reloads the provider.
+        """
+        values: dict[str, object] = {"name": name, "updated_at": utcnow()}
         try:
             with self.conn.begin_nested():
                 if reparent:

@@ -354,10 +354,40 @@ api_tokens = Table(
     Column("revoked_at", DateTime, nullable=True),
 )
 
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The caller's project ("" for a caller with none): a key from another project is
+    # another key. Unique per (scope, key): a retry racing the first call loses here.
+    Column("scope", String(255), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    # sha256 of the request as sent (canonical JSON): the same key with another body
+    # is refused, never replayed.
+    Column("fingerprint", String(64), nullable=False),
+    # The answer to replay: HTTP status and the result it described (JSON).
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    UniqueConstraint("scope", "idempotency_key"),
+)
+
 revisions = Table(
     "revisions", metadata,
     # Named counters that move on every change of what they name ("hosts": any host or
     # host aggregate change but heartbeats), so a cache checks one row, not a table.
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+fleet_policy = Table(
+    "fleet_policy", metadata,
+    # Settings that change what the fleet looks like, kept where every process reads
+    # them (services/system.py). layer 'published': what the last 'corral serve' runs
+    # with; layer 'default': defaults of this database's fleet ('corral demo' records
+    # that its hosts never heartbeat), below explicit configuration.
+    Column("layer", String(16), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("origin", String(255), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )

@@ -20,9 +20,11 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain import hosts as rules
 from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate
+from corral.domain.names import normalize_uuid
 from corral.domain.overcommit import KEYS
 from corral.persistence import Repository, Store
-from corral.services.hosts import recompute_overcommit
+from corral.services import names
+from corral.services.hosts import host_named, recompute_overcommit
 
 log = structlog.get_logger("corral.aggregates")
 
@@ -40,11 +42,20 @@ def _records(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Aggreg
             for r in rows]
 
 
-def _row(repo: Repository, name: str, *, for_update: bool = False) -> Mapping[str, Any]:
-    row = repo.get_aggregate_row(name, for_update=for_update)
-    if row is None:
-        raise rules.AggregateNotFound(name)
-    return row
+def _row(repo: Repository, ref: str, *, for_update: bool = False) -> Mapping[str, Any]:
+    """The aggregate whose UUID is ``ref``, else whose name is (AggregateNotFound)."""
+    canonical = normalize_uuid(ref)
+    found = names.resolve(
+        "host aggregate", ref,
+        by_id=lambda r: repo.get_aggregate_row_by_uuid(canonical) if canonical else None,
+        by_name=lambda n: [row] if (row := repo.get_aggregate_row(n)) is not None else [],
+        id_of=lambda row: str(row["uuid"]), not_found=rules.AggregateNotFound)
+    if for_update:  # lock it by its name, as every writer of aggregates does
+        locked = repo.get_aggregate_row(found["name"], for_update=True)
+        if locked is None:
+            raise rules.AggregateNotFound(ref)
+        return locked
+    return found
 
 
 def _check_metadata(metadata: Mapping[str, str | None]) -> None:
@@ -127,11 +138,8 @@ def delete_aggregate(store: Store, name: str) -> None:
     log.info("aggregate_deleted", aggregate=name)
 
 
-def _host(repo: Repository, name: str) -> Mapping[str, Any]:
-    row = repo.get_host_row(name)
-    if row is None:
-        raise rules.HostNotFound(name)
-    return row
+def _host(repo: Repository, ref: str) -> Mapping[str, Any]:
+    return host_named(repo, ref, field="host")
 
 
 def _mirror(repo: Repository, host: Mapping[str, Any], uuid: str, *, member: bool) -> None:

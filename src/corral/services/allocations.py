@@ -3,7 +3,9 @@
 One call is one transaction. It locks every provider it touches (what the consumers
 hold now and what they will hold), drops the consumers' current allocations, checks
 every new amount against capacity counted *after* that drop and under the lock, writes
-the new rows, and moves the generation of every touched provider and consumer. Two
+the new rows, and moves the generations of the consumers and of the providers Placement
+moves (those written to; see ``_generation_steps``), marking every other one it touched
+changed so engines reload it. Two
 claims racing for the last unit therefore serialise on the provider lock: exactly one
 fits, the other is refused with InsufficientCapacity. Nothing is half-written.
 """
@@ -20,7 +22,7 @@ import structlog
 from corral.domain import capacity, codes, errors, quotas
 from corral.domain.capacity import Inventory
 from corral.persistence import Repository, Store
-from corral.persistence.allocations import LockedProvider
+from corral.persistence.allocations import ConsumerRow, LockedProvider
 from corral.services import ledger
 
 log = structlog.get_logger("corral.allocations")
@@ -168,6 +170,7 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
     if unknown:
         raise errors.UnknownResourceClass(unknown[0], " in allocations")
 
+    steps = _generation_steps(repo, writes, consumers, inventories, locked)  # before the drop
     ids = [locked[u].id for u in wanted]
     before = repo.usages(ids)
     held_by = [c.id for c in consumers.values() if c is not None]
@@ -179,6 +182,12 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                 for rc, amount in was.get(c.id, {}).items():
                     moved[(c.project, quotas.resource_of_class(rc))] -= amount
         repo.delete_allocations(held_by)
+    # Classes a reshape takes away from a provider: allocating one of them in the same
+    # request is the removal of an inventory in use (as Placement, which claims against
+    # the union of old and new inventories before removing what the request dropped).
+    before_inv = repo.inventories(locked[u].id for u in inventories) if inventories else {}
+    removed = {(u, rc) for u, change in inventories.items()
+               for rc in before_inv[locked[u].id] if rc not in change.inventories}
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
     # Usage moves only when something was dropped above (new consumers drop nothing).
@@ -189,6 +198,8 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
         for rp_uuid, resources in w.allocations.items():
             inv_of = current_inv[locked[rp_uuid].id]
             for rc, amount in resources.items():
+                if (rp_uuid, rc) in removed:
+                    raise errors.InventoryInUse(rp_uuid, rc, amount)
                 if rc not in inv_of:
                     raise errors.InvalidAllocation(rp_uuid, rc,
                                                    f"the provider has no {rc} inventory")
@@ -231,8 +242,36 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                 rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer_id,
                              "resource_class_id": class_ids[rc], "used": amount})
     repo.insert_allocations(rows)
-    repo.bump_provider_generations(locked.values())
+    repo.bump_provider_generations(locked.values(), steps)
     ledger.charge(repo, moved, enforce=enforce)
+
+
+def _generation_steps(repo: Repository, writes: Sequence[ConsumerWrite],
+                      consumers: Mapping[str, ConsumerRow | None],
+                      inventories: Mapping[str, InventoryChange],
+                      locked: Mapping[str, LockedProvider]) -> dict[int, int]:
+    """How far each locked provider's generation moves, as Placement moves it.
+
+    A provider written to moves by one, once per call whatever the number of consumers;
+    so does every provider a consumer emptied (``{}``) held. A provider a consumer
+    merely leaves stays (it is still marked changed). In a reshape, a provider whose
+    inventory is replaced moves once more, and once again when the new inventory is not
+    empty (Placement writes it in two steps around the allocations).
+    """
+    steps: dict[int, int] = {}
+    for w in writes:
+        if w.allocations:
+            for rp in w.allocations:
+                steps[locked[rp].id] = 1
+            continue
+        consumer = consumers[w.consumer]
+        if consumer is not None:
+            for rp in repo.consumer_provider_uuids([consumer.id]):
+                steps[locked[rp].id] = 1
+    for rp, change in inventories.items():
+        pid = locked[rp].id
+        steps[pid] = steps.get(pid, 0) + (2 if change.inventories else 1)
+    return steps
 
 
 def _logged(writes: Sequence[ConsumerWrite], inventories: Mapping[str, InventoryChange]) -> None:
@@ -286,7 +325,8 @@ def delete_consumer_allocations(store: Store, consumer: str) -> None:
         held = repo.allocated_by_consumer([row.id]).get(row.id, {})
         repo.delete_allocations([row.id])
         repo.delete_consumer(row.id)
-        repo.bump_provider_generations(locked.values())
+        # As Placement, a delete moves no generation; the providers are marked changed.
+        repo.bump_provider_generations(locked.values(), {})
         given_back: dict[tuple[str, str], int] = defaultdict(int)
         for rc, amount in held.items():
             given_back[(row.project, quotas.resource_of_class(rc))] -= amount

@@ -289,8 +289,14 @@ class CandidateFinder:
             root = st.records[st.root[row]]
             summaries[rec.uuid] = ProviderSummary(
                 rec.uuid, parent.uuid if parent else None, root.uuid if root else rec.uuid,
-                resources, sorted(rec.traits))
+                resources, sorted(rec.traits, key=_trait_order))
         return requests, summaries
+
+
+def _trait_order(name: str) -> tuple[bool, str]:
+    """Standard traits before custom ones, as Placement lists them (in the order its
+    database holds them: the standard catalogue is written first); by name within each."""
+    return name.startswith("CUSTOM_"), name
 
 
 def _without_limit(req: CandidateRequest) -> CandidateRequest:

@@ -21,7 +21,9 @@ providers only; the two with COMPUTE_STATUS_DISABLED are disabled), with host
 aggregates mirroring the four Placement aggregates (``az1`` and ``az2`` are
 availability zones; ``ssd`` and ``gpu`` carry ``ssd=true`` / ``gpu=true`` for flavors'
 ``aggregate_instance_extra_specs``), and a few flavors (:data:`FLAVORS`). The demo hosts
-never heartbeat: ``make run`` serves them with ``host_down_after_s`` of a year.
+never heartbeat: the seed records ``host_down_after_s`` of a year as a default of this
+database's fleet (:data:`DOWN_AFTER_S`; explicit configuration still wins), so the
+server and the CLI both keep them up.
 
 Every UUID is derived with uuid5 from a name, so seeding again gives the same UUIDs
 (the aggregates keep theirs across re-seeds). The seed is one transaction written
@@ -40,6 +42,7 @@ from corral.domain.flavors import Flavor
 from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
+from corral.persistence.fleet_policy import DEFAULT
 
 #: Namespace of every demo UUID (itself uuid5 of a fixed name, so it never changes).
 NAMESPACE = uuidlib.uuid5(uuidlib.NAMESPACE_DNS, "demo.corral.invalid")
@@ -59,6 +62,8 @@ AGGREGATE_NAMES = ("az1", "az2", "ssd", "gpu")
 AGGREGATE_METADATA: dict[str, dict[str, str]] = {
     "az1": {"availability_zone": "az1"}, "az2": {"availability_zone": "az2"},
     "ssd": {"ssd": "true"}, "gpu": {"gpu": "true"}}
+#: The demo hosts never heartbeat: the fleet's default host_down_after_s (a year).
+DOWN_AFTER_S = 365 * 24 * 3600
 #: name -> (vcpus, ram_mb, disk_gb, extra specs)
 FLAVORS: dict[str, tuple[int, int, int, dict[str, str]]] = {
     "m1.small": (1, 2048, 20, {}),
@@ -237,6 +242,7 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
             written[planned.name] = provider
         hosts = _register_hosts(repo, plan, written)
         flavors = _create_flavors(repo)
+        repo.set_fleet_policy(DEFAULT, "host_down_after_s", DOWN_AFTER_S, "corral demo")
     projects = _create_projects(store)
     members = Counter(a for p in plan for a in p.aggregates)
     return DemoSummary(

@@ -27,7 +27,13 @@ from corral.domain import errors
 from corral.domain import hosts as rules
 from corral.domain.capacity import Inventory
 from corral.domain.hosts import DISABLED_TRAIT, Host, HostReport, ResourceView
-from corral.domain.names import MAX_NAME_LENGTH, RESOURCE_CLASS_NAME, TRAIT_NAME, is_custom
+from corral.domain.names import (
+    MAX_NAME_LENGTH,
+    RESOURCE_CLASS_NAME,
+    TRAIT_NAME,
+    is_custom,
+    normalize_uuid,
+)
 from corral.domain.overcommit import (
     BASE_CLASSES,
     KEYS,
@@ -39,6 +45,7 @@ from corral.domain.overcommit import (
 )
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
+from corral.services import names
 
 log = structlog.get_logger("corral.hosts")
 
@@ -176,11 +183,23 @@ def _build(repo: Repository, settings: Settings, rows: Sequence[Mapping[str, Any
     return found
 
 
+def host_named(repo: Repository, ref: str, *, field: str | None = None) -> dict[str, Any]:
+    """The host whose id (its resource provider's UUID) is ``ref``, else whose name is.
+
+    Raises:
+        HostNotFound: neither.
+    """
+    canonical = normalize_uuid(ref)
+    return names.resolve(
+        "host", ref,
+        by_id=lambda r: repo.get_host_row_by_provider(canonical) if canonical else None,
+        by_name=lambda n: [row] if (row := repo.get_host_row(n)) is not None else [],
+        id_of=lambda row: str(row["provider_uuid"]), not_found=rules.HostNotFound,
+        field=field)
+
+
 def _row(repo: Repository, name: str) -> Mapping[str, Any]:
-    row = repo.get_host_row(name)
-    if row is None:
-        raise rules.HostNotFound(name)
-    return row
+    return host_named(repo, name)
 
 
 def get_host(store: Store, settings: Settings, name: str, *, now: datetime | None = None) -> Host:

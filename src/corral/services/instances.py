@@ -16,11 +16,14 @@ revert moves back. Every change is one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -35,6 +38,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
+from corral.services import hosts as host_svc
 from corral.services import ledger
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
@@ -61,13 +65,55 @@ class BootRequest:
     dry_run: bool = False
     any_flavor: bool = False
     """Admins may boot flavors not shared with the project."""
+    idempotency_key: str | None = None
+    """A client-chosen key: a retry with the same key and request replays the answer."""
+    caller_project: str | None = None
+    """The project of the caller (None: a caller with none): the scope of its keys."""
+
+    def fingerprint(self) -> str:
+        """What identifies the request as sent, for a key's replay (sha256 hex)."""
+        fields = {"name": self.name, "flavor": self.flavor, "project_id": self.project_id,
+                  "user_id": self.user_id, "availability_zone": self.availability_zone,
+                  "server_group": self.server_group, "same_host": list(self.same_host),
+                  "different_host": list(self.different_host), "count": self.count}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class BootResult:
     instances: list[Instance]
     decision_id: str
-    record: dict[str, Any]
+    record: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+    """The answer of an earlier call with the same idempotency key (nothing booted now)."""
+
+
+#: The longest idempotency key accepted (characters of printable ASCII).
+MAX_IDEMPOTENCY_KEY = 255
+#: Expired idempotency keys are pruned on about one keyed boot in this many.
+PRUNE_KEYS_EVERY = 100
+_random = random.Random()
+
+
+def _result_json(instances: Sequence[Instance], decision_id: str) -> str:
+    """A boot's answer as stored for a replay (instances as they were booted)."""
+    def plain(i: Instance) -> dict[str, Any]:
+        return {k: v.isoformat() if isinstance(v, datetime) else
+                list(v) if isinstance(v, tuple) else v for k, v in asdict(i).items()}
+
+    return json.dumps({"instances": [plain(i) for i in instances], "decision_id": decision_id})
+
+
+def _result_of(text: str) -> BootResult:
+    data = json.loads(text)
+    instances = []
+    for d in data["instances"]:
+        for k in ("created_at", "updated_at", "deleted_at"):
+            if d.get(k) is not None:
+                d[k] = datetime.fromisoformat(d[k])
+        d["alternates"] = tuple(d["alternates"])
+        instances.append(Instance(**d))
+    return BootResult(instances, data["decision_id"], replayed=True)
 
 
 def _instance(row: Mapping[str, Any], names: Mapping[int, str],
@@ -99,10 +145,15 @@ def _check_request(req: BootRequest) -> None:
     if not 1 <= req.count <= s.MAX_COUNT:
         raise errors.InvalidInput(f"count must be from 1 to {s.MAX_COUNT} (got {req.count})",
                                   field="count")
-    for field, value in (("project_id", req.project_id), ("user_id", req.user_id)):
+    for name, value in (("project_id", req.project_id), ("user_id", req.user_id)):
         if not 1 <= len(value) <= MAX_LENGTH:
-            raise errors.InvalidInput(f"{field} must be 1 to {MAX_LENGTH} characters",
-                                      field=field)
+            raise errors.InvalidInput(f"{name} must be 1 to {MAX_LENGTH} characters",
+                                      field=name)
+    key = req.idempotency_key
+    if key is not None and not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY
+                                and all(" " <= c <= "~" for c in key)):
+        raise errors.InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} "
+                                  "printable ASCII characters", field="Idempotency-Key")
     if req.availability_zone is not None and not req.availability_zone.strip():
         raise errors.InvalidInput("availability_zone must not be blank",
                                   field="availability_zone")
@@ -169,8 +220,10 @@ def _failed_hosts(repo: Repository, decision_id: str | None, uuid: str) -> list[
 class _Booting:
     """A boot request in flight: what its claim writes, and the rows it stored."""
 
-    def __init__(self, req: BootRequest, flavor: Flavor, group: ServerGroup | None) -> None:
+    def __init__(self, req: BootRequest, flavor: Flavor, group: ServerGroup | None,
+                 key_retention: timedelta = timedelta(hours=24)) -> None:
         self.req = req
+        self.key_retention = key_retention
         self.flavor = flavor
         self.flavor_json = json.dumps(flavor_rules.snapshot(flavor))
         self.group = group
@@ -217,9 +270,85 @@ def _write_boots(repo: Repository, items: list[tuple[Job, list[Placement], str]]
     write_in(repo, writes, usage=booted, enforce=True)
     ledger.check_group_members(repo, joining)
     stored = {r["uuid"]: r for r in repo.insert_instances(rows)}
-    for job, placed, _decision in items:
+    for job, placed, decision_id in items:
         # A batch that lost a race is written again: only the committed rows count.
-        job.payload.stored = [stored[p.consumer] for p in placed]
+        booting = job.payload
+        booting.stored = [stored[p.consumer] for p in placed]
+        if booting.req.idempotency_key is not None and not booting.req.dry_run:
+            _remember(repo, booting, decision_id)
+
+
+def _key_scope(req: BootRequest) -> str:
+    return req.caller_project or ""
+
+
+def _remember(repo: Repository, booting: _Booting, decision_id: str) -> None:
+    """Store a keyed boot's answer in the boot's transaction (IdempotencyKeyTaken when
+    another call stored the key first: then nothing of this boot is committed)."""
+    req = booting.req
+    assert req.idempotency_key is not None
+    now = utcnow()
+    instances = [_instance(r, booting.names, booting.zones) for r in booting.stored]
+    repo.insert_idempotent_response(
+        _key_scope(req), req.idempotency_key, fingerprint=req.fingerprint(), status=201,
+        response=_result_json(instances, decision_id), now=now,
+        expired_before=now - booting.key_retention)
+    if _random.random() < 1 / PRUNE_KEYS_EVERY:
+        pruned = repo.prune_idempotency_keys(now - booting.key_retention)
+        if pruned:
+            log.info("idempotency_keys_pruned", keys=pruned)
+
+
+def _replay(store: Store, req: BootRequest, retention: timedelta) -> BootResult | None:
+    """The stored answer of an earlier boot with the request's key, if any.
+
+    Raises:
+        IdempotencyKeyReused: the key was used with another request.
+    """
+    assert req.idempotency_key is not None
+    with store.read() as repo:
+        found = repo.idempotent_response(_key_scope(req), req.idempotency_key,
+                                         since=utcnow() - retention)
+    if found is None:
+        return None
+    if found.fingerprint != req.fingerprint():
+        raise errors.IdempotencyKeyReused(req.idempotency_key)
+    log.info("boot_replayed", key=req.idempotency_key, project=req.project_id)
+    return _result_of(found.response)
+
+
+def _flavor_named(scheduler: Scheduler, repo: Repository, ref: str,
+                  visible_to: str | None) -> Flavor:
+    try:
+        return scheduler.flavors.get(repo, ref, project_id=visible_to)
+    except errors.FlavorNotFound as exc:
+        exc.field = "flavor"
+        raise
+
+
+def _group_named(repo: Repository, ref: str, project_id: str) -> ServerGroup:
+    """The boot's group, by id or name, among the boot project's groups."""
+    try:
+        return group_svc.server_group_named(repo, ref, project_id=project_id)
+    except (errors.ServerGroupNotFound, errors.AmbiguousName) as exc:
+        exc.field = "server_group"
+        raise
+
+
+def _check_names(repo: Repository, req: BootRequest, visible_to: str | None) -> None:
+    """The zone must exist; hinted instances must be live (and, for a project's caller,
+    its own)."""
+    if req.availability_zone is not None:
+        zones = repo.availability_zones()
+        if req.availability_zone not in zones:
+            raise errors.UnknownAvailabilityZone(req.availability_zone, zones)
+    for hint in ("same_host", "different_host"):
+        wanted: tuple[str, ...] = getattr(req, hint)
+        found = repo.live_instance_projects(wanted)
+        for uuid in wanted:
+            if uuid not in found or (visible_to is not None and found[uuid] != visible_to):
+                raise errors.InvalidInput(f"{hint} names instance {uuid}, which does not "
+                                          "exist (or is deleted)", field=f"hints.{hint}")
 
 
 def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
@@ -231,25 +360,50 @@ def boot(store: Store, scheduler: Scheduler, req: BootRequest) -> BootResult:
         NoValidHost: no host can take them (recorded; carries the explanation).
     """
     _check_request(req)
+    keyed = req.idempotency_key is not None and not req.dry_run
+    retention = timedelta(hours=scheduler.settings.idempotency_key_retention_hours)
+    if keyed:
+        replayed = _replay(store, req, retention)
+        if replayed is not None:
+            return replayed
     group: ServerGroup | None = None
     visible_to = None if req.any_flavor else req.project_id
-    flavor = (scheduler.flavors.cached(store, req.flavor, project_id=visible_to)
-              if req.server_group is None else None)
+    # What the request names (zone, group, hinted instances) is checked before any
+    # scheduling: a wrong name is the caller's mistake (400/404 naming the field),
+    # never a "no valid host".
+    named = (req.server_group is not None or req.availability_zone is not None
+             or bool(req.same_host) or bool(req.different_host))
+    flavor = (None if named else
+              scheduler.flavors.cached(store, req.flavor, project_id=visible_to))
     if flavor is None:
         with store.read() as repo:
-            flavor = scheduler.flavors.get(repo, req.flavor, project_id=visible_to)
+            flavor = _flavor_named(scheduler, repo, req.flavor, visible_to)
+            _check_names(repo, req, visible_to)
             if req.server_group is not None:
-                group = group_svc.server_group_in(repo, req.server_group,
-                                                  project_id=req.project_id)
+                group = _group_named(repo, req.server_group, req.project_id)
     ask = Ask(flavor=flavor, project_id=req.project_id, user_id=req.user_id,
               zone=req.availability_zone, group=group, same_host=req.same_host,
               different_host=req.different_host, count=req.count)
     consumers = [str(uuidlib.uuid4()) for _ in range(req.count)]
+    booting = _Booting(req, flavor, group, retention)
     if req.dry_run:
-        outcome = scheduler.schedule(ask, consumers, kind="boot", write=None)
+        # The whole claim, quotas and group limits included, rolled back: a dry run
+        # answers what the boot would (docs/scheduler.md).
+        def rehearse(repo: Repository, placed: list[Placement], decision_id: str) -> None:
+            _write_boots(repo, [(Job(ask, consumers, booting), placed, decision_id)])
+
+        outcome = scheduler.schedule(ask, consumers, kind="boot", write=rehearse,
+                                     rehearse=True)
         return BootResult([], outcome.decision_id, outcome.record)
-    booting = _Booting(req, flavor, group)
-    outcome = scheduler.batcher("boot", _write_boots).submit(ask, consumers, booting)
+    try:
+        outcome = scheduler.batcher("boot", _write_boots).submit(ask, consumers, booting)
+    except errors.IdempotencyKeyTaken:
+        # A call with the same key committed while this one was deciding: this boot
+        # was rolled back; answer what that one answered.
+        replayed = _replay(store, req, retention)
+        if replayed is None:
+            raise
+        return replayed
     instances = [_instance(r, booting.names, booting.zones) for r in booting.stored]
     log.debug("instances_booted", instances=[i.id for i in instances],
              hosts=[i.host for i in instances], project=req.project_id)
@@ -270,8 +424,9 @@ def list_instances(store: Store, *, project_id: str | None = None, host: str | N
     with store.read() as repo:
         host_id = None
         if host is not None:
-            host_id = repo.host_ids_by_name([host]).get(host)
-            if host_id is None:
+            try:
+                host_id = int(host_svc.host_named(repo, host, field="host")["id"])
+            except HostNotFound:
                 return []
         return _instances(repo, repo.instance_rows(project_id=project_id, host_id=host_id,
                                                    state=state, limit=limit))
@@ -439,15 +594,19 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
     with store.read() as repo:
         row = _live_instance(repo, uuid, project_id)
         source = repo.host_names_by_id([row["host_id"]]).get(row["host_id"])
-        if host is not None and not repo.host_ids_by_name([host]):
-            raise HostNotFound(host)
+        if host is not None:  # by name or id
+            host = str(host_svc.host_named(repo, host, field="host")["name"])
     if row["state"] != s.ACTIVE:
         raise s.InvalidState(row["uuid"], row["state"], kind, (s.ACTIVE,))
     if flavor_ref is None:  # a migration keeps the flavor it has, even if since deleted
         flavor = flavor_rules.from_snapshot(json.loads(row["flavor"]))
     else:
-        flavor = flavor_svc.get_flavor(store, flavor_ref,
-                                       project_id=None if any_flavor else row["project_id"])
+        try:
+            flavor = flavor_svc.get_flavor(store, flavor_ref,
+                                           project_id=None if any_flavor else row["project_id"])
+        except errors.FlavorNotFound as exc:
+            exc.field = "flavor"
+            raise
     if kind == "resize" and flavor.id == row["flavor_id"]:
         raise errors.InvalidInput("resize needs a different flavor than the current one",
                                   field="flavor")

@@ -68,6 +68,13 @@ class Loaded:
         if project not in self.tree:
             raise ProjectNotFound(project)
 
+    def named(self, ref: str) -> str:
+        """The id of the project ``ref`` is the id or (unique) name of (ProjectNotFound,
+        AmbiguousName)."""
+        found = project_named(self, ref)
+        self.require(found)
+        return found
+
 
 @dataclass(frozen=True)
 class ProjectLimits:
@@ -130,6 +137,8 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
+        if parent_id is not None:  # by id or name
+            parent_id = project_named(loaded, parent_id, field="parent_id")
         if project_id in loaded.tree:
             raise rules.ProjectExists(project_id)
         if parent_id is not None and parent_id not in loaded.tree:
@@ -154,11 +163,38 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
     return created
 
 
+def project_named(loaded: Loaded, ref: str, *, within: str | None = None,
+                  field: str | None = None) -> str:
+    """The id of the project whose id is ``ref``, else of the only one named ``ref``
+    (among ``within`` and its descendants, when given: a project's caller does not
+    resolve other projects' names). ``ref`` itself when nothing matches, so the caller's
+    usual not-found (or not-allowed) answer follows.
+
+    Raises:
+        AmbiguousName: several of those projects are named ``ref``.
+    """
+    if ref in loaded.tree:
+        return ref
+    seen = (set(loaded.records) if within is None or within not in loaded.tree
+            else {within, *loaded.tree.descendants(within)})
+    named = sorted(p for p in seen if loaded.records[p].name == ref)
+    if len(named) > 1:
+        raise errors.AmbiguousName("project", ref, named, field=field)
+    return named[0] if named else ref
+
+
+def resolve_project(store: Store, ref: str, *, within: str | None = None,
+                    field: str | None = None) -> str:
+    """:func:`project_named` in a transaction of its own."""
+    with store.read() as repo:
+        return project_named(load(repo), ref, within=within, field=field)
+
+
 def get_project(store: Store, project_id: str) -> Project:
     """Raises ProjectNotFound."""
     with store.read() as repo:
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         return loaded.project(project_id)
 
 
@@ -170,7 +206,7 @@ def list_projects(store: Store, *, root: str | None = None, depth: int | None = 
     with store.read() as repo:
         loaded = load(repo)
         if root is not None:
-            loaded.require(root)
+            root = loaded.named(root)
         starts = [root] if root is not None else loaded.tree.roots()
         found: list[Project] = []
         for start in starts:
@@ -199,7 +235,9 @@ def update_project(store: Store, project_id: str, *, model: Model,
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
+        if isinstance(parent_id, str):  # by id or name
+            parent_id = project_named(loaded, parent_id, field="parent_id")
         values: dict[str, object] = {}
         if not isinstance(name, Keep):
             values["name"] = name
@@ -248,7 +286,7 @@ def delete_project(store: Store, project_id: str) -> None:
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         row = loaded.row_id(project_id)
         uses = repo.project_uses(row, project_id)
         if uses:
@@ -286,7 +324,7 @@ def get_limits(store: Store, project_id: str) -> ProjectLimits:
     """Raises ProjectNotFound."""
     with store.read() as repo:
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         return _limits_view(loaded.tree, project_id)
 
 
@@ -309,7 +347,7 @@ def set_limits(store: Store, project_id: str, limits: Mapping[str, object], *, m
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         before = loaded.tree
         after = before.with_limits(project_id, {**before.nodes[project_id].limits, **wanted})
         worse = _refuse_new(before, after, model, set(wanted))
@@ -334,7 +372,7 @@ def unset_limit(store: Store, project_id: str, resource: str, *, model: Model
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         before = loaded.tree
         own = dict(before.nodes[project_id].limits)
         if own.pop(resource, None) is None:
@@ -424,7 +462,7 @@ def quota_of(store: Store, project_id: str) -> tuple[Project, list[ResourceQuota
     """
     with store.read() as repo:
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         chain = loaded.tree.chain(project_id)
         usage = _usage_by_name(loaded, repo.usage_rows([loaded.row_id(p) for p in chain]))
         return loaded.project(project_id), rules.quota_of(loaded.tree, project_id, usage)
@@ -438,7 +476,7 @@ def quota_tree(store: Store, project_id: str, *, depth: int | None = None
     """
     with store.read() as repo:
         loaded = load(repo)
-        loaded.require(project_id)
+        project_id = loaded.named(project_id)
         tree = loaded.tree
         members = [project_id, *tree.descendants(project_id, depth)]
         involved = set(members) | set(tree.ancestors(project_id))

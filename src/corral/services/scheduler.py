@@ -69,6 +69,10 @@ ARRANGE_TRIES = 10
 PRUNE_EVERY = 1000
 
 
+class _Rehearsed(Exception):  # noqa: N818 - not an error: rolls a dry run's claim back
+    """Raised at the end of a dry run's claim to roll its transaction back."""
+
+
 class GroupPolicyConflict(errors.Conflict):
     """Another claim made the group's policy fail on the chosen host (retried)."""
 
@@ -107,6 +111,9 @@ class Outcome:
     placements: list[Placement]
     record: dict[str, Any]
 
+
+#: Why one job of a batch was not placed (handed to its caller, not to the others).
+Refusal = s.NoValidHost | quotas.QuotaExceeded | errors.IdempotencyKeyTaken
 
 #: Engine rows changed by a decision in progress: {row: (used before, consumers before)}.
 Saved = dict[int, tuple[np.ndarray, int]]
@@ -183,11 +190,14 @@ class Scheduler:
     # -- deciding ----------------------------------------------------------------------------
 
     def schedule(self, ask: Ask, consumers: Sequence[str], *, kind: str, write: Write | None,
-                 instance: str | None = None) -> Outcome:
+                 instance: str | None = None, rehearse: bool = False) -> Outcome:
         """Place ``consumers`` (one per instance asked); ``write`` None is a dry run.
 
         ``write`` runs inside the claim's transaction after the allocations are written
         (it records the instances). Raises NoValidHost (recorded) when nothing fits.
+        With ``rehearse`` it is a dry run too, that answers exactly what the claim would:
+        ``write`` runs, with every check of the claim (capacity, group policies, quotas:
+        a QuotaExceeded comes out as it would), then the transaction is rolled back.
         """
         started = time.perf_counter()
         decision_id = str(uuidlib.uuid4())
@@ -213,6 +223,11 @@ class Scheduler:
                     return self._finish(decision_id, ask, kind, instance, record, picked,
                                         started, outcome="dry_run")
                 try:
+                    if rehearse:
+                        self._rehearse(ask, picked, decision_id, write)
+                        record["outcome"] = "dry_run"
+                        return self._finish(decision_id, ask, kind, instance, record, picked,
+                                            started, outcome="dry_run")
                     with self.store.write() as repo:
                         self._check_groups(repo, [(ask, picked)])
                         write(repo, picked, decision_id)
@@ -236,7 +251,7 @@ class Scheduler:
                                 started, explanation)
 
     def schedule_many(self, jobs: Sequence[tuple[Ask, Sequence[str]]], write_all: WriteAll
-                      ) -> list[Outcome | s.NoValidHost | quotas.QuotaExceeded]:
+                      ) -> list[Outcome | Refusal]:
         """Boot several independent requests in one decision round and one transaction
         (group commit: concurrent boots share the engine refresh and the claim's
         transaction). Each is decided as if alone, seeing the ones before it; each gets
@@ -248,7 +263,7 @@ class Scheduler:
         if len(jobs) == 1:
             return [self._alone(jobs, 0, write_all)]
         started = time.perf_counter()
-        results: list[Outcome | s.NoValidHost | quotas.QuotaExceeded | None] = [None] * len(jobs)
+        results: list[Outcome | Refusal | None] = [None] * len(jobs)
         refused: list[tuple[int, FilterContext, Funnel, dict[str, Any]]] = []
         placed: list[tuple[int, list[Placement], dict[str, Any], str]] = []
         with self.finder.lock:
@@ -297,9 +312,10 @@ class Scheduler:
                     self.metrics.retries.labels("claim_conflict").inc()
                     log.info("batch_claim_conflict", boots=len(placed), error=exc.detail)
                     lost = True
-                except quotas.QuotaExceeded as exc:  # one boot's project is over: the
-                    # others must not be refused with it
-                    log.info("batch_quota_exceeded", boots=len(placed), error=exc.detail)
+                except (quotas.QuotaExceeded, errors.IdempotencyKeyTaken) as exc:
+                    # one boot's project is over its quota, or one boot's key was stored
+                    # by another call: the others must not be refused with it
+                    log.info("batch_refused_one", boots=len(placed), error=exc.detail)
                     lost = True
         if lost:  # each on its own now, decided again from fresh state (the refused too:
             # they were refused beside placements that are now rolled back)
@@ -315,8 +331,19 @@ class Scheduler:
                 results[i] = exc
         return [r for r in results if r is not None]
 
+    def _rehearse(self, ask: Ask, picked: list[Placement], decision_id: str,
+                  write: Write) -> None:
+        """The claim's transaction, every check included, rolled back at its end."""
+        try:
+            with self.store.write() as repo:
+                self._check_groups(repo, [(ask, picked)])
+                write(repo, picked, decision_id)
+                raise _Rehearsed
+        except _Rehearsed:
+            pass
+
     def _alone(self, jobs: Sequence[tuple[Ask, Sequence[str]]], i: int, write_all: WriteAll
-               ) -> Outcome | s.NoValidHost | quotas.QuotaExceeded:
+               ) -> Outcome | Refusal:
         """Job ``i`` of a batch, scheduled on its own."""
         def write(repo: Repository, picked: list[Placement], decision_id: str) -> None:
             write_all(repo, [(i, picked, decision_id)])
@@ -324,7 +351,7 @@ class Scheduler:
         ask, consumers = jobs[i]
         try:
             return self.schedule(ask, consumers, kind="boot", write=write)
-        except (s.NoValidHost, quotas.QuotaExceeded) as exc:
+        except (s.NoValidHost, quotas.QuotaExceeded, errors.IdempotencyKeyTaken) as exc:
             return exc
 
     def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:

@@ -18,7 +18,7 @@ from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.domain.names import normalize_uuid
 from corral.persistence import Repository, Store
-from corral.services import ledger
+from corral.services import ledger, names
 
 log = structlog.get_logger("corral.server_groups")
 
@@ -48,47 +48,51 @@ def create_server_group(store: Store, *, name: str, policy: str, project_id: str
     return created
 
 
-def get_server_group(store: Store, uuid: str, *, project_id: str | None = None) -> ServerGroup:
-    """The group ``uuid``; with ``project_id``, only if it belongs to that project.
+def get_server_group(store: Store, ref: str, *, project_id: str | None = None,
+                     field: str | None = None) -> ServerGroup:
+    """The group whose UUID is ``ref``, else the only one named ``ref``; with
+    ``project_id``, only among that project's groups (a project's caller never finds,
+    by id or by name, another project's group).
 
     Raises:
-        ServerGroupNotFound: no such group (or another project's).
+        ServerGroupNotFound: none matches (or another project's).
+        AmbiguousName: several of the groups seen are named ``ref``: give the UUID.
     """
     with store.read() as repo:
-        return server_group_in(repo, uuid, project_id=project_id)
+        return server_group_named(repo, ref, project_id=project_id, field=field)
 
 
-def server_group_in(repo: Repository, uuid: str, *, project_id: str | None = None
-                    ) -> ServerGroup:
+def server_group_named(repo: Repository, ref: str, *, project_id: str | None = None,
+                       field: str | None = None) -> ServerGroup:
     """:func:`get_server_group` inside the caller's transaction."""
-    canonical = normalize_uuid(uuid)
-    if canonical is None:
-        raise errors.ServerGroupNotFound(uuid)
-    group = repo.get_server_group(canonical)
-    if project_id is not None and group.project_id != project_id:
-        raise errors.ServerGroupNotFound(uuid)
-    return group
-
-
-def find_server_group(store: Store, ref: str, *, project_id: str | None = None) -> ServerGroup:
-    """The group with UUID ``ref``, else the only one named ``ref`` (in ``project_id``).
-
-    Raises:
-        ServerGroupNotFound: none matches.
-        Conflict: several groups have that name (names are not unique): use the UUID.
-    """
-    if normalize_uuid(ref) is not None:
+    def by_id(uuid: str) -> ServerGroup | None:
+        canonical = normalize_uuid(uuid)
+        if canonical is None:
+            return None
         try:
-            return get_server_group(store, ref, project_id=project_id)
+            group = repo.get_server_group(canonical)
         except errors.ServerGroupNotFound:
-            pass  # a group may be named like a UUID
+            return None  # a group may be named like a UUID
+        return group if project_id is None or group.project_id == project_id else None
+
+    return names.resolve("server group", ref, by_id=by_id,
+                         by_name=lambda n: repo.list_server_groups(project_id=project_id,
+                                                                   name=n),
+                         id_of=lambda g: g.id, not_found=errors.ServerGroupNotFound,
+                         field=field)
+
+
+def owner_of(store: Store, ref: str) -> str | None:
+    """The project of the group whose UUID is ``ref`` (None: no such UUID). Names are
+    not looked up across projects: a name is resolved within the caller's project."""
+    canonical = normalize_uuid(ref)
+    if canonical is None:
+        return None
     with store.read() as repo:
-        found = repo.list_server_groups(project_id=project_id, name=ref)
-    if not found:
-        raise errors.ServerGroupNotFound(ref)
-    if len(found) > 1:
-        raise errors.Conflict(f"{len(found)} server groups are named {ref!r}: give the UUID")
-    return found[0]
+        try:
+            return repo.get_server_group(canonical).project_id
+        except errors.ServerGroupNotFound:
+            return None
 
 
 def list_server_groups(store: Store, *, project_id: str | None = None) -> list[ServerGroup]:
@@ -97,9 +101,13 @@ def list_server_groups(store: Store, *, project_id: str | None = None) -> list[S
         return repo.list_server_groups(project_id=project_id)
 
 
-def delete_server_group(store: Store, uuid: str, *, project_id: str | None = None) -> None:
-    """Delete a group (of ``project_id``, when given). Raises ServerGroupNotFound."""
-    group = get_server_group(store, uuid, project_id=project_id)
+def delete_server_group(store: Store, ref: str, *, project_id: str | None = None) -> None:
+    """Delete a group (by UUID or name; of ``project_id``, when given).
+
+    Raises:
+        ServerGroupNotFound, AmbiguousName: see :func:`get_server_group`.
+    """
+    group = get_server_group(store, ref, project_id=project_id)
     with store.write() as repo:
         repo.delete_server_group(group.id)
         ledger.charge(repo, {(group.project_id, quotas.SERVER_GROUPS): -1}, enforce=False)

@@ -24,9 +24,11 @@ from datetime import timedelta
 import structlog
 
 from corral.domain import tokens as rules
+from corral.domain.projects import ProjectNotFound
 from corral.domain.tokens import ApiToken, TokenNotFound
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
+from corral.services.projects import load, project_named
 
 log = structlog.get_logger("corral.tokens")
 
@@ -49,11 +51,21 @@ def create_token(store: Store, *, role: str, project_id: str | None,
 
     Raises:
         InvalidInput: see :func:`corral.domain.tokens.check_token`.
+        ProjectNotFound: ``project_id`` is neither the id nor the name of a project of
+            the tree (field ``project_id``): a token for a project that does not exist
+            could never do anything.
+        AmbiguousName: several projects are named ``project_id``.
     """
+    given_name = name
     name = name or rules.default_name(role, project_id)
     user_id = user_id or name
     rules.check_token(role=role, project_id=project_id, user_id=user_id, name=name,
                       expires_in_days=expires_in_days)
+    if project_id is not None:
+        found = _existing_project(store, project_id)
+        if found != project_id:  # named by its name: the token keeps the id
+            project_id = found
+            name = given_name or rules.default_name(role, project_id)
     now = utcnow()
     token = ApiToken(
         uuid=str(uuidlib.uuid4()), name=name, project_id=project_id, user_id=user_id,
@@ -64,6 +76,17 @@ def create_token(store: Store, *, role: str, project_id: str | None,
         repo.insert_token(token, rules.hash_secret(secret))
     log.info("token_created", token=token.uuid, role=role, project=project_id, user=user_id)
     return CreatedToken(token, secret)
+
+
+def _existing_project(store: Store, ref: str) -> str:
+    with store.read() as repo:
+        loaded = load(repo)
+        found = project_named(loaded, ref, field="project_id")
+        if found not in loaded.tree:
+            error = ProjectNotFound(ref)
+            error.field = "project_id"
+            raise error
+    return found
 
 
 def subtree_of(repo: Repository, scope: str, target: str) -> bool:

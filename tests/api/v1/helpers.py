@@ -30,7 +30,7 @@ class V1:
         return V1(self.client, token, roles)
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(kw.pop("headers", None) or {})
         if self.token:
             headers["x-auth-token"] = self.token
         if self.roles is not None:

@@ -31,6 +31,7 @@ def test_a_zone_no_host_is_in_is_structural(v1: V1) -> None:
     v1.report("cn1")
     v1.aggregate("az", availability_zone="zone-a")
     v1.add("az", "cn1")
+    v1.aggregate("sunk", availability_zone="atlantis")  # a zone with no host in it
     flavor(v1, "small")
     explanation = refused(boot_(v1, availability_zone="atlantis"), "constraint_unsatisfiable",
                           filter="availability_zone", constraint="zone", kind="structural")

@@ -60,6 +60,7 @@ def test_availability_zone(v1: V1, without: AppFactory) -> None:
     v1.aggregate("az-b", availability_zone="zone-b")
     v1.add("az-a", "cn1")
     v1.add("az-b", "cn2")
+    v1.aggregate("az-c", availability_zone="zone-c")  # no host in it
     flavor(v1, "small")
     bare = without("availability_zone")
     assert host_of(v1, "a", availability_zone="zone-a") == "cn1"

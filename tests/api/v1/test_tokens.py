@@ -32,6 +32,9 @@ KEYS = {"id", "name", "project_id", "user_id", "role", "state", "created_at", "e
 
 def create(client: TestClient, headers: dict[str, str] = ADMIN, status: int = 201,
            **body: Any) -> dict[str, Any]:
+    project = body.get("project_id")
+    if isinstance(project, str) and status == 201:  # a token's project must exist
+        client.post("/v1/projects", headers=ADMIN, json={"id": project})
     r = client.post("/v1/tokens", headers=headers, json=body)
     assert r.status_code == status, r.text
     found: dict[str, Any] = r.json()
@@ -139,6 +142,7 @@ def test_expired_and_unknown_secrets_are_401_on_both_apis(client: TestClient,
 @pytest.mark.parametrize("strategy", ["noauth2", "tokens"])
 def test_stored_tokens_work_under_both_strategies(store: Store, tmp_path: Path,
                                                   strategy: str) -> None:
+    make_tree(store, {"p1": None})
     secret = svc.create_token(store, role="member", project_id="p1").secret
     settings = Settings(data_dir=str(tmp_path), auth_strategy=strategy,
                         api_tokens="ops=ops:p0:admin")
@@ -205,6 +209,7 @@ def test_the_cache_holds_a_revoke_back_for_at_most_its_ttl(store: Store) -> None
     than the TTL; a revoke through this process's API forgets the entry at once."""
     clock = Clock()
     cache = svc.Authenticator(store, ttl_s=5.0, clock=clock)
+    make_tree(store, {"p1": None})
     made = svc.create_token(store, role="reader", project_id="p1")
     assert cache.authenticate(made.secret) == made.token
     svc.revoke_token(store, made.token.uuid)

@@ -40,6 +40,11 @@ def _allowed_plain(v: Version) -> set[str]:
     return names
 
 
+def _first(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    return values[0] if values else None
+
+
 def parse_request(request: Request) -> CandidateRequest:
     """Turn the query string into a CandidateRequest, refusing what the version forbids."""
     v = version(request)
@@ -67,7 +72,8 @@ def parse_request(request: Request) -> CandidateRequest:
         _check_orphans(groups)
     # Every suffixed group counts, resourceless ones (1.36) too, as in Placement.
     suffixed = [g for g in groups if g.suffix]
-    policy = params.get("group_policy")
+    # A repeated limit or group_policy counts once, with its first value (as Placement).
+    policy = _first(request, "group_policy")
     if policy is not None and policy not in ("none", "isolate"):
         raise ApiError(400, f"Invalid query string parameters: group_policy must be 'none' or "
                        f"'isolate', got {policy!r}", code=codes.QUERY_BAD_VALUE)
@@ -76,7 +82,7 @@ def parse_request(request: Request) -> CandidateRequest:
                        'than one "resources{N}" parameter.', code=codes.QUERY_MISSING_VALUE)
     limit = None
     if "limit" in params:
-        limit = query.limit(params["limit"])
+        limit = query.limit(_first(request, "limit") or "")
     root_required: frozenset[str] = frozenset()
     root_forbidden: frozenset[str] = frozenset()
     if "root_required" in params:

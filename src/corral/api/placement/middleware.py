@@ -100,12 +100,14 @@ class PlacementMiddleware:
             args = (self.settings, token, headers.get("x-roles"),
                     headers.get("openstack-system-scope"))
             lookup = self.tokens.authenticate if self.tokens is not None else None
+            project = headers.get("x-project-id")
             try:
                 if lookup is not None and token and looks_like_secret(token):
                     # A stored token may cost a query: not on the event loop.
-                    ctx = await run_in_threadpool(authenticate, *args, lookup=lookup)
+                    ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
+                                                  project_header=project)
                 else:
-                    ctx = authenticate(*args)
+                    ctx = authenticate(*args, project_header=project)
             except errors.CorralError as exc:  # the store, unreachable while looking it up
                 await reply(status_for(exc), exc.detail, exc.code if code else None,
                             reply_headers=headers_for(exc))

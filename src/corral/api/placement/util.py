@@ -70,11 +70,16 @@ def _field(loc: Iterable[Any]) -> str:
     return ".".join(str(part) for part in loc) or "(body)"
 
 
-def json_body(request: Request, model: type[M]) -> M:
-    """Parse and validate the JSON body; every refusal is a 400/415 naming the field."""
+def require_json(request: Request) -> None:
+    """A body that is not declared JSON is a 415, before anything else is looked at."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
         raise ApiError(415, f"The media type {ctype or None} is not supported, use application/json")
+
+
+def json_body(request: Request, model: type[M]) -> M:
+    """Parse and validate the JSON body; every refusal is a 400/415 naming the field."""
+    require_json(request)
     try:
         data = json_loads(request.state.body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -83,10 +88,12 @@ def json_body(request: Request, model: type[M]) -> M:
 
 
 def provider_body(request: Request, uuid: str, model: type[M]) -> M:
-    """The body of a write to provider ``uuid``: as Placement, an unknown provider is a 404
-    even when the body is bad too. The provider is looked up only when the body fails, so
-    a good request costs no extra transaction.
+    """The body of a write to provider ``uuid``: as Placement, a body that is not JSON is
+    a 415 whatever the provider, and an unknown provider is a 404 even when the body is
+    bad too. The provider is looked up only when the body fails, so a good request costs
+    no extra transaction.
     """
+    require_json(request)
     try:
         return json_body(request, model)
     except ApiError:

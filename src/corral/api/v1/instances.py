@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
 
@@ -32,6 +32,7 @@ from corral.api.v1.common import (
 )
 from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
+from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
 from corral.services import instances as svc
@@ -107,15 +108,26 @@ def _dry_run_body(result: svc.BootResult, admin: bool) -> dict[str, Any]:
     return body
 
 
+#: Sent back on an answer replayed for an Idempotency-Key (nothing was booted again).
+REPLAYED_HEADER = "idempotent-replayed"
+
+
 @router.post("/instances", status_code=201, response_model=None)
-def boot(request: Request, response: Response, body: Boot,
-         ctx: Caller) -> dict[str, Any] | JSONResponse:
+def boot(request: Request, response: Response, body: Boot, ctx: Caller,
+         idempotency_key: Annotated[str | None, Header(
+             alias="Idempotency-Key",
+             description="A key of the client's choosing (1 to 255 printable ASCII "
+             "characters): a retry with the same key and body answers what the first "
+             "call answered, without booting again.")] = None,
+         ) -> dict[str, Any] | JSONResponse:
     """Boot ``count`` instances of a flavor (or, ``dry_run``, say where they would go)."""
     admin = is_admin(request, ctx)
-    project = project_scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
     if project is None:
-        raise ApiError(400, "project_id is required for a caller without a project",
-                       code="invalid_input")
+        # An admin acts for any project: which one must be said, never guessed from
+        # the token (the noauth admin token's "project" is not a tenant).
+        raise errors.InvalidInput("project_id is required when an admin boots: name the "
+                                  "project the instances belong to", field="project_id")
     if body.user_id is not None and not admin and body.user_id != ctx.user_id:
         raise ApiError(403, "Policy does not allow this action to be performed: only an "
                        "admin may boot for another user.", code="forbidden")
@@ -125,7 +137,7 @@ def boot(request: Request, response: Response, body: Boot,
         user_id=body.user_id or ctx.user_id or project, availability_zone=body.availability_zone,
         server_group=body.server_group, same_host=tuple(hints.same_host),
         different_host=tuple(hints.different_host), count=body.count, dry_run=body.dry_run,
-        any_flavor=admin)
+        any_flavor=admin, idempotency_key=idempotency_key, caller_project=ctx.project_id)
     try:
         result = svc.boot(store_of(request), scheduler_of(request), req)
     except s.NoValidHost as exc:
@@ -134,7 +146,9 @@ def boot(request: Request, response: Response, body: Boot,
         response.status_code = 200
         return _dry_run_body(result, admin)
     headers = ({"location": location(request, "instances", result.instances[0].id)}
-               if len(result.instances) == 1 else None)
+               if len(result.instances) == 1 else {})
+    if result.replayed:
+        headers[REPLAYED_HEADER] = "true"
     # The body is plain JSON already: answering it directly skips FastAPI's generic
     # encoder, a measurable share of a boot.
     return JSONResponse({"instances": [instance_body(i, admin) for i in result.instances],

@@ -21,7 +21,7 @@ from pydantic import StrictStr
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
 from corral.api.v1 import access
-from corral.api.v1.common import Body, Caller, settings_of, store_of
+from corral.api.v1.common import Body, Caller, is_admin, settings_of, store_of
 from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import QueryCountOrNone, QuotaLimit
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
@@ -79,6 +79,13 @@ def quota_body(p: Project, resources: list[ResourceQuota], model: str) -> dict[s
                 for q in resources}}
 
 
+def named(request: Request, ctx: RequestContext, ref: str, field: str | None = None) -> str:
+    """The project ``ref`` is the id or the (unique) name of: among every project for
+    the cloud admin, else among the caller's project and its descendants."""
+    within = None if is_admin(request, ctx) else (ctx.project_id or "")
+    return svc.resolve_project(store_of(request), ref, within=within, field=field)
+
+
 def _may_place_under(request: Request, ctx: RequestContext, parent_id: str | None) -> None:
     if parent_id is None:
         access.require_cloud_admin(request, ctx)
@@ -94,9 +101,11 @@ def create_project(request: Request, response: Response, body: ProjectCreate,
     """Create a project: a root (cloud admin) or a child of ``parent_id``, optionally
     with limits of its own. 409 if the id is taken; 400 naming ``parent_id`` if the
     parent does not exist."""
-    _may_place_under(request, ctx, body.parent_id)
+    parent = None if body.parent_id is None else named(request, ctx, body.parent_id,
+                                                          "parent_id")
+    _may_place_under(request, ctx, parent)
     created = svc.create_project(store_of(request), body.id, name=body.name,
-                                 parent_id=body.parent_id, limits=body.limits,
+                                 parent_id=parent, limits=body.limits,
                                  model=model_of(request))
     response.headers["location"] = location(request, "projects", created.id)
     return project_body(created)
@@ -115,6 +124,7 @@ def list_projects(
     if root is None:
         access.require_cloud_admin(request, ctx)
     else:
+        root = named(request, ctx, root, "root")
         access.require_reader(request, ctx, root)
     return {"projects": [project_body(p) for p in
                          svc.list_projects(store_of(request), root=root, depth=depth)]}
@@ -122,6 +132,7 @@ def list_projects(
 
 @router.get("/projects/{project_id}")
 def show_project(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
+    project_id = named(request, ctx, project_id)
     access.require_reader(request, ctx, project_id)
     return project_body(svc.get_project(store_of(request), project_id))
 
@@ -135,19 +146,23 @@ def update_project(request: Request, project_id: str, body: ProjectUpdate,
     if not given:
         raise ApiError(400, "nothing to change: give name and/or parent_id",
                        code="invalid_input")
+    project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
+    parent = None if body.parent_id is None else named(request, ctx, body.parent_id,
+                                                          "parent_id")
     if "parent_id" in given:
-        _may_place_under(request, ctx, body.parent_id)
+        _may_place_under(request, ctx, parent)
     updated = svc.update_project(
         store_of(request), project_id, model=model_of(request),
         name=body.name if "name" in given else svc.KEEP,
-        parent_id=body.parent_id if "parent_id" in given else svc.KEEP)
+        parent_id=parent if "parent_id" in given else svc.KEEP)
     return project_body(updated)
 
 
 @router.delete("/projects/{project_id}", status_code=204)
 def delete_project(request: Request, project_id: str, ctx: Caller) -> None:
     """409 while the project has children, live instances, consumers or server groups."""
+    project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
     svc.delete_project(store_of(request), project_id)
 
@@ -157,6 +172,7 @@ def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[s
     """Per resource: effective limit, own and subtree usage, and the headroom (the
     smallest room left along the project's chain, naming the project that binds; a
     null room is unlimited)."""
+    project_id = named(request, ctx, project_id)
     access.require_reader(request, ctx, project_id)
     project, resources = svc.quota_of(store_of(request), project_id)
     return quota_body(project, resources, model_of(request))
@@ -191,6 +207,7 @@ def unset_default_limit(request: Request, resource: str, ctx: Caller) -> None:
 def get_limits(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
     """The project's own limits, and the effective limit of every resource limited on it
     or by default (a resource not listed is unlimited)."""
+    project_id = named(request, ctx, project_id)
     access.require_reader(request, ctx, project_id)
     return limits_body(svc.get_limits(store_of(request), project_id))
 
@@ -200,6 +217,7 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
                ctx: Caller) -> dict[str, Any]:
     """Merge limits into the project's. 400 naming both projects when the allocation
     model refuses one; a limit below usage is set and reported in ``warnings``."""
+    project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
     view, warnings = svc.set_limits(store_of(request), project_id, body.limits,
                                     model=model_of(request))
@@ -209,5 +227,6 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
 @router.delete("/limits/{project_id}/{resource}", status_code=204)
 def unset_limit(request: Request, project_id: str, resource: str, ctx: Caller) -> None:
     """The default (or unlimited) applies again."""
+    project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
     svc.unset_limit(store_of(request), project_id, resource, model=model_of(request))

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictStr
 
-from corral.api.errors import ApiError
 from corral.api.v1.common import (
     READ_ROLES,
     WRITE_ROLES,
@@ -24,6 +23,8 @@ from corral.api.v1.common import (
 )
 from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import Amount
+from corral.domain import errors
+from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.services import server_groups as svc
 
@@ -51,14 +52,15 @@ def group_body(g: ServerGroup) -> dict[str, Any]:
 def create_server_group(request: Request, response: Response, body: ServerGroupCreate,
                         ctx: Caller) -> dict[str, Any]:
     """Create a group in the caller's project (an admin may name another project)."""
-    project = project_scope(request, ctx, WRITE_ROLES, body.project_id) or ctx.project_id
-    if project is None:
-        raise ApiError(400, "project_id is required for a caller without a project",
-                       code="invalid_input")
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
+    max_per_host = body.rules.max_server_per_host if body.rules else None
+    rules.check_server_group(body.name, body.policy, max_per_host)  # the body first
+    if project is None:  # an admin says which project, as for a boot
+        raise errors.InvalidInput("project_id is required when an admin creates a server "
+                                  "group: name the project it belongs to", field="project_id")
     created = svc.create_server_group(
         store_of(request), name=body.name, policy=body.policy, project_id=project,
-        user_id=ctx.user_id,
-        max_server_per_host=body.rules.max_server_per_host if body.rules else None)
+        user_id=ctx.user_id, max_server_per_host=max_per_host)
     response.headers["location"] = location(request, "server-groups", created.id)
     return group_body(created)
 
@@ -77,13 +79,14 @@ def list_server_groups(
 
 @router.get("/server-groups/{group_id}")
 def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
-    project = owner_scope(request, ctx, READ_ROLES, lambda: svc.get_server_group(
-        store_of(request), group_id).project_id)
+    """One group, by id or (unique among the groups the caller sees) name."""
+    project = owner_scope(request, ctx, READ_ROLES,
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
     return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
 
 
 @router.delete("/server-groups/{group_id}", status_code=204)
 def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
-    project = owner_scope(request, ctx, WRITE_ROLES, lambda: svc.get_server_group(
-        store_of(request), group_id).project_id)
+    project = owner_scope(request, ctx, WRITE_ROLES,
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
     svc.delete_server_group(store_of(request), group_id, project_id=project)

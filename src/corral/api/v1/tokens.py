@@ -20,6 +20,7 @@ from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import ExpiresInDaysOrNone
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
+from corral.services import projects as project_svc
 from corral.services import tokens as svc
 
 router = APIRouter(tags=["tokens"])
@@ -57,6 +58,9 @@ def create_token(request: Request, response: Response, body: TokenCreate,
     """Create a token; the answer's ``secret`` is shown this once and never again."""
     within = _within(request, ctx)
     project = body.project_id
+    if project is not None:  # by id or name (a project's caller: in its subtree)
+        project = project_svc.resolve_project(store_of(request), project, within=within,
+                                              field="project_id")
     if within is not None:
         if body.role not in rules.DELEGABLE:
             raise forbidden(f"a project admin may not create {body.role} tokens")
