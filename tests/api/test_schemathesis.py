@@ -162,7 +162,7 @@ def _fuzz(client: TestClient, api: str, *, plain_text: bool, examples: int) -> T
 def test_api_never_answers_5xx(client: TestClient, api: str) -> None:
     tally = _fuzz(client, api, plain_text=True, examples=EXAMPLES)
     _report(api, tally)
-    assert tally.sent >= 200
+    assert tally.sent >= 40 * EXAMPLES  # every operation was reached
 
 
 @pytest.mark.parametrize("api", list(APIS))
