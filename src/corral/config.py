@@ -18,6 +18,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from corral.domain import bounds
+
+_INT32 = bounds.INT32_MAX
+_RATIO = bounds.HOST_RATIO.high
+_WEIGHT = bounds.WEIGHT_MULTIPLIER.high
+
 
 def _default_data_dir() -> str:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -145,30 +151,37 @@ class Settings(BaseModel):
     auth_strategy: Literal["noauth2", "tokens"] = "noauth2"
     api_tokens: str = ""
     enforce_new_defaults: bool = True
-    max_allocation_candidates: int = Field(default=-1, ge=-1)
+    max_allocation_candidates: int = Field(default=-1, ge=-1, le=_INT32)
     randomize_allocation_candidates: bool = False
-    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=1000)
-    ram_allocation_ratio: float = Field(default=1.0, gt=0, le=1000)
-    disk_allocation_ratio: float = Field(default=1.0, gt=0, le=1000)
-    reserved_host_memory_mb: int = Field(default=512, ge=0)
-    host_down_after_s: int = Field(default=60, ge=1)
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=_RATIO, allow_inf_nan=False)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0, le=_RATIO, allow_inf_nan=False)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0, le=_RATIO, allow_inf_nan=False)
+    reserved_host_memory_mb: int = Field(default=512, ge=0, le=_INT32)
+    host_down_after_s: int = Field(default=60, ge=1, le=bounds.SECONDS.high)
     strategy: Literal["spread", "pack"] = "spread"
     enabled_filters: str = ""
     max_attempts: int = Field(default=3, ge=1, le=20)
     host_subset_size: int = Field(default=1, ge=1, le=1000)
-    max_instances_per_host: int = Field(default=50, ge=1)
+    max_instances_per_host: int = Field(default=50, ge=1, le=_INT32)
     allow_resize_to_same_host: bool = False
-    ram_weight_multiplier: float = 1.0
-    cpu_weight_multiplier: float = 1.0
-    disk_weight_multiplier: float = 1.0
-    num_instances_weight_multiplier: float = 0.0
-    soft_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
-    soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0)
-    build_failure_weight_multiplier: float = 1_000_000.0
-    decision_retention_hours: int = Field(default=168, ge=0)
+    ram_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
+                                         allow_inf_nan=False)
+    cpu_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
+                                         allow_inf_nan=False)
+    disk_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
+                                          allow_inf_nan=False)
+    num_instances_weight_multiplier: float = Field(default=0.0, ge=-_WEIGHT, le=_WEIGHT,
+                                                   allow_inf_nan=False)
+    soft_affinity_weight_multiplier: float = Field(default=1.0, ge=0, le=_WEIGHT,
+                                                   allow_inf_nan=False)
+    soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0, le=_WEIGHT,
+                                                        allow_inf_nan=False)
+    build_failure_weight_multiplier: float = Field(default=1_000_000.0, ge=-_WEIGHT,
+                                                   le=_WEIGHT, allow_inf_nan=False)
+    decision_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     quota_model: Literal["overbook", "strict"] = "overbook"
-    audit_interval_s: int = Field(default=300, ge=0)
+    audit_interval_s: int = Field(default=300, ge=0, le=bounds.SECONDS.high)
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -293,13 +306,36 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "?"
             where = origin.get(name, name)
-            shown = "<hidden>" if name in SECRET_OPTIONS else repr(raw.get(name))
-            problems.append(f"{where}: {err['msg']} (got {shown})")
+            shown = "<hidden>" if name in SECRET_OPTIONS else _shown(raw.get(name))
+            problems.append(f"{where}: {err['msg']}{_allowed(name)} (got {shown})")
         settings = None
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     assert settings is not None
     return settings
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
+def _allowed(name: str) -> str:
+    """``; allowed: <range>`` for a bounded numeric option, else ''."""
+    field = Settings.model_fields.get(name)
+    if field is None or field.annotation not in (int, float):
+        return ""
+    low: float | None = None
+    high: float | None = None
+    for rule in field.metadata:
+        low = getattr(rule, "ge", getattr(rule, "gt", low))
+        high = getattr(rule, "le", high)
+    if low is None or high is None:
+        return ""
+    if field.annotation is int:
+        return f"; allowed: {bounds.IntRange(int(low), int(high)).describe()}"
+    included = not any(hasattr(rule, "gt") for rule in field.metadata)
+    return f"; allowed: {bounds.FloatRange(low, high, low_included=included).describe()}"
 
 
 def setting_origins(config_file: str | None = None, **overrides: Any) -> dict[str, str]:

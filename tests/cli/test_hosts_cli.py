@@ -84,7 +84,9 @@ def test_table_output_of_host_list(cli: Cli, sqlite_store: Store) -> None:
 def test_refusals_are_one_line(cli: Cli, sqlite_store: Store) -> None:
     report(sqlite_store, "cn1")
     assert_one_error_line(cli("host", "show", "ghost"), "No host named 'ghost'")
-    assert_one_error_line(cli("host", "set", "cn1", "--cpu-ratio", "0"), "cpu_allocation_ratio")
+    # Out of range is a usage error (exit 2) naming the option, checked before the services.
+    assert_fails(cli("host", "set", "cn1", "--cpu-ratio", "0"), 2, "--cpu-ratio",
+                 "above 0 and at most 1000")
     assert_one_error_line(cli("aggregate", "create", "a", "--property", "scheduler_strategy=x"),
                           "scheduler_strategy")
     cli.ok("aggregate", "create", "a", "--property", "availability_zone=z1")

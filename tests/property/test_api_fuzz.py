@@ -1,12 +1,17 @@
-"""Arbitrary JSON at the provider and inventory endpoints: never a 500, and every 4xx
-is a Placement error body.
+"""Arbitrary JSON, queries and paths at both APIs: never a 500, every 4xx is the API's
+error body, and a refused request writes nothing.
 
-The app and database live for the whole test (hypothesis runs many examples against
-one fixture), so state accumulates; the assertions hold whatever the state is.
+Numbers sit at and past every boundary (2^31, 2^53, 2^63, 2^64, 5,000 digits) and include
+what is not a finite number once parsed (1e400, NaN, Infinity, -0.0, 1e-400); strings
+include non-ASCII and NUL (on /v1 in a test of their own, test_fuzz_nul_and_non_ascii:
+those are branch edge's). The app and database live for the whole test (hypothesis
+runs many examples against one fixture), so state accumulates; the assertions hold
+whatever the state is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from http import HTTPStatus
 from typing import Any
@@ -14,23 +19,63 @@ from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from corral.domain.capacity import MAX_INT
+from corral.persistence import Store, tables
 
 FIXED = "7a2f4f4a-5a5d-4d6c-9d7e-2f0f6a0e0b11"
-FIELDS = ["name", "uuid", "parent_provider_uuid", "resource_provider_generation",
+CONSUMER = "7a2f4f4a-5a5d-4d6c-9d7e-2f0f6a0e0b12"
+FIELDS = ["allocations", "consumer_generation", "project_id", "user_id", "generation",
+          "resources", "name", "uuid", "parent_provider_uuid", "resource_provider_generation",
           "inventories", "total", "reserved", "min_unit", "max_unit", "step_size",
           "allocation_ratio", "resource_class", "traits", "aggregates", "VCPU", "DISK_GB"]
 
-scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.sampled_from([0, 1, -1, MAX_INT, MAX_INT + 1, 2**63, -(2**63) - 1]),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=10),
-    st.sampled_from(["VCPU", "CUSTOM_X", FIXED, "", "\x00", "\ud800", "NaN", "x" * 300]),
-)
+#: Integers at and past what a 32-bit column, a float64, an int64 and a uint64 hold.
+BOUNDARY_INTS = [0, 1, -1, MAX_INT, MAX_INT + 1, 2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1,
+                 2**63, 2**64, -(2**31) - 1, -(2**63) - 1, 10**30]
+#: Numbers json.dumps cannot write, sent as they are: past Python's 4,300-digit limit,
+#: infinite or zero once parsed, and the constants Python's json reads (not JSON).
+RAW_NUMBERS = ["9" * 5000, "-" + "9" * 4301, "1e400", "-1e400", "1e-400", "-0.0", "NaN",
+               "Infinity", "-Infinity", "1" + "0" * 400]
+raw_numbers = st.sampled_from([f"@RAW:{n}" for n in RAW_NUMBERS])
+numbers = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70), st.sampled_from(BOUNDARY_INTS),
+    st.floats(allow_nan=False, allow_infinity=False), raw_numbers)
+plain_text = st.one_of(st.text(alphabet=st.characters(codec="ascii", exclude_characters="\x00"),
+                               max_size=30),
+                       st.sampled_from(["VCPU", "CUSTOM_X", FIXED, "", "NaN", "1e400",
+                                        "x" * 300, str(2**63)]))
+any_text = st.one_of(st.text(max_size=30), st.text(alphabet=st.characters(codec="utf-8"),
+                                                   max_size=10),
+                     st.sampled_from(["\x00", "\ud800", "agg-\u65e5\u672c", "a\x00b"]))
+plain_scalars = st.one_of(st.none(), st.booleans(), numbers, plain_text)
+scalars = st.one_of(plain_scalars, st.floats(allow_nan=True, allow_infinity=True), any_text)
+
+
+def dumps(body: Any) -> bytes:
+    """JSON text with every "@RAW:..." string written as the bare number it holds."""
+    text = json.dumps(body)
+    for number in RAW_NUMBERS:
+        text = text.replace(f'"@RAW:{number}"', number)
+    return text.encode()
+
+
+#: Tables a refused request may still write: the record of a scheduling decision.
+_JOURNALS = {"decisions", "provider_changes"}
+
+
+def digest(store: Store) -> str:
+    """A hash of every row of every table: equal before and after means nothing written."""
+    h = hashlib.sha256()
+    with store.engine.connect() as conn:
+        for table in tables.metadata.sorted_tables:
+            if table.name in _JOURNALS:
+                continue
+            order = list(table.primary_key.columns) or list(table.columns)
+            for row in conn.execute(select(table).order_by(*order)):
+                h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
 keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=10))
 json_values = st.recursive(
     scalars,
@@ -55,12 +100,20 @@ near_valid = st.one_of(
                            "traits": st.lists(scalars, max_size=3)}),
     st.fixed_dictionaries({"resource_provider_generation": scalars,
                            "aggregates": st.lists(scalars, max_size=3)}),
+    st.fixed_dictionaries({"allocations": st.fixed_dictionaries({FIXED: st.fixed_dictionaries(
+        {"resources": st.dictionaries(st.sampled_from(["VCPU", "DISK_GB"]), scalars,
+                                      max_size=2)}, optional={"generation": scalars})}),
+        "project_id": scalars, "user_id": scalars, "consumer_generation": scalars,
+        "consumer_type": st.sampled_from(["INSTANCE", "MIGRATION"])}),
     st.lists(scalars, max_size=3),
 )
 bodies = st.one_of(json_values, near_valid)
 
 ENDPOINTS = [
     ("POST", "/resource_providers"),
+    ("PUT", "/allocations/" + CONSUMER),
+    ("POST", "/allocations"),
+    ("POST", "/reshaper"),
     ("PUT", "/resource_providers/{rp}"),
     ("PUT", "/resource_providers/{rp}/inventories"),
     ("POST", "/resource_providers/{rp}/inventories"),
@@ -93,16 +146,19 @@ fuzz = settings(max_examples=150, deadline=None,
 
 @fuzz
 @given(endpoint=st.sampled_from(ENDPOINTS), version=st.sampled_from(VERSIONS), body=bodies)
-def test_arbitrary_json_never_breaks_the_api(api: Any, endpoint: tuple[str, str],
-                                             version: str, body: Any) -> None:
+def test_arbitrary_json_never_breaks_the_api(api: Any, store: Store,
+                                             endpoint: tuple[str, str], version: str,
+                                             body: Any) -> None:
     rp = api.get(f"/resource_providers/{FIXED}")
     if rp.status_code == 404:
         api.post("/resource_providers", json={"name": "fuzz-target", "uuid": FIXED})
     method, path = endpoint
-    r = api.request(method, path.format(rp=FIXED), version=version,
-                    content=json.dumps(body).encode(),
+    before = digest(store)
+    r = api.request(method, path.format(rp=FIXED), version=version, content=dumps(body),
                     headers={"content-type": "application/json"})
     _check(r)
+    if r.status_code >= 400:
+        assert digest(store) == before, (r.status_code, r.text)
 
 
 @fuzz
@@ -118,17 +174,29 @@ def test_arbitrary_bytes_never_break_the_api(api: Any, raw: bytes,
 
 query_values = st.one_of(st.text(max_size=40), st.sampled_from([
     "VCPU:1", "in:", "!", "!in:" + FIXED, FIXED, "in:" + FIXED + "," + FIXED,
-    "HW_CPU_X86_SSE,!HW_CPU_X86_SSE2", "in:HW_CPU_X86_SSE", "VCPU:1,VCPU:1", "VCPU:99999999999"]))
+    "HW_CPU_X86_SSE,!HW_CPU_X86_SSE2", "in:HW_CPU_X86_SSE", "VCPU:1,VCPU:1", "VCPU:99999999999",
+    "none", "isolate", "\u00b2", "\u0661"]),
+    st.sampled_from(BOUNDARY_INTS).map(str),
+    st.sampled_from(BOUNDARY_INTS).map(lambda n: f"VCPU:{n}"),
+    st.sampled_from(RAW_NUMBERS), st.sampled_from(RAW_NUMBERS).map(lambda n: f"VCPU:{n}"))
 
 
 @fuzz
 @given(params=st.lists(st.tuples(st.sampled_from(["name", "uuid", "member_of", "resources",
                                                   "in_tree", "required", "associated",
-                                                  "bogus"]), query_values), max_size=4),
-       version=st.sampled_from(VERSIONS), path=st.sampled_from(["/resource_providers",
-                                                                "/traits"]))
+                                                  "limit", "group_policy", "resources1",
+                                                  "project_id", "bogus"]), query_values),
+                       max_size=4),
+       version=st.sampled_from(VERSIONS),
+       path=st.sampled_from(["/resource_providers", "/traits", "/allocation_candidates",
+                             "/usages"]))
 def test_arbitrary_queries_never_break_the_api(api: Any, params: list[tuple[str, str]],
                                                version: str, path: str) -> None:
+    if api.get(f"/resource_providers/{FIXED}").status_code == 404:
+        # A provider with Placement's largest ratio: the engine must hold its capacity.
+        api.post("/resource_providers", json={"name": "fuzz-target", "uuid": FIXED})
+        api.set_inventory(FIXED, {"VCPU": {"total": MAX_INT, "allocation_ratio": 3.40282e38},
+                                  "DISK_GB": {"total": 100}})
     _check(api.get(path, params=params, version=version))
 
 
@@ -151,3 +219,140 @@ def test_arbitrary_path_segments_never_break_the_api(api: Any, path: str, segmen
     r = api.request(method, url, version=version, content=b"{}",
                     headers={"content-type": "application/json"})
     _check(r)
+
+
+# -- /v1 ---------------------------------------------------------------------------------
+
+V1_HEADERS = {"x-auth-token": "admin", "content-type": "application/json"}
+
+
+def _v1_bodies(text: st.SearchStrategy[Any]) -> dict[tuple[str, str], st.SearchStrategy[Any]]:
+    """Near-valid bodies of every /v1 write, with ``text`` for strings."""
+    value = st.one_of(st.none(), st.booleans(), numbers, text)
+    n = st.one_of(numbers, value)
+    ratios = {k: n for k in ("cpu_allocation_ratio", "ram_allocation_ratio",
+                             "disk_allocation_ratio", "reserved_host_memory_mb")}
+    metadata = st.dictionaries(st.one_of(st.sampled_from([
+        "cpu_allocation_ratio", "ram_weight_multiplier", "reserved_host_memory_mb",
+        "max_instances_per_host", "availability_zone"]), text), value, max_size=3)
+    limits = st.dictionaries(st.one_of(st.sampled_from(["cores", "ram", "instances",
+                                                        "CUSTOM_GPU"]), text), n, max_size=3)
+    return {
+        ("POST", "/v1/projects"): st.fixed_dictionaries(
+            {"id": text}, optional={"limits": limits, "parent_id": text, "name": value}),
+        ("PUT", "/v1/limits/fuzz-p"): st.fixed_dictionaries({"limits": limits}),
+        ("PUT", "/v1/limits/defaults"): st.fixed_dictionaries({"limits": limits}),
+        ("PUT", "/v1/hosts/fuzz-h"): st.fixed_dictionaries(
+            {"vcpus": n, "memory_mb": n, "disk_gb": n},
+            optional={"resources": st.dictionaries(st.one_of(st.just("CUSTOM_GPU"), text), n,
+                                                   max_size=2),
+                      "traits": st.lists(text, max_size=2)}),
+        ("PATCH", "/v1/hosts/fuzz-h"): st.fixed_dictionaries(
+            {}, optional={**ratios, "enabled": value, "disabled_reason": value}),
+        ("POST", "/v1/aggregates"): st.fixed_dictionaries({"name": text},
+                                                          optional={"metadata": metadata}),
+        ("PATCH", "/v1/aggregates/fuzz-a"): st.fixed_dictionaries({"metadata": metadata}),
+        ("POST", "/v1/flavors"): st.fixed_dictionaries(
+            {"name": text, "vcpus": n, "ram_mb": n},
+            optional={"disk_gb": n, "swap_mb": n, "ephemeral_gb": n, "id": text,
+                      "extra_specs": st.dictionaries(st.sampled_from(
+                          ["resources:VCPU", "hw:numa_nodes", "trait:CUSTOM_X"]), text,
+                          max_size=2)}),
+        ("POST", "/v1/server-groups"): st.fixed_dictionaries(
+            {"name": text, "policy": st.sampled_from(["anti-affinity", "affinity"]),
+             "project_id": st.just("fuzz-p")},
+            optional={"rules": st.fixed_dictionaries({"max_server_per_host": n})}),
+        ("POST", "/v1/instances"): st.fixed_dictionaries(
+            {"name": text, "flavor": st.one_of(st.just("fuzz-f"), text),
+             "project_id": st.just("fuzz-p")},
+            optional={"count": n, "dry_run": st.booleans(), "availability_zone": value}),
+        ("POST", "/v1/tokens"): st.fixed_dictionaries(
+            {"role": st.sampled_from(["member", "reader"]), "project_id": st.just("fuzz-p")},
+            optional={"expires_in_days": n, "name": text}),
+    }
+
+
+V1_PLAIN = _v1_bodies(plain_text)
+V1_ANY_TEXT = _v1_bodies(any_text)
+
+
+def _seed_v1(client: Any) -> None:
+    if client.get("/v1/projects/fuzz-p", headers=V1_HEADERS).status_code == 200:
+        return
+    for method, path, body in [
+            ("POST", "/v1/projects", {"id": "fuzz-p"}),
+            ("PUT", "/v1/hosts/fuzz-h", {"vcpus": 8, "memory_mb": 8192, "disk_gb": 80}),
+            ("POST", "/v1/aggregates", {"name": "fuzz-a"}),
+            ("POST", "/v1/flavors", {"name": "fuzz-f", "id": "fuzz-f", "vcpus": 1,
+                                     "ram_mb": 256})]:
+        r = client.request(method, path, headers=V1_HEADERS, json=body)
+        assert r.status_code in (200, 201), r.text
+
+
+def _check_v1(resp: Any) -> None:
+    assert resp.status_code < 500, (resp.status_code, resp.text)
+    if 400 <= resp.status_code < 500:
+        error = resp.json()["error"]
+        assert error["status"] == resp.status_code
+        assert isinstance(error["message"], str) and error["message"]
+        assert error["request_id"] == resp.headers["x-openstack-request-id"]
+
+
+def _v1_write(client: Any, store: Store, method: str, path: str, body: Any) -> None:
+    _seed_v1(client)
+    before = digest(store)
+    r = client.request(method, path, headers=V1_HEADERS, content=dumps(body))
+    _check_v1(r)
+    if r.status_code >= 400:
+        assert digest(store) == before, (r.status_code, r.text)
+
+
+v1_fuzz = settings(max_examples=100, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                          HealthCheck.too_slow])
+
+
+@v1_fuzz
+@given(data=st.data(), endpoint=st.sampled_from(sorted(V1_PLAIN)))
+def test_v1_bodies_at_every_boundary(client: Any, store: Store, data: st.DataObject,
+                                     endpoint: tuple[str, str]) -> None:
+    _v1_write(client, store, *endpoint, data.draw(V1_PLAIN[endpoint]))
+
+
+V1_QUERIES: dict[str, list[str]] = {
+    "/v1/capacity": ["vcpus", "ram_mb", "disk_gb", "group_by", "flavor", "project"],
+    "/v1/capacity/stranded": ["top"],
+    "/v1/instances": ["limit", "project_id", "state"],
+    "/v1/decisions": ["limit", "project_id"],
+    "/v1/projects": ["depth", "root"],
+    "/v1/flavors": ["min_vcpus", "min_ram_mb", "min_disk_gb"],
+    "/v1/hosts": ["availability_zone", "state", "enabled"],
+}
+
+
+def _v1_query_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(text, st.sampled_from(BOUNDARY_INTS).map(str), st.sampled_from(
+        RAW_NUMBERS + ["1", "0", "-1", "\u00b2", "\u0661", "fleet", "host", "true"]))
+
+
+@settings(v1_fuzz, max_examples=60)
+@given(data=st.data(), path=st.sampled_from(sorted(V1_QUERIES)))
+def test_v1_queries_at_every_boundary(client: Any, data: st.DataObject, path: str) -> None:
+    _seed_v1(client)
+    params = data.draw(st.lists(st.tuples(st.sampled_from(V1_QUERIES[path]),
+                                          _v1_query_values(plain_text)), max_size=3))
+    _check_v1(client.get(path, params=params, headers=V1_HEADERS))
+
+
+@settings(v1_fuzz, max_examples=60)
+@given(data=st.data(), endpoint=st.sampled_from(sorted(V1_ANY_TEXT)),
+       path=st.sampled_from(sorted(V1_QUERIES)))
+def test_fuzz_nul_and_non_ascii(client: Any, store: Store, data: st.DataObject,
+                                endpoint: tuple[str, str], path: str) -> None:
+    """NUL and any Unicode character in every /v1 string, body and query: the classes
+    branch ``edge`` fixes (NUL on PostgreSQL; a header built from a non-ASCII name)."""
+    _v1_write(client, store, *endpoint, data.draw(V1_ANY_TEXT[endpoint]))
+    url_text = any_text.filter(lambda t: "\ud800" not in t)  # a URL holds no lone surrogate
+    params = data.draw(st.lists(st.tuples(st.sampled_from(V1_QUERIES[path]),
+                                          _v1_query_values(url_text)), max_size=3))
+    _check_v1(client.get(path, params=params, headers=V1_HEADERS))

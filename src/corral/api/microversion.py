@@ -55,7 +55,10 @@ VERSIONS: list[tuple[str, str]] = [
     ("1.39", "Any-of traits (in:) and repeated required parameters."),
 ]
 
-_NUMBER = re.compile(r"^([1-9][0-9]*|0)\.([1-9][0-9]*|0)$")
+#: A version: two whole numbers without leading zeros. Each has at most 9 digits, so a
+#: header is refused (400) before ``int`` is asked to convert a number of any length
+#: (Python refuses past 4,300 digits, and this happens before authentication).
+_NUMBER = re.compile(r"^([1-9][0-9]{0,8}|0)\.([1-9][0-9]{0,8}|0)$", re.ASCII)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -106,7 +109,9 @@ def parse_header(value: str | None) -> Version:
         return MAX_VERSION
     match = _NUMBER.match(wanted)
     if not match:
-        raise BadVersion(f"invalid version string: {wanted}")
+        shown = wanted if len(wanted) <= 40 else f"{wanted[:30]}... ({len(wanted)} characters)"
+        raise BadVersion(f"invalid version string: {shown}; expected MAJOR.MINOR, each a "
+                         "whole number of at most 9 digits, or 'latest'")
     version = Version(int(match.group(1)), int(match.group(2)))
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise UnacceptableVersion(

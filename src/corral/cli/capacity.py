@@ -49,7 +49,8 @@ def capacity_command(
         "--project", help="Count for this project (tenant-isolated aggregates).")] = None,
     stranded: Annotated[bool, typer.Option(
         "--stranded", help="List the hosts whose free capacity no flavor can use.")] = False,
-    top: Annotated[int, typer.Option("--top", help="With --stranded: how many hosts.")] = 10,
+    top: Annotated[int, typer.Option("--top", min=1, max=10000,
+                                     help="With --stranded: how many hosts.")] = 10,
     utilization: Annotated[bool, typer.Option(
         "--utilization", help="Used / usable per class: fleet, zones, aggregates.")] = False,
     fmt: output.FormatOption = output.Format.table,

@@ -14,6 +14,7 @@ import typer
 
 from corral.cli import output
 from corral.cli.context import bad_input, fleet_settings, open_services
+from corral.domain import bounds, errors
 from corral.domain.hosts import Host
 from corral.services import hosts as svc
 
@@ -98,17 +99,20 @@ def show_host(host: HostArg, fmt: output.FormatOption = output.Format.table,
     out.show(show_record(found))
 
 
-def _number(value: str | None, option: str, kind: type) -> tuple[bool, float | int | None]:
-    """(given, value): 'none' clears the host's own value."""
+def _number(value: str | None, option: str, kind: type, key: str
+            ) -> tuple[bool, float | int | None]:
+    """(given, value): 'none' clears the host's own value; a ratio is a finite number
+    above 0 and at most 1000, reserved memory a 32-bit count (domain/bounds.py)."""
     if value is None:
         return False, None
     if value.strip().lower() == "none":
         return True, None
     try:
-        return True, kind(value)
-    except ValueError:
-        bad_input(option, f"expected {'a whole number' if kind is int else 'a number'} "
-                          f"or 'none', got {value!r}")
+        if kind is int:
+            return True, bounds.parse_int(value, bounds.COUNT, key)
+        return True, bounds.parse_float(value, bounds.HOST_RATIO, key)
+    except errors.InvalidInput as exc:
+        bad_input(option, f"{exc.detail} (or 'none')")
 
 
 @host_app.command("set")
@@ -153,7 +157,7 @@ def set_host(
             ("ram_allocation_ratio", ram_ratio, "--ram-ratio", float),
             ("disk_allocation_ratio", disk_ratio, "--disk-ratio", float),
             ("reserved_host_memory_mb", reserved_memory_mb, "--reserved-memory-mb", int)):
-        given, number = _number(raw, option, kind)
+        given, number = _number(raw, option, kind, key)
         if given:
             changes[key] = number
     if not changes:

@@ -26,7 +26,7 @@ from corral.cli.context import (
     out,
     print_error,
 )
-from corral.domain import errors, quotas
+from corral.domain import bounds, errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc
 
@@ -75,12 +75,10 @@ def parse_limits(values: list[str], option: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for value in values:
         res, sep, raw = value.partition("=")
-        try:
-            number = int(raw)
-        except ValueError:
-            number = None
+        number = bounds.integer_text(raw)
         if not sep or not res or number is None:
-            bad_input(option, f"expected RESOURCE=N like 'cores=10' (-1: unlimited), got {value!r}")
+            shown = value if len(value) <= 40 else f"{value[:30]}... ({len(value)} characters)"
+            bad_input(option, f"expected RESOURCE=N like 'cores=10' (-1: unlimited), got {shown!r}")
         if res in found:
             bad_input(option, f"{res} is given more than once")
         try:
@@ -131,7 +129,8 @@ def list_projects(
     root: Annotated[str | None, typer.Option(
         "--root", help="List this project and its subtree (default: every root).")] = None,
     depth: Annotated[int | None, typer.Option(
-        "--depth", min=0, help="Levels below the root(s) to list (0: the roots only).")] = None,
+        "--depth", min=0, max=bounds.INT32_MAX,
+        help="Levels below the root(s) to list (0: the roots only).")] = None,
     fmt: output.FormatOption = output.Format.table,
     column: output.ColumnOption = None,
 ) -> None:
@@ -328,7 +327,8 @@ def render_tree(nodes: list[svc.QuotaNode]) -> Tree:
 def show_quota(
     project: ProjectArg,
     depth: Annotated[int | None, typer.Option(
-        "--depth", min=0, help="Levels of the subtree to draw (default: all).")] = None,
+        "--depth", min=0, max=bounds.INT32_MAX,
+        help="Levels of the subtree to draw (default: all).")] = None,
     fmt: output.FormatOption = output.Format.table,
     column: output.ColumnOption = None,
 ) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from corral.cli import output
 from corral.cli.context import bad_input, fail, open_services, print_error
-from corral.domain import errors
+from corral.domain import bounds, errors
 from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
 from corral.domain.model import Provider, ProviderFilter
 from corral.domain.names import RESOURCE_CLASS_NAME, TRAIT_NAME, normalize_uuid
@@ -139,12 +139,14 @@ def parse_resources(value: str) -> tuple[tuple[str, int], ...]:
         if not sep or not RESOURCE_CLASS_NAME.match(name):
             bad_input(option,
                       f"expected CLASS:AMOUNT,... like 'VCPU:2,MEMORY_MB:512', got {value!r}")
-        try:
-            number = int(amount)
-        except ValueError:
+        number = bounds.integer_text(amount)
+        if number is None:
             bad_input(option, f"the amount of {name} must be a whole number, got {amount!r}")
         if number < 1:
             bad_input(option, f"the amount of {name} must be at least 1, got {number}")
+        if number not in bounds.AMOUNT:
+            bad_input(option, f"the amount of {name} must be {bounds.AMOUNT.describe()}, "
+                              f"got {number}")
         if name in amounts:
             bad_input(option, f"{name} appears more than once in {value!r}")
         amounts[name] = number
@@ -329,7 +331,10 @@ def parse_resource_option(value: str) -> tuple[str, str, int | float]:
                           f"{', '.join(INVENTORY_FIELDS)}")
     kind, low, high = _FIELD_RULES[fld]
     try:
-        number: int | float = kind(raw.strip())
+        number: int | float | None = (bounds.integer_text(raw) if kind is int
+                                      else float(raw.strip()))
+        if number is None:
+            raise ValueError(raw)
     except ValueError:
         bad_input(option, f"{rc}:{fld} must be {'a whole number' if kind is int else 'a number'}"
                           f", got {raw.strip()!r}")

@@ -30,10 +30,15 @@ from rich.text import Text
 from corral.cli import output
 from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
 from corral.config import Settings
-from corral.domain import errors
+from corral.domain import bounds, errors
 from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
 from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
+
+#: Most events a synthetic workload may have (each is held in memory).
+MAX_EVENTS = 10_000_000
+#: The synthetic demand at the end, as a share of the fleet.
+LOAD = bounds.FloatRange(0.0, 10.0)
 
 
 def simulate_command(
@@ -44,11 +49,14 @@ def simulate_command(
     )] = None,
     synthetic: Annotated[bool, typer.Option(
         "--synthetic", help="Generate the workload (Azure VM trace statistics).")] = False,
-    events: Annotated[int, typer.Option(help="Synthetic: events to generate.")] = 100_000,
+    events: Annotated[int, typer.Option(min=1, max=MAX_EVENTS,
+                                        help="Synthetic: events to generate.")] = 100_000,
     load: Annotated[float, typer.Option(help="Synthetic: demand at the end as a share of the "
                                         "fleet (vCPU or RAM, whichever first).")] = 0.85,
-    seed: Annotated[int, typer.Option(help="Synthetic: random seed.")] = 0,
-    projects: Annotated[int, typer.Option(help="Synthetic: projects to spread boots over.")] = 50,
+    seed: Annotated[int, typer.Option(min=0, max=bounds.INT64_MAX,
+                                      help="Synthetic: random seed.")] = 0,
+    projects: Annotated[int, typer.Option(min=1, max=bounds.INT32_MAX,
+                                          help="Synthetic: projects to spread boots over.")] = 50,
     fleet: Annotated[str, typer.Option(
         "--fleet", help="Fleet file (YAML or JSON), or 'live' to copy the database's fleet."
     )] = "live",
@@ -56,12 +64,15 @@ def simulate_command(
         "--policy", help="Repeatable: 'spread', 'pack', 'spread,cpu_ratio=8,reserved_mb=2048,"
         "subset=2' (any [scheduler] option).")] = None,
     check_every: Annotated[int, typer.Option(
-        "--check-every", help="Also run the live filters and weighers every N boots and "
+        "--check-every", min=0, max=bounds.INT32_MAX,
+        help="Also run the live filters and weighers every N boots and "
         "report disagreements (0: never).")] = 0,
 ) -> None:
     """What-if: replay a workload against a fleet under policies side by side."""
     if (trace is None) == (not synthetic):
         bad_input("--trace", "give --trace FILE or --synthetic (one of them)")
+    if load not in LOAD:
+        bad_input("--load", f"must be {LOAD.describe()}, got {load}")
     try:
         spec, base = _fleet(fleet)
         policies = [sim.parse_policy(p, base) for p in (policy or [base.strategy])]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corral.domain import bounds
+
 #: Largest value of an integer inventory field (a signed 32-bit column in Placement).
-MAX_INT = 2147483647
+MAX_INT = bounds.INT32_MAX
 #: Largest allocation ratio: the largest single-precision float, as Placement stores it.
-MAX_RATIO = 3.40282e38
+MAX_RATIO = bounds.PLACEMENT_RATIO.high
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from corral.domain import errors
+from corral.domain import bounds, errors
 from corral.domain.names import CUSTOM_NAME
 
 #: Largest value of an integer field (the columns are 32-bit, as Nova's).
-MAX_INT = 2147483647
+MAX_INT = bounds.INT32_MAX
 #: Longest extra-spec key or value, flavor name, flavor id or description.
 MAX_LENGTH = 255
 

@@ -14,12 +14,10 @@ Pure: the caller passes the clock.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from corral.domain import errors
-from corral.domain.capacity import MAX_INT
+from corral.domain import bounds, errors
 from corral.domain.overcommit import CPU, DISK, RAM, RESERVED, Effective
 
 #: Longest host name: a host's provider carries its name, and provider names stop at 200.
@@ -27,7 +25,7 @@ MAX_HOST_NAME = 200
 #: Longest aggregate name, metadata key or value, and disabled reason.
 MAX_TEXT = 255
 #: Largest overcommit ratio accepted on a host or an aggregate.
-MAX_RATIO = 1000.0
+MAX_RATIO = bounds.HOST_RATIO.high
 #: The trait corral keeps on the provider of a disabled host (and only there).
 DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
 AVAILABILITY_ZONE = "availability_zone"
@@ -196,43 +194,13 @@ def check_reason(reason: str, field_name: str = "disabled_reason") -> None:
 
 
 def check_ratio(value: float, field_name: str) -> float:
-    if not (math.isfinite(value) and 0 < value <= MAX_RATIO):
-        raise errors.InvalidInput(
-            f"{field_name} must be a number above 0 and at most {MAX_RATIO:g} (got {value})",
-            field=field_name)
-    return float(value)
+    """A host's or an aggregate's ratio: finite, above 0, at most 1000."""
+    return bounds.check_float(value, bounds.HOST_RATIO, field_name)
 
 
 def check_count(value: int, field_name: str, low: int = 0) -> int:
-    if not low <= value <= MAX_INT:
-        raise errors.InvalidInput(
-            f"{field_name} must be a whole number from {low} to {MAX_INT} (got {value})",
-            field=field_name)
-    return value
-
-
-def _as_float(key: str, value: str, field_name: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise errors.InvalidInput(f"{key} must be a number (got {value!r})",
-                                  field=field_name) from None
-    if not math.isfinite(number):
-        raise errors.InvalidInput(f"{key} must be a finite number (got {value!r})",
-                                  field=field_name)
-    return number
-
-
-def _as_int(key: str, value: str, field_name: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise errors.InvalidInput(f"{key} must be a whole number (got {value!r})",
-                                  field=field_name) from None
-    if not 0 <= number <= MAX_INT:
-        raise errors.InvalidInput(f"{key} must be a whole number from 0 to {MAX_INT} "
-                                  f"(got {value!r})", field=field_name)
-    return number
+    """A size or a count stored in a 32-bit column: from ``low`` to 2^31 - 1."""
+    return bounds.check_int(value, bounds.IntRange(low, bounds.INT32_MAX), field_name)
 
 
 def check_metadata_key(key: str) -> None:
@@ -249,16 +217,16 @@ def check_metadata_item(key: str, value: str) -> str:
     check_metadata_key(key)
     _check_text(value, where, f"the value of {key}")
     if key in (CPU, RAM, DISK):
-        check_ratio(_as_float(key, value, where), where)
+        bounds.parse_float(value, bounds.HOST_RATIO, where)
     elif key == RESERVED or key == "max_instances_per_host":
-        _as_int(key, value, where)
+        bounds.parse_int(value, bounds.COUNT, where)
     elif key == "scheduler_strategy":
         if value not in STRATEGIES:
             raise errors.InvalidInput(
                 f"scheduler_strategy must be one of {', '.join(STRATEGIES)} (got {value!r})",
                 field=where)
     elif key.endswith("_weight_multiplier"):
-        _as_float(key, value, where)
+        bounds.parse_float(value, bounds.WEIGHT_MULTIPLIER, where)
     elif (key == AVAILABILITY_ZONE or key.startswith("filter_tenant_id")) and not value.strip():
         raise errors.InvalidInput(f"{key} must not be blank", field=where)
     return value

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from corral.domain import errors
+from corral.domain import bounds, errors
 
 UNLIMITED = -1
 
@@ -56,9 +56,13 @@ def check_resource(name: str, *, field: str = "resource") -> str:
 
 
 def check_limit(value: object, *, field: str = "limit") -> int:
-    """A limit: an integer >= 0, or -1 for unlimited."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < UNLIMITED:
-        raise errors.InvalidInput("must be an integer >= 0, or -1 for unlimited", field=field)
+    """A limit: a whole number from 0 to 2^53 - 1 (:data:`bounds.QUOTA_LIMIT`), or -1
+    for unlimited."""
+    if value not in bounds.QUOTA_LIMIT:
+        raise errors.InvalidInput(
+            f"must be a whole number from 0 to {bounds.QUOTA_LIMIT.high}, or -1 for unlimited",
+            field=field)
+    assert isinstance(value, int)
     return value
 
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from corral.domain import bounds
 from corral.domain.capacity import Inventory
 
 TRAIT_SHARING = "MISC_SHARES_VIA_AGGREGATE"
@@ -194,7 +195,9 @@ class FleetState:
         for name, inv in rec.inventories.items():
             col = self.classes.index[name]
             self.has[row, col] = True
-            self.capacity[row, col] = inv.capacity
+            # A capacity past what the arrays hold (a ratio near Placement's 3.4e38) is
+            # held at a ceiling no sum of 32-bit allocations reaches (domain/bounds.py).
+            self.capacity[row, col] = min(inv.capacity, bounds.ENGINE_CAPACITY_MAX)
             self.min_unit[row, col] = inv.min_unit
             self.max_unit[row, col] = inv.max_unit
             self.step[row, col] = inv.step_size

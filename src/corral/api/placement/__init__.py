@@ -54,6 +54,13 @@ def get_root(request: Request) -> Response:
     return respond(request, body)
 
 
+def get_openapi(request: Request) -> Response:
+    """This API as an OpenAPI document, generated from the routes and models below."""
+    from corral.api.placement.openapi import document
+
+    return respond(request, document(), cache=False)
+
+
 ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/", {"GET": get_root}),
     ("/resource_providers", {
@@ -94,6 +101,7 @@ ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/reshaper", {"POST": allocations.reshape}),
     ("/traits/{name}", {
         "GET": traits.get_trait, "PUT": traits.put_trait, "DELETE": traits.delete_trait}),
+    ("/openapi.json", {"GET": get_openapi}),
 ]
 
 

@@ -82,11 +82,7 @@ def parse_request(request: Request) -> CandidateRequest:
                        'than one "resources{N}" parameter.', code=codes.QUERY_MISSING_VALUE)
     limit = None
     if "limit" in params:
-        raw = _first(request, "limit") or ""
-        if not raw.isdigit() or int(raw) < 1:
-            raise ApiError(400, f"Invalid query string parameters: limit must be a positive "
-                           f"integer, got {raw!r}", code=codes.QUERY_BAD_VALUE)
-        limit = int(raw)
+        limit = query.limit(_first(request, "limit") or "")
     root_required: frozenset[str] = frozenset()
     root_forbidden: frozenset[str] = frozenset()
     if "root_required" in params:

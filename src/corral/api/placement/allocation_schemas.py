@@ -6,10 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, RootModel, StringConstraints
 
-from corral.api.placement.schemas import ClassName, InventoryRecord, Strict, Uuid
-from corral.domain.capacity import MAX_INT
+from corral.api.placement.schemas import Amount, ClassName, Generation, InventoryRecord, Strict, Uuid
 
-Amount = Annotated[int, Field(ge=1, le=MAX_INT)]
 Resources = Annotated[dict[ClassName, Amount], Field(min_length=1)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ConsumerType = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
@@ -41,7 +39,7 @@ class PutList18(PutList):
 
 
 class DictItem(Strict):
-    generation: int | None = None
+    generation: Generation | None = None
     resources: Resources
 
 
@@ -62,7 +60,7 @@ class Deletable(Strict):
 
 
 class Deletable128(Deletable):
-    consumer_generation: int | None
+    consumer_generation: Generation | None
 
 
 class Deletable134(Deletable128):
@@ -101,7 +99,7 @@ POST_MODELS: list[tuple[tuple[int, int], type[RootModel]]] = [  # type: ignore[t
 
 
 class ReshapeInventory(Strict):
-    resource_provider_generation: int
+    resource_provider_generation: Generation
     inventories: dict[ClassName, InventoryRecord]
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from corral.api.microversion import Version
-from corral.domain import codes
-from corral.domain.errors import BadQuery
+from corral.domain import bounds, codes
+from corral.domain.errors import BadQuery, InvalidInput
 from corral.domain.names import RESOURCE_CLASS_NAME, normalize_uuid
 
 
@@ -94,6 +94,26 @@ def required_traits(request: Request, v: Version, param: str = "required"
     return tuple(required), frozenset(forbidden)
 
 
+def _shown(text: str) -> str:
+    """A value for an error message: a very long one is cut."""
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
+def limit(raw: str, param: str = "limit") -> int:
+    """A ``limit=`` parameter: a whole number from 1 to 2^31 - 1.
+
+    Raises:
+        BadQuery: naming the parameter and the range.
+    """
+    try:
+        if not (raw.isascii() and raw.isdigit()):  # no sign, no blanks: as Placement's pattern
+            raise InvalidInput(raw)
+        return bounds.parse_int(raw, bounds.LIST_LIMIT, param)
+    except InvalidInput:
+        raise BadQuery(f"Invalid query string parameters: {param} must be "
+                       f"{bounds.LIST_LIMIT.describe()}, got {_shown(raw)!r}") from None
+
+
 def resources(value: str, param: str = "resources") -> tuple[tuple[str, int], ...]:
     out: dict[str, int] = {}
     for item in value.split(","):
@@ -102,13 +122,17 @@ def resources(value: str, param: str = "resources") -> tuple[tuple[str, int], ..
         if not sep or not RESOURCE_CLASS_NAME.match(name):
             raise BadQuery(f"Badly formed {param} parameter. Expected {param} query string "
                            f"parameter in form: ?{param}=VCPU:2,MEMORY_MB:1024. Got: {value}.")
-        try:
-            number = int(amount)
-        except ValueError as exc:
+        number = bounds.integer_text(amount)
+        digits = amount.strip()
+        if number is None and not (digits.isascii() and digits.isdigit()):
             raise BadQuery(f"Requested resource {name} expected positive integer amount. "
-                           f"Got: {amount}.") from exc
-        if number < 1:
+                           f"Got: {_shown(amount)}.")
+        if number is not None and number < 1:
             raise BadQuery(f"Requested resource {name} requires amount >= 1. Got: {number}.")
+        if number is None or number not in bounds.AMOUNT:  # None: too many digits to read
+            raise BadQuery(f"Requested resource {name} in {param} must be "
+                           f"{bounds.AMOUNT.describe()} (the most one inventory holds). "
+                           f"Got: {_shown(digits)}.")
         if name in out:
             raise BadQuery(f"Resource class {name} appears more than once in {param}: {value}",
                            code=codes.QUERY_DUPLICATE_KEY)

@@ -1,4 +1,8 @@
-"""Request bodies of the Placement API, strict: unknown fields and wrong types are 400s."""
+"""Request bodies of the Placement API, strict: unknown fields and wrong types are 400s.
+
+Every number is bounded by its quantity's range in :mod:`corral.domain.bounds` (the
+same ranges the /v1 models, the query parser and the CLI use).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
-from corral.domain.capacity import MAX_INT, MAX_RATIO
+from corral.domain import bounds
 from corral.domain.names import normalize_uuid
 
 
@@ -33,16 +37,21 @@ AggregateList = Annotated[list[Uuid], Field(max_length=10000), AfterValidator(_u
 ClassName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
 CustomName = Annotated[str, StringConstraints(pattern=r"^CUSTOM_[A-Z0-9_]+$", max_length=255)]
 TraitName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]+$", max_length=255)]
-Generation = Annotated[int, Field(ge=0)]
+Generation = Annotated[int, Field(ge=bounds.GENERATION.low, le=bounds.GENERATION.high)]
+#: An inventory's whole-number fields: at least 1 (``Amount``) or 0 (``Count``).
+Amount = Annotated[int, Field(ge=bounds.AMOUNT.low, le=bounds.AMOUNT.high)]
+Count = Annotated[int, Field(ge=bounds.COUNT.low, le=bounds.COUNT.high)]
+Ratio = Annotated[float, Field(gt=bounds.PLACEMENT_RATIO.low, le=bounds.PLACEMENT_RATIO.high,
+                               allow_inf_nan=False)]
 
 
 class InventoryFields(Strict):
-    total: Annotated[int, Field(ge=1, le=MAX_INT)]
-    reserved: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
-    min_unit: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
-    max_unit: Annotated[int, Field(ge=1, le=MAX_INT)] = MAX_INT
-    step_size: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
-    allocation_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO, allow_inf_nan=False)] = 1.0
+    total: Amount
+    reserved: Count = 0
+    min_unit: Amount = 1
+    max_unit: Amount = bounds.AMOUNT.high
+    step_size: Amount = 1
+    allocation_ratio: Ratio = 1.0
 
 
 class InventoryRecord(InventoryFields):

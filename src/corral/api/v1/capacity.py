@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 
 from corral.api.v1.access import require_cloud_admin
 from corral.api.v1.common import Caller, store_of
+from corral.api.v1.types import QueryAmountOrNone, QueryCountOrNone, QueryTop
 from corral.domain import errors
 from corral.services import capacity as svc
 from corral.services.scheduler import Scheduler
@@ -50,9 +51,10 @@ def show_capacity(
     flavor: Annotated[list[str] | None, Query(
         description="Flavor id or name; repeat for several (none: every flavor).")] = None,
     group_by: Annotated[str, Query(description="fleet, az, aggregate or host.")] = "az",
-    vcpus: Annotated[int | None, Query(description="An ad-hoc shape: vCPUs.")] = None,
-    ram_mb: Annotated[int | None, Query(description="An ad-hoc shape: RAM in MB.")] = None,
-    disk_gb: Annotated[int | None, Query(description="An ad-hoc shape: disk in GB.")] = None,
+    vcpus: Annotated[QueryAmountOrNone, Query(description="An ad-hoc shape: vCPUs.")] = None,
+    ram_mb: Annotated[QueryAmountOrNone, Query(description="An ad-hoc shape: RAM in MB.")] = None,
+    disk_gb: Annotated[QueryCountOrNone, Query(description="An ad-hoc shape: disk in GB.")
+                       ] = None,
     project: Annotated[str | None, Query(
         description="Count for this project (tenant-isolated aggregates).")] = None,
 ) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def show_utilization(request: Request, ctx: Caller) -> dict[str, Any]:
 @router.get("/capacity/stranded")
 def list_stranded(
     request: Request, ctx: Caller,
-    top: Annotated[int, Query(ge=1, le=10000, description="How many hosts, worst first.")] = 10,
+    top: Annotated[QueryTop, Query(description="How many hosts, worst first.")] = 10,
 ) -> dict[str, Any]:
     """The hosts whose free capacity no flavor can use, worst first."""
     require_cloud_admin(request, ctx)

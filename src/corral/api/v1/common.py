@@ -281,15 +281,20 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
                       str(exc.detail), headers=headers or None)
 
 
+#: What no database stores in text: NUL (PostgreSQL), and a lone UTF-16 surrogate, which
+#: JSON can spell (``"\ud800"``) but UTF-8 cannot encode (both backends).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _nul_field(value: Any, where: str) -> str | None:
-    """The path to the first string holding NUL in a JSON value, or None."""
+    """The path to the first string holding NUL or a lone surrogate in a JSON value."""
     if isinstance(value, str):
-        return where if "\x00" in value else None
+        return where if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             inner = f"{where}.{key}" if where != "(body)" else str(key)
-            if "\x00" in str(key):
-                return inner.replace("\x00", "\\0")
+            if _UNSTORABLE.search(str(key)):
+                return inner.encode("ascii", "backslashreplace").decode().replace("\x00", "\\0")
             found = _nul_field(item, inner)
             if found is not None:
                 return found
@@ -302,8 +307,9 @@ def _nul_field(value: Any, where: str) -> str | None:
 
 
 def _refuse_nul_field(field: str) -> ApiError:
-    return ApiError(400, f"{field}: NUL characters (\\u0000) are not allowed in text; "
-                    "send the value without them.", code="invalid_input", field=field)
+    return ApiError(400, f"{field}: NUL characters (\\u0000) and lone surrogates "
+                    "(\\ud800-\\udfff) are not allowed in text; send the value without "
+                    "them.", code="invalid_input", field=field)
 
 
 async def refuse_nul(request: Request) -> None:

@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
 from corral.api.v1.common import Admin, Body, Caller, is_admin, store_of
-from corral.domain.flavors import MAX_INT, Flavor, PlacementRequest, placement_request
+from corral.api.v1.types import Amount, Count, QueryCount
+from corral.domain.flavors import Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
 
 router = APIRouter(tags=["flavors"])
@@ -27,11 +28,11 @@ router = APIRouter(tags=["flavors"])
 class FlavorCreate(Body):
     name: StrictStr
     id: StrictStr | None = None
-    vcpus: StrictInt
-    ram_mb: StrictInt
-    disk_gb: StrictInt = 0
-    ephemeral_gb: StrictInt = 0
-    swap_mb: StrictInt = 0
+    vcpus: Amount
+    ram_mb: Amount
+    disk_gb: Count = 0
+    ephemeral_gb: Count = 0
+    swap_mb: Count = 0
     is_public: StrictBool = True
     description: StrictStr | None = None
     extra_specs: dict[str, StrictStr] = {}
@@ -105,9 +106,9 @@ def list_flavors(
     request: Request, ctx: Caller,
     is_public: Annotated[bool | None, Query(
         description="Only public (true) or only private (false) flavors.")] = None,
-    min_vcpus: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-    min_ram_mb: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-    min_disk_gb: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    min_vcpus: QueryCount = 0,
+    min_ram_mb: QueryCount = 0,
+    min_disk_gb: QueryCount = 0,
 ) -> dict[str, Any]:
     """Flavors the caller may see, by name."""
     found = svc.list_flavors(store_of(request), project_id=visible_to(request, ctx),

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import StrictBool, StrictStr
 
 from corral.api.v1.common import Admin, Body, settings_of, store_of
+from corral.api.v1.types import Amount, Count, CountOrNone, HostRatioOrNone
 from corral.domain.hosts import Host, HostReport
 from corral.services import hosts as svc
 
@@ -53,21 +54,21 @@ def host_body(host: Host) -> dict[str, Any]:
 
 
 class HostReportBody(Body):
-    vcpus: StrictInt
-    memory_mb: StrictInt
-    disk_gb: StrictInt
+    vcpus: Count
+    memory_mb: Count
+    disk_gb: Count
     traits: list[StrictStr] | None = None
-    resources: dict[str, StrictInt] | None = None
+    resources: dict[str, Amount] | None = None
 
 
 class HostPatchBody(Body):
     enabled: StrictBool | None = None
     disabled_reason: StrictStr | None = None
     forced_down: StrictBool | None = None
-    cpu_allocation_ratio: StrictFloat | None = None
-    ram_allocation_ratio: StrictFloat | None = None
-    disk_allocation_ratio: StrictFloat | None = None
-    reserved_host_memory_mb: StrictInt | None = None
+    cpu_allocation_ratio: HostRatioOrNone = None
+    ram_allocation_ratio: HostRatioOrNone = None
+    disk_allocation_ratio: HostRatioOrNone = None
+    reserved_host_memory_mb: CountOrNone = None
 
 
 @router.get("/hosts")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
@@ -31,6 +31,7 @@ from corral.api.v1.common import (
     store_of,
 )
 from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
@@ -51,7 +52,7 @@ class Boot(Body):
     availability_zone: StrictStr | None = None
     server_group: StrictStr | None = Field(default=None, description="Server group id.")
     hints: Hints | None = None
-    count: StrictInt = 1
+    count: BootCount = 1
     dry_run: StrictBool = False
     project_id: StrictStr | None = Field(default=None, description="Admins only.")
     user_id: StrictStr | None = Field(default=None, description="Admins only.")
@@ -160,7 +161,7 @@ def list_instances(
     project_id: Annotated[str | None, Query(description="Admins: one project's.")] = None,
     host: Annotated[str | None, Query(description="Admins: on this host.")] = None,
     state: Annotated[str | None, Query(description="Only in this state.")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
+    limit: QueryListLimitOrNone = None,
 ) -> dict[str, Any]:
     """The caller's project's live instances; an admin's: every project's."""
     project = project_scope(request, ctx, READ_ROLES, project_id)
@@ -258,7 +259,7 @@ def list_decisions(
     request: Request, ctx: Caller,
     instance: Annotated[str | None, Query(description="Decisions about this instance.")] = None,
     project_id: Annotated[str | None, Query(description="Admins: one project's.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: QueryPageLimit = 50,
 ) -> dict[str, Any]:
     """The newest decisions first (summaries; show one for the whole record)."""
     project = project_scope(request, ctx, READ_ROLES, project_id)

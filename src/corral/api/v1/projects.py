@@ -16,13 +16,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictInt, StrictStr
+from pydantic import StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
 from corral.api.v1 import access
 from corral.api.v1.common import Body, Caller, is_admin, settings_of, store_of
 from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.types import QueryCountOrNone, QuotaLimit
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc
 
@@ -33,7 +34,7 @@ class ProjectCreate(Body):
     id: StrictStr
     name: StrictStr | None = None
     parent_id: StrictStr | None = None
-    limits: dict[str, StrictInt] = {}
+    limits: dict[str, QuotaLimit] = {}
 
 
 class ProjectUpdate(Body):
@@ -46,7 +47,7 @@ class ProjectUpdate(Body):
 class LimitsUpdate(Body):
     """Limits to set, merged into those already set: resource -> limit (-1 unlimited)."""
 
-    limits: dict[str, StrictInt]
+    limits: dict[str, QuotaLimit]
 
 
 def model_of(request: Request) -> Model:
@@ -115,8 +116,8 @@ def list_projects(
     request: Request, ctx: Caller,
     root: Annotated[str | None, Query(
         description="List this project and its subtree (default: every root).")] = None,
-    depth: Annotated[int | None, Query(
-        ge=0, description="Levels below the root(s) to include (0: the root(s) only).")
+    depth: Annotated[QueryCountOrNone, Query(
+        description="Levels below the root(s) to include (0: the root(s) only).")
     ] = None,
 ) -> dict[str, Any]:
     """Projects depth first, children by id, each with its depth and path."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictInt, StrictStr
+from pydantic import StrictStr
 
 from corral.api.v1.common import (
     READ_ROLES,
@@ -22,6 +22,7 @@ from corral.api.v1.common import (
     store_of,
 )
 from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.types import Amount
 from corral.domain import errors
 from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
@@ -30,7 +31,7 @@ from corral.services import server_groups as svc
 router = APIRouter(tags=["server_groups"])
 
 class Rules(Body):
-    max_server_per_host: StrictInt
+    max_server_per_host: Amount
 
 
 class ServerGroupCreate(Body):

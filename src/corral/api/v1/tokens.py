@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.v1.access import require_project_admin
 from corral.api.v1.common import Body, Caller, authenticator_of, forbidden, is_admin, store_of
 from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.types import ExpiresInDaysOrNone
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
 from corral.services import projects as project_svc
@@ -32,7 +33,7 @@ class TokenCreate(Body):
         "caller's; none for a cloud admin token).")
     user_id: StrictStr | None = Field(default=None, description="Default: the name.")
     name: StrictStr | None = Field(default=None, description="Default: PROJECT-ROLE.")
-    expires_in_days: StrictInt | None = Field(default=None, description="Default: never.")
+    expires_in_days: ExpiresInDaysOrNone = Field(default=None, description="Default: never.")
 
 
 def token_body(tok: ApiToken) -> dict[str, Any]:
