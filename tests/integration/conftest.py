@@ -65,6 +65,9 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def children(self) -> list[int]:
         """Pids whose parent is the server process (uvicorn's workers)."""
         found = []
@@ -95,6 +98,19 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def answers(url: str, alive: Callable[[], bool], timeout: float = START_TIMEOUT) -> bool:
+    """Wait until ``GET url`` answers 200 (True), the process is gone or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def start_server(database_url: str, directory: Path, *extra: str,
                  env: Mapping[str, str] | None = None) -> Server:
     """Start ``corral serve`` and wait until ``GET /`` answers; fail with its log if not.
@@ -112,16 +128,8 @@ def start_server(database_url: str, directory: Path, *extra: str,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 env={**clean_env(directory / "data"), **(env or {})}, start_new_session=True)
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            try:
-                if httpx.get(server.url + "/", timeout=1.0).status_code == 200:
-                    return server
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if answers(server.url + "/", server.alive):
+            return server
         server.stop()
         text = server.log()
         if "address already in use" in text.lower() and attempt < 2:

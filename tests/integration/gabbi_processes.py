@@ -29,10 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .conftest import clean_env, free_port
+from .conftest import answers, clean_env, free_port
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -180,14 +179,8 @@ class ServeForker:
                                    "env": env, "log": str(log_path)})
             assert isinstance(pid, int)
             server = ForkedServer(f"http://127.0.0.1:{port}", pid, log_path)
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and server.alive():
-                try:
-                    if httpx.get(server.url + "/", timeout=1.0).status_code == 200:
-                        return server
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
+            if answers(server.url + "/", server.alive, START_TIMEOUT):
+                return server
             server.stop()
             text = server.log()
             if "address already in use" in text.lower() and attempt < 2:

@@ -37,7 +37,7 @@ import httpx
 import pytest
 from conftest import require_service
 
-from .conftest import Server, clean_env, free_port
+from .conftest import Server, answers, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -171,14 +171,8 @@ def make_run(directory: Path, env: dict[str, str], port: int) -> Server:
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env={**env, "CORRAL_PORT": str(port)}, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(server.url + "/", timeout=2.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if answers(server.url + "/", lambda: process.poll() is None, START_TIMEOUT):
+        return server
     server.stop()
     pytest.fail(f"make run did not answer GET / within {START_TIMEOUT}s "
                 f"(exit code {process.returncode}); its output:\n{server.log()}")
