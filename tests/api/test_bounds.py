@@ -193,6 +193,9 @@ def test_v1_body_with_a_5000_digit_number_is_400(v1: V1) -> None:
     body = raw({"id": "org4", "limits": {"cores": "@"}}, HUGE_TEXT)
     r = send_raw(v1, "POST", "/projects", body)
     assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_json" and error["field"] == "(body)"
+    assert "4,300 digits" in error["message"]
     assert v1.get("/projects/org4").status_code == 404
 
 

@@ -237,6 +237,12 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return error_body(request, 400, "invalid_input", message, _loc(tuple(first["loc"])))
 
 
+def _digits_reason(exc: ValueError) -> str:
+    if "digits" in str(exc):
+        return "it holds a number of more than 4,300 digits (every number corral accepts has at most 20)"
+    return str(exc)
+
+
 def _methods_for(request: Request) -> list[str]:
     """Every method some route serves at this path (asked of the routes themselves)."""
     served = []
@@ -276,6 +282,12 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         if path == PREFIX or path.startswith(PREFIX + "/"):
             message += " (the /v1 API is described at /docs)"
         return error_body(request, 404, "not_found", message, headers=headers or None)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI's answer to a body json.loads refused past its syntax: a number of more
+        # digits than Python converts.
+        return error_body(request, 400, "invalid_json",
+                          f"The body is not usable JSON: {_digits_reason(exc.__cause__)}. "
+                          "Send a JSON object with content-type: application/json.", "(body)")
     codes = {400: "bad_request", 413: "too_large", 415: "unsupported_media_type"}
     return error_body(request, exc.status_code, codes.get(exc.status_code, "http_error"),
                       str(exc.detail), headers=headers or None)
