@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 from conftest import require_service
+from integration.conftest import Server, start_server, store_url
+
+from corral.persistence import Store
 
 CANDIDATES = ("chromium", "chromium-browser")
 ARTIFACTS = Path(os.environ.get("CORRAL_TEST_ARTIFACTS")
@@ -65,3 +68,13 @@ def browser() -> Iterator[Any]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def server(store: Store, tmp_path: Path) -> Iterator[Server]:
+    """A real ``corral serve`` on the test's database, stopped at teardown."""
+    started = start_server(store_url(store), tmp_path / "server")
+    try:
+        yield started
+    finally:
+        started.stop()

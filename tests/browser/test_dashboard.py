@@ -6,30 +6,18 @@ saved as test artifacts."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from integration.conftest import Server, start_server, store_url
-
-from corral.persistence import Store
+from integration.conftest import Server
 
 from .fleet import ADMIN, expected, expected_quotas, seed, shown
 
 pytestmark = pytest.mark.slow
 
 FIGURES_JS = "els => Object.fromEntries(els.map(e => [e.dataset.figure, e.textContent.trim()]))"
-
-
-@pytest.fixture
-def server(store: Store, tmp_path: Path) -> Iterator[Server]:
-    started = start_server(store_url(store), tmp_path / "server")
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def figures_of(page: Any) -> dict[str, str]:

@@ -4,28 +4,16 @@ refused, and the operations seen rendered (issue 11, point 10)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from integration.conftest import Server, start_server, store_url
-
-from corral.persistence import Store
+from integration.conftest import Server
 
 pytestmark = pytest.mark.slow
 
 RENDER_TIMEOUT_MS = 20_000  # generous: two cores shared by a whole test run
-
-
-@pytest.fixture
-def server(store: Store, tmp_path: Path) -> Iterator[Server]:
-    started = start_server(store_url(store), tmp_path / "server")
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def offline_context(browser: Any, server: Server) -> tuple[Any, list[str]]:
