@@ -296,6 +296,9 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 #: What no database stores in text: NUL (PostgreSQL), and a lone UTF-16 surrogate, which
 #: JSON can spell (``"\ud800"``) but UTF-8 cannot encode (both backends).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: Valid JSON can only spell those as escapes (a raw NUL is not valid JSON, a raw
+#: surrogate not valid UTF-8): a body without one of these is not parsed a second time.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _nul_field(value: Any, where: str) -> str | None:
@@ -333,7 +336,8 @@ async def refuse_nul(request: Request) -> None:
     for name, value in request.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
             raise _refuse_nul_field(name.replace("\x00", "\\0"))
-    if _is_json(request.headers.get("content-type")) and await request.body():
+    body = await request.body()
+    if body and _is_json(request.headers.get("content-type")) and _UNSTORABLE_ESCAPE.search(body):
         try:
             data = await request.json()
         except ValueError:
