@@ -14,11 +14,12 @@ Pure: the caller passes the clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from corral.domain import bounds, errors
-from corral.domain.overcommit import CPU, DISK, RAM, RESERVED, Effective
+from corral.domain.overcommit import CPU, DISK, KEYS, RAM, RESERVED, Effective
 
 #: Longest host name: a host's provider carries its name, and provider names stop at 200.
 MAX_HOST_NAME = 200
@@ -32,6 +33,8 @@ AVAILABILITY_ZONE = "availability_zone"
 STRATEGIES = ("pack", "spread")
 UP = "up"
 DOWN = "down"
+#: Fields an operator's change to a host may carry.
+PATCHABLE = ("enabled", "disabled_reason", "forced_down", *KEYS)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -145,6 +148,51 @@ class Aggregate:
 
 
 @dataclass(frozen=True, slots=True)
+class HostRow:
+    """A stored host (a row of ``hosts`` with its provider's uuid and generation)."""
+
+    id: int
+    name: str
+    resource_provider_id: int
+    provider_uuid: str
+    generation: int
+    enabled: bool
+    disabled_reason: str | None
+    forced_down: bool
+    last_heartbeat: datetime | None
+    cpu_allocation_ratio: float | None
+    ram_allocation_ratio: float | None
+    disk_allocation_ratio: float | None
+    reserved_host_memory_mb: int | None
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    failed_builds: int
+    created_at: datetime
+    updated_at: datetime
+
+    def overrides(self) -> dict[str, float | None]:
+        """The host's own overcommit values by key (None: not set on the host)."""
+        return {CPU: self.cpu_allocation_ratio, RAM: self.ram_allocation_ratio,
+                DISK: self.disk_allocation_ratio, RESERVED: self.reserved_host_memory_mb}
+
+    def reported(self) -> dict[str, int]:
+        """The totals the host reported (before ratios)."""
+        return {"vcpus": self.vcpus, "memory_mb": self.memory_mb, "disk_gb": self.disk_gb}
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateRow:
+    """A stored host aggregate (its metadata and members are read apart)."""
+
+    id: int
+    name: str
+    uuid: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class HostReport:
     """What a host says about itself (``PUT /v1/hosts/{name}``).
 
@@ -235,3 +283,34 @@ def check_metadata_item(key: str, value: str) -> str:
 def overcommit_value(key: str, value: str) -> float:
     """The number an (already validated) overcommit metadata value stands for."""
     return float(int(value.strip())) if key == RESERVED else float(value)
+
+
+def check_host_changes(changes: Mapping[str, object]) -> dict[str, object]:
+    """The values of an operator's change to a host, checked (ratios as floats).
+
+    Raises:
+        InvalidInput: a field that cannot be changed or a bad value, naming the field.
+    """
+    values: dict[str, object] = {}
+    for key, value in changes.items():
+        if key not in PATCHABLE:
+            raise errors.InvalidInput(f"{key} cannot be changed", field=key)
+        if key in ("enabled", "forced_down"):
+            if not isinstance(value, bool):
+                raise errors.InvalidInput(f"{key} must be true or false", field=key)
+        elif key == "disabled_reason":
+            if value is not None:
+                if not isinstance(value, str):
+                    raise errors.InvalidInput("disabled_reason must be a string", field=key)
+                check_reason(value)
+        elif value is not None:
+            if key == RESERVED:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise errors.InvalidInput(f"{key} must be a whole number", field=key)
+                check_count(value, key)
+            else:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise errors.InvalidInput(f"{key} must be a number", field=key)
+                value = check_ratio(float(value), key)
+        values[key] = value
+    return values

@@ -1,9 +1,13 @@
-"""Plain records the services hand around: providers and their parts."""
+"""Plain records the services hand around: providers and their parts, and the rows
+storage returns of providers, consumers and their allocations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
+
+from corral.domain.capacity import Inventory
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +39,44 @@ class ProviderFilter:
     required: tuple[frozenset[str], ...] = ()
     forbidden_traits: frozenset[str] = frozenset()
     resources: tuple[tuple[str, int], ...] = ()
+
+
+class ProviderSnapshot(NamedTuple):
+    """Everything the candidates engine loads of one provider (a named tuple: the engine
+    reads thousands at once)."""
+
+    id: int
+    uuid: str
+    generation: int
+    parent_id: int | None
+    root_id: int
+    inventories: dict[str, Inventory]
+    used: dict[str, int]
+    traits: list[str]
+    aggregates: list[str]
+    version: tuple[object, ...]
+    """What changes when the provider does: (generation, updated_at, parent, root)."""
+    consumers: int
+    """How many consumers hold allocations against it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRow:
+    """A stored consumer, its owner and type by their external names."""
+
+    id: int
+    uuid: str
+    project: str
+    user: str
+    consumer_type: str | None
+    generation: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LockedProvider:
+    """A provider a claim locked, with the generation it saw."""
+
+    id: int
+    uuid: str
+    generation: int

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from corral.domain import bounds, errors
 
@@ -138,3 +138,18 @@ def usage_of_flavor(resources: Mapping[str, int], count: int = 1) -> dict[str, i
         res = resource_of_class(rc)
         out[res] = out.get(res, 0) + amount * count
     return out
+
+
+@dataclass
+class Chains:
+    """What a claim needs to know of its projects, read in one statement.
+
+    ``chains``: external project id -> [(project row id, external id)] from the project up
+    to its root. ``limits``: (row id, resource) -> limit set on that project.
+    ``defaults``: resource -> default limit. ``usage``: (row id, resource) -> (own, subtree).
+    """
+
+    chains: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    limits: dict[tuple[int, str], int] = field(default_factory=dict)
+    defaults: dict[str, int] = field(default_factory=dict)
+    usage: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)

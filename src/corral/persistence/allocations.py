@@ -8,7 +8,6 @@ count usage, so the count a claim checks is the count it commits against.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,28 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain import errors
+from corral.domain.model import ConsumerRow as ConsumerRow
+from corral.domain.model import LockedProvider as LockedProvider
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.prepared import Prepared
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerRow:
-    id: int
-    uuid: str
-    project: str
-    user: str
-    consumer_type: str | None
-    generation: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LockedProvider:
-    id: int
-    uuid: str
-    generation: int
-
 
 # The statements of every claim, built once: building one costs three times running it.
 _rp = t.resource_providers

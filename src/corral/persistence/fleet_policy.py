@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from corral.domain.fleet_policy import DEFAULT as DEFAULT
+from corral.domain.fleet_policy import PUBLISHED as PUBLISHED
+from corral.domain.fleet_policy import PolicyValue
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 
-PUBLISHED = "published"
-DEFAULT = "default"
-
 _fp = t.fleet_policy
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyValue:
-    value: object
-    origin: str
-    updated_at: datetime
 
 
 class FleetPolicyQueries:

@@ -1,6 +1,7 @@
 """SQL for hosts and host aggregates (mixed into the Repository).
 
-Rows come back as plain mappings; the services turn them into domain records. On
+Rows come back as the domain's row types (:class:`~corral.domain.hosts.HostRow`,
+:class:`~corral.domain.hosts.AggregateRow`); the services turn them into records. On
 PostgreSQL, :meth:`HostQueries.lock_hosts` takes the host rows in id order so that
 changes touching the same host (membership, zones, overcommit) queue instead of
 racing; SQLite's write transactions are serialised already.
@@ -8,7 +9,7 @@ racing; SQLite's write transactions are serialised already.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from corral.domain import errors
+from corral.domain.hosts import AggregateRow, HostRow
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.revisions import HOSTS
@@ -29,8 +31,21 @@ _rp = t.resource_providers
 
 
 def _host_select() -> Select[tuple[object, ...]]:
-    return (select(_h, _rp.c.uuid.label("provider_uuid"), _rp.c.generation)
+    """The columns of a HostRow, in its order."""
+    return (select(_h.c.id, _h.c.name, _h.c.resource_provider_id, _rp.c.uuid, _rp.c.generation,
+                   _h.c.enabled, _h.c.disabled_reason, _h.c.forced_down, _h.c.last_heartbeat,
+                   _h.c.cpu_allocation_ratio, _h.c.ram_allocation_ratio,
+                   _h.c.disk_allocation_ratio, _h.c.reserved_host_memory_mb,
+                   _h.c.vcpus, _h.c.memory_mb, _h.c.disk_gb, _h.c.failed_builds,
+                   _h.c.created_at, _h.c.updated_at)
             .join(_rp, _rp.c.id == _h.c.resource_provider_id))
+
+
+def _host_row(row: Sequence[Any]) -> HostRow:
+    return HostRow(*row)
+
+
+_AGGREGATE = select(_agg.c.id, _agg.c.name, _agg.c.uuid, _agg.c.created_at, _agg.c.updated_at)
 
 
 class HostQueries:
@@ -41,24 +56,23 @@ class HostQueries:
 
     # -- hosts -------------------------------------------------------------------------------
 
-    def get_host_row(self, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(_host_select().where(_h.c.name == name)).mappings().first()
-        return None if row is None else dict(row)
+    def get_host_row(self, name: str) -> HostRow | None:
+        row = self.conn.execute(_host_select().where(_h.c.name == name)).first()
+        return None if row is None else _host_row(row)
 
-    def get_host_row_by_provider(self, provider_uuid: str) -> dict[str, Any] | None:
-        row = self.conn.execute(_host_select().where(_rp.c.uuid == provider_uuid)
-                                ).mappings().first()
-        return None if row is None else dict(row)
+    def get_host_row_by_provider(self, provider_uuid: str) -> HostRow | None:
+        row = self.conn.execute(_host_select().where(_rp.c.uuid == provider_uuid)).first()
+        return None if row is None else _host_row(row)
 
-    def get_aggregate_row_by_uuid(self, uuid: str) -> dict[str, Any] | None:
-        row = self.conn.execute(select(_agg).where(_agg.c.uuid == uuid)).mappings().first()
-        return None if row is None else dict(row)
+    def get_aggregate_row_by_uuid(self, uuid: str) -> AggregateRow | None:
+        row = self.conn.execute(_AGGREGATE.where(_agg.c.uuid == uuid)).first()
+        return None if row is None else AggregateRow(*row)
 
-    def host_rows(self, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    def host_rows(self, ids: Iterable[int] | None = None) -> list[HostRow]:
         query = _host_select().order_by(_h.c.name)
         if ids is not None:
             query = query.where(_h.c.id.in_(sorted(set(ids))))
-        return [dict(row) for row in self.conn.execute(query).mappings()]
+        return [_host_row(row) for row in self.conn.execute(query)]
 
     def lock_hosts(self, ids: Iterable[int]) -> None:
         """Lock host rows until the transaction ends (PostgreSQL; a no-op on SQLite)."""
@@ -117,15 +131,15 @@ class HostQueries:
 
     # -- aggregates --------------------------------------------------------------------------
 
-    def get_aggregate_row(self, name: str, *, for_update: bool = False) -> dict[str, Any] | None:
-        query = select(_agg).where(_agg.c.name == name)
+    def get_aggregate_row(self, name: str, *, for_update: bool = False) -> AggregateRow | None:
+        query = _AGGREGATE.where(_agg.c.name == name)
         if for_update and self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        row = self.conn.execute(query).mappings().first()
-        return None if row is None else dict(row)
+        row = self.conn.execute(query).first()
+        return None if row is None else AggregateRow(*row)
 
-    def aggregate_rows(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.conn.execute(select(_agg).order_by(_agg.c.name)).mappings()]
+    def aggregate_rows(self) -> list[AggregateRow]:
+        return [AggregateRow(*row) for row in self.conn.execute(_AGGREGATE.order_by(_agg.c.name))]
 
     def aggregate_metadata(self, aggregate_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         ids = sorted(set(aggregate_ids))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from corral.domain import scheduling
+from corral.domain.quotas import Chains as Chains
 from corral.persistence import tables as t
 from corral.persistence.prepared import Prepared
 from corral.persistence.revisions import PROJECTS
@@ -64,21 +64,6 @@ _HELD = (select(_al.c.consumer_id, _rc.c.name, func.sum(_al.c.used))
          .group_by(_al.c.consumer_id, _rc.c.name))
 _SET = (update(_u).where(and_(_u.c.project_id == bindparam("pid"), _u.c.resource == bindparam("res")))
         .values(own=bindparam("own"), subtree=bindparam("sub")))
-
-
-@dataclass
-class Chains:
-    """What a claim needs to know of its projects, read in one statement.
-
-    ``chains``: external project id -> [(project row id, external id)] from the project up
-    to its root. ``limits``: (row id, resource) -> limit set on that project.
-    ``defaults``: resource -> default limit. ``usage``: (row id, resource) -> (own, subtree).
-    """
-
-    chains: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    limits: dict[tuple[int, str], int] = field(default_factory=dict)
-    defaults: dict[str, int] = field(default_factory=dict)
-    usage: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
 
 
 class LedgerQueries:

@@ -15,13 +15,12 @@ update-then-insert of a limit cannot race another writer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain import scheduling
+from corral.domain.project_records import ProjectRecord, ProjectRow
 from corral.domain.projects import ProjectExists
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
@@ -34,26 +33,6 @@ _BY_EXTERNAL = select(_p.c.id, _p.c.external_id, _p.c.name, _p.c.parent_id).wher
     _p.c.external_id == bindparam("external_id"))
 _BY_ID = select(_p.c.id, _p.c.external_id, _p.c.name, _p.c.parent_id).where(
     _p.c.id == bindparam("id"))
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectRow:
-    id: int
-    external_id: str
-    name: str | None
-    parent_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectRecord:
-    """A whole ``projects`` row (the parent as a row id)."""
-
-    id: int
-    external_id: str
-    name: str | None
-    parent_id: int | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class ProjectQueries:

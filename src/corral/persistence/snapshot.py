@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
+from corral.domain.capacity import Inventory
+from corral.domain.model import ProviderSnapshot
 from corral.persistence import tables as t
 from corral.persistence.prepared import Prepared
 
@@ -40,10 +42,10 @@ class SnapshotQueries:
 
     # Provided by Repository; declared for the type checker.
     if TYPE_CHECKING:
-        def inventories(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
-        def usages(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
-        def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
-        def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, Any]: ...
+        def inventories(self, provider_ids: Iterable[int]) -> dict[int, dict[str, Inventory]]: ...
+        def usages(self, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]: ...
+        def provider_traits(self, provider_ids: Iterable[int]) -> dict[int, list[str]]: ...
+        def provider_aggregates(self, provider_ids: Iterable[int]) -> dict[int, list[str]]: ...
 
     def log_provider_changes(self, ids: Iterable[int]) -> None:
         """Name changed providers in the change feed (same transaction as the change)."""
@@ -95,10 +97,10 @@ class SnapshotQueries:
     def provider_versions(self) -> dict[int, tuple[object, ...]]:
         return {row[0]: tuple(row[1:]) for row in self.conn.execute(_VERSIONS)}
 
-    def provider_rows(self, ids: list[int]) -> list[dict[str, Any]]:
-        """Everything about the given providers, as plain dicts (chunked IN lists)."""
+    def provider_rows(self, ids: list[int]) -> list[ProviderSnapshot]:
+        """Everything about the given providers (chunked IN lists)."""
         rp = t.resource_providers
-        out: list[dict[str, Any]] = []
+        out: list[ProviderSnapshot] = []
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             rows = self.conn.execute(select(rp.c.id, rp.c.uuid, rp.c.generation,
@@ -108,11 +110,9 @@ class SnapshotQueries:
             traits, aggs = self.provider_traits(chunk), self.provider_aggregates(chunk)
             consumers = self.consumer_counts(chunk)
             for pid, uuid, gen, parent, root, updated in rows:
-                out.append({"id": pid, "uuid": uuid, "generation": int(gen), "parent_id": parent,
-                            "root_id": root or pid, "inventories": invs[pid], "used": used[pid],
-                            "traits": traits[pid], "aggregates": aggs[pid],
-                            "version": (gen, updated, parent, root),
-                            "consumers": consumers.get(pid, 0)})
+                out.append(ProviderSnapshot(
+                    pid, uuid, int(gen), parent, root or pid, invs[pid], used[pid], traits[pid],
+                    aggs[pid], (gen, updated, parent, root), consumers.get(pid, 0)))
         return out
 
     def consumer_counts(self, ids: list[int]) -> dict[int, int]:

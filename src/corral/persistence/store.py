@@ -19,14 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
 from corral.domain.errors import StoreUnavailable
 from corral.logging import redact
+from corral.persistence import migrations
 from corral.persistence.repository import Repository
+from corral.persistence.revisions import read_revision
 
 WRITE_OPTION = "corral_write"
 
@@ -159,10 +161,25 @@ class Store:
     def revision(self, name: str) -> int:
         """A revision counter (``persistence/revisions.py``), read outside any transaction:
         for a cache to check whether it is still current."""
-        from corral.persistence.revisions import read_revision
-
         with self._translated():
             return read_revision(self.engine, name)
+
+    @property
+    def location(self) -> str:
+        """The database URL with its password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at; None for an empty database."""
+        return migrations.current(self.engine)
+
+    def upgrade_schema(self) -> None:
+        """Run the migrations up to the newest this code knows."""
+        migrations.upgrade(self.engine)
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        ping(self)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -174,7 +191,5 @@ def make_store(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) -
 
 def ping(store: Store) -> None:
     """Raise if the database cannot answer a trivial query."""
-    from sqlalchemy import text
-
     with store._translated(), store.engine.connect() as conn:
         conn.execute(text("SELECT 1"))

@@ -12,46 +12,50 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Protocol
 
 import structlog
 
 from corral.config import Settings
 from corral.domain import errors
 from corral.domain import hosts as rules
-from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate
+from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate, AggregateRow, HostRow
 from corral.domain.names import normalize_uuid
 from corral.domain.overcommit import KEYS
-from corral.persistence import Repository, Store
 from corral.services import names
 from corral.services.hosts import host_named, recompute_overcommit
+from corral.services.stores import AggregateStore, HostStore, ProviderStore, Store
 
 log = structlog.get_logger("corral.aggregates")
 
 
-def _record(repo: Repository, row: Mapping[str, Any]) -> Aggregate:
+class _ZoneRepo(AggregateStore, HostStore, Protocol):
+    """What checking availability zones reads."""
+
+
+def _record(repo: AggregateStore, row: AggregateRow) -> Aggregate:
     return _records(repo, [row])[0]
 
 
-def _records(repo: Repository, rows: Sequence[Mapping[str, Any]]) -> list[Aggregate]:
-    ids = [r["id"] for r in rows]
+def _records(repo: AggregateStore, rows: Sequence[AggregateRow]) -> list[Aggregate]:
+    ids = [r.id for r in rows]
     metadata, members = repo.aggregate_metadata(ids), repo.aggregate_hosts(ids)
-    return [Aggregate(name=r["name"], uuid=r["uuid"], metadata=metadata[r["id"]],
-                      hosts=[name for _, name in members[r["id"]]],
-                      created_at=r["created_at"], updated_at=r["updated_at"])
+    return [Aggregate(name=r.name, uuid=r.uuid, metadata=metadata[r.id],
+                      hosts=[name for _, name in members[r.id]],
+                      created_at=r.created_at, updated_at=r.updated_at)
             for r in rows]
 
 
-def _row(repo: Repository, ref: str, *, for_update: bool = False) -> Mapping[str, Any]:
+def _row(repo: AggregateStore, ref: str, *, for_update: bool = False) -> AggregateRow:
     """The aggregate whose UUID is ``ref``, else whose name is (AggregateNotFound)."""
     canonical = normalize_uuid(ref)
     found = names.resolve(
         "host aggregate", ref,
         by_id=lambda r: repo.get_aggregate_row_by_uuid(canonical) if canonical else None,
         by_name=lambda n: [row] if (row := repo.get_aggregate_row(n)) is not None else [],
-        id_of=lambda row: str(row["uuid"]), not_found=rules.AggregateNotFound)
+        id_of=lambda row: row.uuid, not_found=rules.AggregateNotFound)
     if for_update:  # lock it by its name, as every writer of aggregates does
-        locked = repo.get_aggregate_row(found["name"], for_update=True)
+        locked = repo.get_aggregate_row(found.name, for_update=True)
         if locked is None:
             raise rules.AggregateNotFound(ref)
         return locked
@@ -66,11 +70,11 @@ def _check_metadata(metadata: Mapping[str, str | None]) -> None:
             rules.check_metadata_item(key, value)
 
 
-def _check_zone(repo: Repository, aggregate: Mapping[str, Any], zone: str,
+def _check_zone(repo: _ZoneRepo, aggregate: AggregateRow, zone: str,
                 host_ids: list[int]) -> None:
     """Refuse when one of the hosts is in another zone through another aggregate."""
-    elsewhere = repo.zones_of_hosts(host_ids, except_aggregate=aggregate["id"])
-    names = {h["id"]: h["name"] for h in repo.host_rows(host_ids)}
+    elsewhere = repo.zones_of_hosts(host_ids, except_aggregate=aggregate.id)
+    names = {h.id: h.name for h in repo.host_rows(host_ids)}
     for host_id in sorted(host_ids, key=lambda i: names[i]):
         for other_zone, via in elsewhere[host_id]:
             if other_zone != zone:
@@ -114,11 +118,11 @@ def update_metadata(store: Store, settings: Settings, name: str,
     unset = [k for k, v in changes.items() if v is None]
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
-        host_ids = [i for i, _ in repo.aggregate_hosts([row["id"]])[row["id"]]]
+        host_ids = [i for i, _ in repo.aggregate_hosts([row.id])[row.id]]
         repo.lock_hosts(host_ids)
         if AVAILABILITY_ZONE in set_:
             _check_zone(repo, row, set_[AVAILABILITY_ZONE], host_ids)
-        repo.change_aggregate_metadata(row["id"], set_, unset)
+        repo.change_aggregate_metadata(row.id, set_, unset)
         if any(k in KEYS for k in changes):
             recompute_overcommit(repo, settings, host_ids)
         found = _record(repo, _row(repo, name))
@@ -130,22 +134,22 @@ def delete_aggregate(store: Store, name: str) -> None:
     """Delete an aggregate with no hosts (AggregateNotEmpty otherwise)."""
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
-        members = repo.aggregate_hosts([row["id"]])[row["id"]]
+        members = repo.aggregate_hosts([row.id])[row.id]
         if members:
             raise rules.AggregateNotEmpty(name, [n for _, n in members])
-        repo.delete_aggregate(row["id"])
-        repo.forget_placement_aggregate(row["uuid"])
+        repo.delete_aggregate(row.id)
+        repo.forget_placement_aggregate(row.uuid)
     log.info("aggregate_deleted", aggregate=name)
 
 
-def _host(repo: Repository, ref: str) -> Mapping[str, Any]:
+def _host(repo: HostStore, ref: str) -> HostRow:
     return host_named(repo, ref, field="host")
 
 
-def _mirror(repo: Repository, host: Mapping[str, Any], uuid: str, *, member: bool) -> None:
+def _mirror(repo: ProviderStore, host: HostRow, uuid: str, *, member: bool) -> None:
     """Add (or remove) the Placement aggregate ``uuid`` on the host's provider, keeping
     the provider's other aggregates (some may have been set through Placement)."""
-    provider = repo.get_provider(host["provider_uuid"])
+    provider = repo.get_provider(host.provider_uuid)
     current = set(repo.provider_aggregates([provider.id])[provider.id])
     repo.set_provider_aggregates(provider, current | {uuid} if member else current - {uuid})
 
@@ -159,14 +163,14 @@ def add_host(store: Store, settings: Settings, name: str, host: str) -> Aggregat
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
         found = _host(repo, host)
-        repo.lock_hosts([found["id"]])
-        zone = repo.aggregate_metadata([row["id"]])[row["id"]].get(AVAILABILITY_ZONE)
+        repo.lock_hosts([found.id])
+        zone = repo.aggregate_metadata([row.id])[row.id].get(AVAILABILITY_ZONE)
         if zone is not None:
-            _check_zone(repo, row, zone, [found["id"]])
-        if not repo.add_aggregate_host(row["id"], found["id"]):
+            _check_zone(repo, row, zone, [found.id])
+        if not repo.add_aggregate_host(row.id, found.id):
             raise rules.HostAlreadyInAggregate(name, host)
-        _mirror(repo, found, row["uuid"], member=True)
-        recompute_overcommit(repo, settings, [found["id"]], touched=[found["id"]])
+        _mirror(repo, found, row.uuid, member=True)
+        recompute_overcommit(repo, settings, [found.id], touched=[found.id])
         result = _record(repo, _row(repo, name))
     log.info("aggregate_host_added", aggregate=name, host=host)
     return result
@@ -177,11 +181,11 @@ def remove_host(store: Store, settings: Settings, name: str, host: str) -> Aggre
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
         found = _host(repo, host)
-        repo.lock_hosts([found["id"]])
-        if not repo.remove_aggregate_host(row["id"], found["id"]):
+        repo.lock_hosts([found.id])
+        if not repo.remove_aggregate_host(row.id, found.id):
             raise rules.HostNotInAggregate(name, host)
-        _mirror(repo, found, row["uuid"], member=False)
-        recompute_overcommit(repo, settings, [found["id"]], touched=[found["id"]])
+        _mirror(repo, found, row.uuid, member=False)
+        recompute_overcommit(repo, settings, [found.id], touched=[found.id])
         result = _record(repo, _row(repo, name))
     log.info("aggregate_host_removed", aggregate=name, host=host)
     return result

@@ -29,8 +29,8 @@ import structlog
 from corral.engine.request import Candidate, CandidateRequest
 from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
 from corral.engine.state import FleetState, ProviderRecord
-from corral.persistence import Repository, Store
 from corral.services import catalog
+from corral.services.stores import CatalogStore, SnapshotStore, Store
 
 log = structlog.get_logger("corral.candidates")
 
@@ -85,7 +85,7 @@ class CandidateFinder:
         with self.store.read() as repo:
             return self.refresh_in(repo)
 
-    def refresh_in(self, repo: Repository) -> int:
+    def refresh_in(self, repo: SnapshotStore) -> int:
         """The refresh inside the caller's read transaction (caller holds ``lock``)."""
         head = repo.last_provider_change()
         now = time.monotonic()
@@ -167,7 +167,7 @@ class CandidateFinder:
                 self.change_seen = change
         return adopted
 
-    def _full_refresh(self, repo: Repository) -> int:
+    def _full_refresh(self, repo: SnapshotStore) -> int:
         fingerprint = repo.provider_fingerprint()
         if fingerprint == self.fingerprint:
             return 0
@@ -180,16 +180,16 @@ class CandidateFinder:
         self.fingerprint = fingerprint if loaded == len(changed) else None
         return len(changed)
 
-    def _load(self, repo: Repository, changed: list[int], removed: list[int],
+    def _load(self, repo: SnapshotStore, changed: list[int], removed: list[int],
               versions: dict[int, tuple[object, ...]], everything: bool = False) -> int:
         """Reload ``changed``, drop ``removed``; ``versions`` are the ones just read (of
         every provider when ``everything``). Returns how many were loaded."""
         rows = repo.provider_rows(changed)
         records = [ProviderRecord(
-            id=r["id"], uuid=r["uuid"], generation=r["generation"], parent_id=r["parent_id"],
-            root_id=r["root_id"], inventories=r["inventories"], used=r["used"],
-            traits=frozenset(r["traits"]), aggregates=frozenset(r["aggregates"]),
-            version=r["version"], consumers=r["consumers"]) for r in rows]
+            id=r.id, uuid=r.uuid, generation=r.generation, parent_id=r.parent_id,
+            root_id=r.root_id, inventories=r.inventories, used=r.used,
+            traits=frozenset(r.traits), aggregates=frozenset(r.aggregates),
+            version=r.version, consumers=r.consumers) for r in rows]
         self.state.apply(records, removed)
         if len(records) >= FREEZE_AFTER:
             # The engine's records are long-lived and many; without this, every cyclic
@@ -253,7 +253,7 @@ class CandidateFinder:
         return CandidateResult(result[0], result[1], elapsed)
 
     @staticmethod
-    def _check_names(repo: Repository, req: CandidateRequest) -> None:
+    def _check_names(repo: CatalogStore, req: CandidateRequest) -> None:
         traits = set(req.root_required) | set(req.root_forbidden)
         for g in req.groups:
             traits |= set(g.forbidden).union(*g.required)

@@ -15,7 +15,7 @@ import os_traits
 
 from corral.domain import errors
 from corral.domain.names import MAX_NAME_LENGTH, is_custom
-from corral.persistence import Repository, Store
+from corral.services.stores import CatalogStore, Store
 
 STANDARD_RESOURCE_CLASSES: frozenset[str] = frozenset(os_resource_classes.STANDARDS)
 STANDARD_TRAITS: frozenset[str] = frozenset(os_traits.get_traits())
@@ -28,7 +28,7 @@ def sync_standard_names(store: Store) -> tuple[int, int]:
                 repo.ensure_traits(STANDARD_TRAITS))
 
 
-def check_names_exist(repo: Repository, classes: Iterable[str], traits: Iterable[str], *,
+def check_names_exist(repo: CatalogStore, classes: Iterable[str], traits: Iterable[str], *,
                       classes_where: str, traits_where: str) -> None:
     """Refuse a query that names a resource class or trait the store does not know.
 

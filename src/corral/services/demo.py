@@ -35,14 +35,15 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from corral.domain import errors
 from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
+from corral.domain.fleet_policy import DEFAULT
 from corral.domain.model import Provider, ProviderFilter
-from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
-from corral.persistence.fleet_policy import DEFAULT
+from corral.services.stores import AggregateStore, FlavorStore, HostStore, ProviderStore, Store
 
 #: Namespace of every demo UUID (itself uuid5 of a fixed name, so it never changes).
 NAMESPACE = uuidlib.uuid5(uuidlib.NAMESPACE_DNS, "demo.corral.invalid")
@@ -74,6 +75,10 @@ FLAVORS: dict[str, tuple[int, int, int, dict[str, str]]] = {
                                 "trait:CUSTOM_SSD": "required"}),
     "gpu.large": (8, 32768, 100, {"resources:VGPU": "1", "trait:CUSTOM_GPU": "required"}),
 }
+
+
+class _HostsRepo(HostStore, AggregateStore, Protocol):
+    """What registering the demo's hosts writes."""
 
 
 def demo_uuid(kind: str, name: str) -> str:
@@ -282,13 +287,13 @@ def _create_projects(store: Store) -> tuple[str, ...]:
     return tuple(made)
 
 
-def _register_hosts(repo: Repository, plan: list[PlannedProvider],
+def _register_hosts(repo: _HostsRepo, plan: list[PlannedProvider],
                     written: dict[str, Provider]) -> int:
     """The compute hosts and host aggregates of the scheduler over the written providers."""
     for name in AGGREGATE_NAMES:  # left from an earlier seed (their hosts went with it)
         row = repo.get_aggregate_row(name)
         if row is not None:
-            repo.delete_aggregate(row["id"])
+            repo.delete_aggregate(row.id)
     aggregate_ids = {name: repo.insert_aggregate(name, AGGREGATES[name],
                                                  AGGREGATE_METADATA[name])
                      for name in AGGREGATE_NAMES}
@@ -310,7 +315,7 @@ def _register_hosts(repo: Repository, plan: list[PlannedProvider],
     return count
 
 
-def _create_flavors(repo: Repository) -> tuple[str, ...]:
+def _create_flavors(repo: FlavorStore) -> tuple[str, ...]:
     created = []
     for name, (vcpus, ram_mb, disk_gb, specs) in FLAVORS.items():
         try:
@@ -324,7 +329,7 @@ def _create_flavors(repo: Repository) -> tuple[str, ...]:
     return tuple(created)
 
 
-def _delete_all_providers(repo: Repository) -> int:
+def _delete_all_providers(repo: ProviderStore) -> int:
     """Delete every provider, deepest first; refuse if any has allocations."""
     providers = repo.list_providers(ProviderFilter())
     in_use = [p.name for p in providers if repo.has_allocations(p.id)]

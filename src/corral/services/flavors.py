@@ -14,19 +14,24 @@ from __future__ import annotations
 import threading
 import uuid as uuidlib
 from collections.abc import Mapping
+from typing import Protocol
 
 import structlog
 
 from corral.domain import errors
 from corral.domain import flavors as rules
 from corral.domain.flavors import Flavor
-from corral.persistence import Repository, Store
 from corral.persistence.revisions import FLAVORS
 from corral.services.catalog import STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS
+from corral.services.stores import FlavorStore, RevisionStore, Store
 
 log = structlog.get_logger("corral.flavors")
 
 CATALOGUE = rules.Catalogue(STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS)
+
+
+class FlavorCacheRepo(FlavorStore, RevisionStore, Protocol):
+    """What the flavor cache reads."""
 
 
 def create_flavor(store: Store, *, name: str, vcpus: int, ram_mb: int, disk_gb: int = 0,
@@ -67,7 +72,7 @@ def get_flavor(store: Store, ref: str, *, project_id: str | None = None) -> Flav
         return flavor_in(repo, ref, project_id=project_id)
 
 
-def flavor_in(repo: Repository, ref: str, *, project_id: str | None = None) -> Flavor:
+def flavor_in(repo: FlavorStore, ref: str, *, project_id: str | None = None) -> Flavor:
     """:func:`get_flavor` inside the caller's transaction."""
     flavor = repo.get_flavor(ref)
     if project_id is not None and not repo.flavor_visible_to(flavor.id, project_id):
@@ -93,7 +98,7 @@ class FlavorCache:
                 return None
             return self.found.get((ref, project_id))
 
-    def get(self, repo: Repository, ref: str, *, project_id: str | None = None) -> Flavor:
+    def get(self, repo: FlavorCacheRepo, ref: str, *, project_id: str | None = None) -> Flavor:
         revision = repo.revision(FLAVORS)
         key = (ref, project_id)
         with self.lock:

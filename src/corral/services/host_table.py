@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
 from corral.config import Settings
 from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
-from corral.persistence import Repository
 from corral.persistence.revisions import HOSTS
 from corral.services.hosts import defaults_of, effective_of
+from corral.services.stores import AggregateStore, HostStore, RevisionStore
 
 log = structlog.get_logger("corral.scheduler")
+
+
+class HostTableRepo(HostStore, AggregateStore, RevisionStore, Protocol):
+    """What the host table is read from."""
 
 #: Heartbeats are re-read every second, or every this share of host_down_after_s if shorter.
 HEARTBEAT_REFRESH_SHARE = 0.1
@@ -49,7 +54,7 @@ class HostTableCache:
         self._heartbeats_read = 0.0
         self.refresh_s = min(1.0, settings.host_down_after_s * HEARTBEAT_REFRESH_SHARE)
 
-    def get(self, repo: Repository) -> HostTable:
+    def get(self, repo: HostTableRepo) -> HostTable:
         """The table, rebuilt or with fresh heartbeats as needed (in ``repo``'s transaction)."""
         revision = repo.revision(HOSTS)
         if self.table is None or revision != self._revision:
@@ -64,23 +69,24 @@ class HostTableCache:
             self._heartbeats_read = time.monotonic()
         return self.table
 
-    def _load(self, repo: Repository) -> HostTable:
+    def _load(self, repo: HostTableRepo) -> HostTable:
         rows = repo.host_rows()
         aggregates = repo.aggregate_rows()
-        metadata = repo.aggregate_metadata(a["id"] for a in aggregates)
-        agg_name = {a["id"]: a["name"] for a in aggregates}
+        metadata = repo.aggregate_metadata(a.id for a in aggregates)
+        agg_name = {a.id: a.name for a in aggregates}
         of_host: dict[int, dict[str, dict[str, str]]] = {}
         for host_id, agg_id in repo.memberships():
             of_host.setdefault(host_id, {})[agg_name[agg_id]] = metadata[agg_id]
         defaults = defaults_of(self.settings)
         infos = []
         for r in rows:
-            aggs = of_host.get(r["id"], {})
+            aggs = of_host.get(r.id, {})
             infos.append(HostInfo(
-                id=r["id"], name=r["name"], provider_uuid=r["provider_uuid"],
-                enabled=r["enabled"], forced_down=r["forced_down"],
-                heartbeat=_epoch(r["last_heartbeat"]), failed_builds=r["failed_builds"],
-                effective=effective_of(r, aggs, defaults), aggregates=tuple(sorted(aggs))))
+                id=r.id, name=r.name, provider_uuid=r.provider_uuid,
+                enabled=r.enabled, forced_down=r.forced_down,
+                heartbeat=_epoch(r.last_heartbeat), failed_builds=r.failed_builds,
+                effective=effective_of(r.overrides(), aggs, defaults),
+                aggregates=tuple(sorted(aggs))))
         log.info("host_table_loaded", hosts=len(infos), aggregates=len(aggregates))
-        return HostTable(infos, [AggregateInfo(a["name"], metadata[a["id"]]) for a in aggregates],
+        return HostTable(infos, [AggregateInfo(a.name, metadata[a.id]) for a in aggregates],
                          self.policy)

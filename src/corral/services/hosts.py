@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 import structlog
 
@@ -26,7 +26,7 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain import hosts as rules
 from corral.domain.capacity import Inventory
-from corral.domain.hosts import DISABLED_TRAIT, Host, HostReport, ResourceView
+from corral.domain.hosts import DISABLED_TRAIT, Host, HostReport, HostRow, ResourceView
 from corral.domain.names import (
     MAX_NAME_LENGTH,
     RESOURCE_CLASS_NAME,
@@ -37,22 +37,31 @@ from corral.domain.names import (
 from corral.domain.overcommit import (
     BASE_CLASSES,
     KEYS,
-    RESERVED,
     Defaults,
     Effective,
     host_inventories,
     resolve_all,
 )
-from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import names
+from corral.services.stores import CatalogStore, HostStore, InstanceStore, ProviderStore, Store
 
 log = structlog.get_logger("corral.hosts")
 
 #: Namespace of host provider UUIDs: uuid5(HOST_NAMESPACE, host name).
 HOST_NAMESPACE = uuidlib.UUID("6f0c5a52-5d1e-5b8e-9c1f-636f7272616c")
-#: Fields a PATCH may carry.
-PATCHABLE = ("enabled", "disabled_reason", "forced_down", *KEYS)
+
+
+class OvercommitRepo(HostStore, ProviderStore, Protocol):
+    """What recomputing hosts' inventories reads and writes."""
+
+
+class _ViewRepo(HostStore, ProviderStore, InstanceStore, Protocol):
+    """What showing hosts reads."""
+
+
+class _TraitRepo(ProviderStore, CatalogStore, Protocol):
+    """What keeping a host's traits writes."""
 
 
 def provider_uuid(name: str) -> str:
@@ -67,13 +76,14 @@ def defaults_of(settings: Settings) -> Defaults:
                     reserved_host_memory_mb=settings.reserved_host_memory_mb)
 
 
-def effective_of(row: Mapping[str, object], aggregates: Mapping[str, Mapping[str, str]],
-                 defaults: Defaults) -> Effective:
-    """A host's effective values from its row and its aggregates' metadata."""
+def effective_of(overrides: Mapping[str, float | None],
+                 aggregates: Mapping[str, Mapping[str, str]], defaults: Defaults) -> Effective:
+    """A host's effective values from its own values (:meth:`HostRow.overrides`; a key
+    missing or None is not set) and its aggregates' metadata."""
     host_values: dict[str, float | None] = {}
     for key in KEYS:
-        value = row[key]
-        host_values[key] = None if value is None else float(value)  # type: ignore[arg-type]
+        value = overrides.get(key)
+        host_values[key] = None if value is None else float(value)
     from_aggregates = {
         key: [(name, rules.overcommit_value(key, md[key]))
               for name, md in aggregates.items() if key in md]
@@ -81,7 +91,7 @@ def effective_of(row: Mapping[str, object], aggregates: Mapping[str, Mapping[str
     return resolve_all(host_values, from_aggregates, defaults)
 
 
-def recompute_overcommit(repo: Repository, settings: Settings, host_ids: Iterable[int], *,
+def recompute_overcommit(repo: OvercommitRepo, settings: Settings, host_ids: Iterable[int], *,
                          touched: Iterable[int] = (),
                          extra: Mapping[int, Mapping[str, Inventory]] | None = None
                          ) -> dict[int, Effective]:
@@ -112,54 +122,58 @@ def recompute_overcommit(repo: Repository, settings: Settings, host_ids: Iterabl
         return {}
     defaults = defaults_of(settings)
     aggregates = repo.host_aggregates_of(ids)
-    invs = repo.inventories([r["resource_provider_id"] for r in rows])
+    invs = repo.inventories([r.resource_provider_id for r in rows])
     out: dict[int, Effective] = {}
     for row in rows:
-        host_id, rp_id = row["id"], row["resource_provider_id"]
-        effective = effective_of(row, aggregates[host_id], defaults)
-        out[host_id] = effective
-        current = invs[rp_id]
-        if extra is not None and host_id in extra:
-            others = dict(extra[host_id])
+        effective = effective_of(row.overrides(), aggregates[row.id], defaults)
+        out[row.id] = effective
+        current = invs[row.resource_provider_id]
+        if extra is not None and row.id in extra:
+            others = dict(extra[row.id])
         else:
             others = {k: v for k, v in current.items() if k not in BASE_CLASSES}
-        wanted = host_inventories(row["vcpus"], row["memory_mb"], row["disk_gb"], effective,
-                                  others)
-        changed = wanted != current
-        if changed:
-            gone = [name for name in current if name not in wanted]
-            if gone:
-                used = repo.usages([rp_id])[rp_id]
-                for name in gone:
-                    if used.get(name, 0) > 0:
-                        raise errors.InventoryInUse(row["provider_uuid"], name, used[name])
-        if changed or host_id in must_bump:
-            provider = repo.get_provider(row["provider_uuid"])
-            if changed:
-                repo.replace_inventories(provider, wanted)
-            repo.bump_generation(provider)
-            log.info("host_inventory_updated", host=row["name"], provider=provider.uuid,
-                     inventory_changed=changed,
-                     ratios={k: effective.get(k).value for k in KEYS})
+        wanted = host_inventories(row.vcpus, row.memory_mb, row.disk_gb, effective, others)
+        _write_inventories(repo, row, effective, current, wanted, bump=row.id in must_bump)
     return out
+
+
+def _write_inventories(repo: OvercommitRepo, row: HostRow, effective: Effective,
+                       current: Mapping[str, Inventory], wanted: Mapping[str, Inventory], *,
+                       bump: bool) -> None:
+    """Replace the host's inventories with ``wanted`` if they differ (refused while a
+    class dropped has allocations), and move its generation if so or if ``bump``."""
+    changed = wanted != current
+    if changed:
+        gone = [name for name in current if name not in wanted]
+        if gone:
+            used = repo.usages([row.resource_provider_id])[row.resource_provider_id]
+            for name in gone:
+                if used.get(name, 0) > 0:
+                    raise errors.InventoryInUse(row.provider_uuid, name, used[name])
+    if changed or bump:
+        provider = repo.get_provider(row.provider_uuid)
+        if changed:
+            repo.replace_inventories(provider, wanted)
+        repo.bump_generation(provider)
+        log.info("host_inventory_updated", host=row.name, provider=provider.uuid,
+                 inventory_changed=changed, ratios={k: effective.get(k).value for k in KEYS})
 
 
 # -- reading -------------------------------------------------------------------------------
 
-def _build(repo: Repository, settings: Settings, rows: Sequence[Mapping[str, Any]],
+def _build(repo: _ViewRepo, settings: Settings, rows: Sequence[HostRow],
            now: datetime) -> list[Host]:
     if not rows:
         return []
-    ids = [r["id"] for r in rows]
-    rp_ids = [r["resource_provider_id"] for r in rows]
+    ids = [r.id for r in rows]
+    rp_ids = [r.resource_provider_id for r in rows]
     aggregates = repo.host_aggregates_of(ids)
     invs, used, traits = repo.inventories(rp_ids), repo.usages(rp_ids), repo.provider_traits(rp_ids)
     instances = repo.instance_counts(ids)
     defaults = defaults_of(settings)
     found = []
     for row in rows:
-        host_id, rp_id = row["id"], row["resource_provider_id"]
-        aggs = aggregates[host_id]
+        rp_id, aggs, overrides = row.resource_provider_id, aggregates[row.id], row.overrides()
         zones = sorted({md[rules.AVAILABILITY_ZONE] for md in aggs.values()
                         if rules.AVAILABILITY_ZONE in md})
         resources = {
@@ -167,23 +181,20 @@ def _build(repo: Repository, settings: Settings, rows: Sequence[Mapping[str, Any
                                used[rp_id].get(name, 0))
             for name, inv in invs[rp_id].items()}
         found.append(Host(
-            name=row["name"], provider_uuid=row["provider_uuid"], generation=row["generation"],
-            enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"],
-            forced_down=bool(row["forced_down"]), last_heartbeat=row["last_heartbeat"],
-            state=rules.host_state(bool(row["forced_down"]), row["last_heartbeat"], now,
+            name=row.name, provider_uuid=row.provider_uuid, generation=row.generation,
+            enabled=row.enabled, disabled_reason=row.disabled_reason,
+            forced_down=row.forced_down, last_heartbeat=row.last_heartbeat,
+            state=rules.host_state(row.forced_down, row.last_heartbeat, now,
                                    settings.host_down_after_s),
             availability_zone=zones[0] if zones else None, aggregates=sorted(aggs),
-            traits=traits[rp_id],
-            reported={"vcpus": row["vcpus"], "memory_mb": row["memory_mb"],
-                      "disk_gb": row["disk_gb"]},
-            overrides={key: row[key] for key in KEYS},
-            effective=effective_of(row, aggs, defaults), resources=resources,
-            created_at=row["created_at"], updated_at=row["updated_at"],
-            instances=instances.get(host_id, 0), failed_builds=row["failed_builds"]))
+            traits=traits[rp_id], reported=row.reported(), overrides=overrides,
+            effective=effective_of(overrides, aggs, defaults), resources=resources,
+            created_at=row.created_at, updated_at=row.updated_at,
+            instances=instances.get(row.id, 0), failed_builds=row.failed_builds))
     return found
 
 
-def host_named(repo: Repository, ref: str, *, field: str | None = None) -> dict[str, Any]:
+def host_named(repo: HostStore, ref: str, *, field: str | None = None) -> HostRow:
     """The host whose id (its resource provider's UUID) is ``ref``, else whose name is.
 
     Raises:
@@ -194,17 +205,12 @@ def host_named(repo: Repository, ref: str, *, field: str | None = None) -> dict[
         "host", ref,
         by_id=lambda r: repo.get_host_row_by_provider(canonical) if canonical else None,
         by_name=lambda n: [row] if (row := repo.get_host_row(n)) is not None else [],
-        id_of=lambda row: str(row["provider_uuid"]), not_found=rules.HostNotFound,
-        field=field)
-
-
-def _row(repo: Repository, name: str) -> Mapping[str, Any]:
-    return host_named(repo, name)
+        id_of=lambda row: row.provider_uuid, not_found=rules.HostNotFound, field=field)
 
 
 def get_host(store: Store, settings: Settings, name: str, *, now: datetime | None = None) -> Host:
     with store.read() as repo:
-        return _build(repo, settings, [_row(repo, name)], now or utcnow())[0]
+        return _build(repo, settings, [host_named(repo, name)], now or utcnow())[0]
 
 
 def list_hosts(store: Store, settings: Settings, *, availability_zone: str | None = None,
@@ -244,7 +250,7 @@ def _check_report(report: HostReport) -> None:
         rules.check_count(total, where, low=1)
 
 
-def _extra_inventories(repo: Repository, resources: Mapping[str, int]) -> dict[str, Inventory]:
+def _extra_inventories(repo: CatalogStore, resources: Mapping[str, int]) -> dict[str, Inventory]:
     repo.ensure_resource_classes(n for n in resources if is_custom(n))
     unknown = set(resources) - set(repo.resource_class_ids(resources))
     if unknown:
@@ -256,7 +262,7 @@ def _extra_inventories(repo: Repository, resources: Mapping[str, int]) -> dict[s
             for name, total in resources.items()}
 
 
-def _sync_traits(repo: Repository, rp_id: int, provider_uuid_: str, enabled: bool,
+def _sync_traits(repo: _TraitRepo, rp_id: int, provider_uuid_: str, enabled: bool,
                  reported: list[str] | None) -> bool:
     """Give the provider its reported traits (or keep its own) plus corral's disabled
     trait when the host is disabled; True when that changed anything."""
@@ -306,17 +312,17 @@ def report_host(store: Store, settings: Settings, name: str, report: HostReport
             host_id = repo.insert_host(name, provider.id, heartbeat=now, **totals)
             rp_id, rp_uuid, enabled = provider.id, provider.uuid, True
         else:
-            repo.lock_hosts([row["id"]])
-            locked = _row(repo, name)  # read again under the lock
-            host_id, rp_id = locked["id"], locked["resource_provider_id"]
-            rp_uuid, enabled = locked["provider_uuid"], bool(locked["enabled"])
+            repo.lock_hosts([row.id])
+            locked = host_named(repo, name)  # read again under the lock
+            host_id, rp_id = locked.id, locked.resource_provider_id
+            rp_uuid, enabled = locked.provider_uuid, locked.enabled
             repo.update_host(host_id, {**totals, "last_heartbeat": now})
         extra = (None if report.resources is None
                  else {host_id: _extra_inventories(repo, report.resources)})
         traits_changed = _sync_traits(repo, rp_id, rp_uuid, enabled, report.traits)
         recompute_overcommit(repo, settings, [host_id],
                              touched=[host_id] if traits_changed else [], extra=extra)
-        host = _build(repo, settings, [_row(repo, name)], now)[0]
+        host = _build(repo, settings, [host_named(repo, name)], now)[0]
     log.info("host_reported", host=name, provider=uuid, created=created)
     return host, created
 
@@ -332,32 +338,6 @@ def heartbeat(store: Store, name: str) -> datetime:
 
 # -- operators change a host -----------------------------------------------------------------
 
-def _check_changes(changes: Mapping[str, object]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for key, value in changes.items():
-        if key not in PATCHABLE:
-            raise errors.InvalidInput(f"{key} cannot be changed", field=key)
-        if key in ("enabled", "forced_down"):
-            if not isinstance(value, bool):
-                raise errors.InvalidInput(f"{key} must be true or false", field=key)
-        elif key == "disabled_reason":
-            if value is not None:
-                if not isinstance(value, str):
-                    raise errors.InvalidInput("disabled_reason must be a string", field=key)
-                rules.check_reason(value)
-        elif value is not None:
-            if key == RESERVED:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise errors.InvalidInput(f"{key} must be a whole number", field=key)
-                rules.check_count(value, key)
-            else:
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise errors.InvalidInput(f"{key} must be a number", field=key)
-                value = rules.check_ratio(float(value), key)
-        values[key] = value
-    return values
-
-
 def update_host(store: Store, settings: Settings, name: str, changes: Mapping[str, object]
                 ) -> Host:
     """Change what operators own on a host: enabled/disabled with a reason, forced down,
@@ -366,24 +346,23 @@ def update_host(store: Store, settings: Settings, name: str, changes: Mapping[st
     Raises:
         InvalidInput: a bad value, or a reason for a host that is (or becomes) enabled.
     """
-    values = _check_changes(changes)
+    values = rules.check_host_changes(changes)
     with store.write() as repo:
-        repo.lock_hosts([_row(repo, name)["id"]])
-        row = _row(repo, name)  # read again under the lock: a racing PATCH has committed
-        enabled = bool(values.get("enabled", row["enabled"]))
+        repo.lock_hosts([host_named(repo, name).id])
+        row = host_named(repo, name)  # read again under the lock: a racing PATCH has committed
+        enabled = bool(values.get("enabled", row.enabled))
         if "enabled" in values or "disabled_reason" in values:
-            reason = values.get("disabled_reason", row["disabled_reason"] if not enabled else None)
+            reason = values.get("disabled_reason", row.disabled_reason if not enabled else None)
             if enabled and reason is not None:
                 raise errors.InvalidInput("only a disabled host has a disabled_reason "
                                           "(set enabled to false too)", field="disabled_reason")
             values["disabled_reason"] = reason
         if values:
-            repo.update_host(row["id"], values)
-        traits_changed = _sync_traits(repo, row["resource_provider_id"], row["provider_uuid"],
+            repo.update_host(row.id, values)
+        traits_changed = _sync_traits(repo, row.resource_provider_id, row.provider_uuid,
                                       enabled, None)
-        recompute_overcommit(repo, settings, [row["id"]],
-                             touched=[row["id"]] if traits_changed else [])
-        host = _build(repo, settings, [_row(repo, name)], utcnow())[0]
+        recompute_overcommit(repo, settings, [row.id], touched=[row.id] if traits_changed else [])
+        host = _build(repo, settings, [host_named(repo, name)], utcnow())[0]
     log.info("host_updated", host=name, fields=sorted(values))
     return host
 
@@ -391,16 +370,16 @@ def update_host(store: Store, settings: Settings, name: str, changes: Mapping[st
 def delete_host(store: Store, name: str) -> None:
     """Delete a host and its resource provider (refused while it has allocations)."""
     with store.write() as repo:
-        row = _row(repo, name)
-        repo.lock_hosts([row["id"]])
-        provider = repo.get_provider(row["provider_uuid"], for_update=True)
+        row = host_named(repo, name)
+        repo.lock_hosts([row.id])
+        provider = repo.get_provider(row.provider_uuid, for_update=True)
         if repo.has_allocations(provider.id):
             raise rules.HostInUse(name)
         if repo.has_children(provider.id):
             raise errors.CannotDeleteParent(
                 f"Unable to delete host {name!r}: its resource provider {provider.uuid} has "
                 "child resource providers")
-        repo.delete_host(row["id"])
+        repo.delete_host(row.id)
         repo.delete_provider(provider)
-    log.info("host_deleted", host=name, provider=row["provider_uuid"])
+    log.info("host_deleted", host=name, provider=row.provider_uuid)
 

@@ -425,7 +425,7 @@ def list_instances(store: Store, *, project_id: str | None = None, host: str | N
         host_id = None
         if host is not None:
             try:
-                host_id = int(host_svc.host_named(repo, host, field="host")["id"])
+                host_id = host_svc.host_named(repo, host, field="host").id
             except HostNotFound:
                 return []
         return _instances(repo, repo.instance_rows(project_id=project_id, host_id=host_id,
@@ -595,7 +595,7 @@ def _move(store: Store, scheduler: Scheduler, uuid: str, *, kind: str, flavor_re
         row = _live_instance(repo, uuid, project_id)
         source = repo.host_names_by_id([row["host_id"]]).get(row["host_id"])
         if host is not None:  # by name or id
-            host = str(host_svc.host_named(repo, host, field="host")["name"])
+            host = host_svc.host_named(repo, host, field="host").name
     if row["state"] != s.ACTIVE:
         raise s.InvalidState(row["uuid"], row["state"], kind, (s.ACTIVE,))
     if flavor_ref is None:  # a migration keeps the flavor it has, even if since deleted

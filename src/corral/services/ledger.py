@@ -24,13 +24,14 @@ from corral.persistence import Repository, Store
 from corral.persistence.ledger import Chains
 from corral.services.projects import Loaded
 from corral.services.projects import load as load_projects
+from corral.services.stores import Repo
 
 log = structlog.get_logger("corral.quota")
 
 Key = tuple[str, str]  # (project id, resource)
 
 
-def charge(repo: Repository, deltas: Mapping[Key, int], *, enforce: bool) -> None:
+def charge(repo: Repo, deltas: Mapping[Key, int], *, enforce: bool) -> None:
     """Move usage by ``deltas`` ((project id, resource) -> amount) in ``repo``'s transaction.
 
     Projects not seen before become roots. Raises QuotaExceeded (with ``enforce``) when

@@ -23,6 +23,7 @@ import structlog
 
 from corral.domain import errors, quotas
 from corral.domain import projects as rules
+from corral.domain.project_records import ProjectRecord
 from corral.domain.projects import (
     LimitWarning,
     Model,
@@ -32,9 +33,8 @@ from corral.domain.projects import (
     ResourceQuota,
     Tree,
 )
-from corral.persistence import Repository, Store
-from corral.persistence.projects import ProjectRecord
 from corral.persistence.revisions import PROJECTS
+from corral.services.stores import ProjectStore, Store
 
 log = structlog.get_logger("corral.projects")
 
@@ -94,7 +94,7 @@ class QuotaNode:
     resources: list[ResourceQuota]
 
 
-def load(repo: Repository) -> Loaded:
+def load(repo: ProjectStore) -> Loaded:
     records = {r.external_id: r for r in repo.project_records()}
     by_row = {r.id: r.external_id for r in records.values()}
     limits = repo.project_limits()
@@ -255,7 +255,7 @@ def update_project(store: Store, project_id: str, *, model: Model,
     return updated
 
 
-def _move(repo: Repository, loaded: Loaded, project: str, parent: str | None,
+def _move(repo: ProjectStore, loaded: Loaded, project: str, parent: str | None,
           model: Model) -> None:
     """Check a move and carry the subtree's usage along in the ledger (not the row)."""
     tree = loaded.tree

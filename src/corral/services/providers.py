@@ -15,8 +15,8 @@ from datetime import datetime
 from corral.domain import capacity, errors
 from corral.domain.capacity import Inventory
 from corral.domain.model import Provider, ProviderFilter
-from corral.persistence import Repository, Store
 from corral.services import catalog
+from corral.services.stores import ProviderStore, Store
 
 #: Marker for "the request did not mention the parent" (None means "no parent").
 UNSET = object()
@@ -151,7 +151,7 @@ def _validate(provider: Provider, wanted: Mapping[str, Inventory], reserved_may_
             raise errors.InvalidInventory(provider.uuid, name, problem)
 
 
-def _replace(repo: Repository, provider: Provider, wanted: Mapping[str, Inventory],
+def _replace(repo: ProviderStore, provider: Provider, wanted: Mapping[str, Inventory],
              seen_generation: int | None) -> InventoryView:
     current = repo.inventories([provider.id])[provider.id]
     used = repo.usages([provider.id])[provider.id]

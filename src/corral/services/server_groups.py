@@ -17,8 +17,8 @@ from corral.domain import errors, quotas
 from corral.domain import flavors as rules
 from corral.domain.flavors import ServerGroup
 from corral.domain.names import normalize_uuid
-from corral.persistence import Repository, Store
 from corral.services import ledger, names
+from corral.services.stores import ServerGroupStore, Store
 
 log = structlog.get_logger("corral.server_groups")
 
@@ -62,7 +62,7 @@ def get_server_group(store: Store, ref: str, *, project_id: str | None = None,
         return server_group_named(repo, ref, project_id=project_id, field=field)
 
 
-def server_group_named(repo: Repository, ref: str, *, project_id: str | None = None,
+def server_group_named(repo: ServerGroupStore, ref: str, *, project_id: str | None = None,
                        field: str | None = None) -> ServerGroup:
     """:func:`get_server_group` inside the caller's transaction."""
     def by_id(uuid: str) -> ServerGroup | None:

@@ -156,28 +156,28 @@ def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
     with store.read() as repo:
         rows = repo.host_rows()
         aggs = repo.aggregate_rows()
-        metadata = repo.aggregate_metadata(a["id"] for a in aggs)
-        agg_name = {a["id"]: a["name"] for a in aggs}
+        metadata = repo.aggregate_metadata(a.id for a in aggs)
+        agg_name = {a.id: a.name for a in aggs}
         of_host: dict[int, list[str]] = {}
         for host_id, agg_id in repo.memberships():
             of_host.setdefault(host_id, []).append(agg_name[agg_id])
-        providers = {r["id"]: r for r in repo.provider_rows(
-            [r["resource_provider_id"] for r in rows])}
+        providers = {p.id: p for p in repo.provider_rows(
+            [r.resource_provider_id for r in rows])}
     flavors = list_flavors(store)
     hosts = []
     for r in rows:
-        p = providers.get(r["resource_provider_id"], {})
-        invs: Mapping[str, Inventory] = p.get("inventories", {})
-        beat = r["last_heartbeat"]
+        p = providers.get(r.resource_provider_id)
+        invs: Mapping[str, Inventory] = p.inventories if p else {}
+        beat = r.last_heartbeat
         fresh = beat is not None and now - beat.timestamp() <= settings.host_down_after_s
         hosts.append(HostSpec(
-            name=r["name"], vcpus=r["vcpus"], memory_mb=r["memory_mb"], disk_gb=r["disk_gb"],
-            aggregates=tuple(sorted(of_host.get(r["id"], []))),
-            traits=frozenset(p.get("traits", ())) - {DISABLED_TRAIT}, enabled=r["enabled"],
-            up=bool(fresh and not r["forced_down"]),
-            overrides={k: float(r[k]) for k in KEYS if r[k] is not None},
+            name=r.name, vcpus=r.vcpus, memory_mb=r.memory_mb, disk_gb=r.disk_gb,
+            aggregates=tuple(sorted(of_host.get(r.id, []))),
+            traits=frozenset(p.traits if p else ()) - {DISABLED_TRAIT}, enabled=r.enabled,
+            up=bool(fresh and not r.forced_down),
+            overrides={k: float(v) for k, v in r.overrides().items() if v is not None},
             extra={rc: inv.total for rc, inv in invs.items() if rc not in MEASURED},
-            used=dict(p.get("used", {})), instances=int(p.get("consumers", 0))))
+            used=dict(p.used if p else {}), instances=p.consumers if p else 0))
     log.info("simulator_fleet_read", hosts=len(hosts), aggregates=len(aggs))
     return FleetSpec(tuple(hosts), {agg_name[a]: m for a, m in metadata.items()},
                      tuple(flavors), source="live")

@@ -21,10 +21,11 @@ import structlog
 from pydantic import ValidationError
 
 from corral.config import FLEET_POLICY, Settings
-from corral.persistence import Store, make_store, migrations
-from corral.persistence.fleet_policy import DEFAULT, PUBLISHED, PolicyValue
-from corral.persistence.store import ping
+from corral.domain.fleet_policy import DEFAULT, PUBLISHED, PolicyValue
+from corral.persistence import Store as SqlStore
+from corral.persistence import make_store, migrations
 from corral.services import catalog
+from corral.services.stores import Store
 
 log = structlog.get_logger("corral.system")
 
@@ -43,20 +44,32 @@ class SchemaState:
         return self.current == self.head
 
 
-def open_store(settings: Settings) -> Store:
-    return make_store(settings.effective_database_url,
-                      busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-                      pool_size=settings.pool_size)
+#: The SQL store satisfies the port (checked by mypy here: persistence never imports it).
+_SQL_STORE_IS_A_STORE: type[Store] = SqlStore
+
+
+def open_store_at(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10
+                  ) -> SqlStore:
+    """The real store at ``url`` (SQLite or PostgreSQL): the one place above persistence
+    that names it, so the API and CLI can hold only the :class:`Store` protocol."""
+    return make_store(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+
+
+def open_store(settings: Settings) -> SqlStore:
+    """The store ``settings`` configure."""
+    return open_store_at(settings.effective_database_url,
+                         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                         pool_size=settings.pool_size)
 
 
 def schema_state(store: Store) -> SchemaState:
-    return SchemaState(migrations.current(store.engine), migrations.head())
+    return SchemaState(store.schema_revision(), migrations.head())
 
 
 def upgrade_schema(store: Store) -> SchemaState:
     before = schema_state(store)
     if not before.up_to_date:
-        migrations.upgrade(store.engine)
+        store.upgrade_schema()
         log.info("schema_upgraded", before=before.current, after=before.head)
     catalog.sync_standard_names(store)
     return schema_state(store)
@@ -72,7 +85,7 @@ def prepare(store: Store, settings: Settings) -> None:
             raise SchemaBehind(
                 f"database schema is at {state.current or 'nothing (empty database)'}, "
                 f"this corral needs {state.head}: run 'corral db upgrade' "
-                f"(database {store.engine.url.render_as_string(hide_password=True)})")
+                f"(database {store.location})")
     added = catalog.sync_standard_names(store)
     log.info("store_ready", backend=store.backend, revision=state.head,
              standard_classes_added=added[0], standard_traits_added=added[1])
@@ -80,7 +93,7 @@ def prepare(store: Store, settings: Settings) -> None:
 
 def healthy(store: Store) -> bool:
     try:
-        ping(store)
+        store.ping()
     except Exception as exc:  # any driver error means "not healthy"; logged, not swallowed
         log.warning("health_check_failed", error=str(exc))
         return False

@@ -20,20 +20,25 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import structlog
 
 from corral.domain import tokens as rules
 from corral.domain.projects import ProjectNotFound
 from corral.domain.tokens import ApiToken, TokenNotFound
-from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services.projects import load, project_named
+from corral.services.stores import ProjectStore, Store, TokenStore
 
 log = structlog.get_logger("corral.tokens")
 
 #: How long an Authenticator trusts what it read (seconds): the revoke delay.
 DEFAULT_TTL_S = 5.0
+
+
+class _TokenRepo(TokenStore, ProjectStore, Protocol):
+    """What finding a token within a project subtree reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,7 @@ def _existing_project(store: Store, ref: str) -> str:
     return found
 
 
-def subtree_of(repo: Repository, scope: str, target: str) -> bool:
+def subtree_of(repo: ProjectStore, scope: str, target: str) -> bool:
     """Whether ``target`` is ``scope`` or one of its descendants."""
     return target == scope or any(p.external_id == scope for p in repo.project_chain(target))
 
@@ -126,7 +131,7 @@ def get_token(store: Store, uuid: str, *, within: str | None = None) -> ApiToken
         return _token_in(repo, uuid, within)
 
 
-def _token_in(repo: Repository, uuid: str, within: str | None) -> ApiToken:
+def _token_in(repo: _TokenRepo, uuid: str, within: str | None) -> ApiToken:
     found = repo.token_by_uuid(uuid)
     if found is None or (within is not None and (
             found.project_id is None or not subtree_of(repo, within, found.project_id))):
