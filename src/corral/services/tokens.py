@@ -28,7 +28,7 @@ from corral.domain import tokens as rules
 from corral.domain.projects import ProjectNotFound
 from corral.domain.tokens import ApiToken, TokenNotFound
 from corral.persistence.clock import utcnow
-from corral.services.projects import load, project_named
+from corral.services.project_tree import load, project_named
 from corral.services.stores import ProjectStore, Store, TokenStore
 
 log = structlog.get_logger("corral.tokens")
