@@ -230,21 +230,7 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
         if missing:
             raise errors.UnknownTrait(sorted(missing), " (run 'corral db upgrade' to load "
                                       "the standard traits)")
-        written: dict[str, Provider] = {}
-        for planned in plan:
-            parent = written[planned.parent] if planned.parent else None
-            provider = repo.create_provider(planned.uuid, planned.name, parent)
-            generation = provider.generation
-            # Each kind of change moves the generation once, as the API would.
-            repo.replace_inventories(provider, planned.inventories)
-            generation = repo.bump_generation(provider, generation)
-            if planned.traits:
-                repo.set_provider_traits(provider, [trait_ids[t] for t in planned.traits])
-                generation = repo.bump_generation(provider, generation)
-            if planned.aggregates:
-                repo.set_provider_aggregates(provider, [AGGREGATES[a] for a in planned.aggregates])
-                generation = repo.bump_generation(provider, generation)
-            written[planned.name] = provider
+        written = _write_providers(repo, plan, trait_ids)
         hosts = _register_hosts(repo, plan, written)
         flavors = _create_flavors(repo)
         repo.set_fleet_policy(DEFAULT, "host_down_after_s", DOWN_AFTER_S, "corral demo")
@@ -261,6 +247,27 @@ def seed_demo(store: Store, *, force: bool) -> DemoSummary:
         aggregate_members={name: members[name] for name in AGGREGATE_NAMES},
         scheduler_hosts=hosts, flavors=flavors, projects=projects,
     )
+
+
+def _write_providers(repo: ProviderStore, plan: list[PlannedProvider],
+                     trait_ids: dict[str, int]) -> dict[str, Provider]:
+    """Create the planned providers, parents first; each kind of change moves the
+    generation once, as the API would."""
+    written: dict[str, Provider] = {}
+    for planned in plan:
+        parent = written[planned.parent] if planned.parent else None
+        provider = repo.create_provider(planned.uuid, planned.name, parent)
+        generation = provider.generation
+        repo.replace_inventories(provider, planned.inventories)
+        generation = repo.bump_generation(provider, generation)
+        if planned.traits:
+            repo.set_provider_traits(provider, [trait_ids[t] for t in planned.traits])
+            generation = repo.bump_generation(provider, generation)
+        if planned.aggregates:
+            repo.set_provider_aggregates(provider, [AGGREGATES[a] for a in planned.aggregates])
+            generation = repo.bump_generation(provider, generation)
+        written[planned.name] = provider
+    return written
 
 
 #: The demo's quota tree: (project, parent, limits). The limits fit both models.

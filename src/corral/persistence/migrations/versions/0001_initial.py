@@ -14,8 +14,15 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-
 def upgrade() -> None:
+    _create_name_tables()
+    _create_providers()
+    _create_consumers_and_inventories()
+    _create_links_and_allocations()
+
+
+def _create_name_tables() -> None:
+    """Aggregates, consumer types, projects and resource classes."""
     op.create_table('aggregates',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -48,6 +55,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_resource_classes')),
     sa.UniqueConstraint('name', name=op.f('uq_resource_classes_name'))
     )
+
+
+def _create_providers() -> None:
+    """Resource providers (with their tree indexes), traits and users."""
     op.create_table('resource_providers',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -83,6 +94,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('external_id', name=op.f('uq_users_external_id'))
     )
+
+
+def _create_consumers_and_inventories() -> None:
+    """Consumers and inventories, with their indexes."""
     op.create_table('consumers',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -122,6 +137,9 @@ def upgrade() -> None:
     with op.batch_alter_table('inventories', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inventories_resource_class_id'), ['resource_class_id'], unique=False)
 
+
+def _create_links_and_allocations() -> None:
+    """Provider aggregates and traits, and allocations, with their indexes."""
     op.create_table('provider_aggregates',
     sa.Column('resource_provider_id', sa.Integer(), nullable=False),
     sa.Column('aggregate_id', sa.Integer(), nullable=False),
@@ -158,7 +176,6 @@ def upgrade() -> None:
     with op.batch_alter_table('allocations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_allocations_consumer_id'), ['consumer_id'], unique=False)
         batch_op.create_index('ix_allocations_provider_class', ['resource_provider_id', 'resource_class_id'], unique=False)
-
 
 
 def downgrade() -> None:

@@ -14,8 +14,13 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-
 def upgrade() -> None:
+    _create_flavors_and_groups()
+    _create_specs_access_and_hosts()
+
+
+def _create_flavors_and_groups() -> None:
+    """Flavors, host aggregates and server groups."""
     op.create_table('flavors',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('flavorid', sa.String(length=255), nullable=False),
@@ -59,6 +64,9 @@ def upgrade() -> None:
     with op.batch_alter_table('server_groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_server_groups_project_id'), ['project_id'], unique=False)
 
+
+def _create_specs_access_and_hosts() -> None:
+    """Extra specs, flavor access, aggregate metadata, hosts and memberships."""
     op.create_table('flavor_extra_specs',
     sa.Column('flavor_id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=255), nullable=False),
@@ -110,7 +118,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('host_aggregate_hosts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_host_aggregate_hosts_host_id'), ['host_id'], unique=False)
-
 
 
 def downgrade() -> None:

@@ -14,8 +14,14 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
-
 def upgrade() -> None:
+    _create_feed_and_revisions()
+    _create_instances()
+    _create_decisions()
+
+
+def _create_feed_and_revisions() -> None:
+    """Failed builds on hosts, the provider change feed and the revision counters."""
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('failed_builds', sa.Integer(), server_default='0',
                                       nullable=False))
@@ -30,6 +36,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('name', name=op.f('pk_revisions'))
     )
     op.bulk_insert(revisions, [{'name': 'hosts', 'value': 0}])
+
+
+def _create_instances() -> None:
+    """Instances, with their indexes."""
     op.create_table('instances',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -66,6 +76,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_instances_host_id'), ['host_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_server_group_uuid'), ['server_group_uuid'],
                               unique=False)
+
+
+def _create_decisions() -> None:
+    """Decision records, with their index."""
     op.create_table('decisions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
