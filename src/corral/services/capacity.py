@@ -36,9 +36,9 @@ from corral.domain.flavors import Flavor
 from corral.engine import capacity as cap
 from corral.engine.filters import FilterContext
 from corral.engine.hosts import HostTable
-from corral.persistence import Repository, Store
 from corral.services.flavors import flavor_in
 from corral.services.scheduler import Ask, Scheduler, host_query_of
+from corral.services.stores import FlavorStore, Store
 
 GROUP_BY = ("fleet", "az", "aggregate", "host")
 #: Group name of the hosts with no availability zone, and of those in no aggregate.
@@ -135,7 +135,7 @@ def _check_group_by(group_by: str) -> None:
             field="group_by")
 
 
-def _flavors(repo: Repository, refs: Sequence[str] | None) -> list[Flavor]:
+def _flavors(repo: FlavorStore, refs: Sequence[str] | None) -> list[Flavor]:
     if refs is None:
         return repo.list_flavors(project_id=None, is_public=None, min_vcpus=0, min_ram_mb=0,
                                  min_disk_gb=0)
