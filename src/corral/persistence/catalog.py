@@ -68,7 +68,7 @@ class CatalogQueries:
     def trait_updated(self, name: str) -> datetime | None:
         return self.conn.scalar(select(t.traits.c.updated_at).where(t.traits.c.name == name))
 
-    def create_name(self, table: Table, name: str) -> bool:
+    def _create_name(self, table: Table, name: str) -> bool:
         """Insert a class or trait; False when it already exists (not an error here)."""
         now = utcnow()
         try:
@@ -79,10 +79,10 @@ class CatalogQueries:
         return True
 
     def create_resource_class(self, name: str) -> bool:
-        return self.create_name(t.resource_classes, name)
+        return self._create_name(t.resource_classes, name)
 
     def create_trait(self, name: str) -> bool:
-        return self.create_name(t.traits, name)
+        return self._create_name(t.traits, name)
 
     def rename_resource_class(self, old: str, new: str) -> None:
         try:
