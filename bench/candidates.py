@@ -24,6 +24,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import common
@@ -80,7 +81,7 @@ QUERIES = {
 VERSION = "1.39"
 
 
-def engine_alone(db_url: str, queries: list[Query], repeat: int) -> dict[str, object]:
+def engine_alone(db_url: str, queries: list[Query], repeat: int) -> dict[str, Any]:
     """Cold load of the fleet into a fresh engine, then each query's search, in-process."""
     store = make_store(db_url)
     try:
@@ -88,7 +89,7 @@ def engine_alone(db_url: str, queries: list[Query], repeat: int) -> dict[str, ob
         t0 = time.perf_counter()
         finder.refresh()
         cold = time.perf_counter() - t0
-        out: dict[str, object] = {"cold_load_s": cold, "providers": finder.state.n}
+        out: dict[str, Any] = {"cold_load_s": cold, "providers": finder.state.n}
         for q in queries:
             req = q.engine_request()
             found = find_candidates(finder.state, req)
@@ -127,7 +128,7 @@ def main() -> None:
     dbs = common.Databases(args.postgresql_url)
     results = []
     engine_rows = []
-    load_rows = []
+    load_rows: list[tuple[str, int, float, float]] = []
     for size in sizes:
         if args.quick:
             seq, conc, repeat = 5, 8, 5
@@ -144,10 +145,10 @@ def main() -> None:
                 loaded[name] = seconds
                 say(f"  {fleet.name}: loaded {len(fleet)} providers into {name} "
                     f"in {seconds:.1f}s")
-            load_rows.append([fleet.name, len(fleet), loaded["corral"],
-                              loaded.get("placement", float("nan"))])
+            load_rows.append((fleet.name, len(fleet), loaded["corral"],
+                              loaded.get("placement", float("nan"))))
             for q in QUERIES[kind]:
-                row: dict[str, object] = {"fleet": fleet.name, "query": q.label}
+                row: dict[str, Any] = {"fleet": fleet.name, "query": q.label}
                 for name, svc in pair.services.items():
                     body = common.http_json(svc.url, q.path().split("?")[0], VERSION, q.params())
                     row[f"{name}_n"] = len(body["allocation_requests"])
@@ -162,7 +163,7 @@ def main() -> None:
             eng = engine_alone(pair.db_urls["corral"], QUERIES[kind], repeat)
             say(f"  {fleet.name} | engine alone: {eng}")
             for q in QUERIES[kind]:
-                n, search_ms, find_ms = eng[q.label]  # type: ignore[misc]
+                n, search_ms, find_ms = eng[q.label]
                 engine_rows.append([fleet.name, q.label, eng["cold_load_s"], n, search_ms,
                                     find_ms])
             pair.stop(dbs)
@@ -183,12 +184,12 @@ def main() -> None:
                     "p50 ratio", "req/s ratio"]
     rows = []
     for r in results:
-        ours_alone, ours_loaded = r["corral"]  # type: ignore[misc]
+        ours_alone, ours_loaded = r["corral"]
         line: list[object] = [r["fleet"], r["query"],
                               f"{r['corral_n']}/{r.get('placement_n', '-')}",
                               ours_alone.pct(50), ours_alone.pct(95), ours_loaded.rps]
         if has_base:
-            base_alone, base_loaded = r["placement"]  # type: ignore[misc]
+            base_alone, base_loaded = r["placement"]
             line += [base_alone.pct(50), base_alone.pct(95), base_loaded.rps,
                      common.ratio(base_alone.pct(50), ours_alone.pct(50)),
                      common.ratio(1 / base_loaded.rps, 1 / ours_loaded.rps)]

@@ -57,12 +57,12 @@ def say(*parts: object) -> None:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """Print a plain, aligned table (also valid Markdown)."""
-    rows = [[_cell(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+    cells = [[_cell(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
     say("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     say("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
+    for r in cells:
         say("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
 
 
@@ -512,12 +512,12 @@ def _u(*parts: object) -> str:
     return str(uuid.uuid5(AGG_NAMESPACE, "/".join(map(str, parts))))
 
 
-COMPUTE = {"VCPU": {"total": 32, "allocation_ratio": 4.0},
+COMPUTE: dict[str, dict[str, Any]] = {"VCPU": {"total": 32, "allocation_ratio": 4.0},
            "MEMORY_MB": {"total": 131072, "reserved": 2048},
            "DISK_GB": {"total": 2000, "reserved": 50}}
-NUMA = {"VCPU": {"total": 16, "allocation_ratio": 4.0},
+NUMA: dict[str, dict[str, Any]] = {"VCPU": {"total": 16, "allocation_ratio": 4.0},
         "MEMORY_MB": {"total": 65536, "reserved": 1024}}
-SHARED_DISK = {"DISK_GB": {"total": 100000, "reserved": 100}}
+SHARED_DISK: dict[str, dict[str, Any]] = {"DISK_GB": {"total": 100000, "reserved": 100}}
 
 
 def flat_fleet(n: int) -> Fleet:

@@ -98,7 +98,7 @@ def finder_over(state: FleetState) -> CandidateFinder:
     finder.state = state
     finder.lock = threading.Lock()
     finder.store = _NoStore()  # type: ignore[assignment]
-    finder._refresh = lambda repo: 0  # type: ignore[method-assign]
+    finder.refresh_in = lambda repo: 0  # type: ignore[method-assign]
     finder._check_names = lambda repo, req: None  # type: ignore[method-assign]
     return finder
 

@@ -120,7 +120,7 @@ def count_statements(store: Store, add: Callable[[int], None]) -> None:
         return
 
     def counting(base: type) -> type:
-        class Counting(base):  # type: ignore[valid-type, misc]
+        class Counting(base):  # type: ignore[misc]
             def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
                 if str(query).strip().upper() != "COMMIT":
                     add(1)

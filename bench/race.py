@@ -104,7 +104,7 @@ def one_race(svc: common.Service, tag: str, clients: int, claims: int, version: 
     with httpx.Client(base_url=base, headers=common.ADMIN, timeout=60) as api:
         for rp in providers:
             usage[rp] = api.get(f"/resource_providers/{rp}/usages").json()["usages"]["VCPU"]
-    granted = Counter()
+    granted: Counter[str] = Counter()
     for rp, amount in won:
         granted[rp] += amount
     return {

@@ -51,7 +51,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import common
 from common import say, table
@@ -69,7 +69,16 @@ from corral.services.candidates import CandidateFinder
 from corral.services.hosts import defaults_of, provider_uuid
 from corral.services.scheduler import Scheduler
 
-FLAVOR = {"name": "m1.medium", "vcpus": 2, "ram_mb": 4096, "disk_gb": 40}
+
+class Flavor(TypedDict):
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+Strategy = Literal["spread", "pack"]
+FLAVOR: Flavor = {"name": "m1.medium", "vcpus": 2, "ram_mb": 4096, "disk_gb": 40}
 PROJECT = "bench-project"
 #: Host shapes (vcpus, memory_mb, disk_gb), one host in four the large one.
 SMALL, LARGE = (32, 131072, 1000), (64, 262144, 2000)
@@ -288,7 +297,7 @@ class InProcess:
     naive: list[float]
 
 
-def run_in_process(template: Path, n: int, strategy: str, boots: int, workdir: Path,
+def run_in_process(template: Path, n: int, strategy: Strategy, boots: int, workdir: Path,
                    profile: Path | None) -> InProcess:
     db = workdir / f"inproc-{n}-{strategy}.sqlite"
     shutil.copy(template, db)
@@ -422,6 +431,14 @@ def report_http(results: list[HttpRun], title: str) -> None:
             r.load.pct(50), r.load.pct(99)) for r in results])
 
 
+def strategy_of(name: str) -> Strategy:
+    if name == "spread":
+        return "spread"
+    if name == "pack":
+        return "pack"
+    raise SystemExit(f"--strategies: {name!r} is neither spread nor pack")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hosts", default="1000,10000,50000",
@@ -457,7 +474,7 @@ def main() -> None:
     configure_logging(level=args.log_level)
     sizes = [int(x) for x in args.hosts.split(",") if x]
     http_sizes = [int(x) for x in args.http_hosts.split(",") if x]
-    strategies = [s for s in args.strategies.split(",") if s]
+    strategies = [strategy_of(s) for s in args.strategies.split(",") if s]
     workdir = Path(tempfile.mkdtemp(prefix="corral-bench-scheduler-"))
     atexit.register(shutil.rmtree, workdir, True)
     settings = Settings(host_down_after_s=DAY_S, data_dir=str(workdir))
@@ -503,9 +520,9 @@ def main() -> None:
                 runs.append(run_http(sqlite_url(db), "sqlite", n, 1, strategy, args.http_boots,
                                      args.clients, workdir / f"http-{n}-{strategy}",
                                      args.connections))
-                r = runs[-1]
-                say(f"  HTTP sqlite {n} hosts {strategy}: {r.load.rps:.0f} boots/s, "
-                    f"p50 {r.load.pct(50):.1f} ms")
+                last = runs[-1]
+                say(f"  HTTP sqlite {n} hosts {strategy}: {last.load.rps:.0f} boots/s, "
+                    f"p50 {last.load.pct(50):.1f} ms")
         load = (f"{args.connections} connections (lean generator)" if args.connections
                 else f"{args.clients} clients")
         report_http(runs, f"2. HTTP POST /v1/instances, 1 worker, SQLite, {load}")
@@ -523,9 +540,9 @@ def main() -> None:
                                          args.http_boots, args.clients,
                                          workdir / f"pg-{n}-{workers}-{strategy}",
                                          args.connections))
-                    r = runs[-1]
+                    last = runs[-1]
                     say(f"  HTTP postgresql {n} hosts {workers} workers {strategy}: "
-                        f"{r.load.rps:.0f} boots/s, p50 {r.load.pct(50):.1f} ms")
+                        f"{last.load.rps:.0f} boots/s, p50 {last.load.pct(50):.1f} ms")
             dbs.drop(url)
         load = (f"{args.connections} connections (lean generator)" if args.connections
                 else f"{args.clients} clients")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Api  # tests/conftest.py (tests/ is on sys.path)
 from starlette.testclient import TestClient
 
 from corral.api.app import create_app
@@ -136,9 +137,7 @@ def test_only_the_service_role_may_reshape(api: Any, host: dict[str, str]) -> No
 
 
 @pytest.fixture
-def legacy_api(store: Store, tmp_path: Path) -> Iterator[Any]:
-    from tests.conftest import Api
-
+def legacy_api(store: Store, tmp_path: Path) -> Iterator[Api]:
     settings = Settings(data_dir=str(tmp_path), enforce_new_defaults=False)
     with TestClient(create_app(settings, store)) as c:
         yield Api(c)

@@ -12,6 +12,7 @@ an httpx client against a real server), and the figures a dashboard page shows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
@@ -30,7 +31,10 @@ BOOTS = [("team-a", "small"), ("team-a", "small"), ("team-a", "medium"),
 
 
 class Client(Protocol):
-    def request(self, method: str, url: str, **kw: Any) -> Any: ...
+    """What seeding needs of a TestClient or an httpx.Client."""
+
+    def request(self, method: str, url: str, *, json: Any = ...,
+                headers: Mapping[str, str] | None = ...) -> Any: ...
 
 
 def _ok(client: Client, method: str, path: str, body: Any = None) -> Any:

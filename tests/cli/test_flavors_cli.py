@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no types (as in src)
 
 from .conftest import Cli, assert_fails, assert_one_error_line
 
@@ -14,7 +14,7 @@ LIST = ["id", "name", "vcpus", "ram_mb", "disk_gb", "ephemeral_gb", "swap_mb", "
 
 
 def show(cli: Cli, *args: str) -> dict[str, object]:
-    return json.loads(cli.ok(*args, "-f", "json").stdout)  # type: ignore[no-any-return]
+    return json.loads(cli.ok(*args, "-f", "json").stdout)
 
 
 def test_create_show_list_delete_on_both_backends(any_cli: Cli) -> None:

@@ -47,7 +47,7 @@ def as_json(cli: Cli, *args: str) -> Any:
 
 def boot(cli: Cli, *args: str) -> dict[str, Any]:
     [vm] = as_json(cli, "instance", "boot", "vm", "--flavor", "small", "--project", "p1", *args)
-    return vm  # type: ignore[no-any-return]
+    return vm
 
 
 def values(cli: Cli, *args: str) -> list[str]:

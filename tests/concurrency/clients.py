@@ -155,8 +155,8 @@ def mover(bases: list[str], consumers: dict[str, int], providers: list[str], rou
                 for c in chosen})
             records.append({"seen": seen, "target": target, "status": resp.status_code,
                             "code": _code(resp), "detail": resp.text[:300]})
-        for c in clients:
-            c.close()
+        for opened in clients:
+            opened.close()
         return records
 
     _run(queue, body)

@@ -19,7 +19,7 @@ must keep the rules. Whatever the interleaving:
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -35,8 +35,17 @@ pytestmark = pytest.mark.slow
 RACERS = 6
 #: Boots per client process in each race.
 BOOTS = 3
+
+
+class Flavor(TypedDict):
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
 #: One flavor for every race: 1 VCPU, 1 GiB RAM, 1 GB disk.
-FLAVOR = {"name": "race", "vcpus": 1, "ram_mb": 1024, "disk_gb": 1}
+FLAVOR: Flavor = {"name": "race", "vcpus": 1, "ram_mb": 1024, "disk_gb": 1}
 #: The default reserved_host_memory_mb, taken off every host's RAM.
 RESERVED_MB = 512
 

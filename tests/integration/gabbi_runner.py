@@ -22,16 +22,18 @@ import json
 import sys
 import types
 import unittest
+from typing import Any
 
 from gabbi import fixture, handlers, suitemaker, utils
 from gabbi.handlers import core, jsonhandler
 
 WORDING_PATHS = ("$.errors[0].detail",)
 #: Test name -> its checks on error text, applied once the rest of the test passed.
-WORDING = {}
+WORDING: dict[str, list[list[tuple[str, str, Any]]]] = {}
 
 
-class _Nothing(fixture.GabbiFixture):
+# gabbi ships no types: its classes are Any to mypy.
+class _Nothing(fixture.GabbiFixture):  # type: ignore[misc]
     """Stands for any of Placement's fixtures: the state is already there."""
 
 
@@ -88,13 +90,18 @@ class _Recorder(unittest.TestResult):
         else:
             self._row(test, "pass")
 
+    def _trace(self, test, err):
+        # TestResult's own formatting (it leaves out unittest's frames): private, so typeshed
+        # does not declare it.
+        return self._exc_info_to_string(err, test)  # type: ignore[attr-defined]
+
     def addFailure(self, test, err):
         self._wording_checks(test)
-        self._row(test, "fail", self._exc_info_to_string(err, test))
+        self._row(test, "fail", self._trace(test, err))
 
     def addError(self, test, err):
         self._wording_checks(test)
-        self._row(test, "error", self._exc_info_to_string(err, test))
+        self._row(test, "error", self._trace(test, err))
 
     def addSkip(self, test, reason):
         self._wording_checks(test)

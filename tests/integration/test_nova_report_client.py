@@ -31,7 +31,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import httpx
 import pytest
@@ -152,12 +152,16 @@ class Corral:
         assert resp.status_code == 200, (path, resp.status_code, resp.text)
         return resp.json()
 
+    @overload
+    def name(self, uuid: str) -> str: ...
+    @overload
+    def name(self, uuid: None) -> None: ...
     def name(self, uuid: str | None) -> str | None:
         return None if uuid is None else self.names.get(uuid, uuid)
 
     def tree(self, root: str) -> dict[str, Any]:
         """name -> parent, inventory (total/reserved/ratio), usages, traits, aggregates."""
-        out = {}
+        out: dict[str, Any] = {}
         for rp in self.get(f"/resource_providers?in_tree={self.names_to_uuid(root)}")[
                 "resource_providers"]:
             base = f"/resource_providers/{rp['uuid']}"

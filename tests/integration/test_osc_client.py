@@ -417,7 +417,7 @@ def _by_provider(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for row in rows}
 
 
-def _usage(osc: Osc, *args: str, version: str | None = "") -> dict[str, int]:
+def _usage(osc: Osc, *args: str, version: str | None = "") -> dict[str, Any]:
     return {row["resource_class"]: row["usage"] for row in osc.json(*args, version=version)}
 
 

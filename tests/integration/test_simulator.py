@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from starlette.testclient import TestClient
@@ -102,7 +102,7 @@ def _replay_live(client: TestClient, workload: Workload) -> tuple[list[str | Non
 @SQLITE
 @pytest.mark.parametrize("strategy", ["pack", "spread"])
 def test_the_simulator_decides_as_the_live_api(store: Store, tmp_path: Path,
-                                                strategy: str) -> None:
+                                                strategy: Literal["pack", "spread"]) -> None:
     settings = Settings(data_dir=str(tmp_path), strategy=strategy, host_subset_size=1)
     with TestClient(create_app(settings, store)) as client:
         _live_fleet(client)

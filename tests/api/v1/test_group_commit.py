@@ -20,7 +20,7 @@ from corral.services import hosts as host_svc
 from corral.services import instances as svc
 from corral.services import server_groups as group_svc
 from corral.services.candidates import CandidateFinder
-from corral.services.scheduler import Ask, Placement, Scheduler
+from corral.services.scheduler import Ask, Outcome, Placement, Scheduler, WriteAll
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def _ask(store: Store, group: str | None = None) -> Ask:
     return Ask(flavor=flavor, project_id="p", user_id="u", group=found)
 
 
-def _recorder(written: list[str]):  # type: ignore[no-untyped-def]
+def _recorder(written: list[str]) -> WriteAll:
     def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]]) -> None:
         from corral.services.allocations import ConsumerWrite, write_in
 
@@ -58,7 +58,7 @@ def test_a_batch_places_each_job_seeing_the_ones_before(store: Store,
     jobs = [(_ask(store, group.id), [f"00000000-0000-4000-8000-00000000000{i}"])
             for i in range(4)]
     results = scheduler.schedule_many(jobs, _recorder(written))
-    placed = [r for r in results if not isinstance(r, s.NoValidHost)]
+    placed = [r for r in results if isinstance(r, Outcome)]
     refused = [r for r in results if isinstance(r, s.NoValidHost)]
     # three hosts, one member each: the fourth is refused, in the same batch
     assert len(placed) == 3 and len(refused) == 1

@@ -9,9 +9,11 @@ PostgreSQL (races between processes: tests/concurrency/test_idempotency_race.py)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
@@ -31,8 +33,9 @@ def setup(v1: V1) -> None:
     flavor(v1, "small")
 
 
-def keyed(v1: V1, key: str | bytes, body: dict[str, object] | None = None) -> object:
-    return v1.post("/instances", json=body or BODY, headers={"Idempotency-Key": key})
+def keyed(v1: V1, key: str | bytes, body: Mapping[str, object] | None = None) -> httpx.Response:
+    r: httpx.Response = v1.post("/instances", json=body or BODY, headers={"Idempotency-Key": key})
+    return r
 
 
 def live(v1: V1) -> list[str]:

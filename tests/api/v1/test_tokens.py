@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select, update
@@ -140,8 +140,8 @@ def test_expired_and_unknown_secrets_are_401_on_both_apis(client: TestClient,
 
 
 @pytest.mark.parametrize("strategy", ["noauth2", "tokens"])
-def test_stored_tokens_work_under_both_strategies(store: Store, tmp_path: Path,
-                                                  strategy: str) -> None:
+def test_stored_tokens_work_under_both_strategies(
+        store: Store, tmp_path: Path, strategy: Literal["noauth2", "tokens"]) -> None:
     make_tree(store, {"p1": None})
     secret = svc.create_token(store, role="member", project_id="p1").secret
     settings = Settings(data_dir=str(tmp_path), auth_strategy=strategy,
