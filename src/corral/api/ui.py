@@ -38,10 +38,10 @@ from corral import __version__
 from corral.api.context import RequestContext, allowed, authenticate
 from corral.config import Settings
 from corral.domain.projects import ResourceQuota
-from corral.persistence import Store
 from corral.services import capacity, projects
 from corral.services import hosts as host_svc
 from corral.services.scheduler import Scheduler
+from corral.services.stores import Store
 from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.ui")

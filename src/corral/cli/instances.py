@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
+from prometheus_client import CollectorRegistry
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
@@ -32,10 +33,9 @@ from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_INT
 from corral.domain.scheduling import Instance
 from corral.services import instances as svc
-
-if TYPE_CHECKING:
-    from corral.persistence import Store
-    from corral.services.scheduler import Scheduler
+from corral.services.candidates import CandidateFinder
+from corral.services.scheduler import Scheduler
+from corral.services.stores import Store
 
 instance_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Instances: boot, list, show, delete, report, resize, migrate, "
@@ -94,11 +94,6 @@ def decision_row(d: Mapping[str, Any]) -> dict[str, Any]:
 
 def make_scheduler(store: Store) -> Scheduler:
     """A scheduler for one command, with metrics of its own (nothing scrapes them)."""
-    from prometheus_client import CollectorRegistry
-
-    from corral.services.candidates import CandidateFinder
-    from corral.services.scheduler import Scheduler
-
     return Scheduler(store, fleet_settings(store), CandidateFinder(store), CollectorRegistry())
 
 

@@ -34,6 +34,7 @@ from corral.domain import bounds, errors
 from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
 from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
+from corral.services.simulator_report import write_all
 
 #: Most events a synthetic workload may have (each is held in memory).
 MAX_EVENTS = 10_000_000
@@ -94,8 +95,6 @@ def simulate_command(
                                             progress=advance))
             except errors.InvalidInput as exc:
                 fail(exc.detail)
-    from corral.services.simulator_report import write_all
-
     run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
                            "boots": workload.creates,
                            "workload": str(trace) if trace else
