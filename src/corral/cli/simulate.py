@@ -82,6 +82,22 @@ def simulate_command(
         fail(exc.detail, code=2)
     if not len(workload):
         fail("the workload has no events", code=2)
+    results = _run(spec, workload, policies, check_every)
+    run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
+                           "boots": workload.creates,
+                           "workload": str(trace) if trace else
+                           {"synthetic": {"events": events, "load": load, "seed": seed,
+                                          "projects": projects}}}
+    files = write_all(out_dir, results, run)
+    _table(results)
+    out.print(f"wrote {len(files)} files to {out_dir}")
+    if any(r.mismatches for r in results):
+        fail("the simulator disagreed with the live filters and weighers: see result.json")
+
+
+def _run(spec: fleets.FleetSpec, workload: Workload, policies: list[sim.SimPolicy],
+         check_every: int) -> list[sim.PolicyResult]:
+    """Each policy over the workload, with a progress bar per policy."""
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=out, transient=True) as bar:
@@ -95,16 +111,7 @@ def simulate_command(
                                             progress=advance))
             except errors.InvalidInput as exc:
                 fail(exc.detail)
-    run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
-                           "boots": workload.creates,
-                           "workload": str(trace) if trace else
-                           {"synthetic": {"events": events, "load": load, "seed": seed,
-                                          "projects": projects}}}
-    files = write_all(out_dir, results, run)
-    _table(results)
-    out.print(f"wrote {len(files)} files to {out_dir}")
-    if any(r.mismatches for r in results):
-        fail("the simulator disagreed with the live filters and weighers: see result.json")
+    return results
 
 
 def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:
