@@ -31,7 +31,8 @@ from corral.cli import output
 from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
 from corral.config import Settings
 from corral.domain import bounds, errors
-from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
+from corral.domain.synthetic import SyntheticParams, generate
+from corral.domain.workload import Workload, flavors_by_key, parse_trace
 from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
 from corral.services.simulator_report import write_all
