@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from corral.domain import errors
@@ -93,12 +93,18 @@ def parse_trace(text: str, flavors: Mapping[str, Flavor] | None = None) -> Workl
     Raises:
         TraceError: naming the line and column of the first problem.
     """
-    flavors = flavors or {}
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:
         raise TraceError(1, None, "the trace is empty (a header line is required)")
-    names = [h.strip() for h in header]
+    trace = _Trace([h.strip() for h in header], flavors or {})
+    for line, row in enumerate(reader, start=2):
+        if row and not all(not c.strip() for c in row):
+            trace.add(line, row)
+    return trace.out
+
+
+def _check_header(names: list[str]) -> None:
     unknown = [h for h in names if h not in COLUMNS]
     if unknown:
         raise TraceError(1, unknown[0], f"unknown column; columns are {', '.join(COLUMNS)}")
@@ -107,76 +113,96 @@ def parse_trace(text: str, flavors: Mapping[str, Flavor] | None = None) -> Workl
         raise TraceError(1, missing[0], "required column missing")
     if "flavor" not in names and not {"vcpus", "ram_mb"} <= set(names):
         raise TraceError(1, None, "a 'flavor' column or 'vcpus' and 'ram_mb' columns are required")
-    col = {n: i for i, n in enumerate(names)}
-    out = Workload()
-    shape_index: dict[str, int] = {}  # by flavor id
-    project_index: dict[str, int] = {}
-    numbers: dict[str, int] = {}
-    live: dict[int, tuple[int, int]] = {}
-    last = -math.inf
-    for line, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(names):
-            raise TraceError(line, None, f"{len(row)} fields, the header has {len(names)}")
 
-        def cell(name: str, row: list[str] = row) -> str:
-            return row[col[name]].strip() if name in col else ""
 
-        try:
-            when = float(cell("time"))
-        except ValueError:
-            raise TraceError(line, "time", f"{cell('time')!r} is not a number") from None
-        if not math.isfinite(when):
-            raise TraceError(line, "time", "must be finite")
-        if when < last:
-            raise TraceError(line, "time", f"{when:g} is before the previous line's {last:g} "
-                             "(the trace must be in time order)")
-        last = when
+class _Trace:
+    """The workload a trace builds line by line, and what it checks across lines (time
+    order, instances alive)."""
+
+    def __init__(self, names: list[str], flavors: Mapping[str, Flavor]) -> None:
+        _check_header(names)
+        self.width = len(names)
+        self.col = {n: i for i, n in enumerate(names)}
+        self.flavors = flavors
+        self.out = Workload()
+        self.shape_index: dict[str, int] = {}  # by flavor id
+        self.project_index: dict[str, int] = {}
+        self.numbers: dict[str, int] = {}
+        self.live: dict[int, tuple[int, int]] = {}
+        self.last = -math.inf
+
+    def add(self, line: int, row: list[str]) -> None:
+        if len(row) != self.width:
+            raise TraceError(line, None, f"{len(row)} fields, the header has {self.width}")
+
+        def cell(name: str) -> str:
+            return row[self.col[name]].strip() if name in self.col else ""
+
+        when = self._time(line, cell("time"))
         kind = cell("event").lower()
         ident = cell("instance")
         if not ident:
             raise TraceError(line, "instance", "an instance id is required")
         if kind == CREATE:
-            number = len(out.names)
-            if ident in numbers and numbers[ident] in live:
-                raise TraceError(line, "instance", f"{ident!r} is created twice")
-            numbers[ident] = number
-            out.names.append(ident)
-            flavor_name = cell("flavor")
-            if flavor_name:
-                found = flavors.get(flavor_name)
-                if found is None:
-                    raise TraceError(line, "flavor", f"unknown flavor {flavor_name!r}")
-                shape = found
-            else:
-                if not cell("vcpus") or not cell("ram_mb"):
-                    raise TraceError(line, "flavor" if "flavor" in col else "vcpus",
-                                     "a create needs a flavor or vcpus and ram_mb")
-                shape = shape_of(_int(cell("vcpus"), line, "vcpus", 1),
-                                 _int(cell("ram_mb"), line, "ram_mb", 1),
-                                 _int(cell("disk_gb") or "0", line, "disk_gb", 0))
-            s_i = shape_index.setdefault(shape.id, len(out.shapes))
-            if s_i == len(out.shapes):
-                out.shapes.append(shape)
-            project = cell("project") or DEFAULT_PROJECT
-            p_i = project_index.setdefault(project, len(out.projects))
-            if p_i == len(out.projects):
-                out.projects.append(project)
-            live[number] = (s_i, p_i)
+            number = self._create(line, ident, cell)
         elif kind == DELETE:
-            number = numbers.get(ident, -1)
-            if number not in live:
+            number = self.numbers.get(ident, -1)
+            if number not in self.live:
                 raise TraceError(line, "instance", f"{ident!r} is deleted but not alive")
-            s_i, p_i = live.pop(number)
         else:
             raise TraceError(line, "event", f"{kind!r} is not 'create' or 'delete'")
+        s_i, p_i = self.live[number] if kind == CREATE else self.live.pop(number)
+        out = self.out
         out.time.append(when)
         out.create.append(kind == CREATE)
         out.instance.append(number)
         out.shape.append(s_i)
         out.project.append(p_i)
-    return out
+
+    def _time(self, line: int, text: str) -> float:
+        try:
+            when = float(text)
+        except ValueError:
+            raise TraceError(line, "time", f"{text!r} is not a number") from None
+        if not math.isfinite(when):
+            raise TraceError(line, "time", "must be finite")
+        if when < self.last:
+            raise TraceError(line, "time", f"{when:g} is before the previous line's "
+                             f"{self.last:g} (the trace must be in time order)")
+        self.last = when
+        return when
+
+    def _create(self, line: int, ident: str, cell: Callable[[str], str]) -> int:
+        out = self.out
+        number = len(out.names)
+        if ident in self.numbers and self.numbers[ident] in self.live:
+            raise TraceError(line, "instance", f"{ident!r} is created twice")
+        self.numbers[ident] = number
+        out.names.append(ident)
+        shape = self._shape(line, cell)
+        s_i = self.shape_index.setdefault(shape.id, len(out.shapes))
+        if s_i == len(out.shapes):
+            out.shapes.append(shape)
+        project = cell("project") or DEFAULT_PROJECT
+        p_i = self.project_index.setdefault(project, len(out.projects))
+        if p_i == len(out.projects):
+            out.projects.append(project)
+        self.live[number] = (s_i, p_i)
+        return number
+
+    def _shape(self, line: int, cell: Callable[[str], str]) -> Flavor:
+        flavor_name = cell("flavor")
+        if flavor_name:
+            found = self.flavors.get(flavor_name)
+            if found is None:
+                raise TraceError(line, "flavor", f"unknown flavor {flavor_name!r}")
+            return found
+        if not cell("vcpus") or not cell("ram_mb"):
+            raise TraceError(line, "flavor" if "flavor" in self.col else "vcpus",
+                             "a create needs a flavor or vcpus and ram_mb")
+        return shape_of(_int(cell("vcpus"), line, "vcpus", 1),
+                        _int(cell("ram_mb"), line, "ram_mb", 1),
+                        _int(cell("disk_gb") or "0", line, "disk_gb", 0))
 
 
 def format_trace(workload: Workload) -> str:
