@@ -40,13 +40,15 @@ class NoCyclesContract(Contract):
             if root not in graph.modules:
                 raise ValueError(f"Module '{root}' does not exist.")
         modules = {m for root in roots for m in {root, *graph.find_descendants(root)}}
-        cycles = [_one_cycle(graph, component) for component in _components(graph, modules)]
+        components = _components(graph, modules)
+        cycles = [(_one_cycle(graph, c), c) for c in components]
         output.verbose_print(verbose, f"{len(modules)} modules, {len(cycles)} cycles.")
         return ContractCheck(kept=not cycles, warnings=[], metadata={"cycles": cycles})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
-        for cycle in check.metadata["cycles"]:
-            output.print_error(f"Import cycle of {len(cycle) - 1} modules:")
+        for cycle, component in check.metadata["cycles"]:
+            output.print_error(f"Import cycle of {len(cycle) - 1} modules "
+                               f"({len(component)} import each other: {', '.join(component)}):")
             output.new_line()
             for importer, imported in zip(cycle, cycle[1:], strict=False):
                 output.indent_cursor()
