@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 		tests/unit tests/property tests/api tests/cli $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -13,7 +13,7 @@ import argparse
 import time
 
 from corral.config import Settings
-from corral.domain.workload import SyntheticParams, generate
+from corral.domain.synthetic import SyntheticParams, generate
 from corral.engine.simulation import Placer
 from corral.services.scheduler import Ask, host_query_of
 from corral.services.sim_fleet import SIM_NOW, build, parse_fleet, usable_capacity

@@ -30,12 +30,13 @@ from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
+from corral.api.v1.routers import routers
 from corral.config import Settings
-from corral.persistence import Store
 from corral.services import system
 from corral.services.candidates import CandidateFinder
 from corral.services.ledger import Auditor
 from corral.services.scheduler import Scheduler
+from corral.services.stores import Store
 from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.api")
@@ -130,7 +131,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
-    install_v1(app)
+    install_v1(app, routers())
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 

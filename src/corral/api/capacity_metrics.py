@@ -23,9 +23,9 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from corral.persistence import Store
 from corral.services import capacity as svc
 from corral.services.scheduler import Scheduler
+from corral.services.stores import Store
 
 log = structlog.get_logger("corral.capacity")
 

@@ -38,10 +38,10 @@ from corral import __version__
 from corral.api.context import RequestContext, allowed, authenticate
 from corral.config import Settings
 from corral.domain.projects import ResourceQuota
-from corral.persistence import Store
 from corral.services import capacity, projects
 from corral.services import hosts as host_svc
 from corral.services.scheduler import Scheduler
+from corral.services.stores import Store
 from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.ui")
@@ -241,6 +241,12 @@ def router(ui: Ui) -> APIRouter:
     def show_quotas_fragment(request: Request) -> HTMLResponse:
         return ui.page(request, "quotas", lambda: quotas(request), fragment=True)
 
+    _add_sign_in(r, ui)
+    return r
+
+
+def _add_sign_in(r: APIRouter, ui: Ui) -> None:
+    """The login form, its post (a token, kept in a cookie) and logout."""
     @r.get(f"{PREFIX}/login")
     def show_login(request: Request) -> HTMLResponse:
         return ui.html("login.html", message=None,
@@ -272,8 +278,6 @@ def router(ui: Ui) -> APIRouter:
         response = RedirectResponse(f"{PREFIX}/login", status_code=303, headers=HEADERS)
         response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response
-
-    return r
 
 
 def install_ui(app: FastAPI) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -21,9 +21,8 @@ from rich.text import Text
 from corral.config import ConfigError, Settings, load_settings, setting_origins
 from corral.domain.errors import CorralError, StoreUnavailable
 from corral.logging import configure_logging
-
-if TYPE_CHECKING:
-    from corral.persistence import Store
+from corral.services import system
+from corral.services.stores import Store
 
 
 class State:
@@ -86,8 +85,6 @@ def fleet_settings(store: Store) -> Settings:
     ``corral serve`` published into the database (services/system.py), over this
     command's own configuration. An option configured here that differs is said once,
     on stderr, with the value used and why."""
-    from corral.services import system
-
     own = settings()
     view = system.fleet_view(store, own, setting_origins(state.config_file,
                                                          database_url=state.database_url))
@@ -113,8 +110,6 @@ def open_services(*, check_schema: bool = True) -> Iterator[Store]:
         check_schema: refuse (exit 1) when the schema is not at the newest revision,
             with the command that fixes it; ``db`` commands pass False.
     """
-    from corral.services import system
-
     conf = settings()
     store: Store | None = None
     try:

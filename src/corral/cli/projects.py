@@ -10,7 +10,7 @@ Bad command-line values exit 2 naming the option; refusals by the rules exit 1.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -29,9 +29,7 @@ from corral.cli.context import (
 from corral.domain import bounds, errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc
-
-if TYPE_CHECKING:
-    from corral.persistence import Store
+from corral.services.stores import Store
 
 project_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="The project tree: create, list, show, rename, move, delete.")

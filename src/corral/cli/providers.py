@@ -8,7 +8,7 @@ columns. A provider may be named by UUID or by name wherever one is asked for.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -19,9 +19,7 @@ from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
 from corral.domain.model import Provider, ProviderFilter
 from corral.domain.names import RESOURCE_CLASS_NAME, TRAIT_NAME, normalize_uuid
 from corral.services import providers as svc
-
-if TYPE_CHECKING:
-    from corral.persistence import Store
+from corral.services.stores import Store
 
 provider_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Resource providers: list, show, create, delete.")

@@ -31,9 +31,11 @@ from corral.cli import output
 from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
 from corral.config import Settings
 from corral.domain import bounds, errors
-from corral.domain.workload import SyntheticParams, Workload, flavors_by_key, generate, parse_trace
+from corral.domain.synthetic import SyntheticParams, generate
+from corral.domain.workload import Workload, flavors_by_key, parse_trace
 from corral.services import sim_fleet as fleets
 from corral.services import simulator as sim
+from corral.services.simulator_report import write_all
 
 #: Most events a synthetic workload may have (each is held in memory).
 MAX_EVENTS = 10_000_000
@@ -81,6 +83,22 @@ def simulate_command(
         fail(exc.detail, code=2)
     if not len(workload):
         fail("the workload has no events", code=2)
+    results = _run(spec, workload, policies, check_every)
+    run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
+                           "boots": workload.creates,
+                           "workload": str(trace) if trace else
+                           {"synthetic": {"events": events, "load": load, "seed": seed,
+                                          "projects": projects}}}
+    files = write_all(out_dir, results, run)
+    _table(results)
+    out.print(f"wrote {len(files)} files to {out_dir}")
+    if any(r.mismatches for r in results):
+        fail("the simulator disagreed with the live filters and weighers: see result.json")
+
+
+def _run(spec: fleets.FleetSpec, workload: Workload, policies: list[sim.SimPolicy],
+         check_every: int) -> list[sim.PolicyResult]:
+    """Each policy over the workload, with a progress bar per policy."""
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=out, transient=True) as bar:
@@ -94,18 +112,7 @@ def simulate_command(
                                             progress=advance))
             except errors.InvalidInput as exc:
                 fail(exc.detail)
-    from corral.services.simulator_report import write_all
-
-    run: dict[str, Any] = {"fleet": fleet, "hosts": len(spec.hosts), "events": len(workload),
-                           "boots": workload.creates,
-                           "workload": str(trace) if trace else
-                           {"synthetic": {"events": events, "load": load, "seed": seed,
-                                          "projects": projects}}}
-    files = write_all(out_dir, results, run)
-    _table(results)
-    out.print(f"wrote {len(files)} files to {out_dir}")
-    if any(r.mismatches for r in results):
-        fail("the simulator disagreed with the live filters and weighers: see result.json")
+    return results
 
 
 def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:

@@ -21,16 +21,24 @@ satisfy a request, computed with vector operations over FleetState.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from corral.engine.combinations import (
+    Identity,
+    first_of_each,
+    identity,
+    merged_capacity_ok,
+    same_subtree_ok,
+    unsuffixed_traits_ok,
+)
+from corral.engine.masks import Mask, fits, group_filter
+from corral.engine.masks import traits_mask as traits_mask
 from corral.engine.request import Candidate, CandidateRequest, RequestGroup
 from corral.engine.state import FleetState
-
-Mask = npt.NDArray[np.bool_]
 
 #: Combinations examined per tree before the search moves on (bounds deep trees).
 MAX_COMBINATIONS_PER_TREE = 10_000
@@ -50,58 +58,6 @@ class _Slot:
     """The unsuffixed group names an in_tree: its providers then serve that tree only, so a
     sharing provider named there does not serve the trees it shares with (as Placement;
     a suffixed group's sharing provider still serves them)."""
-
-
-def _fits(state: FleetState, rc: str, amount: int) -> Mask:
-    n = state.n
-    col = state.classes.index.get(rc)
-    if col is None or col >= state.capacity.shape[1]:
-        return np.zeros(n, dtype=bool)
-    fits = (state.has[:n, col]
-            & (state.used[:n, col] + amount <= state.capacity[:n, col])
-            & (state.min_unit[:n, col] <= amount)
-            & (state.max_unit[:n, col] >= amount)
-            & (amount % state.step[:n, col] == 0))
-    return np.asarray(fits, dtype=bool)
-
-
-def traits_mask(state: FleetState, required: Sequence[frozenset[str]],
-                forbidden: frozenset[str]) -> Mask:
-    """Providers with one of each ``required`` set of traits and none ``forbidden``."""
-    mask = np.ones(state.n, dtype=bool)
-    for any_of in required:
-        hit = np.zeros(state.n, dtype=bool)
-        for name in any_of:
-            hit |= state.has_trait(name)
-        mask &= hit
-    for name in forbidden:
-        mask &= ~state.has_trait(name)
-    return mask
-
-
-def _group_filter(state: FleetState, g: RequestGroup, base: Mask) -> Mask:
-    """Aggregates and in_tree: everything about a group except resources and traits.
-
-    As Placement: a provider serving the unsuffixed group matches an aggregate when it
-    or its root is in it (an aggregate on a compute node covers its whole tree); a
-    provider serving a suffixed group must be in the aggregate itself.
-    """
-    n = state.n
-    root = state.root[:n]
-    mask = base.copy()
-    whole_tree = g.suffix == ""
-    for any_of in g.member_of:
-        member = state.in_aggregates(any_of)
-        mask &= (member | member[root]) if whole_tree else member
-    if g.forbidden_aggregates:
-        member = state.in_aggregates(g.forbidden_aggregates)
-        mask &= ~((member | member[root]) if whole_tree else member)
-    if g.in_tree is not None:
-        named = state.row_of_uuid.get(g.in_tree)
-        if named is None:
-            return np.zeros(n, dtype=bool)
-        mask &= root == root[named]
-    return mask
 
 
 class Search:
@@ -126,16 +82,16 @@ class Search:
         self.truncated_trees = 0
         self.unsuffixed: RequestGroup | None = None
         for g in req.groups:
-            filt = _group_filter(state, g, base)
+            filt = group_filter(state, g, base)
             if g.suffix == "":
                 self.unsuffixed = g
                 for rc, amount in g.resources:
-                    self.slots.append(_Slot("", {rc: amount}, filt & _fits(state, rc, amount),
+                    self.slots.append(_Slot("", {rc: amount}, filt & fits(state, rc, amount),
                                             confined=g.in_tree is not None))
             else:
                 mask = filt & traits_mask(state, g.required, g.forbidden)
                 for rc, amount in g.resources:
-                    mask &= _fits(state, rc, amount)
+                    mask &= fits(state, rc, amount)
                 self.slots.append(_Slot(g.suffix, dict(g.resources), mask))
 
     # -- feasibility -----------------------------------------------------------------------
@@ -184,14 +140,15 @@ class Search:
         table_roots, picks = self._join(options)
         keep = self._filter(picks)
         table_roots, picks = table_roots[keep], [p[keep] for p in picks]
-        order = self._dedupe(picks)
+        order = first_of_each([(slot.suffix, slot.resources) for slot in self.slots],
+                              self.n, picks)
         big_roots = np.flatnonzero(big).tolist()
         if not big_roots:
             if limit is not None:
                 order = order[:limit]
             return self._candidates_at(picks, order)
         out: list[Candidate] = []
-        seen = {_identity(c) for c in self._candidates_at(picks, order)}
+        seen = {identity(c) for c in self._candidates_at(picks, order)}
         members = self._tree_members(np.asarray(big_roots, dtype=np.int64))
         # Merge the vectorised results with the lazily enumerated big trees, in root order.
         pending = [(int(table_roots[i]), 0, int(i)) for i in order]
@@ -244,9 +201,15 @@ class Search:
         return t_roots, picks
 
     def _filter(self, picks: list[npt.NDArray[np.int64]]) -> Mask:
-        st = self.state
-        size = picks[0].shape[0]
-        keep = np.ones(size, dtype=bool)
+        """Which joined combinations (rows of ``picks``, one column per slot) hold."""
+        keep = np.ones(picks[0].shape[0], dtype=bool)
+        self._keep_tree_rules(picks, keep)
+        self._keep_unsuffixed_traits(picks, keep)
+        self._keep_merged_capacity(picks, keep)
+        self._keep_same_subtree(picks, keep)
+        return keep
+
+    def _keep_tree_rules(self, picks: list[npt.NDArray[np.int64]], keep: Mask) -> None:
         if not self.req.nested:
             # Before 1.29 a candidate may not use two providers of one tree (any one
             # provider may serve, a child alone included; a sharing provider is a tree
@@ -261,6 +224,10 @@ class Search:
             idx = list(firsts.values())
             for a, b in itertools.combinations(idx, 2):
                 keep &= picks[a] != picks[b]
+
+    def _keep_unsuffixed_traits(self, picks: list[npt.NDArray[np.int64]], keep: Mask) -> None:
+        st = self.state
+        size = picks[0].shape[0]
         g = self.unsuffixed
         unsuffixed = [i for i, slot in enumerate(self.slots) if slot.suffix == ""]
         if g is not None and unsuffixed and (g.required or g.forbidden):
@@ -275,6 +242,10 @@ class Search:
                 has = st.has_trait(name)
                 for i in unsuffixed:
                     keep &= ~has[picks[i]]
+
+    def _keep_merged_capacity(self, picks: list[npt.NDArray[np.int64]], keep: Mask) -> None:
+        st = self.state
+        size = picks[0].shape[0]
         by_class: dict[str, list[tuple[int, int]]] = {}
         for i, slot in enumerate(self.slots):
             for rc, amount in slot.resources.items():
@@ -292,6 +263,9 @@ class Search:
                 # What several groups put on one provider is one allocation: max_unit
                 # bounds the sum, as Placement checks.
                 keep &= merged <= st.max_unit[row, col]
+
+    def _keep_same_subtree(self, picks: list[npt.NDArray[np.int64]], keep: Mask) -> None:
+        size = picks[0].shape[0]
         for suffixes in self.req.same_subtree:
             cols = [i for i, slot in enumerate(self.slots) if slot.suffix in suffixes]
             if len(cols) < 2:
@@ -303,7 +277,6 @@ class Search:
                     all_below &= self._is_ancestor_or_self(picks[top], picks[other])
                 any_top |= all_below
             keep &= any_top
-        return keep
 
     def _is_ancestor_or_self(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> Mask:
         hit = a == b
@@ -314,40 +287,6 @@ class Search:
                 return np.asarray(hit, dtype=bool)
             cur = np.where(up, self.parent[np.maximum(cur, 0)], -1)
             hit |= (cur == a) & (cur >= 0)
-
-    def _weights(self) -> None:
-        rng = np.random.default_rng(20261124)
-        self._row_w = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
-        self._row_v = rng.integers(1, 2**63, size=self.n, dtype=np.uint64) | np.uint64(1)
-        self._class_w = {rc: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
-                         for slot in self.slots for rc in slot.resources}
-        self._group_w = {slot.suffix: np.uint64(rng.integers(1, 2**63, dtype=np.uint64) | 1)
-                         for slot in self.slots}
-
-    def _dedupe(self, picks: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
-        """Indices of the first occurrence of every distinct candidate, in table order.
-
-        Two combinations are the same candidate when they put the same amounts on the
-        same providers *for the same groups* (as Placement, which tells candidates apart
-        by their mappings too): an order-free sum, hashed with random 64-bit weights per
-        provider, class and group.
-        """
-        self._weights()
-        h = self._hashes(picks)
-        _, first = np.unique(h, return_index=True)
-        first.sort()
-        return first
-
-    def _hashes(self, picks: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.uint64]:
-        h = np.zeros(picks[0].shape[0], dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for slot, p in zip(self.slots, picks, strict=True):
-                signature = np.uint64(0 if slot.resources else 1)
-                for rc, amount in slot.resources.items():
-                    h += self._row_w[p] * self._class_w[rc] * np.uint64(amount)
-                    signature += self._class_w[rc] * np.uint64(amount)
-                h += self._row_v[p] * self._group_w[slot.suffix] * signature
-        return h
 
     def _candidates_at(self, picks: list[npt.NDArray[np.int64]],
                        index: npt.NDArray[np.int64]) -> list[Candidate]:
@@ -420,61 +359,20 @@ class Search:
                 rows = mappings.setdefault(slot.suffix, [])
                 if row not in rows:
                     rows.append(row)
-            if not self._unsuffixed_traits_ok(mappings.get("", [])):
+            if not unsuffixed_traits_ok(self.state, self.unsuffixed, mappings.get("", [])):
                 continue
-            if not self._same_subtree_ok(mappings):
+            if not same_subtree_ok(self.state, self.req.same_subtree, mappings):
                 continue
-            if not self._merged_capacity_ok(allocations):
+            if not merged_capacity_ok(self.state, allocations):
                 continue
             allocations = {row: res for row, res in allocations.items() if res}
             # One set for every tree: a candidate made only of sharing providers is
             # reached from each tree they serve, their own included.
-            key = _identity(Candidate(allocations, mappings))
+            key = identity(Candidate(allocations, mappings))
             if key in seen:
                 continue
             seen.add(key)
             yield Candidate(allocations, mappings)
-
-    def _unsuffixed_traits_ok(self, rows: list[int]) -> bool:
-        g = self.unsuffixed
-        if g is None or (not g.required and not g.forbidden):
-            return True
-        names: set[str] = set()
-        for row in rows:
-            rec = self.state.records[row]
-            if rec is not None:
-                names |= rec.traits
-        return all(any_of & names for any_of in g.required) and not (g.forbidden & names)
-
-    def _same_subtree_ok(self, mappings: dict[str, list[int]]) -> bool:
-        for suffixes in self.req.same_subtree:
-            rows = [row for sfx in suffixes for row in mappings.get(sfx, [])]
-            if not rows:
-                continue
-            lines = {row: set(self.state.ancestors(row)) for row in rows}
-            if not any(all(top in lines[row] for row in rows) for top in rows):
-                return False
-        return True
-
-    def _merged_capacity_ok(self, allocations: dict[int, dict[str, int]]) -> bool:
-        st = self.state
-        for row, res in allocations.items():
-            for rc, amount in res.items():
-                col = st.classes.index[rc]
-                if st.used[row, col] + amount > st.capacity[row, col]:
-                    return False
-                if amount > st.max_unit[row, col]:
-                    return False
-        return True
-
-
-Identity = tuple[frozenset[tuple[int, str, int]], frozenset[tuple[str, frozenset[int]]]]
-
-
-def _identity(c: Candidate) -> Identity:
-    """What tells two candidates apart: their allocations and their mappings."""
-    return (frozenset((row, rc, a) for row, res in c.allocations.items() for rc, a in res.items()),
-            frozenset((sfx, frozenset(rows)) for sfx, rows in c.mappings.items()))
 
 
 def find_candidates(state: FleetState, req: CandidateRequest) -> list[Candidate]:

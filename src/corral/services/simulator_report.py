@@ -8,7 +8,9 @@
 * ``heatmap.{png,svg}``: per policy, each host's most used share (vCPU or RAM) over time
   (hosts by name down the side; a fleet larger than HEAT_ROWS is averaged into bands).
 
-matplotlib runs on the Agg backend: no display is needed.
+matplotlib runs on the Agg backend: no display is needed. It is loaded by the first plot
+(:func:`_pyplot`), not with this module: about 0.7 s the CLI's other commands (which
+import the simulate command) do not pay.
 """
 
 from __future__ import annotations
@@ -19,13 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from corral.services.simulator import PolicyResult  # noqa: E402
+from corral.services.simulator import PolicyResult
 
 #: Most host rows a heat map draws; larger fleets are averaged into this many bands.
 HEAT_ROWS = 400
@@ -79,7 +77,18 @@ def write_csv(path: Path, results: Sequence[PolicyResult]) -> Path:
     return path
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig: Any, out: Path, name: str) -> list[Path]:
+    plt = _pyplot()
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for p in paths:
         fig.savefig(p, dpi=110, bbox_inches="tight")
@@ -93,6 +102,7 @@ def _hours(r: PolicyResult) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def plot_utilization(out: Path, results: Sequence[PolicyResult]) -> list[Path]:
+    plt = _pyplot()
     classes = [c for c in ("VCPU", "MEMORY_MB", "DISK_GB")
                if any(c in r.series_util for r in results)]
     fig, axes = plt.subplots(len(classes), 1, figsize=(9, 2.6 * max(1, len(classes))),
@@ -110,6 +120,7 @@ def plot_utilization(out: Path, results: Sequence[PolicyResult]) -> list[Path]:
 
 
 def plot_refusals(out: Path, results: Sequence[PolicyResult]) -> list[Path]:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.2))
     for r in results:
         ax.plot(_hours(r), r.series_refused, label=r.label)
@@ -122,6 +133,7 @@ def plot_refusals(out: Path, results: Sequence[PolicyResult]) -> list[Path]:
 
 
 def plot_heatmap(out: Path, results: Sequence[PolicyResult]) -> list[Path]:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.5), squeeze=False)
     image = None
     for ax, r in zip(axes[0], results, strict=True):

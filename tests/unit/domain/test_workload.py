@@ -11,15 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.domain.flavors import Flavor
-from corral.domain.workload import (
-    SyntheticParams,
-    TraceError,
-    deployment_size,
-    format_trace,
-    generate,
-    lifetime_h,
-    parse_trace,
-)
+from corral.domain.synthetic import SyntheticParams, deployment_size, generate, lifetime_h
+from corral.domain.workload import TraceError, format_trace, parse_trace
 
 SMALL = {"small": Flavor(id="f1", name="small", vcpus=1, ram_mb=2048, disk_gb=10)}
 CAPACITY = {"VCPU": 2000.0, "MEMORY_MB": 4_000_000.0}

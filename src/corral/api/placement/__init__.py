@@ -29,11 +29,12 @@ from corral.api.placement import (
     usages,
 )
 from corral.api.placement.middleware import PlacementMiddleware, wants_html
+from corral.api.placement.openapi import document
 from corral.api.placement.util import respond
 from corral.config import Settings
 from corral.domain import codes, errors
-from corral.persistence import Store
 from corral.services.candidates import CandidateFinder
+from corral.services.stores import Store
 from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.api")
@@ -56,9 +57,7 @@ def get_root(request: Request) -> Response:
 
 def get_openapi(request: Request) -> Response:
     """This API as an OpenAPI document, generated from the routes and models below."""
-    from corral.api.placement.openapi import document
-
-    return respond(request, document(), cache=False)
+    return respond(request, document(ROUTES), cache=False)
 
 
 ROUTES: list[tuple[str, dict[str, Handler]]] = [

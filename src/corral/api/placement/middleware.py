@@ -10,6 +10,7 @@ envelope's (api/envelope.py), shared by every route.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -18,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.api import microversion
-from corral.api.context import authenticate
+from corral.api.context import RequestContext, authenticate
 from corral.api.errors import error_response, headers_for, note_error, status_for
 from corral.config import Settings
 from corral.domain import codes, errors
@@ -54,39 +55,12 @@ class PlacementMiddleware:
             return
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        request_id = str(state.get("request_id", ""))
         extra_headers: list[tuple[bytes, bytes]] = []
-
-        origin = _origin(scope, headers)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # Location is absolute, as Placement's is: clients such as keystoneauth
-                # would otherwise prefix the endpoint to it a second time.
-                message["headers"] = [
-                    (k, origin + v if k == b"location" and v.startswith(b"/") else v)
-                    for k, v in message.get("headers", [])] + extra_headers
-            await send(message)
-
-        async def reply(status: int, detail: str, code: str | None,
-                        extra: dict[str, object] | None = None,
-                        reply_headers: dict[str, str] | None = None) -> None:
-            note_error(scope, code or codes.UNDEFINED)
-            response = error_response(status, detail, request_id=request_id, code=code,
-                                      want_html=wants_html(headers), extra=extra,
-                                      headers=reply_headers)
-            await response(scope, receive, send_with_headers)
-
-        # Without a version there is no ``code`` (it starts at 1.23); a 406 names the
-        # range served, as Placement's does.
-        try:
-            version = microversion.parse_header(headers.get(microversion.HEADER))
-        except microversion.BadVersion as exc:
-            await reply(400, str(exc), None)
-            return
-        except microversion.UnacceptableVersion as exc:
-            await reply(406, str(exc), None, {"min_version": str(microversion.MIN_VERSION),
-                                              "max_version": str(microversion.MAX_VERSION)})
+        send_with_headers = _adding_headers(send, _origin(scope, headers), extra_headers)
+        reply = _replier(scope, receive, send_with_headers, headers,
+                         str(state.get("request_id", "")))
+        version = await _version(headers, reply)
+        if version is None:
             return
         state["version"] = version
         extra_headers += [
@@ -94,43 +68,13 @@ class PlacementMiddleware:
             (b"vary", b"openstack-api-version"),
         ]
         code = codes.UNDEFINED if version.matches((1, 23)) else None
-        path = route_path(scope)
-        if path != "/":
-            token = headers.get("x-auth-token")
-            args = (self.settings, token, headers.get("x-roles"),
-                    headers.get("openstack-system-scope"))
-            lookup = self.tokens.authenticate if self.tokens is not None else None
-            project = headers.get("x-project-id")
-            try:
-                if lookup is not None and token and looks_like_secret(token):
-                    # A stored token may cost a query: not on the event loop.
-                    ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
-                                                  project_header=project)
-                else:
-                    ctx = authenticate(*args, project_header=project)
-            except errors.CorralError as exc:  # the store, unreachable while looking it up
-                await reply(status_for(exc), exc.detail, exc.code if code else None,
-                            reply_headers=headers_for(exc))
-                return
+        if route_path(scope) != "/":
+            ctx = await self._context(headers, reply, code)
             if ctx is None:
-                await reply(401, "The request you have made requires authentication.", code)
                 return
             state["context"] = ctx
-        # No database stores NUL in text (PostgreSQL refuses it): refuse it at the edge.
-        if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
-            await reply(400, "The URL may not contain NUL characters.", code)
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
-                await reply(413, f"Request body larger than {MAX_BODY} bytes.", code)
-                return
-        if body and not headers.get("content-type"):
-            await reply(400, "content-type header required when content-length > 0", code)
+        body = await _body(scope, receive, headers, reply, code)
+        if body is None:
             return
         state["body"] = body
 
@@ -138,6 +82,99 @@ class PlacementMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send_with_headers)
+
+    async def _context(self, headers: Headers, reply: Reply,
+                       code: str | None) -> RequestContext | None:
+        """The caller from the token headers; None once a 401 (or the store's error) is
+        sent."""
+        token = headers.get("x-auth-token")
+        args = (self.settings, token, headers.get("x-roles"),
+                headers.get("openstack-system-scope"))
+        lookup = self.tokens.authenticate if self.tokens is not None else None
+        project = headers.get("x-project-id")
+        try:
+            if lookup is not None and token and looks_like_secret(token):
+                # A stored token may cost a query: not on the event loop.
+                ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
+                                              project_header=project)
+            else:
+                ctx = authenticate(*args, project_header=project)
+        except errors.CorralError as exc:  # the store, unreachable while looking it up
+            await reply(status_for(exc), exc.detail, exc.code if code else None,
+                        reply_headers=headers_for(exc))
+            return None
+        if ctx is None:
+            await reply(401, "The request you have made requires authentication.", code)
+        return ctx
+
+
+#: Sends an error response: (status, detail, code, extra body fields, extra headers).
+Reply = Callable[..., Awaitable[None]]
+
+
+def _adding_headers(send: Send, origin: bytes, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send``, adding ``extra`` (filled in later) to the response's headers."""
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # Location is absolute, as Placement's is: clients such as keystoneauth
+            # would otherwise prefix the endpoint to it a second time.
+            message["headers"] = [
+                (k, origin + v if k == b"location" and v.startswith(b"/") else v)
+                for k, v in message.get("headers", [])] + extra
+        await send(message)
+
+    return send_with_headers
+
+
+def _replier(scope: Scope, receive: Receive, send: Send, headers: Headers,
+             request_id: str) -> Reply:
+    async def reply(status: int, detail: str, code: str | None,
+                    extra: dict[str, object] | None = None,
+                    reply_headers: dict[str, str] | None = None) -> None:
+        note_error(scope, code or codes.UNDEFINED)
+        response = error_response(status, detail, request_id=request_id, code=code,
+                                  want_html=wants_html(headers), extra=extra,
+                                  headers=reply_headers)
+        await response(scope, receive, send)
+
+    return reply
+
+
+async def _version(headers: Headers, reply: Reply) -> microversion.Version | None:
+    """The requested microversion; None once the 400 or 406 is sent."""
+    # Without a version there is no ``code`` (it starts at 1.23); a 406 names the
+    # range served, as Placement's does.
+    try:
+        return microversion.parse_header(headers.get(microversion.HEADER))
+    except microversion.BadVersion as exc:
+        await reply(400, str(exc), None)
+    except microversion.UnacceptableVersion as exc:
+        await reply(406, str(exc), None, {"min_version": str(microversion.MIN_VERSION),
+                                          "max_version": str(microversion.MAX_VERSION)})
+    return None
+
+
+async def _body(scope: Scope, receive: Receive, headers: Headers, reply: Reply,
+                code: str | None) -> bytes | None:
+    """The whole request body, read once; None once a refusal is sent (NUL in the URL,
+    too large, no content type)."""
+    # No database stores NUL in text (PostgreSQL refuses it): refuse it at the edge.
+    if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+        await reply(400, "The URL may not contain NUL characters.", code)
+        return None
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > MAX_BODY:
+            await reply(413, f"Request body larger than {MAX_BODY} bytes.", code)
+            return None
+    if body and not headers.get("content-type"):
+        await reply(400, "content-type header required when content-length > 0", code)
+        return None
+    return body
 
 
 def _origin(scope: Scope, headers: Headers) -> bytes:

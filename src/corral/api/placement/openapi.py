@@ -1,16 +1,18 @@
 """An OpenAPI 3.1 document of the Placement API, generated from corral's own route table
 and request models (never written by hand), served at ``/placement/openapi.json``.
 
-It describes the latest microversion: every path and method of :data:`ROUTES`, the JSON
-schema of each body from the pydantic models that validate it (so every bound of
-domain/bounds.py is in it), and the query parameters each listing reads. Clients and
-schema-driven fuzzers (tests/api/test_schemathesis.py) use it; Placement's api-ref stays
-the reference for behaviour.
+It describes the latest microversion: every path and method of the route table the app
+passes in (``corral.api.placement.ROUTES``), the JSON schema of each body from the
+pydantic models that validate it (so every bound of domain/bounds.py is in it), and the
+query parameters each listing reads. Clients and schema-driven fuzzers
+(tests/api/test_schemathesis.py) use it; Placement's api-ref stays the reference for
+behaviour.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -83,16 +85,15 @@ def _operation(path: str, method: str, refs: dict[str, str]) -> dict[str, Any]:
     return op
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI document of the Placement API, at the latest microversion."""
-    from corral.api.placement import ROUTES  # the route table imports this module's app
-
+def document(routes: Iterable[tuple[str, Mapping[str, object]]]) -> dict[str, Any]:
+    """The OpenAPI document of the Placement API, at the latest microversion, for the
+    route table ``routes`` (path, {method: handler}) that the app passes in."""
     models = sorted(set(BODIES.values()), key=lambda m: m.__name__)
     keyed, top = models_json_schema([(m, "validation") for m in models],
                                     ref_template="#/components/schemas/{model}")
     refs = {m.__name__: keyed[(m, "validation")]["$ref"] for m in models}
     paths: dict[str, Any] = {}
-    for path, handlers in ROUTES:
+    for path, handlers in routes:
         paths[path] = {method.lower(): _operation(path, method, refs) for method in handlers}
     return {
         "openapi": "3.1.0",

@@ -18,8 +18,8 @@ from corral.api.errors import ApiError, header_value
 from corral.api.microversion import Version
 from corral.api.placement.middleware import json_loads
 from corral.config import Settings
-from corral.persistence import Store
 from corral.services import providers
+from corral.services.stores import Store
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,8 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import StrictStr
 
-from corral.api.v1.common import Admin, Body, location, settings_of, store_of
-from corral.api.v1.hosts import timestamp
+from corral.api.v1.common import Admin, Body, exact_timestamp, location, settings_of, store_of
 from corral.domain import errors
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
@@ -27,7 +26,7 @@ MetadataValue = Any
 def aggregate_body(agg: Aggregate) -> dict[str, Any]:
     return {"name": agg.name, "uuid": agg.uuid, "availability_zone": agg.availability_zone,
             "metadata": agg.metadata, "hosts": agg.hosts,
-            "created_at": timestamp(agg.created_at), "updated_at": timestamp(agg.updated_at)}
+            "created_at": exact_timestamp(agg.created_at), "updated_at": exact_timestamp(agg.updated_at)}
 
 
 def _metadata(given: dict[str, Any]) -> dict[str, str | None]:

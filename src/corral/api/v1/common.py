@@ -11,11 +11,12 @@ text). The request id comes from the envelope (api/envelope.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -33,8 +34,8 @@ from corral.api.errors import (
 )
 from corral.config import Settings
 from corral.domain import errors
-from corral.persistence import Store
 from corral.services import tokens as token_svc
+from corral.services.stores import Store
 
 PREFIX = "/v1"
 
@@ -43,6 +44,16 @@ class Body(BaseModel):
     """Base of every /v1 request body: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 to the second, with a Z."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def exact_timestamp(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with its microseconds (hosts, aggregates)."""
+    return None if value is None else value.isoformat() + "Z"
 
 
 def location(request: Request, *parts: str) -> str:
@@ -347,13 +358,12 @@ async def refuse_nul(request: Request) -> None:
             raise _refuse_nul_field(found)
 
 
-def install_v1(app: FastAPI) -> None:
-    """Register the error handlers of corral's own app and the /v1 routers."""
-    from corral.api.v1.routers import routers
-
+def install_v1(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Register the error handlers of corral's own app and mount the /v1 ``routers`` (the
+    app assembles them: api/v1/routers.py; the nouns do not import each other)."""
     app.add_exception_handler(errors.CorralError, _on_domain_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
-    for router in routers():
+    for router in routers:
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(refuse_nul)])

@@ -8,16 +8,14 @@ is a 404. Every change is for admins (403 otherwise). Each flavor is shown with
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
-from corral.api.v1.common import Admin, Body, Caller, is_admin, store_of
+from corral.api.v1.common import Admin, Body, Caller, is_admin, location, store_of, timestamp
 from corral.api.v1.types import Amount, Count, QueryCount
 from corral.domain.flavors import Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
@@ -59,9 +57,6 @@ def visible_to(request: Request, ctx: RequestContext) -> str | None:
     return None if is_admin(request, ctx) else (ctx.project_id or "")
 
 
-def timestamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
 
 def placement_body(req: PlacementRequest) -> dict[str, Any]:
     return {
@@ -83,9 +78,6 @@ def flavor_body(f: Flavor) -> dict[str, Any]:
             "extra_specs": dict(f.extra_specs), "placement": placement_body(placement_request(f)),
             "created_at": timestamp(f.created_at), "updated_at": timestamp(f.updated_at)}
 
-
-def location(request: Request, *parts: str) -> str:
-    return str(request.base_url).rstrip("/") + "/v1/" + "/".join(quote(p, safe="") for p in parts)
 
 
 @router.post("/flavors", status_code=201)

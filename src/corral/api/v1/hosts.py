@@ -7,23 +7,17 @@ its effective ratios and reserved memory each with where it came from.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import StrictBool, StrictStr
 
-from corral.api.v1.common import Admin, Body, settings_of, store_of
+from corral.api.v1.common import Admin, Body, exact_timestamp, settings_of, store_of
 from corral.api.v1.types import Amount, Count, CountOrNone, HostRatioOrNone
 from corral.domain.hosts import Host, HostReport
 from corral.services import hosts as svc
 
 router = APIRouter(tags=["hosts"])
-
-
-def timestamp(value: datetime | None) -> str | None:
-    """Naive UTC from the store as ISO 8601 with a Z."""
-    return None if value is None else value.isoformat() + "Z"
 
 
 def host_body(host: Host) -> dict[str, Any]:
@@ -34,7 +28,7 @@ def host_body(host: Host) -> dict[str, Any]:
         "enabled": host.enabled,
         "disabled_reason": host.disabled_reason,
         "forced_down": host.forced_down,
-        "last_heartbeat": timestamp(host.last_heartbeat),
+        "last_heartbeat": exact_timestamp(host.last_heartbeat),
         "availability_zone": host.availability_zone,
         "aggregates": host.aggregates,
         "traits": host.traits,
@@ -48,8 +42,8 @@ def host_body(host: Host) -> dict[str, Any]:
         "failed_builds": host.failed_builds,
         "overrides": host.overrides,
         "effective": host.effective.as_dict(),
-        "created_at": timestamp(host.created_at),
-        "updated_at": timestamp(host.updated_at),
+        "created_at": exact_timestamp(host.created_at),
+        "updated_at": exact_timestamp(host.updated_at),
     }
 
 

@@ -26,11 +26,12 @@ from corral.api.v1.common import (
     Caller,
     error_entry,
     is_admin,
+    location,
     owner_scope,
     project_scope,
     store_of,
+    timestamp,
 )
-from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
 from corral.domain import errors
 from corral.domain import scheduling as s

@@ -21,8 +21,15 @@ from pydantic import StrictStr
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
 from corral.api.v1 import access
-from corral.api.v1.common import Body, Caller, is_admin, settings_of, store_of
-from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.common import (
+    Body,
+    Caller,
+    is_admin,
+    location,
+    settings_of,
+    store_of,
+    timestamp,
+)
 from corral.api.v1.types import QueryCountOrNone, QuotaLimit
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import projects as svc

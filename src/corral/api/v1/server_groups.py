@@ -17,11 +17,12 @@ from corral.api.v1.common import (
     WRITE_ROLES,
     Body,
     Caller,
+    location,
     owner_scope,
     project_scope,
     store_of,
+    timestamp,
 )
-from corral.api.v1.flavors import location, timestamp
 from corral.api.v1.types import Amount
 from corral.domain import errors
 from corral.domain import flavors as rules

@@ -15,8 +15,16 @@ from pydantic import Field, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.v1.access import require_project_admin
-from corral.api.v1.common import Body, Caller, authenticator_of, forbidden, is_admin, store_of
-from corral.api.v1.flavors import location, timestamp
+from corral.api.v1.common import (
+    Body,
+    Caller,
+    authenticator_of,
+    forbidden,
+    is_admin,
+    location,
+    store_of,
+    timestamp,
+)
 from corral.api.v1.types import ExpiresInDaysOrNone
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
