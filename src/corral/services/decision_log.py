@@ -22,6 +22,7 @@ from corral.domain.names import normalize_uuid
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import decision_records as records
+from corral.services.instance_store import DecisionStore
 from corral.services.scheduler import Ask, Decision, Placement, Refused, Scheduler
 
 log = structlog.get_logger("corral.scheduler")
@@ -114,7 +115,7 @@ def refuse(scheduler: Scheduler, refused: Refused) -> NoReturn:
 
 # -- after the decision: build reports --------------------------------------------------------
 
-def append_attempt(repo: Repository, decision_id: str | None, attempt: dict[str, Any],
+def append_attempt(repo: DecisionStore, decision_id: str | None, attempt: dict[str, Any],
                    outcome: str | None = None) -> None:
     """Add an attempt to a decision's record (and maybe change its outcome: only of a
     decision that placed this one instance, not of a boot of several)."""
@@ -133,7 +134,7 @@ def append_attempt(repo: Repository, decision_id: str | None, attempt: dict[str,
     repo.update_decision(decision_id, values)
 
 
-def failed_hosts(repo: Repository, decision_id: str | None, uuid: str) -> list[str]:
+def failed_hosts(repo: DecisionStore, decision_id: str | None, uuid: str) -> list[str]:
     """The hosts an instance's build failed on, in order, as its decision recorded them."""
     row = repo.get_decision_row(decision_id) if decision_id else None
     if row is None:

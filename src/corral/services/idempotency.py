@@ -17,8 +17,9 @@ import structlog
 
 from corral.domain import errors
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository, Store
+from corral.persistence import Store
 from corral.persistence.clock import utcnow
+from corral.services.instance_store import IdempotencyStore
 
 log = structlog.get_logger("corral.instances")
 
@@ -61,7 +62,7 @@ def _result_of(text: str) -> tuple[list[Instance], str]:
     return instances, data["decision_id"]
 
 
-def remember(repo: Repository, key: Key, instances: Sequence[Instance],
+def remember(repo: IdempotencyStore, key: Key, instances: Sequence[Instance],
              decision_id: str) -> None:
     """Store a keyed boot's answer in the boot's transaction.
 

@@ -16,6 +16,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
 from corral.services import hosts as host_svc
 from corral.services import server_groups as group_svc
+from corral.services.instance_store import InstanceStore
 
 #: Consumer types of an instance's allocations and of a move's source allocations.
 INSTANCE_TYPE = "INSTANCE"
@@ -47,7 +48,7 @@ def to_instances(repo: Repository, rows: Sequence[InstanceRow]) -> list[Instance
     return [to_instance(r, names, zones) for r in rows]
 
 
-def live_instance(repo: Repository, uuid: str, project_id: str | None,
+def live_instance(repo: InstanceStore, uuid: str, project_id: str | None,
                   for_update: bool = False) -> InstanceRow:
     """The instance ``uuid`` (of ``project_id``, unless None), not deleted.
 
