@@ -50,7 +50,7 @@ from sqlalchemy import create_engine, event, text
 from corral.config import Settings
 from corral.logging import configure_logging
 from corral.persistence import Store, make_store
-from corral.services import instances, ledger, projects
+from corral.services import instances, ledger, projects, quota_audit
 from corral.services.candidates import CandidateFinder
 from corral.services.scheduler import Scheduler
 
@@ -217,7 +217,7 @@ def measure(runs: list[Run], boots: int, block: int) -> None:
 
 def ledger_check(run: Run) -> str:
     """The audit after the run: must be clean (and the limits untouched)."""
-    report = ledger.audit(run.store)
+    report = quota_audit.audit(run.store)
     return "clean" if report.clean else f"{len(report.drifts)} drifts, {len(report.orphans)} orphans"
 
 

@@ -216,8 +216,8 @@ class TimedStore:
 
 
 def instrument(scheduler: Scheduler, parts: Parts) -> None:
-    """Time ``_pick`` (filters + weighers + choice) and ``schedule`` on this instance."""
-    pick, schedule = scheduler._pick, scheduler.schedule
+    """Time ``_pick`` (filters + weighers + choice) on this instance."""
+    pick = scheduler._pick
 
     def timed_pick(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -226,15 +226,7 @@ def instrument(scheduler: Scheduler, parts: Parts) -> None:
         finally:
             parts.decision.append(time.perf_counter() - started)
 
-    def timed_schedule(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return schedule(*args, **kwargs)
-        finally:
-            parts.schedule.append(time.perf_counter() - started)
-
     scheduler._pick = timed_pick  # type: ignore[method-assign]
-    scheduler.schedule = timed_schedule  # type: ignore[method-assign]
 
 
 # -- the baseline --------------------------------------------------------------------------
@@ -330,7 +322,7 @@ def run_in_process(template: Path, n: int, strategy: Strategy, boots: int, workd
     cold = time.perf_counter() - started
     for k in range(1, 21):  # warm-up
         one(k)
-    for lst in (parts.read, parts.decision, parts.claim, parts.schedule, parts.boot):
+    for lst in (parts.read, parts.decision, parts.claim, parts.boot):
         lst.clear()
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()

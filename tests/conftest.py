@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from corral.api.app import create_app
 from corral.config import Settings
 from corral.persistence import Store, make_store, tables
-from corral.services import catalog, ledger, system
+from corral.services import catalog, quota_audit, system
 
 PG_URL_ENV = "CORRAL_TEST_POSTGRESQL_URL"
 REQUIRE = os.environ.get("CORRAL_REQUIRE_SERVICES") == "1"
@@ -109,7 +109,7 @@ def _assert_ledger_agrees(store: Store, request: pytest.FixtureRequest) -> None:
     the database on purpose say so with ``@pytest.mark.corrupts_ledger``."""
     if request.node.get_closest_marker("corrupts_ledger"):
         return
-    report = ledger.audit(store)
+    report = quota_audit.audit(store)
     assert report.clean, f"quota audit after the test: {report}"
 
 

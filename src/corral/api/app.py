@@ -34,7 +34,7 @@ from corral.api.v1.routers import routers
 from corral.config import Settings
 from corral.services import system
 from corral.services.candidates import CandidateFinder
-from corral.services.ledger import Auditor
+from corral.services.quota_audit import Auditor
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
 from corral.services.tokens import Authenticator

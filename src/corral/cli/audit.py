@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from corral.cli.context import open_services, out
-from corral.services import ledger
+from corral.services import quota_audit
 
 DRIFT_FOUND = 3
 
@@ -26,7 +26,7 @@ def audit_command(
 ) -> None:
     """Recount quota usage from the allocations, instances and server groups."""
     with open_services() as store:
-        report = ledger.audit(store, project=project, fix=fix)
+        report = quota_audit.audit(store, project=project, fix=fix)
     if report.clean:
         out.print("The quota ledger agrees with the allocations: no drift, no orphans.")
         return

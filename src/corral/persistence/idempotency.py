@@ -9,24 +9,16 @@ its boot rolls back, and its caller replays the first one's answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain.errors import IdempotencyKeyTaken
+from corral.domain.idempotency import StoredResponse
 from corral.persistence import tables as t
 
 _k = t.idempotency_keys
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    fingerprint: str
-    status: int
-    response: str
-    created_at: datetime
 
 
 class IdempotencyQueries:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
 
 from corral.domain import scheduling
+from corral.domain.decisions import DecisionRow
+from corral.domain.instances import InstanceRow, NewInstance
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.prepared import Prepared
@@ -24,6 +27,26 @@ _sg = t.server_groups
 _INSERT_DECISION = Prepared(insert(_d))
 _INSERT_INSTANCE = Prepared(insert(_i))
 _HEARTBEATS = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
+
+
+def _instance_row(r: RowMapping) -> InstanceRow:
+    return InstanceRow(
+        uuid=r["uuid"], name=r["name"], project_id=r["project_id"], user_id=r["user_id"],
+        flavor_id=r["flavor_id"], flavor=r["flavor"], state=r["state"], host_id=r["host_id"],
+        availability_zone=r["availability_zone"], server_group_uuid=r["server_group_uuid"],
+        new_flavor_id=r["new_flavor_id"], new_flavor=r["new_flavor"],
+        source_host_id=r["source_host_id"], migration_uuid=r["migration_uuid"],
+        attempts=r["attempts"], alternates=tuple(json.loads(r["alternates"])),
+        decision_uuid=r["decision_uuid"], fault=r["fault"], created_at=r["created_at"],
+        updated_at=r["updated_at"], deleted_at=r["deleted_at"])
+
+
+def _decision_row(r: RowMapping) -> DecisionRow:
+    return DecisionRow(
+        uuid=r["uuid"], kind=r["kind"], project_id=r["project_id"],
+        instance_uuid=r["instance_uuid"], outcome=r["outcome"], reason=r["reason"],
+        host=r["host"], elapsed_ms=r["elapsed_ms"], record=r["record"],
+        created_at=r["created_at"])
 
 
 class InstanceQueries:
@@ -69,23 +92,29 @@ class InstanceQueries:
 
     # -- instances ---------------------------------------------------------------------------
 
-    def insert_instances(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def insert_instances(self, new: Sequence[NewInstance]) -> list[InstanceRow]:
         """Insert instances; returns the rows as stored (with their timestamps)."""
         now = utcnow()
-        stored = [{**r, "created_at": now, "updated_at": now, "deleted_at": None} for r in rows]
-        _INSERT_INSTANCE.executemany(self.conn, stored)
+        stored = [InstanceRow(
+            uuid=n.uuid, name=n.name, project_id=n.project_id, user_id=n.user_id,
+            flavor_id=n.flavor_id, flavor=n.flavor, state=n.state, host_id=n.host_id,
+            availability_zone=n.availability_zone, server_group_uuid=n.server_group_uuid,
+            new_flavor_id=None, new_flavor=None, source_host_id=None, migration_uuid=None,
+            attempts=n.attempts, alternates=n.alternates, decision_uuid=n.decision_uuid,
+            fault=None, created_at=now, updated_at=now, deleted_at=None) for n in new]
+        _INSERT_INSTANCE.executemany(self.conn, [_values_of(r) for r in stored])
         return stored
 
-    def get_instance_row(self, uuid: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    def get_instance_row(self, uuid: str, *, for_update: bool = False) -> InstanceRow | None:
         query = select(_i).where(_i.c.uuid == uuid)
         if for_update and self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = self.conn.execute(query).mappings().first()
-        return None if row is None else dict(row)
+        return None if row is None else _instance_row(row)
 
     def instance_rows(self, *, project_id: str | None = None, host_id: int | None = None,
                       state: str | None = None, include_deleted: bool = False,
-                      limit: int | None = None) -> list[dict[str, Any]]:
+                      limit: int | None = None) -> list[InstanceRow]:
         query = select(_i).order_by(_i.c.created_at, _i.c.id)
         if project_id is not None:
             query = query.where(_i.c.project_id == project_id)
@@ -97,7 +126,7 @@ class InstanceQueries:
             query = query.where(_i.c.state != scheduling.DELETED)
         if limit is not None:
             query = query.limit(limit)
-        return [dict(r) for r in self.conn.execute(query).mappings()]
+        return [_instance_row(r) for r in self.conn.execute(query).mappings()]
 
     def update_instance(self, uuid: str, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_i).where(_i.c.uuid == uuid).values(**values,
@@ -150,7 +179,11 @@ class InstanceQueries:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def insert_decision(self, values: Mapping[str, object]) -> None:
+    def insert_decision(self, row: DecisionRow) -> None:
+        values = {"uuid": row.uuid, "kind": row.kind, "project_id": row.project_id,
+                  "instance_uuid": row.instance_uuid, "outcome": row.outcome,
+                  "reason": row.reason, "host": row.host, "elapsed_ms": row.elapsed_ms,
+                  "record": row.record, "created_at": row.created_at}
         _INSERT_DECISION.execute(self.conn, values, columns=values)
 
     def prune_decisions(self, before: datetime) -> int:
@@ -160,16 +193,30 @@ class InstanceQueries:
     def update_decision(self, uuid: str, values: Mapping[str, object]) -> None:
         self.conn.execute(update(_d).where(_d.c.uuid == uuid).values(**values))
 
-    def get_decision_row(self, uuid: str) -> dict[str, Any] | None:
+    def get_decision_row(self, uuid: str) -> DecisionRow | None:
         row = self.conn.execute(select(_d).where(_d.c.uuid == uuid)).mappings().first()
-        return None if row is None else dict(row)
+        return None if row is None else _decision_row(row)
 
     def decision_rows(self, *, project_id: str | None = None, instance_uuid: str | None = None,
-                      also: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+                      also: str | None = None, limit: int = 50) -> list[DecisionRow]:
         """Newest first; with ``instance_uuid``, its decisions and the decision ``also``."""
         query = select(_d).order_by(_d.c.id.desc()).limit(limit)
         if project_id is not None:
             query = query.where(_d.c.project_id == project_id)
         if instance_uuid is not None:
             query = query.where(or_(_d.c.instance_uuid == instance_uuid, _d.c.uuid == also))
-        return [dict(r) for r in self.conn.execute(query).mappings()]
+        return [_decision_row(r) for r in self.conn.execute(query).mappings()]
+
+
+def _values_of(row: InstanceRow) -> dict[str, Any]:
+    """A row's column values (the alternates as their JSON list)."""
+    return {"uuid": row.uuid, "name": row.name, "project_id": row.project_id,
+            "user_id": row.user_id, "flavor_id": row.flavor_id, "flavor": row.flavor,
+            "new_flavor": row.new_flavor, "state": row.state, "host_id": row.host_id,
+            "availability_zone": row.availability_zone,
+            "server_group_uuid": row.server_group_uuid, "attempts": row.attempts,
+            "alternates": json.dumps(list(row.alternates)), "decision_uuid": row.decision_uuid,
+            "new_flavor_id": row.new_flavor_id, "source_host_id": row.source_host_id,
+            "migration_uuid": row.migration_uuid, "fault": row.fault,
+            "created_at": row.created_at, "updated_at": row.updated_at,
+            "deleted_at": row.deleted_at}

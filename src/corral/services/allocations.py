@@ -135,6 +135,35 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
     a move past a limit with QuotaExceeded (the instance API's claims; Placement's own
     API records usage but does not enforce quotas, as Placement does not).
     """
+    consumers = _lock_consumers(repo, writes)
+    inventories = inventories or {}
+    wanted = {rp for w in writes for rp in w.allocations}
+    locked = _lock_providers(repo, consumers, wanted, inventories)
+    class_ids = _class_ids(repo, writes)
+    steps = _generation_steps(repo, writes, consumers, inventories, locked)  # before the drop
+    ids = [locked[u].id for u in wanted]
+    before = repo.usages(ids)
+    held_by = [c.id for c in consumers.values() if c is not None]
+    moved: dict[tuple[str, str], int] = defaultdict(int, usage or {})
+    if held_by:
+        was = repo.allocated_by_consumer(held_by)
+        for c in consumers.values():
+            if c is not None:
+                for rc, amount in was.get(c.id, {}).items():
+                    moved[(c.project, quotas.resource_of_class(rc))] -= amount
+        repo.delete_allocations(held_by)
+    removed = _reshape_all(repo, inventories, locked)
+    # Usage moves only when something was dropped above (new consumers drop nothing).
+    usages = repo.usages(ids) if held_by or inventories else before
+    _check_fits(repo, writes, locked, ids, before, usages, removed)
+    _write_rows(repo, writes, consumers, locked, class_ids, moved)
+    repo.bump_provider_generations(locked.values(), steps)
+    ledger.charge(repo, moved, enforce=enforce)
+
+
+def _lock_consumers(repo: Repository, writes: Sequence[ConsumerWrite]
+                    ) -> dict[str, ConsumerRow | None]:
+    """Lock the consumers and check the generations their writers saw; {uuid: its row}."""
     # Lock the consumers first (then, below, their providers): what a consumer holds and
     # its generation cannot change under us once we have read them. Lock order is always
     # consumers then providers, each sorted, so claims never deadlock.
@@ -147,10 +176,14 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
             if w.generation != current:
                 raise errors.ConsumerGenerationConflict(w.consumer, current, _show(w.generation))
         consumers[w.consumer] = existing
+    return consumers
 
-    inventories = inventories or {}
+
+def _lock_providers(repo: Repository, consumers: Mapping[str, ConsumerRow | None],
+                    wanted: set[str], inventories: Mapping[str, InventoryChange]
+                    ) -> dict[str, LockedProvider]:
+    """Lock every provider the consumers hold now or will hold, and those reshaped."""
     held = repo.consumer_provider_uuids(c.id for c in consumers.values() if c is not None)
-    wanted = {rp for w in writes for rp in w.allocations}
     locked = repo.lock_providers(held | wanted | set(inventories))
     missing = sorted(set(inventories) - set(locked))
     if missing:
@@ -164,24 +197,21 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
         raise errors.InvalidInput(
             f"Allocation for resource provider '{missing[0]}' that does not exist.",
             field="allocations")
+    return locked
+
+
+def _class_ids(repo: Repository, writes: Sequence[ConsumerWrite]) -> dict[str, int]:
     classes = {rc for w in writes for res in w.allocations.values() for rc in res}
     class_ids = repo.resource_class_ids(classes)
     unknown = sorted(classes - set(class_ids))
     if unknown:
         raise errors.UnknownResourceClass(unknown[0], " in allocations")
+    return class_ids
 
-    steps = _generation_steps(repo, writes, consumers, inventories, locked)  # before the drop
-    ids = [locked[u].id for u in wanted]
-    before = repo.usages(ids)
-    held_by = [c.id for c in consumers.values() if c is not None]
-    moved: dict[tuple[str, str], int] = defaultdict(int, usage or {})
-    if held_by:
-        was = repo.allocated_by_consumer(held_by)
-        for c in consumers.values():
-            if c is not None:
-                for rc, amount in was.get(c.id, {}).items():
-                    moved[(c.project, quotas.resource_of_class(rc))] -= amount
-        repo.delete_allocations(held_by)
+
+def _reshape_all(repo: Repository, inventories: Mapping[str, InventoryChange],
+                 locked: Mapping[str, LockedProvider]) -> set[tuple[str, str]]:
+    """Replace the reshaped inventories; returns the (provider, class) pairs taken away."""
     # Classes a reshape takes away from a provider: allocating one of them in the same
     # request is the removal of an inventory in use (as Placement, which claims against
     # the union of old and new inventories before removing what the request dropped).
@@ -190,9 +220,15 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                for rc in before_inv[locked[u].id] if rc not in change.inventories}
     for rp_uuid, change in sorted(inventories.items()):
         _reshape_inventory(repo, locked[rp_uuid], change)
-    # Usage moves only when something was dropped above (new consumers drop nothing).
+    return removed
+
+
+def _check_fits(repo: Repository, writes: Sequence[ConsumerWrite],
+                locked: Mapping[str, LockedProvider], ids: list[int],
+                before: Mapping[int, Mapping[str, int]], usages: Mapping[int, Mapping[str, int]],
+                removed: set[tuple[str, str]]) -> None:
+    """Every amount asked against the providers' units and capacity (under their locks)."""
     current_inv = repo.inventories(ids)
-    usages = repo.usages(ids) if held_by or inventories else before
     asked: dict[tuple[str, str], int] = defaultdict(int)
     for w in writes:
         for rp_uuid, resources in w.allocations.items():
@@ -217,6 +253,12 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
         if used + amount > inv.capacity and not shrinks:
             raise errors.InsufficientCapacity(rp_uuid, rc, amount, used, inv.capacity)
 
+
+def _write_rows(repo: Repository, writes: Sequence[ConsumerWrite],
+                consumers: Mapping[str, ConsumerRow | None],
+                locked: Mapping[str, LockedProvider], class_ids: Mapping[str, int],
+                moved: dict[tuple[str, str], int]) -> None:
+    """The consumers and their new allocation rows; what they add goes into ``moved``."""
     rows: list[dict[str, object]] = []
     for w in writes:
         consumer = consumers[w.consumer]
@@ -242,8 +284,6 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
                 rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer_id,
                              "resource_class_id": class_ids[rc], "used": amount})
     repo.insert_allocations(rows)
-    repo.bump_provider_generations(locked.values(), steps)
-    ledger.charge(repo, moved, enforce=enforce)
 
 
 def _generation_steps(repo: Repository, writes: Sequence[ConsumerWrite],

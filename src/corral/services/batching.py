@@ -1,42 +1,39 @@
-"""Group commit for boots arriving together (see :class:`Batcher`)."""
+"""Group commit: requests arriving together run as one batch (see :class:`Batcher`).
+
+The queue knows nothing of what it runs: services/claims.py gives it the function that
+decides and claims a batch of boots in one round and one transaction.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Generic, TypeVar
 
-from corral.persistence import Repository
-
-if TYPE_CHECKING:
-    from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 @dataclass
-class Job:
-    """One request waiting in a Batcher; ``payload`` is what its writer needs."""
+class _Waiting(Generic[J, R]):
+    """One request waiting in a Batcher for its result."""
 
-    ask: Ask
-    consumers: Sequence[str]
-    payload: Any
+    job: J
     done: threading.Event = field(default_factory=threading.Event)
-    result: Outcome | None = None
+    result: R | None = None
     error: BaseException | None = None
 
 
-#: Records every placed job of a batch, in the claim's transaction.
-BatchWrite: TypeAlias = "Callable[[Repository, list[tuple[Job, list[Placement], str]]], None]"
-
-
-class Batcher:
-    """Group commit for boots arriving together.
+class Batcher(Generic[J, R]):
+    """Group commit for requests arriving together.
 
     Each caller queues its job; whoever finds no batch running becomes the leader and
-    runs every queued job (up to MAX_BATCH at a time) through
-    :meth:`Scheduler.schedule_many` until the queue is empty, so requests that arrive
-    while one batch is deciding and claiming go in the next, sharing its refresh and its
-    transaction. A lone request is a batch of one: no waiting is ever added.
+    runs every queued job (up to MAX_BATCH at a time) through ``run`` until the queue
+    is empty, so requests that arrive while one batch runs go in the next, sharing its
+    refresh and its transaction. A lone request is a batch of one: no waiting is ever
+    added. ``run`` answers, per job in order, its result or the exception refusing it
+    (handed to that job's caller only).
 
     The leader gives up leading under the same lock it finds the queue empty under, so
     a job is always either taken by the running leader or makes its caller the next
@@ -45,32 +42,31 @@ class Batcher:
 
     MAX_BATCH = 32
 
-    def __init__(self, scheduler: Scheduler, write: BatchWrite) -> None:
-        self.scheduler = scheduler
-        self.write = write
-        self.pending: list[Job] = []
+    def __init__(self, run: Callable[[list[J]], list[R | Exception]]) -> None:
+        self.run = run
+        self.pending: list[_Waiting[J, R]] = []
         self.mutex = threading.Lock()
         self.leading = False
         self.batches = 0
 
-    def submit(self, ask: Ask, consumers: Sequence[str], payload: Any) -> Outcome:
-        """Schedule and claim ``consumers``; raises NoValidHost as schedule() would."""
-        job = Job(ask, consumers, payload)
+    def submit(self, job: J) -> R:
+        """Run ``job`` in the next batch; raises what refused it."""
+        waiting: _Waiting[J, R] = _Waiting(job)
         with self.mutex:
-            self.pending.append(job)
+            self.pending.append(waiting)
             lead = not self.leading
             self.leading = True
         if lead:
             self._drain()
         else:
-            job.done.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+            waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.result is not None
+        return waiting.result
 
     def _drain(self) -> None:
-        batch: list[Job] = []
+        batch: list[_Waiting[J, R]] = []
         try:
             while True:
                 with self.mutex:
@@ -85,27 +81,23 @@ class Batcher:
             with self.mutex:
                 stranded, self.pending = batch + self.pending, []
                 self.leading = False
-            for job in stranded:
-                if not job.done.is_set():
-                    job.error = exc
-                    job.done.set()
+            for waiting in stranded:
+                if not waiting.done.is_set():
+                    waiting.error = exc
+                    waiting.done.set()
             raise
 
-    def _run(self, batch: list[Job]) -> None:
-        def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]]) -> None:
-            self.write(repo, [(batch[i], picked, decision) for i, picked, decision in items])
-
+    def _run(self, batch: list[_Waiting[J, R]]) -> None:
         try:
-            results = self.scheduler.schedule_many(
-                [(job.ask, job.consumers) for job in batch], write_all)
+            results = self.run([waiting.job for waiting in batch])
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
-            for job in batch:
-                job.error = exc
-                job.done.set()
+            for waiting in batch:
+                waiting.error = exc
+                waiting.done.set()
             return
-        for job, result in zip(batch, results, strict=True):
+        for waiting, result in zip(batch, results, strict=True):
             if isinstance(result, Exception):  # NoValidHost, QuotaExceeded
-                job.error = result
+                waiting.error = result
             else:
-                job.result = result
-            job.done.set()
+                waiting.result = result
+            waiting.done.set()

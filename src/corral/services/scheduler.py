@@ -1,7 +1,7 @@
-"""The scheduler: filters, weighers and the claim, over the in-memory engine.
+"""The scheduler's decision over the in-memory engine, and the engine's side of a claim.
 
 One Scheduler per process shares the candidates engine (and its lock) with the
-Placement API, so both answer from the same fleet. A decision:
+Placement API, so both answer from the same fleet. A decision (:meth:`Scheduler.decide`):
 
 1. refreshes the engine from the store (the providers named in the change feed since
    it last looked) and, when hosts or aggregates changed, rebuilds the HostTable
@@ -10,19 +10,15 @@ Placement API, so both answer from the same fleet. A decision:
    random among the best ``host_subset_size``; the next best become the alternates a
    failed build is retried on; ``count`` instances are picked one after another, each
    seeing the ones before it;
-3. claims every instance in one transaction: the allocations (locked and re-checked
-   against capacity, see services/allocations.py) and, for a hard server-group policy,
-   the group re-checked under its lock, so parallel schedulers never break it. A claim
-   that loses a race re-runs the decision, up to CLAIM_ROUNDS times. A committed claim
-   is applied to the engine as made (adopted) rather than reloaded.
+3. comes back as a :class:`Decision` (its placements and its record) or a
+   :class:`Refused` (the explanation of why no host can take it), and the engine is
+   left as it was.
 
-Boots that arrive together go through :meth:`Scheduler.schedule_many` (group commit,
-services/batching.py): decided one after another in one round, claimed in one
-transaction.
-
-Every decision is recorded (``decisions`` table) with the request, the configuration
-used, the funnel, the best weighed hosts and the outcome; a request no host can take
-raises NoValidHost carrying the explanation (engine/explain.py).
+The claim that follows is the use case's (services/claims.py): one transaction that
+writes the allocations, the quota ledger, the instances and the decision record; a
+committed claim is applied to the engine as made (:meth:`Scheduler.adopt`) rather than
+reloaded. Boots that arrive together are decided by :meth:`Scheduler.decide_together`,
+one after another, each seeing the ones before it.
 """
 
 from __future__ import annotations
@@ -33,16 +29,14 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
-import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from corral.config import Settings
-from corral.domain import errors, quotas
+from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, placement_request
 from corral.engine.explain import Explainer
@@ -51,9 +45,8 @@ from corral.engine.hosts import HostTable
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.weighers import Weights, weigh
 from corral.persistence import Repository, Store
-from corral.persistence.clock import utcnow
 from corral.services import decision_records as records
-from corral.services.batching import Batcher, BatchWrite
+from corral.services.batching import Batcher
 from corral.services.candidates import CandidateFinder
 from corral.services.decision_records import TOP_WEIGHED
 from corral.services.flavors import FlavorCache
@@ -61,16 +54,8 @@ from corral.services.host_table import HostTableCache
 
 log = structlog.get_logger("corral.scheduler")
 
-#: Decide-and-claim rounds before a request that keeps losing claim races gives up.
-CLAIM_ROUNDS = 4
 #: Hosts tried, best first, when the chosen one cannot be arranged for the request.
 ARRANGE_TRIES = 10
-#: Decisions older than the retention are pruned on about one decision write in this many.
-PRUNE_EVERY = 1000
-
-
-class _Rehearsed(Exception):  # noqa: N818 - not an error: rolls a dry run's claim back
-    """Raised at the end of a dry run's claim to roll its transaction back."""
 
 
 class GroupPolicyConflict(errors.Conflict):
@@ -106,22 +91,39 @@ class Placement:
 
 
 @dataclass
-class Outcome:
+class Decision:
+    """Where a request goes, as decided (not yet claimed): its placements and record."""
+
     decision_id: str
+    ask: Ask
+    kind: str
+    instance: str | None
+    """The instance moved or rescheduled (None: a boot)."""
     placements: list[Placement]
     record: dict[str, Any]
+    started: float
+    """When the request reached the scheduler (time.perf_counter)."""
+    ctx: FilterContext
+    funnel: Funnel
 
 
-#: Why one job of a batch was not placed (handed to its caller, not to the others).
-Refusal = s.NoValidHost | quotas.QuotaExceeded | errors.IdempotencyKeyTaken
+@dataclass
+class Refused:
+    """A request no host can take, and why (its record is written when it is refused)."""
+
+    decision_id: str
+    ask: Ask
+    kind: str
+    instance: str | None
+    ctx: FilterContext
+    funnel: Funnel
+    conflicts: list[dict[str, Any]]
+    started: float
+    explanation: dict[str, Any]
+
 
 #: Engine rows changed by a decision in progress: {row: (used before, consumers before)}.
 Saved = dict[int, tuple[np.ndarray, int]]
-
-#: Records what was placed, inside the claim's transaction (gets the decision id).
-Write = Callable[[Repository, list[Placement], str], None]
-#: Records several placed requests at once: [(job index, placements, decision id)].
-WriteAll = Callable[[Repository, list[tuple[int, list[Placement], str]]], None]
 
 
 class SchedulerMetrics:
@@ -176,183 +178,76 @@ class Scheduler:
         self.configuration = records.configuration(settings, self.hosts.policy)
         self.random = random.Random()
         self.flavors = FlavorCache()
-        self._batchers: dict[str, Batcher] = {}
+        self._batchers: dict[str, Batcher[Any, Any]] = {}
         self._batchers_lock = threading.Lock()
 
-    def batcher(self, name: str, write: BatchWrite) -> Batcher:
-        """The process's group-commit queue ``name`` (created with ``write`` on first use)."""
+    def batcher(self, name: str, run: Callable[[list[Any]], list[Any]]) -> Batcher[Any, Any]:
+        """The process's group-commit queue ``name`` (created to ``run`` on first use)."""
         with self._batchers_lock:
             found = self._batchers.get(name)
             if found is None:
-                found = self._batchers[name] = Batcher(self, write)
+                found = self._batchers[name] = Batcher(run)
             return found
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def schedule(self, ask: Ask, consumers: Sequence[str], *, kind: str, write: Write | None,
-                 instance: str | None = None, rehearse: bool = False) -> Outcome:
-        """Place ``consumers`` (one per instance asked); ``write`` None is a dry run.
+    def decide(self, ask: Ask, consumers: Sequence[str], *, kind: str, decision_id: str,
+               instance: str | None, started: float,
+               conflicts: list[dict[str, Any]]) -> Decision | Refused:
+        """Choose a host for each of ``consumers`` from fresh state (caller holds
+        ``finder.lock``); ``conflicts`` are the claim races lost so far (recorded)."""
+        with self.store.read() as repo:
+            self.finder.refresh_in(repo)
+            table = self.hosts.get(repo)
+            query = self._query(repo, table, ask)
+        saved: Saved = {}
+        try:
+            picked, ctx, funnel, weights, explanation = self._pick(table, query, consumers,
+                                                                   saved)
+        finally:
+            self._restore(saved)
+        if picked is None:
+            return Refused(decision_id, ask, kind, instance, ctx, funnel, conflicts, started,
+                           explanation)
+        record = self._record(ask, kind, ctx, funnel, weights, picked, conflicts)
+        return Decision(decision_id, ask, kind, instance, picked, record, started, ctx, funnel)
 
-        ``write`` runs inside the claim's transaction after the allocations are written
-        (it records the instances). Raises NoValidHost (recorded) when nothing fits.
-        With ``rehearse`` it is a dry run too, that answers exactly what the claim would:
-        ``write`` runs, with every check of the claim (capacity, group policies, quotas:
-        a QuotaExceeded comes out as it would), then the transaction is rolled back.
-        """
-        started = time.perf_counter()
-        decision_id = str(uuidlib.uuid4())
-        conflicts: list[dict[str, Any]] = []
-        with self.finder.lock:
-            for _round in range(CLAIM_ROUNDS):
-                with self.store.read() as repo:
-                    self.finder.refresh_in(repo)
-                    table = self.hosts.get(repo)
-                    query = self._query(repo, table, ask)
-                saved: Saved = {}
-                try:
-                    picked, ctx, funnel, weights, explanation = self._pick(table, query,
-                                                                           consumers, saved)
-                finally:
-                    self._restore(saved)
+    def decide_together(self, jobs: Sequence[tuple[Ask, Sequence[str]]], started: float
+                        ) -> list[Decision | Refused]:
+        """Decide several independent boots in one round (caller holds ``finder.lock``):
+        one refresh, each decided as if alone but seeing the ones before it (their
+        capacity, and their group's members)."""
+        with self.store.read() as repo:
+            self.finder.refresh_in(repo)
+            table = self.hosts.get(repo)
+            queries = [self._query(repo, table, ask) for ask, _consumers in jobs]
+        out: list[Decision | Refused] = []
+        saved: Saved = {}
+        taken: dict[str, dict[str, int]] = {}  # group -> host -> members placed here
+        try:
+            for (ask, consumers), query in zip(jobs, queries, strict=True):
+                if ask.group is not None and ask.group.id in taken:
+                    members = dict(query.group_members)
+                    for host, n in taken[ask.group.id].items():
+                        members[host] = members.get(host, 0) + n
+                    query = replace(query, group_members=members)
+                picked, ctx, funnel, weights, explanation = self._pick(table, query,
+                                                                       consumers, saved)
                 if picked is None:
-                    return self._refuse(decision_id, ask, kind, instance, ctx, funnel,
-                                        conflicts, started, explanation)
-                record = self._record(ask, kind, ctx, funnel, weights, picked, conflicts)
-                if write is None:
-                    record["outcome"] = "dry_run"
-                    return self._finish(decision_id, ask, kind, instance, record, picked,
-                                        started, outcome="dry_run")
-                try:
-                    if rehearse:
-                        self._rehearse(ask, picked, decision_id, write)
-                        record["outcome"] = "dry_run"
-                        return self._finish(decision_id, ask, kind, instance, record, picked,
-                                            started, outcome="dry_run")
-                    with self.store.write() as repo:
-                        self._check_groups(repo, [(ask, picked)])
-                        write(repo, picked, decision_id)
-                        self._insert(repo, decision_id, ask, kind, instance, record, picked,
-                                     started, "scheduled")
-                        versions = self.finder.versions_after(repo.bumped)
-                        own = list(repo.logged_changes)
-                    self._adopt(picked, versions, own)
-                except (errors.InsufficientCapacity, GroupPolicyConflict,
-                        errors.ConsumerGenerationConflict) as exc:
-                    conflicts.append({"hosts": [p.host for p in picked], "reason": s.CLAIM_CONFLICT,
-                                      "message": exc.detail})
-                    self.metrics.retries.labels("claim_conflict").inc()
-                    log.info("claim_conflict", decision=decision_id, error=exc.detail)
+                    out.append(Refused(str(uuidlib.uuid4()), ask, "boot", None, ctx, funnel, [],
+                                       started,
+                                       explanation))
                     continue
-                return self._finish(decision_id, ask, kind, instance, record, picked, started,
-                                    outcome="scheduled", recorded=True)
-            explanation = Explainer(ctx, funnel).explain()
-            explanation.update(code=s.CLAIM_CONFLICT, kind="transient", retry_can_help=True)
-            return self._refuse(decision_id, ask, kind, instance, ctx, funnel, conflicts,
-                                started, explanation)
-
-    def schedule_many(self, jobs: Sequence[tuple[Ask, Sequence[str]]], write_all: WriteAll
-                      ) -> list[Outcome | Refusal]:
-        """Boot several independent requests in one decision round and one transaction
-        (group commit: concurrent boots share the engine refresh and the claim's
-        transaction). Each is decided as if alone, seeing the ones before it; each gets
-        its own decision record. ``write_all`` records every placed request at once.
-
-        When the shared claim loses a race, each request is decided again on its own
-        (:meth:`schedule`). Returns, per job, its Outcome or the NoValidHost refusing it.
-        """
-        if len(jobs) == 1:
-            return [self._alone(jobs, 0, write_all)]
-        started = time.perf_counter()
-        results: list[Outcome | Refusal | None] = [None] * len(jobs)
-        refused: list[tuple[int, FilterContext, Funnel, dict[str, Any]]] = []
-        placed: list[tuple[int, list[Placement], dict[str, Any], str]] = []
-        with self.finder.lock:
-            with self.store.read() as repo:
-                self.finder.refresh_in(repo)
-                table = self.hosts.get(repo)
-                queries = [self._query(repo, table, ask) for ask, _consumers in jobs]
-            saved: Saved = {}
-            taken: dict[str, dict[str, int]] = {}  # group -> host -> members placed here
-            try:
-                for i, ((ask, consumers), query) in enumerate(zip(jobs, queries, strict=True)):
-                    if ask.group is not None and ask.group.id in taken:
-                        members = dict(query.group_members)
-                        for host, n in taken[ask.group.id].items():
-                            members[host] = members.get(host, 0) + n
-                        query = replace(query, group_members=members)
-                    picked, ctx, funnel, weights, explanation = self._pick(table, query,
-                                                                           consumers, saved)
-                    if picked is None:
-                        refused.append((i, ctx, funnel, explanation))
-                        continue
-                    if ask.group is not None:
-                        into = taken.setdefault(ask.group.id, {})
-                        for p in picked:
-                            into[p.host] = into.get(p.host, 0) + 1
-                    record = self._record(ask, "boot", ctx, funnel, weights, picked, [])
-                    placed.append((i, picked, record, str(uuidlib.uuid4())))
-            finally:
-                self._restore(saved)
-            lost = False
-            if placed:
-                try:
-                    with self.store.write() as repo:
-                        self._check_groups(repo, [(jobs[i][0], picked)
-                                                  for i, picked, _r, _d in placed])
-                        write_all(repo, [(i, picked, d) for i, picked, _r, d in placed])
-                        for i, picked, record, decision_id in placed:
-                            self._insert(repo, decision_id, jobs[i][0], "boot", None, record,
-                                         picked, started, "scheduled")
-                        versions = self.finder.versions_after(repo.bumped)
-                        own = list(repo.logged_changes)
-                    self._adopt([p for _i, picked, _r, _d in placed for p in picked], versions,
-                                own)
-                except (errors.InsufficientCapacity, GroupPolicyConflict,
-                        errors.ConsumerGenerationConflict) as exc:
-                    self.metrics.retries.labels("claim_conflict").inc()
-                    log.info("batch_claim_conflict", boots=len(placed), error=exc.detail)
-                    lost = True
-                except (quotas.QuotaExceeded, errors.IdempotencyKeyTaken) as exc:
-                    # one boot's project is over its quota, or one boot's key was stored
-                    # by another call: the others must not be refused with it
-                    log.info("batch_refused_one", boots=len(placed), error=exc.detail)
-                    lost = True
-        if lost:  # each on its own now, decided again from fresh state (the refused too:
-            # they were refused beside placements that are now rolled back)
-            return [self._alone(jobs, i, write_all) for i in range(len(jobs))]
-        for i, picked, record, decision_id in placed:
-            results[i] = self._finish(decision_id, jobs[i][0], "boot", None, record, picked,
-                                      started, outcome="scheduled", recorded=True)
-        for i, ctx, funnel, explanation in refused:
-            try:
-                self._refuse(str(uuidlib.uuid4()), jobs[i][0], "boot", None, ctx, funnel, [],
-                             started, explanation)
-            except s.NoValidHost as exc:
-                results[i] = exc
-        return [r for r in results if r is not None]
-
-    def _rehearse(self, ask: Ask, picked: list[Placement], decision_id: str,
-                  write: Write) -> None:
-        """The claim's transaction, every check included, rolled back at its end."""
-        try:
-            with self.store.write() as repo:
-                self._check_groups(repo, [(ask, picked)])
-                write(repo, picked, decision_id)
-                raise _Rehearsed
-        except _Rehearsed:
-            pass
-
-    def _alone(self, jobs: Sequence[tuple[Ask, Sequence[str]]], i: int, write_all: WriteAll
-               ) -> Outcome | Refusal:
-        """Job ``i`` of a batch, scheduled on its own."""
-        def write(repo: Repository, picked: list[Placement], decision_id: str) -> None:
-            write_all(repo, [(i, picked, decision_id)])
-
-        ask, consumers = jobs[i]
-        try:
-            return self.schedule(ask, consumers, kind="boot", write=write)
-        except (s.NoValidHost, quotas.QuotaExceeded, errors.IdempotencyKeyTaken) as exc:
-            return exc
+                if ask.group is not None:
+                    into = taken.setdefault(ask.group.id, {})
+                    for p in picked:
+                        into[p.host] = into.get(p.host, 0) + 1
+                record = self._record(ask, "boot", ctx, funnel, weights, picked, [])
+                out.append(Decision(str(uuidlib.uuid4()), ask, "boot", None, picked, record,
+                                    started, ctx, funnel))
+        finally:
+            self._restore(saved)
+        return out
 
     def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:
         """What ``ask`` asks of the hosts, with its group's members and hinted hosts."""
@@ -430,8 +325,8 @@ class Scheduler:
             members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
         return picked, ctx, funnel, first_weights, {}
 
-    def _adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
-               own: list[int]) -> None:
+    def adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
+              own: list[int]) -> None:
         """Our own claim goes into the engine as it was made (see CandidateFinder.adopt)."""
         claimed: dict[str, dict[str, int]] = {}
         consumers: dict[str, int] = {}
@@ -457,22 +352,6 @@ class Scheduler:
         return explanation
 
     @staticmethod
-    def _check_groups(repo: Repository, asks: Sequence[tuple[Ask, list[Placement]]]) -> None:
-        """Re-check hard group policies under the groups' locks (in id order), counting
-        the members already there and those placed before in ``asks``."""
-        hard = [(ask, picked) for ask, picked in asks
-                if ask.group is not None and ask.group.policy in (s.AFFINITY, s.ANTI_AFFINITY)]
-        for group_id in sorted({ask.group.id for ask, _p in hard if ask.group}):
-            repo.lock_server_group(group_id)
-        counted: dict[str, dict[str, int]] = {}
-        for ask, picked in hard:
-            assert ask.group is not None
-            if ask.group.id not in counted:
-                counted[ask.group.id] = repo.group_members_by_host(ask.group.id,
-                                                                   besides=ask.moving)
-            Scheduler._check_placements(ask.group, counted[ask.group.id], picked)
-
-    @staticmethod
     def _check_placements(group: ServerGroup, members: dict[str, int],
                           picked: list[Placement]) -> None:
         limit = group.max_server_per_host or 1
@@ -494,65 +373,3 @@ class Scheduler:
                 conflicts: list[dict[str, Any]]) -> dict[str, Any]:
         return records.build(self.configuration, ask, kind, ctx, funnel, weights, picked,
                              conflicts)
-
-    def _insert(self, repo: Repository, decision_id: str, ask: Ask, kind: str,
-                instance: str | None, record: dict[str, Any], picked: list[Placement] | None,
-                started: float, outcome: str, reason: str | None = None) -> None:
-        elapsed = (time.perf_counter() - started) * 1000
-        record.update(outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
-        self._prune(repo)
-        repo.insert_decision({
-            "uuid": decision_id, "kind": kind, "project_id": ask.project_id,
-            "instance_uuid": instance or (picked[0].consumer
-                                          if picked and outcome != "dry_run" else None),
-            "outcome": outcome, "reason": reason,
-            "host": picked[0].host if picked else None, "elapsed_ms": elapsed,
-            # orjson: with json, encoding the record was 5% of a boot over HTTP (measured)
-            "record": orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS).decode(),
-            "created_at": utcnow()})
-
-    def _prune(self, repo: Repository) -> None:
-        """Now and then (about one write in PRUNE_EVERY), drop decisions older than the
-        retention, in the writing transaction: the table stays bounded with no job to
-        run."""
-        hours = self.settings.decision_retention_hours
-        if hours and self.random.random() < 1 / PRUNE_EVERY:
-            pruned = repo.prune_decisions(utcnow() - timedelta(hours=hours))
-            if pruned:
-                log.info("decisions_pruned", decisions=pruned, older_than_hours=hours)
-
-    def _finish(self, decision_id: str, ask: Ask, kind: str, instance: str | None,
-                record: dict[str, Any], picked: list[Placement], started: float, *,
-                outcome: str, recorded: bool = False) -> Outcome:
-        if not recorded:
-            with self.store.write() as repo:
-                self._insert(repo, decision_id, ask, kind, instance, record, picked, started,
-                             outcome)
-        elapsed = time.perf_counter() - started
-        self.metrics.decision_seconds.labels(kind, outcome).observe(elapsed)
-        if outcome == "scheduled" and kind == "boot":
-            self.metrics.boots.labels("scheduled").inc(len(picked))
-        log.info("scheduling_decision", decision=decision_id, kind=kind, outcome=outcome,
-                 hosts=[p.host for p in picked], considered=record["funnel"][0]["hosts"],
-                 passed=record["funnel"][-1]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
-        return Outcome(decision_id, picked, record)
-
-    def _refuse(self, decision_id: str, ask: Ask, kind: str, instance: str | None,
-                ctx: FilterContext, funnel: Funnel, conflicts: list[dict[str, Any]],
-                started: float, explanation: dict[str, Any]) -> NoReturn:
-        record = self._record(ask, kind, ctx, funnel, None, None, conflicts)
-        record["explanation"] = explanation
-        code = explanation["code"]
-        with self.store.write() as repo:
-            self._insert(repo, decision_id, ask, kind, instance, record, None, started,
-                         "no_valid_host", code)
-        elapsed = time.perf_counter() - started
-        self.metrics.decision_seconds.labels(kind, "no_valid_host").observe(elapsed)
-        if kind == "boot":
-            self.metrics.boots.labels("no_valid_host").inc(ask.count)
-        self.metrics.no_valid_host.labels(explanation.get("filter") or code).inc()
-        log.info("scheduling_decision", decision=decision_id, kind=kind,
-                 outcome="no_valid_host", reason=code, filter=explanation.get("filter"),
-                 resource_class=explanation.get("resource_class"),
-                 considered=record["funnel"][0]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
-        raise s.NoValidHost(records.describe(explanation), {"decision_id": decision_id, **explanation})

@@ -3,24 +3,34 @@ and behave exactly as if each had been scheduled alone."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from corral.config import Settings
-from corral.domain import errors
+from corral.domain import errors, quotas
 from corral.domain import scheduling as s
+from corral.domain.flavors import snapshot
 from corral.domain.hosts import HostReport
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository, Store
+from corral.persistence import Store
+from corral.persistence.clock import utcnow
+from corral.services import allocations, claims, decision_log, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import instances as svc
 from corral.services import server_groups as group_svc
 from corral.services.candidates import CandidateFinder
-from corral.services.scheduler import Ask, Outcome, Placement, Scheduler, WriteAll
+from corral.services.claim_writes import BootClaim
+from corral.services.claims import BootJob, Outcome
+from corral.services.scheduler import Ask, Decision, Refused, Scheduler
 
 
 @pytest.fixture
@@ -40,59 +50,98 @@ def _ask(store: Store, group: str | None = None) -> Ask:
     return Ask(flavor=flavor, project_id="p", user_id="u", group=found)
 
 
-def _recorder(written: list[str]) -> WriteAll:
-    def write_all(repo: Repository, items: list[tuple[int, list[Placement], str]]) -> None:
-        from corral.services.allocations import ConsumerWrite, write_in
+def _job(store: Store, consumer: str, group: str | None = None, project: str = "p"
+         ) -> BootJob:
+    ask = replace(_ask(store, group), project_id=project)
+    what = BootClaim(name="vm", project_id=project, user_id="u", availability_zone=None,
+                     flavor=ask.flavor, flavor_snapshot=json.dumps(snapshot(ask.flavor)),
+                     group=ask.group, key=None)
+    return BootJob(ask, [consumer], what)
 
-        write_in(repo, [ConsumerWrite(p.consumer, p.allocations, "p", "u", generation=None)
-                        for _i, placed, _d in items for p in placed])
-        written.extend(p.host for _i, placed, _d in items for p in placed)
-    return write_all
+
+def _hosts(results: Sequence[object]) -> list[str]:
+    """The hosts of every instance the results booted (as stored)."""
+    return [i.host or "" for r in results if isinstance(r, Outcome) for i in r.instances]
 
 
 def test_a_batch_places_each_job_seeing_the_ones_before(store: Store,
                                                         scheduler: Scheduler) -> None:
     group = group_svc.create_server_group(store, name="g", policy="anti-affinity",
                                           project_id="p", user_id="u")
-    written: list[str] = []
-    jobs = [(_ask(store, group.id), [f"00000000-0000-4000-8000-00000000000{i}"])
+    jobs = [_job(store, f"00000000-0000-4000-8000-00000000000{i}", group.id)
             for i in range(4)]
-    results = scheduler.schedule_many(jobs, _recorder(written))
+    results = claims.claim_together(scheduler, jobs)
     placed = [r for r in results if isinstance(r, Outcome)]
     refused = [r for r in results if isinstance(r, s.NoValidHost)]
     # three hosts, one member each: the fourth is refused, in the same batch
     assert len(placed) == 3 and len(refused) == 1
-    assert sorted(written) == ["cn1", "cn2", "cn3"]
+    assert sorted(_hosts(results)) == ["cn1", "cn2", "cn3"]
     assert refused[0].explanation["constraint"] == "group_policy"
     assert len({r.decision_id for r in placed}) == 3  # one decision each
 
 
 def test_a_batch_never_exceeds_capacity(store: Store, scheduler: Scheduler) -> None:
-    written: list[str] = []
-    jobs = [(_ask(store), [f"00000000-0000-4000-8000-0000000000{i:02d}"]) for i in range(11)]
-    results = scheduler.schedule_many(jobs, _recorder(written))
-    assert sum(not isinstance(r, s.NoValidHost) for r in results) == 9
-    assert Counter(written) == {"cn1": 3, "cn2": 3, "cn3": 3}
+    jobs = [_job(store, f"00000000-0000-4000-8000-0000000000{i:02d}") for i in range(11)]
+    results = claims.claim_together(scheduler, jobs)
+    assert sum(isinstance(r, Outcome) for r in results) == 9
+    assert Counter(_hosts(results)) == {"cn1": 3, "cn2": 3, "cn3": 3}
     assert all(isinstance(r, s.NoValidHost) for r in results[9:])
 
 
+def _fill(store: Store, provider: str) -> None:
+    """Another writer takes every MEMORY_MB left on ``provider``."""
+    for k in range(10):
+        try:
+            allocations.write_allocations(store, [allocations.ConsumerWrite(
+                f"00000000-0000-4000-8000-0000000009{k:02d}", {provider: {"MEMORY_MB": 2048}},
+                "other", "u", generation=None)])
+        except errors.InsufficientCapacity:
+            return
+
+
 def test_a_batch_that_loses_a_race_is_scheduled_again_one_by_one(
+        store: Store, scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch) -> None:
+    together, alone = scheduler.decide_together, scheduler.decide
+    batches: list[int] = []
+    decided: list[int] = []
+
+    def racing(jobs: Sequence[tuple[Ask, Sequence[str]]], started: float
+               ) -> list[Decision | Refused]:
+        out = together(jobs, started)
+        batches.append(len(jobs))
+        if len(batches) == 1:  # between the batch's decision and its claim
+            first = out[0]
+            assert isinstance(first, Decision)
+            _fill(store, next(iter(first.placements[0].allocations)))
+        return out
+
+    def counted(*args: Any, **kwargs: Any) -> Decision | Refused:
+        decided.append(len(args[1]))
+        return alone(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "decide_together", racing)
+    monkeypatch.setattr(scheduler, "decide", counted)
+    jobs = [_job(store, f"00000000-0000-4000-8000-00000000010{i}") for i in range(3)]
+    results = claims.claim_together(scheduler, jobs)
+    assert all(isinstance(r, Outcome) for r in results)
+    assert batches == [3] and decided == [1, 1, 1]  # the batch, then each alone
+    assert len(_hosts(results)) == 3
+    assert scheduler.metrics.retries.labels("claim_conflict")._value.get() == 1
+
+
+def test_one_boot_over_its_quota_does_not_refuse_the_others(
         store: Store, scheduler: Scheduler) -> None:
-    written: list[str] = []
-    inner = _recorder(written)
-    calls: list[int] = []
-
-    def flaky(repo: Repository, items: list[tuple[int, list[Placement], str]]) -> None:
-        calls.append(len(items))
-        if len(calls) == 1:
-            raise errors.InsufficientCapacity("x", "MEMORY_MB", 1, 0, 0)
-        inner(repo, items)
-
-    jobs = [(_ask(store), [f"00000000-0000-4000-8000-00000000010{i}"]) for i in range(3)]
-    results = scheduler.schedule_many(jobs, flaky)
-    assert not any(isinstance(r, s.NoValidHost) for r in results)
-    assert calls == [3, 1, 1, 1]  # the batch, then each alone
-    assert len(written) == 3
+    model = scheduler.settings.quota_model
+    projects.create_project(store, "q", model=model)
+    projects.set_limits(store, "q", {quotas.INSTANCES: 0}, model=model)
+    jobs = [_job(store, "00000000-0000-4000-8000-000000000200"),
+            _job(store, "00000000-0000-4000-8000-000000000201", project="q"),
+            _job(store, "00000000-0000-4000-8000-000000000202")]
+    results = claims.claim_together(scheduler, jobs)
+    assert isinstance(results[0], Outcome) and isinstance(results[2], Outcome)
+    assert isinstance(results[1], quotas.QuotaExceeded)
+    assert sorted(i.id for i in svc.list_instances(store)) == sorted(
+        i.id for r in (results[0], results[2]) if isinstance(r, Outcome) for i in r.instances)
 
 
 def test_concurrent_boots_are_batched_and_all_land(store: Store, scheduler: Scheduler) -> None:
@@ -126,11 +175,6 @@ def test_concurrent_boots_are_batched_and_all_land(store: Store, scheduler: Sche
 
 def test_old_decisions_are_pruned_as_new_ones_are_written(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import timedelta
-
-    from corral.persistence.clock import utcnow
-    from corral.services import scheduler as scheduler_module
-
     settings = Settings(data_dir=str(tmp_path), decision_retention_hours=1)
     host_svc.report_host(store, settings, "cn1", HostReport(vcpus=4, memory_mb=8192,
                                                             disk_gb=10))
@@ -140,7 +184,7 @@ def test_old_decisions_are_pruned_as_new_ones_are_written(
                                                  user_id="u"))
     with store.write() as repo:  # pretend it was decided two hours ago
         repo.update_decision(old.decision_id, {"created_at": utcnow() - timedelta(hours=2)})
-    monkeypatch.setattr(scheduler_module, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(decision_log, "PRUNE_EVERY", 1)
     new = svc.boot(store, sched, svc.BootRequest(name="b", flavor="m1", project_id="p",
                                                  user_id="u"))
     assert [d["id"] for d in svc.list_decisions(store)] == [new.decision_id]

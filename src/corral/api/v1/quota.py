@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from corral.api.v1.access import require_cloud_admin
 from corral.api.v1.common import Body, Caller
-from corral.services.ledger import Auditor
+from corral.services.quota_audit import Auditor
 
 router = APIRouter(tags=["quotas"])
 
