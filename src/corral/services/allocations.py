@@ -21,9 +21,9 @@ import structlog
 
 from corral.domain import capacity, codes, errors, quotas
 from corral.domain.capacity import Inventory
-from corral.persistence import Repository, Store
-from corral.persistence.allocations import ConsumerRow, LockedProvider
+from corral.domain.model import ConsumerRow, LockedProvider
 from corral.services import ledger
+from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.allocations")
 
@@ -124,7 +124,7 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
             log.info("allocation_write_retried", attempt=attempt + 1)
 
 
-def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
+def write_in(repo: Repo, writes: Sequence[ConsumerWrite],
            inventories: Mapping[str, InventoryChange] | None = None, *,
            usage: Mapping[tuple[str, str], int] | None = None, enforce: bool = False) -> None:
     """The body of :func:`write_allocations` (and of a reshape) inside the caller's
@@ -161,7 +161,7 @@ def write_in(repo: Repository, writes: Sequence[ConsumerWrite],
     ledger.charge(repo, moved, enforce=enforce)
 
 
-def _lock_consumers(repo: Repository, writes: Sequence[ConsumerWrite]
+def _lock_consumers(repo: Repo, writes: Sequence[ConsumerWrite]
                     ) -> dict[str, ConsumerRow | None]:
     """Lock the consumers and check the generations their writers saw; {uuid: its row}."""
     # Lock the consumers first (then, below, their providers): what a consumer holds and
@@ -179,7 +179,7 @@ def _lock_consumers(repo: Repository, writes: Sequence[ConsumerWrite]
     return consumers
 
 
-def _lock_providers(repo: Repository, consumers: Mapping[str, ConsumerRow | None],
+def _lock_providers(repo: Repo, consumers: Mapping[str, ConsumerRow | None],
                     wanted: set[str], inventories: Mapping[str, InventoryChange]
                     ) -> dict[str, LockedProvider]:
     """Lock every provider the consumers hold now or will hold, and those reshaped."""
@@ -200,7 +200,7 @@ def _lock_providers(repo: Repository, consumers: Mapping[str, ConsumerRow | None
     return locked
 
 
-def _class_ids(repo: Repository, writes: Sequence[ConsumerWrite]) -> dict[str, int]:
+def _class_ids(repo: Repo, writes: Sequence[ConsumerWrite]) -> dict[str, int]:
     classes = {rc for w in writes for res in w.allocations.values() for rc in res}
     class_ids = repo.resource_class_ids(classes)
     unknown = sorted(classes - set(class_ids))
@@ -209,7 +209,7 @@ def _class_ids(repo: Repository, writes: Sequence[ConsumerWrite]) -> dict[str, i
     return class_ids
 
 
-def _reshape_all(repo: Repository, inventories: Mapping[str, InventoryChange],
+def _reshape_all(repo: Repo, inventories: Mapping[str, InventoryChange],
                  locked: Mapping[str, LockedProvider]) -> set[tuple[str, str]]:
     """Replace the reshaped inventories; returns the (provider, class) pairs taken away."""
     # Classes a reshape takes away from a provider: allocating one of them in the same
@@ -223,7 +223,7 @@ def _reshape_all(repo: Repository, inventories: Mapping[str, InventoryChange],
     return removed
 
 
-def _check_fits(repo: Repository, writes: Sequence[ConsumerWrite],
+def _check_fits(repo: Repo, writes: Sequence[ConsumerWrite],
                 locked: Mapping[str, LockedProvider], ids: list[int],
                 before: Mapping[int, Mapping[str, int]], usages: Mapping[int, Mapping[str, int]],
                 removed: set[tuple[str, str]]) -> None:
@@ -254,7 +254,7 @@ def _check_fits(repo: Repository, writes: Sequence[ConsumerWrite],
             raise errors.InsufficientCapacity(rp_uuid, rc, amount, used, inv.capacity)
 
 
-def _write_rows(repo: Repository, writes: Sequence[ConsumerWrite],
+def _write_rows(repo: Repo, writes: Sequence[ConsumerWrite],
                 consumers: Mapping[str, ConsumerRow | None],
                 locked: Mapping[str, LockedProvider], class_ids: Mapping[str, int],
                 moved: dict[tuple[str, str], int]) -> None:
@@ -286,7 +286,7 @@ def _write_rows(repo: Repository, writes: Sequence[ConsumerWrite],
     repo.insert_allocations(rows)
 
 
-def _generation_steps(repo: Repository, writes: Sequence[ConsumerWrite],
+def _generation_steps(repo: Repo, writes: Sequence[ConsumerWrite],
                       consumers: Mapping[str, ConsumerRow | None],
                       inventories: Mapping[str, InventoryChange],
                       locked: Mapping[str, LockedProvider]) -> dict[int, int]:
@@ -320,7 +320,7 @@ def _logged(writes: Sequence[ConsumerWrite], inventories: Mapping[str, Inventory
              reshaped=sorted(inventories))
 
 
-def _reshape_inventory(repo: Repository, locked: LockedProvider, change: InventoryChange) -> None:
+def _reshape_inventory(repo: Repo, locked: LockedProvider, change: InventoryChange) -> None:
     """Replace one provider's inventory inside a reshape (its allocations already dropped)."""
     if change.generation != locked.generation:
         raise errors.ConcurrentUpdate(locked.uuid, change.generation, locked.generation)

@@ -28,7 +28,6 @@ from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, snapshot
 from corral.domain.instances import NewInstance
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository
 from corral.services import decision_log, idempotency, ledger
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.instance_reads import (
@@ -39,6 +38,7 @@ from corral.services.instance_reads import (
     to_instance,
 )
 from corral.services.scheduler import Decision
+from corral.services.stores import Repo
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class RescheduleClaim:
 Claim = BootClaim | MoveClaim | RescheduleClaim
 
 
-def write(repo: Repository, claimed: Sequence[tuple[Claim, Decision]]) -> list[list[Instance]]:
+def write(repo: Repo, claimed: Sequence[tuple[Claim, Decision]]) -> list[list[Instance]]:
     """Write every claim with its decision's placements in ``repo``'s transaction;
     returns, per claim, the instances it booted (none for a move)."""
     boots = [(c, d) for c, d in claimed if isinstance(c, BootClaim)]
@@ -103,7 +103,7 @@ def write(repo: Repository, claimed: Sequence[tuple[Claim, Decision]]) -> list[l
     return out
 
 
-def _write_boots(repo: Repository, boots: Sequence[tuple[BootClaim, Decision]]
+def _write_boots(repo: Repo, boots: Sequence[tuple[BootClaim, Decision]]
                  ) -> list[list[Instance]]:
     """Every boot of a batch: one allocation write (with the ledger), one insert."""
     writes: list[ConsumerWrite] = []
@@ -146,7 +146,7 @@ def _new_instance(boot: BootClaim, decision: Decision, k: int) -> NewInstance:
         alternates=tuple(p.alternates), decision_uuid=decision.decision_id)
 
 
-def _write_move(repo: Repository, move: MoveClaim, decision: Decision) -> None:
+def _write_move(repo: Repo, move: MoveClaim, decision: Decision) -> None:
     """The destination is claimed before the source is given up: the source allocations
     go to a migration consumer, the instance's to the destination."""
     current = live_instance(repo, move.instance, None, for_update=True)
@@ -168,7 +168,7 @@ def _write_move(repo: Repository, move: MoveClaim, decision: Decision) -> None:
         "decision_uuid": decision.decision_id})
 
 
-def _write_reschedule(repo: Repository, retry: RescheduleClaim, decision: Decision) -> None:
+def _write_reschedule(repo: Repo, retry: RescheduleClaim, decision: Decision) -> None:
     current = live_instance(repo, retry.instance, None, for_update=True)
     if current.state != s.BUILDING:
         raise s.InvalidState(retry.instance, current.state, "reschedule", (s.BUILDING,))

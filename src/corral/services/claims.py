@@ -32,7 +32,6 @@ import structlog
 from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository
 from corral.services import claim_writes, decision_log
 from corral.services.claim_writes import BootClaim, Claim
 from corral.services.scheduler import (
@@ -43,6 +42,7 @@ from corral.services.scheduler import (
     Refused,
     Scheduler,
 )
+from corral.services.stores import Repo
 
 log = structlog.get_logger("corral.scheduler")
 
@@ -170,7 +170,7 @@ def _rehearse(scheduler: Scheduler, what: Claim, decision: Decision) -> None:
         pass
 
 
-def _check_groups(repo: Repository, asks: Sequence[tuple[Ask, list[Placement]]]) -> None:
+def _check_groups(repo: Repo, asks: Sequence[tuple[Ask, list[Placement]]]) -> None:
     """Re-check hard group policies under the groups' locks (in id order), counting
     the members already there and those placed before in ``asks``."""
     hard = [(ask, picked) for ask, picked in asks

@@ -19,11 +19,10 @@ import structlog
 from corral.domain import scheduling as s
 from corral.domain.decisions import DecisionRow
 from corral.domain.names import normalize_uuid
-from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import decision_records as records
-from corral.services.instance_store import DecisionStore
 from corral.services.scheduler import Ask, Decision, Placement, Refused, Scheduler
+from corral.services.stores import DecisionStore, Repo, Store
 
 log = structlog.get_logger("corral.scheduler")
 
@@ -31,7 +30,7 @@ log = structlog.get_logger("corral.scheduler")
 PRUNE_EVERY = 1000
 
 
-def insert(scheduler: Scheduler, repo: Repository, decision: Decision, *,
+def insert(scheduler: Scheduler, repo: Repo, decision: Decision, *,
            outcome: str) -> None:
     """Write ``decision``'s record in ``repo``'s transaction, with its outcome and time."""
     _insert(scheduler, repo, decision.decision_id, decision.ask, decision.kind,
@@ -39,7 +38,7 @@ def insert(scheduler: Scheduler, repo: Repository, decision: Decision, *,
             outcome, None)
 
 
-def _insert(scheduler: Scheduler, repo: Repository, decision_id: str, ask: Ask, kind: str,
+def _insert(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: str,
             instance: str | None, record: dict[str, Any], picked: list[Placement] | None,
             started: float, outcome: str, reason: str | None) -> None:
     elapsed = (time.perf_counter() - started) * 1000
@@ -56,7 +55,7 @@ def _insert(scheduler: Scheduler, repo: Repository, decision_id: str, ask: Ask, 
         created_at=utcnow()))
 
 
-def _prune(scheduler: Scheduler, repo: Repository) -> None:
+def _prune(scheduler: Scheduler, repo: Repo) -> None:
     """Now and then (about one write in PRUNE_EVERY), drop decisions older than the
     retention, in the writing transaction: the table stays bounded with no job to run."""
     hours = scheduler.settings.decision_retention_hours

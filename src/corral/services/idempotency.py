@@ -17,9 +17,8 @@ import structlog
 
 from corral.domain import errors
 from corral.domain.scheduling import Instance
-from corral.persistence import Store
 from corral.persistence.clock import utcnow
-from corral.services.instance_store import IdempotencyStore
+from corral.services.stores import IdempotencyStore, Store
 
 log = structlog.get_logger("corral.instances")
 

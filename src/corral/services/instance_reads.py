@@ -13,10 +13,9 @@ from corral.domain.hosts import HostNotFound
 from corral.domain.instances import InstanceRow
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository, Store
 from corral.services import hosts as host_svc
 from corral.services import server_groups as group_svc
-from corral.services.instance_store import InstanceStore
+from corral.services.stores import InstanceStore, Repo, Store
 
 #: Consumer types of an instance's allocations and of a move's source allocations.
 INSTANCE_TYPE = "INSTANCE"
@@ -40,7 +39,7 @@ def to_instance(row: InstanceRow, names: Mapping[int, str],
         deleted_at=row.deleted_at)
 
 
-def to_instances(repo: Repository, rows: Sequence[InstanceRow]) -> list[Instance]:
+def to_instances(repo: Repo, rows: Sequence[InstanceRow]) -> list[Instance]:
     names = repo.host_names_by_id([r.host_id for r in rows] +
                                   [r.source_host_id for r in rows])
     zones_of = repo.zones_of_hosts(r.host_id for r in rows if r.host_id is not None)
@@ -63,7 +62,7 @@ def live_instance(repo: InstanceStore, uuid: str, project_id: str | None,
     return row
 
 
-def allocations_of(repo: Repository, consumer: str) -> dict[str, dict[str, int]]:
+def allocations_of(repo: Repo, consumer: str) -> dict[str, dict[str, int]]:
     """What ``consumer`` holds: {provider uuid: {resource class: amount}}."""
     row = repo.get_consumer(consumer)
     out: dict[str, dict[str, int]] = defaultdict(dict)

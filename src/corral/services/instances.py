@@ -32,7 +32,6 @@ from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
-from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
 from corral.services import claims, idempotency
 from corral.services import server_groups as group_svc
@@ -43,6 +42,7 @@ from corral.services.decision_log import get_decision, list_decisions
 from corral.services.instance_reads import get_instance, list_instances, live_instance
 from corral.services.moves import confirm, migrate, resize, revert
 from corral.services.scheduler import Ask, Scheduler
+from corral.services.stores import Repo, Store
 
 __all__ = ["BootRequest", "BootResult", "boot", "confirm", "delete_instance", "get_decision",
            "get_instance", "list_decisions", "list_instances", "migrate", "report_build",
@@ -172,7 +172,7 @@ def _named(store: Store, scheduler: Scheduler, req: BootRequest
     return flavor, group
 
 
-def _flavor_named(scheduler: Scheduler, repo: Repository, ref: str,
+def _flavor_named(scheduler: Scheduler, repo: Repo, ref: str,
                   visible_to: str | None) -> Flavor:
     try:
         return scheduler.flavors.get(repo, ref, project_id=visible_to)
@@ -181,7 +181,7 @@ def _flavor_named(scheduler: Scheduler, repo: Repository, ref: str,
         raise
 
 
-def _group_named(repo: Repository, ref: str, project_id: str) -> ServerGroup:
+def _group_named(repo: Repo, ref: str, project_id: str) -> ServerGroup:
     """The boot's group, by id or name, among the boot project's groups."""
     try:
         return group_svc.server_group_named(repo, ref, project_id=project_id)
@@ -190,7 +190,7 @@ def _group_named(repo: Repository, ref: str, project_id: str) -> ServerGroup:
         raise
 
 
-def _check_names(repo: Repository, req: BootRequest, visible_to: str | None) -> None:
+def _check_names(repo: Repo, req: BootRequest, visible_to: str | None) -> None:
     """The zone must exist; hinted instances must be live (and, for a project's caller,
     its own)."""
     if req.availability_zone is not None:

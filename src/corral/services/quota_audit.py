@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
-from corral.persistence import Repository, Store
 from corral.persistence.revisions import PROJECTS
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.projects import Loaded
 from corral.services.projects import load as load_projects
+from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.quota")
 
@@ -59,7 +59,7 @@ def _truth(own: Mapping[tuple[int, str], int], loaded: Loaded
     return {k: (own.get(k, 0), subtree.get(k, 0)) for k in set(own) | set(subtree)}
 
 
-def _examine(repo: Repository, project: str | None
+def _examine(repo: Repo, project: str | None
              ) -> tuple[AuditReport, dict[tuple[int, str], tuple[int, int]]]:
     loaded = load_projects(repo)
     scope: set[str] | None = None

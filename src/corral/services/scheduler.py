@@ -44,13 +44,13 @@ from corral.engine.filters import FilterContext, Funnel, HostQuery, arrangement,
 from corral.engine.hosts import HostTable
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.weighers import Weights, weigh
-from corral.persistence import Repository, Store
 from corral.services import decision_records as records
 from corral.services.batching import Batcher
 from corral.services.candidates import CandidateFinder
 from corral.services.decision_records import TOP_WEIGHED
 from corral.services.flavors import FlavorCache
 from corral.services.host_table import HostTableCache
+from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.scheduler")
 
@@ -249,7 +249,7 @@ class Scheduler:
             self._restore(saved)
         return out
 
-    def _query(self, repo: Repository, table: HostTable, ask: Ask) -> HostQuery:
+    def _query(self, repo: Repo, table: HostTable, ask: Ask) -> HostQuery:
         """What ``ask`` asks of the hosts, with its group's members and hinted hosts."""
         base = host_query_of(ask)
         members = (repo.group_members_by_host(ask.group.id, besides=ask.moving)
