@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from corral.persistence import Repository
 
 if TYPE_CHECKING:
-    from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+    from corral.scheduler.runner import Ask, Placement
+    from corral.services.scheduler import Outcome, Scheduler
 
 
 @dataclass

@@ -37,13 +37,14 @@ from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
 from corral.persistence.clock import utcnow
+from corral.scheduler.runner import Ask, Placement
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import ledger
 from corral.services import server_groups as group_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.batching import Job
-from corral.services.scheduler import Ask, Outcome, Placement, Scheduler
+from corral.services.scheduler import Outcome, Scheduler
 
 log = structlog.get_logger("corral.instances")
 

@@ -20,9 +20,9 @@ from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
 from corral.domain.hosts import DISABLED_TRAIT
 from corral.domain.overcommit import KEYS, host_inventories
-from corral.engine.hosts import AggregateInfo, HostInfo, HostTable
 from corral.engine.state import FleetState, ProviderRecord
 from corral.persistence import Store
+from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable
 from corral.services.host_table import policy_of
 from corral.services.hosts import HOST_NAMESPACE, defaults_of, effective_of, provider_uuid
 

@@ -6,8 +6,8 @@ is ever written). For each policy (:func:`parse_policy`: pack or
 spread, allocation ratios, reserved memory, host_subset_size, any scheduler setting)
 the fleet is built in memory exactly as the live scheduler sees it: host inventories
 from :func:`corral.domain.overcommit.host_inventories` under the policy's defaults, a
-:class:`~corral.engine.state.FleetState` and a :class:`~corral.engine.hosts.HostTable`.
-The workload is then replayed through :class:`corral.engine.simulation.Placer`, which
+:class:`~corral.engine.state.FleetState` and a :class:`~corral.scheduler.hosts.HostTable`.
+The workload is then replayed through :class:`corral.scheduler.placer.Placer`, which
 runs the live filter and weigher functions incrementally, and the final state is
 measured (:class:`PolicyResult`). Outputs (JSON, CSV, plots) are written by
 :mod:`corral.services.simulator_report`.
@@ -30,8 +30,8 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain.flavors import Flavor
 from corral.domain.workload import Workload
-from corral.engine.simulation import Placer
-from corral.services.scheduler import Ask, host_query_of
+from corral.scheduler.placer import Placer
+from corral.scheduler.runner import Ask, host_query_of
 from corral.services.sim_fleet import MEASURED, SIM_NOW, FleetSpec, build
 
 log = structlog.get_logger("corral.simulator")
@@ -287,11 +287,7 @@ def _measure(result: PolicyResult, placer: Placer, workload: Workload,
         k = _any_key(placer, workload, s)
         if k is None:
             continue
-        fit = np.full(placer.table.n, np.iinfo(np.int64).max, dtype=np.int64)
-        for col, amount in placer.key_data[k].asked:
-            fit = np.minimum(fit, np.clip(free[:, col], 0, None) // amount)
-        if placer.count_instances:
-            fit = np.minimum(fit, np.clip(placer.max_instances - placer.consumers, 0, None))
+        fit = placer.fits(k)
         result.fits_of_largest[workload.shapes[s].name] = int(fit[placer.static[k]].sum())
     bound = compaction_bound(placer, amounts, alive, initial)
     # The run's own placement is a packing too: first-fit decreasing can do worse (it can
