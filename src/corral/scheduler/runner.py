@@ -127,15 +127,22 @@ def score(view: Scored, candidates: Ints, rows: Ints,
         raw = w.raw(view, candidates, rows)
         if raw is None:
             continue
-        part = weighted(raw, const, per_host, candidates)
         if parts is not None:
+            part = weighted(raw, const, per_host, candidates)
             if part is None:  # all equal: 0, with the multiplier's sign as records show it
                 part = (const if const is not None else per_host[candidates]) * \
                     np.zeros(candidates.size)
             parts[w.name] = part
             total += part  # type: ignore[operator]
-        elif part is not None:
-            total = part if total is None else np.add(total, part, out=total)
+        elif const == -1.0:  # pack's usual sign: subtracted (the same bits as adding -x)
+            part = weighted(raw, 1.0, per_host, candidates)
+            if part is not None:
+                total = np.negative(part, out=part) if total is None else \
+                    np.subtract(total, part, out=total)
+        else:
+            part = weighted(raw, const, per_host, candidates)
+            if part is not None:
+                total = part if total is None else np.add(total, part, out=total)
     return total
 
 
