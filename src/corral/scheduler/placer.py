@@ -39,7 +39,7 @@ from corral.scheduler.filters import FILTERS
 from corral.scheduler.hosts import HostTable
 from corral.scheduler.plugin import Filter, Room
 from corral.scheduler.query import FilterContext, Floats, HostQuery, Ints, Mask
-from corral.scheduler.runner import best_of, run_filters, score, weigh
+from corral.scheduler.runner import active, best_of, run_filters, score, weigh
 
 _NEVER = np.iinfo(np.int64).min
 
@@ -113,6 +113,8 @@ class Placer:
         self.max_instances = table.max_instances.astype(np.int64)
         self.members = np.zeros(table.n, dtype=np.int64)
         self.usage: list[Filter] = [FILTERS[f] for f in filters if FILTERS[f].usage]
+        self.weighers = active(table)
+        self._cols = dict(state.classes.index)
         #: The request being weighed (weighers read its group policy).
         self.query = HostQuery(request=CandidateRequest(()), resources={}, project_id="")
         self.keys: dict[tuple[int, str | None], int] = {}
@@ -126,7 +128,7 @@ class Placer:
     # -- what weighers read -------------------------------------------------------------------
 
     def free_units(self, rc: str, hosts: Ints, rows: Ints) -> Floats:
-        col = self.state.classes.index.get(rc)
+        col = self._cols.get(rc)
         if col is None or col >= len(self.free_f):
             return np.zeros(hosts.size, dtype=np.float64)
         return self.free_f[col].take(hosts)
@@ -216,7 +218,7 @@ class Placer:
         if idx.size == 0:
             return -1
         self.query = self.key_data[index].query
-        total = score(self, idx, idx)
+        total = score(self, idx, idx, weighers=self.weighers)
         if total is None:  # no weigher tells the hosts apart
             best = idx[: self.subset]
         elif self.subset == 1:

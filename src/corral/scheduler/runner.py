@@ -24,7 +24,7 @@ from corral.scheduler.explain import explain
 from corral.scheduler.explanation import Explanation
 from corral.scheduler.filters import FILTERS
 from corral.scheduler.hosts import HostTable
-from corral.scheduler.plugin import Scored, weighted
+from corral.scheduler.plugin import Scored, Weigher, weighted
 from corral.scheduler.query import FilterContext, Floats, Funnel, HostQuery, Ints
 from corral.scheduler.weighers import WEIGHERS
 
@@ -109,21 +109,35 @@ class Weights:
     """{weigher: multiplier x normalised value} per candidate, same order as ``hosts``."""
 
 
+#: A weigher that counts on a table, with its multipliers there: (weigher, the one
+#: multiplier every host has or None, the multiplier per host).
+Active = tuple[Weigher, float | None, Floats]
+
+
+def active(table: HostTable) -> list[Active]:
+    """The weighers whose multiplier is not 0 everywhere on ``table``, in order."""
+    out = []
+    for w in WEIGHERS.values():
+        const, per_host = table.weight(w.name, w.signed)
+        if const != 0.0:
+            out.append((w, const, per_host))
+    return out
+
+
 def score(view: Scored, candidates: Ints, rows: Ints,
-          parts: dict[str, Floats] | None = None) -> Floats | None:
+          parts: dict[str, Floats] | None = None,
+          weighers: Sequence[Active] | None = None) -> Floats | None:
     """The summed score of ``candidates`` (at provider ``rows``), every weigher's part
     added in registry order. With ``parts``, each part is kept there too (a weigher whose
     values are all equal adds a part of 0) and the sum starts from 0; without, the
     first part is the sum (None: no weigher told the hosts apart). The two sums differ
     at most in the sign of a zero, which orders the same: the live path and the
-    simulator's Placer, which share this function, pick the same hosts."""
+    simulator's Placer, which share this function, pick the same hosts. ``weighers``:
+    :func:`active` of the view's table, when the caller keeps it."""
     total = np.zeros(candidates.size) if parts is not None else None
     if candidates.size == 0:
         return total
-    for w in WEIGHERS.values():
-        const, per_host = view.hosts.weight(w.name, w.signed)
-        if const == 0.0:
-            continue
+    for w, const, per_host in active(view.hosts) if weighers is None else weighers:
         raw = w.raw(view, candidates, rows)
         if raw is None:
             continue
