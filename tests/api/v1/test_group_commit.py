@@ -15,12 +15,13 @@ from corral.domain import scheduling as s
 from corral.domain.hosts import HostReport
 from corral.domain.scheduling import Instance
 from corral.persistence import Repository, Store
+from corral.scheduler.runner import Ask, Placement
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import instances as svc
 from corral.services import server_groups as group_svc
 from corral.services.candidates import CandidateFinder
-from corral.services.scheduler import Ask, Placement, Scheduler
+from corral.services.scheduler import Scheduler
 
 
 @pytest.fixture
