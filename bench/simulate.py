@@ -14,8 +14,8 @@ import time
 
 from corral.config import Settings
 from corral.domain.synthetic import SyntheticParams, generate
-from corral.engine.simulation import Placer
-from corral.services.scheduler import Ask, host_query_of
+from corral.scheduler.placer import Placer
+from corral.scheduler.runner import Ask, host_query_of
 from corral.services.sim_fleet import SIM_NOW, build, parse_fleet, usable_capacity
 from corral.services.simulator import parse_policy, simulate
 

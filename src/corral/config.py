@@ -14,15 +14,17 @@ import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from corral.domain import bounds
+from corral.scheduler import filters as scheduler_filters
+from corral.scheduler import plugin
+from corral.scheduler import weighers as scheduler_weighers
 
 _INT32 = bounds.INT32_MAX
 _RATIO = bounds.HOST_RATIO.high
-_WEIGHT = bounds.WEIGHT_MULTIPLIER.high
 
 
 def _default_data_dir() -> str:
@@ -87,22 +89,12 @@ OPTIONS: list[Option] = [
     Option("scheduler", "host_subset_size",
            "Pick at random among this many best-weighed hosts (1: always the best), so "
            "that parallel schedulers do not all pile onto the same host."),
-    Option("scheduler", "max_instances_per_host",
-           "Most instances on one host (an aggregate's max_instances_per_host overrides)."),
+    # the filters' own settings (scheduler/filters/<name>.py)
+    *(Option("scheduler", o.name, o.help) for o in scheduler_filters.OPTIONS),
     Option("scheduler", "allow_resize_to_same_host",
            "A resize may stay on its host (a migration always moves)."),
-    Option("scheduler", "ram_weight_multiplier",
-           "Weight of free memory (spread: more free wins; pack flips the sign)."),
-    Option("scheduler", "cpu_weight_multiplier", "Weight of free vCPUs (as for memory)."),
-    Option("scheduler", "disk_weight_multiplier", "Weight of free disk (as for memory)."),
-    Option("scheduler", "num_instances_weight_multiplier",
-           "Weight of the number of instances on a host: positive packs, negative spreads."),
-    Option("scheduler", "soft_affinity_weight_multiplier",
-           "Weight of group members already on a host, for soft-affinity groups (>= 0)."),
-    Option("scheduler", "soft_anti_affinity_weight_multiplier",
-           "Weight against group members on a host, for soft-anti-affinity groups (>= 0)."),
-    Option("scheduler", "build_failure_weight_multiplier",
-           "Penalty per recent failed build on a host (large: avoid such hosts)."),
+    # the weighers' multipliers (scheduler/weighers/<name>.py)
+    *(Option("scheduler", o.name, o.help) for o in scheduler_weighers.OPTIONS),
     Option("scheduler", "decision_retention_hours",
            "How long scheduling decisions are kept for GET /v1/decisions and 'corral "
            "explain' (older ones are pruned as new ones are written; 0 keeps them all)."),
@@ -135,8 +127,9 @@ FLEET_POLICY: tuple[str, ...] = (
     *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
-class Settings(BaseModel):
-    """Validated settings; pass them explicitly, never read them from a global."""
+class _Settings(BaseModel):
+    """Validated settings; pass them explicitly, never read them from a global. The
+    filters' and weighers' own settings are added from their registries (below)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -162,22 +155,7 @@ class Settings(BaseModel):
     enabled_filters: str = ""
     max_attempts: int = Field(default=3, ge=1, le=20)
     host_subset_size: int = Field(default=1, ge=1, le=1000)
-    max_instances_per_host: int = Field(default=50, ge=1, le=_INT32)
     allow_resize_to_same_host: bool = False
-    ram_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
-                                         allow_inf_nan=False)
-    cpu_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
-                                         allow_inf_nan=False)
-    disk_weight_multiplier: float = Field(default=1.0, ge=-_WEIGHT, le=_WEIGHT,
-                                          allow_inf_nan=False)
-    num_instances_weight_multiplier: float = Field(default=0.0, ge=-_WEIGHT, le=_WEIGHT,
-                                                   allow_inf_nan=False)
-    soft_affinity_weight_multiplier: float = Field(default=1.0, ge=0, le=_WEIGHT,
-                                                   allow_inf_nan=False)
-    soft_anti_affinity_weight_multiplier: float = Field(default=1.0, ge=0, le=_WEIGHT,
-                                                        allow_inf_nan=False)
-    build_failure_weight_multiplier: float = Field(default=1_000_000.0, ge=-_WEIGHT,
-                                                   le=_WEIGHT, allow_inf_nan=False)
     decision_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     quota_model: Literal["overbook", "strict"] = "overbook"
@@ -195,20 +173,16 @@ class Settings(BaseModel):
     @field_validator("enabled_filters")
     @classmethod
     def _check_filters(cls, value: str) -> str:
-        from corral.domain.scheduling import FILTER_NAMES
-
-        unknown = [f for f in _split(value) if f not in FILTER_NAMES]
+        unknown = [f for f in _split(value) if f not in scheduler_filters.FILTER_NAMES]
         if unknown:
             raise ValueError(f"unknown filter {unknown[0]!r}; filters are "
-                             + ", ".join(FILTER_NAMES))
+                             + ", ".join(scheduler_filters.FILTER_NAMES))
         return value
 
     @property
     def filters(self) -> tuple[str, ...]:
         """The enabled filters, in the order they run."""
-        from corral.domain.scheduling import FILTER_NAMES
-
-        return tuple(_split(self.enabled_filters)) or FILTER_NAMES
+        return tuple(_split(self.enabled_filters)) or scheduler_filters.FILTER_NAMES
 
     @field_validator("api_tokens")
     @classmethod
@@ -225,6 +199,24 @@ class Settings(BaseModel):
     @property
     def tokens(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
         return parse_api_tokens(self.api_tokens)
+
+
+def _plugin_field(option: plugin.Option) -> tuple[Any, Any]:
+    """A filter's or weigher's setting as a field: its type, default and bounds."""
+    if option.integer:
+        return int, Field(default=int(option.default), ge=int(option.low), le=int(option.high))
+    return float, Field(default=option.default, ge=option.low, le=option.high,
+                        allow_inf_nan=False)
+
+
+if TYPE_CHECKING:
+    class Settings(_Settings):
+        def __getattr__(self, name: str) -> Any: ...  # the plugins' settings
+else:
+    Settings = create_model(
+        "Settings", __base__=_Settings, __module__=__name__, __doc__=_Settings.__doc__,
+        **{o.name: _plugin_field(o)
+           for o in (*scheduler_filters.OPTIONS, *scheduler_weighers.OPTIONS)})
 
 
 def _split(value: str) -> list[str]:

@@ -1,8 +1,8 @@
-"""Scheduling vocabulary: filters, reason codes, instance states, and their errors.
+"""Scheduling vocabulary: reason codes, instance states, and their errors.
 
-The filters run in the order of :data:`FILTER_NAMES` (``scheduler.enabled_filters``
-may drop or reorder them); each one that removes a host names *why* with one of the
-stable reason codes below, which the API returns and operators can alert on. Pure.
+Each filter (``corral.scheduler.filters``, one module per filter) that removes a host
+names *why* with one of the stable reason codes below, which the API returns and
+operators can alert on. Pure.
 """
 
 from __future__ import annotations
@@ -13,25 +13,6 @@ from typing import Any
 
 from corral.domain import errors
 
-# -- filters ---------------------------------------------------------------------------------
-
-COMPUTE = "compute"
-AVAILABILITY_ZONE = "availability_zone"
-AGGREGATE_EXTRA_SPECS = "aggregate_extra_specs"
-TENANT_ISOLATION = "tenant_isolation"
-TRAITS = "traits"
-RESOURCES = "resources"
-SAME_HOST = "same_host"
-DIFFERENT_HOST = "different_host"
-SERVER_GROUP = "server_group"
-NUM_INSTANCES = "num_instances"
-
-#: Every filter, in the default order: cheap and structural first, so the funnel reads
-#: from "could never" to "not right now".
-FILTER_NAMES: tuple[str, ...] = (
-    COMPUTE, AVAILABILITY_ZONE, AGGREGATE_EXTRA_SPECS, TENANT_ISOLATION, TRAITS, RESOURCES,
-    SAME_HOST, DIFFERENT_HOST, SERVER_GROUP, NUM_INSTANCES)
-
 # -- reason codes ----------------------------------------------------------------------------
 
 NO_CAPACITY = "no_capacity"
@@ -39,24 +20,6 @@ CONSTRAINT_UNSATISFIABLE = "constraint_unsatisfiable"
 HOSTS_UNAVAILABLE = "hosts_unavailable"
 CLAIM_CONFLICT = "claim_conflict"
 RETRIES_EXHAUSTED = "retries_exhausted"
-
-#: The reason code each filter reports, and the constraint it stands for (None for
-#: capacity: the resource class is named instead).
-FILTER_REASONS: dict[str, tuple[str, str | None]] = {
-    COMPUTE: (HOSTS_UNAVAILABLE, None),
-    AVAILABILITY_ZONE: (CONSTRAINT_UNSATISFIABLE, "zone"),
-    AGGREGATE_EXTRA_SPECS: (CONSTRAINT_UNSATISFIABLE, "aggregate"),
-    TENANT_ISOLATION: (CONSTRAINT_UNSATISFIABLE, "isolation"),
-    TRAITS: (CONSTRAINT_UNSATISFIABLE, "trait"),
-    RESOURCES: (NO_CAPACITY, None),
-    SAME_HOST: (CONSTRAINT_UNSATISFIABLE, "same_host"),
-    DIFFERENT_HOST: (CONSTRAINT_UNSATISFIABLE, "different_host"),
-    SERVER_GROUP: (CONSTRAINT_UNSATISFIABLE, "group_policy"),
-    NUM_INSTANCES: (NO_CAPACITY, None),
-}
-
-#: Pseudo resource class of the instances-per-host limit in explanations.
-INSTANCES = "instances"
 
 # -- instances -------------------------------------------------------------------------------
 

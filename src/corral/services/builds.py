@@ -14,11 +14,12 @@ from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
 from corral.domain.instances import InstanceRow
 from corral.domain.scheduling import Instance
+from corral.scheduler.runner import Ask
 from corral.services import claims, decision_log
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.claim_writes import RescheduleClaim
 from corral.services.instance_reads import get_instance, group_of, live_instance
-from corral.services.scheduler import Ask, Scheduler
+from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
 
 log = structlog.get_logger("corral.instances")

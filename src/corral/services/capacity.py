@@ -3,10 +3,10 @@
 Answers come from the scheduler's own engine and filters, never from a query per host:
 under the CandidateFinder's lock the engine is refreshed (as before a decision), the
 scheduler's HostTable is read, and the flavors asked for are read in the same read
-transaction; then everything is NumPy arithmetic (engine/capacity.py).
+transaction; then everything is NumPy arithmetic (scheduler/capacity.py).
 
 * **Headroom** of a flavor: how many more instances of it fit, counted per host as the
-  scheduler would place them one after another (see engine/capacity.py), on the hosts
+  scheduler would place them one after another (see scheduler/capacity.py), on the hosts
   the scheduler's filters let it use (up and enabled, zone, aggregate extra specs,
   tenant isolation, traits), summed per availability zone, aggregate, host or fleet.
   A host in several aggregates counts in each of them.
@@ -31,13 +31,14 @@ import numpy as np
 import numpy.typing as npt
 
 from corral.domain import errors
-from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor
-from corral.engine import capacity as cap
-from corral.engine.filters import FilterContext
-from corral.engine.hosts import HostTable
+from corral.scheduler import capacity as cap
+from corral.scheduler.filters import FILTERS
+from corral.scheduler.hosts import HostTable
+from corral.scheduler.query import FilterContext
+from corral.scheduler.runner import Ask, host_query_of
 from corral.services.flavors import flavor_in
-from corral.services.scheduler import Ask, Scheduler, host_query_of
+from corral.services.scheduler import Scheduler
 from corral.services.stores import FlavorStore, Store
 
 GROUP_BY = ("fleet", "az", "aggregate", "host")
@@ -176,7 +177,7 @@ def _snapshot(store: Store, scheduler: Scheduler, refs: Sequence[str] | None,
             eligible[i] = cap.eligible(ctx, filters)
             counts[i] = cap.per_host(ctx, eligible[i], check_engine=check)
             if any_fit is not None:
-                open_filters = tuple(f for f in filters if f != s.TENANT_ISOLATION)
+                open_filters = tuple(f for f in filters if not FILTERS[f].by_project(table))
                 any_fit[i] = cap.per_host(ctx, cap.eligible(ctx, open_filters),
                                           check_engine=check)
         if ctx is None:

@@ -32,16 +32,10 @@ import structlog
 from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
+from corral.scheduler.runner import Ask, Placement
 from corral.services import claim_writes, decision_log
 from corral.services.claim_writes import BootClaim, Claim
-from corral.services.scheduler import (
-    Ask,
-    Decision,
-    GroupPolicyConflict,
-    Placement,
-    Refused,
-    Scheduler,
-)
+from corral.services.scheduler import Decision, GroupPolicyConflict, Refused, Scheduler
 from corral.services.stores import Repo
 
 log = structlog.get_logger("corral.scheduler")

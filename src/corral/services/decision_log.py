@@ -1,7 +1,7 @@
 """Decision records in the store: written with the claim (or alone, for a refusal or a
 dry run), pruned now and then, amended by build reports, read back for the API.
 
-What a record holds is built by services/decision_records.py; this module is its I/O,
+What a record holds is built by scheduler/records.py; this module is its I/O,
 and the metrics and log line every decision ends with.
 """
 
@@ -20,8 +20,9 @@ from corral.domain import scheduling as s
 from corral.domain.decisions import DecisionRow
 from corral.domain.names import normalize_uuid
 from corral.persistence.clock import utcnow
-from corral.services import decision_records as records
-from corral.services.scheduler import Ask, Decision, Placement, Refused, Scheduler
+from corral.scheduler import records
+from corral.scheduler.runner import Ask, Placement
+from corral.services.scheduler import Decision, Refused, Scheduler
 from corral.services.stores import DecisionStore, Repo, Store
 
 log = structlog.get_logger("corral.scheduler")

@@ -16,8 +16,10 @@ from typing import Protocol
 import structlog
 
 from corral.config import Settings
-from corral.engine.hosts import WEIGHERS, AggregateInfo, HostInfo, HostTable, Policy
 from corral.persistence.revisions import HOSTS
+from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable, Policy
+from corral.scheduler.records import Configuration
+from corral.scheduler.weighers import WEIGHERS
 from corral.services.hosts import defaults_of, effective_of
 from corral.services.stores import AggregateStore, HostStore, RevisionStore
 
@@ -41,6 +43,20 @@ def policy_of(settings: Settings) -> Policy:
                   max_instances_per_host=settings.max_instances_per_host,
                   multipliers={w: float(getattr(settings, f"{w}_weight_multiplier"))
                                for w in WEIGHERS})
+
+
+def configuration_of(settings: Settings, policy: Policy) -> Configuration:
+    """What every decision record says of the configuration."""
+    st = settings
+    return Configuration(
+        strategy=st.strategy, filters=st.filters, host_subset_size=st.host_subset_size,
+        max_attempts=st.max_attempts, max_instances_per_host=st.max_instances_per_host,
+        multipliers=policy.multipliers,
+        defaults={"cpu_allocation_ratio": st.cpu_allocation_ratio,
+                  "ram_allocation_ratio": st.ram_allocation_ratio,
+                  "disk_allocation_ratio": st.disk_allocation_ratio,
+                  "reserved_host_memory_mb": st.reserved_host_memory_mb},
+        host_down_after_s=st.host_down_after_s)
 
 
 class HostTableCache:

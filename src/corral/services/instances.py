@@ -33,6 +33,7 @@ from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
 from corral.persistence.clock import utcnow
+from corral.scheduler.runner import Ask
 from corral.services import claims, idempotency
 from corral.services import server_groups as group_svc
 from corral.services.allocations import ConsumerWrite, write_in
@@ -41,7 +42,7 @@ from corral.services.claim_writes import BootClaim
 from corral.services.decision_log import get_decision, list_decisions
 from corral.services.instance_reads import get_instance, list_instances, live_instance
 from corral.services.moves import confirm, migrate, resize, revert
-from corral.services.scheduler import Ask, Scheduler
+from corral.services.scheduler import Scheduler
 from corral.services.stores import Repo, Store
 
 __all__ = ["BootRequest", "BootResult", "boot", "confirm", "delete_instance", "get_decision",

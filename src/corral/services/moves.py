@@ -16,13 +16,14 @@ from corral.domain import errors
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
+from corral.scheduler.runner import Ask
 from corral.services import claims
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.claim_writes import MoveClaim
 from corral.services.instance_reads import allocations_of, get_instance, group_of, live_instance
-from corral.services.scheduler import Ask, Scheduler
+from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
 
 log = structlog.get_logger("corral.instances")

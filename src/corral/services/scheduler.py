@@ -19,6 +19,9 @@ writes the allocations, the quota ledger, the instances and the decision record;
 committed claim is applied to the engine as made (:meth:`Scheduler.adopt`) rather than
 reloaded. Boots that arrive together are decided by :meth:`Scheduler.decide_together`,
 one after another, each seeing the ones before it.
+
+The decision itself (filters, weighers, pick, explanation, record) is the pure
+``corral.scheduler`` package; this module holds its I/O and the engine's lock.
 """
 
 from __future__ import annotations
@@ -28,66 +31,34 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from corral.config import Settings
 from corral.domain import errors
-from corral.domain import scheduling as s
-from corral.domain.flavors import Flavor, ServerGroup, placement_request
-from corral.engine.explain import Explainer
-from corral.engine.filters import FilterContext, Funnel, HostQuery, arrangement, run_filters
-from corral.engine.hosts import HostTable
-from corral.engine.request import CandidateRequest, RequestGroup
-from corral.engine.weighers import Weights, weigh
-from corral.services import decision_records as records
+from corral.domain.flavors import ServerGroup
+from corral.persistence.clock import utcnow
+from corral.scheduler import records
+from corral.scheduler import runner as decide
+from corral.scheduler.explain import explain
+from corral.scheduler.hosts import HostTable
+from corral.scheduler.query import FilterContext, Funnel, HostQuery
+from corral.scheduler.records import TOP_WEIGHED
+from corral.scheduler.runner import ARRANGE_TRIES, Ask, Placement, Saved, Weights, host_query_of
 from corral.services.batching import Batcher
 from corral.services.candidates import CandidateFinder
-from corral.services.decision_records import TOP_WEIGHED
 from corral.services.flavors import FlavorCache
-from corral.services.host_table import HostTableCache
+from corral.services.host_table import HostTableCache, configuration_of
 from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.scheduler")
 
-#: Hosts tried, best first, when the chosen one cannot be arranged for the request.
-ARRANGE_TRIES = 10
-
 
 class GroupPolicyConflict(errors.Conflict):
     """Another claim made the group's policy fail on the chosen host (retried)."""
-
-
-@dataclass(frozen=True)
-class Ask:
-    """What one scheduling request asks for."""
-
-    flavor: Flavor
-    project_id: str
-    user_id: str
-    zone: str | None = None
-    group: ServerGroup | None = None
-    same_host: tuple[str, ...] = ()
-    different_host: tuple[str, ...] = ()
-    exclude_hosts: frozenset[str] = frozenset()
-    only_host: str | None = None
-    count: int = 1
-    moving: str | None = None
-    """The instance being moved or rescheduled: not counted among its group's members."""
-
-
-@dataclass
-class Placement:
-    consumer: str
-    host: str
-    host_id: int
-    allocations: dict[str, dict[str, int]]
-    alternates: list[str] = field(default_factory=list)
-    zone: str | None = None
 
 
 @dataclass
@@ -122,10 +93,6 @@ class Refused:
     explanation: dict[str, Any]
 
 
-#: Engine rows changed by a decision in progress: {row: (used before, consumers before)}.
-Saved = dict[int, tuple[np.ndarray, int]]
-
-
 class SchedulerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.decision_seconds = Histogram(
@@ -142,28 +109,6 @@ class SchedulerMetrics:
                                      "removed the last hosts", ["filter"], registry=registry)
 
 
-def host_query_of(ask: Ask) -> HostQuery:
-    """What ``ask``'s flavor asks of the hosts (group members, hints and the rest unset)."""
-    pr = placement_request(ask.flavor)
-    groups = [RequestGroup("", tuple(sorted(pr.resources.items())),
-                           tuple(frozenset([t]) for t in sorted(pr.required_traits)),
-                           frozenset(pr.forbidden_traits))]
-    totals = dict(pr.resources)
-    required, forbidden = set(pr.required_traits), set(pr.forbidden_traits)
-    for g in pr.groups:
-        groups.append(RequestGroup(g.suffix, tuple(sorted(g.resources.items())),
-                                   tuple(frozenset([t]) for t in sorted(g.required_traits)),
-                                   frozenset(g.forbidden_traits)))
-        for rc, n in g.resources.items():
-            totals[rc] = totals.get(rc, 0) + n
-        required |= g.required_traits
-        forbidden |= g.forbidden_traits
-    request = CandidateRequest(tuple(groups), group_policy=pr.group_policy or "none")
-    return HostQuery(request=request, resources=totals, project_id=ask.project_id,
-                     required_traits=frozenset(required), forbidden_traits=frozenset(forbidden),
-                     zone=ask.zone, aggregate_specs=dict(pr.aggregate_specs))
-
-
 class Scheduler:
     """One per process; thread-safe (decisions take the engine's lock)."""
 
@@ -175,7 +120,7 @@ class Scheduler:
         self.metrics = SchedulerMetrics(registry)
         self.hosts = HostTableCache(settings)
         #: What every decision record says of the configuration (settings are fixed).
-        self.configuration = records.configuration(settings, self.hosts.policy)
+        self.configuration = configuration_of(settings, self.hosts.policy)
         self.random = random.Random()
         self.flavors = FlavorCache()
         self._batchers: dict[str, Batcher[Any, Any]] = {}
@@ -270,60 +215,20 @@ class Scheduler:
 
     def _restore(self, saved: Saved) -> None:
         """Undo what :meth:`_pick` applied to the engine."""
-        state = self.finder.state
-        for row, (used, count) in saved.items():
-            state.used[row] = used
-            state.consumers[row] = count
+        decide.restore(self.finder.state, saved)
 
     def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str],
               saved: Saved) -> tuple[list[Placement] | None, FilterContext, Funnel,
                                      Weights | None, dict[str, Any]]:
-        """Choose a host per consumer, each choice seeing the ones before it: they are
-        applied to the engine (the rows' previous values kept in ``saved``, for the
-        caller to restore: the claim's adoption or refresh brings them back). When one
-        does not fit, the explanation (computed while the earlier choices are still
-        applied) comes back instead of placements."""
-        state = self.finder.state
-        filters = self.settings.filters
-        picked: list[Placement] = []
-        first_weights: Weights | None = None
-        members = dict(query.group_members)
-        for consumer in consumers:
-            ctx = FilterContext(state, table, replace(query, group_members=members))
-            funnel = run_filters(ctx, filters)
-            passed = np.flatnonzero(funnel.passed)
-            if passed.size == 0:
-                return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
-            weights = weigh(ctx, passed, top=self._top())
-            first_weights = first_weights or weights
-            best = weights.hosts[:self.settings.host_subset_size]
-            first = self.random.randrange(best.size) if best.size > 1 else 0
-            # The chosen host first, then the rest best first: a host whose tree
-            # cannot actually be arranged for the request (rare: traits per group,
-            # nested layouts) gives way to the next.
-            order = [int(best[first])] + [int(h) for h in weights.hosts[:ARRANGE_TRIES]
-                                          if int(h) != int(best[first])]
-            chosen, allocation = -1, None
-            for chosen in order:
-                allocation = arrangement(ctx, chosen)
-                if allocation is not None:
-                    break
-            if allocation is None:
-                return None, ctx, funnel, first_weights, self._explain(ctx, funnel, picked)
-            others = [int(h) for h in weights.hosts[:self.settings.max_attempts]
-                      if int(h) != chosen][:self.settings.max_attempts - 1]
-            picked.append(Placement(consumer, table.names[chosen], int(table.ids[chosen]),
-                                    allocation, [table.names[h] for h in others],
-                                    table.zone[chosen]))
-            for uuid, resources in allocation.items():
-                row = state.row_of_uuid[uuid]
-                if row not in saved:
-                    saved[row] = (state.used[row].copy(), int(state.consumers[row]))
-                for rc, amount in resources.items():
-                    state.used[row, state.classes.index[rc]] += amount
-                state.consumers[row] += 1
-            members[table.names[chosen]] = members.get(table.names[chosen], 0) + 1
-        return picked, ctx, funnel, first_weights, {}
+        """Choose a host per consumer (:func:`corral.scheduler.runner.pick`): applied to
+        the engine, the rows' previous values kept in ``saved`` for the caller to
+        restore; a refusal's explanation instead of placements."""
+        st = self.settings
+        choice = decide.Choice(st.filters, st.host_subset_size, st.max_attempts, self._top())
+        found = decide.pick(self.finder.state, table, query, consumers, saved, choice,
+                            self.random)
+        explanation = found.explanation.as_dict() if found.explanation is not None else {}
+        return found.placements, found.ctx, found.funnel, found.weights, explanation
 
     def adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
               own: list[int]) -> None:
@@ -346,25 +251,14 @@ class Scheduler:
 
     @staticmethod
     def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:
-        explanation = Explainer(ctx, funnel).explain()
-        if picked:
-            explanation["placed_before_refusal"] = len(picked)
-        return explanation
+        return explain(ctx, funnel, len(picked)).as_dict()
 
     @staticmethod
     def _check_placements(group: ServerGroup, members: dict[str, int],
                           picked: list[Placement]) -> None:
-        limit = group.max_server_per_host or 1
-        for p in picked:
-            if group.policy == s.ANTI_AFFINITY and members.get(p.host, 0) >= limit:
-                raise GroupPolicyConflict(
-                    f"host {p.host} already holds {members[p.host]} members of anti-affinity "
-                    f"group {group.id}")
-            if group.policy == s.AFFINITY and members and p.host not in members:
-                raise GroupPolicyConflict(
-                    f"the members of affinity group {group.id} are on {sorted(members)[0]}, "
-                    f"not {p.host}")
-            members[p.host] = members.get(p.host, 0) + 1
+        conflict = decide.group_conflict(group, members, picked)
+        if conflict is not None:
+            raise GroupPolicyConflict(conflict)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -372,4 +266,4 @@ class Scheduler:
                 weights: Weights | None, picked: list[Placement] | None,
                 conflicts: list[dict[str, Any]]) -> dict[str, Any]:
         return records.build(self.configuration, ask, kind, ctx, funnel, weights, picked,
-                             conflicts)
+                             conflicts, utcnow()).as_dict()

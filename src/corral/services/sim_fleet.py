@@ -20,8 +20,8 @@ from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
 from corral.domain.hosts import DISABLED_TRAIT
 from corral.domain.overcommit import KEYS, host_inventories
-from corral.engine.hosts import AggregateInfo, HostInfo, HostTable
 from corral.engine.state import FleetState, ProviderRecord
+from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable
 from corral.services.host_table import policy_of
 from corral.services.hosts import HOST_NAMESPACE, defaults_of, effective_of, provider_uuid
 from corral.services.stores import Store
@@ -88,50 +88,14 @@ def parse_fleet(data: Any) -> FleetSpec:
     """
     if not isinstance(data, Mapping):
         raise errors.InvalidInput("fleet: the file must hold a mapping with 'host_groups'")
-    aggregates: dict[str, dict[str, str]] = {}
-    for i, agg in enumerate(data.get("aggregates") or []):
-        where = f"aggregates[{i}]"
-        name = _need(agg, "name", where, str)
-        metadata = agg.get("metadata") or {}
-        if not isinstance(metadata, Mapping):
-            raise errors.InvalidInput(f"fleet: {where}.metadata must be a mapping",
-                                      field=f"{where}.metadata")
-        aggregates[name] = {str(k): str(v) for k, v in metadata.items()}
+    aggregates = _aggregates(data)
     groups = data.get("host_groups")
     if not isinstance(groups, list) or not groups:
         raise errors.InvalidInput("fleet: 'host_groups' must be a non-empty list",
                                   field="host_groups")
     hosts: list[HostSpec] = []
     for i, g in enumerate(groups):
-        where = f"host_groups[{i}]"
-        if not isinstance(g, Mapping):
-            raise errors.InvalidInput(f"fleet: {where} must be a mapping", field=where)
-        prefix = str(g.get("name", f"group{i}"))
-        count = _need(g, "count", where, int, 1)
-        ram = g.get("memory_mb", g.get("ram_mb"))
-        if ram is None and "ram_gb" in g:
-            ram = int(g["ram_gb"]) * 1024
-        shape = {"vcpus": g.get("vcpus"), "memory_mb": ram, "disk_gb": g.get("disk_gb", 0)}
-        for key, value in shape.items():
-            _need(shape, key, where, int, 0)
-            del value
-        aggs = list(g.get("aggregates") or [])
-        zone = g.get("zone")
-        if zone is not None:
-            aggregates.setdefault(str(zone), {})["availability_zone"] = str(zone)
-            aggs.append(str(zone))
-        for a in aggs:
-            if a not in aggregates:
-                raise errors.InvalidInput(f"fleet: {where} names unknown aggregate {a!r}",
-                                          field=f"{where}.aggregates")
-        overrides = {k: float(g[k]) for k in KEYS if g.get(k) is not None}
-        extra = {str(k): int(v) for k, v in (g.get("resources") or {}).items()}
-        for k in range(count):
-            hosts.append(HostSpec(
-                name=f"{prefix}-{k:05d}", vcpus=shape["vcpus"], memory_mb=shape["memory_mb"],
-                disk_gb=shape["disk_gb"], aggregates=tuple(sorted(set(aggs))),
-                traits=frozenset(g.get("traits") or ()), enabled=bool(g.get("enabled", True)),
-                up=bool(g.get("up", True)), overrides=overrides, extra=extra))
+        hosts.extend(_host_group(i, g, aggregates))
     names = Counter(h.name for h in hosts)
     dup = [n for n, c in names.items() if c > 1]
     if dup:
@@ -144,6 +108,54 @@ def parse_fleet(data: Any) -> FleetSpec:
                                         (f.get("extra_specs") or {}).items()})
                     for f in data.get("flavors") or [])
     return FleetSpec(tuple(hosts), aggregates, flavors)
+
+
+def _aggregates(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The fleet's aggregates: {name: metadata}."""
+    aggregates: dict[str, dict[str, str]] = {}
+    for i, agg in enumerate(data.get("aggregates") or []):
+        where = f"aggregates[{i}]"
+        name = _need(agg, "name", where, str)
+        metadata = agg.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise errors.InvalidInput(f"fleet: {where}.metadata must be a mapping",
+                                      field=f"{where}.metadata")
+        aggregates[name] = {str(k): str(v) for k, v in metadata.items()}
+    return aggregates
+
+
+def _host_group(i: int, g: Any, aggregates: dict[str, dict[str, str]]) -> list[HostSpec]:
+    """The hosts of ``host_groups[i]`` (its zone, if any, added to ``aggregates``)."""
+    where = f"host_groups[{i}]"
+    if not isinstance(g, Mapping):
+        raise errors.InvalidInput(f"fleet: {where} must be a mapping", field=where)
+    prefix = str(g.get("name", f"group{i}"))
+    count = _need(g, "count", where, int, 1)
+    ram = g.get("memory_mb", g.get("ram_mb"))
+    if ram is None and "ram_gb" in g:
+        ram = int(g["ram_gb"]) * 1024
+    shape = {"vcpus": g.get("vcpus"), "memory_mb": ram, "disk_gb": g.get("disk_gb", 0)}
+    for key, value in shape.items():
+        _need(shape, key, where, int, 0)
+        del value
+    aggs = list(g.get("aggregates") or [])
+    zone = g.get("zone")
+    if zone is not None:
+        aggregates.setdefault(str(zone), {})["availability_zone"] = str(zone)
+        aggs.append(str(zone))
+    for a in aggs:
+        if a not in aggregates:
+            raise errors.InvalidInput(f"fleet: {where} names unknown aggregate {a!r}",
+                                      field=f"{where}.aggregates")
+    overrides = {k: float(g[k]) for k in KEYS if g.get(k) is not None}
+    extra = {str(k): int(v) for k, v in (g.get("resources") or {}).items()}
+    return [HostSpec(name=f"{prefix}-{k:05d}", vcpus=shape["vcpus"],
+                     memory_mb=shape["memory_mb"], disk_gb=shape["disk_gb"],
+                     aggregates=tuple(sorted(set(aggs))),
+                     traits=frozenset(g.get("traits") or ()),
+                     enabled=bool(g.get("enabled", True)), up=bool(g.get("up", True)),
+                     overrides=overrides, extra=extra)
+            for k in range(count)]
 
 
 def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:

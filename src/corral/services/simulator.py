@@ -6,8 +6,8 @@ is ever written). For each policy (:func:`parse_policy`: pack or
 spread, allocation ratios, reserved memory, host_subset_size, any scheduler setting)
 the fleet is built in memory exactly as the live scheduler sees it: host inventories
 from :func:`corral.domain.overcommit.host_inventories` under the policy's defaults, a
-:class:`~corral.engine.state.FleetState` and a :class:`~corral.engine.hosts.HostTable`.
-The workload is then replayed through :class:`corral.engine.simulation.Placer`, which
+:class:`~corral.engine.state.FleetState` and a :class:`~corral.scheduler.hosts.HostTable`.
+The workload is then replayed through :class:`corral.scheduler.placer.Placer`, which
 runs the live filter and weigher functions incrementally, and the final state is
 measured (:class:`PolicyResult`). Outputs (JSON, CSV, plots) are written by
 :mod:`corral.services.simulator_report`.
@@ -30,8 +30,8 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain.flavors import Flavor
 from corral.domain.workload import Workload
-from corral.engine.simulation import Placer
-from corral.services.scheduler import Ask, host_query_of
+from corral.scheduler.placer import Placer
+from corral.scheduler.runner import Ask, host_query_of
 from corral.services.sim_fleet import MEASURED, SIM_NOW, FleetSpec, build
 
 log = structlog.get_logger("corral.simulator")
@@ -161,61 +161,24 @@ def simulate(fleet: FleetSpec, workload: Workload, policy: SimPolicy, *,
     cols = state.classes.index
     result = PolicyResult(policy.label, _policy_settings(conf), host_names=list(table.names),
                           hosts=table.n, events=len(workload))
-    keys: dict[tuple[int, int], int] = {}
-    amounts: list[dict[int, int]] = []
-    for flavor in workload.shapes:
-        pr = host_query_of(Ask(flavor=flavor, project_id="", user_id="simulator"))
-        amounts.append({cols[rc]: n for rc, n in pr.request.groups[0].resources
-                        if rc in cols})  # a class no host has: never placed anyway
-    where = [-1] * (max(workload.instance) + 1 if len(workload) else 0)
-    alive = [0] * len(workload.shapes)
+    run = _Replay(placer, workload, result, check_every)
     initial = placer.used.copy()
-    latencies = np.zeros(max(1, workload.creates), dtype=np.float64)
-    refused: Counter[str] = Counter()
     every = max(1, len(workload) // samples)
     measured = [(rc, cols[rc]) for rc in MEASURED if rc in cols]
     heat_rows: list[npt.NDArray[np.float32]] = []
-    boots = placed = 0
     tick = 0
     clock = time.perf_counter
-    decide, place = placer.decide, placer.place
+    boot, leave = run.boot, run.leave
     started = clock()
     for i, (create, inst, shape, project) in enumerate(zip(
             workload.create, workload.instance, workload.shape, workload.project, strict=True)):
         if create:
-            k = keys.get((shape, project))
-            if k is None:
-                q = host_query_of(Ask(flavor=workload.shapes[shape],
-                                      project_id=workload.projects[project],
-                                      user_id="simulator"))
-                k = keys[(shape, project)] = placer.key(shape, q)
-            t0 = clock()
-            host = decide(k)
-            latencies[boots] = clock() - t0
-            if check_every and boots % check_every == 0:
-                result.checked += 1
-                problem = placer.check(k, host)
-                if problem:
-                    result.mismatches.append(f"event {i}: {problem}")
-            boots += 1
-            result.decisions.append(host)
-            if host >= 0:
-                place(host, amounts[shape])
-                where[inst] = host
-                alive[shape] += 1
-                placed += 1
-            else:
-                r = placer.refusal(k)
-                refused["/".join(x for x in (r.filter or "", r.code, r.resource_class or "")
-                                 if x)] += 1
+            boot(i, inst, shape, project)
         else:
-            host = where[inst]
-            if host >= 0:
-                place(host, amounts[shape], -1)
-                where[inst] = -1
-                alive[shape] -= 1
+            leave(inst, shape)
         if i % every == 0 or i == len(workload) - 1:
-            _sample(result, placer, measured, workload.time[i], boots - placed, heat_rows)
+            _sample(result, placer, measured, workload.time[i], run.boots - run.placed,
+                    heat_rows)
         tick += 1
         if progress is not None and tick >= 5000:
             progress(tick)
@@ -223,18 +186,79 @@ def simulate(fleet: FleetSpec, workload: Workload, policy: SimPolicy, *,
     result.elapsed_s = clock() - started
     if progress is not None and tick:
         progress(tick)
-    result.boots, result.placed = boots, placed
-    result.refused_by = dict(refused.most_common())
-    if boots:
-        lat = latencies[:boots] * 1e6
-        result.latency_us = {"p50": round(float(np.percentile(lat, 50)), 2),
-                             "p99": round(float(np.percentile(lat, 99)), 2),
-                             "mean": round(float(lat.mean()), 2)}
+    run.finish()
     result.heat = np.vstack(heat_rows) if heat_rows else result.heat
-    _measure(result, placer, workload, measured, amounts, alive, initial)
-    log.info("simulation_done", policy=policy.label, events=len(workload), boots=boots,
-             placed=placed, elapsed_s=round(result.elapsed_s, 3))
+    _measure(result, placer, workload, measured, run.amounts, run.alive, initial)
+    log.info("simulation_done", policy=policy.label, events=len(workload), boots=run.boots,
+             placed=run.placed, elapsed_s=round(result.elapsed_s, 3))
     return result
+
+
+class _Replay:
+    """The boots and departures of one replay, applied to the Placer as they come."""
+
+    def __init__(self, placer: Placer, workload: Workload, result: PolicyResult,
+                 check_every: int) -> None:
+        self.placer, self.workload, self.result = placer, workload, result
+        self.check_every = check_every
+        cols = placer.state.classes.index
+        self.amounts: list[dict[int, int]] = []
+        for flavor in workload.shapes:
+            pr = host_query_of(Ask(flavor=flavor, project_id="", user_id="simulator"))
+            self.amounts.append({cols[rc]: n for rc, n in pr.request.groups[0].resources
+                                 if rc in cols})  # a class no host has: never placed anyway
+        self.keys: dict[tuple[int, int], int] = {}
+        self.where = [-1] * (max(workload.instance) + 1 if len(workload) else 0)
+        self.alive = [0] * len(workload.shapes)
+        self.latencies = np.zeros(max(1, workload.creates), dtype=np.float64)
+        self.refused: Counter[str] = Counter()
+        self.boots = self.placed = 0
+
+    def boot(self, i: int, inst: int, shape: int, project: int) -> None:
+        placer, result = self.placer, self.result
+        k = self.keys.get((shape, project))
+        if k is None:
+            q = host_query_of(Ask(flavor=self.workload.shapes[shape],
+                                  project_id=self.workload.projects[project],
+                                  user_id="simulator"))
+            k = self.keys[(shape, project)] = placer.key(shape, q)
+        t0 = time.perf_counter()
+        host = placer.decide(k)
+        self.latencies[self.boots] = time.perf_counter() - t0
+        if self.check_every and self.boots % self.check_every == 0:
+            result.checked += 1
+            problem = placer.check(k, host)
+            if problem:
+                result.mismatches.append(f"event {i}: {problem}")
+        self.boots += 1
+        result.decisions.append(host)
+        if host >= 0:
+            placer.place(host, self.amounts[shape])
+            self.where[inst] = host
+            self.alive[shape] += 1
+            self.placed += 1
+        else:
+            r = placer.refusal(k)
+            self.refused["/".join(x for x in (r.filter or "", r.code, r.resource_class or "")
+                                  if x)] += 1
+
+    def leave(self, inst: int, shape: int) -> None:
+        host = self.where[inst]
+        if host >= 0:
+            self.placer.place(host, self.amounts[shape], -1)
+            self.where[inst] = -1
+            self.alive[shape] -= 1
+
+    def finish(self) -> None:
+        """Counts, refusals and decision latencies into the result."""
+        result = self.result
+        result.boots, result.placed = self.boots, self.placed
+        result.refused_by = dict(self.refused.most_common())
+        if self.boots:
+            lat = self.latencies[:self.boots] * 1e6
+            result.latency_us = {"p50": round(float(np.percentile(lat, 50)), 2),
+                                 "p99": round(float(np.percentile(lat, 99)), 2),
+                                 "mean": round(float(lat.mean()), 2)}
 
 
 def _policy_settings(conf: Settings) -> dict[str, Any]:
@@ -287,11 +311,7 @@ def _measure(result: PolicyResult, placer: Placer, workload: Workload,
         k = _any_key(placer, workload, s)
         if k is None:
             continue
-        fit = np.full(placer.table.n, np.iinfo(np.int64).max, dtype=np.int64)
-        for col, amount in placer.key_data[k].asked:
-            fit = np.minimum(fit, np.clip(free[:, col], 0, None) // amount)
-        if placer.count_instances:
-            fit = np.minimum(fit, np.clip(placer.max_instances - placer.consumers, 0, None))
+        fit = placer.fits(k)
         result.fits_of_largest[workload.shapes[s].name] = int(fit[placer.static[k]].sum())
     bound = compaction_bound(placer, amounts, alive, initial)
     # The run's own placement is a packing too: first-fit decreasing can do worse (it can

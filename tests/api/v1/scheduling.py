@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from corral.api.app import create_app
 from corral.config import Settings
-from corral.domain.scheduling import FILTER_NAMES
 from corral.persistence import Store
+from corral.scheduler.filters import FILTER_NAMES
 
 from .helpers import V1
 

@@ -22,6 +22,7 @@ from corral.domain.hosts import HostReport
 from corral.domain.scheduling import Instance
 from corral.persistence import Store
 from corral.persistence.clock import utcnow
+from corral.scheduler.runner import Ask
 from corral.services import allocations, claims, decision_log, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
@@ -30,7 +31,7 @@ from corral.services import server_groups as group_svc
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim
 from corral.services.claims import BootJob, Outcome
-from corral.services.scheduler import Ask, Decision, Refused, Scheduler
+from corral.services.scheduler import Decision, Refused, Scheduler
 
 
 @pytest.fixture

@@ -20,13 +20,14 @@ from corral.domain.hosts import HostReport
 from corral.domain.projects import ProjectNotFound
 from corral.persistence import Store
 from corral.persistence.clock import utcnow
+from corral.scheduler.runner import Ask
 from corral.services import allocations, claims, idempotency, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim, MoveClaim
 from corral.services.claims import BootJob, Outcome
-from corral.services.scheduler import Ask, Decision, Refused, Scheduler
+from corral.services.scheduler import Decision, Refused, Scheduler
 
 FIRST = "00000000-0000-4000-8000-000000000001"
 SECOND = "00000000-0000-4000-8000-000000000002"

@@ -7,7 +7,8 @@ amounts already applied, minus used) divided by the amount asked, on providers w
 the amount respects ``min_unit``, ``max_unit`` and ``step_size``; the smallest over the
 classes; capped by the instances the host may still take (``max_instances_per_host``
 less the consumers already there). Which hosts count at all is decided by the
-scheduler's own filters (:func:`corral.engine.filters.run_filters`).
+scheduler's own filters (:func:`corral.scheduler.runner.run_filters`): those that read
+no usage (:attr:`corral.scheduler.plugin.Filter.usage`), since usage is what is counted.
 
 Provider trees: each class of the unsuffixed group (and each suffixed group, all its
 classes on one provider) is counted over every provider of the host's tree, summed;
@@ -26,18 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from corral.domain import scheduling as s
-from corral.engine.filters import FILTERS, FilterContext, Mask, run_filters
-from corral.engine.hosts import HostTable
 from corral.engine.request import CandidateRequest
 from corral.engine.search import traits_mask
 from corral.engine.state import FleetState
+from corral.scheduler.filters import FILTERS
+from corral.scheduler.hosts import HostTable
+from corral.scheduler.query import FilterContext, Mask, feasible
+from corral.scheduler.runner import run_filters
 
 Counts = npt.NDArray[np.int64]
 
-#: Filters that decide whether a request may use a host at all (policy, not room).
-#: The resources and instances-per-host filters are the counts themselves.
-ROOM_FILTERS = frozenset({s.RESOURCES, s.NUM_INSTANCES})
 #: Stands for "no limit" before the instance cap applies (a request of no resources).
 UNBOUNDED = np.iinfo(np.int64).max // 4
 
@@ -90,8 +89,9 @@ def nested(state: FleetState) -> bool:
 
 
 def eligible(ctx: FilterContext, filters: Sequence[str]) -> Mask:
-    """Hosts the request may use at all: the enabled filters but the room ones."""
-    return run_filters(ctx, tuple(f for f in filters if f not in ROOM_FILTERS)).passed
+    """Hosts the request may use at all: the enabled filters but those reading usage
+    (free units, instances), which are the counts themselves."""
+    return run_filters(ctx, tuple(f for f in filters if not FILTERS[f].usage)).passed
 
 
 def per_host(ctx: FilterContext, allowed: Mask, *, check_engine: bool | None = None) -> Counts:
@@ -111,14 +111,19 @@ def per_host(ctx: FilterContext, allowed: Mask, *, check_engine: bool | None = N
     counts = np.minimum(counts, room)
     counts[~(allowed & ctx.loaded)] = 0
     if check_engine if check_engine is not None else nested(state):
-        feasible = FILTERS[s.RESOURCES](ctx) & allowed & (room > 0)
-        counts = np.where(feasible, np.maximum(counts, 1), 0)
+        served = feasible(ctx) & allowed & (room > 0)
+        counts = np.where(served, np.maximum(counts, 1), 0)
     return np.asarray(counts, dtype=np.int64)
 
 
 def usable(ctx: FilterContext) -> Mask:
-    """Hosts whose capacity counts as usable: up, enabled and loaded in the engine."""
-    return FILTERS[s.COMPUTE](ctx)
+    """Hosts whose capacity counts as usable: those every liveness filter keeps (up,
+    enabled and loaded in the engine)."""
+    ok = ctx.loaded.copy()
+    for f in FILTERS.values():
+        if f.liveness:
+            ok &= f.mask(ctx)
+    return ok
 
 
 @dataclass(frozen=True)

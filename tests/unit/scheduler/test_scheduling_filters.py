@@ -8,14 +8,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.domain import scheduling as s
 from corral.domain.capacity import Inventory
 from corral.domain.overcommit import Defaults, resolve_all
-from corral.engine.filters import FilterContext, HostQuery, run_filters
-from corral.engine.hosts import AggregateInfo, HostInfo, HostTable, Policy
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.state import FleetState, ProviderRecord
-from corral.engine.weighers import weigh
+from corral.scheduler.filters import FILTER_NAMES
+from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable, Policy
+from corral.scheduler.query import FilterContext, HostQuery
+from corral.scheduler.runner import run_filters, weigh
 
 NOW = 1_000_000.0
 CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
@@ -49,7 +49,7 @@ def query(resources: dict[str, int], **kw: Any) -> HostQuery:
 
 
 def passed(state: FleetState, table: HostTable, q: HostQuery) -> list[str]:
-    funnel = run_filters(FilterContext(state, table, q), s.FILTER_NAMES)
+    funnel = run_filters(FilterContext(state, table, q), FILTER_NAMES)
     return [table.names[i] for i in np.flatnonzero(funnel.passed)]
 
 
@@ -77,7 +77,7 @@ def test_aggregate_metadata_resolves_per_host() -> None:
                           aggs, Policy(max_instances_per_host=9))
     assert table.strategy == ["pack", "spread", "spread"]  # the first by name wins
     assert table.max_instances.tolist() == [2, 2, 9]  # the smallest wins
-    assert table.multipliers["ram"].tolist() == [-1.0, -1.0, 1.0]
+    assert table.multiplier("ram").tolist() == [-1.0, -1.0, 1.0]
     assert table.sign.tolist() == [-1.0, 1.0, 1.0]
     assert table.isolated.tolist() == [True, True, False]
     assert table.tenants["p2"].tolist() == [True, True, False]
@@ -137,7 +137,7 @@ def test_every_host_let_through_has_room_and_is_up(specs: list[Any], ask: dict[s
                           age=age, failed_builds=failed, consumers=consumers))
     state, table = build(built, policy=Policy(strategy=strategy, max_instances_per_host=3))
     ctx = FilterContext(state, table, query(ask))
-    funnel = run_filters(ctx, s.FILTER_NAMES)
+    funnel = run_filters(ctx, FILTER_NAMES)
     counts = funnel.counts()
     assert sum(cast(int, c["removed"]) for c in counts[1:]) == \
         cast(int, counts[0]["hosts"]) - int(funnel.passed.sum())

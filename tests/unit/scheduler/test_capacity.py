@@ -7,13 +7,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.domain import scheduling as s
 from corral.domain.capacity import Inventory
-from corral.engine import capacity as cap
-from corral.engine.filters import FilterContext, HostQuery
-from corral.engine.hosts import HostTable, Policy
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.state import FleetState, ProviderRecord
+from corral.scheduler import capacity as cap
+from corral.scheduler.filters import FILTER_NAMES
+from corral.scheduler.hosts import HostTable, Policy
+from corral.scheduler.query import FilterContext, HostQuery
 
 from .test_scheduling_filters import CLASSES, NOW, build, host, query
 
@@ -76,7 +76,7 @@ def naive(state: FleetState, table: HostTable, request: dict[str, int]) -> list[
 
 def counts_of(state: FleetState, table: HostTable, q: HostQuery) -> list[int]:
     ctx = FilterContext(state, table, q)
-    return cap.per_host(ctx, cap.eligible(ctx, s.FILTER_NAMES)).tolist()
+    return cap.per_host(ctx, cap.eligible(ctx, FILTER_NAMES)).tolist()
 
 
 @settings(max_examples=300, deadline=None)
@@ -101,7 +101,7 @@ def test_a_host_counts_at_least_one_exactly_where_the_resources_filter_passes(
         fleet: tuple[FleetState, HostTable, dict[str, int]]) -> None:
     state, table, request = fleet
     ctx = FilterContext(state, table, query(request))
-    allowed = cap.eligible(ctx, s.FILTER_NAMES)
+    allowed = cap.eligible(ctx, FILTER_NAMES)
     counts = cap.per_host(ctx, allowed, check_engine=False)
     engine = cap.per_host(ctx, allowed, check_engine=True)
     assert (counts == engine).all()
@@ -121,7 +121,7 @@ def test_a_child_provider_serves_its_class() -> None:
     q = HostQuery(request=request, resources={"VCPU": 1, "MEMORY_MB": 1024, "VGPU": 1},
                   project_id="p", now=NOW, down_after_s=60.0)
     ctx = FilterContext(state, table, q)
-    assert cap.per_host(ctx, cap.eligible(ctx, s.FILTER_NAMES)).tolist() == [2]
+    assert cap.per_host(ctx, cap.eligible(ctx, FILTER_NAMES)).tolist() == [2]
     assert cap.nested(state)
 
 

@@ -1,23 +1,22 @@
 """The simulator's incremental scheduler: the live filters and weighers, kept warm.
 
-A live decision (services/scheduler.py ``_pick``) runs every filter over every host and
-weighs the survivors: about 0.6 ms at 10,000 hosts. The simulator makes hundreds of
+A live decision (:func:`corral.scheduler.runner.pick`) runs every filter over every host
+and weighs the survivors: about 0.6 ms at 10,000 hosts. The simulator makes hundreds of
 thousands of decisions against a fleet it alone changes, so :class:`Placer` keeps what
 does not change and updates what does:
 
 * per request key (a shape, and the project when tenant isolation is in play) the
-  *static* funnel: the live filter functions that depend on neither usage nor instance
-  counts (compute, availability_zone, aggregate_extra_specs, tenant_isolation, traits)
-  run once over the fleet, plus the unit rules of ``resources`` (has the class,
-  min_unit, max_unit, step);
-* per key the eligibility mask: static & every class fits (``used + amount <=
-  capacity``) & fewer instances than ``max_instances_per_host``. A placement or a
-  departure changes one host, so only that host's column is recomputed, for every key
-  at once;
-* a decision then weighs the eligible hosts as :func:`corral.engine.weighers.weigh`
-  does, operation for operation (so the floating-point scores, and the ties broken by
-  host name, are the same), and picks the best, or at random among the best
-  ``host_subset_size``.
+  *static* funnel: the enabled filters that read no usage
+  (:attr:`~corral.scheduler.plugin.Filter.usage`) run once over the fleet (simulated
+  boots carry no hint and no server group, so those filters are static too);
+* per key the eligibility mask: static (the unit rules of the classes asked included)
+  & what each enabled usage filter says from the
+  Placer's arrays (:meth:`~corral.scheduler.plugin.Filter.room`: free units, instances).
+  A placement or a departure changes one host, so only that host's column is
+  recomputed, for every key at once;
+* a decision then weighs the eligible hosts with the live weighers' own code
+  (:func:`corral.scheduler.runner.score`, the Placer answering what they read from its
+  arrays), and picks the best, or at random among the best ``host_subset_size``.
 
 This holds for flat fleets (every host one provider, no sharing providers) and flavors
 with one request group, which is what the simulator builds; :meth:`Placer.check` runs
@@ -32,24 +31,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-import numpy.typing as npt
 
 from corral.domain import scheduling as s
-from corral.engine.filters import FILTERS, FilterContext, HostQuery, run_filters
-from corral.engine.hosts import WEIGHERS, HostTable
+from corral.engine.request import CandidateRequest
 from corral.engine.state import FleetState
-from corral.engine.weighers import weigh
+from corral.scheduler.filters import FILTERS
+from corral.scheduler.hosts import HostTable
+from corral.scheduler.plugin import Filter, Room
+from corral.scheduler.query import FilterContext, Floats, HostQuery, Ints, Mask
+from corral.scheduler.runner import active, best_of, run_filters, score, weigh
 
-Mask = npt.NDArray[np.bool_]
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
-
-#: Filters run once per request key (they read neither usage nor instance counts).
-STATIC_FILTERS = (s.COMPUTE, s.AVAILABILITY_ZONE, s.AGGREGATE_EXTRA_SPECS, s.TENANT_ISOLATION,
-                  s.TRAITS)
-#: Filters that never remove a host for a simulated boot (no hints, no server group).
-NEUTRAL_FILTERS = (s.SAME_HOST, s.DIFFERENT_HOST, s.SERVER_GROUP)
-_FREE = {"ram": "MEMORY_MB", "cpu": "VCPU", "disk": "DISK_GB"}
 _NEVER = np.iinfo(np.int64).min
 
 
@@ -71,9 +62,8 @@ class _Key:
     query: HostQuery
     amounts: Ints
     """Per class column: the amount asked, or _NEVER where not asked."""
-    asked: list[tuple[int, int]]
-    units: list[Mask]
-    """Per asked class (same order): the hosts whose unit rules allow the amount."""
+    asked: list[tuple[str, int, int, Mask]]
+    """Per asked class: (class, column, amount, hosts whose unit rules allow it)."""
     steps: list[tuple[str, Mask]]
     """The static filters' masks, in funnel order (for refusals)."""
     units_ok: Mask
@@ -90,6 +80,9 @@ def flat(state: FleetState, table: HostTable) -> bool:
 class Placer:
     """Decides boots for one simulated fleet; applies placements and departures.
 
+    It answers what weighers read (``free_units``, ``instances``, ``members``) from its own
+    arrays, as the live FilterContext does from the engine's.
+
     Args:
         state, table: the fleet, built as the live scheduler builds it.
         filters: the enabled filters, in order.
@@ -104,7 +97,7 @@ class Placer:
         if not flat(state, table):
             raise Unsupported("the simulator needs a flat fleet (hosts without child or "
                               "sharing providers)")
-        self.state, self.table, self.filters = state, table, filters
+        self.state, self.table, self.hosts, self.filters = state, table, table, filters
         self.subset = host_subset_size
         self.now, self.down_after_s = now, down_after_s
         self.rng = rng or random.Random(0)
@@ -114,80 +107,108 @@ class Placer:
         self.used = state.used[self.rows, :k].copy()
         self.has = state.has[self.rows, :k].copy()
         self.free = np.where(self.has, self.capacity - self.used, 0)
+        #: Free units per class as floats (what weighers read), one array per column.
+        self.free_f = [self.free[:, c].astype(np.float64) for c in range(k)]
         self.consumers = state.consumers[self.rows].copy()
         self.max_instances = table.max_instances.astype(np.int64)
-        self.count_instances = s.NUM_INSTANCES in filters
-        #: Raw values of the free-resource weighers (float, as free_at_hosts gives them).
-        self.raw = {w: self._raw_of(w) for w in _FREE}
-        self.active = [w for w in WEIGHERS if table.weight_const[w] != 0.0
-                       and (w in _FREE or w == "num_instances")]
+        self.members = np.zeros(table.n, dtype=np.int64)
+        self.usage: list[Filter] = [FILTERS[f] for f in filters if FILTERS[f].usage]
+        self.weighers = active(table)
+        self._cols = dict(state.classes.index)
+        #: The request being weighed (weighers read its group policy).
+        self.query = HostQuery(request=CandidateRequest(()), resources={}, project_id="")
         self.keys: dict[tuple[int, str | None], int] = {}
         self.key_data: list[_Key] = []
         self.static = np.zeros((0, table.n), dtype=bool)
         self.amounts = np.zeros((0, k), dtype=np.int64)
         self.eligible = np.zeros((0, table.n), dtype=bool)
-        self.isolation = bool(table.isolated.any()) and s.TENANT_ISOLATION in filters
+        #: Whether a request key includes the project (some filter tells projects apart).
+        self.by_project = any(FILTERS[f].by_project(table) for f in filters)
 
-    def _raw_of(self, weigher: str) -> Floats:
-        col = self.state.classes.index.get(_FREE[weigher])
-        if col is None or col >= self.free.shape[1]:
-            return np.zeros(self.table.n, dtype=np.float64)
-        return self.free[:, col].astype(np.float64)
+    # -- what weighers read -------------------------------------------------------------------
+
+    def free_units(self, rc: str, hosts: Ints, rows: Ints) -> Floats:
+        col = self._cols.get(rc)
+        if col is None or col >= len(self.free_f):
+            return np.zeros(hosts.size, dtype=np.float64)
+        return self.free_f[col].take(hosts)
+
+    def instances(self, hosts: Ints, rows: Ints) -> Floats:
+        return self.consumers.take(hosts).astype(np.float64)
 
     # -- request keys -------------------------------------------------------------------------
 
     def key(self, shape: int, query: HostQuery) -> int:
-        """The index of (shape, project if isolation matters), set up on first use."""
-        ident = (shape, query.project_id if self.isolation else None)
+        """The index of (shape, project if some filter tells projects apart), set up on
+        first use."""
+        ident = (shape, query.project_id if self.by_project else None)
         found = self.keys.get(ident)
         if found is not None:
             return found
         req = query.request
         if len(req.groups) != 1 or req.groups[0].suffix:
             raise Unsupported("the simulator handles flavors with one request group")
+        amounts, asked, units_ok = self._units(req.groups[0].resources)
         ctx = self._context(query)
+        steps = []
+        static = np.ones(self.table.n, dtype=bool)
+        for name in self.filters:
+            if not FILTERS[name].usage:
+                static = static & FILTERS[name].mask(ctx)
+                steps.append((name, static))
+        index = len(self.key_data)
+        self.keys[ident] = index
+        self.key_data.append(_Key(query, amounts, asked, steps, units_ok))
+        self.static = np.vstack([self.static, (static & units_ok)[None, :]])
+        self.amounts = np.vstack([self.amounts, amounts[None, :]])
+        self.eligible = np.vstack([self.eligible, self._eligible_rows(index)[None, :]])
+        return index
+
+    def _units(self, resources: tuple[tuple[str, int], ...]
+               ) -> tuple[Ints, list[tuple[str, int, int, Mask]], Mask]:
+        """Per class column the amount asked (_NEVER: not asked); per class asked the
+        hosts whose unit rules (min_unit, max_unit, step_size) allow it; where all do."""
         st = self.state
-        k = self.free.shape[1]
+        k = len(self.free_f)
         amounts = np.full(k, _NEVER, dtype=np.int64)
         asked = []
-        units: list[Mask] = []
         units_ok = np.ones(self.table.n, dtype=bool)
-        for rc, amount in req.groups[0].resources:
+        r = self.rows
+        for rc, amount in resources:
             col = st.classes.index.get(rc)
             if col is None or col >= k:
                 units_ok[:] = False
                 continue
             amounts[col] = amount
-            asked.append((col, amount))
-            r = self.rows
             unit = (self.has[:, col] & (st.min_unit[r, col] <= amount)
                     & (amount <= st.max_unit[r, col]) & (amount % st.step[r, col] == 0))
-            units.append(unit)
+            asked.append((rc, col, amount, unit))
             units_ok &= unit
-        steps = []
-        static = np.ones(self.table.n, dtype=bool)
-        for name in self.filters:
-            if name in STATIC_FILTERS:
-                static = static & FILTERS[name](ctx)
-                steps.append((name, static))
-        static = static & units_ok
-        index = len(self.key_data)
-        self.keys[ident] = index
-        self.key_data.append(_Key(query, amounts, asked, units, steps, units_ok))
-        self.static = np.vstack([self.static, static[None, :]])
-        self.amounts = np.vstack([self.amounts, amounts[None, :]])
-        self.eligible = np.vstack([self.eligible, self._eligible_rows(index)[None, :]])
-        return index
+        return amounts, asked, units_ok
 
     def _context(self, query: HostQuery) -> FilterContext:
         q = replace(query, now=self.now, down_after_s=self.down_after_s)
         return FilterContext(self.state, self.table, q)
 
+    def fits(self, index: int) -> Ints:
+        """How many more boots of key ``index`` each host takes, by the enabled filters
+        that read usage (their :meth:`~corral.scheduler.plugin.Filter.count`)."""
+        data = self.key_data[index]
+        room = Room(self.free, self.consumers, self.max_instances, data.amounts,
+                    data.units_ok, data.asked)
+        fit = np.full(self.table.n, np.iinfo(np.int64).max, dtype=np.int64)
+        for f in self.usage:
+            count = f.count(room)
+            if count is not None:
+                fit = np.minimum(fit, count)
+        return fit
+
     def _eligible_rows(self, index: int) -> Mask:
-        ok = self.static[index] & (self.free >= self.amounts[index]).all(axis=1)
-        if self.count_instances:
-            ok &= self.consumers < self.max_instances
-        return np.asarray(ok, dtype=bool)
+        ok: Mask = self.static[index].copy()
+        room = Room(self.free, self.consumers, self.max_instances, self.amounts[index], True)
+        for f in self.usage:
+            ok &= f.room(room)
+        return ok
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -196,45 +217,14 @@ class Placer:
         idx = np.flatnonzero(self.eligible[index])
         if idx.size == 0:
             return -1
-        total: Floats | None = None
-        for name in self.active:
-            if name == "num_instances":
-                x = self.consumers.take(idx).astype(np.float64)
-            else:
-                x = self.raw[name].take(idx)
-            low, high = x.min(), x.max()
-            if high == low:
-                continue  # normalised to all 0: adds nothing
-            # In place, the same IEEE operations as weigh(): (x - low) / (high - low),
-            # times the multiplier (exact, so skipped, when it is 1 or -1), summed in
-            # WEIGHERS order.
-            np.subtract(x, low, out=x)
-            np.divide(x, high - low, out=x)
-            const = self.table.weight_const[name]
-            if const is None:
-                x = self.table.weights[name][idx] * x
-            elif const not in (1.0, -1.0):
-                np.multiply(const, x, out=x)
-            elif const == -1.0:
-                if total is None:
-                    total = np.negative(x, out=x)
-                else:
-                    np.subtract(total, x, out=total)
-                continue
-            if total is None:
-                total = x
-            else:
-                np.add(total, x, out=total)
-        if total is None:
+        self.query = self.key_data[index].query
+        total = score(self, idx, idx, weighers=self.weighers)
+        if total is None:  # no weigher tells the hosts apart
             best = idx[: self.subset]
         elif self.subset == 1:
             return int(idx[int(total.argmax())])
         else:
-            keep = np.arange(idx.size)
-            if self.subset < idx.size:
-                cut = np.partition(-total, self.subset - 1)[self.subset - 1]
-                keep = np.flatnonzero(-total <= cut)
-            best = idx[keep[np.lexsort((idx[keep], -total[keep]))][: self.subset]]
+            best = idx[best_of(idx, total, self.subset)]
         return int(best[self.rng.randrange(best.size)]) if best.size > 1 else int(best[0])
 
     def refusal(self, index: int) -> Refusal:
@@ -244,33 +234,15 @@ class Placer:
             return Refusal(None, s.HOSTS_UNAVAILABLE)
         before = np.ones(self.table.n, dtype=bool)
         static = dict(data.steps)
+        room = Room(self.free, self.consumers, self.max_instances, data.amounts,
+                    data.units_ok, data.asked)
         for name in self.filters:
-            if name in static:
-                mask = static[name]
-            elif name == s.RESOURCES:
-                mask = before & data.units_ok & (self.free >= data.amounts).all(axis=1)
-            elif name == s.NUM_INSTANCES:
-                mask = before & (self.consumers < self.max_instances)
-            else:
-                mask = before
+            f = FILTERS[name]
+            mask = before & (f.room(room) if f.usage else static[name])
             if not mask.any():
-                code = s.FILTER_REASONS[name][0]
-                rc = self._short_class(data, before) if name == s.RESOURCES else (
-                    s.INSTANCES if name == s.NUM_INSTANCES else None)
-                return Refusal(name, code, rc)
+                return Refusal(name, f.reason[0], f.short_class(room, before))
             before = mask
         return Refusal(None, s.CLAIM_CONFLICT)
-
-    def _short_class(self, data: _Key, hosts: Mask) -> str | None:
-        """The class that the most of ``hosts`` lack first (in the request's order)."""
-        names = self.state.classes.names
-        left = hosts.copy()
-        counts: dict[str, int] = {}
-        for (col, amount), unit in zip(data.asked, data.units, strict=True):
-            short = left & ~(unit & (self.free[:, col] >= amount))
-            counts[names[col]] = int(short.sum())
-            left &= ~short
-        return max(counts, key=lambda c: counts[c]) if counts else None
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -284,15 +256,14 @@ class Placer:
             st.used[row, col] += delta
             if self.has[host, col]:
                 self.free[host, col] -= delta
-        for name, rc in _FREE.items():
-            found = st.classes.index.get(rc)
-            if found is not None and found in amounts:
-                self.raw[name][host] = float(self.free[host, found])
+            self.free_f[col][host] = float(self.free[host, col])
         self.consumers[host] += sign
         st.consumers[row] += sign
-        ok = self.static[:, host] & (self.free[host] >= self.amounts).all(axis=1)
-        if self.count_instances:
-            ok &= bool(self.consumers[host] < self.max_instances[host])
+        ok = self.static[:, host].copy()
+        room = Room(self.free[host], int(self.consumers[host]), int(self.max_instances[host]),
+                    self.amounts, True)
+        for f in self.usage:
+            ok &= f.room(room)
         self.eligible[:, host] = ok
 
     # -- the live path, for checking ----------------------------------------------------------

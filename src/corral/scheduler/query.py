@@ -1,0 +1,148 @@
+"""What one decision asks (HostQuery), what a filter or weigher reads (FilterContext),
+and the funnel of masks the filters leave (Funnel).
+
+A filter is a handful of array operations over the HostTable and the FleetState,
+whatever the fleet size; the context caches what several of them read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from corral.engine.request import CandidateRequest
+from corral.engine.search import Search
+from corral.engine.state import FleetState
+from corral.scheduler.hosts import HostTable
+
+Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class HostQuery:
+    """What one decision asks of the hosts."""
+
+    request: CandidateRequest
+    """The flavor's resources and traits, as a candidates request."""
+    resources: Mapping[str, int]
+    """Every class asked, summed over the request groups (for explanations)."""
+    project_id: str
+    required_traits: frozenset[str] = frozenset()
+    forbidden_traits: frozenset[str] = frozenset()
+    zone: str | None = None
+    aggregate_specs: Mapping[str, str] = field(default_factory=dict)
+    same_host: frozenset[str] | None = None
+    """Hosts of the instances named by the same_host hint (None: no hint)."""
+    different_host: frozenset[str] = frozenset()
+    group_policy: str | None = None
+    group_members: Mapping[str, int] = field(default_factory=dict)
+    """{host name: members of the request's server group there}."""
+    max_server_per_host: int = 1
+    exclude: frozenset[str] = frozenset()
+    """Hosts not considered at all (the source of a migration, hosts already tried)."""
+    now: float = 0.0
+    down_after_s: float = 60.0
+
+
+@dataclass
+class FilterContext:
+    state: FleetState
+    hosts: HostTable
+    query: HostQuery
+
+    @cached_property
+    def rows(self) -> Ints:
+        return self.hosts.rows(self.state)
+
+    @cached_property
+    def loaded(self) -> Mask:
+        rows = self.rows
+        ok = rows >= 0
+        ok[ok] = self.state.alive[rows[ok]]
+        return ok
+
+    def at_hosts(self, per_row: Mask) -> Mask:
+        """A mask over provider rows, read at each host's row (False where not loaded)."""
+        out = np.zeros(self.hosts.n, dtype=bool)
+        loaded = self.loaded
+        out[loaded] = per_row[self.rows[loaded]]
+        return out
+
+    def count_at_hosts(self, per_row: Ints) -> Ints:
+        out = np.zeros(self.hosts.n, dtype=np.int64)
+        loaded = self.loaded
+        out[loaded] = per_row[self.rows[loaded]]
+        return out
+
+    @cached_property
+    def members(self) -> Ints:
+        """Group members on each host."""
+        out = np.zeros(self.hosts.n, dtype=np.int64)
+        for name, count in self.query.group_members.items():
+            i = self.hosts.index.get(name)
+            if i is not None:
+                out[i] = count
+        return out
+
+    # -- what weighers read (the simulator's Placer answers the same questions) ---------------
+
+    def free_units(self, rc: str, hosts: Ints, rows: Ints) -> Floats:
+        """Free units of ``rc`` on ``hosts`` at provider ``rows`` (0 where a row has none,
+        or is -1)."""
+        st = self.state
+        col = st.classes.index.get(rc)
+        out = np.zeros(rows.size, dtype=np.float64)
+        if col is None or col >= st.capacity.shape[1]:
+            return out
+        loaded = rows >= 0
+        at = rows[loaded]
+        free = st.capacity[:, col].take(at) - st.used[:, col].take(at)
+        out[loaded] = np.where(st.has[:, col].take(at), free, 0)
+        return out
+
+    def instances(self, hosts: Ints, rows: Ints) -> Floats:
+        """Instances on ``hosts`` at provider ``rows`` (0 where not loaded)."""
+        counts = np.where(rows >= 0, self.state.consumers.take(np.maximum(rows, 0)), 0)
+        return counts.astype(np.float64)
+
+
+def feasible(ctx: FilterContext) -> Mask:
+    """The candidates engine's verdict: hosts whose tree can take the whole request."""
+    return ctx.at_hosts(Search(ctx.state, ctx.query.request).feasible_roots())
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Hosts considered, then the hosts left after each filter."""
+
+    considered: Mask
+    steps: tuple[tuple[str, Mask], ...]
+
+    @property
+    def passed(self) -> Mask:
+        return self.steps[-1][1] if self.steps else self.considered
+
+    def counts(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = [{"step": "considered",
+                                         "hosts": int(self.considered.sum())}]
+        before = int(self.considered.sum())
+        for name, mask in self.steps:
+            left = int(mask.sum())
+            out.append({"step": name, "hosts": left, "removed": before - left})
+            before = left
+        return out
+
+    def removed_by(self) -> dict[str, Mask]:
+        """{filter: the hosts it removed (that every earlier filter had kept)}."""
+        out = {}
+        before = self.considered
+        for name, mask in self.steps:
+            out[name] = before & ~mask
+            before = mask
+        return out
