@@ -39,7 +39,9 @@ def servers(store: Store, tmp_path: Path) -> Iterator[list[Server]]:
     started: list[Server] = []
     try:
         for i in range(2):
-            started.append(start_server(store_url(store), tmp_path / f"server{i}"))
+            # Hosts registered once must not count as down while a slow machine races.
+            started.append(start_server(store_url(store), tmp_path / f"server{i}",
+                                        env={"CORRAL_HOST_DOWN_AFTER_S": "86400"}))
         yield started
     finally:
         for server in started:
@@ -63,8 +65,11 @@ def fleet(servers: list[Server]) -> list[str]:
     return uuids
 
 
-#: How long racers race, and how long after that their reports may take to arrive.
-RACE_SECONDS = 25.0
+#: The most racers may take, and how long after that their reports may take to arrive.
+#: Racers do a fixed count of requests and finish in seconds on a quiet machine: this is
+#: a guard against a stuck server, not a speed requirement (a loaded CI machine may take
+#: many times longer, and must not fail for it).
+RACE_SECONDS = 120.0
 COLLECT_GRACE = 15.0
 
 

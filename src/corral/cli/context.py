@@ -117,7 +117,7 @@ def open_services(*, check_schema: bool = True) -> Iterator[Store]:
         if check_schema:
             schema = system.schema_state(store)
             if not schema.up_to_date:
-                where = store.engine.url.render_as_string(hide_password=True)
+                where = store.location
                 fail(f"database schema is at {schema.current or 'nothing (empty database)'}, "
                      f"this corral needs {schema.head}: run 'corral db upgrade' "
                      f"(database {where})")

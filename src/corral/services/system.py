@@ -49,13 +49,13 @@ _SQL_STORE_IS_A_STORE: type[Store] = SqlStore
 
 
 def open_store_at(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10
-                  ) -> SqlStore:
+                  ) -> Store:
     """The real store at ``url`` (SQLite or PostgreSQL): the one place above persistence
     that names it, so the API and CLI can hold only the :class:`Store` protocol."""
     return make_store(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
 
 
-def open_store(settings: Settings) -> SqlStore:
+def open_store(settings: Settings) -> Store:
     """The store ``settings`` configure."""
     return open_store_at(settings.effective_database_url,
                          busy_timeout_ms=settings.sqlite_busy_timeout_ms,
