@@ -38,8 +38,9 @@ from corral import __version__
 from corral.api.context import RequestContext, allowed, authenticate
 from corral.config import Settings
 from corral.domain.projects import ResourceQuota
-from corral.services import capacity, projects
+from corral.services import capacity
 from corral.services import hosts as host_svc
+from corral.services import limits as limits_svc
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
 from corral.services.tokens import Authenticator
@@ -107,7 +108,7 @@ def quotas_model(store: Store) -> dict[str, Any]:
     """Every tree, roots by id, each depth first: usage against limits per resource."""
     rows = [QuotaRow(node.project.id, node.project.name, node.project.depth,
                      {q.resource: q for q in node.resources})
-            for node in projects.quota_forest(store)]
+            for node in limits_svc.quota_forest(store)]
     return {"rows": rows, "columns": _quota_columns(rows)}
 
 

@@ -28,6 +28,7 @@ from corral.cli.context import (
 )
 from corral.domain import bounds, errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
+from corral.services import limits as limits_svc
 from corral.services import projects as svc
 from corral.services.stores import Store
 
@@ -209,7 +210,7 @@ def delete_projects(
 
 # -- limits ------------------------------------------------------------------------------------
 
-def limit_rows(view: svc.ProjectLimits) -> list[dict[str, Any]]:
+def limit_rows(view: limits_svc.ProjectLimits) -> list[dict[str, Any]]:
     return [{"resource": res, "limit": view.limits.get(res), "effective": limit,
              "source": source} for res, (limit, source) in view.effective.items()]
 
@@ -219,7 +220,7 @@ def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     """Set limits of a project (merged into those it has)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _view, warnings = svc.set_limits(store, project, wanted, model=model(store))
+        _view, warnings = limits_svc.set_limits(store, project, wanted, model=model(store))
     output.said(f"limits of project {project} set: {_pairs(wanted)}")
     warn(warnings)
 
@@ -232,7 +233,7 @@ def unset_limits(
     """Remove limits of a project: the default (or unlimited) applies again."""
     with open_services() as store:
         for res in resources:
-            _view, warnings = svc.unset_limit(store, project, res, model=model(store))
+            _view, warnings = limits_svc.unset_limit(store, project, res, model=model(store))
             warn(warnings)
     output.said(f"limits of project {project} unset: {', '.join(resources)}")
 
@@ -247,7 +248,7 @@ def list_limits(
     A resource not listed is unlimited."""
     out_ = output.Output(fmt, column, LIMIT_COLUMNS)
     with open_services() as store:
-        view = svc.get_limits(store, project)
+        view = limits_svc.get_limits(store, project)
     out_.list(limit_rows(view))
 
 
@@ -256,7 +257,7 @@ def set_default_limits(limits: LimitArgs) -> None:
     """Set default limits (merged into those set)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _defaults, warnings = svc.set_default_limits(store, wanted, model=model(store))
+        _defaults, warnings = limits_svc.set_default_limits(store, wanted, model=model(store))
     output.said(f"default limits set: {_pairs(wanted)}")
     warn(warnings)
 
@@ -268,7 +269,7 @@ def unset_default_limits(
     """Remove default limits: projects without their own become unlimited in them."""
     with open_services() as store:
         for res in resources:
-            svc.unset_default_limit(store, res, model=model(store))
+            limits_svc.unset_default_limit(store, res, model=model(store))
     output.said(f"default limits unset: {', '.join(resources)}")
 
 
@@ -280,7 +281,7 @@ def list_default_limits(
     """The default limits."""
     out_ = output.Output(fmt, column, DEFAULT_COLUMNS)
     with open_services() as store:
-        defaults = svc.get_default_limits(store)
+        defaults = limits_svc.get_default_limits(store)
     out_.list({"resource": res, "limit": limit} for res, limit in defaults.items())
 
 
@@ -296,7 +297,7 @@ def _amount(limit: int) -> str:
     return "∞" if limit == quotas.UNLIMITED else str(limit)
 
 
-def node_label(node: svc.QuotaNode) -> Text:
+def node_label(node: limits_svc.QuotaNode) -> Text:
     """``id (name)  cores=4/16  ram=512/∞``: subtree usage over the effective limit.
 
     Each resource is one word, so a narrow terminal wraps between resources, never
@@ -312,7 +313,7 @@ def node_label(node: svc.QuotaNode) -> Text:
     return label
 
 
-def render_tree(nodes: list[svc.QuotaNode]) -> Tree:
+def render_tree(nodes: list[limits_svc.QuotaNode]) -> Tree:
     root = Tree(node_label(nodes[0]))
     branches = {nodes[0].project.id: root}
     for node in nodes[1:]:
@@ -334,7 +335,7 @@ def show_quota(
     smallest room left along its ancestors, naming the one that binds."""
     out_ = output.Output(fmt, column, QUOTA_COLUMNS)
     with open_services() as store:
-        nodes = svc.quota_tree(store, project, depth=depth)
+        nodes = limits_svc.quota_tree(store, project, depth=depth)
     if fmt is output.Format.table:
         out.print(render_tree(nodes), soft_wrap=False,
                   width=output.width_of(sys.stdout, 200))

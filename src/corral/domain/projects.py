@@ -27,24 +27,13 @@ from datetime import datetime
 from typing import Literal
 
 from corral.domain import errors
-
-# Re-exported: callers name these from here (domain/project_checks.py holds them).
-from corral.domain.project_checks import MAX_DEPTH as MAX_DEPTH
-from corral.domain.project_checks import MAX_LENGTH as MAX_LENGTH
-from corral.domain.project_checks import RESERVED_IDS as RESERVED_IDS
-from corral.domain.project_checks import LimitConflict as LimitConflict
-from corral.domain.project_checks import LimitNotFound as LimitNotFound
-from corral.domain.project_checks import MoveBreaksLimits as MoveBreaksLimits
-from corral.domain.project_checks import ParentNotFound as ParentNotFound
-from corral.domain.project_checks import ProjectCycle as ProjectCycle
-from corral.domain.project_checks import ProjectExists as ProjectExists
-from corral.domain.project_checks import ProjectInUse as ProjectInUse
-from corral.domain.project_checks import ProjectNotFound as ProjectNotFound
-from corral.domain.project_checks import SubtreeDoesNotFit as SubtreeDoesNotFit
-from corral.domain.project_checks import TreeTooDeep as TreeTooDeep
-from corral.domain.project_checks import Violation as Violation
-from corral.domain.project_checks import check_project_id as check_project_id
-from corral.domain.project_checks import check_project_name as check_project_name
+from corral.domain.project_checks import (
+    MAX_DEPTH,
+    ProjectCycle,
+    SubtreeDoesNotFit,
+    TreeTooDeep,
+    Violation,
+)
 from corral.domain.quotas import (
     SERVER_GROUP_MEMBERS,
     UNLIMITED,

@@ -26,8 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain import errors
-from corral.domain.model import ConsumerRow as ConsumerRow
-from corral.domain.model import LockedProvider as LockedProvider
+from corral.domain.model import ConsumerRow, LockedProvider
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.prepared import Prepared

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection, delete, insert, select
 
-from corral.domain.fleet_policy import DEFAULT as DEFAULT
-from corral.domain.fleet_policy import PUBLISHED as PUBLISHED
 from corral.domain.fleet_policy import PolicyValue
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow

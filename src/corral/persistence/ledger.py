@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from corral.domain import scheduling
-from corral.domain.quotas import Chains as Chains
+from corral.domain.quotas import INSTANCES, SERVER_GROUPS, Chains, resource_of_class
 from corral.persistence import tables as t
 from corral.persistence.prepared import Prepared
 from corral.persistence.revisions import PROJECTS
@@ -153,8 +153,6 @@ class LedgerQueries:
     def recount_usage(self) -> dict[tuple[int, str], int]:
         """Own usage per (project row id, resource), counted from what exists (only
         non-zero entries)."""
-        from corral.domain.quotas import INSTANCES, SERVER_GROUPS, resource_of_class
-
         pr, co, al, rc = t.projects, t.consumers, t.allocations, t.resource_classes
         own: dict[tuple[int, str], int] = defaultdict(int)
         for pid, name, amount in self.conn.execute(

@@ -20,8 +20,8 @@ from sqlalchemy import Connection, bindparam, delete, exists, func, insert, sele
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain import scheduling
+from corral.domain.project_checks import ProjectExists
 from corral.domain.project_records import ProjectRecord, ProjectRow
-from corral.domain.projects import ProjectExists
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 

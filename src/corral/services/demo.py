@@ -42,7 +42,9 @@ from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
 from corral.domain.fleet_policy import DEFAULT
 from corral.domain.model import Provider, ProviderFilter
+from corral.domain.project_checks import ProjectExists
 from corral.persistence.clock import utcnow
+from corral.services import projects as project_svc
 from corral.services.stores import AggregateStore, FlavorStore, HostStore, ProviderStore, Store
 
 #: Namespace of every demo UUID (itself uuid5 of a fixed name, so it never changes).
@@ -280,9 +282,6 @@ DEMO_PROJECTS = (
 
 def _create_projects(store: Store) -> tuple[str, ...]:
     """The demo's project tree with limits (kept as it is when already there)."""
-    from corral.domain.projects import ProjectExists
-    from corral.services import projects as project_svc
-
     made = []
     for project, parent, limits in DEMO_PROJECTS:
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from corral.domain import errors
+from corral.domain import project_checks as checks
 from corral.domain import projects as rules
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota, Tree
 from corral.persistence.revisions import PROJECTS
@@ -87,7 +88,7 @@ def set_limits(store: Store, project_id: str, limits: Mapping[str, object], *, m
         after = before.with_limits(project_id, {**before.nodes[project_id].limits, **wanted})
         worse = refuse_new(before, after, model, set(wanted))
         if worse is not None:
-            raise rules.LimitConflict(worse)
+            raise checks.LimitConflict(worse)
         row = loaded.row_id(project_id)
         repo.set_project_limits(row, wanted)
         usage = subtree_usage(loaded, repo.usage_rows([row]))
@@ -111,11 +112,11 @@ def unset_limit(store: Store, project_id: str, resource: str, *, model: Model
         before = loaded.tree
         own = dict(before.nodes[project_id].limits)
         if own.pop(resource, None) is None:
-            raise rules.LimitNotFound(project_id, resource)
+            raise checks.LimitNotFound(project_id, resource)
         after = before.with_limits(project_id, own)
         worse = refuse_new(before, after, model, {resource})
         if worse is not None:
-            raise rules.LimitConflict(worse, field="resource")
+            raise checks.LimitConflict(worse, field="resource")
         row = loaded.row_id(project_id)
         repo.unset_project_limit(row, resource)
         usage = subtree_usage(loaded, repo.usage_rows([row]))
@@ -139,13 +140,13 @@ def _change_defaults(store: Store, change: Mapping[str, int | None], model: Mode
         for res, value in change.items():
             if value is None:
                 if defaults.pop(res, None) is None:
-                    raise rules.LimitNotFound(None, res)
+                    raise checks.LimitNotFound(None, res)
             else:
                 defaults[res] = value
         after = before.with_defaults(defaults)
         worse = refuse_new(before, after, model, set(change))
         if worse is not None:
-            raise rules.LimitConflict(worse, field=field)
+            raise checks.LimitConflict(worse, field=field)
         to_set = {r: v for r, v in change.items() if v is not None}
         if to_set:
             repo.set_default_limits(to_set)

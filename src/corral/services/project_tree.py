@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.domain import errors, quotas
+from corral.domain import project_checks as checks
 from corral.domain import projects as rules
+from corral.domain.project_checks import ProjectNotFound
 from corral.domain.project_records import ProjectRecord
-from corral.domain.projects import Model, Node, Project, ProjectNotFound, Tree
+from corral.domain.projects import Model, Node, Project, Tree
 from corral.services.stores import ProjectStore
 
 
@@ -59,7 +61,7 @@ def subtree_usage(loaded: Loaded, usage: Mapping[tuple[int, str], tuple[int, int
 
 
 def refuse_new(before: Tree, after: Tree, model: Model, resources: set[str] | None,
-                ) -> rules.Violation | None:
+                ) -> checks.Violation | None:
     worse = rules.new_violations(rules.violations(before, model, resources),
                                  rules.violations(after, model, resources))
     return worse[0] if worse else None

@@ -21,26 +21,18 @@ from enum import Enum
 
 import structlog
 
+from corral.domain import project_checks as checks
 from corral.domain import projects as rules
 from corral.domain.projects import Model, Node, Project, Tree
 from corral.persistence.revisions import PROJECTS
-
-# The limits and the quota view, and the loaded tree, under the names the edges use.
-from corral.services.limits import ProjectLimits as ProjectLimits
-from corral.services.limits import QuotaNode as QuotaNode
-from corral.services.limits import get_default_limits as get_default_limits
-from corral.services.limits import get_limits as get_limits
-from corral.services.limits import quota_forest as quota_forest
-from corral.services.limits import quota_of as quota_of
-from corral.services.limits import quota_tree as quota_tree
-from corral.services.limits import set_default_limits as set_default_limits
-from corral.services.limits import set_limits as set_limits
-from corral.services.limits import unset_default_limit as unset_default_limit
-from corral.services.limits import unset_limit as unset_limit
-from corral.services.project_tree import Loaded as Loaded
-from corral.services.project_tree import checked_limits, refuse_new, subtree_usage
-from corral.services.project_tree import load as load
-from corral.services.project_tree import project_named as project_named
+from corral.services.project_tree import (
+    Loaded,
+    checked_limits,
+    load,
+    project_named,
+    refuse_new,
+    subtree_usage,
+)
 from corral.services.stores import ProjectStore, Store
 
 log = structlog.get_logger("corral.projects")
@@ -68,10 +60,10 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
         LimitConflict: ``limits`` against the model (400).
         MoveBreaksLimits: strict model, the new child would break its parent's sum.
     """
-    rules.check_project_id(project_id)
-    rules.check_project_name(name)
+    checks.check_project_id(project_id)
+    checks.check_project_name(name)
     if parent_id is not None:
-        rules.check_project_id(parent_id, field="parent_id")
+        checks.check_project_id(parent_id, field="parent_id")
     own = checked_limits(limits or {})
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
@@ -79,18 +71,18 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
         if parent_id is not None:  # by id or name
             parent_id = project_named(loaded, parent_id, field="parent_id")
         if project_id in loaded.tree:
-            raise rules.ProjectExists(project_id)
+            raise checks.ProjectExists(project_id)
         if parent_id is not None and parent_id not in loaded.tree:
-            raise rules.ParentNotFound(parent_id)
-        if parent_id is not None and len(loaded.tree.chain(parent_id)) >= rules.MAX_DEPTH:
-            raise rules.TreeTooDeep(project_id, len(loaded.tree.chain(parent_id)))
+            raise checks.ParentNotFound(parent_id)
+        if parent_id is not None and len(loaded.tree.chain(parent_id)) >= checks.MAX_DEPTH:
+            raise checks.TreeTooDeep(project_id, len(loaded.tree.chain(parent_id)))
         after = Tree([*loaded.tree.nodes.values(), Node(project_id, parent_id, own)],
                      loaded.tree.defaults)
         worse = refuse_new(loaded.tree, after, model, None)
         if worse is not None:
             if own:
-                raise rules.LimitConflict(worse)
-            raise rules.MoveBreaksLimits(project_id, worse)
+                raise checks.LimitConflict(worse)
+            raise checks.MoveBreaksLimits(project_id, worse)
         repo.create_project(project_id, name,
                             loaded.row_id(parent_id) if parent_id is not None else None)
         new_row = repo.project_by_external_id(project_id)
@@ -148,9 +140,9 @@ def update_project(store: Store, project_id: str, *, model: Model,
         MoveBreaksLimits: the subtree's limits would break the model under the new parent.
     """
     if not isinstance(name, Keep):
-        rules.check_project_name(name)
+        checks.check_project_name(name)
     if isinstance(parent_id, str):
-        rules.check_project_id(parent_id, field="parent_id")
+        checks.check_project_id(parent_id, field="parent_id")
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
@@ -179,7 +171,7 @@ def _move(repo: ProjectStore, loaded: Loaded, project: str, parent: str | None,
     """Check a move and carry the subtree's usage along in the ledger (not the row)."""
     tree = loaded.tree
     if parent is not None and parent not in tree:
-        raise rules.ParentNotFound(parent)
+        raise checks.ParentNotFound(parent)
     rules.check_move(tree, project, parent)
     losing, gaining = rules.move_plan(tree, project, parent)
     rows = [loaded.row_id(p) for p in (project, *losing, *gaining)]
@@ -189,7 +181,7 @@ def _move(repo: ProjectStore, loaded: Loaded, project: str, parent: str | None,
     rules.check_subtree_fits(tree, project, moved, gaining, subtree_usage(loaded, locked))
     worse = refuse_new(tree, tree.with_parent(project, parent), model, None)
     if worse is not None:
-        raise rules.MoveBreaksLimits(project, worse)
+        raise checks.MoveBreaksLimits(project, worse)
     deltas = {(loaded.row_id(p), res): delta
               for (p, res), delta in rules.move_deltas(losing, gaining, moved).items()}
     repo.add_subtree_usage(deltas, locked)
@@ -209,7 +201,7 @@ def delete_project(store: Store, project_id: str) -> None:
         row = loaded.row_id(project_id)
         uses = repo.project_uses(row, project_id)
         if uses:
-            raise rules.ProjectInUse(project_id, uses)
+            raise checks.ProjectInUse(project_id, uses)
         # What the ledger still says the project uses (drift: it has nothing left) is
         # taken off its ancestors too, so the ledger stays the sum of its parts.
         ancestors = [loaded.row_id(p) for p in loaded.tree.ancestors(project_id)]

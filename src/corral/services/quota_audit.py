@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from corral.persistence.revisions import PROJECTS
 from corral.services.allocations import ConsumerWrite, write_in
-from corral.services.projects import Loaded
-from corral.services.projects import load as load_projects
+from corral.services.project_tree import Loaded
+from corral.services.project_tree import load as load_projects
 from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.quota")

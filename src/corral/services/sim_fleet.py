@@ -22,6 +22,7 @@ from corral.domain.hosts import DISABLED_TRAIT
 from corral.domain.overcommit import KEYS, host_inventories
 from corral.engine.state import FleetState, ProviderRecord
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable
+from corral.services.flavors import list_flavors
 from corral.services.host_table import policy_of
 from corral.services.hosts import HOST_NAMESPACE, defaults_of, effective_of, provider_uuid
 from corral.services.stores import Store
@@ -162,8 +163,6 @@ def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
     """Copy the live fleet once (one read transaction; nothing is written): hosts with
     their reports, own overcommit values, traits, aggregates, liveness and current
     usage, the aggregates' metadata, and the flavors."""
-    from corral.services.flavors import list_flavors
-
     now = time.time()
     with store.read() as repo:
         rows = repo.host_rows()

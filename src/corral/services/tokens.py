@@ -25,7 +25,7 @@ from typing import Protocol
 import structlog
 
 from corral.domain import tokens as rules
-from corral.domain.projects import ProjectNotFound
+from corral.domain.project_checks import ProjectNotFound
 from corral.domain.tokens import ApiToken, TokenNotFound
 from corral.persistence.clock import utcnow
 from corral.services.project_tree import load, project_named

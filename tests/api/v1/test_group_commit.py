@@ -27,6 +27,7 @@ from corral.services import allocations, claims, decision_log, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import instances as svc
+from corral.services import limits as limits_svc
 from corral.services import server_groups as group_svc
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim
@@ -134,7 +135,7 @@ def test_one_boot_over_its_quota_does_not_refuse_the_others(
         store: Store, scheduler: Scheduler) -> None:
     model = scheduler.settings.quota_model
     projects.create_project(store, "q", model=model)
-    projects.set_limits(store, "q", {quotas.INSTANCES: 0}, model=model)
+    limits_svc.set_limits(store, "q", {quotas.INSTANCES: 0}, model=model)
     jobs = [_job(store, "00000000-0000-4000-8000-000000000200"),
             _job(store, "00000000-0000-4000-8000-000000000201", project="q"),
             _job(store, "00000000-0000-4000-8000-000000000202")]

@@ -9,18 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.domain import errors
-from corral.domain.projects import (
+from corral.domain.project_checks import (
     MAX_DEPTH,
-    Model,
-    Node,
     ProjectCycle,
     SubtreeDoesNotFit,
-    Tree,
     TreeTooDeep,
     Violation,
+    check_project_id,
+)
+from corral.domain.projects import (
+    Model,
+    Node,
+    Tree,
     below_usage,
     check_move,
-    check_project_id,
     check_subtree_fits,
     move_deltas,
     move_plan,

@@ -17,13 +17,14 @@ from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.flavors import snapshot
 from corral.domain.hosts import HostReport
-from corral.domain.projects import ProjectNotFound
+from corral.domain.project_checks import ProjectNotFound
 from corral.persistence import Store
 from corral.persistence.clock import utcnow
 from corral.scheduler.runner import Ask
 from corral.services import allocations, claims, idempotency, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
+from corral.services import limits as limits_svc
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim, MoveClaim
 from corral.services.claims import BootJob, Outcome
@@ -56,12 +57,12 @@ def _boot(store: Store, project: str = "p", key: idempotency.Key | None = None
 def _limit(store: Store, scheduler: Scheduler, project: str, instances: int) -> None:
     model = scheduler.settings.quota_model
     projects.create_project(store, project, model=model)
-    projects.set_limits(store, project, {quotas.INSTANCES: instances}, model=model)
+    limits_svc.set_limits(store, project, {quotas.INSTANCES: instances}, model=model)
 
 
 def _instances_used(store: Store, project: str) -> int:
     try:
-        _project, found = projects.quota_of(store, project)
+        _project, found = limits_svc.quota_of(store, project)
     except ProjectNotFound:  # nothing ever claimed for it
         return 0
     return next(q.own for q in found if q.resource == quotas.INSTANCES)

@@ -32,6 +32,7 @@ from corral.api.v1.common import (
 )
 from corral.api.v1.types import QueryCountOrNone, QuotaLimit
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
+from corral.services import limits as limits_svc
 from corral.services import projects as svc
 
 router = APIRouter(tags=["projects"])
@@ -72,7 +73,7 @@ def warnings_body(warnings: list[LimitWarning]) -> list[dict[str, Any]]:
              "in_use": w.in_use} for w in warnings]
 
 
-def limits_body(view: svc.ProjectLimits) -> dict[str, Any]:
+def limits_body(view: limits_svc.ProjectLimits) -> dict[str, Any]:
     return {"project_id": view.project_id, "limits": view.limits,
             "effective": {res: {"limit": limit, "source": source}
                           for res, (limit, source) in view.effective.items()}}
@@ -181,7 +182,7 @@ def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[s
     null room is unlimited)."""
     project_id = named(request, ctx, project_id)
     access.require_reader(request, ctx, project_id)
-    project, resources = svc.quota_of(store_of(request), project_id)
+    project, resources = limits_svc.quota_of(store_of(request), project_id)
     return quota_body(project, resources, model_of(request))
 
 
@@ -189,7 +190,7 @@ def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[s
 
 @router.get("/limits/defaults")
 def get_default_limits(request: Request, _ctx: Caller) -> dict[str, Any]:
-    return {"limits": svc.get_default_limits(store_of(request))}
+    return {"limits": limits_svc.get_default_limits(store_of(request))}
 
 
 @router.put("/limits/defaults")
@@ -197,7 +198,7 @@ def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dic
     """Merge default limits. ``warnings``: projects relying on a default now below
     their usage."""
     access.require_cloud_admin(request, ctx)
-    defaults, warnings = svc.set_default_limits(store_of(request), body.limits,
+    defaults, warnings = limits_svc.set_default_limits(store_of(request), body.limits,
                                                 model=model_of(request))
     return {"limits": defaults, "warnings": warnings_body(warnings)}
 
@@ -205,7 +206,7 @@ def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dic
 @router.delete("/limits/defaults/{resource}", status_code=204)
 def unset_default_limit(request: Request, resource: str, ctx: Caller) -> None:
     access.require_cloud_admin(request, ctx)
-    svc.unset_default_limit(store_of(request), resource, model=model_of(request))
+    limits_svc.unset_default_limit(store_of(request), resource, model=model_of(request))
 
 
 # -- per-project limits ---------------------------------------------------------------------
@@ -216,7 +217,7 @@ def get_limits(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]
     or by default (a resource not listed is unlimited)."""
     project_id = named(request, ctx, project_id)
     access.require_reader(request, ctx, project_id)
-    return limits_body(svc.get_limits(store_of(request), project_id))
+    return limits_body(limits_svc.get_limits(store_of(request), project_id))
 
 
 @router.put("/limits/{project_id}")
@@ -226,7 +227,7 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
     model refuses one; a limit below usage is set and reported in ``warnings``."""
     project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
-    view, warnings = svc.set_limits(store_of(request), project_id, body.limits,
+    view, warnings = limits_svc.set_limits(store_of(request), project_id, body.limits,
                                     model=model_of(request))
     return {**limits_body(view), "warnings": warnings_body(warnings)}
 
@@ -236,4 +237,4 @@ def unset_limit(request: Request, project_id: str, resource: str, ctx: Caller) -
     """The default (or unlimited) applies again."""
     project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
-    svc.unset_limit(store_of(request), project_id, resource, model=model_of(request))
+    limits_svc.unset_limit(store_of(request), project_id, resource, model=model_of(request))
