@@ -32,7 +32,8 @@ import structlog
 from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
-from corral.scheduler.runner import Ask, Placement
+from corral.scheduler.explain import explain
+from corral.scheduler.runner import Ask, Placement, group_conflict
 from corral.services import claim_writes, decision_log
 from corral.services.claim_writes import BootClaim, Claim
 from corral.services.scheduler import Decision, GroupPolicyConflict, Refused, Scheduler
@@ -131,7 +132,7 @@ def _rounds(scheduler: Scheduler, ask: Ask, consumers: Sequence[str], what: Clai
                 continue
             decision_log.finish(scheduler, decided, outcome="scheduled", recorded=True)
             return Outcome(decision_id, decided.placements, decided.record, made[0])
-        explanation = scheduler._explain(decided.ctx, decided.funnel, [])
+        explanation = explain(decided.ctx, decided.funnel).as_dict()
         explanation.update(code=s.CLAIM_CONFLICT, kind="transient", retry_can_help=True)
         decision_log.refuse(scheduler, Refused(decision_id, ask, kind, instance, decided.ctx,
                                                decided.funnel, conflicts, started,
@@ -177,7 +178,9 @@ def _check_groups(repo: Repo, asks: Sequence[tuple[Ask, list[Placement]]]) -> No
         if ask.group.id not in counted:
             counted[ask.group.id] = repo.group_members_by_host(ask.group.id,
                                                                besides=ask.moving)
-        Scheduler._check_placements(ask.group, counted[ask.group.id], picked)
+        conflict = group_conflict(ask.group, counted[ask.group.id], picked)
+        if conflict is not None:
+            raise GroupPolicyConflict(conflict)
 
 
 # -- group commit ------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def finish(scheduler: Scheduler, decision: Decision, *, outcome: str,
 
 
 def _refusal(scheduler: Scheduler, refused: Refused) -> dict[str, Any]:
-    record = scheduler._record(refused.ask, refused.kind, refused.ctx, refused.funnel, None,
+    record = scheduler.record(refused.ask, refused.kind, refused.ctx, refused.funnel, None,
                                None, refused.conflicts)
     record["explanation"] = refused.explanation
     return record

@@ -39,7 +39,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from corral.config import Settings
 from corral.domain import errors
-from corral.domain.flavors import ServerGroup
 from corral.persistence.clock import utcnow
 from corral.scheduler import records
 from corral.scheduler import runner as decide
@@ -154,7 +153,7 @@ class Scheduler:
         if picked is None:
             return Refused(decision_id, ask, kind, instance, ctx, funnel, conflicts, started,
                            explanation)
-        record = self._record(ask, kind, ctx, funnel, weights, picked, conflicts)
+        record = self.record(ask, kind, ctx, funnel, weights, picked, conflicts)
         return Decision(decision_id, ask, kind, instance, picked, record, started, ctx, funnel)
 
     def decide_together(self, jobs: Sequence[tuple[Ask, Sequence[str]]], started: float
@@ -187,7 +186,7 @@ class Scheduler:
                     into = taken.setdefault(ask.group.id, {})
                     for p in picked:
                         into[p.host] = into.get(p.host, 0) + 1
-                record = self._record(ask, "boot", ctx, funnel, weights, picked, [])
+                record = self.record(ask, "boot", ctx, funnel, weights, picked, [])
                 out.append(Decision(str(uuidlib.uuid4()), ask, "boot", None, picked, record,
                                     started, ctx, funnel))
         finally:
@@ -253,17 +252,11 @@ class Scheduler:
     def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:
         return explain(ctx, funnel, len(picked)).as_dict()
 
-    @staticmethod
-    def _check_placements(group: ServerGroup, members: dict[str, int],
-                          picked: list[Placement]) -> None:
-        conflict = decide.group_conflict(group, members, picked)
-        if conflict is not None:
-            raise GroupPolicyConflict(conflict)
-
     # -- records -----------------------------------------------------------------------------
 
-    def _record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
-                weights: Weights | None, picked: list[Placement] | None,
-                conflicts: list[dict[str, Any]]) -> dict[str, Any]:
+    def record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
+               weights: Weights | None, picked: list[Placement] | None,
+               conflicts: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the decision writes down (claimed now, if it places anything)."""
         return records.build(self.configuration, ask, kind, ctx, funnel, weights, picked,
                              conflicts, utcnow()).as_dict()
