@@ -160,12 +160,13 @@ def boot_instances(
         except errors.InvalidInput as exc:
             bad_input(options.get(exc.field or "", "NAME"), exc.detail)
     if dry_run:
-        placements = result.record.get("placements", [])
+        assert result.record is not None  # a dry run stores no key: never a replay
+        placements = result.record.placements
         out.done(f"dry run: {len(placements)} instance(s) of {flavor} would fit; nothing "
                  f"claimed (decision {result.decision_id})")
-        out.list({"instance": k + 1, "host": p["host"], "alternates": p["alternates"],
+        out.list({"instance": k + 1, "host": p.host, "alternates": p.alternates,
                   "decision_id": result.decision_id}
-                 for k, p in enumerate(result.record.get("placements", [])))
+                 for k, p in enumerate(placements))
         return
     placed = ", ".join(f"{i.name} on {i.host}" for i in result.instances)
     out.done(f"{len(result.instances)} instance(s) building: {placed}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from corral.scheduler.explanation import Explanation
 from corral.scheduler.query import FilterContext, Funnel
 from corral.scheduler.runner import Ask, Placement, Weights
 
@@ -89,7 +90,7 @@ def weighed(ctx: FilterContext, weights: Weights, k: int) -> Weighed:
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """The record of one decision (its outcome, reason and time are added when written)."""
+    """The record of one decision (its outcome, reason and time are set when written)."""
 
     kind: str
     request: dict[str, Any]
@@ -99,6 +100,11 @@ class DecisionRecord:
     placements: list[Placement] = field(default_factory=list)
     claimed_at: datetime | None = None
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    explanation: Explanation | None = None
+    """Why no host took the request (a refusal's record)."""
+    outcome: str | None = None
+    reason: str | None = None
+    elapsed_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "request": self.request,
@@ -114,6 +120,10 @@ class DecisionRecord:
                                 "at": at} for p in self.placements]
         if self.conflicts:
             out["conflicts"] = self.conflicts
+        if self.explanation is not None:
+            out["explanation"] = self.explanation.as_dict()
+        if self.outcome is not None:
+            out.update(outcome=self.outcome, reason=self.reason, elapsed_ms=self.elapsed_ms)
         return out
 
 

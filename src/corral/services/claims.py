@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid as uuidlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -33,6 +33,7 @@ from corral.domain import errors, quotas
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
 from corral.scheduler.explain import explain
+from corral.scheduler.records import DecisionRecord
 from corral.scheduler.runner import Ask, Placement, group_conflict
 from corral.services import claim_writes, decision_log
 from corral.services.claim_writes import BootClaim, Claim
@@ -54,7 +55,7 @@ class Outcome:
 
     decision_id: str
     placements: list[Placement]
-    record: dict[str, Any]
+    record: DecisionRecord
     instances: list[Instance] = field(default_factory=list)
     """What a boot's claim stored (none for a dry run or a move)."""
 
@@ -120,7 +121,6 @@ def _rounds(scheduler: Scheduler, ask: Ask, consumers: Sequence[str], what: Clai
             try:
                 if rehearsing:
                     _rehearse(scheduler, what, decided)
-                    decided.record["outcome"] = "dry_run"
                     decision_log.finish(scheduler, decided, outcome="dry_run")
                     return Outcome(decision_id, decided.placements, decided.record)
                 made = _commit(scheduler, [(what, decided)])
@@ -132,8 +132,10 @@ def _rounds(scheduler: Scheduler, ask: Ask, consumers: Sequence[str], what: Clai
                 continue
             decision_log.finish(scheduler, decided, outcome="scheduled", recorded=True)
             return Outcome(decision_id, decided.placements, decided.record, made[0])
-        explanation = explain(decided.ctx, decided.funnel).as_dict()
-        explanation.update(code=s.CLAIM_CONFLICT, kind="transient", retry_can_help=True)
+        # Every round lost its race: what is left to say is the last funnel, as a
+        # transient claim conflict (retrying may help).
+        explanation = replace(explain(decided.ctx, decided.funnel), code=s.CLAIM_CONFLICT,
+                              structural=False)
         decision_log.refuse(scheduler, Refused(decision_id, ask, kind, instance, decided.ctx,
                                                decided.funnel, conflicts, started,
                                                explanation))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -21,7 +22,8 @@ from corral.domain.decisions import DecisionRow
 from corral.domain.names import normalize_uuid
 from corral.persistence.clock import utcnow
 from corral.scheduler import records
-from corral.scheduler.runner import Ask, Placement
+from corral.scheduler.records import DecisionRecord
+from corral.scheduler.runner import Ask, Pick, Placement
 from corral.services.scheduler import Decision, Refused, Scheduler
 from corral.services.stores import DecisionStore, Repo, Store
 
@@ -34,16 +36,17 @@ PRUNE_EVERY = 1000
 def insert(scheduler: Scheduler, repo: Repo, decision: Decision, *,
            outcome: str) -> None:
     """Write ``decision``'s record in ``repo``'s transaction, with its outcome and time."""
-    _insert(scheduler, repo, decision.decision_id, decision.ask, decision.kind,
-            decision.instance, decision.record, decision.placements, decision.started,
-            outcome, None)
+    decision.record = _insert(scheduler, repo, decision.decision_id, decision.ask,
+                              decision.kind, decision.instance, decision.record,
+                              decision.placements, decision.started, outcome, None)
 
 
 def _insert(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: str,
-            instance: str | None, record: dict[str, Any], picked: list[Placement] | None,
-            started: float, outcome: str, reason: str | None) -> None:
+            instance: str | None, record: DecisionRecord, picked: list[Placement] | None,
+            started: float, outcome: str, reason: str | None) -> DecisionRecord:
+    """Write ``record`` with its outcome and time; the record as written comes back."""
     elapsed = (time.perf_counter() - started) * 1000
-    record.update(outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
+    record = replace(record, outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
     _prune(scheduler, repo)
     repo.insert_decision(DecisionRow(
         uuid=decision_id, kind=kind, project_id=ask.project_id,
@@ -52,8 +55,9 @@ def _insert(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: 
         outcome=outcome, reason=reason, host=picked[0].host if picked else None,
         elapsed_ms=elapsed,
         # orjson: with json, encoding the record was 5% of a boot over HTTP (measured)
-        record=orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS).decode(),
+        record=orjson.dumps(record.as_dict(), option=orjson.OPT_NON_STR_KEYS).decode(),
         created_at=utcnow()))
+    return record
 
 
 def _prune(scheduler: Scheduler, repo: Repo) -> None:
@@ -79,22 +83,21 @@ def finish(scheduler: Scheduler, decision: Decision, *, outcome: str,
     if outcome == "scheduled" and kind == "boot":
         scheduler.metrics.boots.labels("scheduled").inc(len(picked))
     log.info("scheduling_decision", decision=decision.decision_id, kind=kind, outcome=outcome,
-             hosts=[p.host for p in picked], considered=record["funnel"][0]["hosts"],
-             passed=record["funnel"][-1]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
+             hosts=[p.host for p in picked], considered=record.funnel[0]["hosts"],
+             passed=record.funnel[-1]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
 
 
-def _refusal(scheduler: Scheduler, refused: Refused) -> dict[str, Any]:
-    record = scheduler.record(refused.ask, refused.kind, refused.ctx, refused.funnel, None,
-                               None, refused.conflicts)
-    record["explanation"] = refused.explanation
-    return record
+def _refusal(scheduler: Scheduler, refused: Refused) -> DecisionRecord:
+    found = Pick(None, refused.ctx, refused.funnel, None, refused.explanation)
+    record = scheduler.record(refused.ask, refused.kind, found, refused.conflicts)
+    return replace(record, explanation=refused.explanation)
 
 
 def refuse(scheduler: Scheduler, refused: Refused) -> NoReturn:
     """Record a request no host can take, count it, and raise NoValidHost (carrying the
     explanation and the decision's id)."""
     explanation = refused.explanation
-    code = explanation["code"]
+    code = explanation.code
     record = _refusal(scheduler, refused)
     with scheduler.store.write() as repo:
         _insert(scheduler, repo, refused.decision_id, refused.ask, refused.kind,
@@ -104,13 +107,13 @@ def refuse(scheduler: Scheduler, refused: Refused) -> NoReturn:
     scheduler.metrics.decision_seconds.labels(kind, "no_valid_host").observe(elapsed)
     if kind == "boot":
         scheduler.metrics.boots.labels("no_valid_host").inc(refused.ask.count)
-    scheduler.metrics.no_valid_host.labels(explanation.get("filter") or code).inc()
+    scheduler.metrics.no_valid_host.labels(explanation.filter or code).inc()
     log.info("scheduling_decision", decision=refused.decision_id, kind=kind,
-             outcome="no_valid_host", reason=code, filter=explanation.get("filter"),
-             resource_class=explanation.get("resource_class"),
-             considered=record["funnel"][0]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
-    raise s.NoValidHost(records.describe(explanation),
-                        {"decision_id": refused.decision_id, **explanation})
+             outcome="no_valid_host", reason=code, filter=explanation.filter,
+             resource_class=explanation.resource_class,
+             considered=record.funnel[0]["hosts"], elapsed_ms=round(elapsed * 1000, 3))
+    answer = explanation.as_dict()  # the error's body: JSON from here on
+    raise s.NoValidHost(records.describe(answer), {"decision_id": refused.decision_id, **answer})
 
 
 # -- after the decision: build reports --------------------------------------------------------

@@ -20,9 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import structlog
 
@@ -33,6 +32,7 @@ from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
 from corral.domain.names import normalize_uuid
 from corral.domain.scheduling import Instance
 from corral.persistence.clock import utcnow
+from corral.scheduler.records import DecisionRecord
 from corral.scheduler.runner import Ask
 from corral.services import claims, idempotency
 from corral.services import server_groups as group_svc
@@ -84,7 +84,8 @@ class BootRequest:
 class BootResult:
     instances: list[Instance]
     decision_id: str
-    record: dict[str, Any] = field(default_factory=dict)
+    record: DecisionRecord | None = None
+    """The decision's record (None for an answer replayed for an idempotency key)."""
     replayed: bool = False
     """The answer of an earlier call with the same idempotency key (nothing booted now)."""
 

@@ -42,11 +42,11 @@ from corral.domain import errors
 from corral.persistence.clock import utcnow
 from corral.scheduler import records
 from corral.scheduler import runner as decide
-from corral.scheduler.explain import explain
+from corral.scheduler.explanation import Explanation
 from corral.scheduler.hosts import HostTable
 from corral.scheduler.query import FilterContext, Funnel, HostQuery
-from corral.scheduler.records import TOP_WEIGHED
-from corral.scheduler.runner import ARRANGE_TRIES, Ask, Placement, Saved, Weights, host_query_of
+from corral.scheduler.records import TOP_WEIGHED, DecisionRecord
+from corral.scheduler.runner import ARRANGE_TRIES, Ask, Pick, Placement, Saved, host_query_of
 from corral.services.batching import Batcher
 from corral.services.candidates import CandidateFinder
 from corral.services.flavors import FlavorCache
@@ -70,7 +70,8 @@ class Decision:
     instance: str | None
     """The instance moved or rescheduled (None: a boot)."""
     placements: list[Placement]
-    record: dict[str, Any]
+    record: DecisionRecord
+    """Typed until stored or answered (its outcome and time are set when written)."""
     started: float
     """When the request reached the scheduler (time.perf_counter)."""
     ctx: FilterContext
@@ -89,7 +90,7 @@ class Refused:
     funnel: Funnel
     conflicts: list[dict[str, Any]]
     started: float
-    explanation: dict[str, Any]
+    explanation: Explanation
 
 
 class SchedulerMetrics:
@@ -146,15 +147,16 @@ class Scheduler:
             query = self._query(repo, table, ask)
         saved: Saved = {}
         try:
-            picked, ctx, funnel, weights, explanation = self._pick(table, query, consumers,
-                                                                   saved)
+            found = self._pick(table, query, consumers, saved)
         finally:
             self._restore(saved)
-        if picked is None:
-            return Refused(decision_id, ask, kind, instance, ctx, funnel, conflicts, started,
-                           explanation)
-        record = self.record(ask, kind, ctx, funnel, weights, picked, conflicts)
-        return Decision(decision_id, ask, kind, instance, picked, record, started, ctx, funnel)
+        if found.placements is None:
+            assert found.explanation is not None
+            return Refused(decision_id, ask, kind, instance, found.ctx, found.funnel,
+                           conflicts, started, found.explanation)
+        record = self.record(ask, kind, found, conflicts)
+        return Decision(decision_id, ask, kind, instance, found.placements, record, started,
+                        found.ctx, found.funnel)
 
     def decide_together(self, jobs: Sequence[tuple[Ask, Sequence[str]]], started: float
                         ) -> list[Decision | Refused]:
@@ -175,20 +177,19 @@ class Scheduler:
                     for host, n in taken[ask.group.id].items():
                         members[host] = members.get(host, 0) + n
                     query = replace(query, group_members=members)
-                picked, ctx, funnel, weights, explanation = self._pick(table, query,
-                                                                       consumers, saved)
-                if picked is None:
-                    out.append(Refused(str(uuidlib.uuid4()), ask, "boot", None, ctx, funnel, [],
-                                       started,
-                                       explanation))
+                found = self._pick(table, query, consumers, saved)
+                if found.placements is None:
+                    assert found.explanation is not None
+                    out.append(Refused(str(uuidlib.uuid4()), ask, "boot", None, found.ctx,
+                                       found.funnel, [], started, found.explanation))
                     continue
                 if ask.group is not None:
                     into = taken.setdefault(ask.group.id, {})
-                    for p in picked:
+                    for p in found.placements:
                         into[p.host] = into.get(p.host, 0) + 1
-                record = self.record(ask, "boot", ctx, funnel, weights, picked, [])
-                out.append(Decision(str(uuidlib.uuid4()), ask, "boot", None, picked, record,
-                                    started, ctx, funnel))
+                record = self.record(ask, "boot", found, [])
+                out.append(Decision(str(uuidlib.uuid4()), ask, "boot", None, found.placements,
+                                    record, started, found.ctx, found.funnel))
         finally:
             self._restore(saved)
         return out
@@ -217,17 +218,14 @@ class Scheduler:
         decide.restore(self.finder.state, saved)
 
     def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str],
-              saved: Saved) -> tuple[list[Placement] | None, FilterContext, Funnel,
-                                     Weights | None, dict[str, Any]]:
+              saved: Saved) -> Pick:
         """Choose a host per consumer (:func:`corral.scheduler.runner.pick`): applied to
         the engine, the rows' previous values kept in ``saved`` for the caller to
         restore; a refusal's explanation instead of placements."""
         st = self.settings
         choice = decide.Choice(st.filters, st.host_subset_size, st.max_attempts, self._top())
-        found = decide.pick(self.finder.state, table, query, consumers, saved, choice,
-                            self.random)
-        explanation = found.explanation.as_dict() if found.explanation is not None else {}
-        return found.placements, found.ctx, found.funnel, found.weights, explanation
+        return decide.pick(self.finder.state, table, query, consumers, saved, choice,
+                           self.random)
 
     def adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
               own: list[int]) -> None:
@@ -248,15 +246,10 @@ class Scheduler:
         st = self.settings
         return max(st.host_subset_size, st.max_attempts, ARRANGE_TRIES, TOP_WEIGHED)
 
-    @staticmethod
-    def _explain(ctx: FilterContext, funnel: Funnel, picked: list[Placement]) -> dict[str, Any]:
-        return explain(ctx, funnel, len(picked)).as_dict()
-
     # -- records -----------------------------------------------------------------------------
 
-    def record(self, ask: Ask, kind: str, ctx: FilterContext, funnel: Funnel,
-               weights: Weights | None, picked: list[Placement] | None,
-               conflicts: list[dict[str, Any]]) -> dict[str, Any]:
+    def record(self, ask: Ask, kind: str, found: Pick,
+               conflicts: list[dict[str, Any]]) -> DecisionRecord:
         """What the decision writes down (claimed now, if it places anything)."""
-        return records.build(self.configuration, ask, kind, ctx, funnel, weights, picked,
-                             conflicts, utcnow()).as_dict()
+        return records.build(self.configuration, ask, kind, found.ctx, found.funnel,
+                             found.weights, found.placements, conflicts, utcnow())

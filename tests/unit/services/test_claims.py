@@ -107,7 +107,7 @@ def test_a_rehearsal_checks_the_quota_and_writes_only_its_record(
         claims.rehearse(scheduler, ask, [FIRST], what, kind="boot")
     ask, what = _boot(store)
     outcome = claims.rehearse(scheduler, ask, [FIRST], what, kind="boot")
-    assert outcome.instances == [] and outcome.record["outcome"] == "dry_run"
+    assert outcome.instances == [] and outcome.record.outcome == "dry_run"
     with store.read() as repo:
         assert repo.get_instance_row(FIRST) is None
         assert [(d.uuid, d.outcome, d.instance_uuid) for d in repo.decision_rows()] == [
@@ -134,7 +134,7 @@ def test_a_claim_that_loses_a_race_is_decided_again(store: Store, scheduler: Sch
     ask, what = _boot(store)
     outcome = claims.claim(scheduler, ask, [FIRST], what, kind="boot")
     assert outcome.placements[0].host != taken[0]
-    assert [c["hosts"] for c in outcome.record["conflicts"]] == [taken]
+    assert [c["hosts"] for c in outcome.record.conflicts] == [taken]
     assert [i.host for i in outcome.instances] == [outcome.placements[0].host]
 
 

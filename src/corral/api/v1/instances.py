@@ -99,7 +99,8 @@ def no_valid_host(request: Request, exc: s.NoValidHost, admin: bool) -> JSONResp
 
 
 def _dry_run_body(result: svc.BootResult, admin: bool) -> dict[str, Any]:
-    record = result.record
+    assert result.record is not None  # a dry run stores no key: never a replay
+    record = result.record.as_dict()
     placements = [{"host": p["host"], "alternates": p["alternates"]} if admin else {}
                   for p in record.get("placements", [])]
     body: dict[str, Any] = {"dry_run": True, "decision_id": result.decision_id,
