@@ -28,6 +28,7 @@ from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_INT
 from corral.domain.scheduling import Instance
+from corral.services import builds, decision_log, instance_reads, moves
 from corral.services import instances as svc
 from corral.services.candidates import CandidateFinder
 from corral.services.scheduler import Scheduler
@@ -191,7 +192,7 @@ def list_instances(
     out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS,
                         narrow=() if long else LIST_NARROW)
     with open_services() as store:
-        found = svc.list_instances(store, project_id=project, host=host,
+        found = instance_reads.list_instances(store, project_id=project, host=host,
                                    state=state.value if state else None, limit=limit)
     out.list(instance_row(i) for i in found)
 
@@ -202,7 +203,7 @@ def show_instance(instance: InstanceArg, fmt: output.FormatOption = output.Forma
     """Show an instance: state, host, alternates left, the decision that placed it."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.get_instance(store, instance)
+        found = instance_reads.get_instance(store, instance)
     out.show(instance_row(found))
 
 
@@ -242,7 +243,7 @@ def report_build(
     if message is not None and len(message) > 1000:
         bad_input("--message", "at most 1000 characters")
     with open_services() as store:
-        found = svc.report_build(store, make_scheduler(store), instance,
+        found = builds.report_build(store, make_scheduler(store), instance,
                                  succeeded=status is BuildStatus.active, message=message)
     out.done(f"instance {found.name} reported {status.value}: now {found.state}"
              + (f" on {found.host}" if found.host else ""))
@@ -260,7 +261,7 @@ def resize_instance(
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store, placing(fmt):
         try:
-            found = svc.resize(store, make_scheduler(store), instance, flavor, any_flavor=True)
+            found = moves.resize(store, make_scheduler(store), instance, flavor, any_flavor=True)
         except errors.InvalidInput as exc:
             if exc.field == "flavor":
                 bad_input("--flavor", exc.detail)
@@ -281,7 +282,7 @@ def migrate_instance(
     """Move an instance to another host; then confirm or revert."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store, placing(fmt):
-        found = svc.migrate(store, make_scheduler(store), instance, host=host)
+        found = moves.migrate(store, make_scheduler(store), instance, host=host)
     out.done(f"instance {found.name} migrating from {found.source_host} to {found.host}: "
              "confirm or revert")
     out.show(instance_row(found))
@@ -293,7 +294,7 @@ def confirm_move(instance: InstanceArg, fmt: output.FormatOption = output.Format
     """Keep the new host (and flavor): the source's resources are given back."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.confirm(store, instance)
+        found = moves.confirm(store, instance)
     out.done(f"instance {found.name} confirmed on {found.host}")
     out.show(instance_row(found))
 
@@ -304,7 +305,7 @@ def revert_move(instance: InstanceArg, fmt: output.FormatOption = output.Format.
     """Go back to the source host (and flavor): the destination's resources are given back."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.revert(store, instance)
+        found = moves.revert(store, instance)
     out.done(f"instance {found.name} reverted to {found.host}")
     out.show(instance_row(found))
 
@@ -326,7 +327,7 @@ def list_decisions(
     out = output.Output(fmt, column, DECISION_COLUMNS, narrow=(
         "instance_id", "project_id", "elapsed_ms", "reason", "created_at", "kind"))
     with open_services() as store:
-        found = svc.list_decisions(store, project_id=project, instance=instance, limit=limit)
+        found = decision_log.list_decisions(store, project_id=project, instance=instance, limit=limit)
     out.list({**decision_row(d), "elapsed_ms": round(d["elapsed_ms"], 3)} for d in found)
 
 
@@ -341,7 +342,7 @@ def explain_decision(
     if fmt not in (output.Format.table, output.Format.json, output.Format.yaml):
         bad_input("-f", "explain prints table, json or yaml")
     with open_services() as store:
-        found = decision_row(svc.get_decision(store, decision))
+        found = decision_row(decision_log.get_decision(store, decision))
     if fmt is output.Format.table:
         render(decision_view(found), console_for(sys.stdout))
     else:

@@ -1,5 +1,6 @@
-"""Instances: boot, read, delete (moves are in services/moves.py, build reports in
-services/builds.py; both are re-exported here).
+"""Instances: boot and delete (moves are in services/moves.py, build reports in
+services/builds.py, reads in services/instance_reads.py, decisions in
+services/decision_log.py).
 
 An instance is the Placement consumer of its allocations (consumer type INSTANCE).
 States (docs/scheduler.md):
@@ -37,17 +38,10 @@ from corral.scheduler.runner import Ask
 from corral.services import claims, idempotency
 from corral.services import server_groups as group_svc
 from corral.services.allocations import ConsumerWrite, write_in
-from corral.services.builds import report_build
 from corral.services.claim_writes import BootClaim
-from corral.services.decision_log import get_decision, list_decisions
-from corral.services.instance_reads import get_instance, list_instances, live_instance
-from corral.services.moves import confirm, migrate, resize, revert
+from corral.services.instance_reads import live_instance
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Repo, Store
-
-__all__ = ["BootRequest", "BootResult", "boot", "confirm", "delete_instance", "get_decision",
-           "get_instance", "list_decisions", "list_instances", "migrate", "report_build",
-           "resize", "revert"]
 
 log = structlog.get_logger("corral.instances")
 

@@ -23,7 +23,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence import Store
 from corral.persistence.clock import utcnow
 from corral.scheduler.runner import Ask
-from corral.services import allocations, claims, decision_log, projects
+from corral.services import allocations, claims, decision_log, instance_reads, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import instances as svc
@@ -142,7 +142,7 @@ def test_one_boot_over_its_quota_does_not_refuse_the_others(
     results = claims.claim_together(scheduler, jobs)
     assert isinstance(results[0], Outcome) and isinstance(results[2], Outcome)
     assert isinstance(results[1], quotas.QuotaExceeded)
-    assert sorted(i.id for i in svc.list_instances(store)) == sorted(
+    assert sorted(i.id for i in instance_reads.list_instances(store)) == sorted(
         i.id for r in (results[0], results[2]) if isinstance(r, Outcome) for i in r.instances)
 
 
@@ -171,7 +171,7 @@ def test_concurrent_boots_are_batched_and_all_land(store: Store, scheduler: Sche
     assert len(booted) == 9  # every slot, and no more
     assert Counter(i.host for i in booted) == {"cn1": 3, "cn2": 3, "cn3": 3}
     assert len(errors_seen) == 3 and all(isinstance(e, s.NoValidHost) for e in errors_seen)
-    listed = svc.list_instances(store)
+    listed = instance_reads.list_instances(store)
     assert sorted(i.id for i in listed) == sorted(i.id for i in booted)
 
 
@@ -189,7 +189,7 @@ def test_old_decisions_are_pruned_as_new_ones_are_written(
     monkeypatch.setattr(decision_log, "PRUNE_EVERY", 1)
     new = svc.boot(store, sched, svc.BootRequest(name="b", flavor="m1", project_id="p",
                                                  user_id="u"))
-    assert [d["id"] for d in svc.list_decisions(store)] == [new.decision_id]
+    assert [d["id"] for d in decision_log.list_decisions(store)] == [new.decision_id]
 
 
 def test_a_claim_is_adopted_at_the_versions_the_database_holds(store: Store,

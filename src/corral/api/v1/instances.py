@@ -36,6 +36,7 @@ from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
+from corral.services import builds, decision_log, instance_reads, moves
 from corral.services import instances as svc
 from corral.services.scheduler import Scheduler
 
@@ -171,7 +172,7 @@ def list_instances(
     if host is not None and not admin:
         raise ApiError(403, "Policy does not allow this action to be performed: only an "
                        "admin may list by host.", code="forbidden")
-    found = svc.list_instances(store_of(request), project_id=project, host=host, state=state,
+    found = instance_reads.list_instances(store_of(request), project_id=project, host=host, state=state,
                                limit=limit)
     return {"instances": [instance_body(i, admin) for i in found]}
 
@@ -182,14 +183,14 @@ def _scope(request: Request, ctx: RequestContext, roles: frozenset[str],
     in its subtree); None for an admin."""
     if instance_id is None:
         return project_scope(request, ctx, roles, None)
-    return owner_scope(request, ctx, roles, lambda: svc.get_instance(
+    return owner_scope(request, ctx, roles, lambda: instance_reads.get_instance(
         store_of(request), instance_id).project_id)
 
 
 @router.get("/instances/{instance_id}")
 def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     project = _scope(request, ctx, READ_ROLES, instance_id)
-    return instance_body(svc.get_instance(store_of(request), instance_id, project_id=project),
+    return instance_body(instance_reads.get_instance(store_of(request), instance_id, project_id=project),
                          is_admin(request, ctx))
 
 
@@ -203,7 +204,7 @@ def delete_instance(request: Request, instance_id: str, ctx: Caller) -> None:
 def build_report(request: Request, instance_id: str, body: BuildReport,
                  _ctx: Admin) -> dict[str, Any]:
     """The host reports the build: ``active``, or ``failed`` (retried on an alternate)."""
-    found = svc.report_build(store_of(request), scheduler_of(request), instance_id,
+    found = builds.report_build(store_of(request), scheduler_of(request), instance_id,
                              succeeded=body.status == "active", message=body.message)
     return instance_body(found, True)
 
@@ -214,7 +215,7 @@ def resize(request: Request, instance_id: str, body: Resize,
     """Claim a new flavor on a host the scheduler picks; then confirm or revert."""
     admin = is_admin(request, ctx)
     try:
-        found = svc.resize(store_of(request), scheduler_of(request), instance_id, body.flavor,
+        found = moves.resize(store_of(request), scheduler_of(request), instance_id, body.flavor,
                            project_id=_scope(request, ctx, WRITE_ROLES, instance_id), any_flavor=admin)
     except s.NoValidHost as exc:
         return no_valid_host(request, exc, admin)
@@ -226,7 +227,7 @@ def migrate(request: Request, instance_id: str, body: Migrate,
             _ctx: Admin) -> dict[str, Any] | JSONResponse:
     """Move to ``host`` (every filter still applies) or to the scheduler's pick."""
     try:
-        found = svc.migrate(store_of(request), scheduler_of(request), instance_id,
+        found = moves.migrate(store_of(request), scheduler_of(request), instance_id,
                             host=body.host)
     except s.NoValidHost as exc:
         return no_valid_host(request, exc, True)
@@ -236,7 +237,7 @@ def migrate(request: Request, instance_id: str, body: Migrate,
 @router.post("/instances/{instance_id}/confirm")
 def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Keep the new host and flavor; the source is given back."""
-    found = svc.confirm(store_of(request), instance_id,
+    found = moves.confirm(store_of(request), instance_id,
                         project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
     return instance_body(found, is_admin(request, ctx))
 
@@ -244,7 +245,7 @@ def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
 @router.post("/instances/{instance_id}/revert")
 def revert(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Go back to the source host and flavor."""
-    found = svc.revert(store_of(request), instance_id,
+    found = moves.revert(store_of(request), instance_id,
                        project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
     return instance_body(found, is_admin(request, ctx))
 
@@ -266,7 +267,7 @@ def list_decisions(
     """The newest decisions first (summaries; show one for the whole record)."""
     project = project_scope(request, ctx, READ_ROLES, project_id)
     admin = is_admin(request, ctx)
-    found = svc.list_decisions(store_of(request), project_id=project, instance=instance,
+    found = decision_log.list_decisions(store_of(request), project_id=project, instance=instance,
                                limit=limit)
     summaries = [{**d, "created_at": timestamp(d["created_at"])} for d in found]
     return {"decisions": summaries if admin else [s.summary_for_member(d) for d in summaries]}
@@ -277,5 +278,5 @@ def show_decision(request: Request, decision_id: str, ctx: Caller) -> dict[str, 
     """One decision: request, configuration used, funnel, weighed hosts, attempts, and
     for a refusal the explanation."""
     project = _scope(request, ctx, READ_ROLES)
-    found = svc.get_decision(store_of(request), decision_id, project_id=project)
+    found = decision_log.get_decision(store_of(request), decision_id, project_id=project)
     return _decision_body(found, is_admin(request, ctx))
