@@ -35,8 +35,7 @@ from corral.engine.combinations import (
     same_subtree_ok,
     unsuffixed_traits_ok,
 )
-from corral.engine.masks import Mask, fits, group_filter
-from corral.engine.masks import traits_mask as traits_mask
+from corral.engine.masks import Mask, fits, group_filter, traits_mask
 from corral.engine.request import Candidate, CandidateRequest, RequestGroup
 from corral.engine.state import FleetState
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from corral.engine.masks import traits_mask
 from corral.engine.request import CandidateRequest
-from corral.engine.search import traits_mask
 from corral.engine.state import FleetState
 from corral.scheduler.filters import FILTERS
 from corral.scheduler.hosts import HostTable

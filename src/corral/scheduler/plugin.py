@@ -167,6 +167,17 @@ class Weigher:
                       bounds.WEIGHT_MULTIPLIER.high)
 
 
+class FreeUnits(Weigher):
+    """A weigher of the free units of one resource class on the host (spread: more free
+    wins; pack flips the sign)."""
+
+    signed = True
+    resource_class: ClassVar[str]
+
+    def raw(self, view: Scored, hosts: Ints, rows: Ints) -> Floats | None:
+        return view.free_units(self.resource_class, hosts, rows)
+
+
 def weighted(raw: Floats, const: float | None, per_host: Floats, hosts: Ints) -> Floats | None:
     """A weigher's part of the score, in place on ``raw``: ``(x - min) / (max - min)``
     times the multiplier (``const``, or ``per_host`` at ``hosts`` when hosts differ).

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from corral.scheduler.plugin import Scored, Weigher
-from corral.scheduler.query import Floats, Ints
+from corral.scheduler.plugin import FreeUnits
 
 
-class Cpu(Weigher):
+class Cpu(FreeUnits):
     name = "cpu"
     rank = 20
     help = "Weight of free vCPUs (as for memory)."
-    signed = True
     resource_class = "VCPU"
-
-    def raw(self, view: Scored, hosts: Ints, rows: Ints) -> Floats | None:
-        return view.free_units(self.resource_class, hosts, rows)
 
 
 WEIGHER = Cpu()
