@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import Exists
 
 from corral.domain import errors
 from corral.domain.capacity import Inventory
@@ -47,6 +48,20 @@ def _provider_select() -> Select[tuple[object, ...]]:
         .select_from(_rp.outerjoin(_parent, _rp.c.parent_provider_id == _parent.c.id)
                      .outerjoin(_root, _rp.c.root_provider_id == _root.c.id))
     )
+
+
+def _in_aggregates(uuids: Iterable[str]) -> Exists:
+    """The provider is in one of the aggregates ``uuids``."""
+    pa, agg = t.provider_aggregates, t.aggregates
+    return exists().where(pa.c.resource_provider_id == _rp.c.id, pa.c.aggregate_id == agg.c.id,
+                          agg.c.uuid.in_(sorted(uuids)))
+
+
+def _has_traits(names: Iterable[str]) -> Exists:
+    """The provider carries one of the traits ``names``."""
+    pt, tr = t.provider_traits, t.traits
+    return exists().where(pt.c.resource_provider_id == _rp.c.id, pt.c.trait_id == tr.c.id,
+                          tr.c.name.in_(sorted(names)))
 
 
 def _provider(row: RowMapping) -> Provider:
@@ -202,24 +217,14 @@ class ProviderQueries:
             tree_root = (select(_rp.c.root_provider_id).where(_rp.c.uuid == flt.in_tree)
                          .scalar_subquery())
             query = query.where(_rp.c.root_provider_id == tree_root)
-        pa, agg = t.provider_aggregates, t.aggregates
         for any_of in flt.member_of:
-            query = query.where(exists().where(
-                pa.c.resource_provider_id == _rp.c.id, pa.c.aggregate_id == agg.c.id,
-                agg.c.uuid.in_(sorted(any_of))))
+            query = query.where(_in_aggregates(any_of))
         if flt.forbidden_aggregates:
-            query = query.where(~exists().where(
-                pa.c.resource_provider_id == _rp.c.id, pa.c.aggregate_id == agg.c.id,
-                agg.c.uuid.in_(sorted(flt.forbidden_aggregates))))
-        pt, tr = t.provider_traits, t.traits
+            query = query.where(~_in_aggregates(flt.forbidden_aggregates))
         for any_of in flt.required:
-            query = query.where(exists().where(
-                pt.c.resource_provider_id == _rp.c.id, pt.c.trait_id == tr.c.id,
-                tr.c.name.in_(sorted(any_of))))
+            query = query.where(_has_traits(any_of))
         if flt.forbidden_traits:
-            query = query.where(~exists().where(
-                pt.c.resource_provider_id == _rp.c.id, pt.c.trait_id == tr.c.id,
-                tr.c.name.in_(sorted(flt.forbidden_traits))))
+            query = query.where(~_has_traits(flt.forbidden_traits))
         if flt.resources:
             inv, rc = t.inventories, t.resource_classes
             for name, _amount in flt.resources:
