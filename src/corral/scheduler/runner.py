@@ -208,9 +208,9 @@ def arrangement(ctx: FilterContext, host: int) -> dict[str, dict[str, int]] | No
 def _fits_on_root(state: FleetState, row: int, req: CandidateRequest) -> bool:
     """Whether the single group of ``req`` fits whole on provider ``row``."""
     g = req.groups[0]
-    rec = state.records[row]
-    ok = rec is not None and all(any(t in rec.traits for t in any_of) for any_of in g.required)
-    ok = ok and rec is not None and not (g.forbidden & rec.traits)
+    traits = state.traits_of(row) if state.alive[row] else None
+    ok = traits is not None and all(any(t in traits for t in any_of) for any_of in g.required)
+    ok = ok and traits is not None and not (g.forbidden & traits)
     for rc, amount in g.resources:
         col = state.classes.index.get(rc)
         ok = ok and col is not None and bool(
