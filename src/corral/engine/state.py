@@ -87,7 +87,7 @@ _ROW_COLUMNS: dict[str, tuple[type, int]] = {
 #: Per (row, class) columns: name -> (dtype, fill where the provider has no inventory).
 _CLASS_COLUMNS: dict[str, tuple[type, float]] = {
     "capacity": (np.int64, 0), "used": (np.int64, 0), "has": (np.bool_, 0),
-    "min_unit": (np.int64, 1), "max_unit": (np.int64, 0), "step": (np.int64, 1),
+    "min_unit": (np.int32, 1), "max_unit": (np.int32, 0), "step": (np.int64, 1),
     "total": (np.int32, 0), "reserved": (np.int32, 0), "ratio": (np.float64, 1.0),
 }
 
@@ -146,8 +146,8 @@ class FleetState:
     capacity: npt.NDArray[np.int64]
     used: npt.NDArray[np.int64]
     has: npt.NDArray[np.bool_]
-    min_unit: npt.NDArray[np.int64]
-    max_unit: npt.NDArray[np.int64]
+    min_unit: npt.NDArray[np.int32]
+    max_unit: npt.NDArray[np.int32]
     step: npt.NDArray[np.int64]
     total: npt.NDArray[np.int32]
     reserved: npt.NDArray[np.int32]
@@ -164,7 +164,7 @@ class FleetState:
         self.uuid_of: list[str] = []
         self.free_rows: list[int] = []
         self._n = 0
-        self._alloc(64, 4, 1, 1)
+        self._alloc(64, 1, 1, 1)
         self.sharing_links_cache: dict[int, npt.NDArray[np.bool_]] | None = None
         self.children_count = np.zeros(0, dtype=np.int64)
         self.tree_size = np.zeros(0, dtype=np.int64)
@@ -216,10 +216,12 @@ class FleetState:
 
     # -- what changed ------------------------------------------------------------------------
 
-    def _touch(self, row: int) -> None:
-        self.version += 1
-        self.stamp[row] = self.version
-        self._log[self.version % CHANGE_LOG] = row
+    def _touch(self, rows: npt.NDArray[np.int64]) -> None:
+        """Count a write of each of ``rows`` (in order)."""
+        at = np.arange(self.version + 1, self.version + 1 + len(rows), dtype=np.int64)
+        self.version += len(rows)
+        self.stamp[rows] = at
+        self._log[at % CHANGE_LOG] = rows
 
     def changed_since(self, version: int) -> npt.NDArray[np.int64] | None:
         """Rows written after ``version`` (a value of :attr:`version` read earlier), in
@@ -254,7 +256,7 @@ class FleetState:
                 self.alive[row] = False
                 self._dangling.discard(row)
                 self.free_rows.append(row)
-                self._touch(row)
+                self._touch(np.array([row]))
         batch = list(records)
         for rec in batch:  # register names first so the arrays are sized once
             for name in (*rec.inventories, *rec.used):
@@ -273,16 +275,20 @@ class FleetState:
             self.row_of[rec.id] = row
         relink = bool(new or dropped)
         links = relink
-        for rec in batch:
-            row = self.row_of[rec.id]
-            parent_id, root_id = self._tree_ids(rec)
-            relink = relink or (parent_id, root_id) != (int(self.parent_id[row]),
-                                                         int(self.root_id[row]))
-            links = links or self.sharing[row] or TRAIT_SHARING in rec.traits
-            self._write_row(row, rec, parent_id, root_id)
+        if batch:
+            rows = np.fromiter((self.row_of[r.id] for r in batch), dtype=np.int64,
+                               count=len(batch))
+            tree = np.array([self._tree_ids(r) for r in batch], dtype=np.int64)
+            relink = relink or bool((tree[:, 0] != self.parent_id[rows]).any()
+                                    or (tree[:, 1] != self.root_id[rows]).any())
+            sharing, aggs = self.sharing[rows], self.agg_bits[rows]  # copies
+            self._write_rows(rows, batch, tree)
+            links = (links or bool((sharing != self.sharing[rows]).any())
+                     or (bool(self.sharing_links_cache)
+                         and bool((aggs != self.agg_bits[rows]).any())))
+        if links:
+            self.sharing_links_cache = None
         if not relink:
-            if links:
-                self.sharing_links_cache = None
             return
         # Parents and roots are ids; resolve to rows once every record has a row (and
         # link the rows that waited for a provider loaded now).
@@ -291,13 +297,27 @@ class FleetState:
         for row in {*(self.row_of[r.id] for r in batch), *waiting}:
             if self.alive[row]:
                 self._link(row)
-        self.sharing_links_cache = None
         self.layout += 1
         n = self._n
         live = self.alive[:n]
         self.children_count = np.bincount(self.parent[:n][live & (self.parent[:n] >= 0)],
                                           minlength=n)
         self.tree_size = np.bincount(self.root[:n][live], minlength=n)
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows in all (before loading a known number of
+        providers: the arrays are then sized once, not doubled past the need)."""
+        if rows > self.rows:
+            self._ensure_shape_exact(rows)
+
+    def _ensure_shape_exact(self, rows: int) -> None:
+        k = self.capacity.shape[1]
+        for name, (_dtype, fill) in _ROW_COLUMNS.items():
+            setattr(self, name, _grown(getattr(self, name), (rows,), fill))
+        for name, (_dtype, fill2) in _CLASS_COLUMNS.items():
+            setattr(self, name, _grown(getattr(self, name), (rows, k), fill2))
+        self.trait_bits = _grown(self.trait_bits, (rows, self.trait_bits.shape[1]), 0)
+        self.agg_bits = _grown(self.agg_bits, (rows, self.agg_bits.shape[1]), 0)
 
     @staticmethod
     def _tree_ids(rec: ProviderRecord) -> tuple[int, int]:
@@ -315,38 +335,65 @@ class FleetState:
             root = row if root < 0 else root
         if parent != self.parent[row] or root != self.root[row]:
             self.parent[row], self.root[row] = parent, root
-            self._touch(row)
+            self._touch(np.array([row]))
 
-    def _write_row(self, row: int, rec: ProviderRecord, parent_id: int, root_id: int) -> None:
-        self.uuid_of[row] = rec.uuid
-        self.row_of_uuid[rec.uuid] = row
-        self.alive[row] = True
-        self.ids[row] = rec.id
-        self.generation[row] = rec.generation
-        self.updated[row] = int(rec.version[1]) if len(rec.version) == 4 else 0  # type: ignore[call-overload]
-        self.parent_id[row], self.root_id[row] = parent_id, root_id
+    def _write_rows(self, rows: npt.NDArray[np.int64], batch: list[ProviderRecord],
+                    tree: npt.NDArray[np.int64]) -> None:
+        """Write every column of ``rows`` from ``batch`` (a few array assignments for
+        the whole batch, not one per provider and column)."""
+        for rec in batch:  # the row int of row_of, shared (not one more object per row)
+            row = self.row_of[rec.id]
+            self.uuid_of[row] = rec.uuid
+            self.row_of_uuid[rec.uuid] = row
+        m = len(batch)
+        self.alive[rows] = True
+        self.ids[rows] = np.fromiter((r.id for r in batch), dtype=np.int64, count=m)
+        self.generation[rows] = np.fromiter((r.generation for r in batch), dtype=np.int64,
+                                            count=m)
+        self.updated[rows] = np.fromiter(
+            (int(r.version[1]) if len(r.version) == 4 else 0  # type: ignore[call-overload]
+             for r in batch), dtype=np.int64, count=m)
+        self.parent_id[rows], self.root_id[rows] = tree[:, 0], tree[:, 1]
+        self.sharing[rows] = np.fromiter((TRAIT_SHARING in r.traits for r in batch),
+                                         dtype=bool, count=m)
+        self.consumers[rows] = np.fromiter((r.consumers for r in batch), dtype=np.int64,
+                                           count=m)
         for name, (_dtype, fill) in _CLASS_COLUMNS.items():
-            getattr(self, name)[row] = fill
-        for name, inv in rec.inventories.items():
-            col = self.classes.index[name]
-            self.has[row, col] = True
-            # A capacity past what the arrays hold (a ratio near Placement's 3.4e38) is
-            # held at a ceiling no sum of 32-bit allocations reaches (domain/bounds.py).
-            self.capacity[row, col] = min(inv.capacity, bounds.ENGINE_CAPACITY_MAX)
-            self.min_unit[row, col] = inv.min_unit
-            self.max_unit[row, col] = inv.max_unit
-            self.step[row, col] = inv.step_size
-            self.total[row, col] = inv.total
-            self.reserved[row, col] = inv.reserved
-            self.ratio[row, col] = inv.allocation_ratio
-        for name, amount in rec.used.items():
-            self.used[row, self.classes.index[name]] = amount
-        self.trait_bits[row] = _bits_of(rec.traits, self.traits.index, self.trait_bits.shape[1])
-        self.agg_bits[row] = _bits_of(rec.aggregates, self.aggregates.index,
-                                      self.agg_bits.shape[1])
-        self.sharing[row] = TRAIT_SHARING in rec.traits
-        self.consumers[row] = rec.consumers
-        self._touch(row)
+            getattr(self, name)[rows] = fill
+        classes = self.classes.index
+        at: list[tuple[int, int]] = []
+        values: list[tuple[int, int, int, int, int, int, float]] = []
+        for row, rec in zip(rows.tolist(), batch, strict=True):
+            for name, inv in rec.inventories.items():
+                at.append((row, classes[name]))
+                # A capacity past what the arrays hold (a ratio near Placement's 3.4e38)
+                # is held at a ceiling no sum of 32-bit allocations reaches (bounds.py).
+                values.append((min(inv.capacity, bounds.ENGINE_CAPACITY_MAX), inv.min_unit,
+                               inv.max_unit, inv.step_size, inv.total, inv.reserved,
+                               inv.allocation_ratio))
+        if at:
+            r, c = np.array(at, dtype=np.int64).T
+            self.has[r, c] = True
+            for name, column in zip(("capacity", "min_unit", "max_unit", "step", "total",
+                                     "reserved", "ratio"), zip(*values, strict=True),
+                                    strict=True):
+                getattr(self, name)[r, c] = column
+        used = [(row, classes[name], amount)
+                for row, rec in zip(rows.tolist(), batch, strict=True)
+                for name, amount in rec.used.items()]
+        if used:
+            r, c, amounts = np.array(used, dtype=np.int64).T
+            self.used[r, c] = amounts
+        for bits, names, attr in ((self.trait_bits, self.traits.index, "traits"),
+                                  (self.agg_bits, self.aggregates.index, "aggregates")):
+            bits[rows] = 0
+            pairs = [(row, names[name]) for row, rec in zip(rows.tolist(), batch, strict=True)
+                     for name in getattr(rec, attr)]
+            if pairs:
+                r, i = np.array(pairs, dtype=np.int64).T
+                np.bitwise_or.at(bits, (r, i // 64),
+                                 np.left_shift(np.uint64(1), (i % 64).astype(np.uint64)))
+        self._touch(rows)
 
     def claim(self, row: int, added: dict[str, int], consumers: int, generation: int,
               updated: int) -> None:
@@ -357,7 +404,7 @@ class FleetState:
         self.consumers[row] += consumers
         self.generation[row] = generation
         self.updated[row] = updated
-        self._touch(row)
+        self._touch(np.array([row]))
 
     # -- reading one provider (cold paths) -----------------------------------------------
 

@@ -105,15 +105,17 @@ class SnapshotQueries:
         """Every provider's version as one array, a row per provider sorted by id:
         columns id, generation, updated_at (microseconds), parent id, root id (0 for
         none). The full check of the engine reads it; built without a tuple per row."""
-        rows = self.conn.execute(_VERSIONS.order_by(_rp.c.id)).fetchall()
-        out = np.zeros((len(rows), 5), dtype=np.int64)
-        if rows:
+        result = self.conn.execute(_VERSIONS.order_by(_rp.c.id))
+        parts: list[npt.NDArray[np.int64]] = []
+        while rows := result.fetchmany(CHUNK):  # a chunk at a time: few objects at once
+            part = np.zeros((len(rows), 5), dtype=np.int64)
             ids, generations, updated, parents, roots = zip(*rows, strict=True)
-            out[:, 0], out[:, 1] = ids, generations
-            out[:, 2] = [micros(u) for u in updated]
-            out[:, 3] = [p or 0 for p in parents]
-            out[:, 4] = [r or 0 for r in roots]
-        return out
+            part[:, 0], part[:, 1] = ids, generations
+            part[:, 2] = [micros(u) for u in updated]
+            part[:, 3] = [p or 0 for p in parents]
+            part[:, 4] = [r or 0 for r in roots]
+            parts.append(part)
+        return np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64)
 
     def provider_rows(self, ids: list[int]) -> list[ProviderSnapshot]:
         """Everything about the given providers (chunked IN lists)."""

@@ -83,7 +83,8 @@ def weighed(ctx: FilterContext, weights: Weights, k: int) -> Weighed:
     info = ctx.hosts.hosts[i]
     row = int(ctx.rows[i])
     traits = ctx.state.traits_of(row) if row >= 0 and ctx.state.alive[row] else frozenset()
-    return Weighed(info.name, info.effective.as_dict(), list(info.aggregates), sorted(traits), round(float(weights.total[k]), 6),
+    return Weighed(info.name, info.effective.as_dict(), list(info.aggregates), sorted(traits),
+                   round(float(weights.total[k]), 6),
                    {w: round(float(v[k]), 6) for w, v in weights.components.items()})
 
 

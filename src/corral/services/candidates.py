@@ -293,6 +293,9 @@ class CandidateFinder:
         """Reload ``changed`` (a chunk at a time); returns how many were loaded (a
         provider whose row vanished since its version was read is retried next time)."""
         loaded = 0
+        st = self.state
+        if len(changed) > LOAD_CHUNK:  # size the arrays once for a large load
+            st.reserve(st.n + sum(1 for pid in changed if pid not in st.row_of))
         for start in range(0, len(changed), LOAD_CHUNK):
             rows = repo.provider_rows(changed[start:start + LOAD_CHUNK])
             self.state.apply(_record(r) for r in rows)

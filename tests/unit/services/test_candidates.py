@@ -1,13 +1,18 @@
 """The engine follows the provider change feed: other writers' changes show up on the
-next refresh, including a change whose transaction commits after a later one."""
+next refresh, including a change whose transaction commits after a later one; the full
+check catches what the feed missed, in the background, without holding the engine."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 
 from corral.domain.capacity import Inventory
-from corral.persistence import Store, tables
+from corral.engine.request import CandidateRequest, RequestGroup
+from corral.persistence import Store, make_store, tables
+from corral.services import candidates
 from corral.services import providers as svc
 from corral.services.allocations import ConsumerWrite, write_allocations, write_in
 from corral.services.candidates import CandidateFinder
@@ -17,6 +22,87 @@ def _generation(finder: CandidateFinder, uuid: str) -> int:
     rec = finder.state.records[finder.state.row_of_uuid[uuid]]
     assert rec is not None
     return rec.generation
+
+
+@pytest.fixture
+def other(store: Store) -> Iterator[Store]:
+    """A second store on the same database: what another corral process holds."""
+    s = make_store(store.engine.url.render_as_string(hide_password=False))
+    yield s
+    s.dispose()
+
+
+def _vcpus(finder: CandidateFinder, amount: int) -> list[str]:
+    """The providers a candidates query for ``amount`` VCPU finds."""
+    found = finder.find(CandidateRequest((RequestGroup("", (("VCPU", amount),)),)))
+    return sorted(u for r in found.allocation_requests for u in r.allocations)
+
+
+def _grow_unseen(store: Store, uuid: str, total: int) -> None:
+    """Change a provider's VCPU inventory as a writer would, but leave no entry in the
+    change feed (the feed missed it: only the full check can find it)."""
+    rp, inv, feed = tables.resource_providers, tables.inventories, tables.provider_changes
+    pid = svc.get_provider(store, uuid).id
+    with store.engine.begin() as conn:
+        conn.execute(update(inv).where(inv.c.resource_provider_id == pid).values(total=total))
+        conn.execute(update(rp).where(rp.c.id == pid).values(generation=rp.c.generation + 1))
+        conn.execute(delete(feed).where(feed.c.provider_id == pid))
+
+
+def _with_vcpus(store: Store, name: str, total: int) -> str:
+    p = svc.create_provider(store, name=name)
+    svc.set_inventories(store, p.uuid, p.generation, {"VCPU": Inventory(total)},
+                        reserved_may_equal_total=False)
+    return p.uuid
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_changes_made_through_another_store_appear_in_this_ones_engine(
+        store: Store, other: Store) -> None:
+    a = _with_vcpus(store, "a", 4)
+    finder = CandidateFinder(store)
+    assert _vcpus(finder, 4) == [a]
+    b = _with_vcpus(other, "b", 8)  # another process creates, claims and deletes
+    assert _vcpus(finder, 4) == sorted([a, b])
+    write_allocations(other, [ConsumerWrite("c1", {b: {"VCPU": 6}}, "p", "u")])
+    assert _vcpus(finder, 4) == [a]
+    svc.delete_provider(other, a)
+    assert _vcpus(finder, 1) == [b]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_full_check_catches_a_change_the_feed_missed(store: Store, other: Store) -> None:
+    a = _with_vcpus(store, "a", 4)
+    finder = CandidateFinder(store)
+    assert _vcpus(finder, 8) == []
+    _grow_unseen(other, a, 8)
+    assert finder.refresh() == 0  # the feed says nothing
+    assert _vcpus(finder, 8) == []
+    report = finder.check()
+    assert (report.reloaded, report.removed) == (1, 0)
+    assert _vcpus(finder, 8) == [a]
+    assert finder.check().reloaded == 0  # in step again: nothing to reload
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_full_check_due_runs_in_the_background_not_in_the_refresh(
+        store: Store, other: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh that finds the full check due starts it and returns: the check reads
+    outside the engine's lock and applies what differs once the lock is free."""
+    a = _with_vcpus(store, "a", 4)
+    finder = CandidateFinder(store)
+    finder.refresh()
+    _grow_unseen(other, a, 8)
+    monkeypatch.setattr(candidates, "RECONCILE_S", 0.0)  # every refresh finds a check due
+    with finder.lock:  # as a query or a boot holds it
+        with store.read() as repo:
+            finder.refresh_in(repo)
+        held = finder.state.records[finder.state.row_of_uuid[a]]
+        assert held is not None and held.inventories["VCPU"].total == 4  # not waited for
+    finder.wait_for_check(timeout=30)
+    held = finder.state.records[finder.state.row_of_uuid[a]]
+    assert held is not None and held.inventories["VCPU"].total == 8
+    assert finder.last_check is not None and finder.last_check.reloaded == 1
 
 
 def test_a_change_by_another_writer_shows_on_the_next_refresh(store: Store) -> None:
