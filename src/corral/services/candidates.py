@@ -204,18 +204,24 @@ class CandidateFinder:
         if locked:
             read = time.perf_counter() - started
             reloaded, dropped = self._apply_check(repo, changed, removed, since, None)
+            self._fingerprint(fingerprint, len(changed) + len(removed), reloaded + dropped)
         else:
             fresh = [r for start in range(0, len(changed), LOAD_CHUNK)
                      for r in repo.provider_rows(changed[start:start + LOAD_CHUNK])]
             read = time.perf_counter() - started
             with self.lock:
                 reloaded, dropped = self._apply_check(repo, changed, removed, since, fresh)
+                self._fingerprint(fingerprint, len(changed) + len(removed), reloaded + dropped)
         locked_s = time.perf_counter() - started - read
-        complete = reloaded == len(changed) and dropped == len(removed)
-        self.fingerprint = fingerprint if complete else None
         if changed or removed:
             log.debug("engine_checked", changed=len(changed), removed=len(removed))
         return CheckReport(reloaded, dropped, read, locked_s)
+
+    def _fingerprint(self, fingerprint: tuple[object, ...], differences: int, applied: int
+                     ) -> None:
+        """Keep the fingerprint the engine is now in step with, only when every
+        difference was applied (caller holds ``lock``)."""
+        self.fingerprint = fingerprint if applied == differences else None
 
     def _apply_check(self, repo: SnapshotStore, changed: list[int], removed: list[int],
                      since: int, fresh: list[ProviderSnapshot] | None) -> tuple[int, int]:
