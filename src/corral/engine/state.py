@@ -29,6 +29,8 @@ from corral.domain import bounds
 from corral.domain.capacity import Inventory, usable_capacity
 
 TRAIT_SHARING = "MISC_SHARES_VIA_AGGREGATE"
+#: Distinct trait sets kept decoded (see FleetState.traits_of).
+TRAIT_SETS = 4096
 #: How many row writes :meth:`FleetState.changed_since` can look back over.
 CHANGE_LOG = 1 << 16
 
@@ -176,6 +178,7 @@ class FleetState:
         #: Rows whose parent or root is not loaded yet (linked when it comes).
         self._dangling: set[int] = set()
         self.records = Records(self)
+        self._trait_sets: dict[bytes, frozenset[str]] = {}
 
     def _alloc(self, rows: int, classes: int, trait_words: int, agg_words: int) -> None:
         for name, (dtype, fill) in _ROW_COLUMNS.items():
@@ -430,7 +433,7 @@ class FleetState:
             id=int(self.ids[row]), uuid=self.uuid_of[row], generation=int(self.generation[row]),
             parent_id=parent_id or None, root_id=int(self.root_id[row]) or int(self.ids[row]),
             inventories=inventories, used=used,
-            traits=_names_of(self.trait_bits[row], self.traits),
+            traits=self.traits_of(row),
             aggregates=_names_of(self.agg_bits[row], self.aggregates),
             version=self.version_of(row), consumers=int(self.consumers[row]))
 
@@ -441,7 +444,15 @@ class FleetState:
                                float(self.ratio[row, col]))
 
     def traits_of(self, row: int) -> frozenset[str]:
-        return _names_of(self.trait_bits[row], self.traits)
+        """The traits of ``row`` (decoded once per distinct set: a bit names the same
+        trait for the state's life, so the decoded sets never go stale)."""
+        key = self.trait_bits[row].tobytes()
+        found = self._trait_sets.get(key)
+        if found is None:
+            if len(self._trait_sets) >= TRAIT_SETS:
+                self._trait_sets.clear()
+            found = self._trait_sets[key] = _names_of(self.trait_bits[row], self.traits)
+        return found
 
     # -- queries used by the search ---------------------------------------------------------
 

@@ -22,6 +22,7 @@ A candidate is advice: the claim that follows re-checks capacity under a lock.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -33,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from corral.domain import bounds
 from corral.domain.model import ProviderSnapshot, micros
 from corral.engine.request import Candidate, CandidateRequest
 from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
@@ -378,19 +380,40 @@ class CandidateFinder:
             rows |= set(np.flatnonzero(st.alive[:n] & roots[st.root[:n]]).tolist())
         wanted = {rc for g in req.groups for rc, _ in g.resources}
         names = st.classes.names
+        # Columns in class-name order, as summaries list them; the rows' columns read at
+        # once (a handful of array reads, not one per provider and class).
+        cols = sorted(range(st.capacity.shape[1]), key=lambda c: names[c] if c < len(names)
+                      else "")
+        cols = [c for c in cols if c < len(names)
+                and (not requested_only or names[c] in wanted)]
+        order = sorted(rows)
+        at = np.array(order, dtype=np.int64)
+        alive, parents, roots = (st.alive[at].tolist(), st.parent[at].tolist(),
+                                 st.root[at].tolist())
+        has, capacity, used = st.has[at].tolist(), st.capacity[at].tolist(), st.used[at].tolist()
         summaries: dict[str, ProviderSummary] = {}
-        for row in sorted(rows):
-            if not st.alive[row]:
+        for i, row in enumerate(order):
+            if not alive[i]:
                 continue
-            resources = {names[col]: (st.capacity_of(row, int(col)), int(st.used[row, col]))
-                         for col in np.flatnonzero(st.has[row])
-                         if not requested_only or names[col] in wanted}
-            parent = int(st.parent[row])
+            # A capacity at the arrays' ceiling is shown as written.
+            resources = {names[c]: (capacity[i][c] if capacity[i][c] < bounds.ENGINE_CAPACITY_MAX
+                                    else st.capacity_of(row, c), used[i][c])
+                         for c in cols if has[i][c]}
             uuid = uuid_of[row]
             summaries[uuid] = ProviderSummary(
-                uuid, uuid_of[parent] if parent >= 0 else None, uuid_of[st.root[row]] or uuid,
-                dict(sorted(resources.items())), sorted(st.traits_of(row), key=_trait_order))
+                uuid, uuid_of[parents[i]] if parents[i] >= 0 else None,
+                uuid_of[roots[i]] or uuid, resources, _sorted_traits(st.traits_of(row)))
         return requests, summaries
+
+
+@functools.lru_cache(maxsize=4096)
+def _trait_list(traits: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(traits, key=_trait_order))
+
+
+def _sorted_traits(traits: frozenset[str]) -> list[str]:
+    """``traits`` in the order summaries list them (sorted once per distinct set)."""
+    return list(_trait_list(traits))
 
 
 def _trait_order(name: str) -> tuple[bool, str]:
