@@ -14,6 +14,12 @@ in a fresh process:
    the host table and the scheduler are loaded. Reported: its RSS, and per host. The
    issue's bar is the server's RSS under 250 MB at 100,000 hosts.
 
+3. **refresh** (``--refresh``): the full check of every provider's version, which
+   runs every 5 s, after a change the change feed did not carry (one provider's
+   generation moved by hand): how long a refresh that finds the check due holds the
+   engine's lock (queries and boots wait that long), and for the new tree the check's
+   reads (outside the lock) and its apply (under it).
+
 ``--baseline PATH`` measures the same with an earlier corral (a worktree with its own
 ``.venv``, such as the tree before issue 13) in the same run: same databases, same
 machine, alternating old and new. ``--repeat`` takes the median of several runs.
@@ -86,13 +92,43 @@ def child(url: str) -> None:
     store.dispose()
 
 
+def refresh_child(url: str) -> None:
+    """Load the engine, move one provider behind the feed's back, make the full check
+    due and refresh: print the lock hold and the check's parts as one JSON line."""
+    from sqlalchemy import update
+
+    from corral.persistence import make_store
+    from corral.persistence import tables as t
+    from corral.services.candidates import CandidateFinder
+
+    store = make_store(url)
+    finder = CandidateFinder(store)
+    finder.refresh()
+    wait = getattr(finder, "wait_for_check", None)
+    rp = t.resource_providers
+    with store.engine.begin() as conn:
+        conn.execute(update(rp).where(rp.c.id == 1).values(generation=rp.c.generation + 1))
+    finder.reconciled = 0.0  # the full check is due
+    started = time.perf_counter()
+    finder.refresh()  # what a query or a boot calls under the lock
+    held = time.perf_counter() - started
+    out = {"held_s": held}
+    if wait is not None:
+        wait(120)
+        report = finder.last_check
+        assert report is not None
+        out.update(read_s=report.read_s, locked_s=report.locked_s, reloaded=report.reloaded)
+    print(json.dumps(out), flush=True)
+    store.dispose()
+
+
 def python_of(tree: Path) -> str:
     return str(tree / ".venv" / "bin" / "python")
 
 
-def run_child(tree: Path, url: str) -> dict[str, float]:
+def run_child(tree: Path, url: str, mode: str = "--child") -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
-    done = subprocess.run([python_of(tree), str(Path(__file__).resolve()), "--child", url],
+    done = subprocess.run([python_of(tree), str(Path(__file__).resolve()), mode, url],
                           capture_output=True, timeout=TIMEOUT_S, env=env, cwd=tree)
     if done.returncode != 0:
         raise SystemExit(f"engine child failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
@@ -139,13 +175,14 @@ def server_rss(tree: Path, template: Path, workdir: Path) -> tuple[int, float]:
 
 
 def measure(trees: dict[str, Path], sizes: list[int], repeat: int, skip_server: bool,
-            workdir: Path) -> None:
+            refresh: bool, skip_engine: bool, workdir: Path) -> None:
     from scheduler import seed
 
     from corral.config import Settings
 
     rows_engine: list[list[object]] = []
     rows_server: list[list[object]] = []
+    rows_refresh: list[list[object]] = []
     for n in sizes:
         template = workdir / f"fleet-{n}.sqlite"
         seconds = seed(f"sqlite:///{template}", n, Settings(host_down_after_s=DAY_S,
@@ -155,13 +192,22 @@ def measure(trees: dict[str, Path], sizes: list[int], repeat: int, skip_server: 
         server: dict[str, list[int]] = {name: [] for name in trees}
         for _ in range(repeat):
             for name, tree in trees.items():  # alternate old and new
-                engine[name].append(run_child(tree, f"sqlite:///{template}"))
+                if not skip_engine:
+                    engine[name].append(run_child(tree, f"sqlite:///{template}"))
                 if not skip_server:
                     run_dir = Path(tempfile.mkdtemp(dir=workdir))
                     server[name].append(server_rss(tree, template, run_dir)[0])
                     shutil.rmtree(run_dir, ignore_errors=True)
+        if refresh:
+            for name, tree in trees.items():
+                r = run_child(tree, f"sqlite:///{template}", "--refresh-child")
+                rows_refresh.append([n, name, f"{r['held_s'] * 1000:.1f}",
+                                     f"{r['read_s'] * 1000:.0f}" if "read_s" in r else "-",
+                                     f"{r['locked_s'] * 1000:.1f}" if "locked_s" in r else "-"])
         for name in trees:
             runs = engine[name]
+            if not runs:
+                continue
             grown = statistics.median(r["rss_kb"] - r["floor_kb"] for r in runs) * 1024
             traced = statistics.median(r["traced"] for r in runs)
             rows_engine.append([n, name, f"{grown / 2**20:.1f}", f"{grown / n:.0f}",
@@ -170,12 +216,17 @@ def measure(trees: dict[str, Path], sizes: list[int], repeat: int, skip_server: 
             if not skip_server:
                 rss = statistics.median(server[name]) * 1024
                 rows_server.append([n, name, f"{rss / 2**20:.1f}", f"{rss / n:.0f}"])
-    say("\n### Engine loaded in a fresh process (median of", repeat, "runs)\n")
-    table(["hosts", "tree", "RSS grown MB", "RSS B/host", "traced MB", "traced B/host",
-           "load s"], rows_engine)
+    if rows_engine:
+        say("\n### Engine loaded in a fresh process (median of", repeat, "runs)\n")
+        table(["hosts", "tree", "RSS grown MB", "RSS B/host", "traced MB", "traced B/host",
+               "load s"], rows_engine)
     if rows_server:
         say("\n### corral serve after a candidates query and a boot\n")
         table(["hosts", "tree", "RSS MB", "RSS B/host"], rows_server)
+    if rows_refresh:
+        say("\n### The full check after a change the feed missed (milliseconds)\n")
+        table(["hosts", "tree", "refresh holds the lock", "check reads (no lock)",
+               "check applies (lock)"], rows_refresh)
 
 
 def main() -> None:
@@ -185,10 +236,18 @@ def main() -> None:
                    help="An earlier corral tree (with .venv) measured in the same run.")
     p.add_argument("--repeat", type=int, default=1, help="Runs per tree (median).")
     p.add_argument("--skip-server", action="store_true", help="Only the engine process.")
+    p.add_argument("--refresh", action="store_true",
+                   help="Also time the full check (section 3).")
+    p.add_argument("--skip-engine", action="store_true",
+                   help="Skip the engine process (section 1, slow under tracemalloc).")
     p.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    p.add_argument("--refresh-child", metavar="URL", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.refresh_child:
+        refresh_child(args.refresh_child)
         return
     say(common.machine_facts())
     trees = {"new": ROOT}
@@ -197,7 +256,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="corral-memory-"))
     try:
         measure(trees, [int(x) for x in args.hosts.split(",")], args.repeat,
-                args.skip_server, workdir)
+                args.skip_server, args.refresh, args.skip_engine, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
 from corral.domain.capacity import Inventory
-from corral.domain.model import ProviderSnapshot, micros, provider_version
+from corral.domain.model import ProviderSnapshot, provider_version
 from corral.persistence import tables as t
 from corral.persistence.prepared import Prepared
 
@@ -37,6 +37,9 @@ _CHANGES_AFTER_OR = Prepared(select(_pc.c.id, _pc.c.provider_id).where(
 #: A provider's version: (id, generation, updated_at, parent, root).
 _VERSIONS = select(_rp.c.id, _rp.c.generation, _rp.c.updated_at, _rp.c.parent_provider_id,
                    _rp.c.root_provider_id)
+#: The same for every provider, as plain SQL read through the driver (the full check).
+_VERSIONS_SQL = (f"SELECT id, generation, updated_at, parent_provider_id, root_provider_id "
+                 f"FROM {_rp.name} ORDER BY id")
 _VERSIONS_OF = _VERSIONS.where(_rp.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -105,13 +108,15 @@ class SnapshotQueries:
         """Every provider's version as one array, a row per provider sorted by id:
         columns id, generation, updated_at (microseconds), parent id, root id (0 for
         none). The full check of the engine reads it; built without a tuple per row."""
-        result = self.conn.execute(_VERSIONS.order_by(_rp.c.id))
+        # The driver's own values (no per-row type processing): times come as ISO
+        # strings (SQLite) or datetimes (PostgreSQL), both parsed by NumPy at once.
+        result = self.conn.exec_driver_sql(_VERSIONS_SQL)
         parts: list[npt.NDArray[np.int64]] = []
         while rows := result.fetchmany(CHUNK):  # a chunk at a time: few objects at once
             part = np.zeros((len(rows), 5), dtype=np.int64)
             ids, generations, updated, parents, roots = zip(*rows, strict=True)
             part[:, 0], part[:, 1] = ids, generations
-            part[:, 2] = [micros(u) for u in updated]
+            part[:, 2] = np.array(updated, dtype="datetime64[us]").astype(np.int64)
             part[:, 3] = [p or 0 for p in parents]
             part[:, 4] = [r or 0 for r in roots]
             parts.append(part)
