@@ -22,6 +22,7 @@ A candidate is advice: the claim that follows re-checks capacity under a lock.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import random
 import threading
@@ -311,6 +312,8 @@ class CandidateFinder:
         if changed:
             self.reloads += 1
             log.debug("engine_refreshed", changed=len(changed))
+        if len(changed) > LOAD_CHUNK:
+            _release_free_memory()
         return loaded
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
@@ -435,6 +438,18 @@ def _distinct_allocations(found: list[Candidate]) -> list[Candidate]:
             seen.add(key)
             out.append(c)
     return out
+
+
+def _release_free_memory() -> None:
+    """Hand the memory a large load freed back to the system (glibc keeps it otherwise:
+    measured 12 MB after loading 100,000 providers). Elsewhere, nothing to do."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _record(r: ProviderSnapshot) -> ProviderRecord:
