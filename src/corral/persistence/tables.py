@@ -177,6 +177,12 @@ hosts = Table(
     Column("disk_gb", Integer, nullable=False),
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
+    # Change sequences (persistence/revisions.py): the value of the "beats" counter of
+    # the transaction that last recorded a heartbeat here, and of the "host_rows"
+    # counter of the one that last changed anything else of the row, so a process
+    # reads only the rows that moved since it last looked.
+    Column("beat_seq", Integer, nullable=False, server_default="0", index=True),
+    Column("row_seq", Integer, nullable=False, server_default="0", index=True),
     *_timestamps(),
 )
 
@@ -373,8 +379,9 @@ idempotency_keys = Table(
 
 revisions = Table(
     "revisions", metadata,
-    # Named counters that move on every change of what they name ("hosts": any host or
-    # host aggregate change but heartbeats), so a cache checks one row, not a table.
+    # Named counters that move on every change of what they name ("hosts": a host
+    # deleted or a host aggregate change; "host_rows" and "beats": see hosts.row_seq
+    # and hosts.beat_seq), so a cache checks one row, not a table.
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
