@@ -5,8 +5,8 @@ cache) checks one indexed row instead of the tables behind it: every write to th
 tables moves the counter in the same transaction.
 
 Two counters are change sequences: a transaction takes the next value
-(:meth:`RevisionQueries.next_in`) and stamps it on the rows it changes (hosts.beat_seq,
-hosts.row_seq), so a reader asks for ``seq > seen`` and gets only what moved. Taking
+(:meth:`RevisionQueries.next_in`) and stamps it on what it writes (hosts.row_seq, the
+heartbeat_flushes row), so a reader asks for ``seq > seen`` and gets only what moved. Taking
 the value updates the counter's row, which stays locked until the transaction ends
 (on PostgreSQL; SQLite serialises writers anyway), so values commit in their order:
 once a row stamped ``n`` is visible, every transaction stamped below ``n`` has
@@ -27,7 +27,8 @@ HOSTS = "hosts"
 HOST_DELETES = "host_deletes"
 #: A change sequence: once per transaction that changes host rows (not heartbeats).
 HOST_ROWS = "host_rows"
-#: A change sequence: once per transaction that records heartbeats.
+#: A change sequence: once per transaction that records heartbeats (its
+#: heartbeat_flushes row).
 BEATS = "beats"
 #: Moves on every change to a flavor, its extra specs or its access.
 FLAVORS = "flavors"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -177,13 +178,22 @@ hosts = Table(
     Column("disk_gb", Integer, nullable=False),
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
-    # Change sequences (persistence/revisions.py): the value of the "beats" counter of
-    # the transaction that last recorded a heartbeat here, and of the "host_rows"
-    # counter of the one that last changed anything else of the row, so a process
+    # A change sequence (persistence/revisions.py): the value of the "host_rows" counter
+    # of the transaction that last changed the row (not a heartbeat), so a process
     # reads only the rows that moved since it last looked.
-    Column("beat_seq", Integer, nullable=False, server_default="0", index=True),
     Column("row_seq", Integer, nullable=False, server_default="0", index=True),
     *_timestamps(),
+)
+
+heartbeat_flushes = Table(
+    # One row per transaction that recorded heartbeats (persistence/hosts.py): its
+    # value of the "beats" counter, when, and the ids of the hosts it recorded (int32,
+    # little-endian), so a process reads the heartbeats recorded since it last looked
+    # in a few rows; rows older than a few minutes are dropped as flushes go.
+    "heartbeat_flushes", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("host_ids", LargeBinary, nullable=False),
 )
 
 host_aggregates = Table(
@@ -381,7 +391,7 @@ revisions = Table(
     "revisions", metadata,
     # Named counters that move on every change of what they name ("hosts": a host
     # deleted or a host aggregate change; "host_rows" and "beats": see hosts.row_seq
-    # and hosts.beat_seq), so a cache checks one row, not a table.
+    # and heartbeat_flushes), so a cache checks one row, not a table.
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )

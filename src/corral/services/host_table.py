@@ -3,9 +3,10 @@
 Each :meth:`HostTableCache.get` (one per decision round) reads four counters in one
 statement (persistence/revisions.py) and only what moved since the last look:
 
-- ``beats``: the heartbeats recorded since (hosts.beat_seq), at most every second (or
-  every tenth of ``host_down_after_s`` when shorter); the process that received a
-  heartbeat has moved its own table already (:meth:`HostTableCache.beat`);
+- ``beats``: the heartbeat flushes logged since (heartbeat_flushes: a few rows, each
+  the ids of the hosts it recorded), at most every second (or every tenth of
+  ``host_down_after_s`` when shorter); the process that received a heartbeat has
+  moved its own table already (:meth:`HostTableCache.beat`);
 - ``host_rows``: the host rows changed since (hosts.row_seq: a report, enable or
   disable, forced down, own values, failed builds, a membership), applied in place and
   new hosts inserted at their place;
@@ -130,7 +131,7 @@ def load(repo: HostTableRepo, settings: Settings, policy: Policy) -> _Built:
     rows = repo.host_table_rows()
     sets = _sets_of(repo.aggregate_names_of())
     effectives = _Effectives(settings, metadata)
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 13
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 12
     agg_sets = [sets.get(i, ()) for i in cols[0]]
     table = HostTable.from_columns(
         names=list(cols[1]), ids=np.array(cols[0], dtype=np.int64),
@@ -144,7 +145,7 @@ def load(repo: HostTableRepo, settings: Settings, policy: Policy) -> _Built:
         aggregates=aggregates, policy=policy)
     log.info("host_table_loaded", hosts=table.n, aggregates=len(aggregates))
     return _Built(table, metadata, counters[HOSTS], counters[HOST_DELETES],
-                  max(cols[12], default=0), max(cols[11], default=0))
+                  max(cols[11], default=0), counters[BEATS])
 
 
 class HostTableCache:
@@ -227,21 +228,30 @@ class HostTableCache:
                 forced_down=bool(r[4]), heartbeat=np.nan if r[5] is None else float(r[5]),
                 failed_builds=r[6], effective=effectives.of(tuple(r[7:11]), agg_set),
                 aggregates=agg_set))
-            at.rows_seen = max(at.rows_seen, r[12])
+            at.rows_seen = max(at.rows_seen, r[11])
         new = at.table.change(changes)
         if new:
             at.table.insert(new)
         log.debug("host_rows_applied", hosts=len(changes), new=len(new))
 
     def _apply_beats(self, repo: HostTableRepo, at: _Built) -> None:
-        rows = repo.beats_since(at.beats_seen)
-        if not rows:
+        flushes = repo.beats_since(at.beats_seen)
+        if not flushes:
             return
-        found = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        idx = at.table.indexes_of(found[:, 0].astype(np.int64))
+        if flushes[0][0] != at.beats_seen + 1:  # dropped before we read them: read all
+            every = np.array(repo.all_heartbeats(), dtype=np.float64).reshape(-1, 2)
+            ids, when = every[:, 0].astype(np.int64), every[:, 1]
+        else:
+            parts = [np.frombuffer(f[2], dtype="<i4") for f in flushes]
+            ids = np.concatenate(parts).astype(np.int64)
+            when = np.repeat(np.array([f[1] for f in flushes]), [len(p) for p in parts])
+            # A host in several flushes: the last one counts.
+            _ids, last = np.unique(ids[::-1], return_index=True)
+            ids, when = ids[::-1][last], when[::-1][last]
+        idx = at.table.indexes_of(ids)
         known = idx >= 0
-        at.table.beat(idx[known], found[known, 1])
-        at.beats_seen = max(at.beats_seen, int(found[:, 2].max()))
+        at.table.beat(idx[known], when[known])
+        at.beats_seen = flushes[-1][0]
 
     def _build_in_background(self) -> None:
         with self._mutex:

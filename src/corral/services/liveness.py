@@ -4,9 +4,10 @@ A heartbeat moves one float in the receiving process's host table at once
 (:meth:`~corral.services.host_table.HostTableCache.beat`) and is written by group
 commit: the heartbeats that arrive while one flush runs share the next transaction
 (:class:`~corral.services.batching.Batcher`), and each request answers once its
-flush has committed. The flush stamps its rows with the next value of the ``beats``
-change sequence (persistence/revisions.py), so other processes read only the
-heartbeats recorded since they last looked, never every host.
+flush has committed. The flush logs the ids of the hosts it recorded in one row
+stamped with the next value of the ``beats`` change sequence (persistence/hosts.py,
+persistence/revisions.py), so other processes read only the heartbeats recorded since
+they last looked, a few rows, never every host.
 
 An agent aggregator (one per rack, say) sends the names of all the hosts it heard
 from in one request (:func:`record`); a host alone uses :func:`record_one`.
