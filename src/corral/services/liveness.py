@@ -15,6 +15,7 @@ from in one request (:func:`record`); a host alone uses :func:`record_one`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,16 +45,24 @@ class Beats:
     """Names given that are no host, sorted (nothing was recorded for them)."""
 
 
+#: What no host name holds (domain/hosts.py): control characters and '/'.
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f/]")
+
+
 def _check(names: Sequence[str]) -> list[str]:
     if len(names) > MAX_HEARTBEAT_HOSTS:
         raise errors.InvalidInput(
             f"at most {MAX_HEARTBEAT_HOSTS} hosts per request (got {len(names)}): send "
             "the rest in another request", field="hosts")
-    for i, name in enumerate(names):
-        try:
-            rules.check_host_name(name)
-        except errors.InvalidInput as exc:
-            raise errors.InvalidInput(str(exc), field=f"hosts.{i}") from exc
+    # One scan of them all (a request of 1,000 names costs microseconds); the rules
+    # name the first bad one.
+    if (_NOT_IN_NAMES.search("".join(names))
+            or not all(0 < len(n) <= rules.MAX_HOST_NAME for n in names)):
+        for i, name in enumerate(names):
+            try:
+                rules.check_host_name(name)
+            except errors.InvalidInput as exc:
+                raise errors.InvalidInput(str(exc), field=f"hosts.{i}") from exc
     return list(names)
 
 
