@@ -11,16 +11,19 @@ sign, cap, multipliers, tenants, members) is resolved once per distinct set, the
 spread to the hosts by indexing with the codes. :attr:`HostTable.hosts` builds a
 :class:`HostInfo` on demand for the cold readers (decision records, explanations).
 
-The table changes in place (services/host_table.py keeps it fresh): a heartbeat moves
-one float (:meth:`HostTable.beat`), a changed host row a few columns
-(:meth:`HostTable.change`), a new host is inserted at its place in name order
-(:meth:`HostTable.insert`). It knows no filter or weigher by name: a weigher asks for
-its multipliers by its name.
+Only the heartbeat column changes in place (:meth:`HostTable.beat`: one float per
+heartbeat). Any other change gives a new table sharing what did not change
+(services/host_table.py keeps the current one): changed host rows
+(:meth:`HostTable.changed`), new hosts at their place in name order
+(:meth:`HostTable.inserted`), new aggregate metadata (:meth:`HostTable.with_aggregates`),
+so a cache keyed on the table object sees every structural change. It knows no filter
+or weigher by name: a weigher asks for its multipliers by its name.
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -143,11 +146,35 @@ class HostTable:
 
     # -- what the aggregates say ------------------------------------------------------------
 
-    def set_aggregates(self, aggregates: Sequence[AggregateInfo]) -> None:
-        """New aggregates and metadata (memberships come with the hosts' rows)."""
+    def with_aggregates(self, aggregates: Sequence[AggregateInfo]) -> HostTable:
+        """A table like this one under new aggregates and metadata (memberships come
+        with the hosts' rows)."""
+        table = copy.copy(self)
         by_name = {a.name: a for a in aggregates}
-        self.aggregates = [by_name[a] for a in sorted(by_name)]
-        self._resolve()
+        table.aggregates = [by_name[a] for a in sorted(by_name)]
+        table._resolve()
+        return table
+
+    def changed(self, changes: Iterable[HostChange]) -> tuple[HostTable, list[HostChange]]:
+        """A table with changed host rows applied, and the changes of hosts it does not
+        have (new ones: see :meth:`inserted`). A change of aggregates resolves them
+        again. The heartbeat column is shared (same hosts, same places)."""
+        table = copy.copy(self)
+        table.ids, table.enabled = self.ids.copy(), self.enabled.copy()
+        table.forced_down, table.failed_builds = self.forced_down.copy(), self.failed_builds.copy()
+        table.provider_uuids = list(self.provider_uuids)
+        table._set_code = self._set_code.copy()
+        table._effective_code = self._effective_code.copy()
+        new = table._change(changes)
+        return table, new
+
+    def inserted(self, hosts: Iterable[HostChange]) -> HostTable:
+        """A table with new hosts, each at its place in name order."""
+        table = copy.copy(self)
+        table.names, table.index = list(self.names), dict(self.index)
+        table.provider_uuids = list(self.provider_uuids)
+        table._insert(hosts)
+        return table
 
     def _resolve(self) -> None:
         """What the aggregates' metadata says per distinct set of aggregates, the policy
@@ -228,9 +255,7 @@ class HostTable:
         out[inside] = slots[ids[inside]]
         return out
 
-    def change(self, changes: Iterable[HostChange]) -> list[HostChange]:
-        """Apply changed host rows in place; returns those of hosts not in the table
-        (new ones: :meth:`insert` them). A change of aggregates resolves them again."""
+    def _change(self, changes: Iterable[HostChange]) -> list[HostChange]:
         new: list[HostChange] = []
         regroup = False
         for c in changes:
@@ -256,11 +281,9 @@ class HostTable:
             self._resolve()
         return new
 
-    def insert(self, hosts: Iterable[HostChange]) -> None:
-        """New hosts, each at its place in name order."""
+    def _insert(self, hosts: Iterable[HostChange]) -> None:
         for c in sorted(hosts, key=lambda h: h.name):
             if c.name in self.index:
-                self.change([c])
                 continue
             at = bisect.bisect_left(self.names, c.name)
             self.names.insert(at, c.name)

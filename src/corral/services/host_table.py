@@ -204,20 +204,21 @@ class HostTableCache:
         table = at.table
         if counters[HOSTS] != at.aggregates:
             aggregates, at.metadata = _aggregates(repo)
-            table.set_aggregates(aggregates)
+            table = at.table = table.with_aggregates(aggregates)
             at.aggregates = counters[HOSTS]
         if counters[HOST_ROWS] > at.rows_seen:
-            self._apply_rows(repo, at)
+            table = at.table = self._apply_rows(repo, at)
+        self.table = table
         now = time.monotonic()
         if counters[BEATS] > at.beats_seen and now - self._beats_read >= self.refresh_s:
             self._apply_beats(repo, at)
             self._beats_read = now
         return table
 
-    def _apply_rows(self, repo: HostTableRepo, at: _Built) -> None:
+    def _apply_rows(self, repo: HostTableRepo, at: _Built) -> HostTable:
         rows = repo.host_table_rows(since=at.rows_seen)
         if not rows:
-            return
+            return at.table
         sets = _sets_of(repo.aggregate_names_of(r[0] for r in rows))
         effectives = _Effectives(self.settings, at.metadata)
         changes = []
@@ -229,10 +230,11 @@ class HostTableCache:
                 failed_builds=r[6], effective=effectives.of(tuple(r[7:11]), agg_set),
                 aggregates=agg_set))
             at.rows_seen = max(at.rows_seen, r[11])
-        new = at.table.change(changes)
+        table, new = at.table.changed(changes)
         if new:
-            at.table.insert(new)
+            table = table.inserted(new)
         log.debug("host_rows_applied", hosts=len(changes), new=len(new))
+        return table
 
     def _apply_beats(self, repo: HostTableRepo, at: _Built) -> None:
         flushes = repo.beats_since(at.beats_seen)
