@@ -178,23 +178,14 @@ hosts = Table(
     Column("disk_gb", Integer, nullable=False),
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
-    # A change sequence (persistence/revisions.py): the value of the "host_rows" counter
-    # of the transaction that last changed the row (not a heartbeat), so a process
-    # reads only the rows that moved since it last looked.
-    Column("row_seq", Integer, nullable=False, server_default="0", index=True),
+    Column("row_seq", Integer, nullable=False, server_default="0", index=True),  # revisions.py
     *_timestamps(),
 )
 
-heartbeat_flushes = Table(
-    # One row per transaction that recorded heartbeats (persistence/hosts.py): its
-    # value of the "beats" counter, when, and the ids of the hosts it recorded (int32,
-    # little-endian), so a process reads the heartbeats recorded since it last looked
-    # in a few rows; rows older than a few minutes are dropped as flushes go.
-    "heartbeat_flushes", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("at", DateTime, nullable=False),
-    Column("host_ids", LargeBinary, nullable=False),
-)
+heartbeat_flushes = Table("heartbeat_flushes", metadata,  # one row per flush: persistence/hosts.py
+                          Column("seq", Integer, primary_key=True, autoincrement=False),
+                          Column("at", DateTime, nullable=False),
+                          Column("host_ids", LargeBinary, nullable=False))  # int32 LE
 
 host_aggregates = Table(
     "host_aggregates", metadata,
@@ -389,9 +380,8 @@ idempotency_keys = Table(
 
 revisions = Table(
     "revisions", metadata,
-    # Named counters that move on every change of what they name ("hosts": a host
-    # deleted or a host aggregate change; "host_rows" and "beats": see hosts.row_seq
-    # and heartbeat_flushes), so a cache checks one row, not a table.
+    # Named counters that move on every change of what they name (revisions.py), so a
+    # cache checks one row, not a table.
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
