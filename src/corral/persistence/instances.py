@@ -16,7 +16,7 @@ from corral.domain.instances import InstanceRow, NewInstance
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.prepared import Prepared
-from corral.persistence.revisions import HOSTS
+from corral.persistence.revisions import HOST_ROWS
 
 _i = t.instances
 _d = t.decisions
@@ -26,7 +26,6 @@ _members = t.host_aggregate_hosts
 _sg = t.server_groups
 _INSERT_DECISION = Prepared(insert(_d))
 _INSERT_INSTANCE = Prepared(insert(_i))
-_HEARTBEATS = select(_h.c.name, _h.c.last_heartbeat).where(_h.c.last_heartbeat.is_not(None))
 
 
 def _instance_row(r: RowMapping) -> InstanceRow:
@@ -54,6 +53,7 @@ class InstanceQueries:
 
     if TYPE_CHECKING:
         def bump_revision(self, name: str) -> None: ...
+        def next_in(self, name: str) -> int: ...
 
     # -- what the scheduler reads of hosts ---------------------------------------------------
 
@@ -61,11 +61,6 @@ class InstanceQueries:
         """Every (host id, aggregate id) pair."""
         rows = self.conn.execute(select(_members.c.host_id, _members.c.aggregate_id))
         return [(h, a) for h, a in rows]
-
-    def heartbeats(self) -> list[tuple[str, datetime]]:
-        """Every host's last heartbeat (hosts never heard from are left out)."""
-        rows = self.conn.execute(_HEARTBEATS)
-        return [(name, when) for name, when in rows]
 
     def host_ids_by_name(self, names: Iterable[str]) -> dict[str, int]:
         wanted = sorted(set(names))
@@ -85,10 +80,10 @@ class InstanceQueries:
         """One more failed build on a host, or (a build succeeded) back to none."""
         value = _h.c.failed_builds + 1 if failed else 0
         query = update(_h).where(_h.c.id == host_id)
-        if not failed:
-            query = query.where(_h.c.failed_builds != 0)
-        if self.conn.execute(query.values(failed_builds=value)).rowcount:
-            self.bump_revision(HOSTS)
+        if not failed and not self.conn.execute(
+                select(_h.c.id).where(_h.c.id == host_id, _h.c.failed_builds != 0)).first():
+            return  # the common case (a build succeeded where none failed): no write
+        self.conn.execute(query.values(failed_builds=value, row_seq=self.next_in(HOST_ROWS)))
 
     # -- instances ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -177,8 +178,14 @@ hosts = Table(
     Column("disk_gb", Integer, nullable=False),
     # Builds that failed here since the last one that succeeded (BuildFailureWeigher).
     Column("failed_builds", Integer, nullable=False, server_default="0"),
+    Column("row_seq", Integer, nullable=False, server_default="0", index=True),  # revisions.py
     *_timestamps(),
 )
+
+heartbeat_flushes = Table("heartbeat_flushes", metadata,  # one row per flush: persistence/hosts.py
+                          Column("seq", Integer, primary_key=True, autoincrement=False),
+                          Column("at", DateTime, nullable=False),
+                          Column("host_ids", LargeBinary, nullable=False))  # int32 LE
 
 host_aggregates = Table(
     "host_aggregates", metadata,
@@ -373,8 +380,8 @@ idempotency_keys = Table(
 
 revisions = Table(
     "revisions", metadata,
-    # Named counters that move on every change of what they name ("hosts": any host or
-    # host aggregate change but heartbeats), so a cache checks one row, not a table.
+    # Named counters that move on every change of what they name (revisions.py), so a
+    # cache checks one row, not a table.
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )

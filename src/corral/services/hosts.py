@@ -327,15 +327,6 @@ def report_host(store: Store, settings: Settings, name: str, report: HostReport
     return host, created
 
 
-def heartbeat(store: Store, name: str) -> datetime:
-    """Record that the host is alive now; returns the time recorded."""
-    now = utcnow()
-    with store.write() as repo:
-        if not repo.set_heartbeat(name, now):
-            raise rules.HostNotFound(name)
-    return now
-
-
 # -- operators change a host -----------------------------------------------------------------
 
 def update_host(store: Store, settings: Settings, name: str, changes: Mapping[str, object]

@@ -118,7 +118,7 @@ class Scheduler:
         self.settings = settings
         self.finder = finder
         self.metrics = SchedulerMetrics(registry)
-        self.hosts = HostTableCache(settings)
+        self.hosts = HostTableCache(settings, store)
         #: What every decision record says of the configuration (settings are fixed).
         self.configuration = configuration_of(settings, self.hosts.policy)
         self.random = random.Random()

@@ -234,6 +234,7 @@ def test_delete_a_host_and_its_provider(v1: V1, store: Store) -> None:
 
 ROUTES = [("GET", "/hosts", None), ("GET", "/hosts/cn1", None),
           ("PUT", "/hosts/cn1", HOST), ("POST", "/hosts/cn1/heartbeat", None),
+          ("POST", "/hosts/heartbeats", {"hosts": ["cn1"]}),
           ("PATCH", "/hosts/cn1", {"forced_down": True}), ("DELETE", "/hosts/cn1", None)]
 
 

@@ -1,8 +1,11 @@
 """/v1/hosts: compute hosts report themselves, heartbeat, and are run by operators.
 
-Every route needs the admin or service role. A host's answer shows its liveness
-(``state``), its availability zone and aggregates, usage and capacity per class, and
-its effective ratios and reserved memory each with where it came from.
+Every route needs the admin or service role. Heartbeats come one host at a time
+(``POST /v1/hosts/{name}/heartbeat``) or many at a time from an agent aggregator
+(``POST /v1/hosts/heartbeats``), group-committed either way (services/liveness.py).
+A host's answer shows its liveness (``state``), its availability zone and aggregates,
+usage and capacity per class, and its effective ratios and reserved memory each with
+where it came from.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictBool, StrictStr
+from pydantic import Field, StrictBool, StrictStr
 
 from corral.api.v1.common import Admin, Body, exact_timestamp, settings_of, store_of
 from corral.api.v1.types import Amount, Count, CountOrNone, HostRatioOrNone
 from corral.domain.hosts import Host, HostReport
 from corral.services import hosts as svc
+from corral.services import liveness
+from corral.services.scheduler import Scheduler
 
 router = APIRouter(tags=["hosts"])
 
@@ -53,6 +58,11 @@ class HostReportBody(Body):
     disk_gb: Count
     traits: list[StrictStr] | None = None
     resources: dict[str, Amount] | None = None
+
+
+class HeartbeatsBody(Body):
+    hosts: list[StrictStr] = Field(
+        description=f"Names of the hosts heard from, at most {liveness.MAX_HEARTBEAT_HOSTS}.")
 
 
 class HostPatchBody(Body):
@@ -95,9 +105,23 @@ def report_host(name: str, body: HostReportBody, request: Request, response: Res
     return host_body(host)
 
 
+def scheduler_of(request: Request) -> Scheduler:
+    found: Scheduler = request.app.state.scheduler
+    return found
+
+
+@router.post("/hosts/heartbeats")
+def heartbeat_hosts(body: HeartbeatsBody, request: Request, _ctx: Admin) -> dict[str, Any]:
+    """Heartbeats of many hosts at once (an agent aggregator): each named host is alive
+    now. Names that are no host are listed in ``unknown``; the others are recorded."""
+    found = liveness.record(scheduler_of(request), body.hosts)
+    return {"last_heartbeat": exact_timestamp(found.when), "recorded": found.recorded,
+            "unknown": found.unknown}
+
+
 @router.post("/hosts/{name}/heartbeat", status_code=204)
 def heartbeat_host(name: str, request: Request, _ctx: Admin) -> Response:
-    svc.heartbeat(store_of(request), name)
+    liveness.record_one(scheduler_of(request), name)
     return Response(status_code=204)
 
 

@@ -1,0 +1,106 @@
+"""Heartbeats: hosts say they are alive, many at a time, for almost nothing.
+
+A heartbeat moves one float in the receiving process's host table at once
+(:meth:`~corral.services.host_table.HostTableCache.beat`) and is written by group
+commit: the heartbeats that arrive while one flush runs share the next transaction
+(:class:`~corral.services.batching.Batcher`), and each request answers once its
+flush has committed. The flush logs the ids of the hosts it recorded in one row
+stamped with the next value of the ``beats`` change sequence (persistence/hosts.py,
+persistence/revisions.py), so other processes read only the heartbeats recorded since
+they last looked, a few rows, never every host.
+
+An agent aggregator (one per rack, say) sends the names of all the hosts it heard
+from in one request (:func:`record`); a host alone uses :func:`record_one`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from corral.domain import errors
+from corral.domain import hosts as rules
+from corral.persistence.clock import utcnow
+from corral.services.scheduler import Scheduler
+
+log = structlog.get_logger("corral.hosts")
+
+#: Host names one request may carry (an aggregator sends more requests beyond it).
+MAX_HEARTBEAT_HOSTS = 1000
+_BATCHER = "heartbeats"
+
+
+@dataclass(frozen=True)
+class Beats:
+    """What a heartbeat request recorded."""
+
+    when: datetime
+    """The time recorded (naive UTC, as stored)."""
+    recorded: int
+    unknown: list[str]
+    """Names given that are no host, sorted (nothing was recorded for them)."""
+
+
+#: What no host name holds (domain/hosts.py): control characters and '/'.
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f/]")
+
+
+def _check(names: Sequence[str]) -> list[str]:
+    if len(names) > MAX_HEARTBEAT_HOSTS:
+        raise errors.InvalidInput(
+            f"at most {MAX_HEARTBEAT_HOSTS} hosts per request (got {len(names)}): send "
+            "the rest in another request", field="hosts")
+    # One scan of them all (a request of 1,000 names costs microseconds); the rules
+    # name the first bad one.
+    lengths = list(map(len, names))
+    if names and (_NOT_IN_NAMES.search("".join(names)) or min(lengths) < 1
+                  or max(lengths) > rules.MAX_HOST_NAME):
+        for i, name in enumerate(names):
+            try:
+                rules.check_host_name(name)
+            except errors.InvalidInput as exc:
+                raise errors.InvalidInput(str(exc), field=f"hosts.{i}") from exc
+    return list(names)
+
+
+def _flush(scheduler: Scheduler, jobs: list[list[str]]) -> list[Beats | Exception]:
+    """One transaction for every request waiting: each host's heartbeat, stamped."""
+    now = utcnow()
+    wanted = {name for job in jobs for name in job}
+    with scheduler.store.write() as repo:
+        found = repo.record_heartbeats(wanted, now)
+    scheduler.hosts.beat(list(found), now.replace(tzinfo=UTC).timestamp())
+    log.debug("heartbeats_recorded", hosts=len(found), requests=len(jobs))
+    return [Beats(now, sum(1 for n in set(job) if n in found),
+                  sorted({n for n in job if n not in found})) for job in jobs]
+
+
+def record(scheduler: Scheduler, names: Sequence[str]) -> Beats:
+    """Record a heartbeat of each host of ``names`` (answers after it is committed).
+
+    Raises:
+        InvalidInput: too many names, or one that cannot be a host's (naming it).
+    """
+    return _submit(scheduler, _check(names))
+
+
+def _submit(scheduler: Scheduler, names: list[str]) -> Beats:
+    batcher = scheduler.batcher(_BATCHER, lambda jobs: _flush(scheduler, jobs))
+    found: Beats = batcher.submit(names)
+    return found
+
+
+def record_one(scheduler: Scheduler, name: str) -> datetime:
+    """Record that the host ``name`` is alive now; returns the time recorded.
+
+    Raises:
+        HostNotFound: there is no such host.
+    """
+    found = _submit(scheduler, [name])  # a name no host can have is no host's either
+    if found.unknown:
+        raise rules.HostNotFound(name)
+    return found.when

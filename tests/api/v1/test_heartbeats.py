@@ -1,0 +1,134 @@
+"""Heartbeats between processes: two apps over one database, as two server processes.
+
+A heartbeat received by one app is seen by the other's scheduler through the log of
+heartbeat flushes, without either re-reading every host; a host that stops
+heartbeating goes down; the bulk route of agent aggregators refuses bad input naming
+the field. Every test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .helpers import SQLITE_ONLY, V1, assert_v1_error
+from .scheduling import AppFactory, app_with, boot, flavor, host_of, refused
+
+__all__ = ["app_with"]
+
+BIG = {"vcpus": 16, "memory_mb": 32768, "disk_gb": 1000}
+#: Heartbeats are kept to the whole second: 4 s of grace is 3 to 4 s of silence, room
+#: enough for a loaded machine between a report and the first boot.
+DOWN_AFTER_S = 4
+
+
+def builds(app: V1) -> int:
+    """How many times the app's scheduler built its host table whole."""
+    inner: Any = app.client.app
+    while not hasattr(inner, "state"):  # through the middleware around the FastAPI app
+        inner = inner.app
+    found: int = inner.state.scheduler.hosts.builds
+    return found
+
+
+def beat(v1: V1, *names: str) -> dict[str, Any]:
+    found: dict[str, Any] = v1.ok("POST", "/hosts/heartbeats", json={"hosts": list(names)})
+    return found
+
+
+def test_a_heartbeat_received_by_one_process_is_seen_by_the_other(
+        v1: V1, app_with: AppFactory) -> None:
+    other = app_with(host_down_after_s=DOWN_AFTER_S)
+    v1.report("cn1")
+    v1.report("cn2", **BIG)  # spread prefers it
+    flavor(v1, "small")
+    assert host_of(other, "a") == "cn2"
+    time.sleep(DOWN_AFTER_S + 1.1)  # both silent: down for the other process
+    refused(boot(other, "b"), "hosts_unavailable", filter="compute")
+    found = beat(v1, "cn1")
+    assert found["recorded"] == 1 and found["unknown"] == []
+    # Answered after the commit: what the store says is what was answered.
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
+    time.sleep(0.5)  # the other re-reads heartbeats every tenth of host_down_after_s
+    assert host_of(other, "c") == "cn1"  # cn2 is still down
+    # The other process did not read every host again for it: one build, the first.
+    assert builds(other) == 1
+
+
+def test_a_host_that_stops_heartbeating_goes_down(v1: V1, app_with: AppFactory) -> None:
+    other = app_with(host_down_after_s=DOWN_AFTER_S)
+    v1.report("cn1")
+    v1.report("cn2", **BIG)
+    flavor(v1, "small")
+    assert host_of(other, "a") == "cn2"
+    until = time.monotonic() + DOWN_AFTER_S + 1.2
+    while time.monotonic() < until:  # an aggregator that hears from cn1 only
+        beat(v1, "cn1")
+        time.sleep(0.4)
+    v1.ok("POST", "/hosts/cn1/heartbeat", 204)  # the single route feeds the same log
+    time.sleep(0.5)
+    assert host_of(other, "b") == "cn1"
+    down = other.ok("GET", "/hosts?state=down")["hosts"]
+    assert [h["name"] for h in down] == ["cn2"]
+    assert builds(other) == 1
+
+
+def test_host_changes_reach_the_other_process_without_a_rebuild(
+        v1: V1, app_with: AppFactory) -> None:
+    other = app_with()
+    v1.report("cn1")
+    v1.report("cn2", **BIG)
+    flavor(v1, "small")
+    assert host_of(other, "a") == "cn2"
+    v1.ok("PATCH", "/hosts/cn2", json={"enabled": False, "disabled_reason": "rack work"})
+    assert host_of(other, "b") == "cn1"
+    v1.report("cn3", **{**BIG, "vcpus": 32})  # a new host, more free than any
+    assert host_of(other, "c") == "cn3"
+    v1.ok("PATCH", "/hosts/cn3", json={"forced_down": True})
+    assert host_of(other, "d") == "cn1"
+    v1.aggregate("az", availability_zone="zone-a")
+    v1.add("az", "cn2")
+    v1.ok("PATCH", "/hosts/cn2", json={"enabled": True})
+    assert host_of(other, "e", availability_zone="zone-a") == "cn2"
+    assert builds(other) == 1
+    # Deleting a host is the one change that builds the table again.
+    v1.report("cn4")
+    assert host_of(other, "f") == "cn2"
+    v1.ok("DELETE", "/hosts/cn4", 204)
+    assert host_of(other, "g") == "cn2"
+    assert builds(other) == 2
+
+
+def test_bulk_heartbeats_report_unknown_names(v1: V1) -> None:
+    v1.report("cn1")
+    v1.report("cn2")
+    before = v1.ok("GET", "/hosts/cn2")["last_heartbeat"]
+    time.sleep(1.1)  # heartbeats are kept to the second
+    found = beat(v1, "cn1", "ghost", "cn1", "nobody")
+    assert found["recorded"] == 1
+    assert found["unknown"] == ["ghost", "nobody"]
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
+    assert v1.ok("GET", "/hosts/cn2")["last_heartbeat"] == before  # not named: unmoved
+    empty = beat(v1)
+    assert empty["recorded"] == 0 and empty["unknown"] == []
+
+
+@SQLITE_ONLY
+def test_bulk_heartbeats_refuse_bad_input_naming_the_field(v1: V1) -> None:
+    v1.report("cn1")
+    before = v1.ok("GET", "/hosts/cn1")["last_heartbeat"]
+    time.sleep(1.1)  # heartbeats are kept to the second
+    cases: list[tuple[Any, str]] = [
+        ({}, "hosts"),
+        ({"hosts": "cn1"}, "hosts"),
+        ({"hosts": ["cn1", 7]}, "hosts.1"),
+        ({"hosts": ["cn1"], "extra": 1}, "extra"),
+        ({"hosts": ["cn1", "a/b"]}, "hosts.1"),
+        ({"hosts": ["cn1", ""]}, "hosts.1"),
+        ({"hosts": ["cn1", "x" * 300]}, "hosts.1"),
+        ({"hosts": ["cn1"] * 1001}, "hosts"),
+    ]
+    for body, field in cases:
+        assert_v1_error(v1.post("/hosts/heartbeats", json=body), 400, field=field)
+    # Nothing half-written: a refused request recorded no heartbeat.
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == before
