@@ -143,6 +143,27 @@ class Service:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def rss_mb(self) -> tuple[float, float]:
+        """(resident now, peak resident) of the service's own process, in MB (Linux; nan
+        elsewhere). With one worker that process is the server itself."""
+        return rss_mb(self.process.pid)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of process ``pid`` in MB, from /proc (nan when unreadable)."""
+    found = {"VmRSS": float("nan"), "VmHWM": float("nan")}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] = int(value.split()[0]) / 1024
+    return found["VmRSS"], found["VmHWM"]
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
 
 def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: str) -> Service:
     log_path = workdir / f"{name}.log"
