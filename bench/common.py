@@ -165,7 +165,9 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: str) -> Service:
+def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: str,
+           ready: Callable[[int], bool] = lambda status: status == 200) -> Service:
+    """Start ``cmd`` and wait until GET ``url``/ answers a status ``ready`` accepts."""
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as out:
         process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -178,7 +180,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: s
         if process.poll() is not None:
             break
         try:
-            if httpx.get(url + "/", timeout=2.0).status_code == 200:
+            if ready(httpx.get(url + "/", timeout=2.0).status_code):
                 return svc
         except httpx.HTTPError:
             pass

@@ -26,10 +26,12 @@ from corral import __version__
 from corral.api import capacity_metrics
 from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
+from corral.api.hot import HotRoutes
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
+from corral.api.v1.common import PREFIX
 from corral.api.v1.routers import routers
 from corral.config import Settings
 from corral.services import system
@@ -131,11 +133,14 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
-    install_v1(app, routers())
+    own = routers()
+    install_v1(app, own)
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
     placement = create_placement_app(settings, store, finder, tokens)
-    app.router.routes.append(_PlacementMount("/placement", app=placement))
-    app.router.routes.append(_PlacementMount("", app=placement))
-    return Envelope(_PlacementPrefix(app, placement), metrics, app.router.routes)
+    mounts = [_PlacementMount("/placement", app=placement), _PlacementMount("", app=placement)]
+    app.router.routes.extend(mounts)
+    # The hot routes go the short way to their handlers (api/hot.py); the rest through app.
+    hot = HotRoutes(app, [(PREFIX, router) for router in own], mounts)
+    return Envelope(_PlacementPrefix(hot, placement), metrics, app.router.routes)

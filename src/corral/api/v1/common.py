@@ -341,12 +341,15 @@ def _refuse_nul_field(field: str) -> ApiError:
 async def refuse_nul(request: Request) -> None:
     """400 naming the field for a NUL character in the path, the query or a JSON string
     of a /v1 request (PostgreSQL cannot store one; SQLite would keep a truncated name)."""
-    for name, value in request.path_params.items():
-        if "\x00" in str(value):
-            raise _refuse_nul_field(name)
-    for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            raise _refuse_nul_field(name.replace("\x00", "\\0"))
+    query: bytes = request.scope.get("query_string", b"")
+    # Parsed only when a NUL may be there (a path parameter is part of the decoded path).
+    if "\x00" in request.scope["path"] or b"%00" in query or b"\x00" in query:
+        for name, value in request.path_params.items():
+            if "\x00" in str(value):
+                raise _refuse_nul_field(name)
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                raise _refuse_nul_field(name.replace("\x00", "\\0"))
     body = await request.body()
     if body and is_json(request.headers.get("content-type")) and _UNSTORABLE_ESCAPE.search(body):
         try:

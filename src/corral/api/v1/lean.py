@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import caller, is_json, refuse_nul
+from corral.api.v1.common import authenticator_of, caller, is_json, refuse_nul
 from corral.domain.tokens import looks_like_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,11 +52,17 @@ def lean(handler: Handler) -> Callable[[F], F]:
     return mark
 
 
+def lean_handler(route: object) -> Handler | None:
+    """The lean handler serving ``route`` (None: a plain route)."""
+    found: Handler | None = getattr(getattr(route, "endpoint", None), _LEAN, None)
+    return found
+
+
 class LeanRoute(APIRoute):
     """An APIRoute served by its endpoint's lean handler when it has one."""
 
     def get_route_handler(self) -> Handler:
-        handler: Handler | None = getattr(self.endpoint, _LEAN, None)
+        handler = lean_handler(self)
         return handler if handler is not None else super().get_route_handler()
 
 
@@ -85,9 +91,13 @@ async def json_of(request: Request) -> Any:
 
 
 def needs_store(request: Request) -> bool:
-    """Whether authenticating the caller may read the store (a stored token's secret)."""
+    """Whether authenticating the caller may read the store (a stored token's secret
+    that this process's cache does not hold)."""
     token = request.headers.get("x-auth-token")
-    return token is not None and looks_like_secret(token)
+    if token is None or not looks_like_secret(token):
+        return False
+    tokens = authenticator_of(request)
+    return tokens is not None and not tokens.knows(token)
 
 
 def validated(model: type[M], data: Any) -> M:
