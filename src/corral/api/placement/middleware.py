@@ -98,8 +98,8 @@ class PlacementMiddleware:
                 # A stored token not in the cache costs a query: not on the event loop.
                 ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
                                               project_header=project)
-            else:
-                ctx = authenticate(*args, project_header=project)
+            else:  # no token of the store's, or one this process's cache holds
+                ctx = authenticate(*args, lookup=lookup, project_header=project)
         except errors.CorralError as exc:  # the store, unreachable while looking it up
             await reply(status_for(exc), exc.detail, exc.code if code else None,
                         reply_headers=headers_for(exc))
