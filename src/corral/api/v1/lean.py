@@ -39,6 +39,9 @@ M = TypeVar("M", bound=BaseModel)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
+#: What :func:`json_of` answers for a request without a body (JSON ``null`` is None).
+NO_BODY: Any = object()
+
 #: The attribute of an endpoint naming its lean handler.
 _LEAN = "__corral_lean__"
 
@@ -68,10 +71,10 @@ class LeanRoute(APIRoute):
 
 async def json_of(request: Request) -> Any:
     """The request's body as FastAPI's body parameter sees it: the parsed JSON for a
-    JSON content type, the raw bytes for any other, None for no body; a syntax error is
-    FastAPI's ``json_invalid`` validation error. Then the router's NUL check."""
+    JSON content type, the raw bytes for any other, :data:`NO_BODY` for none; a syntax
+    error is FastAPI's ``json_invalid`` validation error. Then the router's NUL check."""
     raw = await request.body()
-    data: Any = None
+    data: Any = NO_BODY
     if raw:
         if is_json(request.headers.get("content-type")):
             try:
@@ -103,11 +106,11 @@ def needs_store(request: Request) -> bool:
 def validated(model: type[M], data: Any) -> M:
     """``data`` validated by ``model``, once; a refusal is FastAPI's validation error for
     a body parameter (locations under ``body``), answered by the same handler."""
-    if data is None:
+    if data is NO_BODY:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)],
