@@ -25,6 +25,7 @@ import argparse
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ import common
 from common import say, table
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -43,6 +43,7 @@ from corral.api.metrics import HttpMetrics
 from corral.api.v1.common import Caller, caller, install_v1
 from corral.api.v1.instances import Boot
 from corral.api.v1.lean import LeanRoute, json_of, lean, validated
+from corral.api.workers import WORKER_THREADS, hand_off
 from corral.config import Settings
 
 KINDS = ("starlette", "fastapi", "lean", "lean-inline")
@@ -67,7 +68,7 @@ def build(kind: str) -> Any:
         validated(Boot, data)
         if kind == "lean-inline":
             return nothing()
-        return await run_in_threadpool(nothing)
+        return await hand_off(request, nothing)
 
     router = APIRouter(route_class=LeanRoute)
     if kind == "fastapi":
@@ -83,6 +84,8 @@ def build(kind: str) -> Any:
     app = FastAPI(redirect_slashes=False)
     workdir = tempfile.mkdtemp(prefix="corral-bench-routes-")
     app.state.settings = Settings(data_dir=workdir, database_url=f"sqlite:///{workdir}/x.db")
+    if kind != "fastapi":
+        app.state.workers = ThreadPoolExecutor(WORKER_THREADS)
     install_v1(app, [router])
     inner = app if kind == "fastapi" else HotRoutes(app, [("/v1", router)], [])
     return Envelope(inner, HttpMetrics(), app.router.routes)

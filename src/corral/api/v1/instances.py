@@ -16,7 +16,6 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
-from starlette.concurrency import run_in_threadpool
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
@@ -37,6 +36,7 @@ from corral.api.v1.common import (
 )
 from corral.api.v1.lean import LeanRoute, json_of, lean, needs_store, validated
 from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
+from corral.api.workers import hand_off
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
@@ -167,9 +167,9 @@ async def serve_boot(request: Request) -> Response:
     data = await json_of(request)
     key = request.headers.get("idempotency-key")
     if needs_store(request):
-        return await run_in_threadpool(_boot_as_sent, request, data, key)
+        return await hand_off(request, _boot_as_sent, request, data, key)
     ctx = caller(request)
-    return await run_in_threadpool(_boot, request, validated(Boot, data), ctx, key)
+    return await hand_off(request, _boot, request, validated(Boot, data), ctx, key)
 
 
 @router.post("/instances", status_code=201, response_model=None)
@@ -182,7 +182,7 @@ async def boot(request: Request, body: Boot, ctx: Caller,
                    "call answered, without booting again.")] = None,
                ) -> Response:
     """Boot ``count`` instances of a flavor (or, ``dry_run``, say where they would go)."""
-    return await run_in_threadpool(_boot, request, body, ctx, idempotency_key)
+    return await hand_off(request, _boot, request, body, ctx, idempotency_key)
 
 
 @router.get("/instances")

@@ -120,3 +120,4 @@ def validated(model: type[M], data: Any) -> M:
 def authenticated(request: Request) -> RequestContext:
     """The caller (401 without an accepted token): api/v1/common.py's ``caller``."""
     return caller(request)
+
