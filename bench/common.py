@@ -143,8 +143,31 @@ class Service:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def rss_mb(self) -> tuple[float, float]:
+        """(resident now, peak resident) of the service's own process, in MB (Linux; nan
+        elsewhere). With one worker that process is the server itself."""
+        return rss_mb(self.process.pid)
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: str) -> Service:
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of process ``pid`` in MB, from /proc (nan when unreadable)."""
+    found = {"VmRSS": float("nan"), "VmHWM": float("nan")}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] = int(value.split()[0]) / 1024
+    return found["VmRSS"], found["VmHWM"]
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: str,
+           ready: Callable[[int], bool] = lambda status: status == 200) -> Service:
+    """Start ``cmd`` and wait until GET ``url``/ answers a status ``ready`` accepts."""
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as out:
         process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -157,7 +180,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, url: s
         if process.poll() is not None:
             break
         try:
-            if httpx.get(url + "/", timeout=2.0).status_code == 200:
+            if ready(httpx.get(url + "/", timeout=2.0).status_code):
                 return svc
         except httpx.HTTPError:
             pass

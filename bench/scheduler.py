@@ -351,14 +351,16 @@ def run_in_process(template: Path, n: int, strategy: Strategy, boots: int, workd
 # -- sections 2 and 3: HTTP ------------------------------------------------------------------
 
 
-def start_serve(url: str, workers: int, strategy: str, workdir: Path) -> common.Service:
+def start_serve(url: str, workers: int, strategy: str, workdir: Path,
+                python: str = sys.executable) -> common.Service:
+    """``corral serve`` with ``python`` (another checkout's interpreter for an A/B run)."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     # JSON logs, as a deployment ships them to a collector (one line per decision).
     env.update(CORRAL_DATA_DIR=str(workdir / "data"), CORRAL_STRATEGY=strategy,
                CORRAL_HOST_DOWN_AFTER_S=str(DAY_S), CORRAL_LOG_FORMAT="json")
     port = common.free_port()
-    cli = [sys.executable, "-m", "corral.cli.main", "--database-url", url]
+    cli = [python, "-m", "corral.cli.main", "--database-url", url]
     return common._spawn("corral", [*cli, "serve", "--host", "127.0.0.1", "--port", str(port),
                                     "--workers", str(workers)], env, workdir,
                          f"http://127.0.0.1:{port}")
@@ -376,13 +378,21 @@ class HttpRun:
     hosts: int
     strategy: str
     load: common.Load
+    label: str = "this checkout"
+    machine_load: str = ""
+    """The load average (1, 5, 15 min) when the run started."""
+    rss_mb: float = float("nan")
+    """The server's resident memory at the end of the run (one worker: the server)."""
+    peak_mb: float = float("nan")
 
 
 def run_http(url: str, backend: str, n: int, workers: int, strategy: str, boots: int,
-             clients: int, workdir: Path, connections: int = 0) -> HttpRun:
+             clients: int, workdir: Path, connections: int = 0,
+             python: str = sys.executable, label: str = "this checkout") -> HttpRun:
     """Boots over HTTP from ``clients`` httpx processes, or (``connections`` > 0) from the
     lean generator: one asyncio process driving that many connections."""
-    svc = start_serve(url, workers, strategy, workdir)
+    machine_load = common.load_average()
+    svc = start_serve(url, workers, strategy, workdir, python)
     try:
         # Warm every worker (cold engine load) before the clock starts.
         common.run_requests(svc.url, boot_requests(max(20, 10 * workers * clients), "warm"),
@@ -393,9 +403,10 @@ def run_http(url: str, backend: str, n: int, workers: int, strategy: str, boots:
         else:
             load = common.run_requests(svc.url, boot_requests(boots, "vm"), clients,
                                        expect=(201,))
+        rss, peak = svc.rss_mb()
     finally:
         svc.stop()
-    return HttpRun(backend, workers, n, strategy, load)
+    return HttpRun(backend, workers, n, strategy, load, label, machine_load, rss, peak)
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -418,9 +429,35 @@ def report_in_process(results: list[InProcess]) -> None:
 
 def report_http(results: list[HttpRun], title: str) -> None:
     say(f"\n### {title}\n")
-    table(["backend", "workers", "hosts", "strategy", "boots", "boots/s", "p50 ms", "p99 ms"],
-          [(r.backend, r.workers, r.hosts, r.strategy, r.load.count, r.load.rps,
-            r.load.pct(50), r.load.pct(99)) for r in results])
+    table(["server", "backend", "workers", "hosts", "strategy", "load avg at start", "boots",
+           "boots/s", "p50 ms", "p99 ms", "server RSS MB (end)", "peak RSS MB"],
+          [(r.label, r.backend, r.workers, r.hosts, r.strategy, r.machine_load, r.load.count,
+            r.load.rps, r.load.pct(50), r.load.pct(99), r.rss_mb, r.peak_mb)
+           for r in results])
+    labels = list(dict.fromkeys(r.label for r in results))
+    if len(labels) < 2:
+        return
+    say(f"\nRatios in the same run ({labels[0]} / {labels[1]}, medians of the rounds):\n")
+    rows = []
+    for key in dict.fromkeys((r.backend, r.workers, r.hosts, r.strategy) for r in results):
+        mine = [r for r in results if (r.backend, r.workers, r.hosts, r.strategy) == key]
+        ours = [r for r in mine if r.label == labels[0]]
+        base = [r for r in mine if r.label == labels[1]]
+        if not ours or not base:
+            continue
+
+        def med(runs: list[HttpRun], f: Any) -> float:
+            return statistics.median(f(r) for r in runs)
+
+        rows.append((*key, len(ours), med(ours, lambda r: r.load.rps),
+                     med(base, lambda r: r.load.rps),
+                     f"{med(ours, lambda r: r.load.rps) / med(base, lambda r: r.load.rps):.2f}x",
+                     med(ours, lambda r: r.load.pct(50)), med(base, lambda r: r.load.pct(50)),
+                     med(ours, lambda r: r.load.pct(99)), med(base, lambda r: r.load.pct(99)),
+                     med(ours, lambda r: r.rss_mb), med(base, lambda r: r.rss_mb)))
+    table(["backend", "workers", "hosts", "strategy", "rounds", f"boots/s {labels[0]}",
+           f"boots/s {labels[1]}", "ratio", "p50 ms", "p50 ms base", "p99 ms", "p99 ms base",
+           "RSS MB", "RSS MB base"], rows)
 
 
 def strategy_of(name: str) -> Strategy:
@@ -452,6 +489,13 @@ def main() -> None:
                    help="Fleet sizes for the PostgreSQL section (default %(default)s).")
     p.add_argument("--pg-strategies", default="spread",
                    help="Strategies for the PostgreSQL section (default %(default)s).")
+    p.add_argument("--against", default="", metavar="CHECKOUT",
+                   help="A/B the HTTP SQLite section: also serve from this other checkout "
+                   "(its .venv/bin/python), alternating with this one round by round, on "
+                   "copies of the same database; prints the ratios of the same run.")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="Runs per server and configuration in the HTTP SQLite section "
+                   "(alternated with --against; default %(default)s).")
     p.add_argument("--skip-inproc", action="store_true")
     p.add_argument("--skip-http", action="store_true")
     p.add_argument("--skip-pg", action="store_true")
@@ -504,17 +548,29 @@ def main() -> None:
         report_in_process(results)
 
     if not args.skip_http:
-        runs = []
+        runs: list[HttpRun] = []
+        servers = [("this checkout", sys.executable)]
+        if args.against:
+            other = Path(args.against).resolve()
+            servers.append((f"{other.name}", str(other / ".venv" / "bin" / "python")))
         for n in http_sizes:
             for strategy in strategies:
-                db = workdir / f"http-{n}-{strategy}.sqlite"
-                shutil.copy(template(n), db)
-                runs.append(run_http(sqlite_url(db), "sqlite", n, 1, strategy, args.http_boots,
-                                     args.clients, workdir / f"http-{n}-{strategy}",
-                                     args.connections))
-                last = runs[-1]
-                say(f"  HTTP sqlite {n} hosts {strategy}: {last.load.rps:.0f} boots/s, "
-                    f"p50 {last.load.pct(50):.1f} ms")
+                for rnd in range(args.rounds):
+                    # Alternate who goes first, so neither always runs on a warmer machine.
+                    order = servers if rnd % 2 == 0 else servers[::-1]
+                    for label, python in order:
+                        tag = f"http-{n}-{strategy}-{rnd}-{len(runs)}"
+                        db = workdir / f"{tag}.sqlite"
+                        shutil.copy(template(n), db)
+                        runs.append(run_http(sqlite_url(db), "sqlite", n, 1, strategy,
+                                             args.http_boots, args.clients, workdir / tag,
+                                             args.connections, python, label))
+                        db.unlink(missing_ok=True)
+                        last = runs[-1]
+                        say(f"  HTTP sqlite {n} hosts {strategy} [{label}]: "
+                            f"{last.load.rps:.0f} boots/s, p50 {last.load.pct(50):.1f} ms, "
+                            f"p99 {last.load.pct(99):.1f} ms, RSS {last.rss_mb:.0f} MB "
+                            f"(load avg {last.machine_load})")
         load = (f"{args.connections} connections (lean generator)" if args.connections
                 else f"{args.clients} clients")
         report_http(runs, f"2. HTTP POST /v1/instances, 1 worker, SQLite, {load}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -26,11 +27,14 @@ from corral import __version__
 from corral.api import capacity_metrics
 from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
+from corral.api.hot import HotRoutes
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
+from corral.api.v1.common import PREFIX
 from corral.api.v1.routers import routers
+from corral.api.workers import WORKER_THREADS
 from corral.config import Settings
 from corral.services import system
 from corral.services.candidates import CandidateFinder
@@ -91,6 +95,9 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
 
     auditor = Auditor(store, metrics.registry)
 
+    # The hot routes' worker threads (api/workers.py).
+    workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="corral-worker")
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         system.prepare(store, settings)
@@ -99,6 +106,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         yield
         if audits is not None:
             audits.cancel()
+        workers.shutdown(wait=False)
         if owned:
             store.dispose()
 
@@ -125,17 +133,21 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     finder = CandidateFinder(store)
     app.state.settings = settings
     app.state.store = store
+    app.state.workers = workers
     # One token cache for both APIs, so a revoke through /v1 is seen by Placement at once.
     tokens = Authenticator(store)
     app.state.tokens = tokens
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
-    install_v1(app, routers())
+    own = routers()
+    install_v1(app, own)
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
-    placement = create_placement_app(settings, store, finder, tokens)
-    app.router.routes.append(_PlacementMount("/placement", app=placement))
-    app.router.routes.append(_PlacementMount("", app=placement))
-    return Envelope(_PlacementPrefix(app, placement), metrics, app.router.routes)
+    placement = create_placement_app(settings, store, finder, tokens, workers)
+    mounts = [_PlacementMount("/placement", app=placement), _PlacementMount("", app=placement)]
+    app.router.routes.extend(mounts)
+    # The hot routes go the short way to their handlers (api/hot.py); the rest through app.
+    hot = HotRoutes(app, [(PREFIX, router) for router in own], mounts)
+    return Envelope(_PlacementPrefix(hot, placement), metrics, app.router.routes)

@@ -176,6 +176,14 @@ class Authenticator:
         self._cache: dict[str, tuple[float, ApiToken]] = {}
         self._lock = threading.Lock()
 
+    def knows(self, secret: str) -> bool:
+        """Whether :meth:`authenticate` can answer for ``secret`` from the cache, without
+        reading the store (the API then authenticates on its event loop)."""
+        digest = rules.hash_secret(secret)
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit is not None and self.clock() - hit[0] < self.ttl_s
+
     def authenticate(self, secret: str) -> ApiToken | None:
         """The usable token ``secret`` is the secret of; None if unknown, revoked or
         expired."""

@@ -6,7 +6,8 @@ under ``/placement``. Links in responses are relative to where it was reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 
 import structlog
 from starlette.applications import Starlette
@@ -31,6 +32,7 @@ from corral.api.placement import (
 from corral.api.placement.middleware import PlacementMiddleware, wants_html
 from corral.api.placement.openapi import document
 from corral.api.placement.util import respond
+from corral.api.workers import hand_off
 from corral.config import Settings
 from corral.domain import codes, errors
 from corral.services.candidates import CandidateFinder
@@ -104,16 +106,17 @@ ROUTES: list[tuple[str, dict[str, Handler]]] = [
 ]
 
 
-def _dispatcher(methods: dict[str, Handler]) -> Handler:
-    """One endpoint per path, so a wrong method is a 405 listing the right ones."""
+def _dispatcher(methods: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint per path, so a wrong method is a 405 listing the right ones. The
+    handler runs in a worker thread: the request's one hand-off (api/workers.py)."""
     allow = ", ".join(sorted(methods))
 
-    def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         handler = methods.get(request.method)
         if handler is None:
             raise ApiError(405, f"The method {request.method} is not allowed for this "
                            f"resource. Allowed: {allow}", headers={"allow": allow})
-        return handler(request)
+        return await hand_off(request, handler, request)
 
     endpoint.__name__ = "_".join(h.__name__ for h in methods.values())
     return endpoint
@@ -171,7 +174,9 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 def create_placement_app(settings: Settings, store: Store,
                          finder: CandidateFinder | None = None,
-                         tokens: Authenticator | None = None) -> PlacementMiddleware:
+                         tokens: Authenticator | None = None,
+                         workers: Executor | None = None) -> PlacementMiddleware:
+    """The Placement app; ``workers`` run its handlers (None: anyio's thread pool)."""
     app = Starlette(
         routes=[Route(path, _dispatcher(methods), methods=ALL_METHODS) for path, methods in ROUTES],
         exception_handlers={
@@ -189,4 +194,5 @@ def create_placement_app(settings: Settings, store: Store,
     app.state.settings = settings
     app.state.store = store
     app.state.finder = finder or CandidateFinder(store)
+    app.state.workers = workers
     return PlacementMiddleware(app, settings, tokens or Authenticator(store))

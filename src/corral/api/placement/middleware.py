@@ -93,12 +93,13 @@ class PlacementMiddleware:
         lookup = self.tokens.authenticate if self.tokens is not None else None
         project = headers.get("x-project-id")
         try:
-            if lookup is not None and token and looks_like_secret(token):
-                # A stored token may cost a query: not on the event loop.
+            if (lookup is not None and self.tokens is not None and token
+                    and looks_like_secret(token) and not self.tokens.knows(token)):
+                # A stored token not in the cache costs a query: not on the event loop.
                 ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
                                               project_header=project)
-            else:
-                ctx = authenticate(*args, project_header=project)
+            else:  # no token of the store's, or one this process's cache holds
+                ctx = authenticate(*args, lookup=lookup, project_header=project)
         except errors.CorralError as exc:  # the store, unreachable while looking it up
             await reply(status_for(exc), exc.detail, exc.code if code else None,
                         reply_headers=headers_for(exc))
@@ -193,7 +194,8 @@ def json_loads(body: bytes) -> Any:
         raise ValueError(f"{value} is not valid JSON")
 
     data = json.loads(body, parse_constant=reject)
-    if _holds_nul(data):
+    # A NUL can only be spelled \u0000 in valid JSON: no need to walk a body without it.
+    if b"\\u0000" in body and _holds_nul(data):
         raise ValueError("strings may not contain NUL characters")
     return data
 

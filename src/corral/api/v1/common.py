@@ -207,7 +207,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     return bool(content_type) and bool(
         JSON_TYPE.match(str(content_type).split(";")[0].strip().lower()))
 
@@ -235,7 +235,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     ctype = request.headers.get("content-type")
     if body_problem and isinstance(exc.body, bytes | bytearray) and exc.body:
         # FastAPI hands the raw bytes on when the content type is not JSON.
-        if not _is_json(ctype):
+        if not is_json(ctype):
             return error_body(request, 415, "unsupported_media_type",
                               f"The body was sent as {ctype or 'no content type'}: send "
                               "application/json (header content-type: application/json).",
@@ -341,14 +341,17 @@ def _refuse_nul_field(field: str) -> ApiError:
 async def refuse_nul(request: Request) -> None:
     """400 naming the field for a NUL character in the path, the query or a JSON string
     of a /v1 request (PostgreSQL cannot store one; SQLite would keep a truncated name)."""
-    for name, value in request.path_params.items():
-        if "\x00" in str(value):
-            raise _refuse_nul_field(name)
-    for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            raise _refuse_nul_field(name.replace("\x00", "\\0"))
+    query: bytes = request.scope.get("query_string", b"")
+    # Parsed only when a NUL may be there (a path parameter is part of the decoded path).
+    if "\x00" in request.scope["path"] or b"%00" in query or b"\x00" in query:
+        for name, value in request.path_params.items():
+            if "\x00" in str(value):
+                raise _refuse_nul_field(name)
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                raise _refuse_nul_field(name.replace("\x00", "\\0"))
     body = await request.body()
-    if body and _is_json(request.headers.get("content-type")) and _UNSTORABLE_ESCAPE.search(body):
+    if body and is_json(request.headers.get("content-type")) and _UNSTORABLE_ESCAPE.search(body):
         try:
             data = await request.json()
         except ValueError:

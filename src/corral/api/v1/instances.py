@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
 
@@ -24,6 +25,7 @@ from corral.api.v1.common import (
     Admin,
     Body,
     Caller,
+    caller,
     error_entry,
     is_admin,
     location,
@@ -32,7 +34,9 @@ from corral.api.v1.common import (
     store_of,
     timestamp,
 )
+from corral.api.v1.lean import LeanRoute, json_of, lean, needs_store, validated
 from corral.api.v1.types import BootCount, QueryListLimitOrNone, QueryPageLimit
+from corral.api.workers import hand_off
 from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.scheduling import Instance
@@ -40,7 +44,8 @@ from corral.services import builds, decision_log, instance_reads, moves
 from corral.services import instances as svc
 from corral.services.scheduler import Scheduler
 
-router = APIRouter(tags=["instances"])
+#: The boot is a lean route (api/v1/lean.py); the others are plain FastAPI routes.
+router = APIRouter(tags=["instances"], route_class=LeanRoute)
 
 
 class Hints(Body):
@@ -115,15 +120,10 @@ def _dry_run_body(result: svc.BootResult, admin: bool) -> dict[str, Any]:
 REPLAYED_HEADER = "idempotent-replayed"
 
 
-@router.post("/instances", status_code=201, response_model=None)
-def boot(request: Request, response: Response, body: Boot, ctx: Caller,
-         idempotency_key: Annotated[str | None, Header(
-             alias="Idempotency-Key",
-             description="A key of the client's choosing (1 to 255 printable ASCII "
-             "characters): a retry with the same key and body answers what the first "
-             "call answered, without booting again.")] = None,
-         ) -> dict[str, Any] | JSONResponse:
-    """Boot ``count`` instances of a flavor (or, ``dry_run``, say where they would go)."""
+def _boot(request: Request, body: Boot, ctx: RequestContext,
+          idempotency_key: str | None) -> Response:
+    """The boot itself, in the worker thread: the caller's scope, the service, the
+    answer serialised once."""
     admin = is_admin(request, ctx)
     project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
     if project is None:
@@ -146,16 +146,43 @@ def boot(request: Request, response: Response, body: Boot, ctx: Caller,
     except s.NoValidHost as exc:
         return no_valid_host(request, exc, admin)
     if body.dry_run:
-        response.status_code = 200
-        return _dry_run_body(result, admin)
+        return JSONResponse(jsonable_encoder(_dry_run_body(result, admin)), status_code=200)
     headers = ({"location": location(request, "instances", result.instances[0].id)}
                if len(result.instances) == 1 else {})
     if result.replayed:
         headers[REPLAYED_HEADER] = "true"
-    # The body is plain JSON already: answering it directly skips FastAPI's generic
-    # encoder, a measurable share of a boot.
     return JSONResponse({"instances": [instance_body(i, admin) for i in result.instances],
                          "decision_id": result.decision_id}, status_code=201, headers=headers)
+
+
+def _boot_as_sent(request: Request, data: Any, idempotency_key: str | None) -> Response:
+    """Authenticate, validate and boot, all in the worker thread (a stored token)."""
+    ctx = caller(request)
+    return _boot(request, validated(Boot, data), ctx, idempotency_key)
+
+
+async def serve_boot(request: Request) -> Response:
+    """POST /v1/instances as served (api/v1/lean.py): the body parsed and validated
+    once on the event loop, then one hand-off to a worker thread for the boot."""
+    data = await json_of(request)
+    key = request.headers.get("idempotency-key")
+    if needs_store(request):
+        return await hand_off(request, _boot_as_sent, request, data, key)
+    ctx = caller(request)
+    return await hand_off(request, _boot, request, validated(Boot, data), ctx, key)
+
+
+@router.post("/instances", status_code=201, response_model=None)
+@lean(serve_boot)
+async def boot(request: Request, body: Boot, ctx: Caller,
+               idempotency_key: Annotated[str | None, Header(
+                   alias="Idempotency-Key",
+                   description="A key of the client's choosing (1 to 255 printable ASCII "
+                   "characters): a retry with the same key and body answers what the first "
+                   "call answered, without booting again.")] = None,
+               ) -> Response:
+    """Boot ``count`` instances of a flavor (or, ``dry_run``, say where they would go)."""
+    return await hand_off(request, _boot, request, body, ctx, idempotency_key)
 
 
 @router.get("/instances")
