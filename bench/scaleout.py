@@ -194,19 +194,34 @@ class ServerRun:
     db_cpu: float
     generator_cpu: float
     loadavg: float
+    idle_server: float  # CPU s/s of all server processes together with no boot
+    idle_db: float  # CPU s/s of the database's backends with no boot
 
     def per_boot_ms(self, seconds: float) -> float:
         return seconds / self.load.count * 1000
 
+    def marginal_ms(self, seconds: float, idle_rate: float) -> float:
+        """CPU per boot beyond what the same time costs idle."""
+        return max(0.0, seconds - idle_rate * self.load.seconds) / self.load.count * 1000
+
 
 def run_servers(url: str, count: int, boots: int, connections: int, workdir: Path,
-                backends: Backends) -> ServerRun:
+                backends: Backends, idle_s: float) -> ServerRun:
     services = [start_serve(url, 1, "spread", workdir / f"s{count}-{i}") for i in range(count)]
     bases = [s.url for s in services]
     try:
         for i, svc in enumerate(services):  # cold engine load of each process, off the clock
             common.run_requests(svc.url, boot_requests(30, f"warm-{count}-{i}"), 2,
                                 expect=(201,))
+        # Idle: what the processes and the database spend with no boot at all (engine
+        # and host table refreshes), so that a boot's own cost can be told apart.
+        idle0 = ([tree_cpu(s.process.pid) for s in services], backends.snapshot(),
+                 time.perf_counter())
+        time.sleep(idle_s)
+        idle = (sum(tree_cpu(s.process.pid) for s in services) - sum(idle0[0]),
+                Backends.spent(idle0[1], backends.snapshot()))
+        idle_rate = (idle[0] / (time.perf_counter() - idle0[2]),
+                     idle[1] / (time.perf_counter() - idle0[2]))
         before = conflicts(bases)
         cpu0 = [tree_cpu(s.process.pid) for s in services]
         db0 = backends.snapshot()
@@ -218,7 +233,7 @@ def run_servers(url: str, count: int, boots: int, connections: int, workdir: Pat
         for s in services:
             s.stop()
     return ServerRun(count, load, lost, [b - a for a, b in zip(cpu0, cpu1, strict=True)],
-                     Backends.spent(db0, db1), gen_cpu, os.getloadavg()[0])
+                     Backends.spent(db0, db1), gen_cpu, os.getloadavg()[0], *idle_rate)
 
 
 # -- section 2: the claim transaction, recorded and replayed ------------------------------
@@ -338,8 +353,8 @@ def _replay_worker(dsn: str, txs: list[Recorded], seconds: float, barrier: Any,
                    out: Any) -> None:
     conn = psycopg.connect(dsn, application_name="scaleout-replay")
     latencies: list[float] = []
-    barrier.wait(120)  # every client connected: the parent reads the backends' CPU
-    barrier.wait(120)  # then the clock starts
+    barrier.wait(600)  # every client connected: the parent reads the backends' CPU
+    barrier.wait(600)  # then the clock starts
     cpu0 = time.process_time()
     started = time.time()
     deadline = time.perf_counter() + seconds
@@ -351,7 +366,7 @@ def _replay_worker(dsn: str, txs: list[Recorded], seconds: float, barrier: Any,
         k += 1
     ended = time.time()
     out.put((latencies, started, ended, time.process_time() - cpu0))
-    barrier.wait(120)  # the parent reads the backends' CPU before they go
+    barrier.wait(600)  # the parent reads the backends' CPU before they go
     conn.close()
 
 
@@ -366,8 +381,11 @@ class ReplayRun:
 
 def replay(url: str, txs: list[Recorded], connections: int, seconds: float, mode: str,
            backends: Backends) -> ReplayRun:
-    """``connections`` client processes, each replaying its share for ``seconds``."""
-    ctx = multiprocessing.get_context("spawn")
+    """``connections`` client processes, each replaying its share for ``seconds``.
+
+    Forked, not spawned: a spawned client would import corral again before it could
+    start, which on a loaded machine takes longer than the run itself."""
+    ctx = multiprocessing.get_context("fork")
     out: Any = ctx.Queue()
     barrier = ctx.Barrier(connections + 1)
     if mode == "one project":
@@ -381,12 +399,12 @@ def replay(url: str, txs: list[Recorded], connections: int, seconds: float, mode
              for share in shares]
     for p in procs:
         p.start()
-    barrier.wait(120)
+    barrier.wait(600)
     db0 = backends.snapshot()
-    barrier.wait(120)
+    barrier.wait(600)
     results = [out.get(timeout=seconds + 120) for _ in procs]
     db1 = backends.snapshot()
-    barrier.wait(120)
+    barrier.wait(600)
     for p in procs:
         p.join(10)
         if p.is_alive():
@@ -415,6 +433,8 @@ def main() -> None:
                    help="Claim transactions recorded per mode (default %(default)s).")
     p.add_argument("--db-cores", type=int, default=16,
                    help="Cores of the database server the derivation assumes (default %(default)s).")
+    p.add_argument("--idle-seconds", type=float, default=10.0,
+                   help="Seconds the servers are watched with no boot (default %(default)s).")
     p.add_argument("--skip-servers", action="store_true")
     p.add_argument("--skip-replay", action="store_true")
     args = p.parse_args()
@@ -436,7 +456,8 @@ def main() -> None:
     server_runs: list[ServerRun] = []
     if not args.skip_servers:
         for count in [int(x) for x in args.servers.split(",") if x]:
-            run = run_servers(url, count, boots, args.connections, workdir, backends)
+            run = run_servers(url, count, boots, args.connections, workdir, backends,
+                              args.idle_seconds)
             server_runs.append(run)
             say(f"  {count} server process(es): {run.load.rps:.0f} boots/s, p50 "
                 f"{run.load.pct(50):.1f} ms, p99 {run.load.pct(99):.1f} ms, "
@@ -445,13 +466,18 @@ def main() -> None:
             f"processes (1 worker each), {args.connections} connections (lean generator), "
             f"one PostgreSQL database\n")
         table(["servers", "boots", "boots/s", "p50 ms", "p99 ms", "claim conflicts",
-               "server CPU ms/boot", "PostgreSQL CPU ms/boot", "generator CPU ms/boot",
-               "load avg"],
+               "server CPU ms/boot", "PostgreSQL CPU ms/boot", "idle: servers CPU %",
+               "idle: PostgreSQL CPU %", "server ms/boot beyond idle",
+               "PostgreSQL ms/boot beyond idle", "generator CPU ms/boot", "load avg"],
               [(r.servers, r.load.count, r.load.rps, r.load.pct(50), r.load.pct(99),
                 int(r.conflicts), r.per_boot_ms(sum(r.server_cpu)), r.per_boot_ms(r.db_cpu),
+                r.idle_server * 100, r.idle_db * 100,
+                r.marginal_ms(sum(r.server_cpu), r.idle_server),
+                r.marginal_ms(r.db_cpu, r.idle_db),
                 r.per_boot_ms(r.generator_cpu), r.loadavg) for r in server_runs])
         say("(CPU from /proc: every server process with its children, and every PostgreSQL "
-            "backend of the database; all on this machine's cores)")
+            "backend of the database; all on this machine's cores. Idle: the same processes "
+            f"for {args.idle_seconds:.0f} s with no boot, after the warm-up)")
 
     replay_runs: list[ReplayRun] = []
     if not args.skip_replay:
@@ -486,24 +512,30 @@ def main() -> None:
 def derive(server_runs: list[ServerRun], replay_runs: list[ReplayRun], db_cores: int) -> None:
     """DERIVED, not measured: N server processes on N machines, one database server."""
     one = server_runs[0]
-    per_process = 1000 / one.per_boot_ms(sum(one.server_cpu))  # one core per process
-    db_ms = min(r.per_boot_ms(r.db_cpu) for r in server_runs)
+    server_ms = one.marginal_ms(sum(one.server_cpu), one.idle_server)
+    # one core per process, less what it spends idle (refreshes)
+    per_process = (1 - min(0.9, one.idle_server)) * 1000 / server_ms
+    db_ms = min(r.marginal_ms(r.db_cpu, r.idle_db) for r in server_runs)
+    db_idle = max(r.idle_db / r.servers for r in server_runs)  # per server process
     db_ceiling = db_cores * 1000 / db_ms
     claim_ms = min(r.db_cpu / r.load.count * 1000 for r in replay_runs)
     one_project = max(r.load.rps for r in replay_runs if r.mode == "one project")
     say(f"\n### 3. DERIVED: N server processes on separate machines, one PostgreSQL of "
         f"{db_cores} cores\n")
-    say(f"- one server process, one core: {one.per_boot_ms(sum(one.server_cpu)):.2f} ms CPU "
-        f"per boot (section 1, 1 server) -> at most {per_process:.0f} boots/s per process")
-    say(f"- the database per boot, every statement (section 1, lowest): {db_ms:.2f} ms CPU "
-        f"-> {db_ceiling:.0f} boots/s on {db_cores} cores (claim transaction alone, "
+    say(f"- one server process, one core: {server_ms:.2f} ms CPU per boot beyond its idle "
+        f"{one.idle_server * 100:.0f}% of a core (section 1, 1 server) -> at most "
+        f"{per_process:.0f} boots/s per process")
+    say(f"- the database per boot, every statement (section 1, lowest beyond idle): "
+        f"{db_ms:.2f} ms CPU -> {db_ceiling:.0f} boots/s on {db_cores} cores, less "
+        f"{db_idle * 100:.0f}% of a core per server process idle (claim transaction alone, "
         f"section 2: {claim_ms:.2f} ms)")
     say(f"- claims of ONE project serialise on its quota rows: measured {one_project:.0f} "
         f"claims/s at best on this machine (section 2)")
     rows = []
     for n in (1, 2, 4, 8, 16, 32, 64):
-        rows.append((n, n * per_process, db_ceiling, min(n * per_process, db_ceiling),
-                     "servers" if n * per_process < db_ceiling else "database"))
+        ceiling = max(0.0, db_cores - n * db_idle) * 1000 / db_ms
+        rows.append((n, n * per_process, ceiling, min(n * per_process, ceiling),
+                     "servers" if n * per_process < ceiling else "database"))
     table(["server processes", "N x per-process boots/s", "database ceiling boots/s",
            "derived boots/s", "limited by"], rows)
 
