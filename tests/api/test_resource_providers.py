@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid as uuidlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, select, update
 
-from corral.persistence import Store
+from corral.persistence import Store, tables
 
 from .helpers import (
     absolute,
@@ -305,6 +308,64 @@ def test_reserved_equal_total_has_no_capacity(api: Any) -> None:
     rp = api.create_provider("rp")["uuid"]
     api.set_inventory(rp, {"VCPU": {"total": 4, "reserved": 4}})
     assert _uuids(api.get(RP, params={"resources": "VCPU:1"})) == set()
+
+
+def test_resources_filter_sums_every_consumer_and_combines_with_other_filters(
+        api: Any, store: Store) -> None:
+    agg = new_uuid()
+    a = api.create_provider("a")["uuid"]
+    b = api.create_provider("b")["uuid"]
+    for rp in (a, b):
+        api.set_inventory(rp, {"VCPU": {"total": 8}, "MEMORY_MB": {"total": 1024}})
+    put_aggregates(api, a, [agg])
+    allocate(store, a, {"VCPU": 3}, consumer=new_uuid())
+    allocate(store, a, {"VCPU": 3, "MEMORY_MB": 512}, consumer=new_uuid())
+    assert _uuids(api.get(RP, params={"resources": "VCPU:2"})) == {a, b}
+    assert _uuids(api.get(RP, params={"resources": "VCPU:3"})) == {b}
+    assert _uuids(api.get(RP, params={"resources": "VCPU:2,MEMORY_MB:513"})) == {b}
+    assert _uuids(api.get(RP, params={"resources": "VCPU:2", "member_of": agg})) == {a}
+    assert _uuids(api.get(RP, params={"resources": "VCPU:3", "member_of": agg})) == set()
+    assert _uuids(api.get(RP, params={"resources": "VCPU:2", "name": "b"})) == {b}
+
+
+def test_resources_filter_on_more_providers_than_one_statement_can_name(
+        api: Any, store: Store) -> None:
+    """PostgreSQL takes at most 65,535 parameters in a statement: a fleet larger than
+    that is still filtered whole (it was a 500 when the filter named every provider)."""
+    n = 66_000
+    rp, inv = tables.resource_providers, tables.inventories
+    now = datetime.now(UTC)
+    with store.write() as repo:
+        vcpu = repo.resource_class_ids(["VCPU"])["VCPU"]
+        for start in range(0, n, 10_000):
+            repo.conn.execute(insert(rp), [
+                {"uuid": str(uuidlib.UUID(int=i + 1)), "name": f"cn{i}", "generation": 1,
+                 "created_at": now, "updated_at": now} for i in range(start, min(n, start + 10_000))])
+        repo.conn.execute(update(rp).values(root_provider_id=rp.c.id))
+        ids = list(repo.conn.scalars(select(rp.c.id).order_by(rp.c.id)))
+        for start in range(0, n, 10_000):
+            repo.conn.execute(insert(inv), [
+                {"resource_provider_id": rp_id, "resource_class_id": vcpu,
+                 "total": 1 + k % 2, "reserved": 0, "min_unit": 1, "max_unit": 2,
+                 "step_size": 1, "allocation_ratio": 1.0, "created_at": now, "updated_at": now}
+                for k, rp_id in enumerate(ids[start:start + 10_000], start)])
+    found = api.get(RP, params={"resources": "VCPU:2"})
+    assert len(_uuids(found)) == n // 2
+    assert len(_uuids(api.get(RP, params={"resources": "VCPU:1"}))) == n
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.6", "1.11", "1.14", "1.15", "latest"])
+def test_listing_shows_each_provider_as_its_own_page_does(api: Any, version: str) -> None:
+    root = api.create_provider('quote " backslash \\ slash / ünï€ode 🐄')["uuid"]
+    child = api.create_provider("child", parent_provider_uuid=root)["uuid"]
+    api.set_inventory(child, {"VCPU": {"total": 2}})
+    r = api.get(RP, version=version)
+    assert r.status_code == 200, r.text
+    listed = r.json()["resource_providers"]
+    assert [p["uuid"] for p in listed] == [root, child]
+    for entry in listed:
+        assert entry == api.get(f"{RP}/{entry['uuid']}", version=version).json()
+    assert _uuids(api.get(RP, params={"resources": "VCPU:1"})) == {child}
 
 
 RESOURCES_SYNTAX = [

@@ -8,9 +8,10 @@ transaction, so the candidates engine reloads it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import Exists
 
-from corral.domain import errors
+from corral.domain import capacity, errors
 from corral.domain.capacity import Inventory
 from corral.domain.model import Provider, ProviderFilter
 from corral.persistence import tables as t
@@ -41,9 +42,11 @@ _rp = t.resource_providers
 
 
 def _provider_select() -> Select[tuple[object, ...]]:
+    # The columns in Provider's field order, so that a row is Provider(*row).
     return (
         select(_rp.c.id, _rp.c.uuid, _rp.c.name, _rp.c.generation,
-               _parent.c.uuid.label("parent_uuid"), _root.c.uuid.label("root_uuid"),
+               _parent.c.uuid.label("parent_uuid"),
+               func.coalesce(_root.c.uuid, _rp.c.uuid).label("root_uuid"),
                _rp.c.created_at, _rp.c.updated_at)
         .select_from(_rp.outerjoin(_parent, _rp.c.parent_provider_id == _parent.c.id)
                      .outerjoin(_root, _rp.c.root_provider_id == _root.c.id))
@@ -225,13 +228,40 @@ class ProviderQueries:
             query = query.where(_has_traits(any_of))
         if flt.forbidden_traits:
             query = query.where(~_has_traits(flt.forbidden_traits))
-        if flt.resources:
-            inv, rc = t.inventories, t.resource_classes
-            for name, _amount in flt.resources:
-                query = query.where(exists().where(
-                    inv.c.resource_provider_id == _rp.c.id, inv.c.resource_class_id == rc.c.id,
-                    rc.c.name == name))
-        return [_provider(row) for row in self.conn.execute(query).mappings()]
+        rows: Sequence[Any] = self.conn.execute(query).all()
+        if flt.resources and rows:
+            room = self._with_room(flt.resources)
+            rows = [row for row in rows if row[0] in room]
+        return [Provider(*row) for row in rows]
+
+    def _with_room(self, wanted: Sequence[tuple[str, int]]) -> set[int]:
+        """Ids of the providers with room for every ``(class, amount)`` of ``wanted``
+        now (``capacity.fits``: units, step and free capacity).
+
+        One statement for the whole fleet, whatever its size: the inventories of the
+        wanted classes only, each with its usage summed in SQL.
+        """
+        inv, rc, al = t.inventories, t.resource_classes, t.allocations
+        amounts = dict(wanted)
+        class_ids = select(rc.c.id).where(rc.c.name.in_(sorted(amounts))).scalar_subquery()
+        used = (select(al.c.resource_provider_id, al.c.resource_class_id,
+                       func.sum(al.c.used).label("used"))
+                .where(al.c.resource_class_id.in_(class_ids))
+                .group_by(al.c.resource_provider_id, al.c.resource_class_id).subquery())
+        rows = self.conn.execute(
+            select(inv.c.resource_provider_id, rc.c.name, inv.c.total, inv.c.reserved,
+                   inv.c.min_unit, inv.c.max_unit, inv.c.step_size, inv.c.allocation_ratio,
+                   used.c.used)
+            .join(rc, rc.c.id == inv.c.resource_class_id)
+            .outerjoin(used, (used.c.resource_provider_id == inv.c.resource_provider_id)
+                       & (used.c.resource_class_id == inv.c.resource_class_id))
+            .where(rc.c.name.in_(sorted(amounts)))).all()
+        fitting: dict[int, int] = defaultdict(int)
+        for rp_id, name, total, reserved, min_unit, max_unit, step, ratio, in_use in rows:
+            record = Inventory(total, reserved, min_unit, max_unit, step, float(ratio))
+            if capacity.fits(record, int(in_use or 0), amounts[name]):
+                fitting[rp_id] += 1
+        return {rp_id for rp_id, count in fitting.items() if count == len(amounts)}
 
     # -- inventories and usage -----------------------------------------------------------
 

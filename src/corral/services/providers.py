@@ -62,7 +62,9 @@ def get_provider(store: Store, uuid: str) -> Provider:
 
 
 def list_providers(store: Store, flt: ProviderFilter) -> list[Provider]:
-    """Providers matching every filter. ``resources`` asks for free capacity now.
+    """Providers matching every filter, in id order. ``resources`` asks for free
+    capacity now (``capacity.fits`` on every class named, checked by the store for the
+    whole fleet at once, never provider by provider).
 
     Raises:
         UnknownResourceClass, UnknownTrait: a name in the filter does not exist.
@@ -72,16 +74,7 @@ def list_providers(store: Store, flt: ProviderFilter) -> list[Provider]:
         catalog.check_names_exist(repo, (name for name, _ in flt.resources), traits,
                                   classes_where=" in resources parameter",
                                   traits_where=' in "required" parameter')
-        found = repo.list_providers(flt)
-        if not flt.resources or not found:
-            return found
-        ids = [p.id for p in found]
-        invs, used = repo.inventories(ids), repo.usages(ids)
-    return [
-        p for p in found
-        if all(name in invs[p.id] and capacity.fits(invs[p.id][name], used[p.id].get(name, 0), amount)
-               for name, amount in flt.resources)
-    ]
+        return repo.list_providers(flt)
 
 
 def update_provider(store: Store, uuid: str, *, name: str, parent_uuid: object = UNSET,
