@@ -26,7 +26,7 @@ class NumInstances(Filter):
                       "overrides).", 50, 1, bounds.INT32_MAX, integer=True),)
 
     def mask(self, ctx: FilterContext) -> Mask:
-        return ctx.count_at_hosts(ctx.state.consumers) < ctx.hosts.max_instances
+        return ctx.instances_at_hosts() < ctx.hosts.max_instances
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:
         caps = sorted(set(hosts.max_instances.tolist()))
