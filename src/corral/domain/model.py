@@ -4,7 +4,7 @@ storage returns of providers, consumers and their allocations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from corral.domain.capacity import Inventory
@@ -54,8 +54,9 @@ class ProviderSnapshot(NamedTuple):
     used: dict[str, int]
     traits: list[str]
     aggregates: list[str]
-    version: tuple[object, ...]
-    """What changes when the provider does: (generation, updated_at, parent, root)."""
+    version: tuple[int, int, int, int]
+    """What changes when the provider does: (generation, updated_at in microseconds,
+    parent id or 0, root id or 0), see :func:`provider_version`."""
     consumers: int
     """How many consumers hold allocations against it."""
 
@@ -80,3 +81,24 @@ class LockedProvider:
     id: int
     uuid: str
     generation: int
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(when: datetime | None) -> int:
+    """A stored (naive UTC) time as whole microseconds since 1970: exact, and a plain
+    integer the engine keeps in an array (0 for none)."""
+    if when is None:
+        return 0
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return (when - _EPOCH) // _MICRO
+
+
+def provider_version(generation: int, updated_at: datetime | None, parent: int | None,
+                     root: int | None) -> tuple[int, int, int, int]:
+    """A provider's version as the engine compares it: (generation, updated_at in
+    microseconds, parent id or 0, root id or 0)."""
+    return int(generation), micros(updated_at), int(parent or 0), int(root or 0)

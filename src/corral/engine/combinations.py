@@ -20,9 +20,8 @@ def unsuffixed_traits_ok(state: FleetState, g: RequestGroup | None, rows: list[i
         return True
     names: set[str] = set()
     for row in rows:
-        rec = state.records[row]
-        if rec is not None:
-            names |= rec.traits
+        if state.alive[row]:
+            names |= state.traits_of(row)
     return all(any_of & names for any_of in g.required) and not (g.forbidden & names)
 
 

@@ -1,5 +1,7 @@
 """Reads that feed the in-memory engine: a cheap fingerprint of every provider's state,
-per-provider versions to find what changed, and full records of the changed ones."""
+per-provider versions to find what changed (as integers: :func:`provider_version`;
+every provider's at once as arrays, for the full check), and full records of the
+changed ones."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
 from corral.domain.capacity import Inventory
-from corral.domain.model import ProviderSnapshot
+from corral.domain.model import ProviderSnapshot, micros, provider_version
 from corral.persistence import tables as t
 from corral.persistence.prepared import Prepared
 
@@ -77,12 +81,12 @@ class SnapshotQueries:
             rows = _CHANGES_AFTER.execute(self.conn, {"after": change_id})
         return [(int(change), int(provider)) for change, provider in rows]
 
-    def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[object, ...]]:
+    def provider_versions_of(self, ids: Iterable[int]) -> dict[int, tuple[int, int, int, int]]:
         wanted = sorted(set(ids))
-        out: dict[int, tuple[object, ...]] = {}
+        out: dict[int, tuple[int, int, int, int]] = {}
         for start in range(0, len(wanted), CHUNK):
             rows = self.conn.execute(_VERSIONS_OF, {"ids": wanted[start:start + CHUNK]})
-            out.update({row[0]: tuple(row[1:]) for row in rows})
+            out.update({row[0]: provider_version(*row[1:]) for row in rows})
         return out
 
     def provider_fingerprint(self) -> tuple[object, ...]:
@@ -94,8 +98,22 @@ class SnapshotQueries:
             func.coalesce(func.sum(rp.c.parent_provider_id), 0))).one()
         return tuple(row)
 
-    def provider_versions(self) -> dict[int, tuple[object, ...]]:
-        return {row[0]: tuple(row[1:]) for row in self.conn.execute(_VERSIONS)}
+    def provider_versions(self) -> dict[int, tuple[int, int, int, int]]:
+        return {row[0]: provider_version(*row[1:]) for row in self.conn.execute(_VERSIONS)}
+
+    def provider_version_table(self) -> npt.NDArray[np.int64]:
+        """Every provider's version as one array, a row per provider sorted by id:
+        columns id, generation, updated_at (microseconds), parent id, root id (0 for
+        none). The full check of the engine reads it; built without a tuple per row."""
+        rows = self.conn.execute(_VERSIONS.order_by(_rp.c.id)).fetchall()
+        out = np.zeros((len(rows), 5), dtype=np.int64)
+        if rows:
+            ids, generations, updated, parents, roots = zip(*rows, strict=True)
+            out[:, 0], out[:, 1] = ids, generations
+            out[:, 2] = [micros(u) for u in updated]
+            out[:, 3] = [p or 0 for p in parents]
+            out[:, 4] = [r or 0 for r in roots]
+        return out
 
     def provider_rows(self, ids: list[int]) -> list[ProviderSnapshot]:
         """Everything about the given providers (chunked IN lists)."""
@@ -112,7 +130,8 @@ class SnapshotQueries:
             for pid, uuid, gen, parent, root, updated in rows:
                 out.append(ProviderSnapshot(
                     pid, uuid, int(gen), parent, root or pid, invs[pid], used[pid], traits[pid],
-                    aggs[pid], (gen, updated, parent, root), consumers.get(pid, 0)))
+                    aggs[pid], provider_version(gen, updated, parent, root),
+                    consumers.get(pid, 0)))
         return out
 
     def consumer_counts(self, ids: list[int]) -> dict[int, int]:

@@ -92,8 +92,8 @@ class Blocks:
         padded = np.zeros(blocks * size, dtype=bool)
         padded[:passed.size] = passed
         shaped = padded.reshape(blocks, size)
-        some: Mask = shaped.any(axis=1)
-        whole: Mask = shaped.all(axis=1)
+        some = np.asarray(shaped.any(axis=1), dtype=bool)
+        whole = np.asarray(shaped.all(axis=1), dtype=bool)
         return Blocks(size, padded, shaped, some, whole)
 
     def hosts(self, b: int) -> Ints:

@@ -82,9 +82,8 @@ def weighed(ctx: FilterContext, weights: Weights, k: int) -> Weighed:
     i = int(weights.hosts[k])
     info = ctx.hosts.hosts[i]
     row = int(ctx.rows[i])
-    rec = ctx.state.records[row] if row >= 0 else None
-    return Weighed(info.name, info.effective.as_dict(), list(info.aggregates),
-                   sorted(rec.traits) if rec else [], round(float(weights.total[k]), 6),
+    traits = ctx.state.traits_of(row) if row >= 0 and ctx.state.alive[row] else frozenset()
+    return Weighed(info.name, info.effective.as_dict(), list(info.aggregates), sorted(traits), round(float(weights.total[k]), 6),
                    {w: round(float(v[k]), 6) for w, v in weights.components.items()})
 
 

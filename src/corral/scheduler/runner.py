@@ -238,9 +238,9 @@ def arrangement(ctx: FilterContext, host: int) -> dict[str, dict[str, int]] | No
 def _fits_on_root(state: FleetState, row: int, req: CandidateRequest) -> bool:
     """Whether the single group of ``req`` fits whole on provider ``row``."""
     g = req.groups[0]
-    ok = bool(state.alive[row]) and all(any(_carries(state, row, t) for t in any_of)
-                                        for any_of in g.required)
-    ok = ok and not any(_carries(state, row, t) for t in g.forbidden)
+    traits = state.traits_of(row) if state.alive[row] else None
+    ok = traits is not None and all(any(t in traits for t in any_of) for any_of in g.required)
+    ok = ok and traits is not None and not (g.forbidden & traits)
     for rc, amount in g.resources:
         col = state.classes.index.get(rc)
         ok = ok and col is not None and bool(
@@ -248,13 +248,6 @@ def _fits_on_root(state: FleetState, row: int, req: CandidateRequest) -> bool:
             and state.min_unit[row, col] <= amount <= state.max_unit[row, col]
             and amount % state.step[row, col] == 0)
     return ok
-
-
-def _carries(state: FleetState, row: int, trait: str) -> bool:
-    """Whether provider ``row`` carries ``trait`` (its bit, not its record)."""
-    i = state.traits.index.get(trait)
-    return i is not None and i // 64 < state.trait_bits.shape[1] and \
-        bool(state.trait_bits[row, i // 64] & np.uint64(1 << (i % 64)))
 
 
 @dataclass(frozen=True)

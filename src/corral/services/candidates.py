@@ -4,18 +4,24 @@ The store is the truth; the engine is this process's cache of it. Every write to
 provider (creating, changing, claiming against or deleting it) adds its id to a change
 feed in the same transaction. Before every query the finder reads the feed's newest id
 (one indexed row); when it moved, it reloads only the providers named since, whose
-(generation, parent, root, updated_at) differ from what it holds. So several corral
-processes sharing one database each see the others' claims on their next query, at a
-cost that follows the changes, not the fleet. On PostgreSQL, transactions may commit
-out of id order: an id skipped below the newest one seen is looked for again on the
-following refreshes; and every RECONCILE_S the finder also compares every provider's
-version (the full check), which catches anything else. A candidate is advice: the
-claim that follows re-checks capacity under a lock.
+version (generation, updated_at, parent, root) differs from what it holds. So several
+corral processes sharing one database each see the others' claims on their next query,
+at a cost that follows the changes, not the fleet. On PostgreSQL, transactions may
+commit out of id order: an id skipped below the newest one seen is looked for again on
+the following refreshes.
+
+Every RECONCILE_S the finder also compares every provider's version with the store's
+(the *full check*, :meth:`CandidateFinder.check`), which catches anything else. It runs
+in a thread of its own and reads the store outside the engine's lock: a cheap
+fingerprint first (nothing to do when it has not moved), then every version as one
+array, compared with the engine's columns, then the rows that differ. Only applying
+those takes the lock, and a row some other refresh or claim wrote meanwhile is left as
+that one wrote it (it is at least as new). Queries and boots never wait on the reads.
+A candidate is advice: the claim that follows re-checks capacity under a lock.
 """
 
 from __future__ import annotations
 
-import gc
 import random
 import threading
 import time
@@ -24,22 +30,25 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
+from corral.domain.model import ProviderSnapshot, micros
 from corral.engine.request import Candidate, CandidateRequest
 from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.state import FleetState, ProviderRecord, Version
 from corral.services import catalog
 from corral.services.stores import CatalogStore, SnapshotStore, Store
 
 log = structlog.get_logger("corral.candidates")
 
-#: A refresh that loads at least this many providers moves them out of the cyclic GC's way.
-FREEZE_AFTER = 1000
 #: Seconds between full checks of every provider's version.
 RECONCILE_S = 5.0
 #: A refresh that finds more feed entries than this reloads by the full check instead.
 MAX_FEED_STEP = 10_000
+#: Providers read and applied together when loading many (bounds the Python objects
+#: alive at once: the engine itself keeps none).
+LOAD_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,17 @@ class CandidateResult:
     search_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """What one full check did: providers reloaded and dropped, and where its time went
+    (``locked_s`` is the only part queries could wait on)."""
+
+    reloaded: int
+    removed: int
+    read_s: float
+    locked_s: float
+
+
 class CandidateFinder:
     """One per process (the app owns it). Thread-safe."""
 
@@ -72,28 +92,45 @@ class CandidateFinder:
         self.state = FleetState()
         self.lock = threading.Lock()
         self.fingerprint: tuple[object, ...] | None = None
-        self.versions: dict[int, tuple[object, ...]] = {}
         self.reloads = 0
         self.change_seen: int | None = None
         #: Feed ids below the newest seen that were not there yet (their transaction had
         #: not committed): {id: when first missed}. Looked for again until RECONCILE_S.
         self.gaps: dict[int, float] = {}
+        #: When the last full check was started (monotonic seconds).
         self.reconciled = 0.0
+        self.last_check: CheckReport | None = None
+        self._checking = threading.Lock()  # one full check at a time
+        self._thread: threading.Thread | None = None
+
+    @property
+    def versions(self) -> dict[int, Version]:
+        """{provider id: version} of every provider held (built on demand)."""
+        st = self.state
+        return {int(st.ids[row]): st.version_of(row) for row in st.row_of.values()}
 
     def refresh(self) -> int:
-        """Bring the engine up to date with the store; returns how many providers reloaded."""
-        with self.store.read() as repo:
+        """Bring the engine up to date with the store's change feed; returns how many
+        providers reloaded."""
+        with self.lock, self.store.read() as repo:
             return self.refresh_in(repo)
 
     def refresh_in(self, repo: SnapshotStore) -> int:
-        """The refresh inside the caller's read transaction (caller holds ``lock``)."""
+        """The refresh inside the caller's read transaction (caller holds ``lock``).
+
+        Follows the change feed. The first refresh (and one finding the feed ran more
+        than MAX_FEED_STEP ahead) loads by the full check, here; otherwise a full check
+        due is started in the background and this returns without waiting for it.
+        """
         head = repo.last_provider_change()
         now = time.monotonic()
-        if (self.change_seen is None or now - self.reconciled >= RECONCILE_S
-                or head - self.change_seen > MAX_FEED_STEP):
-            loaded = self._full_refresh(repo)
+        if self.change_seen is None or head - self.change_seen > MAX_FEED_STEP:
+            loaded = self._check_in(repo, self.state.version, locked=True).reloaded
             self.change_seen, self.reconciled, self.gaps = head, now, {}
             return loaded
+        if now - self.reconciled >= RECONCILE_S:
+            self.reconciled = now
+            self._start_check()
         if head == self.change_seen and not self.gaps:
             return 0
         rows = repo.provider_changes_after(self.change_seen, sorted(self.gaps))
@@ -107,11 +144,100 @@ class CandidateFinder:
         self.gaps = gaps
         ids = {provider for _change, provider in rows}
         versions = repo.provider_versions_of(ids)
-        changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
-        removed = [pid for pid in ids if pid not in versions and pid in self.versions]
-        self._load(repo, changed, removed, versions)
+        st = self.state
+        changed = [pid for pid, v in versions.items()
+                   if pid not in st.row_of or st.version_of(st.row_of[pid]) != v]
+        removed = [pid for pid in ids if pid not in versions and pid in st.row_of]
+        st.apply((), removed)
+        loaded = self._load(repo, changed)
         self.change_seen = newest
-        return len(changed)
+        return loaded
+
+    # -- the full check ------------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        """Compare every provider's version with the store's now and reload what differs
+        (a change the feed missed); in the calling thread, reading outside ``lock``.
+        The background check runs this every RECONCILE_S."""
+        with self._checking:
+            since = self.state.version  # rows written after this are left alone
+            with self.store.read() as repo:
+                report = self._check_in(repo, since, locked=False)
+            self.last_check = report
+            return report
+
+    def wait_for_check(self, timeout: float | None = None) -> None:
+        """Wait for the background full check under way, if any (tests, shutdown)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _start_check(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._background_check, daemon=True,
+                                        name="corral-engine-check")
+        self._thread.start()
+
+    def _background_check(self) -> None:
+        try:
+            report = self.check()
+        except Exception:  # a failed check is retried at the next one: say so, go on
+            log.exception("engine_check_failed")
+            return
+        if report.reloaded or report.removed:
+            log.info("engine_check_reloaded", reloaded=report.reloaded, removed=report.removed,
+                     read_s=round(report.read_s, 4), locked_s=round(report.locked_s, 4))
+
+    def _check_in(self, repo: SnapshotStore, since: int, *, locked: bool) -> CheckReport:
+        """The full check in ``repo``'s transaction. ``locked``: the caller holds
+        ``lock`` (the first load); else only applying takes it, and rows written after
+        ``since`` (by a refresh or a claim, from a later read) are not overwritten."""
+        started = time.perf_counter()
+        fingerprint = repo.provider_fingerprint()
+        if fingerprint == self.fingerprint:
+            return CheckReport(0, 0, time.perf_counter() - started, 0.0)
+        # Versions are read before the rows, so a row is never older than the version
+        # recorded for it: a later change is always noticed by the next check.
+        table = repo.provider_version_table()
+        changed, removed = _differences(self.state, table)
+        if locked:
+            read = time.perf_counter() - started
+            reloaded, dropped = self._apply_check(repo, changed, removed, since, None)
+        else:
+            fresh = [r for start in range(0, len(changed), LOAD_CHUNK)
+                     for r in repo.provider_rows(changed[start:start + LOAD_CHUNK])]
+            read = time.perf_counter() - started
+            with self.lock:
+                reloaded, dropped = self._apply_check(repo, changed, removed, since, fresh)
+        locked_s = time.perf_counter() - started - read
+        complete = reloaded == len(changed) and dropped == len(removed)
+        self.fingerprint = fingerprint if complete else None
+        if changed or removed:
+            log.debug("engine_checked", changed=len(changed), removed=len(removed))
+        return CheckReport(reloaded, dropped, read, locked_s)
+
+    def _apply_check(self, repo: SnapshotStore, changed: list[int], removed: list[int],
+                     since: int, fresh: list[ProviderSnapshot] | None) -> tuple[int, int]:
+        """Apply a full check's differences (caller holds ``lock``): (reloaded, removed).
+        ``fresh``: the changed rows already read (None: read them now)."""
+        st = self.state
+
+        def untouched(pid: int) -> bool:
+            row = st.row_of.get(pid)
+            return row is None or not st.written_since(since, row)
+
+        gone = [pid for pid in removed if pid in st.row_of and untouched(pid)]
+        st.apply((), gone)
+        if fresh is None:
+            return self._load(repo, changed), len(gone)
+        keep = [r for r in fresh if untouched(r.id)]
+        st.apply(_record(r) for r in keep)
+        if keep:
+            self.reloads += 1
+        return len(keep), len(gone)
+
+    # -- claims --------------------------------------------------------------------------------
 
     def versions_after(self, bumped: Mapping[int, tuple[int, datetime]]
                        ) -> dict[int, tuple[object, ...]]:
@@ -119,15 +245,17 @@ class CandidateFinder:
         and updated_at; a claim moves neither parent nor root), without reading them
         back. Providers the engine does not hold are left out (they cannot be adopted).
         """
+        st = self.state
         out: dict[int, tuple[object, ...]] = {}
         for pid, (generation, updated) in bumped.items():
-            held = self.versions.get(pid)
-            if held is not None:
-                out[pid] = (generation, updated, *held[2:])
+            row = st.row_of.get(pid)
+            if row is not None:
+                out[pid] = (int(generation), micros(updated), int(st.parent_id[row]),
+                            int(st.root_id[row]))
         return out
 
     def adopt(self, claimed: dict[str, dict[str, int]], consumers: dict[str, int],
-              versions: dict[int, tuple[object, ...]], own: Sequence[int] = ()) -> int:
+              versions: Mapping[int, tuple[object, ...]], own: Sequence[int] = ()) -> int:
         """Apply this process's own committed claim to the engine instead of reloading.
 
         ``claimed``: {provider uuid: {class: units added}}, ``consumers``: {provider uuid:
@@ -145,20 +273,14 @@ class CandidateFinder:
         adopted = 0
         for uuid, added in claimed.items():
             row = st.row_of_uuid.get(uuid)
-            rec = st.records[row] if row is not None else None
-            if rec is None or row is None:
+            if row is None:
                 continue
-            new = versions.get(rec.id)
-            held = self.versions.get(rec.id)
-            if new is None or held is None or new[0] != int(held[0]) + 1:  # type: ignore[call-overload]
+            new = versions.get(int(st.ids[row]))
+            generation, updated = new[:2] if new is not None and len(new) == 4 else (None, None)
+            if not isinstance(generation, int) or not isinstance(updated, int) \
+                    or generation != int(st.generation[row]) + 1:
                 continue
-            used = dict(rec.used)
-            for rc, amount in added.items():
-                used[rc] = used.get(rc, 0) + amount
-            count = rec.consumers + consumers.get(uuid, 0)
-            st.apply([replace(rec, generation=int(new[0]), used=used,  # type: ignore[call-overload]
-                              version=new, consumers=count)])
-            self.versions[rec.id] = new
+            st.claim(row, added, consumers.get(uuid, 0), generation, updated)
             adopted += 1
         if adopted == len(claimed) and not self.gaps and self.change_seen is not None:
             for change in sorted(own):
@@ -167,49 +289,18 @@ class CandidateFinder:
                 self.change_seen = change
         return adopted
 
-    def _full_refresh(self, repo: SnapshotStore) -> int:
-        fingerprint = repo.provider_fingerprint()
-        if fingerprint == self.fingerprint:
-            return 0
-        # Versions are read before the rows, so a row is never older than the version
-        # recorded for it: a later change is always noticed on the next refresh.
-        versions = repo.provider_versions()
-        changed = [pid for pid, v in versions.items() if self.versions.get(pid) != v]
-        removed = [pid for pid in self.versions if pid not in versions]
-        loaded = self._load(repo, changed, removed, versions, everything=True)
-        self.fingerprint = fingerprint if loaded == len(changed) else None
-        return len(changed)
-
-    def _load(self, repo: SnapshotStore, changed: list[int], removed: list[int],
-              versions: dict[int, tuple[object, ...]], everything: bool = False) -> int:
-        """Reload ``changed``, drop ``removed``; ``versions`` are the ones just read (of
-        every provider when ``everything``). Returns how many were loaded."""
-        rows = repo.provider_rows(changed)
-        records = [ProviderRecord(
-            id=r.id, uuid=r.uuid, generation=r.generation, parent_id=r.parent_id,
-            root_id=r.root_id, inventories=r.inventories, used=r.used,
-            traits=frozenset(r.traits), aggregates=frozenset(r.aggregates),
-            version=r.version, consumers=r.consumers) for r in rows]
-        self.state.apply(records, removed)
-        if len(records) >= FREEZE_AFTER:
-            # The engine's records are long-lived and many; without this, every cyclic
-            # garbage collection triggered while rendering a large answer rescans them
-            # all (measured: 60% of a 10,000-candidate response). Frozen objects are
-            # still freed by reference counting when a later refresh replaces them.
-            gc.freeze()
-        # Only what was loaded counts as known: a provider whose row vanished between the
-        # two reads is retried next time.
-        loaded = {r.id for r in records}
-        if everything:
-            self.versions = {pid: v for pid, v in versions.items()
-                             if pid in loaded or (pid not in changed and pid in self.versions)}
-        else:
-            for pid in removed:
-                self.versions.pop(pid, None)
-            self.versions.update({pid: versions[pid] for pid in loaded})
-        self.reloads += 1
-        log.debug("engine_refreshed", changed=len(changed), removed=len(removed))
-        return len(loaded)
+    def _load(self, repo: SnapshotStore, changed: list[int]) -> int:
+        """Reload ``changed`` (a chunk at a time); returns how many were loaded (a
+        provider whose row vanished since its version was read is retried next time)."""
+        loaded = 0
+        for start in range(0, len(changed), LOAD_CHUNK):
+            rows = repo.provider_rows(changed[start:start + LOAD_CHUNK])
+            self.state.apply(_record(r) for r in rows)
+            loaded += len(rows)
+        if changed:
+            self.reloads += 1
+            log.debug("engine_refreshed", changed=len(changed))
+        return loaded
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
              max_candidates: int | None = None, randomize: bool = False,
@@ -277,19 +368,19 @@ class CandidateFinder:
             roots[st.root[np.fromiter(rows, dtype=np.int64)]] = True
             rows |= set(np.flatnonzero(st.alive[:n] & roots[st.root[:n]]).tolist())
         wanted = {rc for g in req.groups for rc, _ in g.resources}
+        names = st.classes.names
         summaries: dict[str, ProviderSummary] = {}
         for row in sorted(rows):
-            rec = st.records[row]
-            if rec is None:
+            if not st.alive[row]:
                 continue
-            resources = {rc: (inv.capacity, rec.used.get(rc, 0))
-                         for rc, inv in sorted(rec.inventories.items())
-                         if not requested_only or rc in wanted}
-            parent = st.records[st.parent[row]] if st.parent[row] >= 0 else None
-            root = st.records[st.root[row]]
-            summaries[rec.uuid] = ProviderSummary(
-                rec.uuid, parent.uuid if parent else None, root.uuid if root else rec.uuid,
-                resources, sorted(rec.traits, key=_trait_order))
+            resources = {names[col]: (st.capacity_of(row, int(col)), int(st.used[row, col]))
+                         for col in np.flatnonzero(st.has[row])
+                         if not requested_only or names[col] in wanted}
+            parent = int(st.parent[row])
+            uuid = uuid_of[row]
+            summaries[uuid] = ProviderSummary(
+                uuid, uuid_of[parent] if parent >= 0 else None, uuid_of[st.root[row]] or uuid,
+                dict(sorted(resources.items())), sorted(st.traits_of(row), key=_trait_order))
         return requests, summaries
 
 
@@ -312,3 +403,32 @@ def _distinct_allocations(found: list[Candidate]) -> list[Candidate]:
             seen.add(key)
             out.append(c)
     return out
+
+
+def _record(r: ProviderSnapshot) -> ProviderRecord:
+    return ProviderRecord(
+        id=r.id, uuid=r.uuid, generation=r.generation, parent_id=r.parent_id,
+        root_id=r.root_id, inventories=r.inventories, used=r.used,
+        traits=frozenset(r.traits), aggregates=frozenset(r.aggregates),
+        version=r.version, consumers=r.consumers)
+
+
+def _differences(st: FleetState, table: npt.NDArray[np.int64]) -> tuple[list[int], list[int]]:
+    """Ids of the providers whose version in ``table`` (provider_version_table) differs
+    from the engine's or that it does not hold, and of those it holds that are gone.
+    Vector operations only; safe without the lock (a row written meanwhile is judged
+    again under it)."""
+    n = st.n
+    columns = (st.ids, st.generation, st.updated, st.parent_id, st.root_id)
+    alive = st.alive[:n]
+    rows = np.flatnonzero(alive)
+    held = np.column_stack([c[:n][rows] for c in columns])
+    held = held[np.argsort(held[:, 0], kind="stable")]
+    ids = table[:, 0]
+    at = np.searchsorted(held[:, 0], ids)
+    at_ok = np.minimum(at, max(len(held) - 1, 0))
+    same = np.zeros(len(ids), dtype=bool)
+    if len(held):
+        same = (at < len(held)) & (held[at_ok] == table).all(axis=1)
+    gone = ~np.isin(held[:, 0], ids, assume_unique=True)
+    return ids[~same].tolist(), held[gone, 0].tolist()
