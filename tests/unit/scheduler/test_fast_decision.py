@@ -239,3 +239,27 @@ def test_the_bounds_answer_without_weighing_every_candidate() -> None:
                            np.flatnonzero(passed), 10)
         assert same(found.hosts, exhaustive.hosts)
         assert same(found.total, exhaustive.total)
+
+
+def test_a_trait_change_reaches_the_cached_masks() -> None:
+    """A provider that gains a required trait between two decisions is a candidate in
+    the second (the structural masks are not kept past a change of structure)."""
+    records = {pid: ProviderRecord(id=pid, uuid=f"rp{pid}", generation=0, parent_id=None,
+                                   root_id=pid, inventories={"MEMORY_MB": Inventory(4096)},
+                                   traits=frozenset({"HW_A"}) if pid == 1 else frozenset())
+               for pid in (1, 2)}
+    state = FleetState()
+    state.apply(list(records.values()))
+    table = HostTable([HostInfo(id=pid, name=f"h{pid}", provider_uuid=f"rp{pid}",
+                                enabled=True, forced_down=False, heartbeat=NOW,
+                                failed_builds=0, effective=EFFECTIVE) for pid in (1, 2)],
+                      (), Policy())
+    q = replace(ask_memory(512), required_traits=frozenset({"HW_A"}))
+    choice = Choice(FILTER_NAMES, 1, 3, 10)
+    cache = IndexCache(block=1)
+    first = decide_both(state, table, cache, q, 1, choice, 0)
+    assert [p.host for p in first.placements or []] == ["h1"]
+    state.apply([replace(records[1], traits=frozenset())])
+    state.apply([replace(records[2], traits=frozenset({"HW_A"}))])
+    second = decide_both(state, table, cache, q, 1, choice, 0)
+    assert [p.host for p in second.placements or []] == ["h2"]
