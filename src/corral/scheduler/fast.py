@@ -86,6 +86,8 @@ class Blocks:
     """Blocks with a candidate."""
     whole: Mask
     """Blocks whose hosts are all candidates."""
+    partial: Mask
+    """Blocks with some candidates, not all."""
 
     @staticmethod
     def of(passed: Mask, blocks: int, size: int) -> Blocks:
@@ -94,7 +96,7 @@ class Blocks:
         shaped = padded.reshape(blocks, size)
         some = np.asarray(shaped.any(axis=1), dtype=bool)
         whole = np.asarray(shaped.all(axis=1), dtype=bool)
-        return Blocks(size, padded, shaped, some, whole)
+        return Blocks(size, padded, shaped, some, whole, some & ~whole)
 
     def hosts(self, b: int) -> Ints:
         found: Ints = b * self.size + np.flatnonzero(self.shaped[b])
@@ -106,10 +108,16 @@ def extreme(col: Column, blocks: Blocks, high: bool) -> float | None:
     the blocks were too loose, see MAX_BLOCKS)."""
     bound = col.high if high else col.low
     sign = 1.0 if high else -1.0
-    best = -math.inf  # in signed terms: larger is better
-    if blocks.whole.any():
-        best = sign * float(bound[blocks.whole].max() if high else bound[blocks.whole].min())
-    open_ = np.flatnonzero(blocks.some & ~blocks.whole & (sign * bound > best))
+    # In signed terms (larger is better): the best of the whole blocks is exact.
+    if high:
+        best = float(np.max(bound, where=blocks.whole, initial=-math.inf))
+        reach = blocks.partial & (bound > best)
+    else:
+        best = -float(np.min(bound, where=blocks.whole, initial=math.inf))
+        reach = blocks.partial & (bound < -best)
+    if not reach.any():
+        return sign * best
+    open_ = np.flatnonzero(reach)
     order = open_[np.argsort(-sign * bound[open_], kind="stable")]
     for visited, b in enumerate(order.tolist()):
         if sign * float(bound[b]) <= best:

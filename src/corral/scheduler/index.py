@@ -39,6 +39,9 @@ Floats = npt.NDArray[np.float64]
 #: Hosts per block of the bounds (a power of two; about 200 blocks at 100,000 hosts).
 BLOCK = 512
 
+#: Usage masks kept up to date at once (distinct flavors, in practice).
+KEPT_LIMIT = 64
+
 #: The FleetState columns whose change alters what the structural masks say.
 _STRUCTURE = ("alive", "parent", "root", "sharing", "has", "min_unit", "max_unit", "step",
               "trait_bits", "agg_bits")
@@ -98,6 +101,7 @@ class HostIndex:
         self.epoch = 0
         self.version = engine_version(state)
         self._memo: dict[Hashable, Mask] = {}
+        self._kept: dict[Hashable, tuple[Mask, Callable[[Ints], Mask]]] = {}
         self._flat: bool | None = None
         self.gather()
 
@@ -135,6 +139,7 @@ class HostIndex:
     def _new_epoch(self) -> None:
         self.epoch += 1
         self._memo.clear()
+        self._kept.clear()
         self._flat = None
 
     # -- keeping in step -------------------------------------------------------------------
@@ -156,15 +161,16 @@ class HostIndex:
             self.touch(changed)
         self.version = version
 
-    def touch(self, rows: Sequence[int] | Ints) -> None:
-        """Read ``rows`` of the engine again (rows a claim or a decision wrote)."""
+    def touch(self, rows: Sequence[int] | Ints, usage_only: bool = False) -> None:
+        """Read ``rows`` of the engine again (rows a claim or a decision wrote;
+        ``usage_only``: only their used units and consumers moved)."""
         st = self.state
         at = np.unique(np.asarray(rows, dtype=np.int64))
         at = at[(at >= 0) & (at < self.host_of_row.size)]
         if at.size == 0:
             return
         structural = False
-        for name, snap in self._snapshot.items():
+        for name, snap in ({} if usage_only else self._snapshot).items():
             now = getattr(st, name)[at]
             if not np.array_equal(now, snap[at]):
                 snap[at] = now
@@ -188,6 +194,8 @@ class HostIndex:
             part = self.values[:, b * size:(b + 1) * size]
             self.high[:, b] = part.max(axis=1)
             self.low[:, b] = part.min(axis=1)
+        for mask, at_hosts in self._kept.values():
+            mask[h] = at_hosts(h)
 
     # -- what the decision reads -------------------------------------------------------------
 
@@ -195,10 +203,25 @@ class HostIndex:
         """A structural mask, computed once per epoch (read-only: combine, never write)."""
         found = self._memo.get(key)
         if found is None:
+            if len(self._memo) >= 4 * KEPT_LIMIT:
+                self._memo.clear()
             found = compute()
             found.setflags(write=False)
             self._memo[key] = found
         return found
+
+    def kept(self, key: Hashable, at_hosts: Callable[[Ints], Mask]) -> Mask:
+        """A mask of the usage, kept up to date host by host: ``at_hosts(hosts)`` is its
+        value at ``hosts`` (an array of host indexes), from this index's arrays and the
+        table only. Computed whole once, then at the hosts each touch reads again (a
+        copy comes back)."""
+        found = self._kept.get(key)
+        if found is None:
+            if len(self._kept) >= KEPT_LIMIT:
+                self._kept.clear()
+            found = (at_hosts(np.arange(self.n)), at_hosts)
+            self._kept[key] = found
+        return found[0].copy()
 
     @property
     def flat(self) -> bool:
@@ -226,17 +249,32 @@ class HostIndex:
             i = col
         return Column(self.values[i], self.high[i], self.low[i])
 
-    def fits(self, rc: str, amount: int) -> Mask:
-        """Hosts whose own provider takes ``amount`` of ``rc`` (unit rules and free units;
-        engine/masks.py ``fits`` read at each host)."""
-        col = self.state.classes.index.get(rc)
-        if col is None or col >= self.free.shape[0]:
-            return np.zeros(self.n, dtype=bool)
-        units = self.memo(("units", col, amount), lambda: self._units(col, amount))
-        ok: Mask = units & (self.free[col, :self.n] >= amount)
-        return ok
+    def fits(self, resources: tuple[tuple[str, int], ...]) -> Mask:
+        """Hosts loaded whose own provider takes every ``(class, amount)`` (unit rules and
+        free units; engine/masks.py ``fits`` read at each host), kept up to date."""
+        cols = []
+        for rc, amount in resources:
+            col = self.state.classes.index.get(rc)
+            if col is None or col >= self.free.shape[0]:
+                return np.zeros(self.n, dtype=bool)
+            cols.append((col, amount, self._units(col, amount)))
+
+        def at_hosts(h: Ints) -> Mask:
+            ok = self.loaded[h]
+            for col, amount, units in cols:
+                ok &= units[h] & (self.free[col, h] >= amount)
+            return ok
+
+        return self.kept(("fits", resources), at_hosts)
 
     def _units(self, col: int, amount: int) -> Mask:
+        """Where the unit rules of ``col`` allow ``amount`` (memoised: structural)."""
+        found = self._memo.get(("units", col, amount))
+        if found is None:
+            found = self.memo(("units", col, amount), lambda: self._unit_rules(col, amount))
+        return found
+
+    def _unit_rules(self, col: int, amount: int) -> Mask:
         st = self.state
         ok = np.zeros(self.n, dtype=bool)
         on = np.flatnonzero(self.loaded)

@@ -82,6 +82,14 @@ class FilterContext:
         out[loaded] = per_row[self.rows[loaded]]
         return out
 
+    def kept(self, key: Hashable, at_hosts: Callable[[Ints], Mask]) -> Mask:
+        """With an index: a usage mask kept up to date host by host
+        (:meth:`HostIndex.kept`; ``at_hosts`` reads :meth:`instances_at_hosts` and the
+        table only). Without: ``at_hosts`` of every host."""
+        if self.index is None:
+            return at_hosts(np.arange(self.hosts.n))
+        return self.index.kept(key, at_hosts)
+
     def instances_at_hosts(self) -> Ints:
         """Instances on each host (0 where not loaded)."""
         if self.index is not None:
@@ -162,10 +170,7 @@ def feasible(ctx: FilterContext) -> Mask:
         g = req.groups[0]
         if g.suffix == "" and not g.member_of and not g.forbidden_aggregates \
                 and g.in_tree is None:
-            ok = index.loaded.copy()
-            for rc, amount in g.resources:
-                ok &= index.fits(rc, amount)
-            return ok
+            return index.fits(g.resources)
     return ctx.at_hosts(Search(ctx.state, req).feasible_roots())
 
 

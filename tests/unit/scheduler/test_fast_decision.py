@@ -5,6 +5,7 @@ bit, same funnel, same explanations, over random fleets, requests and claims."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.state import FleetState, ProviderRecord
 from corral.scheduler import fast
 from corral.scheduler.filters import FILTER_NAMES
+from corral.scheduler.filters.compute import since
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable, Policy
 from corral.scheduler.index import HostIndex, IndexCache
 from corral.scheduler.query import FilterContext, HostQuery
@@ -179,7 +181,7 @@ def claim(state: FleetState, records: dict[int, ProviderRecord], got: Pick) -> N
             state.apply([records[pid]])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_fast_decision_is_the_exhaustive_one(data: st.DataObject) -> None:
     uniform = data.draw(st.booleans())
@@ -232,7 +234,7 @@ def test_the_bounds_answer_without_weighing_every_candidate() -> None:
     for strategy in ("spread", "pack"):
         table = HostTable(table.hosts, (), replace(table.policy, strategy=strategy))
         ctx = FilterContext(state, table, ask_memory(2048), index)
-        passed = np.asarray(index.fits("MEMORY_MB", 2048), dtype=bool)
+        passed = index.fits((("MEMORY_MB", 2048),))
         found = fast.best(ctx, passed, 10, active(table))
         assert found is not None
         exhaustive = weigh(FilterContext(state, table, ask_memory(2048)),
@@ -263,3 +265,17 @@ def test_a_trait_change_reaches_the_cached_masks() -> None:
     state.apply([replace(records[2], traits=frozenset({"HW_A"}))])
     second = decide_both(state, table, cache, q, 1, choice, 0)
     assert [p.host for p in second.placements or []] == ["h2"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=st.floats(1e3, 4e9), down=st.floats(1.0, 1e6), back=st.floats(-10.0, 1e6),
+       ulps=st.integers(-3, 3))
+def test_a_fresh_heartbeat_is_one_comparison(now: float, down: float, back: float,
+                                             ulps: int) -> None:
+    """``heartbeat >= since(now, down)`` is ``now - heartbeat <= down``, to the last ulp."""
+    beat = now - back
+    if back == down or ulps:  # right at the edge, and a few ulps either side of it
+        beat = now - down
+        for _ in range(abs(ulps)):
+            beat = math.nextafter(beat, math.inf if ulps > 0 else -math.inf)
+    assert (beat >= since(now, down)) == (now - beat <= down)
