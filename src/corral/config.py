@@ -93,7 +93,7 @@ OPTIONS: list[Option] = [
            "Sampling mode, off at 100: when more than score_sample_minimum hosts pass "
            "the filters, weigh only this percentage of them (at least the minimum), an "
            "evenly spread sample from a random start. Faster on very large fleets, but "
-           "the best host of the sample is not always the best host (docs/scheduler.md)."),
+           "the best host of the sample is not always the best host (docs/configuration.md)."),
     Option("scheduler", "score_sample_minimum",
            "Sampling mode: with this many hosts passing the filters or fewer, every one "
            "is weighed."),

@@ -279,3 +279,22 @@ def test_a_fresh_heartbeat_is_one_comparison(now: float, down: float, back: floa
         for _ in range(abs(ulps)):
             beat = math.nextafter(beat, math.inf if ulps > 0 else -math.inf)
     assert (beat >= since(now, down)) == (now - beat <= down)
+
+
+def test_the_sampling_mode_weighs_a_share_and_says_so() -> None:
+    """Off by default; at 10 % of 300 candidates (minimum 20), 30 are weighed, the
+    funnel ends with a sampled step, and the host chosen is one that passed."""
+    state, table = uniform_fleet(300, [2048, 4096, 8192])
+    q = ask_memory(512)
+    whole = pick(state, table, q, ["c"], {}, Choice(FILTER_NAMES, 1, 3, 10),
+                 random.Random(1), IndexCache().get(state, table))
+    assert whole.funnel.sampled is None
+    assert whole.funnel.counts()[-1]["step"] == FILTER_NAMES[-1]
+    sampled = pick(state, table, q, ["c"], {}, Choice(FILTER_NAMES, 1, 3, 10, 10, 20),
+                   random.Random(1), IndexCache().get(state, table))
+    assert sampled.funnel.sampled == 30
+    assert sampled.funnel.counts()[-1] == {"step": "sampled", "hosts": 30, "removed": 270}
+    assert sampled.placements is not None and sampled.placements[0].host in table.names
+    few = pick(state, table, q, ["c"], {}, Choice(FILTER_NAMES, 1, 3, 10, 10, 300),
+               random.Random(1), IndexCache().get(state, table))
+    assert few.funnel.sampled is None  # no more candidates than the minimum: all weighed
