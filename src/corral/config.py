@@ -89,6 +89,14 @@ OPTIONS: list[Option] = [
     Option("scheduler", "host_subset_size",
            "Pick at random among this many best-weighed hosts (1: always the best), so "
            "that parallel schedulers do not all pile onto the same host."),
+    Option("scheduler", "score_sample_percent",
+           "Sampling mode, off at 100: when more than score_sample_minimum hosts pass "
+           "the filters, weigh only this percentage of them (at least the minimum), an "
+           "evenly spread sample from a random start. Faster on very large fleets, but "
+           "the best host of the sample is not always the best host (docs/configuration.md)."),
+    Option("scheduler", "score_sample_minimum",
+           "Sampling mode: with this many hosts passing the filters or fewer, every one "
+           "is weighed."),
     # the filters' own settings (scheduler/filters/<name>.py)
     *(Option("scheduler", o.name, o.help) for o in scheduler_filters.OPTIONS),
     Option("scheduler", "allow_resize_to_same_host",
@@ -155,6 +163,8 @@ class _Settings(BaseModel):
     enabled_filters: str = ""
     max_attempts: int = Field(default=3, ge=1, le=20)
     host_subset_size: int = Field(default=1, ge=1, le=1000)
+    score_sample_percent: int = Field(default=100, ge=1, le=100)
+    score_sample_minimum: int = Field(default=100, ge=1, le=_INT32)
     allow_resize_to_same_host: bool = False
     decision_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)

@@ -21,6 +21,7 @@ import numpy as np
 from corral.domain import bounds
 from corral.scheduler.explanation import Bucket, Evidence, NearestMiss
 from corral.scheduler.hosts import HostTable
+from corral.scheduler.index import Column
 from corral.scheduler.query import FilterContext, Floats, HostQuery, Ints, Mask
 
 
@@ -156,9 +157,19 @@ class Weigher:
     signed: ClassVar[bool] = False
     """The multiplier's sign follows the strategy (pack flips it)."""
 
+    columnar: ClassVar[bool] = False
+    """Implements :meth:`column` (else a decision with it weighs every candidate)."""
+
     def raw(self, view: Scored, hosts: Ints, rows: Ints) -> Floats | None:
         """The raw value of each of ``hosts`` (at provider ``rows``), a new array; None
         when it cannot tell them apart (its policy is not asked for)."""
+        raise NotImplementedError
+
+    def column(self, ctx: FilterContext) -> Column | None:
+        """The raw value of every host of the table at once, with block bounds (what
+        :meth:`raw` gives each host, bit for bit), for the decision that bounds blocks
+        of hosts instead of weighing every candidate; None exactly when :meth:`raw`
+        is. Only called when :attr:`columnar` and the context has an index."""
         raise NotImplementedError
 
     @property
@@ -172,10 +183,14 @@ class FreeUnits(Weigher):
     wins; pack flips the sign)."""
 
     signed = True
+    columnar = True
     resource_class: ClassVar[str]
 
     def raw(self, view: Scored, hosts: Ints, rows: Ints) -> Floats | None:
         return view.free_units(self.resource_class, hosts, rows)
+
+    def column(self, ctx: FilterContext) -> Column | None:
+        return ctx.free_column(self.resource_class)
 
 
 def weighted(raw: Floats, const: float | None, per_host: Floats, hosts: Ints) -> Floats | None:

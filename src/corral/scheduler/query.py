@@ -7,7 +7,7 @@ whatever the fleet size; the context caches what several of them read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,6 +18,7 @@ from corral.engine.request import CandidateRequest
 from corral.engine.search import Search
 from corral.engine.state import FleetState
 from corral.scheduler.hosts import HostTable
+from corral.scheduler.index import Column, HostIndex, column_of
 
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -55,13 +56,20 @@ class FilterContext:
     state: FleetState
     hosts: HostTable
     query: HostQuery
+    index: HostIndex | None = None
+    """The host-ordered arrays kept in step with ``state`` (scheduler/index.py), when
+    the caller keeps them: the same answers, without reading every host's row."""
 
     @cached_property
     def rows(self) -> Ints:
+        if self.index is not None:
+            return self.index.rows
         return self.hosts.rows(self.state)
 
     @cached_property
     def loaded(self) -> Mask:
+        if self.index is not None:
+            return self.index.loaded.copy()
         rows = self.rows
         ok = rows >= 0
         ok[ok] = self.state.alive[rows[ok]]
@@ -73,6 +81,25 @@ class FilterContext:
         loaded = self.loaded
         out[loaded] = per_row[self.rows[loaded]]
         return out
+
+    def kept(self, key: Hashable, at_hosts: Callable[[Ints], Mask]) -> Mask:
+        """With an index: a usage mask kept up to date host by host
+        (:meth:`HostIndex.kept`; ``at_hosts`` reads :meth:`instances_at_hosts` and the
+        table only). Without: ``at_hosts`` of every host."""
+        if self.index is None:
+            return at_hosts(np.arange(self.hosts.n))
+        return self.index.kept(key, at_hosts)
+
+    def instances_at_hosts(self) -> Ints:
+        """Instances on each host (0 where not loaded)."""
+        if self.index is not None:
+            return self.index.consumers[:self.hosts.n]
+        return self.count_at_hosts(self.state.consumers)
+
+    def memo(self, key: Hashable, compute: Callable[[], Mask]) -> Mask:
+        """``compute()``, kept by the index while the fleet's structure stays (a mask
+        that depends on ``key`` and the structure only; read-only)."""
+        return compute() if self.index is None else self.index.memo(key, compute)
 
     def count_at_hosts(self, per_row: Ints) -> Ints:
         out = np.zeros(self.hosts.n, dtype=np.int64)
@@ -111,10 +138,40 @@ class FilterContext:
         counts = np.where(rows >= 0, self.state.consumers.take(np.maximum(rows, 0)), 0)
         return counts.astype(np.float64)
 
+    # -- the same, every host at once (the fast decision, with an index) -----------------------
+
+    def free_column(self, rc: str) -> Column:
+        """:meth:`free_units` of every host, with block bounds."""
+        assert self.index is not None
+        return self.index.column(rc)
+
+    def instances_column(self) -> Column:
+        """:meth:`instances` of every host, with block bounds."""
+        assert self.index is not None
+        return self.index.column(None)
+
+    def column_of(self, values: Floats) -> Column:
+        """Any per-host values (host order) as a column with block bounds."""
+        assert self.index is not None
+        return column_of(values, self.index.blocks, self.index.block)
+
 
 def feasible(ctx: FilterContext) -> Mask:
-    """The candidates engine's verdict: hosts whose tree can take the whole request."""
-    return ctx.at_hosts(Search(ctx.state, ctx.query.request).feasible_roots())
+    """The candidates engine's verdict: hosts whose tree can take the whole request.
+
+    With an index, a request of one group with no aggregates, tree or root conditions
+    on a flat fleet (:attr:`HostIndex.flat`) is answered from the host-ordered arrays:
+    such a tree takes the request exactly when its one provider takes each class (the
+    unsuffixed group's traits are the traits filter's, not the search's, at this step).
+    """
+    index, req = ctx.index, ctx.query.request
+    if index is not None and len(req.groups) == 1 and not req.root_required \
+            and not req.root_forbidden and index.flat:
+        g = req.groups[0]
+        if g.suffix == "" and not g.member_of and not g.forbidden_aggregates \
+                and g.in_tree is None:
+            return index.fits(g.resources)
+    return ctx.at_hosts(Search(ctx.state, req).feasible_roots())
 
 
 @dataclass(frozen=True)
@@ -123,19 +180,24 @@ class Funnel:
 
     considered: Mask
     steps: tuple[tuple[str, Mask], ...]
+    sampled: int | None = None
+    """How many of the hosts that passed were weighed, when the sampling mode
+    (``score_sample_percent``) weighed only some of them (None: all were)."""
 
     @property
     def passed(self) -> Mask:
         return self.steps[-1][1] if self.steps else self.considered
 
     def counts(self) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = [{"step": "considered",
-                                         "hosts": int(self.considered.sum())}]
-        before = int(self.considered.sum())
+        before = int(np.count_nonzero(self.considered))
+        out: list[dict[str, object]] = [{"step": "considered", "hosts": before}]
         for name, mask in self.steps:
-            left = int(mask.sum())
+            left = int(np.count_nonzero(mask))
             out.append({"step": name, "hosts": left, "removed": before - left})
             before = left
+        if self.sampled is not None:
+            out.append({"step": "sampled", "hosts": self.sampled,
+                        "removed": before - self.sampled})
         return out
 
     def removed_by(self) -> dict[str, Mask]:

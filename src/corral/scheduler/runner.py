@@ -20,12 +20,14 @@ from corral.domain.flavors import Flavor, ServerGroup, placement_request
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.search import Search
 from corral.engine.state import FleetState
+from corral.scheduler import fast
 from corral.scheduler.explain import explain
 from corral.scheduler.explanation import Explanation
 from corral.scheduler.filters import FILTERS
 from corral.scheduler.hosts import HostTable
+from corral.scheduler.index import HostIndex
 from corral.scheduler.plugin import Scored, Weigher, weighted
-from corral.scheduler.query import FilterContext, Floats, Funnel, HostQuery, Ints
+from corral.scheduler.query import FilterContext, Floats, Funnel, HostQuery, Ints, Mask
 from corral.scheduler.weighers import WEIGHERS
 
 #: Hosts tried, best first, when the chosen one cannot be arranged for the request.
@@ -160,6 +162,34 @@ def score(view: Scored, candidates: Ints, rows: Ints,
     return total
 
 
+def weigh_passed(ctx: FilterContext, passed: Mask, top: int) -> Weights:
+    """:func:`weigh` of the hosts ``passed`` (a mask over the table): with an index,
+    by bounding blocks of hosts (scheduler/fast.py), the same answer."""
+    if ctx.index is not None:
+        found = fast.best(ctx, passed, top, active(ctx.hosts))
+        if found is not None:
+            return Weights(found.hosts, found.total, found.components)
+    return weigh(ctx, np.flatnonzero(passed), top)
+
+
+def sample(passed: Mask, choice: Choice, rng: random.Random) -> Mask | None:
+    """The sampling mode: the hosts of ``passed`` that are weighed, when there are more
+    than the minimum (None: weigh them all). Every ``1/share``-th candidate from a
+    random start, so the sample covers the whole table and moves between decisions."""
+    if choice.sample_percent >= 100:
+        return None
+    count = int(np.count_nonzero(passed))
+    keep = max(choice.sample_minimum, -(-count * choice.sample_percent // 100))
+    if count <= keep:
+        return None
+    idx = np.flatnonzero(passed)
+    start = rng.randrange(count)
+    chosen = idx[(start + np.arange(keep) * count // keep) % count]
+    out = np.zeros(passed.size, dtype=bool)
+    out[chosen] = True
+    return out
+
+
 def weigh(ctx: FilterContext, candidates: Ints, top: int | None = None) -> Weights:
     """Score ``candidates`` (host indexes) and return them best first (ties by name);
     with ``top``, only the best ``top`` of them (found without sorting the rest)."""
@@ -229,6 +259,10 @@ class Choice:
     max_attempts: int
     top: int
     """How many of the best weighed hosts are kept (subset, alternates, tries, record)."""
+    sample_percent: int = 100
+    """The sampling mode: weigh only this share of the hosts that pass (100: all)..."""
+    sample_minimum: int = 100
+    """...when more than this many pass (fewer are all weighed)."""
 
 
 @dataclass
@@ -243,27 +277,34 @@ class Pick:
 
 
 def pick(state: FleetState, table: HostTable, query: HostQuery, consumers: Sequence[str],
-         saved: Saved, choice: Choice, rng: random.Random) -> Pick:
+         saved: Saved, choice: Choice, rng: random.Random, index: HostIndex | None = None
+         ) -> Pick:
     """Choose a host per consumer, each choice seeing the ones before it: they are
     applied to ``state`` (the rows' previous values kept in ``saved``, for the caller to
-    :func:`restore`). When one does not fit, the explanation (computed while the earlier
-    choices are still applied) comes back instead of placements."""
+    :func:`restore`, with ``index``). When one does not fit, the explanation (computed
+    while the earlier choices are still applied) comes back instead of placements.
+    ``index``: the host-ordered arrays of ``table`` over ``state``, in step with it
+    (scheduler/index.py): the same answer, faster (None: read every host's row)."""
     picked: list[Placement] = []
     first: Weights | None = None
     members = dict(query.group_members)
     for consumer in consumers:
-        ctx = FilterContext(state, table, replace(query, group_members=members))
+        ctx = FilterContext(state, table, replace(query, group_members=members), index)
         funnel = run_filters(ctx, choice.filters)
-        passed = np.flatnonzero(funnel.passed)
-        if passed.size == 0:
+        if not funnel.passed.any():
             return Pick(None, ctx, funnel, first, explain(ctx, funnel, len(picked)))
-        weights = weigh(ctx, passed, top=choice.top)
+        sampled = sample(funnel.passed, choice, rng)
+        if sampled is not None:
+            funnel = replace(funnel, sampled=int(np.count_nonzero(sampled)))
+            weights = weigh(ctx, np.flatnonzero(sampled), top=choice.top)
+        else:
+            weights = weigh_passed(ctx, funnel.passed, choice.top)
         first = first or weights
         placement = _place_one(ctx, weights, consumer, choice, rng)
         if placement is None:
             return Pick(None, ctx, funnel, first, explain(ctx, funnel, len(picked)))
         picked.append(placement)
-        _apply(state, placement, saved)
+        _apply(state, placement, saved, index)
         members[placement.host] = members.get(placement.host, 0) + 1
     return Pick(picked, ctx, funnel, first)
 
@@ -292,7 +333,9 @@ def _place_one(ctx: FilterContext, weights: Weights, consumer: str, choice: Choi
                      [table.names[h] for h in others], table.zone[chosen])
 
 
-def _apply(state: FleetState, placement: Placement, saved: Saved) -> None:
+def _apply(state: FleetState, placement: Placement, saved: Saved,
+           index: HostIndex | None) -> None:
+    rows = []
     for uuid, resources in placement.allocations.items():
         row = state.row_of_uuid[uuid]
         if row not in saved:
@@ -300,13 +343,18 @@ def _apply(state: FleetState, placement: Placement, saved: Saved) -> None:
         for rc, amount in resources.items():
             state.used[row, state.classes.index[rc]] += amount
         state.consumers[row] += 1
+        rows.append(row)
+    if index is not None:
+        index.touch(rows, usage_only=True)
 
 
-def restore(state: FleetState, saved: Saved) -> None:
-    """Undo what :func:`pick` applied to ``state``."""
+def restore(state: FleetState, saved: Saved, index: HostIndex | None = None) -> None:
+    """Undo what :func:`pick` applied to ``state`` (and read the rows into ``index``)."""
     for row, (used, count) in saved.items():
         state.used[row] = used
         state.consumers[row] = count
+    if index is not None and saved:
+        index.touch(list(saved), usage_only=True)
 
 
 def group_conflict(group: ServerGroup, members: dict[str, int],

@@ -44,6 +44,7 @@ from corral.scheduler import records
 from corral.scheduler import runner as decide
 from corral.scheduler.explanation import Explanation
 from corral.scheduler.hosts import HostTable
+from corral.scheduler.index import IndexCache
 from corral.scheduler.query import FilterContext, Funnel, HostQuery
 from corral.scheduler.records import TOP_WEIGHED, DecisionRecord
 from corral.scheduler.runner import ARRANGE_TRIES, Ask, Pick, Placement, Saved, host_query_of
@@ -119,6 +120,8 @@ class Scheduler:
         self.finder = finder
         self.metrics = SchedulerMetrics(registry)
         self.hosts = HostTableCache(settings, store)
+        #: The host-ordered arrays decisions read (kept in step with the engine).
+        self.index = IndexCache()
         #: What every decision record says of the configuration (settings are fixed).
         self.configuration = configuration_of(settings, self.hosts.policy)
         self.random = random.Random()
@@ -215,7 +218,8 @@ class Scheduler:
 
     def _restore(self, saved: Saved) -> None:
         """Undo what :meth:`_pick` applied to the engine."""
-        decide.restore(self.finder.state, saved)
+        state = self.finder.state
+        decide.restore(state, saved, self.index.current(state))
 
     def _pick(self, table: HostTable, query: HostQuery, consumers: Sequence[str],
               saved: Saved) -> Pick:
@@ -223,9 +227,11 @@ class Scheduler:
         the engine, the rows' previous values kept in ``saved`` for the caller to
         restore; a refusal's explanation instead of placements."""
         st = self.settings
-        choice = decide.Choice(st.filters, st.host_subset_size, st.max_attempts, self._top())
-        return decide.pick(self.finder.state, table, query, consumers, saved, choice,
-                           self.random)
+        choice = decide.Choice(st.filters, st.host_subset_size, st.max_attempts, self._top(),
+                               st.score_sample_percent, st.score_sample_minimum)
+        state = self.finder.state
+        return decide.pick(state, table, query, consumers, saved, choice, self.random,
+                           self.index.get(state, table))
 
     def adopt(self, picked: list[Placement], versions: dict[int, tuple[object, ...]],
               own: list[int]) -> None:

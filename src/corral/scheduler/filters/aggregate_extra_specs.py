@@ -21,6 +21,12 @@ class AggregateExtraSpecs(Filter):
     structural = True
 
     def mask(self, ctx: FilterContext) -> Mask:
+        if not ctx.query.aggregate_specs:
+            return np.ones(ctx.hosts.n, dtype=bool)
+        key = (self.name, tuple(sorted(ctx.query.aggregate_specs.items())))
+        return ctx.memo(key, lambda: self._mask(ctx))
+
+    def _mask(self, ctx: FilterContext) -> Mask:
         mask = np.ones(ctx.hosts.n, dtype=bool)
         for key, wanted in ctx.query.aggregate_specs.items():
             hit = np.zeros(ctx.hosts.n, dtype=bool)

@@ -23,7 +23,9 @@ class AvailabilityZone(Filter):
             return np.ones(ctx.hosts.n, dtype=bool)
         if zone not in ctx.hosts.zones:
             return np.zeros(ctx.hosts.n, dtype=bool)
-        return np.asarray(ctx.hosts.zone_code == ctx.hosts.zones.index(zone), dtype=bool)
+        code = ctx.hosts.zones.index(zone)
+        return ctx.memo((self.name, zone), lambda: np.asarray(ctx.hosts.zone_code == code,
+                                                              dtype=bool))
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:
         return f"not in availability zone {query.zone}", "not in the availability zone asked"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from corral.domain import scheduling as s
@@ -10,10 +12,26 @@ from corral.scheduler.plugin import Filter
 from corral.scheduler.query import FilterContext, Mask
 
 
+def since(now: float, down_after_s: float) -> float:
+    """The oldest heartbeat still fresh at ``now``: ``now - heartbeat <= down_after_s``
+    (as rounded) exactly when ``heartbeat >= since(...)``. The rounded difference only
+    falls as the heartbeat grows, so the fresh heartbeats are those from one value on;
+    it is found next to ``now - down_after_s`` (an ulp or two away), and the test is
+    then one comparison per host instead of a subtraction and a comparison."""
+    t = now - down_after_s
+    if not math.isfinite(t):
+        return t
+    while now - t > down_after_s:
+        t = math.nextafter(t, math.inf)
+    while now - math.nextafter(t, -math.inf) <= down_after_s:
+        t = math.nextafter(t, -math.inf)
+    return t
+
+
 def up(ctx: FilterContext) -> Mask:
     """Hosts not forced down whose last heartbeat is fresh (never heard from: down)."""
     h = ctx.hosts
-    fresh = (ctx.query.now - h.heartbeat) <= ctx.query.down_after_s  # NaN: False
+    fresh = h.heartbeat >= since(ctx.query.now, ctx.query.down_after_s)  # NaN: False
     return np.asarray(~h.forced_down & fresh, dtype=bool)
 
 

@@ -26,7 +26,10 @@ class NumInstances(Filter):
                       "overrides).", 50, 1, bounds.INT32_MAX, integer=True),)
 
     def mask(self, ctx: FilterContext) -> Mask:
-        return ctx.count_at_hosts(ctx.state.consumers) < ctx.hosts.max_instances
+        instances, cap = ctx.instances_at_hosts(), ctx.hosts.max_instances
+        if ctx.index is None:
+            return np.asarray(instances < cap, dtype=bool)
+        return ctx.kept(self.name, lambda h: np.asarray(instances[h] < cap[h], dtype=bool))
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:
         caps = sorted(set(hosts.max_instances.tolist()))

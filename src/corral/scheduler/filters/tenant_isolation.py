@@ -17,7 +17,10 @@ class TenantIsolation(Filter):
 
     def mask(self, ctx: FilterContext) -> Mask:
         allowed = ctx.hosts.tenants.get(ctx.query.project_id)
-        return ~ctx.hosts.isolated if allowed is None else ~ctx.hosts.isolated | allowed
+        # Every project that no aggregate names sees the same hosts: one mask for them.
+        key = (self.name, None if allowed is None else ctx.query.project_id)
+        return ctx.memo(key, lambda: ~ctx.hosts.isolated if allowed is None
+                        else ~ctx.hosts.isolated | allowed)
 
     def by_project(self, hosts: HostTable) -> bool:
         return bool(hosts.isolated.any())

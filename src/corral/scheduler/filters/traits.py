@@ -18,6 +18,13 @@ class Traits(Filter):
     structural = True
 
     def mask(self, ctx: FilterContext) -> Mask:
+        q = ctx.query
+        if not q.required_traits and not q.forbidden_traits:
+            return ctx.loaded.copy()
+        return ctx.memo((self.name, q.required_traits, q.forbidden_traits),
+                        lambda: self._mask(ctx))
+
+    def _mask(self, ctx: FilterContext) -> Mask:
         st = ctx.state
         n = st.n
         alive = st.alive[:n]

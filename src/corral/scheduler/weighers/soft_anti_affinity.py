@@ -4,8 +4,9 @@ members already on the host (fewer wins)."""
 from __future__ import annotations
 
 from corral.domain import scheduling as s
+from corral.scheduler.index import Column
 from corral.scheduler.plugin import Scored, Weigher
-from corral.scheduler.query import Floats, Ints
+from corral.scheduler.query import FilterContext, Floats, Ints
 
 
 class SoftAntiAffinity(Weigher):
@@ -14,10 +15,17 @@ class SoftAntiAffinity(Weigher):
     help = "Weight against group members on a host, for soft-anti-affinity groups (>= 0)."
     low = 0.0
 
+    columnar = True
+
     def raw(self, view: Scored, hosts: Ints, rows: Ints) -> Floats | None:
         if view.query.group_policy != s.SOFT_ANTI_AFFINITY:
             return None
         return -view.members[hosts].astype(float)
+
+    def column(self, ctx: FilterContext) -> Column | None:
+        if ctx.query.group_policy != s.SOFT_ANTI_AFFINITY:
+            return None
+        return ctx.column_of(-ctx.members.astype(float))
 
 
 WEIGHER = SoftAntiAffinity()
