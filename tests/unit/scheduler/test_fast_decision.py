@@ -268,17 +268,27 @@ def test_a_trait_change_reaches_the_cached_masks() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(now=st.floats(1e3, 4e9), down=st.floats(1.0, 1e6), back=st.floats(-10.0, 1e6),
+@given(now=st.floats(1e3, 4e9), down=st.floats(1.0, 4e9), back=st.floats(-10.0, 4e9),
        ulps=st.integers(-3, 3))
 def test_a_fresh_heartbeat_is_one_comparison(now: float, down: float, back: float,
                                              ulps: int) -> None:
-    """``heartbeat >= since(now, down)`` is ``now - heartbeat <= down``, to the last ulp."""
+    """``heartbeat >= since(now, down)`` is ``now - heartbeat <= down``, to the last ulp,
+    and since() answers at once, even where ``now - down`` is tiny next to ``now``."""
     beat = now - back
     if back == down or ulps:  # right at the edge, and a few ulps either side of it
         beat = now - down
         for _ in range(abs(ulps)):
             beat = math.nextafter(beat, math.inf if ulps > 0 else -math.inf)
-    assert (beat >= since(now, down)) == (now - beat <= down)
+    oldest = since(now, down)  # None: too far from now - down to step to (compared)
+    if oldest is not None:
+        assert (beat >= oldest) == (now - beat <= down)
+
+
+def test_since_gives_up_rather_than_stepping_for_ever() -> None:
+    """now - down far smaller than now: no threshold within reach (None, the filter
+    then compares differences); it used to step one ulp at a time for ages."""
+    assert since(1e6, 1e6 - 1e-3) is None
+    assert since(1e6, 60.0) is not None
 
 
 def test_the_sampling_mode_weighs_a_share_and_says_so() -> None:

@@ -12,26 +12,42 @@ from corral.scheduler.plugin import Filter
 from corral.scheduler.query import FilterContext, Mask
 
 
-def since(now: float, down_after_s: float) -> float:
+#: Steps of one ulp :func:`since` takes either side of ``now - down_after_s`` at most.
+SINCE_STEPS = 64
+
+
+def since(now: float, down_after_s: float) -> float | None:
     """The oldest heartbeat still fresh at ``now``: ``now - heartbeat <= down_after_s``
     (as rounded) exactly when ``heartbeat >= since(...)``. The rounded difference only
     falls as the heartbeat grows, so the fresh heartbeats are those from one value on;
     it is found next to ``now - down_after_s`` (an ulp or two away), and the test is
-    then one comparison per host instead of a subtraction and a comparison."""
+    then one comparison per host instead of a subtraction and a comparison. None when
+    it is not within SINCE_STEPS ulps (``now - down_after_s`` far smaller in magnitude
+    than ``now``): the caller then compares the differences."""
     t = now - down_after_s
     if not math.isfinite(t):
         return t
-    while now - t > down_after_s:
+    for _ in range(SINCE_STEPS):
+        if now - t <= down_after_s:
+            break
         t = math.nextafter(t, math.inf)
-    while now - math.nextafter(t, -math.inf) <= down_after_s:
-        t = math.nextafter(t, -math.inf)
-    return t
+    else:
+        return None
+    for _ in range(SINCE_STEPS):
+        lower = math.nextafter(t, -math.inf)
+        if now - lower > down_after_s:
+            return t
+        t = lower
+    return None
 
 
 def up(ctx: FilterContext) -> Mask:
     """Hosts not forced down whose last heartbeat is fresh (never heard from: down)."""
-    h = ctx.hosts
-    fresh = h.heartbeat >= since(ctx.query.now, ctx.query.down_after_s)  # NaN: False
+    h, q = ctx.hosts, ctx.query
+    oldest = since(q.now, q.down_after_s)
+    # NaN (never heard from) compares False either way.
+    fresh = h.heartbeat >= oldest if oldest is not None else \
+        q.now - h.heartbeat <= q.down_after_s
     return np.asarray(~h.forced_down & fresh, dtype=bool)
 
 
