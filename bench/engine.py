@@ -26,9 +26,10 @@ from functools import partial
 from corral.api.microversion import Version
 from corral.api.placement.allocation_candidates import render
 from corral.domain.capacity import Inventory
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.search import find_candidates
-from corral.engine.state import TRAIT_SHARING, FleetState, ProviderRecord
+from corral.engine.state import TRAIT_SHARING, FleetState
 from corral.services.candidates import CandidateFinder
 
 AGGS = [f"agg-{i}" for i in range(10)]

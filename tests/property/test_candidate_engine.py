@@ -34,9 +34,10 @@ from hypothesis import strategies as st
 
 from corral.domain.capacity import Inventory
 from corral.engine import search
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.search import find_candidates
-from corral.engine.state import TRAIT_SHARING, FleetState, ProviderRecord
+from corral.engine.state import TRAIT_SHARING, FleetState
 
 CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
 TRAITS = ("CUSTOM_A", "CUSTOM_B", "CUSTOM_C")

@@ -87,6 +87,21 @@ async def _audit_every(auditor: Auditor, seconds: int) -> None:
             log.exception("quota_audit_failed")
 
 
+def _operations(app: FastAPI, store: Store, metrics: HttpMetrics) -> None:
+    """/healthz and /metrics."""
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        ok = system.healthy(store)
+        return JSONResponse({"status": "ok" if ok else "unavailable", "version": __version__},
+                            status_code=200 if ok else 503,
+                            headers=None if ok else {"retry-after": "2"})
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
 def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     """Build the app. With no ``store`` one is opened from settings at start-up."""
     owned = store is None
@@ -118,16 +133,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
                   redirect_slashes=False,
                   exception_handlers={Exception: answer_unexpected})
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> JSONResponse:
-        ok = system.healthy(store)
-        return JSONResponse({"status": "ok" if ok else "unavailable", "version": __version__},
-                            status_code=200 if ok else 503,
-                            headers=None if ok else {"retry-after": "2"})
-
-    @app.get("/metrics", tags=["operations"])
-    def metrics_endpoint() -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+    _operations(app, store, metrics)
 
     # The Placement API and the scheduler answer from one engine (one lock, one refresh).
     finder = CandidateFinder(store)

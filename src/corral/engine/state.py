@@ -18,8 +18,7 @@ handful of rows after a claim, not the fleet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
@@ -27,55 +26,20 @@ import numpy.typing as npt
 
 from corral.domain import bounds
 from corral.domain.capacity import Inventory, usable_capacity
+from corral.engine.records import (
+    Names,
+    ProviderRecord,
+    Records,
+    Version,
+    names_of,
+)
+from corral.engine.trees import TreeQueries
 
 TRAIT_SHARING = "MISC_SHARES_VIA_AGGREGATE"
 #: Distinct trait sets kept decoded (see FleetState.traits_of).
 TRAIT_SETS = 4096
 #: How many row writes :meth:`FleetState.changed_since` can look back over.
 CHANGE_LOG = 1 << 16
-
-#: A provider's version: (generation, updated_at in microseconds, parent id, root id),
-#: 0 for no parent. What the store's version reads return (persistence/snapshot.py).
-Version = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderRecord:
-    """One provider as a Python object: what :meth:`FleetState.apply` takes and
-    :meth:`FleetState.record` rebuilds (the state keeps no such object)."""
-
-    id: int
-    uuid: str
-    generation: int
-    parent_id: int | None
-    root_id: int
-    inventories: dict[str, Inventory] = field(default_factory=dict)
-    used: dict[str, int] = field(default_factory=dict)
-    traits: frozenset[str] = frozenset()
-    aggregates: frozenset[str] = frozenset()
-    version: tuple[object, ...] = ()
-    """(generation, updated_at microseconds, parent id or 0, root id), or () when unknown."""
-    consumers: int = 0
-    """How many consumers hold allocations here (a host's instance count)."""
-
-
-class Names:
-    """A growing name -> column index map."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.names: list[str] = []
-
-    def get(self, name: str) -> int:
-        found = self.index.get(name)
-        if found is None:
-            found = self.index[name] = len(self.names)
-            self.names.append(name)
-        return found
-
-    def __len__(self) -> int:
-        return len(self.names)
-
 
 G = TypeVar("G", bound=np.generic)
 
@@ -100,36 +64,7 @@ def _grown(a: npt.NDArray[G], shape: tuple[int, ...], fill: float) -> npt.NDArra
     return out
 
 
-def _bits_of(names: Iterable[str], index: dict[str, int], words: int) -> npt.NDArray[np.uint64]:
-    out = np.zeros(words, dtype=np.uint64)
-    for name in names:
-        i = index[name]
-        out[i // 64] |= np.uint64(1 << (i % 64))
-    return out
-
-
-def _names_of(words: npt.NDArray[np.uint64], names: Names) -> frozenset[str]:
-    bits = np.unpackbits(words.view(np.uint8), bitorder="little")
-    return frozenset(names.names[i] for i in np.flatnonzero(bits) if i < len(names))
-
-
-class Records:
-    """``state.records[row]``: the provider of a row built on demand (None when dead)."""
-
-    def __init__(self, state: FleetState) -> None:
-        self.state = state
-
-    def __getitem__(self, row: int) -> ProviderRecord | None:
-        return self.state.record(int(row))
-
-    def __len__(self) -> int:
-        return self.state.n
-
-    def __iter__(self) -> Iterator[ProviderRecord | None]:
-        return (self.state.record(row) for row in range(self.state.n))
-
-
-class FleetState:
+class FleetState(TreeQueries):
     """The columnar fleet. Not thread-safe: callers hold a lock around use and refresh."""
 
     # Columns, set by _alloc and grown by _ensure_shape (declared for the type checker).
@@ -434,7 +369,7 @@ class FleetState:
             parent_id=parent_id or None, root_id=int(self.root_id[row]) or int(self.ids[row]),
             inventories=inventories, used=used,
             traits=self.traits_of(row),
-            aggregates=_names_of(self.agg_bits[row], self.aggregates),
+            aggregates=names_of(self.agg_bits[row], self.aggregates),
             version=self.version_of(row), consumers=int(self.consumers[row]))
 
     def capacity_of(self, row: int, col: int) -> int:
@@ -451,64 +386,5 @@ class FleetState:
         if found is None:
             if len(self._trait_sets) >= TRAIT_SETS:
                 self._trait_sets.clear()
-            found = self._trait_sets[key] = _names_of(self.trait_bits[row], self.traits)
+            found = self._trait_sets[key] = names_of(self.trait_bits[row], self.traits)
         return found
-
-    # -- queries used by the search ---------------------------------------------------------
-
-    def has_trait(self, name: str) -> npt.NDArray[np.bool_]:
-        i = self.traits.index.get(name)
-        if i is None:
-            return np.zeros(self.n, dtype=bool)
-        word = self.trait_bits[: self.n, i // 64]
-        return np.asarray((word & np.uint64(1 << (i % 64))) != 0, dtype=bool)
-
-    def in_aggregates(self, uuids: Iterable[str]) -> npt.NDArray[np.bool_]:
-        """Providers in any of ``uuids``."""
-        mask = np.zeros(self.agg_bits.shape[1], dtype=np.uint64)
-        for u in uuids:
-            i = self.aggregates.index.get(u)
-            if i is not None:
-                mask[i // 64] |= np.uint64(1 << (i % 64))
-        if not mask.any():
-            return np.zeros(self.n, dtype=bool)
-        return np.asarray((self.agg_bits[: self.n] & mask).any(axis=1), dtype=bool)
-
-    def sharing_links(self) -> dict[int, npt.NDArray[np.bool_]]:
-        """For each live sharing provider row: a mask of the tree roots it serves.
-
-        A sharing provider serves a tree when it shares an aggregate with any provider
-        of that tree.
-        """
-        if self.sharing_links_cache is not None:
-            return self.sharing_links_cache
-        links: dict[int, npt.NDArray[np.bool_]] = {}
-        n = self.n
-        for s in np.flatnonzero(self.sharing[:n] & self.alive[:n]):
-            touching = (self.agg_bits[:n] & self.agg_bits[s]).any(axis=1) & self.alive[:n]
-            touching[s] = False
-            roots = np.zeros(n, dtype=bool)
-            roots[self.root[:n][touching]] = True
-            links[int(s)] = roots
-        self.sharing_links_cache = links
-        return links
-
-    def subtree_of(self, row: int) -> npt.NDArray[np.bool_]:
-        """Mask of ``row`` and all its descendants."""
-        n = self.n
-        mask = np.zeros(n, dtype=bool)
-        mask[row] = True
-        tree = np.flatnonzero((self.root[:n] == self.root[row]) & self.alive[:n])
-        changed = True
-        while changed:
-            grow = tree[(~mask[tree]) & (self.parent[tree] >= 0)]
-            grow = grow[mask[self.parent[grow]]]
-            changed = grow.size > 0
-            mask[grow] = True
-        return mask
-
-    def ancestors(self, row: int) -> list[int]:
-        out = [row]
-        while self.parent[out[-1]] >= 0:
-            out.append(int(self.parent[out[-1]]))
-        return out

@@ -23,24 +23,30 @@ A candidate is advice: the claim that follows re-checks capacity under a lock.
 from __future__ import annotations
 
 import ctypes
-import functools
 import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from corral.domain import bounds
 from corral.domain.model import ProviderSnapshot, micros
-from corral.engine.request import Candidate, CandidateRequest
+from corral.engine.records import ProviderRecord, Version
+from corral.engine.request import CandidateRequest
 from corral.engine.search import MAX_COMBINATIONS_PER_TREE, Search
-from corral.engine.state import FleetState, ProviderRecord, Version
+from corral.engine.state import FleetState
 from corral.services import catalog
+from corral.services.candidate_render import (
+    AllocationRequest,
+    ProviderSummary,
+    one_per_allocation,
+    render,
+    without_limit,
+)
 from corral.services.stores import CatalogStore, SnapshotStore, Store
 
 log = structlog.get_logger("corral.candidates")
@@ -52,21 +58,6 @@ MAX_FEED_STEP = 10_000
 #: Providers read and applied together when loading many (bounds the Python objects
 #: alive at once: the engine itself keeps none).
 LOAD_CHUNK = 5000
-
-
-@dataclass(frozen=True)
-class ProviderSummary:
-    uuid: str
-    parent_uuid: str | None
-    root_uuid: str
-    resources: dict[str, tuple[int, int]]  # class -> (capacity, used)
-    traits: list[str]
-
-
-@dataclass(frozen=True)
-class AllocationRequest:
-    allocations: dict[str, dict[str, int]]
-    mappings: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -343,17 +334,17 @@ class CandidateFinder:
                 limit = max_candidates if limit is None else min(limit, max_candidates)
             # Only candidates of several groups can differ in their mappings alone.
             distinct = distinct_allocations and len(req.groups) > 1
-            search_req = req if not (randomize or distinct) else _without_limit(req)
+            search_req = req if not (randomize or distinct) else without_limit(req)
             search = Search(self.state, search_req)
             found = search.candidates(search_req.limit)
             if search.truncated_trees:
                 log.warning("candidate_trees_truncated", trees=search.truncated_trees,
                             combinations_examined_per_tree=MAX_COMBINATIONS_PER_TREE)
             if distinct:
-                found = _distinct_allocations(found)
+                found = one_per_allocation(found)
             if limit is not None and len(found) > limit:
                 found = random.sample(found, limit) if randomize else found[:limit]
-            result = self._render(found, req, requested_classes_only)
+            result = render(self.state, found, req, requested_classes_only)
             elapsed = (time.perf_counter() - started) * 1000
         return CandidateResult(result[0], result[1], elapsed)
 
@@ -365,80 +356,6 @@ class CandidateFinder:
         catalog.check_names_exist(repo, (rc for g in req.groups for rc, _ in g.resources),
                                   traits, classes_where=" in resources parameter",
                                   traits_where=" in query parameters")
-
-    def _render(self, found: list[Candidate], req: CandidateRequest, requested_only: bool
-                ) -> tuple[list[AllocationRequest], dict[str, ProviderSummary]]:
-        st = self.state
-        uuid_of = st.uuid_of
-        requests = [AllocationRequest(
-            {uuid_of[row]: res for row, res in c.allocations.items()},
-            {sfx: [uuid_of[row] for row in rows] for sfx, rows in c.mappings.items()})
-            for c in found]
-        rows = {row for c in found for row in c.allocations}
-        rows |= {row for c in found for rs in c.mappings.values() for row in rs}
-        if req.nested and rows:
-            n = st.n
-            roots = np.zeros(n, dtype=bool)
-            roots[st.root[np.fromiter(rows, dtype=np.int64)]] = True
-            rows |= set(np.flatnonzero(st.alive[:n] & roots[st.root[:n]]).tolist())
-        wanted = {rc for g in req.groups for rc, _ in g.resources}
-        names = st.classes.names
-        # Columns in class-name order, as summaries list them; the rows' columns read at
-        # once (a handful of array reads, not one per provider and class).
-        cols = sorted(range(st.capacity.shape[1]), key=lambda c: names[c] if c < len(names)
-                      else "")
-        cols = [c for c in cols if c < len(names)
-                and (not requested_only or names[c] in wanted)]
-        order = sorted(rows)
-        at = np.array(order, dtype=np.int64)
-        alive, parents, roots = (st.alive[at].tolist(), st.parent[at].tolist(),
-                                 st.root[at].tolist())
-        has, capacity, used = st.has[at].tolist(), st.capacity[at].tolist(), st.used[at].tolist()
-        summaries: dict[str, ProviderSummary] = {}
-        for i, row in enumerate(order):
-            if not alive[i]:
-                continue
-            # A capacity at the arrays' ceiling is shown as written.
-            resources = {names[c]: (capacity[i][c] if capacity[i][c] < bounds.ENGINE_CAPACITY_MAX
-                                    else st.capacity_of(row, c), used[i][c])
-                         for c in cols if has[i][c]}
-            uuid = uuid_of[row]
-            summaries[uuid] = ProviderSummary(
-                uuid, uuid_of[parents[i]] if parents[i] >= 0 else None,
-                uuid_of[roots[i]] or uuid, resources, _sorted_traits(st.traits_of(row)))
-        return requests, summaries
-
-
-@functools.lru_cache(maxsize=4096)
-def _trait_list(traits: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(traits, key=_trait_order))
-
-
-def _sorted_traits(traits: frozenset[str]) -> list[str]:
-    """``traits`` in the order summaries list them (sorted once per distinct set)."""
-    return list(_trait_list(traits))
-
-
-def _trait_order(name: str) -> tuple[bool, str]:
-    """Standard traits before custom ones, as Placement lists them (in the order its
-    database holds them: the standard catalogue is written first); by name within each."""
-    return name.startswith("CUSTOM_"), name
-
-
-def _without_limit(req: CandidateRequest) -> CandidateRequest:
-    return replace(req, limit=None)
-
-
-def _distinct_allocations(found: list[Candidate]) -> list[Candidate]:
-    seen: set[frozenset[tuple[int, str, int]]] = set()
-    out = []
-    for c in found:
-        key = frozenset((row, rc, n) for row, res in c.allocations.items() for rc, n in res.items())
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
-
 
 def _release_free_memory() -> None:
     """Hand the memory a large load freed back to the system (glibc keeps it otherwise:

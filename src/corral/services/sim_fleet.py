@@ -20,7 +20,8 @@ from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
 from corral.domain.hosts import DISABLED_TRAIT
 from corral.domain.overcommit import KEYS, host_inventories
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.records import ProviderRecord
+from corral.engine.state import FleetState
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable
 from corral.services.flavors import list_flavors
 from corral.services.host_table import policy_of

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from corral.domain.capacity import Inventory
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.engine.search import find_candidates
-from corral.engine.state import TRAIT_SHARING, FleetState, ProviderRecord
+from corral.engine.state import TRAIT_SHARING, FleetState
 
 Shown = set[tuple[frozenset[tuple[str, str, int]], frozenset[tuple[str, frozenset[str]]]]]
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from corral.domain.capacity import Inventory
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.records import ProviderRecord
+from corral.engine.state import FleetState
 from corral.scheduler.explain import Explainer
 from corral.scheduler.explanation import Bucket
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable, Policy

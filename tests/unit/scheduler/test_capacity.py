@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.domain.capacity import Inventory
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.state import FleetState
 from corral.scheduler import capacity as cap
 from corral.scheduler.filters import FILTER_NAMES
 from corral.scheduler.hosts import HostTable, Policy

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from corral.domain import scheduling as s
 from corral.domain.capacity import Inventory
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.state import FleetState
 from corral.scheduler import fast
 from corral.scheduler.filters import FILTER_NAMES
 from corral.scheduler.filters.compute import since

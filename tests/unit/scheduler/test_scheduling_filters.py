@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from corral.domain.capacity import Inventory
 from corral.domain.overcommit import Defaults, resolve_all
+from corral.engine.records import ProviderRecord
 from corral.engine.request import CandidateRequest, RequestGroup
-from corral.engine.state import FleetState, ProviderRecord
+from corral.engine.state import FleetState
 from corral.scheduler.filters import FILTER_NAMES
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable, Policy
 from corral.scheduler.query import FilterContext, HostQuery

@@ -11,7 +11,6 @@ from corral.scheduler.explanation import Bucket, Evidence
 from corral.scheduler.plugin import Filter
 from corral.scheduler.query import FilterContext, Mask
 
-
 #: Steps of one ulp :func:`since` takes either side of ``now - down_after_s`` at most.
 SINCE_STEPS = 64
 

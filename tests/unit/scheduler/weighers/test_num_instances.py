@@ -3,7 +3,7 @@ off (0) by default."""
 
 from __future__ import annotations
 
-from corral.engine.state import ProviderRecord
+from corral.engine.records import ProviderRecord
 from corral.scheduler.hosts import HostInfo
 from corral.scheduler.weighers.num_instances import WEIGHER
 

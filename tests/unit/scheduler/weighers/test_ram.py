@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from corral.domain.capacity import Inventory
-from corral.engine.state import ProviderRecord
+from corral.engine.records import ProviderRecord
 from corral.scheduler.hosts import HostInfo
 from corral.scheduler.weighers import WEIGHERS
 from corral.scheduler.weighers.ram import WEIGHER
