@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from corral.domain.capacity import Inventory
-
-if TYPE_CHECKING:
-    from corral.engine.state import FleetState
 
 #: A provider's version: (generation, updated_at in microseconds, parent id, root id),
 #: 0 for no parent. What the store's version reads return (persistence/snapshot.py).
@@ -64,10 +61,18 @@ def names_of(words: npt.NDArray[np.uint64], names: Names) -> frozenset[str]:
     return frozenset(names.names[i] for i in np.flatnonzero(bits) if i < len(names))
 
 
+class RecordSource(Protocol):
+    """What builds a row's provider (FleetState)."""
+
+    @property
+    def n(self) -> int: ...
+    def record(self, row: int) -> ProviderRecord | None: ...
+
+
 class Records:
     """``state.records[row]``: the provider of a row built on demand (None when dead)."""
 
-    def __init__(self, state: FleetState) -> None:
+    def __init__(self, state: RecordSource) -> None:
         self.state = state
 
     def __getitem__(self, row: int) -> ProviderRecord | None:
