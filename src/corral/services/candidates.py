@@ -53,6 +53,8 @@ log = structlog.get_logger("corral.candidates")
 
 #: Seconds between full checks of every provider's version.
 RECONCILE_S = 5.0
+#: ... and at least this many times as long as the last check's reads took.
+CHECK_SPACING = 20.0
 #: A refresh that finds more feed entries than this reloads by the full check instead.
 MAX_FEED_STEP = 10_000
 #: Providers read and applied together when loading many (bounds the Python objects
@@ -114,15 +116,15 @@ class CandidateFinder:
 
         Follows the change feed. The first refresh (and one finding the feed ran more
         than MAX_FEED_STEP ahead) loads by the full check, here; otherwise a full check
-        due is started in the background and this returns without waiting for it.
-        """
+        due is started in the background and this returns without waiting for it."""
         head = repo.last_provider_change()
         now = time.monotonic()
         if self.change_seen is None or head - self.change_seen > MAX_FEED_STEP:
             loaded = self._check_in(repo, self.state.version, locked=True).reloaded
             self.change_seen, self.reconciled, self.gaps = head, now, {}
             return loaded
-        if now - self.reconciled >= RECONCILE_S:
+        last = self.last_check.read_s if self.last_check else 0.0
+        if now - self.reconciled >= max(RECONCILE_S, CHECK_SPACING * last):
             self.reconciled = now
             self._start_check()
         if head == self.change_seen and not self.gaps:
@@ -152,7 +154,7 @@ class CandidateFinder:
     def check(self) -> CheckReport:
         """Compare every provider's version with the store's now and reload what differs
         (a change the feed missed); in the calling thread, reading outside ``lock``.
-        The background check runs this every RECONCILE_S."""
+        The background check runs this every RECONCILE_S (or CHECK_SPACING x its reads)."""
         with self._checking:
             since = self.state.version  # rows written after this are left alone
             with self.store.read() as repo:

@@ -94,6 +94,7 @@ def test_a_full_check_due_runs_in_the_background_not_in_the_refresh(
     finder.refresh()
     _grow_unseen(other, a, 8)
     monkeypatch.setattr(candidates, "RECONCILE_S", 0.0)  # every refresh finds a check due
+    monkeypatch.setattr(candidates, "CHECK_SPACING", 0.0)
     with finder.lock:  # as a query or a boot holds it
         with store.read() as repo:
             finder.refresh_in(repo)
