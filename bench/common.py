@@ -482,10 +482,15 @@ def run_lean(base: str, requests: Sequence[Request], connections: int,
     raw sockets (one request in flight per connection). Returns the load and the CPU
     seconds the generator itself used, so a report can say what the server was left.
     """
+    return drive(_lean_worker, (base, list(requests), connections, expect))
+
+
+def drive(worker: Any, args: tuple[Any, ...]) -> tuple[Load, float]:
+    """Run a load generator ``worker(*args, out)`` in a spawned process: the load, and the
+    CPU seconds the generator used (an unexpected response ends the benchmark)."""
     ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
-    proc = ctx.Process(target=_lean_worker, args=(base, list(requests), connections, expect,
-                                                  out), daemon=True)
+    proc = ctx.Process(target=worker, args=(*args, out), daemon=True)
     proc.start()
     try:
         latencies, failures, started, ended, cpu = out.get(timeout=3600)

@@ -161,20 +161,7 @@ def _spread_worker(bases: list[str], requests: list[common.Request], connections
 
 def run_spread(bases: list[str], requests: Sequence[common.Request],
                connections: int) -> tuple[common.Load, float]:
-    ctx = multiprocessing.get_context("spawn")
-    out: Any = ctx.Queue()
-    proc = ctx.Process(target=_spread_worker, args=(bases, list(requests), connections, out),
-                       daemon=True)
-    proc.start()
-    try:
-        latencies, failures, started, ended, cpu = out.get(timeout=3600)
-    finally:
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-    if failures:
-        raise SystemExit("unexpected responses:\n" + "\n".join(failures[:10]))
-    return common.Load(len(latencies), ended - started, latencies), cpu
+    return common.drive(_spread_worker, (bases, list(requests), connections))
 
 
 def conflicts(bases: list[str]) -> float:
