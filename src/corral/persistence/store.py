@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from corral.domain.errors import StoreUnavailable
 from corral.logging import redact
-from corral.persistence import migrations
+from corral.persistence import checkpoint, migrations
 from corral.persistence.repository import Repository
 from corral.persistence.revisions import read_revision
 
@@ -63,6 +63,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run on the store's own thread (persistence/checkpoint.py).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={checkpoint.BACKSTOP_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -115,6 +117,9 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._checkpointer = (checkpoint.Checkpointer(self)
+                              if database not in (None, "", ":memory:") else None)
 
     @property
     def backend(self) -> str:
@@ -182,6 +187,8 @@ class Store:
         ping(self)
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 
