@@ -8,6 +8,7 @@ may not see) and the database is exactly as it was, row for row.
 The reach of a caller by kind of action:
 
     kind      admin  project-admin of P      member of P   reader of P
+    operate   all    -                       -             -
     any       all    all                     all           all
     read      all    P and its descendants   P             P
     write     all    P and its descendants   P             -
@@ -23,12 +24,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from corral.persistence import Store
+from corral.domain.tokens import SECRET_PREFIX
+from corral.persistence import Store, tables
+from corral.persistence.clock import utcnow
+from corral.services import tokens as token_svc
 
 from .test_flavors import ADMIN
 from .test_instances import add_host
@@ -48,6 +54,8 @@ def reach(role: str, home: str | None, kind: str) -> set[str]:
     """The projects a caller may act on with an action of ``kind``."""
     if role == "admin" or kind == "any":
         return ALL
+    if kind == "operate":  # the routes of the fleet's operators and agents (hosts)
+        return set()
     assert home is not None
     if role == "project-admin":
         return subtree(home) - {home} if kind == "manage" else subtree(home)
@@ -98,7 +106,7 @@ class Action:
     target project, any other ``{...}`` the id ``setup`` made in it (as admin first)."""
 
     name: str
-    kind: str  # any | read | write | manage | delegate
+    kind: str  # operate | any | read | write | manage | delegate
     route: str
     body: Body | None = None
     setup: Callable[[World, str], str] | None = None
@@ -157,6 +165,11 @@ ACTIONS = [
     Action("list tokens", "delegate", "GET /v1/tokens", by_query=True),
     Action("revoke token", "delegate", "DELETE /v1/tokens/{token_id}",
            setup=World.token_in, refused=BY_ID),
+    # Hosts are the operators' (and their agents'): no project reaches them.
+    Action("heartbeat hosts", "operate", "POST /v1/hosts/heartbeats",
+           lambda w, p: {"hosts": ["h1", "h2"]}),
+    Action("heartbeat a host", "operate", "POST /v1/hosts/{name}/heartbeat",
+           setup=lambda w, p: "h1"),
 ]
 
 
@@ -206,6 +219,45 @@ def test_no_role_reaches_outside_its_scope(world: World, action: Action) -> None
             elif snapshot(world.store) != before:
                 wrong.append("changed the database " + who)
     assert not wrong, "\n".join(wrong)
+
+
+def _strangers(world: World) -> dict[str, dict[str, str]]:
+    """Callers no route may serve: no token, an empty one, a made-up stored secret, a
+    stored admin token revoked after it was used (so this process had it cached) and an
+    expired one."""
+    made = token_svc.create_token(world.store, role="admin", project_id=None)
+    revoked = {"x-auth-token": made.secret}
+    assert world.client.get("/v1/flavors", headers=revoked).status_code == 200
+    r = world.client.delete(f"/v1/tokens/{made.token.uuid}", headers=ADMIN)
+    assert r.status_code == 204, r.text
+    expired = token(world.store, "admin", None, expires_in_days=1)
+    with world.store.write() as repo:
+        repo.conn.execute(update(tables.api_tokens).where(
+            tables.api_tokens.c.revoked_at.is_(None)).values(
+            expires_at=utcnow() - timedelta(seconds=1)))
+    return {"no token": {}, "empty token": {"x-auth-token": ""},
+            "unknown secret": {"x-auth-token": SECRET_PREFIX + "x" * 43},
+            "revoked": revoked, "expired": expired}
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=str)
+def test_no_token_or_an_unusable_one_is_401_on_every_route(world: World,
+                                                          action: Action) -> None:
+    """Every route (the heartbeats and the lean boot route too) refuses an
+    unauthenticated caller with the same 401 body, whatever the body, writing nothing."""
+    thing = action.setup(world, "team-a1") if action.setup else ""
+    strangers = _strangers(world)
+    reference = world.client.get("/v1/flavors", headers={}).json()["error"]
+    reference.pop("request_id")
+    before = snapshot(world.store)
+    for who, headers in strangers.items():
+        r = action.call(world, headers, "team-a1", thing)
+        assert r.status_code == 401, (who, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/json", (who, r.headers)
+        error = r.json()["error"]
+        assert error.pop("request_id") == r.headers["x-openstack-request-id"], who
+        assert error == reference, (who, error)
+    assert snapshot(world.store) == before
 
 
 def test_the_reach_table_itself() -> None:
