@@ -132,3 +132,16 @@ def test_bulk_heartbeats_refuse_bad_input_naming_the_field(v1: V1) -> None:
         assert_v1_error(v1.post("/hosts/heartbeats", json=body), 400, field=field)
     # Nothing half-written: a refused request recorded no heartbeat.
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == before
+
+
+@SQLITE_ONLY
+def test_the_bulk_route_describes_its_limit(v1: V1) -> None:
+    """/openapi.json says what the route enforces: at most 1,000 names, each a string (a
+    client generated from the description, or a fuzzer, then knows where 400 starts)."""
+    doc = v1.client.get("/openapi.json").json()
+    body = doc["paths"]["/v1/hosts/heartbeats"]["post"]["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    hosts = doc["components"]["schemas"][ref]["properties"]["hosts"]
+    assert hosts["type"] == "array" and hosts["items"]["type"] == "string", hosts
+    assert hosts["maxItems"] == 1000, hosts
+    assert doc["components"]["schemas"][ref]["required"] == ["hosts"]

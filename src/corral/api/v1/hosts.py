@@ -61,8 +61,11 @@ class HostReportBody(Body):
 
 
 class HeartbeatsBody(Body):
+    # The limit is documented as maxItems, and enforced by services/liveness.py (whose
+    # refusal says, in corral's words, to send the rest in another request).
     hosts: list[StrictStr] = Field(
-        description=f"Names of the hosts heard from, at most {liveness.MAX_HEARTBEAT_HOSTS}.")
+        description=f"Names of the hosts heard from, at most {liveness.MAX_HEARTBEAT_HOSTS}.",
+        json_schema_extra={"maxItems": liveness.MAX_HEARTBEAT_HOSTS})
 
 
 class HostPatchBody(Body):
