@@ -235,3 +235,4 @@ def test_heartbeats_through_two_servers_are_all_recorded(store: Store, tmp_path:
     finally:
         for s in servers:
             s.stop()
+

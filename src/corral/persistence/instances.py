@@ -54,6 +54,7 @@ class InstanceQueries:
     if TYPE_CHECKING:
         def bump_revision(self, name: str) -> None: ...
         def next_in(self, name: str) -> int: ...
+        def lock_hosts(self, ids: Iterable[int]) -> None: ...
 
     # -- what the scheduler reads of hosts ---------------------------------------------------
 
@@ -83,6 +84,9 @@ class InstanceQueries:
         if not failed and not self.conn.execute(
                 select(_h.c.id).where(_h.c.id == host_id, _h.c.failed_builds != 0)).first():
             return  # the common case (a build succeeded where none failed): no write
+        # The host's row before the host_rows sequence, as every host write takes them
+        # (persistence/hosts.py): the other order deadlocks with a host report.
+        self.lock_hosts([host_id])
         self.conn.execute(query.values(failed_builds=value, row_seq=self.next_in(HOST_ROWS)))
 
     # -- instances ---------------------------------------------------------------------------
