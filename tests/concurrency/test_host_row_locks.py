@@ -1,13 +1,17 @@
-"""Host rows and the host_rows change sequence: every write takes them in one order.
+"""Host rows on PostgreSQL: the writes that lock them never wait on each other in a cycle.
 
 Each write to a host's row stamps it with the next value of the ``host_rows`` sequence
-(persistence/revisions.py), a row of its own that the transaction holds until it
-commits. A transaction that took the sequence before the host's row waits for a host
-report that took them the other way round, which waits for it: PostgreSQL aborts one
-(a 500). A real ``corral serve`` on PostgreSQL, with the host's row held here so that
-the interleaving is forced rather than hoped for.
-"""
+(persistence/revisions.py), a row of its own held until commit: a transaction that
+took the sequence before the host's row deadlocked with a host report, which takes
+them the other way round. A heartbeat flush locks the hosts it records; a boot takes a
+key share lock on each host it inserts an instance on (the foreign key): a flush's lock
+must not exclude those, or a boot placing on hosts out of id order and a flush wait on
+each other. PostgreSQL aborts one transaction of such a cycle: a 500.
 
+A real ``corral serve`` on PostgreSQL; a host's row is held here until the requests
+are queued in the order that closes the cycle, so the interleaving is forced rather
+than hoped for.
+"""
 from __future__ import annotations
 
 import threading
@@ -74,5 +78,51 @@ def test_a_failed_build_and_a_host_report_at_once_do_not_deadlock(
         assert answers["report"].status_code == 200, answers["report"].text
         assert answers["build"].status_code == 200, answers["build"].text
         assert answers["build"].json()["state"] == "error", answers["build"].text
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
+        store: Store, tmp_path: Path) -> None:
+    """A boot's instances reference their hosts (a foreign key: PostgreSQL takes a key
+    share lock on each host's row as each instance is inserted, in placement order); a
+    heartbeat flush locks the hosts it records in id order. If the flush's lock
+    excluded key share locks, a boot placing on the second host then the first would
+    wait for the flush, which waits for it. The first host's row is held here until
+    the flush waits for it and the boot is queued behind it, then let go."""
+    server = start_server(store_url(store), tmp_path / "s0")
+    try:
+        with v1_client(server) as api:
+            # Spread puts the first instance on kb (more room), the second on ka (a tie
+            # then, broken by name): instances are inserted kb first, ka (lower id) next.
+            for name, slots in (("ka", 9), ("kb", 10)):
+                r = api.put(f"/v1/hosts/{name}", json=host_size(slots))
+                assert r.status_code == 201, r.text
+        flavor = add_flavor(server)
+        answers: dict[str, httpx.Response] = {}
+
+        def send(what: str, method: str, path: str, body: dict[str, Any]) -> None:
+            with v1_client(server) as api:
+                answers[what] = api.request(method, path, json=body)
+
+        flush = threading.Thread(target=send, args=(
+            "flush", "POST", "/v1/hosts/heartbeats", {"hosts": ["ka", "kb"]}))
+        boot = threading.Thread(target=send, args=(
+            "boot", "POST", "/v1/instances", {"name": "vm", "flavor": flavor, "count": 2,
+                                              "project_id": PROJECT}))
+        with store.engine.connect() as conn, conn.begin():
+            conn.execute(select(tables.hosts.c.id).where(tables.hosts.c.name == "ka")
+                         .with_for_update())
+            flush.start()
+            _until(lambda: _waiting_on_locks(store) >= 1, "the flush waiting for ka")
+            boot.start()
+            _until(lambda: _waiting_on_locks(store) >= 2, "the boot waiting for ka too")
+        flush.join(WAIT_S)
+        boot.join(WAIT_S)
+        assert answers["flush"].status_code == 200, answers["flush"].text
+        assert answers["boot"].status_code == 201, answers["boot"].text
+        hosts = [i["host"] for i in answers["boot"].json()["instances"]]
+        assert hosts == ["kb", "ka"], hosts  # the order the test is about
     finally:
         server.stop()

@@ -115,8 +115,11 @@ _RECORD_BEATS = {
     "sqlite": Prepared(update(_h).where(_BY_NAMES).values(last_heartbeat=bindparam("when"))
                        .returning(_h.c.id, _h.c.name)),
     "postgresql": Prepared(
+        # FOR NO KEY UPDATE, not FOR UPDATE: the key share lock a boot takes on each
+        # host it inserts an instance on (the foreign key) must not wait for a flush,
+        # or a boot placing on hosts out of id order and a flush deadlock.
         update(_h).where(_h.c.id.in_(select(_h.c.id).where(_BY_NAMES).order_by(_h.c.id)
-                                     .with_for_update().scalar_subquery()))
+                                     .with_for_update(key_share=True).scalar_subquery()))
         .values(last_heartbeat=bindparam("when")).returning(_h.c.id, _h.c.name)),
 }
 _LOG_FLUSH = Prepared(insert(_hb))
@@ -194,7 +197,8 @@ class HostQueries:
         heartbeat_flushes row stamped with this transaction's beats sequence; returns the
         names that are hosts (the others are not). On PostgreSQL the rows are locked in
         id order, as :meth:`lock_hosts` does, so a flush never deadlocks with an
-        operator's change."""
+        operator's change, and only against other writes of the row (FOR NO KEY
+        UPDATE), so never with a boot inserting instances on them."""
         wanted = sorted(set(names))
         if not wanted:
             return set()
