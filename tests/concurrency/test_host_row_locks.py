@@ -126,3 +126,41 @@ def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
         assert hosts == ["kb", "ka"], hosts  # the order the test is about
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_host_report_and_a_boot_on_that_host_do_not_deadlock(
+        store: Store, tmp_path: Path) -> None:
+    """A host report locks the host's row, then writes its provider's inventory; a boot
+    locks the provider to claim, then inserts the instance (a key share lock on the
+    host's row). If the report's lock excluded key share locks, each would wait for the
+    other. The provider's row is held here until the boot and then the report are
+    queued on it, then let go."""
+    server = start_server(store_url(store), tmp_path / "s0")
+    try:
+        (host,) = add_hosts(server, "kr", count=1, slots=10)
+        flavor = add_flavor(server)
+        answers: dict[str, httpx.Response] = {}
+
+        def send(what: str, method: str, path: str, body: dict[str, Any]) -> None:
+            with v1_client(server) as api:
+                answers[what] = api.request(method, path, json=body)
+
+        boot = threading.Thread(target=send, args=(
+            "boot", "POST", "/v1/instances", {"name": "vm", "flavor": flavor,
+                                              "project_id": PROJECT}))
+        report = threading.Thread(target=send, args=(
+            "report", "PUT", f"/v1/hosts/{host}", {**host_size(10), "vcpus": 32}))
+        rp = tables.resource_providers
+        with store.engine.connect() as conn, conn.begin():
+            conn.execute(select(rp.c.id).where(rp.c.name == host).with_for_update())
+            boot.start()
+            _until(lambda: _waiting_on_locks(store) >= 1, "the boot waiting for the provider")
+            report.start()
+            _until(lambda: _waiting_on_locks(store) >= 2, "the report waiting for it too")
+        boot.join(WAIT_S)
+        report.join(WAIT_S)
+        assert answers["boot"].status_code == 201, answers["boot"].text
+        assert answers["report"].status_code == 200, answers["report"].text
+    finally:
+        server.stop()

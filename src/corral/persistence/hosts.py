@@ -160,11 +160,17 @@ class HostQueries:
         return [_host_row(row) for row in self.conn.execute(query)]
 
     def lock_hosts(self, ids: Iterable[int]) -> None:
-        """Lock host rows until the transaction ends (PostgreSQL; a no-op on SQLite)."""
+        """Lock host rows until the transaction ends (PostgreSQL; a no-op on SQLite).
+
+        FOR NO KEY UPDATE: it orders every write of host rows, but lets a boot take the
+        key share lock of the instances' foreign key. A boot holds its providers when it
+        inserts its instances, and a host write goes on to the host's provider: if the
+        one waited for the other's lock on the host, they would deadlock. (A delete of
+        the row still waits for those boots: the DELETE takes the stronger lock.)"""
         wanted = sorted(set(ids))
         if wanted and self.conn.dialect.name == "postgresql":
             self.conn.execute(select(_h.c.id).where(_h.c.id.in_(wanted)).order_by(_h.c.id)
-                              .with_for_update())
+                              .with_for_update(key_share=True))
 
     def insert_host(self, name: str, provider_id: int, *, vcpus: int, memory_mb: int,
                     disk_gb: int, heartbeat: datetime) -> int:

@@ -314,6 +314,9 @@ def report_host(store: Store, settings: Settings, name: str, report: HostReport
         else:
             repo.lock_hosts([row.id])
             locked = host_named(repo, name)  # read again under the lock
+            # Its provider too, before its generation is read: a claim on the host that
+            # is committing makes this wait for it rather than fail on the generation.
+            repo.get_provider(locked.provider_uuid, for_update=True)
             host_id, rp_id = locked.id, locked.resource_provider_id
             rp_uuid, enabled = locked.provider_uuid, locked.enabled
             repo.update_host(host_id, {**totals, "last_heartbeat": now})
