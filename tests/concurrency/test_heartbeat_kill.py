@@ -50,7 +50,7 @@ BEATS_BEFORE_KILL = 40
 BOOTS_BEFORE_KILL = 3
 #: A host is down for the second server after this long without a heartbeat.
 DOWN_AFTER_S = 3
-WAIT_S = 60.0
+WAIT_S = 30.0
 
 
 def _until(condition: Callable[[], bool], what: str, seconds: float = WAIT_S) -> None:

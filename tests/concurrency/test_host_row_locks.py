@@ -129,9 +129,11 @@ def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_host_report_and_a_boot_on_that_host_do_not_deadlock(
-        store: Store, tmp_path: Path) -> None:
-    """A host report locks the host's row, then writes its provider's inventory; a boot
+@pytest.mark.parametrize("write", ["report", "patch"])
+def test_a_host_write_and_a_boot_on_that_host_do_not_deadlock(
+        store: Store, tmp_path: Path, write: str) -> None:
+    """A host report (or an operator's change) locks the host's row, then writes its
+    provider's inventory; a boot
     locks the provider to claim, then inserts the instance (a key share lock on the
     host's row). If the report's lock excluded key share locks, each would wait for the
     other. The provider's row is held here until the boot and then the report are
@@ -149,8 +151,10 @@ def test_a_host_report_and_a_boot_on_that_host_do_not_deadlock(
         boot = threading.Thread(target=send, args=(
             "boot", "POST", "/v1/instances", {"name": "vm", "flavor": flavor,
                                               "project_id": PROJECT}))
+        change = (("PUT", {**host_size(10), "vcpus": 32}) if write == "report"
+                  else ("PATCH", {"cpu_allocation_ratio": 3.0}))
         report = threading.Thread(target=send, args=(
-            "report", "PUT", f"/v1/hosts/{host}", {**host_size(10), "vcpus": 32}))
+            "report", change[0], f"/v1/hosts/{host}", change[1]))
         rp = tables.resource_providers
         with store.engine.connect() as conn, conn.begin():
             conn.execute(select(rp.c.id).where(rp.c.name == host).with_for_update())

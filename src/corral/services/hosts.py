@@ -344,6 +344,9 @@ def update_host(store: Store, settings: Settings, name: str, changes: Mapping[st
     with store.write() as repo:
         repo.lock_hosts([host_named(repo, name).id])
         row = host_named(repo, name)  # read again under the lock: a racing PATCH has committed
+        # Its provider before its generation is read (as a report does): a committing
+        # claim on the host is waited for, not a 409.
+        repo.get_provider(row.provider_uuid, for_update=True)
         enabled = bool(values.get("enabled", row.enabled))
         if "enabled" in values or "disabled_reason" in values:
             reason = values.get("disabled_reason", row.disabled_reason if not enabled else None)
