@@ -21,8 +21,11 @@ run: $(STAMP)
 	@# the server publishes the policy it runs with: the CLI sees the same fleet.
 	$(BIN)/corral serve --banner
 
+# pytest-xdist workers: one per core, at most 4 (each holds a server's worth of memory).
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # For local iteration: no server processes' suites, SQLite only (PostgreSQL cases skip),
 # stop at the first failure.

@@ -26,21 +26,35 @@ from corral.services import catalog, quota_audit, system
 
 PG_URL_ENV = "CORRAL_TEST_POSTGRESQL_URL"
 REQUIRE = os.environ.get("CORRAL_REQUIRE_SERVICES") == "1"
-_skipped_services: set[str] = set()
+#: How a skip for a missing service begins its reason (the summary lists them).
+_NOT_AVAILABLE = " not available: "
 
 
 def require_service(name: str, reason: str) -> None:
     """Skip (or, under CORRAL_REQUIRE_SERVICES=1, fail) for a missing service."""
     if REQUIRE:
         pytest.fail(f"{name} is required (CORRAL_REQUIRE_SERVICES=1) but {reason}")
-    _skipped_services.add(f"{name}: {reason}")
-    pytest.skip(f"{name} not available: {reason}")
+    pytest.skip(f"{name}{_NOT_AVAILABLE}{reason}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that start processes first (a stable sort): with several workers
+    (``make test`` runs pytest-xdist) the longest ones do not all start at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _skipped_services:
+    """The services missing, from the skips' reasons (reported by every xdist worker)."""
+    missing = set()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else ""
+        if _NOT_AVAILABLE in reason:
+            name, why = reason.removeprefix("Skipped: ").split(_NOT_AVAILABLE, 1)
+            missing.add(f"{name}: {why}")
+    if missing:
         terminalreporter.section("services not available: these tests were skipped")
-        for line in sorted(_skipped_services):
+        for line in sorted(missing):
             terminalreporter.write_line(line)
 
 
