@@ -9,10 +9,8 @@ racing; SQLite's write transactions are serialised already.
 
 from __future__ import annotations
 
-import sys
-from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -36,14 +34,13 @@ from corral.domain.hosts import AggregateRow, HostRow
 from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.persistence.prepared import Prepared
-from corral.persistence.revisions import BEATS, HOST_DELETES, HOST_ROWS, HOSTS
+from corral.persistence.revisions import HOST_DELETES, HOST_ROWS, HOSTS
 
 _h = t.hosts
 _agg = t.host_aggregates
 _meta = t.host_aggregate_metadata
 _members = t.host_aggregate_hosts
 _rp = t.resource_providers
-_hb = t.heartbeat_flushes
 
 
 def _host_select() -> Select[tuple[object, ...]]:
@@ -61,15 +58,7 @@ def _host_row(row: Sequence[Any]) -> HostRow:
     return HostRow(*row)
 
 
-#: Names per statement when heartbeats are recorded (well under every driver's limit).
-HEARTBEAT_CHUNK = 500
-#: Heartbeat flushes are kept this long; a reader further behind reads every host's.
-FLUSH_KEEP_S = 300
-#: Old flushes are dropped once every this many flushes.
-FLUSH_PRUNE_EVERY = 64
-
-
-def _seconds(dialect: str, column: ColumnElement[datetime]) -> ColumnElement[float]:
+def epoch_seconds(dialect: str, column: ColumnElement[datetime]) -> ColumnElement[float]:
     """A stored time as seconds since the epoch, computed by the database (converting
     datetimes in Python costs more than reading them)."""
     if dialect == "postgresql":
@@ -77,26 +66,14 @@ def _seconds(dialect: str, column: ColumnElement[datetime]) -> ColumnElement[flo
     return cast(func.strftime(literal_column("'%s'"), column), Float)
 
 
-def _epoch(dialect: str) -> ColumnElement[float]:
-    return _seconds(dialect, _h.c.last_heartbeat)
-
-
-def _at_epoch(dialect: str) -> ColumnElement[float]:
-    return _seconds(dialect, _hb.c.at)
-
-
-def _pack(ids: Sequence[int]) -> bytes:
-    """Host ids as int32 little-endian (heartbeat_flushes.host_ids)."""
-    packed = array("i", ids)
-    if sys.byteorder == "big":
-        packed.byteswap()
-    return packed.tobytes()
+def heartbeat_epoch(dialect: str) -> ColumnElement[float]:
+    return epoch_seconds(dialect, _h.c.last_heartbeat)
 
 
 def _table_select(dialect: str) -> Select[tuple[object, ...]]:
     """What the scheduler's host table reads of each host, in name order."""
     return (select(_h.c.id, _h.c.name, _rp.c.uuid, _h.c.enabled, _h.c.forced_down,
-                   _epoch(dialect), _h.c.failed_builds, _h.c.cpu_allocation_ratio,
+                   heartbeat_epoch(dialect), _h.c.failed_builds, _h.c.cpu_allocation_ratio,
                    _h.c.ram_allocation_ratio, _h.c.disk_allocation_ratio,
                    _h.c.reserved_host_memory_mb, _h.c.row_seq)
             .join(_rp, _rp.c.id == _h.c.resource_provider_id).order_by(_h.c.name))
@@ -105,24 +82,6 @@ def _table_select(dialect: str) -> Select[tuple[object, ...]]:
 _TABLE_ROWS = {d: Prepared(_table_select(d)) for d in ("sqlite", "postgresql")}
 _TABLE_ROWS_SINCE = {d: Prepared(_table_select(d).where(_h.c.row_seq > bindparam("seen")))
                      for d in ("sqlite", "postgresql")}
-_BEATS_SINCE = {d: Prepared(select(_hb.c.seq, _at_epoch(d), _hb.c.host_ids)
-                            .where(_hb.c.seq > bindparam("seen")).order_by(_hb.c.seq))
-                for d in ("sqlite", "postgresql")}
-_ALL_BEATS = {d: Prepared(select(_h.c.id, _epoch(d)).where(_h.c.last_heartbeat.is_not(None)))
-              for d in ("sqlite", "postgresql")}
-_BY_NAMES = _h.c.name.in_(bindparam("names", expanding=True))
-_RECORD_BEATS = {
-    "sqlite": Prepared(update(_h).where(_BY_NAMES).values(last_heartbeat=bindparam("when"))
-                       .returning(_h.c.id, _h.c.name)),
-    "postgresql": Prepared(
-        # FOR NO KEY UPDATE, not FOR UPDATE: the key share lock a boot takes on each
-        # host it inserts an instance on (the foreign key) must not wait for a flush,
-        # or a boot placing on hosts out of id order and a flush deadlock.
-        update(_h).where(_h.c.id.in_(select(_h.c.id).where(_BY_NAMES).order_by(_h.c.id)
-                                     .with_for_update(key_share=True).scalar_subquery()))
-        .values(last_heartbeat=bindparam("when")).returning(_h.c.id, _h.c.name)),
-}
-_LOG_FLUSH = Prepared(insert(_hb))
 _MEMBERSHIPS = Prepared(select(_members.c.host_id, _agg.c.name)
                         .join(_agg, _agg.c.id == _members.c.aggregate_id))
 _MEMBERSHIPS_OF = Prepared(select(_members.c.host_id, _agg.c.name)
@@ -198,31 +157,6 @@ class HostQueries:
             self.conn.execute(update(_h).where(_h.c.id.in_(ids)).values(
                 **(values or {}), row_seq=self.next_in(HOST_ROWS), updated_at=utcnow()))
 
-    def record_heartbeats(self, names: Iterable[str], when: datetime) -> set[str]:
-        """Record that hosts ``names`` were alive at ``when``, and log which in one
-        heartbeat_flushes row stamped with this transaction's beats sequence; returns the
-        names that are hosts (the others are not). On PostgreSQL the rows are locked in
-        id order, as :meth:`lock_hosts` does, so a flush never deadlocks with an
-        operator's change, and only against other writes of the row (FOR NO KEY
-        UPDATE), so never with a boot inserting instances on them."""
-        wanted = sorted(set(names))
-        if not wanted:
-            return set()
-        statement = _RECORD_BEATS[self.conn.dialect.name]
-        found: dict[int, str] = {}
-        for at in range(0, len(wanted), HEARTBEAT_CHUNK):
-            cursor = statement.execute(self.conn, {"names": wanted[at:at + HEARTBEAT_CHUNK],
-                                                   "when": when})
-            found.update(cursor.fetchall())
-        if found:
-            seq = self.next_in(BEATS)
-            _LOG_FLUSH.execute(self.conn, {"seq": seq, "at": when,
-                                           "host_ids": _pack(sorted(found))})
-            if seq % FLUSH_PRUNE_EVERY == 0:
-                self.conn.execute(delete(_hb).where(
-                    _hb.c.at < when - timedelta(seconds=FLUSH_KEEP_S)))
-        return set(found.values())
-
     # -- what the scheduler's host table reads ------------------------------------------------
 
     def host_table_rows(self, since: int | None = None) -> list[tuple[Any, ...]]:
@@ -234,17 +168,6 @@ class HostQueries:
         if since is None:
             return list(_TABLE_ROWS[dialect].execute(self.conn).fetchall())
         return list(_TABLE_ROWS_SINCE[dialect].execute(self.conn, {"seen": since}).fetchall())
-
-    def beats_since(self, seen: int) -> list[tuple[int, float, bytes]]:
-        """(beats sequence, when in epoch seconds, host ids as int32 little-endian) of
-        every heartbeat flush after ``seen``, in order (the oldest may have been
-        dropped: see FLUSH_KEEP_S)."""
-        cursor = _BEATS_SINCE[self.conn.dialect.name].execute(self.conn, {"seen": seen})
-        return [(int(q), float(w), bytes(ids)) for q, w, ids in cursor.fetchall()]
-
-    def all_heartbeats(self) -> list[tuple[int, float]]:
-        """(host id, last heartbeat in epoch seconds) of every host heard from."""
-        return list(_ALL_BEATS[self.conn.dialect.name].execute(self.conn).fetchall())
 
     def aggregate_names_of(self, host_ids: Iterable[int] | None = None
                            ) -> list[tuple[int, str]]:

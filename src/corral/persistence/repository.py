@@ -18,6 +18,7 @@ from corral.persistence.allocations import AllocationQueries
 from corral.persistence.catalog import CatalogQueries
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.fleet_policy import FleetPolicyQueries
+from corral.persistence.heartbeats import HeartbeatQueries
 from corral.persistence.hosts import HostQueries
 from corral.persistence.idempotency import IdempotencyQueries
 from corral.persistence.instances import InstanceQueries
@@ -31,7 +32,8 @@ from corral.persistence.tokens import TokenQueries
 
 class Repository(ProviderQueries, CatalogQueries, AllocationQueries, SnapshotQueries,
                  HostQueries, FlavorQueries, InstanceQueries, RevisionQueries, ProjectQueries,
-                 LedgerQueries, TokenQueries, IdempotencyQueries, FleetPolicyQueries):
+                 LedgerQueries, TokenQueries, IdempotencyQueries, FleetPolicyQueries,
+                 HeartbeatQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

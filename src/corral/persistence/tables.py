@@ -182,7 +182,7 @@ hosts = Table(
     *_timestamps(),
 )
 
-heartbeat_flushes = Table("heartbeat_flushes", metadata,  # one row per flush: persistence/hosts.py
+heartbeat_flushes = Table("heartbeat_flushes", metadata,  # one row per flush: persistence/heartbeats.py
                           Column("seq", Integer, primary_key=True, autoincrement=False),
                           Column("at", DateTime, nullable=False),
                           Column("host_ids", LargeBinary, nullable=False))  # int32 LE

@@ -5,7 +5,7 @@ A heartbeat moves one float in the receiving process's host table at once
 commit: the heartbeats that arrive while one flush runs share the next transaction
 (:class:`~corral.services.batching.Batcher`), and each request answers once its
 flush has committed. The flush logs the ids of the hosts it recorded in one row
-stamped with the next value of the ``beats`` change sequence (persistence/hosts.py,
+stamped with the next value of the ``beats`` change sequence (persistence/heartbeats.py,
 persistence/revisions.py), so other processes read only the heartbeats recorded since
 they last looked, a few rows, never every host.
 
