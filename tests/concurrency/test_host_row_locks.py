@@ -39,6 +39,33 @@ def _waiting_on_locks(store: Store) -> int:
             "AND datname = current_database()")).scalar_one())
 
 
+#: One request: (method, path, JSON body).
+Call = tuple[str, str, dict[str, Any]]
+
+
+def _queued_behind(store: Store, server: Any, held: Any, first: Call, second: Call
+                   ) -> tuple[httpx.Response, httpx.Response]:
+    """Hold the row ``held`` selects (FOR UPDATE) until ``first`` waits for it and
+    ``second`` is queued too, then let go; both answers."""
+    answers: dict[int, httpx.Response] = {}
+
+    def send(i: int, call: Call) -> None:
+        with v1_client(server) as api:
+            answers[i] = api.request(call[0], call[1], json=call[2])
+
+    threads = [threading.Thread(target=send, args=(i, call))
+               for i, call in enumerate((first, second))]
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(held.with_for_update())
+        for waiting, thread in enumerate(threads, 1):
+            thread.start()
+            _until(lambda n=waiting: _waiting_on_locks(store) >= n,  # type: ignore[misc]
+                   f"request {waiting} waiting for the held row")
+    for thread in threads:
+        thread.join(WAIT_S)
+    return answers[0], answers[1]
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_failed_build_and_a_host_report_at_once_do_not_deadlock(
         store: Store, tmp_path: Path) -> None:
@@ -56,28 +83,13 @@ def test_a_failed_build_and_a_host_report_at_once_do_not_deadlock(
                                                 "project_id": PROJECT})
             assert r.status_code == 201, r.text
             instance = r.json()["instances"][0]["id"]
-        answers: dict[str, httpx.Response] = {}
-
-        def send(what: str, method: str, path: str, body: dict[str, Any]) -> None:
-            with v1_client(server) as api:
-                answers[what] = api.request(method, path, json=body)
-
-        report = threading.Thread(target=send, args=(
-            "report", "PUT", f"/v1/hosts/{host}", host_size(10)))
-        build = threading.Thread(target=send, args=(
-            "build", "POST", f"/v1/instances/{instance}/build-report", {"status": "failed"}))
-        with store.engine.connect() as conn, conn.begin():
-            conn.execute(select(tables.hosts.c.id).where(tables.hosts.c.name == host)
-                         .with_for_update())
-            report.start()
-            _until(lambda: _waiting_on_locks(store) >= 1, "the report waiting for the host")
-            build.start()
-            _until(lambda: _waiting_on_locks(store) >= 2, "the build report waiting too")
-        report.join(WAIT_S)
-        build.join(WAIT_S)
-        assert answers["report"].status_code == 200, answers["report"].text
-        assert answers["build"].status_code == 200, answers["build"].text
-        assert answers["build"].json()["state"] == "error", answers["build"].text
+        report, build = _queued_behind(
+            store, server, select(tables.hosts.c.id).where(tables.hosts.c.name == host),
+            ("PUT", f"/v1/hosts/{host}", host_size(10)),
+            ("POST", f"/v1/instances/{instance}/build-report", {"status": "failed"}))
+        assert report.status_code == 200, report.text
+        assert build.status_code == 200, build.text
+        assert build.json()["state"] == "error", build.text
     finally:
         server.stop()
 
@@ -100,29 +112,14 @@ def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
                 r = api.put(f"/v1/hosts/{name}", json=host_size(slots))
                 assert r.status_code == 201, r.text
         flavor = add_flavor(server)
-        answers: dict[str, httpx.Response] = {}
-
-        def send(what: str, method: str, path: str, body: dict[str, Any]) -> None:
-            with v1_client(server) as api:
-                answers[what] = api.request(method, path, json=body)
-
-        flush = threading.Thread(target=send, args=(
-            "flush", "POST", "/v1/hosts/heartbeats", {"hosts": ["ka", "kb"]}))
-        boot = threading.Thread(target=send, args=(
-            "boot", "POST", "/v1/instances", {"name": "vm", "flavor": flavor, "count": 2,
-                                              "project_id": PROJECT}))
-        with store.engine.connect() as conn, conn.begin():
-            conn.execute(select(tables.hosts.c.id).where(tables.hosts.c.name == "ka")
-                         .with_for_update())
-            flush.start()
-            _until(lambda: _waiting_on_locks(store) >= 1, "the flush waiting for ka")
-            boot.start()
-            _until(lambda: _waiting_on_locks(store) >= 2, "the boot waiting for ka too")
-        flush.join(WAIT_S)
-        boot.join(WAIT_S)
-        assert answers["flush"].status_code == 200, answers["flush"].text
-        assert answers["boot"].status_code == 201, answers["boot"].text
-        hosts = [i["host"] for i in answers["boot"].json()["instances"]]
+        flush, boot = _queued_behind(
+            store, server, select(tables.hosts.c.id).where(tables.hosts.c.name == "ka"),
+            ("POST", "/v1/hosts/heartbeats", {"hosts": ["ka", "kb"]}),
+            ("POST", "/v1/instances", {"name": "vm", "flavor": flavor, "count": 2,
+                                       "project_id": PROJECT}))
+        assert flush.status_code == 200, flush.text
+        assert boot.status_code == 201, boot.text
+        hosts = [i["host"] for i in boot.json()["instances"]]
         assert hosts == ["kb", "ka"], hosts  # the order the test is about
     finally:
         server.stop()
@@ -142,29 +139,14 @@ def test_a_host_write_and_a_boot_on_that_host_do_not_deadlock(
     try:
         (host,) = add_hosts(server, "kr", count=1, slots=10)
         flavor = add_flavor(server)
-        answers: dict[str, httpx.Response] = {}
-
-        def send(what: str, method: str, path: str, body: dict[str, Any]) -> None:
-            with v1_client(server) as api:
-                answers[what] = api.request(method, path, json=body)
-
-        boot = threading.Thread(target=send, args=(
-            "boot", "POST", "/v1/instances", {"name": "vm", "flavor": flavor,
-                                              "project_id": PROJECT}))
         change = (("PUT", {**host_size(10), "vcpus": 32}) if write == "report"
                   else ("PATCH", {"cpu_allocation_ratio": 3.0}))
-        report = threading.Thread(target=send, args=(
-            "report", change[0], f"/v1/hosts/{host}", change[1]))
         rp = tables.resource_providers
-        with store.engine.connect() as conn, conn.begin():
-            conn.execute(select(rp.c.id).where(rp.c.name == host).with_for_update())
-            boot.start()
-            _until(lambda: _waiting_on_locks(store) >= 1, "the boot waiting for the provider")
-            report.start()
-            _until(lambda: _waiting_on_locks(store) >= 2, "the report waiting for it too")
-        boot.join(WAIT_S)
-        report.join(WAIT_S)
-        assert answers["boot"].status_code == 201, answers["boot"].text
-        assert answers["report"].status_code == 200, answers["report"].text
+        boot, report = _queued_behind(
+            store, server, select(rp.c.id).where(rp.c.name == host),
+            ("POST", "/v1/instances", {"name": "vm", "flavor": flavor, "project_id": PROJECT}),
+            (change[0], f"/v1/hosts/{host}", change[1]))
+        assert boot.status_code == 201, boot.text
+        assert report.status_code == 200, report.text
     finally:
         server.stop()
