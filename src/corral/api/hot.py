@@ -16,6 +16,9 @@ straight where that walk would have ended:
 What the client sees is unchanged: the same handlers, the same error bodies, the same
 route template in the access log and the metrics. Anything else (and anything the
 short way does not recognise) goes through the app as before.
+
+Corral's own paths (/v1, /ui, ...) read at most MAX_BODY bytes of a body, as Placement's
+do (:func:`limited`): a larger one is a 413 before it is read whole.
 """
 
 from __future__ import annotations
@@ -25,12 +28,39 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Match, Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from corral.api.envelope import is_corral_path
+from corral.api.placement.middleware import MAX_BODY
 from corral.api.v1.lean import Handler, lean_handler
+
+#: What corral's own API answers a body past MAX_BODY (Placement's limit too).
+TOO_LARGE = f"The request body is larger than {MAX_BODY} bytes: send less in each request."
+
+
+def limited(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` refusing a body past MAX_BODY, whether its content-length says so
+    (before a byte is read) or it grows past it: a 413, answered by the app's handler
+    for HTTPException as every other refusal of the body is."""
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+    counting = not declared.isdigit()  # no usable content-length: count what arrives
+    total = 0 if counting else int(declared)
+
+    async def receive_limited() -> Message:
+        nonlocal total
+        if total > MAX_BODY:
+            raise HTTPException(413, TOO_LARGE)
+        message = await receive()
+        if counting and message["type"] == "http.request":
+            total += len(message.get("body", b""))
+            if total > MAX_BODY:
+                raise HTTPException(413, TOO_LARGE)
+        return message
+
+    return receive_limited
 
 
 class HotRoutes:
@@ -52,11 +82,14 @@ class HotRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
+            own = is_corral_path(path)
+            if own:
+                receive = limited(scope, receive)
             found = self.own.get((scope["method"], path))
             if found is not None:
                 await self._lean(found[0], found[1], scope, receive, send)
                 return
-            if not is_corral_path(path):
+            if not own:
                 for mount in self.placement:
                     match, child = mount.matches(scope)
                     if match is Match.FULL:
