@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from corral.persistence import tables as t
@@ -52,8 +52,12 @@ _BEATS_SINCE = {d: Prepared(select(_hb.c.seq, _at_epoch(d), _hb.c.host_ids)
 _ALL_BEATS = {d: Prepared(select(_h.c.id, heartbeat_epoch(d)).where(_h.c.last_heartbeat.is_not(None)))
               for d in ("sqlite", "postgresql")}
 _BY_NAMES = _h.c.name.in_(bindparam("names", expanding=True))
+#: A flush's time, unless the host holds a later one: flushes take their time before
+#: they queue for the rows, so one from another process may commit after a later one.
+_NEWER = case((_h.c.last_heartbeat > bindparam("when"), _h.c.last_heartbeat),
+              else_=bindparam("when"))
 _RECORD_BEATS = {
-    "sqlite": Prepared(update(_h).where(_BY_NAMES).values(last_heartbeat=bindparam("when"))
+    "sqlite": Prepared(update(_h).where(_BY_NAMES).values(last_heartbeat=_NEWER)
                        .returning(_h.c.id, _h.c.name)),
     "postgresql": Prepared(
         # FOR NO KEY UPDATE, not FOR UPDATE: the key share lock a boot takes on each
@@ -61,7 +65,7 @@ _RECORD_BEATS = {
         # or a boot placing on hosts out of id order and a flush deadlock.
         update(_h).where(_h.c.id.in_(select(_h.c.id).where(_BY_NAMES).order_by(_h.c.id)
                                      .with_for_update(key_share=True).scalar_subquery()))
-        .values(last_heartbeat=bindparam("when")).returning(_h.c.id, _h.c.name)),
+        .values(last_heartbeat=_NEWER).returning(_h.c.id, _h.c.name)),
 }
 _LOG_FLUSH = Prepared(insert(_hb))
 

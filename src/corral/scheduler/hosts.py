@@ -240,8 +240,10 @@ class HostTable:
     # -- keeping it fresh -------------------------------------------------------------------
 
     def beat(self, idx: Ints | Sequence[int], when: Floats | float) -> None:
-        """Heartbeats: hosts ``idx`` were last heard from at ``when`` (epoch seconds)."""
-        self.heartbeat[idx] = when
+        """Heartbeats: hosts ``idx`` were last heard from at ``when`` (epoch seconds),
+        unless they hold a later time (a flush of another process may commit after a
+        later one); ``idx`` without repeats."""
+        self.heartbeat[idx] = np.fmax(self.heartbeat[idx], when)
 
     def indexes_of(self, ids: Ints) -> Ints:
         """The table index of each host id (-1: not in the table), by an array."""

@@ -9,7 +9,10 @@ the field. Every test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import Any
+
+from corral.persistence import Store
 
 from .helpers import SQLITE_ONLY, V1, assert_v1_error
 from .scheduling import AppFactory, app_with, boot, flavor, host_of, refused
@@ -145,3 +148,14 @@ def test_the_bulk_route_describes_its_limit(v1: V1) -> None:
     assert hosts["type"] == "array" and hosts["items"]["type"] == "string", hosts
     assert hosts["maxItems"] == 1000, hosts
     assert doc["components"]["schemas"][ref]["required"] == ["hosts"]
+
+
+def test_a_flush_that_commits_late_never_moves_a_heartbeat_back(v1: V1, store: Store) -> None:
+    """A flush takes its time before it queues for the host rows: one of another
+    process may commit after a later one. The later time stays."""
+    v1.report("cn1")
+    later = beat(v1, "cn1")["last_heartbeat"]
+    earlier = datetime.fromisoformat(later.removesuffix("Z")) - timedelta(seconds=5)
+    with store.write() as repo:  # the other process's flush, timed 5 s before
+        assert repo.record_heartbeats(["cn1"], earlier) == {"cn1"}
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == later
