@@ -67,6 +67,7 @@ def epoch_seconds(dialect: str, column: ColumnElement[datetime]) -> ColumnElemen
 
 
 def heartbeat_epoch(dialect: str) -> ColumnElement[float]:
+    """A host's last heartbeat, in seconds since the epoch."""
     return epoch_seconds(dialect, _h.c.last_heartbeat)
 
 
