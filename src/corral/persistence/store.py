@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
 from corral.domain.errors import StoreUnavailable
@@ -33,16 +33,23 @@ from corral.persistence.revisions import read_revision
 WRITE_OPTION = "corral_write"
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file of an SQLite database in a file (None: another backend, or in memory)."""
+    found = url.database if url.get_backend_name() == "sqlite" else None
+    return found if found not in (None, "", ":memory:") else None
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) -> Engine:
     """Create an engine with the per-backend settings corral relies on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        path = sqlite_file(parsed)
+        if path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # Connections are kept (opening one and setting its pragmas costs about as much
         # as a small transaction); ":memory:" needs each connection to be its own.
         pooling: dict[str, Any] = (
-            {"poolclass": NullPool} if parsed.database in (None, "", ":memory:")
+            {"poolclass": NullPool} if path is None
             else {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": pool_size})
         engine = create_engine(
             url, **pooling,
@@ -117,9 +124,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._checkpointer = (checkpoint.Checkpointer(self)
-                              if database not in (None, "", ":memory:") else None)
+        self._checkpointer = (checkpoint.Checkpointer(self) if sqlite_file(engine.url) is not None
+                              else None)
 
     @property
     def backend(self) -> str:
