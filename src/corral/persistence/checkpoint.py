@@ -61,14 +61,19 @@ class Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._every_s):
             store = self._store()
             if store is None:
                 return
             try:
                 checkpoint(store.engine)
+                failing = False
             except Exception as exc:  # the next commit past the backstop checkpoints
-                log.warning("sqlite_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
+                if not failing:  # once per run of failures, not every half second
+                    log.warning("sqlite_checkpoint_failed",
+                                error=f"{type(exc).__name__}: {exc}")
+                failing = True
             del store
 
     def stop(self) -> None:
