@@ -3,10 +3,11 @@
 Each write to a host's row stamps it with the next value of the ``host_rows`` sequence
 (persistence/revisions.py), a row of its own held until commit: a transaction that
 took the sequence before the host's row deadlocked with a host report, which takes
-them the other way round. A heartbeat flush locks the hosts it records; a boot takes a
-key share lock on each host it inserts an instance on (the foreign key): a flush's lock
-must not exclude those, or a boot placing on hosts out of id order and a flush wait on
-each other. PostgreSQL aborts one transaction of such a cycle: a 500.
+them the other way round. A heartbeat flush writes no host row; folding the heartbeat
+log writes the hosts' rows; a boot takes a key share lock on each host it inserts an
+instance on (the foreign key): the fold's locks must not exclude those, or a boot
+placing on hosts out of id order and a fold wait on each other. PostgreSQL aborts one
+transaction of such a cycle: a 500.
 
 A real ``corral serve`` on PostgreSQL; a host's row is held here until the requests
 are queued in the order that closes the cycle, so the interleaving is forced rather
@@ -15,15 +16,16 @@ than hoped for.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from integration.conftest import start_server, store_url
 from sqlalchemy import select, text
 
 from corral.persistence import Store, tables
+from corral.services import liveness
 
 from .clients import PROJECT
 from .test_heartbeat_kill import WAIT_S, _until
@@ -39,17 +41,20 @@ def _waiting_on_locks(store: Store) -> int:
             "AND datname = current_database()")).scalar_one())
 
 
-#: One request: (method, path, JSON body).
-Call = tuple[str, str, dict[str, Any]]
+#: One request: (method, path, JSON body), or a function run in the test's process.
+Call = tuple[str, str, dict[str, Any]] | Callable[[], Any]
 
 
 def _queued_behind(store: Store, server: Any, held: Any, first: Call, second: Call
-                   ) -> tuple[httpx.Response, httpx.Response]:
+                   ) -> tuple[Any, Any]:
     """Hold the row ``held`` selects (FOR UPDATE) until ``first`` waits for it and
     ``second`` is queued too, then let go; both answers."""
-    answers: dict[int, httpx.Response] = {}
+    answers: dict[int, Any] = {}
 
     def send(i: int, call: Call) -> None:
+        if callable(call):
+            answers[i] = call()
+            return
         with v1_client(server) as api:
             answers[i] = api.request(call[0], call[1], json=call[2])
 
@@ -95,14 +100,15 @@ def test_a_failed_build_and_a_host_report_at_once_do_not_deadlock(
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
+def test_a_heartbeat_fold_and_a_boot_across_two_hosts_do_not_deadlock(
         store: Store, tmp_path: Path) -> None:
     """A boot's instances reference their hosts (a foreign key: PostgreSQL takes a key
-    share lock on each host's row as each instance is inserted, in placement order); a
-    heartbeat flush locks the hosts it records in id order. If the flush's lock
+    share lock on each host's row as each instance is inserted, in placement order);
+    folding the heartbeat log writes the hosts' rows in id order. If the fold's locks
     excluded key share locks, a boot placing on the second host then the first would
-    wait for the flush, which waits for it. The first host's row is held here until
-    the flush waits for it and the boot is queued behind it, then let go."""
+    wait for the fold, which waits for it. A flush writes no host row: it answers while
+    one is held. The first host's row is held here until the fold waits for it and the
+    boot is queued behind it, then let go."""
     server = start_server(store_url(store), tmp_path / "s0")
     try:
         with v1_client(server) as api:
@@ -112,12 +118,16 @@ def test_a_heartbeat_flush_and_a_boot_across_two_hosts_do_not_deadlock(
                 r = api.put(f"/v1/hosts/{name}", json=host_size(slots))
                 assert r.status_code == 201, r.text
         flavor = add_flavor(server)
-        flush, boot = _queued_behind(
-            store, server, select(tables.hosts.c.id).where(tables.hosts.c.name == "ka"),
-            ("POST", "/v1/hosts/heartbeats", {"hosts": ["ka", "kb"]}),
+        held = select(tables.hosts.c.id).where(tables.hosts.c.name == "ka")
+        with store.engine.connect() as conn, conn.begin(), v1_client(server) as api:
+            conn.execute(held.with_for_update())
+            flush = api.post("/v1/hosts/heartbeats", json={"hosts": ["ka", "kb"]})
+        assert flush.status_code == 200, flush.text
+        folded, boot = _queued_behind(
+            store, server, held, lambda: liveness.fold(store),
             ("POST", "/v1/instances", {"name": "vm", "flavor": flavor, "count": 2,
                                        "project_id": PROJECT}))
-        assert flush.status_code == 200, flush.text
+        assert folded == 2
         assert boot.status_code == 201, boot.text
         hosts = [i["host"] for i in boot.json()["instances"]]
         assert hosts == ["kb", "ka"], hosts  # the order the test is about

@@ -208,6 +208,13 @@ class HostReport:
 
 # -- rules -----------------------------------------------------------------------------------
 
+def later(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two heartbeats (None: never heard from)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b)
+
+
 def host_state(forced_down: bool, last_heartbeat: datetime | None, now: datetime,
                down_after_s: float) -> str:
     """``up`` or ``down``: down when forced, never heard from, or silent too long."""

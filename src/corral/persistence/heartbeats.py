@@ -1,10 +1,18 @@
-"""SQL for heartbeats (mixed into the Repository): recording them in one flush, and
-reading the flushes logged since a sequence number.
+"""SQL for heartbeats (mixed into the Repository): the heartbeat log, and folding it
+into ``hosts.last_heartbeat``.
 
-A flush updates ``hosts.last_heartbeat`` of the hosts it names and logs their ids in
-one ``heartbeat_flushes`` row stamped with the ``beats`` change sequence
-(persistence/revisions.py): other processes read only the flushes after the last one
-they saw (services/host_table.py).
+A flush writes one ``heartbeat_flushes`` row: its number in the ``beats`` change
+sequence (persistence/revisions.py), its time, and the ids of the hosts it recorded.
+It rewrites no host row: at 100,000 hosts, a flush of 500 names updating their rows
+dirtied about 420 pages of the table, under the write lock every claim needs. Other
+processes read only the flushes after the last one they saw (services/host_table.py).
+
+The log is folded into ``hosts.last_heartbeat`` from time to time
+(services/liveness.py): each host's latest time is written, a few thousand hosts per
+transaction, and only then are the folded flushes deleted. So at every moment a host's
+last heartbeat is the later of its row's and of the log's flushes naming it, and the
+readers here take the later of the two (:meth:`HeartbeatQueries.logged_heartbeats`,
+:meth:`HeartbeatQueries.all_heartbeats`).
 """
 
 from __future__ import annotations
@@ -12,11 +20,11 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
-from sqlalchemy.sql import ColumnElement
 
 from corral.persistence import tables as t
 from corral.persistence.hosts import epoch_seconds, heartbeat_epoch
@@ -26,16 +34,8 @@ from corral.persistence.revisions import BEATS
 _h = t.hosts
 _hb = t.heartbeat_flushes
 
-#: Names per statement when heartbeats are recorded (well under every driver's limit).
+#: Names per statement when their ids are looked up (well under every driver's limit).
 HEARTBEAT_CHUNK = 500
-#: Heartbeat flushes are kept this long; a reader further behind reads every host's.
-FLUSH_KEEP_S = 300
-#: Old flushes are dropped once every this many flushes.
-FLUSH_PRUNE_EVERY = 64
-
-
-def _at_epoch(dialect: str) -> ColumnElement[float]:
-    return epoch_seconds(dialect, _hb.c.at)
 
 
 def _pack(ids: Sequence[int]) -> bytes:
@@ -46,28 +46,37 @@ def _pack(ids: Sequence[int]) -> bytes:
     return packed.tobytes()
 
 
-_BEATS_SINCE = {d: Prepared(select(_hb.c.seq, _at_epoch(d), _hb.c.host_ids)
+def latest(flushes: Sequence[tuple[int, float, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Of flushes (sequence, epoch seconds, packed ids) in any order: the ids of the
+    hosts they name, ascending, and for each the index of the flush with its latest
+    time (a flush of another process may commit after a later one)."""
+    parts = [np.frombuffer(f[2], dtype="<i4") for f in flushes]
+    ids = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    if not len(ids):
+        return ids, ids
+    flush = np.repeat(np.arange(len(flushes)), [len(p) for p in parts])
+    # By id, then by time: the last entry of each id holds its latest time.
+    at = np.array([f[1] for f in flushes], dtype=np.float64)
+    order = np.lexsort((at[flush], ids))
+    ids, flush = ids[order], flush[order]
+    last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True))
+    return ids[last], flush[last]
+
+
+_BEATS_SINCE = {d: Prepared(select(_hb.c.seq, epoch_seconds(d, _hb.c.at), _hb.c.host_ids)
                             .where(_hb.c.seq > bindparam("seen")).order_by(_hb.c.seq))
                 for d in ("sqlite", "postgresql")}
 _ALL_BEATS = {d: Prepared(select(_h.c.id, heartbeat_epoch(d)).where(_h.c.last_heartbeat.is_not(None)))
               for d in ("sqlite", "postgresql")}
-_BY_NAMES = _h.c.name.in_(bindparam("names", expanding=True))
-#: A flush's time, unless the host holds a later one: flushes take their time before
-#: they queue for the rows, so one from another process may commit after a later one.
-_NEWER = case((_h.c.last_heartbeat > bindparam("when"), _h.c.last_heartbeat),
-              else_=bindparam("when"))
-_RECORD_BEATS = {
-    "sqlite": Prepared(update(_h).where(_BY_NAMES).values(last_heartbeat=_NEWER)
-                       .returning(_h.c.id, _h.c.name)),
-    "postgresql": Prepared(
-        # FOR NO KEY UPDATE, not FOR UPDATE: the key share lock a boot takes on each
-        # host it inserts an instance on (the foreign key) must not wait for a flush,
-        # or a boot placing on hosts out of id order and a flush deadlock.
-        update(_h).where(_h.c.id.in_(select(_h.c.id).where(_BY_NAMES).order_by(_h.c.id)
-                                     .with_for_update(key_share=True).scalar_subquery()))
-        .values(last_heartbeat=_NEWER).returning(_h.c.id, _h.c.name)),
-}
+_IDS_OF = Prepared(select(_h.c.id, _h.c.name)
+                   .where(_h.c.name.in_(bindparam("names", expanding=True))))
 _LOG_FLUSH = Prepared(insert(_hb))
+#: A folded time, unless the row holds a later one (a report, or a fold of a later
+#: flush by another process).
+_FOLD = update(_h).where(_h.c.id == bindparam("host_id")).values(
+    last_heartbeat=case((_h.c.last_heartbeat > bindparam("when"), _h.c.last_heartbeat),
+                        else_=bindparam("when")))
+
 
 class HeartbeatQueries:
     conn: Connection
@@ -76,37 +85,59 @@ class HeartbeatQueries:
         def next_in(self, name: str) -> int: ...
 
     def record_heartbeats(self, names: Iterable[str], when: datetime) -> set[str]:
-        """Record that hosts ``names`` were alive at ``when``, and log which in one
-        heartbeat_flushes row stamped with this transaction's beats sequence; returns the
-        names that are hosts (the others are not). On PostgreSQL the rows are locked in
-        id order, as :meth:`lock_hosts` does, so a flush never deadlocks with an
-        operator's change, and only against other writes of the row (FOR NO KEY
-        UPDATE), so never with a boot inserting instances on them."""
+        """Record that hosts ``names`` were alive at ``when``: one heartbeat_flushes row
+        naming them, stamped with this transaction's beats sequence; returns the names
+        that are hosts (the others are not). No host row is written or locked."""
         wanted = sorted(set(names))
-        if not wanted:
-            return set()
-        statement = _RECORD_BEATS[self.conn.dialect.name]
         found: dict[int, str] = {}
         for at in range(0, len(wanted), HEARTBEAT_CHUNK):
-            cursor = statement.execute(self.conn, {"names": wanted[at:at + HEARTBEAT_CHUNK],
-                                                   "when": when})
+            cursor = _IDS_OF.execute(self.conn, {"names": wanted[at:at + HEARTBEAT_CHUNK]})
             found.update(cursor.fetchall())
         if found:
-            seq = self.next_in(BEATS)
-            _LOG_FLUSH.execute(self.conn, {"seq": seq, "at": when,
+            _LOG_FLUSH.execute(self.conn, {"seq": self.next_in(BEATS), "at": when,
                                            "host_ids": _pack(sorted(found))})
-            if seq % FLUSH_PRUNE_EVERY == 0:
-                self.conn.execute(delete(_hb).where(
-                    _hb.c.at < when - timedelta(seconds=FLUSH_KEEP_S)))
         return set(found.values())
 
     def beats_since(self, seen: int) -> list[tuple[int, float, bytes]]:
         """(beats sequence, when in epoch seconds, host ids as int32 little-endian) of
-        every heartbeat flush after ``seen``, in order (the oldest may have been
-        dropped: see FLUSH_KEEP_S)."""
+        every heartbeat flush after ``seen`` not folded yet, in order."""
         cursor = _BEATS_SINCE[self.conn.dialect.name].execute(self.conn, {"seen": seen})
         return [(int(q), float(w), bytes(ids)) for q, w, ids in cursor.fetchall()]
 
+    def unfolded(self) -> list[tuple[int, float, bytes, datetime]]:
+        """Every flush in the log: (sequence, epoch seconds, packed ids, its time)."""
+        when = epoch_seconds(self.conn.dialect.name, _hb.c.at)
+        rows = self.conn.execute(select(_hb.c.seq, when, _hb.c.host_ids, _hb.c.at)
+                                 .order_by(_hb.c.seq))
+        return [(int(q), float(w), bytes(ids), at) for q, w, ids, at in rows]
+
+    def logged_heartbeats(self, host_ids: Iterable[int] | None = None) -> dict[int, datetime]:
+        """Each host's latest heartbeat in the log not folded yet (of ``host_ids``, or
+        of every host): the later of it and ``hosts.last_heartbeat`` is the host's."""
+        flushes = self.unfolded()
+        ids, flush = latest([f[:3] for f in flushes])
+        if host_ids is not None:
+            keep = np.isin(ids, np.fromiter(host_ids, dtype=np.int64))
+            ids, flush = ids[keep], flush[keep]
+        return {int(i): flushes[int(f)][3] for i, f in zip(ids, flush, strict=True)}
+
     def all_heartbeats(self) -> list[tuple[int, float]]:
-        """(host id, last heartbeat in epoch seconds) of every host heard from."""
-        return list(_ALL_BEATS[self.conn.dialect.name].execute(self.conn).fetchall())
+        """(host id, last heartbeat in epoch seconds) of every host heard from: the
+        later of its row's and the log's."""
+        flushes = self.beats_since(0)
+        found = dict(_ALL_BEATS[self.conn.dialect.name].execute(self.conn).fetchall())
+        ids, flush = latest(flushes)
+        for i, f in zip(ids.tolist(), flush.tolist(), strict=True):
+            found[i] = max(found.get(i, 0.0), flushes[f][1])
+        return list(found.items())
+
+    def fold_heartbeats(self, host_ids: Sequence[int], when: Sequence[datetime]) -> None:
+        """Write each host's heartbeat ``when`` into its row, unless it holds a later
+        one (hosts gone since are skipped)."""
+        if host_ids:
+            self.conn.execute(_FOLD, [{"host_id": i, "when": w}
+                                                for i, w in zip(host_ids, when, strict=True)])
+
+    def drop_flushes(self, through: int) -> None:
+        """Delete the heartbeat flushes up to sequence ``through`` (once folded)."""
+        self.conn.execute(delete(_hb).where(_hb.c.seq <= through))

@@ -265,13 +265,15 @@ class HostTable:
             if i is None:
                 new.append(c)
                 continue
-            if self.ids[i] != c.id:
+            if self.ids[i] != c.id:  # the name is another host's now
                 self.ids[i] = c.id
                 self._slots = None
+                self.heartbeat[i] = c.heartbeat
+            else:  # the row's time may be older than a logged flush's
+                self.heartbeat[i] = np.fmax(self.heartbeat[i], c.heartbeat)
             self.provider_uuids[i] = c.provider_uuid
             self.enabled[i] = c.enabled
             self.forced_down[i] = c.forced_down
-            self.heartbeat[i] = c.heartbeat
             self.failed_builds[i] = c.failed_builds
             self._effective_code[i] = self._effectives.code(c.effective)
             code = self._sets.code(c.aggregates)

@@ -34,6 +34,7 @@ import structlog
 
 from corral.config import Settings
 from corral.domain.overcommit import Effective
+from corral.persistence.heartbeats import latest
 from corral.persistence.revisions import BEATS, HOST_DELETES, HOST_ROWS, HOSTS
 from corral.scheduler.hosts import AggregateInfo, HostChange, HostTable, Policy
 from corral.scheduler.records import Configuration
@@ -143,9 +144,19 @@ def load(repo: HostTableRepo, settings: Settings, policy: Policy) -> _Built:
                     zip(zip(cols[7], cols[8], cols[9], cols[10], strict=True), agg_sets,
                         strict=True)],
         aggregates=aggregates, policy=policy)
+    _beat_from(table, repo.beats_since(0))  # the log not folded into the rows yet
     log.info("host_table_loaded", hosts=table.n, aggregates=len(aggregates))
     return _Built(table, metadata, counters[HOSTS], counters[HOST_DELETES],
                   max(cols[11], default=0), counters[BEATS])
+
+
+def _beat_from(table: HostTable, flushes: Sequence[tuple[int, float, bytes]]) -> None:
+    """Move ``table``'s heartbeats by the logged flushes."""
+    ids, flush = latest(flushes)
+    when = np.array([f[1] for f in flushes], dtype=np.float64)[flush]
+    idx = table.indexes_of(ids)
+    known = idx >= 0
+    table.beat(idx[known], when[known])
 
 
 class HostTableCache:
@@ -240,19 +251,14 @@ class HostTableCache:
         flushes = repo.beats_since(at.beats_seen)
         if not flushes:
             return
-        if flushes[0][0] != at.beats_seen + 1:  # dropped before we read them: read all
+        if flushes[0][0] != at.beats_seen + 1:  # folded before we read them: read all
             every = np.array(repo.all_heartbeats(), dtype=np.float64).reshape(-1, 2)
             ids, when = every[:, 0].astype(np.int64), every[:, 1]
+            idx = at.table.indexes_of(ids)
+            known = idx >= 0
+            at.table.beat(idx[known], when[known])
         else:
-            parts = [np.frombuffer(f[2], dtype="<i4") for f in flushes]
-            ids = np.concatenate(parts).astype(np.int64)
-            when = np.repeat(np.array([f[1] for f in flushes]), [len(p) for p in parts])
-            # A host in several flushes: the last one counts.
-            _ids, last = np.unique(ids[::-1], return_index=True)
-            ids, when = ids[::-1][last], when[::-1][last]
-        idx = at.table.indexes_of(ids)
-        known = idx >= 0
-        at.table.beat(idx[known], when[known])
+            _beat_from(at.table, flushes)
         at.beats_seen = flushes[-1][0]
 
     def _build_in_background(self) -> None:

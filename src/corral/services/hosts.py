@@ -170,10 +170,12 @@ def _build(repo: _ViewRepo, settings: Settings, rows: Sequence[HostRow],
     aggregates = repo.host_aggregates_of(ids)
     invs, used, traits = repo.inventories(rp_ids), repo.usages(rp_ids), repo.provider_traits(rp_ids)
     instances = repo.instance_counts(ids)
+    logged = repo.logged_heartbeats(ids)
     defaults = defaults_of(settings)
     found = []
     for row in rows:
         rp_id, aggs, overrides = row.resource_provider_id, aggregates[row.id], row.overrides()
+        beat = rules.later(row.last_heartbeat, logged.get(row.id))
         zones = sorted({md[rules.AVAILABILITY_ZONE] for md in aggs.values()
                         if rules.AVAILABILITY_ZONE in md})
         resources = {
@@ -183,8 +185,8 @@ def _build(repo: _ViewRepo, settings: Settings, rows: Sequence[HostRow],
         found.append(Host(
             name=row.name, provider_uuid=row.provider_uuid, generation=row.generation,
             enabled=row.enabled, disabled_reason=row.disabled_reason,
-            forced_down=row.forced_down, last_heartbeat=row.last_heartbeat,
-            state=rules.host_state(row.forced_down, row.last_heartbeat, now,
+            forced_down=row.forced_down, last_heartbeat=beat,
+            state=rules.host_state(row.forced_down, beat, now,
                                    settings.host_down_after_s),
             availability_zone=zones[0] if zones else None, aggregates=sorted(aggs),
             traits=traits[rp_id], reported=row.reported(), overrides=overrides,

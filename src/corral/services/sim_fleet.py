@@ -10,6 +10,7 @@ import uuid as uuidlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
-from corral.domain.hosts import DISABLED_TRAIT
+from corral.domain.hosts import DISABLED_TRAIT, later
 from corral.domain.overcommit import KEYS, host_inventories
 from corral.engine.records import ProviderRecord
 from corral.engine.state import FleetState
@@ -167,6 +168,7 @@ def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
     now = time.time()
     with store.read() as repo:
         rows = repo.host_rows()
+        logged = repo.logged_heartbeats()
         aggs = repo.aggregate_rows()
         metadata = repo.aggregate_metadata(a.id for a in aggs)
         agg_name = {a.id: a.name for a in aggs}
@@ -180,8 +182,9 @@ def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
     for r in rows:
         p = providers.get(r.resource_provider_id)
         invs: Mapping[str, Inventory] = p.inventories if p else {}
-        beat = r.last_heartbeat
-        fresh = beat is not None and now - beat.timestamp() <= settings.host_down_after_s
+        beat = later(r.last_heartbeat, logged.get(r.id))  # naive UTC, as stored
+        fresh = (beat is not None
+                 and now - beat.replace(tzinfo=UTC).timestamp() <= settings.host_down_after_s)
         hosts.append(HostSpec(
             name=r.name, vcpus=r.vcpus, memory_mb=r.memory_mb, disk_gb=r.disk_gb,
             aggregates=tuple(sorted(of_host.get(r.id, []))),

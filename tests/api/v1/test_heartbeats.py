@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from corral.persistence import Store
+from corral.services import liveness
 
 from .helpers import SQLITE_ONLY, V1, assert_v1_error
 from .scheduling import AppFactory, app_with, boot, flavor, host_of, refused
@@ -159,3 +160,45 @@ def test_a_flush_that_commits_late_never_moves_a_heartbeat_back(v1: V1, store: S
     with store.write() as repo:  # the other process's flush, timed 5 s before
         assert repo.record_heartbeats(["cn1"], earlier) == {"cn1"}
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == later
+    liveness.fold(store)  # the log folded into the row: the later time still
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == later
+
+
+def _row_beat(store: Store, name: str) -> datetime | None:
+    with store.read() as repo:
+        row = repo.get_host_row(name)
+    assert row is not None
+    return row.last_heartbeat
+
+
+def test_a_heartbeat_is_logged_and_folded_into_the_row_later(v1: V1, store: Store) -> None:
+    """A flush writes its log row and no host row (at 100,000 hosts rewriting rows cost
+    the claims their write lock); readers take the later of the row and the log, and a
+    fold moves the log into the rows and empties it."""
+    v1.report("cn1")
+    reported = _row_beat(store, "cn1")
+    time.sleep(1.1)  # heartbeats are kept to the second
+    found = beat(v1, "cn1")
+    assert _row_beat(store, "cn1") == reported  # the row is untouched
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
+    assert liveness.fold(store) == 1
+    with store.read() as repo:
+        assert repo.unfolded() == []
+    answered = datetime.fromisoformat(found["last_heartbeat"].removesuffix("Z"))
+    assert _row_beat(store, "cn1") == answered
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
+    assert liveness.fold(store) == 0  # nothing left to fold
+
+
+def test_a_process_started_later_reads_the_log_not_folded_yet(
+        v1: V1, app_with: AppFactory, store: Store) -> None:
+    """A new process builds its host table from the rows and the log: a host heard from
+    only through the log is up for it, before and after the fold."""
+    v1.report("cn1")
+    v1.report("cn2", **BIG)  # spread would prefer it, were it up
+    flavor(v1, "small")
+    time.sleep(DOWN_AFTER_S + 1.1)  # both rows now too old
+    beat(v1, "cn1")
+    assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "a") == "cn1"
+    liveness.fold(store)
+    assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "b") == "cn1"
