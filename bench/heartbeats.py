@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import scheduler as sched_bench  # noqa: E402
+from scaleout import tree_cpu  # noqa: E402
 
 from corral.config import Settings  # noqa: E402
 from corral.persistence import make_store  # noqa: E402
@@ -145,13 +146,18 @@ def over_http(db: Path, n: int, args: argparse.Namespace, workdir: Path) -> dict
         quiet: list[float] = []
         busy: list[float] = []
         paced: list[float] = []
+        server = svc.process.pid
         for r in range(args.rounds):
+            cpu0 = tree_cpu(server)
             load, _cpu = common.run_lean(svc.url, sched_bench.boot_requests(
                 args.boots, f"q{r}"), args.boot_connections, expect=(201,))
             quiet.append(load.rps)
+            cpu1 = tree_cpu(server)
             with Pacer(svc.url, n, args.rate, args.batch) as pacer:
+                cpu2 = tree_cpu(server)
                 load, _cpu = common.run_lean(svc.url, sched_bench.boot_requests(
                     args.boots, f"b{r}"), args.boot_connections, expect=(201,))
+                cpu3 = tree_cpu(server)
             sent, seconds, lat, failures = pacer.result
             if failures:
                 raise SystemExit(f"{failures} heartbeat requests failed")
@@ -159,7 +165,9 @@ def over_http(db: Path, n: int, args: argparse.Namespace, workdir: Path) -> dict
             paced.append(sent / seconds)
             say(f"  {n} hosts round {r + 1}: boots/s {quiet[-1]:.0f} without, {busy[-1]:.0f} "
                 f"with {paced[-1]:.0f} heartbeats/s (bulk p50 "
-                f"{statistics.median(lat) * 1000:.1f} ms)")
+                f"{statistics.median(lat) * 1000:.1f} ms); server CPU per boot "
+                f"{(cpu1 - cpu0) / args.boots * 1000:.2f} ms without, "
+                f"{(cpu3 - cpu2) / args.boots * 1000:.2f} ms with (heartbeats included)")
         found.update(quiet=quiet, busy=busy, paced=paced)
     finally:
         svc.stop()
