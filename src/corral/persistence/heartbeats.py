@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeEngine
 from corral.persistence import tables as t
 from corral.persistence.hosts import epoch_seconds, heartbeat_epoch
 from corral.persistence.prepared import Prepared
-from corral.persistence.revisions import BEATS
+from corral.persistence.revisions import BEATS, HOST_DELETES
 
 _h = t.hosts
 _hb = t.heartbeat_flushes
@@ -47,15 +47,20 @@ def _pack(ids: Sequence[int]) -> bytes:
     return packed.tobytes()
 
 
-def latest(flushes: Sequence[tuple[int, float, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+def latest(flushes: Sequence[tuple[int, float, bytes]], only: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Of flushes (sequence, epoch seconds, packed ids) in any order: the ids of the
-    hosts they name, ascending, and for each the index of the flush with its latest
-    time (a flush of another process may commit after a later one)."""
+    hosts they name (of ``only``, if given), ascending, and for each the index of the
+    flush with its latest time (a flush of another process may commit after a later
+    one)."""
     parts = [np.frombuffer(f[2], dtype="<i4") for f in flushes]
     ids = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
-    if not len(ids):
-        return ids, ids
     flush = np.repeat(np.arange(len(flushes)), [len(p) for p in parts])
+    if only is not None:
+        keep = np.isin(ids, only)
+        ids, flush = ids[keep], flush[keep]
+    if not len(ids):
+        return ids, flush
     # By id, then by time: the last entry of each id holds its latest time.
     at = np.array([f[1] for f in flushes], dtype=np.float64)
     order = np.lexsort((at[flush], ids))
@@ -91,13 +96,24 @@ class HeartbeatQueries:
 
     if TYPE_CHECKING:
         def next_in(self, name: str) -> int: ...
+        def revision(self, name: str) -> int: ...
 
-    def record_heartbeats(self, names: Iterable[str], when: datetime) -> set[str]:
+    def record_heartbeats(self, names: Iterable[str], when: datetime,
+                          known: Mapping[str, int] | None = None, deletes: int = -1
+                          ) -> set[str]:
         """Record that hosts ``names`` were alive at ``when``: one heartbeat_flushes row
         naming them, stamped with this transaction's beats sequence; returns the names
-        that are hosts (the others are not). No host row is written or locked."""
+        that are hosts (the others are not). No host row is written or locked.
+
+        ``known``: ids of names as a host table holds them, taken as they are if no
+        host was deleted since that table was read (the ``host_deletes`` counter is
+        still ``deletes``: a host's name cannot have changed hands); the other names
+        are looked up."""
         wanted = sorted(set(names))
         found: dict[int, str] = {}
+        if known and self.revision(HOST_DELETES) == deletes:
+            found = {known[n]: n for n in wanted if n in known}
+            wanted = [n for n in wanted if n not in known]
         for at in range(0, len(wanted), HEARTBEAT_CHUNK):
             cursor = _IDS_OF.execute(self.conn, {"names": wanted[at:at + HEARTBEAT_CHUNK]})
             found.update(cursor.fetchall())
@@ -123,10 +139,8 @@ class HeartbeatQueries:
         """Each host's latest heartbeat in the log not folded yet (of ``host_ids``, or
         of every host): the later of it and ``hosts.last_heartbeat`` is the host's."""
         flushes = self.unfolded()
-        ids, flush = latest([f[:3] for f in flushes])
-        if host_ids is not None:
-            keep = np.isin(ids, np.fromiter(host_ids, dtype=np.int64))
-            ids, flush = ids[keep], flush[keep]
+        only = None if host_ids is None else np.fromiter(host_ids, dtype=np.int64)
+        ids, flush = latest([f[:3] for f in flushes], only)
         return {int(i): flushes[int(f)][3] for i, f in zip(ids, flush, strict=True)}
 
     def all_heartbeats(self) -> list[tuple[int, float]]:

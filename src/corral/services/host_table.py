@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -202,6 +202,15 @@ class HostTableCache:
         index = table.index
         idx = [i for i in (index.get(n) for n in names) if i is not None]
         table.beat(idx, when)
+
+    def ids_of(self, names: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """The ``host_deletes`` counter the table reflects, and the ids it holds of
+        ``names`` (those it does not hold are left out)."""
+        at = self._at
+        if at is None:
+            return -1, {}
+        index, ids = at.table.index, at.table.ids
+        return at.deletes, {n: int(ids[i]) for n in names if (i := index.get(n)) is not None}
 
     def _install(self, built: _Built) -> None:
         self._at = built

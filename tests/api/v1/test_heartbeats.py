@@ -16,7 +16,7 @@ from corral.persistence import Store
 from corral.services import liveness
 
 from .helpers import SQLITE_ONLY, V1, assert_v1_error
-from .scheduling import AppFactory, app_with, boot, flavor, host_of, refused
+from .scheduling import AppFactory, app_with, boot, booted, flavor, host_of, refused
 
 __all__ = ["app_with"]
 
@@ -202,3 +202,20 @@ def test_a_process_started_later_reads_the_log_not_folded_yet(
     assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "a") == "cn1"
     liveness.fold(store)
     assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "b") == "cn1"
+
+
+def test_a_name_deleted_and_reported_again_beats_for_the_new_host(v1: V1) -> None:
+    """A flush takes host ids from the process's host table while no host was deleted
+    since it was read; a host deleted and reported again under its name has a new id,
+    which the flush must log, not the table's old one."""
+    v1.report("cn1")
+    v1.report("cn2")  # so that cn1's id is not the highest, and not taken again
+    flavor(v1, "small")
+    vm = booted(v1, "a")  # the scheduler's table now holds cn1's id
+    v1.ok("DELETE", f"/instances/{vm['id']}", 204)
+    v1.ok("DELETE", "/hosts/cn1", 204)
+    v1.report("cn1")
+    time.sleep(1.1)  # heartbeats are kept to the second
+    found = beat(v1, "cn1")
+    assert found["recorded"] == 1
+    assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
