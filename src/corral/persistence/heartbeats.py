@@ -100,10 +100,11 @@ class HeartbeatQueries:
 
     def record_heartbeats(self, names: Iterable[str], when: datetime,
                           known: Mapping[str, int] | None = None, deletes: int = -1
-                          ) -> set[str]:
+                          ) -> dict[str, int]:
         """Record that hosts ``names`` were alive at ``when``: one heartbeat_flushes row
         naming them, stamped with this transaction's beats sequence; returns the names
-        that are hosts (the others are not). No host row is written or locked.
+        that are hosts, with their ids (the others are not). No host row is written or
+        locked.
 
         ``known``: ids of names as a host table holds them, taken as they are if no
         host was deleted since that table was read (the ``host_deletes`` counter is
@@ -120,7 +121,7 @@ class HeartbeatQueries:
         if found:
             _LOG_FLUSH.execute(self.conn, {"seq": self.next_in(BEATS), "at": when,
                                            "host_ids": _pack(sorted(found))})
-        return set(found.values())
+        return {name: host_id for host_id, name in found.items()}
 
     def beats_since(self, seen: int) -> list[tuple[int, float, bytes]]:
         """(beats sequence, when in epoch seconds, host ids as int32 little-endian) of

@@ -194,14 +194,14 @@ class HostTableCache:
             self._build_in_background()
         return self._fresh(repo, counters)
 
-    def beat(self, names: Sequence[str], when: float) -> None:
-        """Heartbeats this process recorded: its table moves at once (one float each)."""
+    def beat(self, ids: Sequence[int], when: float) -> None:
+        """Heartbeats this process recorded (host ids): its table moves at once (one
+        float each)."""
         table = self.table
         if table is None:
             return
-        index = table.index
-        idx = [i for i in (index.get(n) for n in names) if i is not None]
-        table.beat(idx, when)
+        idx = table.indexes_of(np.asarray(ids, dtype=np.int64))
+        table.beat(idx[idx >= 0], when)
 
     def ids_of(self, names: Iterable[str]) -> tuple[int, dict[str, int]]:
         """The ``host_deletes`` counter the table reflects, and the ids it holds of
@@ -209,8 +209,10 @@ class HostTableCache:
         at = self._at
         if at is None:
             return -1, {}
-        index, ids = at.table.index, at.table.ids
-        return at.deletes, {n: int(ids[i]) for n in names if (i := index.get(n)) is not None}
+        index = at.table.index
+        held = [n for n in names if n in index]
+        ids = at.table.ids[[index[n] for n in held]].tolist()
+        return at.deletes, dict(zip(held, ids, strict=True))
 
     def _install(self, built: _Built) -> None:
         self._at = built

@@ -88,7 +88,7 @@ def _flush(scheduler: Scheduler, jobs: list[list[str]]) -> list[Beats | Exceptio
     deletes, known = scheduler.hosts.ids_of(wanted)
     with scheduler.store.write() as repo:
         found = repo.record_heartbeats(wanted, now, known, deletes)
-    scheduler.hosts.beat(list(found), now.replace(tzinfo=UTC).timestamp())
+    scheduler.hosts.beat(list(found.values()), now.replace(tzinfo=UTC).timestamp())
     _folds.setdefault(scheduler, _Folding()).start_if_due(scheduler.store)
     log.debug("heartbeats_recorded", hosts=len(found), requests=len(jobs))
     return [Beats(now, sum(1 for n in set(job) if n in found),

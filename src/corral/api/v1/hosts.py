@@ -13,16 +13,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
 
-from corral.api.v1.common import Admin, Body, exact_timestamp, settings_of, store_of
+from corral.api.v1.common import Admin, Body, caller, exact_timestamp, require_admin, settings_of, store_of
+from corral.api.v1.lean import LeanRoute, json_of, lean, needs_store, validated
 from corral.api.v1.types import Amount, Count, CountOrNone, HostRatioOrNone
+from corral.api.workers import hand_off
 from corral.domain.hosts import Host, HostReport
 from corral.services import hosts as svc
 from corral.services import liveness
 from corral.services.scheduler import Scheduler
 
-router = APIRouter(tags=["hosts"])
+#: The bulk heartbeat is a lean route (api/v1/lean.py); the others are plain FastAPI routes.
+router = APIRouter(tags=["hosts"], route_class=LeanRoute)
 
 
 def host_body(host: Host) -> dict[str, Any]:
@@ -113,13 +117,35 @@ def scheduler_of(request: Request) -> Scheduler:
     return found
 
 
-@router.post("/hosts/heartbeats")
-def heartbeat_hosts(body: HeartbeatsBody, request: Request, _ctx: Admin) -> dict[str, Any]:
+def _heartbeats(request: Request, body: HeartbeatsBody) -> Response:
+    found = liveness.record(scheduler_of(request), body.hosts)
+    return JSONResponse({"last_heartbeat": exact_timestamp(found.when),
+                         "recorded": found.recorded, "unknown": found.unknown})
+
+
+def _heartbeats_as_sent(request: Request, data: Any) -> Response:
+    """Authenticate, validate and record, all in the worker thread (a stored token)."""
+    require_admin(request, caller(request))
+    return _heartbeats(request, validated(HeartbeatsBody, data))
+
+
+async def serve_heartbeats(request: Request) -> Response:
+    """POST /v1/hosts/heartbeats as served (api/v1/lean.py): an aggregator sends it
+    every few seconds with hundreds of names, so the body is parsed and validated once
+    on the event loop, then one hand-off to a worker thread for the flush."""
+    data = await json_of(request)
+    if needs_store(request):
+        return await hand_off(request, _heartbeats_as_sent, request, data)
+    require_admin(request, caller(request))
+    return await hand_off(request, _heartbeats, request, validated(HeartbeatsBody, data))
+
+
+@router.post("/hosts/heartbeats", response_model=None)
+@lean(serve_heartbeats)
+async def heartbeat_hosts(body: HeartbeatsBody, request: Request, _ctx: Admin) -> Response:
     """Heartbeats of many hosts at once (an agent aggregator): each named host is alive
     now. Names that are no host are listed in ``unknown``; the others are recorded."""
-    found = liveness.record(scheduler_of(request), body.hosts)
-    return {"last_heartbeat": exact_timestamp(found.when), "recorded": found.recorded,
-            "unknown": found.unknown}
+    return await hand_off(request, _heartbeats, request, body)
 
 
 @router.post("/hosts/{name}/heartbeat", status_code=204)
