@@ -44,8 +44,9 @@ _BATCHER = "heartbeats"
 #: once, where writing at each flush wrote it 30 times, 20 flushes a second. Readers of
 #: a host's time read the log not folded yet: at that rate, 600 rows of 2 KB.
 FOLD_EVERY_S = 30.0
-#: Hosts written per transaction of a fold (each a short write between claims).
-FOLD_CHUNK = 2000
+#: Hosts written per transaction of a fold (each a short write between claims: about
+#: 9 ms at 100,000 hosts on SQLite, where one row costs 8-9 us).
+FOLD_CHUNK = 1000
 
 
 @dataclass(frozen=True)
