@@ -144,16 +144,20 @@ def load(repo: HostTableRepo, settings: Settings, policy: Policy) -> _Built:
                     zip(zip(cols[7], cols[8], cols[9], cols[10], strict=True), agg_sets,
                         strict=True)],
         aggregates=aggregates, policy=policy)
-    _beat_from(table, repo.beats_since(0))  # the log not folded into the rows yet
+    _beat(table, *_latest_times(repo.beats_since(0)))  # the log not folded yet
     log.info("host_table_loaded", hosts=table.n, aggregates=len(aggregates))
     return _Built(table, metadata, counters[HOSTS], counters[HOST_DELETES],
                   max(cols[11], default=0), counters[BEATS])
 
 
-def _beat_from(table: HostTable, flushes: Sequence[tuple[int, float, bytes]]) -> None:
-    """Move ``table``'s heartbeats by the logged flushes."""
+def _latest_times(flushes: Sequence[tuple[int, float, bytes]]) -> tuple[Any, Any]:
+    """The hosts the logged flushes name, and each one's latest time."""
     ids, flush = latest(flushes)
-    when = np.array([f[1] for f in flushes], dtype=np.float64)[flush]
+    return ids, np.array([f[1] for f in flushes], dtype=np.float64)[flush]
+
+
+def _beat(table: HostTable, ids: Any, when: Any) -> None:
+    """Move ``table``'s heartbeats of hosts ``ids`` to ``when`` (those it holds)."""
     idx = table.indexes_of(ids)
     known = idx >= 0
     table.beat(idx[known], when[known])
@@ -265,11 +269,9 @@ class HostTableCache:
         if flushes[0][0] != at.beats_seen + 1:  # folded before we read them: read all
             every = np.array(repo.all_heartbeats(), dtype=np.float64).reshape(-1, 2)
             ids, when = every[:, 0].astype(np.int64), every[:, 1]
-            idx = at.table.indexes_of(ids)
-            known = idx >= 0
-            at.table.beat(idx[known], when[known])
         else:
-            _beat_from(at.table, flushes)
+            ids, when = _latest_times(flushes)
+        _beat(at.table, ids, when)
         at.beats_seen = flushes[-1][0]
 
     def _build_in_background(self) -> None:
