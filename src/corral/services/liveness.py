@@ -9,7 +9,7 @@ stamped with the next value of the ``beats`` change sequence (persistence/heartb
 persistence/revisions.py), so other processes read only the heartbeats recorded since
 they last looked, a few rows, never every host. It writes no host row: every
 :data:`FOLD_EVERY_S` a process folds the log into the hosts' rows in the background
-(:func:`fold`), a few thousand hosts per transaction.
+(:func:`fold`), 1,000 hosts per transaction.
 
 An agent aggregator (one per rack, say) sends the names of all the hosts it heard
 from in one request (:func:`record`); a host alone uses :func:`record_one`.
