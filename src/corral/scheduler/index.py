@@ -23,6 +23,7 @@ what the filters and weighers would read through the rows. Only cost moves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,27 @@ def changed_rows(state: FleetState, since: int) -> Ints | None:
     return None if found is None else np.asarray(found, dtype=np.int64)
 
 
+@dataclass
+class _Fresh:
+    """Which heartbeats are at least ``oldest``, as of a count of heartbeat writes."""
+
+    writes: int
+    oldest: float
+    mask: Mask
+    below: float | None = None
+    """The latest heartbeat under ``oldest`` (-inf: none), once asked."""
+    above: float = math.inf
+    """The earliest at or past it."""
+
+    def holds(self, heartbeat: Floats, oldest: float) -> bool:
+        """Whether the mask is also that of ``oldest``: no heartbeat in between."""
+        if self.below is None:
+            self.below = float(np.max(heartbeat, where=heartbeat < self.oldest,
+                                      initial=-math.inf))
+            self.above = float(np.min(heartbeat, where=self.mask, initial=math.inf))
+        return self.below < oldest <= self.above
+
+
 class HostIndex:
     """The arrays of one HostTable over one FleetState (the caller holds the engine's
     lock). Built by :class:`IndexCache`; :meth:`sync` before each decision."""
@@ -103,6 +125,10 @@ class HostIndex:
         self._memo: dict[Hashable, Mask] = {}
         self._kept: dict[Hashable, tuple[Mask, Callable[[Ints], Mask]]] = {}
         self._flat: bool | None = None
+        self._fresh: _Fresh | None = None
+        #: Every host (read-only): what a filter that keeps them all returns.
+        self.everyone = np.ones(self.n, dtype=bool)
+        self.everyone.setflags(write=False)
         self.gather()
 
     def _shape(self) -> tuple[object, ...]:
@@ -222,6 +248,21 @@ class HostIndex:
             found = (at_hosts(np.arange(self.n)), at_hosts)
             self._kept[key] = found
         return found[0].copy()
+
+    def fresh(self, oldest: float) -> Mask:
+        """Hosts whose heartbeat is at least ``oldest`` (read-only; NaN, never heard
+        from, is not). Kept while no heartbeat is written and no host's heartbeat lies
+        between ``oldest`` and the value it was computed for: the same hosts pass."""
+        table = self.table
+        writes = table.heartbeat_writes[0]
+        found = self._fresh
+        if found is None or found.writes != writes:
+            found = self._fresh = _Fresh(writes, oldest, table.heartbeat >= oldest)
+            found.mask.setflags(write=False)
+        elif found.oldest != oldest and not found.holds(table.heartbeat, oldest):
+            self._fresh = None
+            return self.fresh(oldest)
+        return found.mask
 
     @property
     def flat(self) -> bool:
