@@ -43,9 +43,6 @@ BLOCK = 512
 #: Usage masks kept up to date at once (distinct flavors, in practice).
 KEPT_LIMIT = 64
 
-#: The FleetState columns whose change alters what the structural masks say.
-_STRUCTURE = ("alive", "parent", "root", "sharing", "has", "min_unit", "max_unit", "step",
-              "trait_bits", "agg_bits")
 
 
 @dataclass(frozen=True)
@@ -71,6 +68,13 @@ def column_of(values: Floats, blocks: int, block: int) -> Column:
 def engine_version(state: FleetState) -> int | None:
     """The engine's change counter (None: this engine keeps none)."""
     found = getattr(state, "version", None)
+    return None if found is None else int(found)
+
+
+def structure_of(state: FleetState) -> int | None:
+    """The engine's structure counter (None: this engine keeps none: every sync then
+    starts a new epoch)."""
+    found = getattr(state, "structure", None)
     return None if found is None else int(found)
 
 
@@ -159,7 +163,7 @@ class HostIndex:
         shaped = self.values.reshape(k + 1, self.blocks, self.block)
         self.high = shaped.max(axis=2)
         self.low = shaped.min(axis=2)
-        self._snapshot = {name: getattr(st, name).copy() for name in _STRUCTURE}
+        self.structure = structure_of(st)
         self._new_epoch()
 
     def _new_epoch(self) -> None:
@@ -185,24 +189,21 @@ class HostIndex:
             self.gather()
         else:
             self.touch(changed)
+            structure = structure_of(self.state)
+            if structure is None or structure != self.structure:
+                self.structure = structure
+                self._new_epoch()
         self.version = version
 
-    def touch(self, rows: Sequence[int] | Ints, usage_only: bool = False) -> None:
-        """Read ``rows`` of the engine again (rows a claim or a decision wrote;
-        ``usage_only``: only their used units and consumers moved)."""
+    def touch(self, rows: Sequence[int] | Ints) -> None:
+        """Read the usage of ``rows`` of the engine again (rows a claim or a decision
+        wrote; a change of structure is the engine's :attr:`FleetState.structure`,
+        which :meth:`sync` follows)."""
         st = self.state
         at = np.unique(np.asarray(rows, dtype=np.int64))
         at = at[(at >= 0) & (at < self.host_of_row.size)]
         if at.size == 0:
             return
-        structural = False
-        for name, snap in ({} if usage_only else self._snapshot).items():
-            now = getattr(st, name)[at]
-            if not np.array_equal(now, snap[at]):
-                snap[at] = now
-                structural = True
-        if structural:
-            self._new_epoch()
         hosts = self.host_of_row[at]
         on = hosts >= 0
         h, r = hosts[on], at[on]

@@ -349,7 +349,7 @@ def _apply(state: FleetState, placement: Placement, saved: Saved,
         state.consumers[row] += 1
         rows.append(row)
     if index is not None:
-        index.touch(rows, usage_only=True)
+        index.touch(rows)
 
 
 def restore(state: FleetState, saved: Saved, index: HostIndex | None = None) -> None:
@@ -358,7 +358,7 @@ def restore(state: FleetState, saved: Saved, index: HostIndex | None = None) -> 
         state.used[row] = used
         state.consumers[row] = count
     if index is not None and saved:
-        index.touch(list(saved), usage_only=True)
+        index.touch(list(saved))
 
 
 def group_conflict(group: ServerGroup, members: dict[str, int],
