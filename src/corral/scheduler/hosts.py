@@ -336,6 +336,8 @@ class HostTable:
             n = self.n
             const = None if n and not (per_host == per_host[0]).all() else \
                 float(per_host[0]) if n else 0.0
+            if const is not None:  # one value for all: a read-only view of it, no array
+                per_host = np.broadcast_to(np.float64(const), (n,))
             found = self._weights[weigher if signed else "~" + weigher] = (const, per_host)
         return found
 
@@ -346,6 +348,11 @@ class HostTable:
             self._rows = np.fromiter((get(u, -1) for u in self.provider_uuids),
                                      dtype=np.int64, count=self.n)
             self._layout = state.layout
+            # The engine's own uuid strings, not copies (8 MB at 100,000 hosts).
+            uuids, held = self.provider_uuids, state.uuid_of
+            for i, row in enumerate(self._rows.tolist()):
+                if row >= 0:
+                    uuids[i] = held[row]
         return self._rows
 
     def mask_of(self, names: object) -> Bools:
