@@ -226,19 +226,18 @@ def measure(trees: dict[str, Path], sizes: list[int], repeat: int, skip_server: 
                                      f"{r['locked_s'] * 1000:.1f}" if "locked_s" in r else "-"])
         for name in trees:
             runs = engine[name]
-            if not runs:
-                continue
-            grown = statistics.median(r["rss_kb"] - r["floor_kb"] for r in runs) * 1024
-            traced = statistics.median(r["traced"] for r in runs)
-            rows_engine.append([n, name, f"{grown / 2**20:.1f}", f"{grown / n:.0f}",
-                                f"{traced / 2**20:.1f}", f"{traced / n:.0f}",
-                                f"{statistics.median(r['load_s'] for r in runs):.2f}"])
+            if runs:
+                grown = statistics.median(r["rss_kb"] - r["floor_kb"] for r in runs) * 1024
+                traced = statistics.median(r["traced"] for r in runs)
+                rows_engine.append([n, name, f"{grown / 2**20:.1f}", f"{grown / n:.0f}",
+                                    f"{traced / 2**20:.1f}", f"{traced / n:.0f}",
+                                    f"{statistics.median(r['load_s'] for r in runs):.2f}"])
             if not skip_server:
                 rss = statistics.median(server[name]) * 1024
                 row = [n, name, f"{rss / 2**20:.1f}", f"{rss / n:.0f}"]
                 if boots:
-                    after = statistics.median(served[name]) * 1024
-                    row += [f"{after / 2**20:.1f}", f"{after / n:.0f}"]
+                    served_rss = statistics.median(served[name]) * 1024
+                    row += [f"{served_rss / 2**20:.1f}", f"{served_rss / n:.0f}"]
                 rows_server.append(row)
     if rows_engine:
         say("\n### Engine loaded in a fresh process (median of", repeat, "runs)\n")
