@@ -181,7 +181,7 @@ class CandidateFinder:
             log.exception("engine_check_failed")
             return
         finally:
-            release_free_memory()
+            release_free_memory(routine=True)
         if report.reloaded or report.removed:
             log.info("engine_check_reloaded", reloaded=report.reloaded, removed=report.removed,
                      read_s=round(report.read_s, 4), locked_s=round(report.locked_s, 4))

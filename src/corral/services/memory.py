@@ -8,11 +8,13 @@ later; little of it is ever handed back on its own. Measured at 100,000 hosts (o
 stayed at 83 MB while the allocator's free pages grew from 14 to 138 MB, all of the
 RSS growth (docs/performance.md). Two remedies, both no-ops off glibc:
 
-- :func:`limit_arenas` at the server's start: two arenas, so the free pages of twenty
-  threads are not kept twenty times over;
-- :func:`release_free_memory` after large loads and after each background check of the
-  engine (every few seconds, outside every lock): the free pages go back to the
-  system (``malloc_trim``).
+- :func:`serve` at the server's start: two arenas, so the free pages of twenty threads
+  are not kept twenty times over; and from then on the free pages go back to the
+  system after each background check of the engine (every few seconds, outside every
+  lock, in the check's thread: :func:`release_free_memory` ``routine``), a few
+  milliseconds of ``malloc_trim`` during which a thread allocating in the arena being
+  trimmed waits (the reason it is left to server processes);
+- :func:`release_free_memory` after any large load, in every process.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ M_ARENA_MAX = -8
 SERVER_ARENAS = 2
 
 
+#: Whether this process is a server (:func:`serve`): routine trims are its own.
+_SERVER = {"on": False}
+
+
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
@@ -34,15 +40,19 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def limit_arenas(arenas: int = SERVER_ARENAS) -> bool:
-    """Cap glibc's arenas (before the threads start); whether it took effect."""
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None)
+def serve(arenas: int = SERVER_ARENAS) -> bool:
+    """This process is a server: cap glibc's arenas (before the thread pool starts) and
+    trim after each background check; whether the cap took effect."""
+    _SERVER["on"] = True
+    mallopt = getattr(_libc(), "mallopt", None)
     return bool(mallopt is not None and mallopt(M_ARENA_MAX, arenas))
 
 
-def release_free_memory() -> None:
-    """Hand the allocator's free pages back to the system."""
+def release_free_memory(routine: bool = False) -> None:
+    """Hand the allocator's free pages back to the system (``routine``: the periodic
+    one, done in server processes only)."""
+    if routine and not _SERVER["on"]:
+        return
     trim = getattr(_libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
