@@ -180,8 +180,6 @@ class CandidateFinder:
         except Exception:  # a failed check is retried at the next one: say so, go on
             log.exception("engine_check_failed")
             return
-        finally:
-            release_free_memory(routine=True)
         if report.reloaded or report.removed:
             log.info("engine_check_reloaded", reloaded=report.reloaded, removed=report.removed,
                      read_s=round(report.read_s, 4), locked_s=round(report.locked_s, 4))

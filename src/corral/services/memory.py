@@ -9,11 +9,10 @@ stayed at 83 MB while the allocator's free pages grew from 14 to 138 MB, all of 
 RSS growth (docs/performance.md). Two remedies, both no-ops off glibc:
 
 - :func:`serve` at the server's start: two arenas, so the free pages of twenty threads
-  are not kept twenty times over; and from then on the free pages go back to the
-  system after each background check of the engine (every few seconds, outside every
-  lock, in the check's thread: :func:`release_free_memory` ``routine``), a few
-  milliseconds of ``malloc_trim`` during which a thread allocating in the arena being
-  trimmed waits (the reason it is left to server processes);
+  are not kept twenty times over; and a thread of its own hands the free pages back to
+  the system every :data:`TRIM_EVERY_S` (``malloc_trim``: a millisecond or so for what
+  two seconds of boots free, outside the interpreter's lock; a thread allocating in the
+  arena being trimmed waits meanwhile, the reason it is left to server processes);
 - :func:`release_free_memory` after any large load, in every process.
 """
 
@@ -21,6 +20,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
+import time
 
 #: mallopt's parameter for the number of arenas (glibc's malloc.h).
 M_ARENA_MAX = -8
@@ -28,8 +29,11 @@ M_ARENA_MAX = -8
 SERVER_ARENAS = 2
 
 
-#: Whether this process is a server (:func:`serve`): routine trims are its own.
-_SERVER = {"on": False}
+#: Seconds between two trims in a server process.
+TRIM_EVERY_S = 2.0
+
+_started = threading.Lock()
+_threads: list[threading.Thread] = []
 
 
 @functools.cache
@@ -42,17 +46,27 @@ def _libc() -> ctypes.CDLL | None:
 
 def serve(arenas: int = SERVER_ARENAS) -> bool:
     """This process is a server: cap glibc's arenas (before the thread pool starts) and
-    trim after each background check; whether the cap took effect."""
-    _SERVER["on"] = True
-    mallopt = getattr(_libc(), "mallopt", None)
-    return bool(mallopt is not None and mallopt(M_ARENA_MAX, arenas))
+    start the trimming thread (once); whether glibc is there to take both."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None or getattr(libc, "malloc_trim", None) is None:
+        return False
+    mallopt(M_ARENA_MAX, arenas)
+    with _started:
+        if not _threads:
+            _threads.append(threading.Thread(target=_keep, name="corral-memory", daemon=True))
+            _threads[0].start()
+    return True
 
 
-def release_free_memory(routine: bool = False) -> None:
-    """Hand the allocator's free pages back to the system (``routine``: the periodic
-    one, done in server processes only)."""
-    if routine and not _SERVER["on"]:
-        return
+def _keep() -> None:
+    while True:
+        time.sleep(TRIM_EVERY_S)
+        release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the system."""
     trim = getattr(_libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
