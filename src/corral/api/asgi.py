@@ -15,9 +15,11 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from corral.api.app import create_app
 from corral.config import load_settings
 from corral.logging import configure_logging
+from corral.services import memory
 
 
 def app_from_environment() -> ASGIApp:
+    memory.serve()  # before the thread pool's threads start
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)

@@ -43,6 +43,10 @@ CHANGE_LOG = 1 << 16
 
 G = TypeVar("G", bound=np.generic)
 
+#: A row's structure (:attr:`FleetState.structure`; its tree moves in ``_link``).
+_STRUCTURE = ("alive", "sharing", "has", "min_unit", "max_unit", "step", "trait_bits",
+              "agg_bits")
+
 #: Per-row columns: name -> (dtype, fill of an unused row).
 _ROW_COLUMNS: dict[str, tuple[type, int]] = {
     "alive": (np.bool_, 0), "ids": (np.int64, 0), "generation": (np.int64, 0),
@@ -109,6 +113,9 @@ class FleetState(TreeQueries):
         self.layout = 0
         #: Moves by one for every row written (see :meth:`changed_since`).
         self.version = 0
+        #: Moves when a row's structure (not its usage) changes: alive, tree, sharing,
+        #: unit rules, traits, aggregates.
+        self.structure = 0
         self._log = np.zeros(CHANGE_LOG, dtype=np.int64)
         #: Rows whose parent or root is not loaded yet (linked when it comes).
         self._dangling: set[int] = set()
@@ -135,8 +142,9 @@ class FleetState(TreeQueries):
         """Rows in use, dead ones included: row indexes are below it."""
         return self._n
 
-    def _ensure_shape(self, rows: int) -> None:
-        new_rows = self.rows
+    def _ensure_shape(self, rows: int, exact: bool = False) -> None:
+        """Room for ``rows`` rows (doubling; ``exact``: that many) and every name."""
+        new_rows = max(rows, self.rows) if exact else self.rows
         while new_rows < rows:
             new_rows *= 2
         k = max(self.capacity.shape[1], len(self.classes))
@@ -184,17 +192,7 @@ class FleetState(TreeQueries):
 
     def apply(self, records: Iterable[ProviderRecord], removed: Iterable[int] = ()) -> None:
         """Upsert ``records`` and drop the providers whose ids are in ``removed``."""
-        dropped = 0
-        for pid in removed:
-            row = self.row_of.pop(pid, None)
-            if row is not None:
-                dropped += 1
-                self.row_of_uuid.pop(self.uuid_of[row], None)
-                self.uuid_of[row] = ""
-                self.alive[row] = False
-                self._dangling.discard(row)
-                self.free_rows.append(row)
-                self._touch(np.array([row]))
+        dropped = self._drop(removed)
         batch = list(records)
         for rec in batch:  # register names first so the arrays are sized once
             for name in (*rec.inventories, *rec.used):
@@ -220,7 +218,11 @@ class FleetState(TreeQueries):
             relink = relink or bool((tree[:, 0] != self.parent_id[rows]).any()
                                     or (tree[:, 1] != self.root_id[rows]).any())
             sharing, aggs = self.sharing[rows], self.agg_bits[rows]  # copies
+            before = [getattr(self, name)[rows] for name in _STRUCTURE]
             self._write_rows(rows, batch, tree)
+            if any(not np.array_equal(was, getattr(self, name)[rows])
+                   for name, was in zip(_STRUCTURE, before, strict=True)):
+                self.structure += 1
             links = (links or bool((sharing != self.sharing[rows]).any())
                      or (bool(self.sharing_links_cache)
                          and bool((aggs != self.agg_bits[rows]).any())))
@@ -242,20 +244,27 @@ class FleetState(TreeQueries):
                                           minlength=n)
         self.tree_size = np.bincount(self.root[:n][live], minlength=n)
 
+    def _drop(self, removed: Iterable[int]) -> int:
+        """Mark the rows of the providers ``removed`` dead; how many were held."""
+        dropped = 0
+        for pid in removed:
+            row = self.row_of.pop(pid, None)
+            if row is not None:
+                dropped += 1
+                self.row_of_uuid.pop(self.uuid_of[row], None)
+                self.uuid_of[row] = ""
+                self.alive[row] = False
+                self._dangling.discard(row)
+                self.free_rows.append(row)
+                self._touch(np.array([row]))
+                self.structure += 1
+        return dropped
+
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` rows in all (before loading a known number of
         providers: the arrays are then sized once, not doubled past the need)."""
         if rows > self.rows:
-            self._ensure_shape_exact(rows)
-
-    def _ensure_shape_exact(self, rows: int) -> None:
-        k = self.capacity.shape[1]
-        for name, (_dtype, fill) in _ROW_COLUMNS.items():
-            setattr(self, name, _grown(getattr(self, name), (rows,), fill))
-        for name, (_dtype, fill2) in _CLASS_COLUMNS.items():
-            setattr(self, name, _grown(getattr(self, name), (rows, k), fill2))
-        self.trait_bits = _grown(self.trait_bits, (rows, self.trait_bits.shape[1]), 0)
-        self.agg_bits = _grown(self.agg_bits, (rows, self.agg_bits.shape[1]), 0)
+            self._ensure_shape(rows, exact=True)
 
     @staticmethod
     def _tree_ids(rec: ProviderRecord) -> tuple[int, int]:
@@ -274,6 +283,7 @@ class FleetState(TreeQueries):
         if parent != self.parent[row] or root != self.root[row]:
             self.parent[row], self.root[row] = parent, root
             self._touch(np.array([row]))
+            self.structure += 1
 
     def _write_rows(self, rows: npt.NDArray[np.int64], batch: list[ProviderRecord],
                     tree: npt.NDArray[np.int64]) -> None:

@@ -104,13 +104,37 @@ class SnapshotQueries:
     def provider_versions(self) -> dict[int, tuple[int, int, int, int]]:
         return {row[0]: provider_version(*row[1:]) for row in self.conn.execute(_VERSIONS)}
 
-    def provider_version_table(self) -> npt.NDArray[np.int64]:
+    def provider_version_buckets(self, width: int) -> npt.NDArray[np.int64]:
+        """Per bucket of ``width`` consecutive provider ids holding any, sorted: the
+        bucket (id // width), its providers, the sums of their ids, generations, parent
+        ids and root ids (0 for none), and their latest updated_at (microseconds).
+        Added up by the database: a few hundred rows for 100,000 providers."""
+        w = int(width)
+        rows = self.conn.exec_driver_sql(
+            f"SELECT id / {w}, count(*), sum(id), sum(generation), "
+            f"sum(coalesce(parent_provider_id, 0)), sum(coalesce(root_provider_id, 0)), "
+            f"max(updated_at) FROM {_rp.name} GROUP BY id / {w} ORDER BY 1").fetchall()
+        out = np.zeros((len(rows), 7), dtype=np.int64)
+        if rows:
+            cols = list(zip(*rows, strict=True))
+            for i in range(6):  # PostgreSQL's sums come as Decimal
+                out[:, i] = [int(v) for v in cols[i]]
+            out[:, 6] = np.array(cols[6], dtype="datetime64[us]").astype(np.int64)
+        return out
+
+    def provider_version_table(self, ranges: Iterable[tuple[int, int]] | None = None
+                               ) -> npt.NDArray[np.int64]:
         """Every provider's version as one array, a row per provider sorted by id:
         columns id, generation, updated_at (microseconds), parent id, root id (0 for
-        none). The full check of the engine reads it; built without a tuple per row."""
+        none); ``ranges``: only the ids from ``low`` up to (not with) ``high`` of each.
+        The full check of the engine reads it; built without a tuple per row."""
         # The driver's own values (no per-row type processing): times come as ISO
         # strings (SQLite) or datetimes (PostgreSQL), both parsed by NumPy at once.
-        result = self.conn.exec_driver_sql(_VERSIONS_SQL)
+        sql = _VERSIONS_SQL
+        if ranges is not None:
+            within = " OR ".join(f"(id >= {int(lo)} AND id < {int(hi)})" for lo, hi in ranges)
+            sql = sql.replace(" ORDER BY", f" WHERE {within or 'false'} ORDER BY")
+        result = self.conn.exec_driver_sql(sql)
         parts: list[npt.NDArray[np.int64]] = []
         while rows := result.fetchmany(CHUNK):  # a chunk at a time: few objects at once
             part = np.zeros((len(rows), 5), dtype=np.int64)

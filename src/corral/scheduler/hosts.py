@@ -129,6 +129,10 @@ class HostTable:
         self.enabled = enabled
         self.forced_down = forced_down
         self.heartbeat = heartbeat
+        #: Moves with every write to :attr:`heartbeat` (shared, as the column is, by the
+        #: tables made from this one: a reader caching what it derived from the column
+        #: sees a heartbeat written through any of them).
+        self.heartbeat_writes = [0]
         self.failed_builds = failed_builds
         self.any_failed_builds = bool(failed_builds.any())
         self._sets: Interned[tuple[str, ...]] = Interned()
@@ -192,6 +196,8 @@ class HostTable:
         self.sign = found.sign[code]
         self.max_instances = found.max_instances[code]
         self.isolated = found.isolated[code]
+        #: Whether any host is reserved to some projects (else tenant isolation keeps all).
+        self.any_isolated = bool(self.isolated.any())
         self.tenants: dict[str, Bools] = {p: hit[code] for p, hit in found.tenants.items()}
         self._overrides = {w: m[code] for w, m in found.overrides.items()}
         self.members: dict[str, Ints] = {a: np.flatnonzero(hit[code])
@@ -244,6 +250,7 @@ class HostTable:
         unless they hold a later time (a flush of another process may commit after a
         later one); ``idx`` without repeats."""
         self.heartbeat[idx] = np.fmax(self.heartbeat[idx], when)
+        self.heartbeat_writes[0] += 1
 
     def indexes_of(self, ids: Ints) -> Ints:
         """The table index of each host id (-1: not in the table), by an array."""
@@ -274,6 +281,7 @@ class HostTable:
             self.provider_uuids[i] = c.provider_uuid
             self.enabled[i] = c.enabled
             self.forced_down[i] = c.forced_down
+            self.heartbeat_writes[0] += 1
             self.failed_builds[i] = c.failed_builds
             self._effective_code[i] = self._effectives.code(c.effective)
             code = self._sets.code(c.aggregates)
@@ -296,6 +304,7 @@ class HostTable:
             self.enabled = np.insert(self.enabled, at, c.enabled)
             self.forced_down = np.insert(self.forced_down, at, c.forced_down)
             self.heartbeat = np.insert(self.heartbeat, at, c.heartbeat)
+            self.heartbeat_writes = [0]  # a column of its own
             self.failed_builds = np.insert(self.failed_builds, at, c.failed_builds)
             self._set_code = np.insert(self._set_code, at, self._sets.code(c.aggregates))
             self._effective_code = np.insert(self._effective_code, at,
@@ -329,6 +338,8 @@ class HostTable:
             n = self.n
             const = None if n and not (per_host == per_host[0]).all() else \
                 float(per_host[0]) if n else 0.0
+            if const is not None:  # one value for all: a read-only view of it, no array
+                per_host = np.broadcast_to(np.float64(const), (n,))
             found = self._weights[weigher if signed else "~" + weigher] = (const, per_host)
         return found
 
@@ -339,6 +350,11 @@ class HostTable:
             self._rows = np.fromiter((get(u, -1) for u in self.provider_uuids),
                                      dtype=np.int64, count=self.n)
             self._layout = state.layout
+            # The engine's own uuid strings, not copies (8 MB at 100,000 hosts).
+            uuids, held = self.provider_uuids, state.uuid_of
+            for i, row in enumerate(self._rows.tolist()):
+                if row >= 0:
+                    uuids[i] = held[row]
         return self._rows
 
     def mask_of(self, names: object) -> Bools:

@@ -23,6 +23,7 @@ what the filters and weighers would read through the rows. Only cost moves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -42,9 +43,6 @@ BLOCK = 512
 #: Usage masks kept up to date at once (distinct flavors, in practice).
 KEPT_LIMIT = 64
 
-#: The FleetState columns whose change alters what the structural masks say.
-_STRUCTURE = ("alive", "parent", "root", "sharing", "has", "min_unit", "max_unit", "step",
-              "trait_bits", "agg_bits")
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,13 @@ def engine_version(state: FleetState) -> int | None:
     return None if found is None else int(found)
 
 
+def structure_of(state: FleetState) -> int | None:
+    """The engine's structure counter (None: this engine keeps none: every sync then
+    starts a new epoch)."""
+    found = getattr(state, "structure", None)
+    return None if found is None else int(found)
+
+
 def changed_rows(state: FleetState, since: int) -> Ints | None:
     """The rows the engine wrote since ``since`` (None: it cannot say)."""
     ask = getattr(state, "changed_since", None)
@@ -80,6 +85,27 @@ def changed_rows(state: FleetState, since: int) -> Ints | None:
         return None
     found = ask(since)
     return None if found is None else np.asarray(found, dtype=np.int64)
+
+
+@dataclass
+class _Fresh:
+    """Which heartbeats are at least ``oldest``, as of a count of heartbeat writes."""
+
+    writes: int
+    oldest: float
+    mask: Mask
+    below: float | None = None
+    """The latest heartbeat under ``oldest`` (-inf: none), once asked."""
+    above: float = math.inf
+    """The earliest at or past it."""
+
+    def holds(self, heartbeat: Floats, oldest: float) -> bool:
+        """Whether the mask is also that of ``oldest``: no heartbeat in between."""
+        if self.below is None:
+            self.below = float(np.max(heartbeat, where=heartbeat < self.oldest,
+                                      initial=-math.inf))
+            self.above = float(np.min(heartbeat, where=self.mask, initial=math.inf))
+        return self.below < oldest <= self.above
 
 
 class HostIndex:
@@ -103,6 +129,10 @@ class HostIndex:
         self._memo: dict[Hashable, Mask] = {}
         self._kept: dict[Hashable, tuple[Mask, Callable[[Ints], Mask]]] = {}
         self._flat: bool | None = None
+        self._fresh: _Fresh | None = None
+        #: Every host (read-only): what a filter that keeps them all returns.
+        self.everyone = np.ones(self.n, dtype=bool)
+        self.everyone.setflags(write=False)
         self.gather()
 
     def _shape(self) -> tuple[object, ...]:
@@ -133,7 +163,7 @@ class HostIndex:
         shaped = self.values.reshape(k + 1, self.blocks, self.block)
         self.high = shaped.max(axis=2)
         self.low = shaped.min(axis=2)
-        self._snapshot = {name: getattr(st, name).copy() for name in _STRUCTURE}
+        self.structure = structure_of(st)
         self._new_epoch()
 
     def _new_epoch(self) -> None:
@@ -159,24 +189,21 @@ class HostIndex:
             self.gather()
         else:
             self.touch(changed)
+            structure = structure_of(self.state)
+            if structure is None or structure != self.structure:
+                self.structure = structure
+                self._new_epoch()
         self.version = version
 
-    def touch(self, rows: Sequence[int] | Ints, usage_only: bool = False) -> None:
-        """Read ``rows`` of the engine again (rows a claim or a decision wrote;
-        ``usage_only``: only their used units and consumers moved)."""
+    def touch(self, rows: Sequence[int] | Ints) -> None:
+        """Read the usage of ``rows`` of the engine again (rows a claim or a decision
+        wrote; a change of structure is the engine's :attr:`FleetState.structure`,
+        which :meth:`sync` follows)."""
         st = self.state
         at = np.unique(np.asarray(rows, dtype=np.int64))
         at = at[(at >= 0) & (at < self.host_of_row.size)]
         if at.size == 0:
             return
-        structural = False
-        for name, snap in ({} if usage_only else self._snapshot).items():
-            now = getattr(st, name)[at]
-            if not np.array_equal(now, snap[at]):
-                snap[at] = now
-                structural = True
-        if structural:
-            self._new_epoch()
         hosts = self.host_of_row[at]
         on = hosts >= 0
         h, r = hosts[on], at[on]
@@ -222,6 +249,21 @@ class HostIndex:
             found = (at_hosts(np.arange(self.n)), at_hosts)
             self._kept[key] = found
         return found[0].copy()
+
+    def fresh(self, oldest: float) -> Mask:
+        """Hosts whose heartbeat is at least ``oldest`` (read-only; NaN, never heard
+        from, is not). Kept while no heartbeat is written and no host's heartbeat lies
+        between ``oldest`` and the value it was computed for: the same hosts pass."""
+        table = self.table
+        writes = table.heartbeat_writes[0]
+        found = self._fresh
+        if found is None or found.writes != writes:
+            found = self._fresh = _Fresh(writes, oldest, table.heartbeat >= oldest)
+            found.mask.setflags(write=False)
+        elif found.oldest != oldest and not found.holds(table.heartbeat, oldest):
+            self._fresh = None
+            return self.fresh(oldest)
+        return found.mask
 
     @property
     def flat(self) -> bool:

@@ -67,6 +67,16 @@ class FilterContext:
         return self.hosts.rows(self.state)
 
     @cached_property
+    def everyone(self) -> Mask:
+        """Every host (read-only). A filter that keeps every host for this query returns
+        this very array, and the funnel skips it (no mask to combine or count)."""
+        if self.index is not None:
+            return self.index.everyone
+        out = np.ones(self.hosts.n, dtype=bool)
+        out.setflags(write=False)
+        return out
+
+    @cached_property
     def loaded(self) -> Mask:
         if self.index is not None:
             return self.index.loaded.copy()
@@ -189,12 +199,15 @@ class Funnel:
         return self.steps[-1][1] if self.steps else self.considered
 
     def counts(self) -> list[dict[str, object]]:
+        """Hosts left at each step (a step that kept the previous mask itself, a filter
+        that kept every host, is not counted again)."""
         before = int(np.count_nonzero(self.considered))
         out: list[dict[str, object]] = [{"step": "considered", "hosts": before}]
+        previous = self.considered
         for name, mask in self.steps:
-            left = int(np.count_nonzero(mask))
+            left = before if mask is previous else int(np.count_nonzero(mask))
             out.append({"step": name, "hosts": left, "removed": before - left})
-            before = left
+            before, previous = left, mask
         if self.sampled is not None:
             out.append({"step": "sampled", "hosts": self.sampled,
                         "removed": before - self.sampled})

@@ -89,12 +89,16 @@ def host_query_of(ask: Ask) -> HostQuery:
 
 def run_filters(ctx: FilterContext, names: tuple[str, ...]) -> Funnel:
     """Run ``names`` in order over the hosts not excluded; each step keeps what every
-    filter so far kept."""
-    considered = ~ctx.hosts.mask_of(ctx.query.exclude)
+    filter so far kept. A filter that keeps every host (it returns
+    :attr:`FilterContext.everyone`) leaves the step before as it was: no array work."""
+    exclude = ctx.query.exclude
+    considered = ~ctx.hosts.mask_of(exclude) if exclude else ctx.everyone
     steps = []
     mask = considered
     for name in names:
-        mask = mask & FILTERS[name].mask(ctx)
+        kept = FILTERS[name].mask(ctx)
+        if kept is not ctx.everyone:
+            mask = mask & kept
         steps.append((name, mask))
     return Funnel(considered, tuple(steps))
 
@@ -345,7 +349,7 @@ def _apply(state: FleetState, placement: Placement, saved: Saved,
         state.consumers[row] += 1
         rows.append(row)
     if index is not None:
-        index.touch(rows, usage_only=True)
+        index.touch(rows)
 
 
 def restore(state: FleetState, saved: Saved, index: HostIndex | None = None) -> None:
@@ -354,7 +358,7 @@ def restore(state: FleetState, saved: Saved, index: HostIndex | None = None) -> 
         state.used[row] = used
         state.consumers[row] = count
     if index is not None and saved:
-        index.touch(list(saved), usage_only=True)
+        index.touch(list(saved))
 
 
 def group_conflict(group: ServerGroup, members: dict[str, int],

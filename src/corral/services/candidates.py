@@ -22,7 +22,6 @@ A candidate is advice: the claim that follows re-checks capacity under a lock.
 
 from __future__ import annotations
 
-import ctypes
 import random
 import threading
 import time
@@ -30,8 +29,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-import numpy.typing as npt
 import structlog
 
 from corral.domain.model import ProviderSnapshot, micros
@@ -47,6 +44,8 @@ from corral.services.candidate_render import (
     render,
     without_limit,
 )
+from corral.services.engine_check import differences
+from corral.services.memory import release_free_memory
 from corral.services.stores import CatalogStore, SnapshotStore, Store
 
 log = structlog.get_logger("corral.candidates")
@@ -195,8 +194,7 @@ class CandidateFinder:
             return CheckReport(0, 0, time.perf_counter() - started, 0.0)
         # Versions are read before the rows, so a row is never older than the version
         # recorded for it: a later change is always noticed by the next check.
-        table = repo.provider_version_table()
-        changed, removed = _differences(self.state, table)
+        changed, removed = differences(self.state, repo)
         if locked:
             read = time.perf_counter() - started
             reloaded, dropped = self._apply_check(repo, changed, removed, since, None)
@@ -306,7 +304,7 @@ class CandidateFinder:
             self.reloads += 1
             log.debug("engine_refreshed", changed=len(changed))
         if len(changed) > LOAD_CHUNK:
-            _release_free_memory()
+            release_free_memory()
         return loaded
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
@@ -359,42 +357,9 @@ class CandidateFinder:
                                   traits, classes_where=" in resources parameter",
                                   traits_where=" in query parameters")
 
-def _release_free_memory() -> None:
-    """Hand the memory a large load freed back to the system (glibc keeps it otherwise:
-    measured 12 MB after loading 100,000 providers). Elsewhere, nothing to do."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is not None:
-        trim(0)
-
-
 def _record(r: ProviderSnapshot) -> ProviderRecord:
     return ProviderRecord(
         id=r.id, uuid=r.uuid, generation=r.generation, parent_id=r.parent_id,
         root_id=r.root_id, inventories=r.inventories, used=r.used,
         traits=frozenset(r.traits), aggregates=frozenset(r.aggregates),
         version=r.version, consumers=r.consumers)
-
-
-def _differences(st: FleetState, table: npt.NDArray[np.int64]) -> tuple[list[int], list[int]]:
-    """Ids of the providers whose version in ``table`` (provider_version_table) differs
-    from the engine's or that it does not hold, and of those it holds that are gone.
-    Vector operations only; safe without the lock (a row written meanwhile is judged
-    again under it)."""
-    n = st.n
-    columns = (st.ids, st.generation, st.updated, st.parent_id, st.root_id)
-    alive = st.alive[:n]
-    rows = np.flatnonzero(alive)
-    held = np.column_stack([c[:n][rows] for c in columns])
-    held = held[np.argsort(held[:, 0], kind="stable")]
-    ids = table[:, 0]
-    at = np.searchsorted(held[:, 0], ids)
-    at_ok = np.minimum(at, max(len(held) - 1, 0))
-    same = np.zeros(len(ids), dtype=bool)
-    if len(held):
-        same = (at < len(held)) & (held[at_ok] == table).all(axis=1)
-    gone = ~np.isin(held[:, 0], ids, assume_unique=True)
-    return ids[~same].tolist(), held[gone, 0].tolist()

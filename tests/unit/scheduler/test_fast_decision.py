@@ -309,3 +309,34 @@ def test_the_sampling_mode_weighs_a_share_and_says_so() -> None:
     few = pick(state, table, q, ["c"], {}, Choice(FILTER_NAMES, 1, 3, 10, 10, 300),
                random.Random(1), IndexCache().get(state, table))
     assert few.funnel.sampled is None  # no more candidates than the minimum: all weighed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hosts_going_down_and_coming_back_reach_the_cached_freshness(
+        data: st.DataObject) -> None:
+    """The index keeps which heartbeats are fresh between decisions; as time passes
+    hosts cross the threshold one by one, and a heartbeat (through the table, or through
+    an older table sharing its column) brings one back: every decision's funnel is the
+    exhaustive one's."""
+    n = data.draw(st.integers(2, 30))
+    ages = data.draw(st.lists(st.sampled_from([0.0, 10.0, 30.0, 50.0, 59.0, 61.0, None]),
+                              min_size=n, max_size=n))
+    state, table = uniform_fleet(n, [8192])
+    table = HostTable([replace(h, heartbeat=None if a is None else NOW - a)
+                       for h, a in zip(table.hosts, ages, strict=True)], (), table.policy)
+    older = table.changed([])[0]  # shares the heartbeat column with ``table``
+    cache = IndexCache(block=data.draw(st.sampled_from([1, 4])))
+    choice = Choice(FILTER_NAMES, 1, 3, 10)
+    now = NOW
+    for _step in range(data.draw(st.integers(1, 6))):
+        move = data.draw(st.sampled_from(["wait", "wait", "beat", "beat-older", "back"]))
+        if move == "wait":
+            now += data.draw(st.sampled_from([0.0, 1.0, 5.0, 20.0]))
+        elif move == "back":  # the clock steps back a little
+            now -= 1.0
+        else:
+            host = data.draw(st.integers(0, n - 1))
+            (table if move == "beat" else older).beat([host], now)
+        q = replace(ask_memory(512), now=now)
+        decide_both(state, table, cache, q, 1, choice, 0)

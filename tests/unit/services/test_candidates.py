@@ -12,7 +12,8 @@ from sqlalchemy import delete, insert, update
 from corral.domain.capacity import Inventory
 from corral.engine.request import CandidateRequest, RequestGroup
 from corral.persistence import Store, make_store, tables
-from corral.services import candidates
+from corral.persistence.clock import utcnow
+from corral.services import candidates, engine_check
 from corral.services import providers as svc
 from corral.services.allocations import ConsumerWrite, write_allocations, write_in
 from corral.services.candidates import CandidateFinder
@@ -182,3 +183,41 @@ def test_own_claims_are_read_past_but_another_writers_are_not(store: Store) -> N
 def _head(store: Store) -> int:
     with store.read() as repo:
         return repo.last_provider_change()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_full_check_reads_one_by_one_only_the_ids_whose_sums_moved(
+        store: Store, other: Store) -> None:
+    """The store and the engine add up their versions per bucket of ids; only a bucket
+    that differs is read provider by provider. A change the feed missed, a provider
+    deleted behind its back: each found, reading one bucket of the 2,600 providers."""
+    rp = tables.resource_providers
+    with store.engine.begin() as conn:  # 2,600 providers, ids 1 to 2,600 (six buckets)
+        now = utcnow()
+        conn.execute(insert(rp), [{"uuid": f"00000000-0000-0000-0000-{i:012d}",
+                                   "name": f"rp{i}", "generation": 1, "created_at": now,
+                                   "updated_at": now} for i in range(2600)])
+        conn.execute(update(rp).values(root_provider_id=rp.c.id))
+    a = _with_vcpus(store, "a", 4)
+    finder = CandidateFinder(store)
+    finder.refresh()
+    read: list[int] = []
+    with store.read() as repo:
+        real = type(repo).provider_version_table
+
+    def counted(repo: object, ranges: object = None) -> object:
+        table = real(repo, ranges)  # type: ignore[arg-type]
+        read.append(len(table))
+        return table
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(repo), "provider_version_table", counted)
+        assert finder.check().reloaded == 0 and read == []  # in step: no row read
+        _grow_unseen(other, a, 8)
+        assert (finder.check().reloaded, read) == (1, [42])  # a's bucket: ids 2,560-2,601
+        assert _vcpus(finder, 8) == [a]
+        with store.engine.begin() as conn:  # deleted behind the feed's back
+            conn.execute(delete(rp).where(rp.c.name == "rp5"))
+        report = finder.check()
+        assert (report.reloaded, report.removed) == (0, 1)
+        assert read[-1] == engine_check.BUCKET - 2  # the bucket of ids 0-511, less two

@@ -22,7 +22,7 @@ class AggregateExtraSpecs(Filter):
 
     def mask(self, ctx: FilterContext) -> Mask:
         if not ctx.query.aggregate_specs:
-            return np.ones(ctx.hosts.n, dtype=bool)
+            return ctx.everyone
         key = (self.name, tuple(sorted(ctx.query.aggregate_specs.items())))
         return ctx.memo(key, lambda: self._mask(ctx))
 

@@ -20,7 +20,7 @@ class AvailabilityZone(Filter):
     def mask(self, ctx: FilterContext) -> Mask:
         zone = ctx.query.zone
         if zone is None:
-            return np.ones(ctx.hosts.n, dtype=bool)
+            return ctx.everyone
         if zone not in ctx.hosts.zones:
             return np.zeros(ctx.hosts.n, dtype=bool)
         code = ctx.hosts.zones.index(zone)

@@ -40,14 +40,21 @@ def since(now: float, down_after_s: float) -> float | None:
     return None
 
 
-def up(ctx: FilterContext) -> Mask:
-    """Hosts not forced down whose last heartbeat is fresh (never heard from: down)."""
+def fresh(ctx: FilterContext) -> Mask:
+    """Hosts whose last heartbeat is fresh (never heard from: not). With an index, the
+    mask is kept until a heartbeat is written or one crosses the threshold."""
     h, q = ctx.hosts, ctx.query
     oldest = since(q.now, q.down_after_s)
-    # NaN (never heard from) compares False either way.
-    fresh = h.heartbeat >= oldest if oldest is not None else \
-        q.now - h.heartbeat <= q.down_after_s
-    return np.asarray(~h.forced_down & fresh, dtype=bool)
+    if oldest is None:  # NaN (never heard from) compares False either way
+        return np.asarray(q.now - h.heartbeat <= q.down_after_s, dtype=bool)
+    if ctx.index is not None:
+        return ctx.index.fresh(oldest)
+    return np.asarray(h.heartbeat >= oldest, dtype=bool)
+
+
+def up(ctx: FilterContext) -> Mask:
+    """Hosts not forced down whose last heartbeat is fresh (never heard from: down)."""
+    return np.asarray(~ctx.hosts.forced_down & fresh(ctx), dtype=bool)
 
 
 class Compute(Filter):
@@ -57,7 +64,9 @@ class Compute(Filter):
     liveness = True
 
     def mask(self, ctx: FilterContext) -> Mask:
-        ok: Mask = up(ctx) & ctx.hosts.enabled & ctx.loaded
+        h = ctx.hosts
+        usable = ctx.memo(self.name, lambda: np.asarray(~h.forced_down & h.enabled, dtype=bool))
+        ok: Mask = usable & fresh(ctx) & ctx.loaded
         return ok
 
     def buckets(self, ev: Evidence, removed: Mask) -> list[Bucket]:

@@ -16,6 +16,8 @@ class DifferentHost(Filter):
     structural = True
 
     def mask(self, ctx: FilterContext) -> Mask:
+        if not ctx.query.different_host:
+            return ctx.everyone
         return ~ctx.hosts.mask_of(ctx.query.different_host)
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from corral.domain import scheduling as s
 from corral.scheduler.hosts import HostTable
 from corral.scheduler.plugin import Filter
@@ -18,7 +16,7 @@ class SameHost(Filter):
 
     def mask(self, ctx: FilterContext) -> Mask:
         if ctx.query.same_host is None:
-            return np.ones(ctx.hosts.n, dtype=bool)
+            return ctx.everyone
         return ctx.hosts.mask_of(ctx.query.same_host)
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:

@@ -4,8 +4,6 @@ none); anti-affinity, fewer than ``max_server_per_host`` members on the host (de
 
 from __future__ import annotations
 
-import numpy as np
-
 from corral.domain import scheduling as s
 from corral.scheduler.explanation import Evidence
 from corral.scheduler.hosts import HostTable
@@ -20,12 +18,11 @@ class ServerGroup(Filter):
 
     def mask(self, ctx: FilterContext) -> Mask:
         policy = ctx.query.group_policy
-        members = ctx.members
-        if policy == s.AFFINITY and members.any():
-            return members > 0
-        if policy == s.ANTI_AFFINITY:
-            return members < ctx.query.max_server_per_host
-        return np.ones(ctx.hosts.n, dtype=bool)
+        if policy == s.AFFINITY and ctx.query.group_members and ctx.members.any():
+            return ctx.members > 0
+        if policy == s.ANTI_AFFINITY and ctx.query.group_members:
+            return ctx.members < ctx.query.max_server_per_host
+        return ctx.everyone
 
     def words(self, query: HostQuery, hosts: HostTable) -> tuple[str, str]:
         if query.group_policy == s.AFFINITY:

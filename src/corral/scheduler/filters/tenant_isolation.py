@@ -16,6 +16,8 @@ class TenantIsolation(Filter):
     structural = True
 
     def mask(self, ctx: FilterContext) -> Mask:
+        if not ctx.hosts.any_isolated:
+            return ctx.everyone
         allowed = ctx.hosts.tenants.get(ctx.query.project_id)
         # Every project that no aggregate names sees the same hosts: one mask for them.
         key = (self.name, None if allowed is None else ctx.query.project_id)
