@@ -17,7 +17,6 @@ from corral.api.app import create_app
 from corral.config import load_settings
 from corral.logging import configure_logging
 
-
 #: The server process's garbage collector thresholds (Python's default: 700, 10, 10).
 #: A boot allocates thousands of containers that reference counting frees; with the
 #: default, 16 boots in flight were caught by a young collection every few boots, what
