@@ -41,6 +41,9 @@ _BUMP = Prepared(update(_rp).where(_rp.c.id == bindparam("pid"),
                                    _rp.c.generation == bindparam("seen"))
                  .values(generation=bindparam("next"), updated_at=bindparam("now")))
 _NEW_CONSUMER = Prepared(insert(t.consumers).returning(t.consumers.c.id))
+_NEW_CONSUMERS = Prepared(insert(t.consumers))
+_CONSUMER_IDS = Prepared(select(t.consumers.c.uuid, t.consumers.c.id)
+                         .where(t.consumers.c.uuid.in_(bindparam("uuids", expanding=True))))
 _CONSUMER_COLUMNS = ("uuid", "project_id", "user_id", "consumer_type_id", "generation",
                      "created_at", "updated_at")
 _NEW_ALLOCATIONS = Prepared(insert(t.allocations))
@@ -123,6 +126,24 @@ class AllocationQueries:
         except IntegrityError as exc:
             raise errors.ConsumerGenerationConflict(uuid, None, "a concurrent writer") from exc
 
+    def create_consumers(self, new: Mapping[str, tuple[int, int, int | None]]
+                         ) -> dict[str, int]:
+        """Insert consumers at generation 1, in order, with one statement: {uuid: (project
+        id, user id, type id)}; returns {uuid: id}. A uuid taken meanwhile is a
+        ConsumerGenerationConflict naming the first of ``new`` (the caller's own fresh
+        uuids: one cannot say which)."""
+        now = utcnow()
+        try:
+            _NEW_CONSUMERS.executemany(self.conn, [
+                {"uuid": uuid, "project_id": project_id, "user_id": user_id,
+                 "consumer_type_id": type_id, "generation": 1, "created_at": now,
+                 "updated_at": now} for uuid, (project_id, user_id, type_id) in new.items()])
+        except IntegrityError as exc:
+            raise errors.ConsumerGenerationConflict(next(iter(new)), None,
+                                                    "a concurrent writer") from exc
+        rows = _CONSUMER_IDS.execute(self.conn, {"uuids": list(new)}).fetchall()
+        return {uuid: int(i) for uuid, i in rows}
+
     def update_consumer(self, consumer: ConsumerRow, *, project_id: int, user_id: int,
                         type_id: int | None, keep_type: bool) -> int:
         """Set owner/type and move the generation by compare-and-swap; returns the new one."""
@@ -195,16 +216,27 @@ class AllocationQueries:
         """
         now = utcnow()
         touched = datetime.now(UTC).replace(tzinfo=None)
+        moved = {p.id: 1 if steps is None else steps.get(p.id, 0) for p in providers}
+        result = _BUMP.executemany(self.conn, [
+            {"pid": p.id, "seen": p.generation, "next": p.generation + moved[p.id],
+             "now": now if moved[p.id] else touched} for p in providers])
+        if result is not None and result.rowcount != len(providers):
+            self._missed_bump(providers, moved)
         for p in providers:
-            step = 1 if steps is None else steps.get(p.id, 0)
-            result = _BUMP.execute(self.conn, {"pid": p.id, "seen": p.generation,
-                                               "next": p.generation + step,
-                                               "now": now if step else touched})
-            if result.rowcount != 1:
-                raise errors.ConcurrentUpdate(p.uuid)
-            if step:
-                self.bumped[p.id] = (p.generation + step, now)
+            if moved[p.id]:
+                self.bumped[p.id] = (p.generation + moved[p.id], now)
         self.log_provider_changes(p.id for p in providers)
+
+    def _missed_bump(self, providers: Collection[LockedProvider], moved: Mapping[int, int]
+                     ) -> None:
+        """Raise ConcurrentUpdate for the first provider (in the order bumped) whose
+        generation was not where this transaction saw it (one statement bumped them all)."""
+        now = {i: int(g) for i, _u, g in
+               _LOCK.execute(self.conn, {"uuids": sorted(p.uuid for p in providers)})}
+        for p in providers:
+            if now.get(p.id) != p.generation + moved[p.id]:
+                raise errors.ConcurrentUpdate(p.uuid)
+        raise errors.ConcurrentUpdate(next(iter(providers)).uuid)
 
     def usage_totals(self, *, project: str, user: str | None = None,
                      consumer_type: str | None = None

@@ -179,11 +179,15 @@ class InstanceQueries:
     # -- decisions ---------------------------------------------------------------------------
 
     def insert_decision(self, row: DecisionRow) -> None:
-        values = {"uuid": row.uuid, "kind": row.kind, "project_id": row.project_id,
-                  "instance_uuid": row.instance_uuid, "outcome": row.outcome,
-                  "reason": row.reason, "host": row.host, "elapsed_ms": row.elapsed_ms,
-                  "record": row.record, "created_at": row.created_at}
-        _INSERT_DECISION.execute(self.conn, values, columns=values)
+        self.insert_decisions([row])
+
+    def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
+        """Insert decision records, in order, with one statement (a group commit's)."""
+        _INSERT_DECISION.executemany(self.conn, [{
+            "uuid": row.uuid, "kind": row.kind, "project_id": row.project_id,
+            "instance_uuid": row.instance_uuid, "outcome": row.outcome, "reason": row.reason,
+            "host": row.host, "elapsed_ms": row.elapsed_ms, "record": row.record,
+            "created_at": row.created_at} for row in rows])
 
     def prune_decisions(self, before: datetime) -> int:
         """Delete the decisions made before ``before``; returns how many."""

@@ -33,6 +33,9 @@ class _Form:
     order: tuple[str, ...]  # parameter names in placeholder order (positional styles)
     processors: dict[str, Any]
     expanding: frozenset[str]
+    plain: tuple[tuple[str, Any], ...]
+    """Without expanding parameters: (name, bind processor or None) in placeholder
+    order (positional styles) or in the statement's order (named styles)."""
 
 
 class Prepared:
@@ -60,11 +63,20 @@ class Prepared:
                     expanding.add(name)
             positional = bool(compiled.positional)
             order = tuple(compiled.positiontup or ()) if positional else ()
-            form = _Form(compiled.string, positional, order, processors, frozenset(expanding))
+            names = order if positional else tuple(compiled.binds)
+            plain = () if expanding else tuple((n, processors.get(n)) for n in names)
+            form = _Form(compiled.string, positional, order, processors, frozenset(expanding),
+                         plain)
             self._forms[(dialect.name, keys)] = form
         return form
 
     def _bind(self, form: _Form, params: Mapping[str, Any]) -> tuple[str, Any]:
+        if form.plain:  # the common case, a statement without IN lists: one pass
+            if form.positional:
+                return form.sql, [params[n] if p is None else p(params[n])
+                                  for n, p in form.plain]
+            return form.sql, {n: params[n] if p is None else p(params[n])
+                              for n, p in form.plain if n in params}
         procs = form.processors
 
         def value(name: str) -> Any:

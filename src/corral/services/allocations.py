@@ -5,13 +5,14 @@ hold now and what they will hold), drops the consumers' current allocations, che
 every new amount against capacity counted *after* that drop and under the lock, writes
 the new rows, and moves the generations of the consumers and of the providers Placement
 moves (those written to; see ``_generation_steps``), marking every other one it touched
-changed so engines reload it. Two
-claims racing for the last unit therefore serialise on the provider lock: exactly one
-fits, the other is refused with InsufficientCapacity. Nothing is half-written.
+changed so engines reload it. Two claims racing for the last unit therefore serialise
+on the provider lock: exactly one fits, the other is refused with InsufficientCapacity.
+Nothing is half-written.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -259,7 +260,28 @@ def _write_rows(repo: Repo, writes: Sequence[ConsumerWrite],
                 locked: Mapping[str, LockedProvider], class_ids: Mapping[str, int],
                 moved: dict[tuple[str, str], int]) -> None:
     """The consumers and their new allocation rows; what they add goes into ``moved``."""
-    rows: list[dict[str, object]] = []
+    ids = _write_consumers(repo, writes, consumers, moved)
+    repo.insert_allocations([
+        {"resource_provider_id": locked[rp_uuid].id, "consumer_id": ids[w.consumer],
+         "resource_class_id": class_ids[rc], "used": amount}
+        for w in writes for rp_uuid, resources in w.allocations.items()
+        for rc, amount in resources.items()])
+
+
+def _write_consumers(repo: Repo, writes: Sequence[ConsumerWrite],
+                     consumers: Mapping[str, ConsumerRow | None],
+                     moved: dict[tuple[str, str], int]) -> dict[str, int]:
+    """Create, update or delete each write's consumer; {uuid: id} of those that hold
+    allocations. Owners are looked up once per call; the consumers a claim names itself
+    (``fresh``: a group commit's boots) are inserted together, in order."""
+    @functools.cache
+    def once(kind: str, name: str) -> int:
+        return {"project": repo.ensure_project, "user": repo.ensure_user,
+                "type": repo.ensure_consumer_type}[kind](name)
+
+    together = sum(1 for w in writes if w.fresh and w.allocations) > 1
+    created: dict[str, tuple[int, int, int | None]] = {}
+    ids: dict[str, int] = {}
     for w in writes:
         consumer = consumers[w.consumer]
         if not w.allocations:
@@ -267,23 +289,20 @@ def _write_rows(repo: Repo, writes: Sequence[ConsumerWrite],
                 repo.delete_consumer(consumer.id)
             continue
         owner = w.project_id or (consumer.project if consumer else INCOMPLETE_CONSUMER)
-        project = repo.ensure_project(owner)
-        user = repo.ensure_user(w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
-        type_id = repo.ensure_consumer_type(w.consumer_type) if w.consumer_type else None
-        for resources in w.allocations.values():
-            for rc, amount in resources.items():
-                moved[(owner, quotas.resource_of_class(rc))] += amount
-        if consumer is None:
-            consumer_id = repo.create_consumer(w.consumer, project, user, type_id)
+        project = once("project", owner)
+        user = once("user", w.user_id or (consumer.user if consumer else INCOMPLETE_CONSUMER))
+        type_id = once("type", w.consumer_type) if w.consumer_type else None
+        for rc, amount in (item for res in w.allocations.values() for item in res.items()):
+            moved[(owner, quotas.resource_of_class(rc))] += amount
+        if consumer is None and w.fresh and together:
+            created[w.consumer] = (project, user, type_id)
+        elif consumer is None:
+            ids[w.consumer] = repo.create_consumer(w.consumer, project, user, type_id)
         else:
-            consumer_id = consumer.id
+            ids[w.consumer] = consumer.id
             repo.update_consumer(consumer, project_id=project, user_id=user, type_id=type_id,
                                  keep_type=w.consumer_type is None)
-        for rp_uuid, resources in w.allocations.items():
-            for rc, amount in resources.items():
-                rows.append({"resource_provider_id": locked[rp_uuid].id, "consumer_id": consumer_id,
-                             "resource_class_id": class_ids[rc], "used": amount})
-    repo.insert_allocations(rows)
+    return ids | (repo.create_consumers(created) if created else {})
 
 
 def _generation_steps(repo: Repo, writes: Sequence[ConsumerWrite],

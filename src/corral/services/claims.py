@@ -148,8 +148,7 @@ def _commit(scheduler: Scheduler, claimed: Sequence[tuple[Claim, Decision]]
     with scheduler.store.write() as repo:
         _check_groups(repo, [(d.ask, d.placements) for _c, d in claimed])
         made = claim_writes.write(repo, claimed)
-        for _c, decision in claimed:
-            decision_log.insert(scheduler, repo, decision, outcome="scheduled")
+        decision_log.insert_all(scheduler, repo, [d for _c, d in claimed], outcome="scheduled")
         versions = scheduler.finder.versions_after(repo.bumped)
         own = list(repo.logged_changes)
     scheduler.adopt([p for _c, d in claimed for p in d.placements], versions, own)

@@ -36,19 +36,42 @@ PRUNE_EVERY = 1000
 def insert(scheduler: Scheduler, repo: Repo, decision: Decision, *,
            outcome: str) -> None:
     """Write ``decision``'s record in ``repo``'s transaction, with its outcome and time."""
-    decision.record = _insert(scheduler, repo, decision.decision_id, decision.ask,
-                              decision.kind, decision.instance, decision.record,
-                              decision.placements, decision.started, outcome, None)
+    insert_all(scheduler, repo, [decision], outcome=outcome)
+
+
+def insert_all(scheduler: Scheduler, repo: Repo, decisions: Sequence[Decision], *,
+               outcome: str) -> None:
+    """Write the records of ``decisions`` (a group commit's) in ``repo``'s transaction,
+    with one statement: each with its outcome and time, as :func:`insert` writes it."""
+    rows = []
+    for decision in decisions:
+        decision.record, row = _row(scheduler, repo, decision.decision_id, decision.ask,
+                                    decision.kind, decision.instance, decision.record,
+                                    decision.placements, decision.started, outcome, None)
+        rows.append(row)
+    repo.insert_decisions(rows)
 
 
 def _insert(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: str,
             instance: str | None, record: DecisionRecord, picked: list[Placement] | None,
             started: float, outcome: str, reason: str | None) -> DecisionRecord:
     """Write ``record`` with its outcome and time; the record as written comes back."""
+    record, row = _row(scheduler, repo, decision_id, ask, kind, instance, record, picked,
+                       started, outcome, reason)
+    repo.insert_decision(row)
+    return record
+
+
+def _row(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: str,
+         instance: str | None, record: DecisionRecord, picked: list[Placement] | None,
+         started: float, outcome: str, reason: str | None
+         ) -> tuple[DecisionRecord, DecisionRow]:
+    """The record with its outcome and time, and the row that stores it (pruning old
+    decisions now and then, first)."""
     elapsed = (time.perf_counter() - started) * 1000
     record = replace(record, outcome=outcome, reason=reason, elapsed_ms=round(elapsed, 3))
     _prune(scheduler, repo)
-    repo.insert_decision(DecisionRow(
+    return record, DecisionRow(
         uuid=decision_id, kind=kind, project_id=ask.project_id,
         instance_uuid=instance or (picked[0].consumer
                                    if picked and outcome != "dry_run" else None),
@@ -56,8 +79,7 @@ def _insert(scheduler: Scheduler, repo: Repo, decision_id: str, ask: Ask, kind: 
         elapsed_ms=elapsed,
         # orjson: with json, encoding the record was 5% of a boot over HTTP (measured)
         record=orjson.dumps(record.as_dict(), option=orjson.OPT_NON_STR_KEYS).decode(),
-        created_at=utcnow()))
-    return record
+        created_at=utcnow())
 
 
 def _prune(scheduler: Scheduler, repo: Repo) -> None:
