@@ -124,7 +124,7 @@ def test_a_heartbeat_fold_and_a_boot_across_two_hosts_do_not_deadlock(
             flush = api.post("/v1/hosts/heartbeats", json={"hosts": ["ka", "kb"]})
         assert flush.status_code == 200, flush.text
         folded, boot = _queued_behind(
-            store, server, held, lambda: liveness.fold(store),
+            store, server, held, lambda: liveness.fold(store, keep_s=0),
             ("POST", "/v1/instances", {"name": "vm", "flavor": flavor, "count": 2,
                                        "project_id": PROJECT}))
         assert folded == 2

@@ -9,7 +9,8 @@ processes read only the flushes after the last one they saw (services/host_table
 
 The log is folded into ``hosts.last_heartbeat`` from time to time
 (services/liveness.py): each host's latest time is written in id order, 1,000 hosts per
-transaction, and only then are the folded flushes deleted. So at every moment a host's
+transaction (unless a flush left in the log names it again), and only then are the
+folded flushes deleted. So at every moment a host's
 last heartbeat is the later of its row's and of the log's flushes naming it, and the
 readers here take the later of the two (:meth:`HeartbeatQueries.logged_heartbeats`,
 :meth:`HeartbeatQueries.all_heartbeats`).

@@ -15,6 +15,7 @@ never a driver exception. Every other database error passes through unchanged.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -122,10 +123,16 @@ def unavailable(exc: BaseException, engine: Engine) -> StoreUnavailable | None:
 class Store:
     """The database, as the rest of corral sees it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout_ms: int = 30000) -> None:
         self.engine = engine
-        self._checkpointer = (checkpoint.Checkpointer(self) if sqlite_file(engine.url) is not None
-                              else None)
+        local = sqlite_file(engine.url) is not None
+        self._checkpointer = checkpoint.Checkpointer(self) if local else None
+        #: SQLite has one writer at a time. Writers of this process queue here, and the
+        #: next one starts as soon as the last commits; queued in SQLite's busy handler
+        #: instead, a writer sleeps 1, 2, 5, 10, 15... ms between tries, long past a
+        #: 1 ms heartbeat flush (other processes' writers still wait there).
+        self._writers = threading.RLock() if local else None
+        self._busy_s = busy_timeout_ms / 1000
 
     @property
     def backend(self) -> str:
@@ -147,10 +154,24 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Repository]:
         """One read-write transaction; commits on success, rolls back on any error."""
-        with (self._translated(),
+        with (self._writer(), self._translated(),
               self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
               conn.begin()):
             yield Repository(conn)
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """This process's turn to write (SQLite in a file; a no-op otherwise)."""
+        if self._writers is None:
+            yield
+            return
+        if not self._writers.acquire(timeout=self._busy_s):
+            raise StoreUnavailable(f"the database stayed locked by this process's other "
+                                   f"writers for {self._busy_s:g} s", RETRY_AFTER_S["sqlite"])
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Repository]:
@@ -199,7 +220,8 @@ class Store:
 
 
 def make_store(url: str, *, busy_timeout_ms: int = 30000, pool_size: int = 10) -> Store:
-    return Store(make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size))
+    return Store(make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size),
+                 busy_timeout_ms=busy_timeout_ms)
 
 
 def ping(store: Store) -> None:

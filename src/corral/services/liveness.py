@@ -8,8 +8,8 @@ flush has committed. The flush logs the ids of the hosts it recorded in one row
 stamped with the next value of the ``beats`` change sequence (persistence/heartbeats.py,
 persistence/revisions.py), so other processes read only the heartbeats recorded since
 they last looked, a few rows, never every host. It writes no host row: every
-:data:`FOLD_EVERY_S` a process folds the log into the hosts' rows in the background
-(:func:`fold`), 1,000 hosts per transaction.
+:data:`FOLD_EVERY_S` a process folds the log older than :data:`FOLD_KEEP_S` into the
+rows of the hosts no later flush names, in the background (:func:`fold`).
 
 An agent aggregator (one per rack, say) sends the names of all the hosts it heard
 from in one request (:func:`record`); a host alone uses :func:`record_one`.
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import structlog
 
 from corral.domain import errors
@@ -39,11 +40,14 @@ log = structlog.get_logger("corral.hosts")
 #: Host names one request may carry (an aggregator sends more requests beyond it).
 MAX_HEARTBEAT_HOSTS = 1000
 _BATCHER = "heartbeats"
-#: A process folds the heartbeat log into the hosts' rows at most this often (seconds):
-#: at 10,000 heartbeats a second across 100,000 hosts, one fold writes each host's row
-#: once, where writing at each flush wrote it 30 times, 20 flushes a second. Readers of
-#: a host's time read the log not folded yet: at that rate, 600 rows of 2 KB.
-FOLD_EVERY_S = 30.0
+#: A process folds the heartbeat log into the hosts' rows at most this often (seconds).
+FOLD_EVERY_S = 20.0
+#: A fold leaves the flushes of this many seconds in the log, and writes the row of a
+#: host only if none of those names it: a host heartbeating more often than that (agents
+#: do, every 10 s) is never written at all, where a flush writing rows wrote each host
+#: every time, 20 flushes a second at 100,000 hosts. Readers of a host's time read the
+#: log left: 20 to 40 s of flushes, at that rate 400 to 800 rows of 2 KB.
+FOLD_KEEP_S = 20.0
 #: Hosts written per transaction of a fold (each a short write between claims: about
 #: 9 ms at 100,000 hosts on SQLite, where one row costs 8-9 us).
 FOLD_CHUNK = 1000
@@ -123,24 +127,33 @@ def record_one(scheduler: Scheduler, name: str) -> datetime:
     return found.when
 
 
-def fold(store: Store) -> int:
-    """Fold the heartbeat log into ``hosts.last_heartbeat``: each host's latest time,
-    :data:`FOLD_CHUNK` hosts per transaction, then the folded flushes are deleted (so a
-    host's last heartbeat is always the later of its row's and the log's). Any number
-    of processes may fold at once: a row only ever takes a later time. Returns the
-    hosts written."""
+def fold(store: Store, keep_s: float = FOLD_KEEP_S) -> int:
+    """Fold the heartbeat log older than ``keep_s`` into ``hosts.last_heartbeat``, then
+    delete it: each host's latest time there is written, :data:`FOLD_CHUNK` hosts per
+    transaction, unless a flush left in the log holds a later one (so a host's last
+    heartbeat is always the later of its row's and the log's). Any number of processes
+    may fold at once: a row only ever takes a later time. Returns the hosts written."""
     with store.read() as repo:
         flushes = repo.unfolded()
-    if not flushes:
+    cutoff = time.time() - keep_s
+    old = next((k for k, f in enumerate(flushes) if f[1] >= cutoff), len(flushes))
+    if not old:
         return 0
-    ids, flush = latest([f[:3] for f in flushes])
-    host_ids, when = ids.tolist(), [flushes[f][3] for f in flush.tolist()]
-    for at in range(0, len(host_ids), FOLD_CHUNK):
+    ids, flush = latest([f[:3] for f in flushes[:old]])
+    at = np.array([f[1] for f in flushes], dtype=np.float64)
+    kept_ids, kept = latest([f[:3] for f in flushes[old:]], ids)
+    newer = np.full(ids.size, -np.inf)
+    newer[np.searchsorted(ids, kept_ids)] = at[old:][kept]
+    write = at[flush] >= newer  # equal: written (times compare to the second here)
+    host_ids = ids[write].tolist()
+    when = [flushes[f][3] for f in flush[write].tolist()]
+    for start in range(0, len(host_ids), FOLD_CHUNK):
         with store.write() as repo:
-            repo.fold_heartbeats(host_ids[at:at + FOLD_CHUNK], when[at:at + FOLD_CHUNK])
+            repo.fold_heartbeats(host_ids[start:start + FOLD_CHUNK],
+                                 when[start:start + FOLD_CHUNK])
     with store.write() as repo:
-        repo.drop_flushes(through=flushes[-1][0])
-    log.debug("heartbeats_folded", hosts=len(host_ids), flushes=len(flushes))
+        repo.drop_flushes(through=flushes[old - 1][0])
+    log.debug("heartbeats_folded", hosts=len(host_ids), flushes=old)
     return len(host_ids)
 
 

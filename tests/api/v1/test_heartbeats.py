@@ -9,7 +9,7 @@ the field. Every test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.persistence import Store
@@ -160,7 +160,7 @@ def test_a_flush_that_commits_late_never_moves_a_heartbeat_back(v1: V1, store: S
     with store.write() as repo:  # the other process's flush, timed 5 s before
         assert list(repo.record_heartbeats(["cn1"], earlier)) == ["cn1"]
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == later
-    liveness.fold(store)  # the log folded into the row: the later time still
+    liveness.fold(store, keep_s=0)  # the log folded into the row: the later time still
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == later
 
 
@@ -181,13 +181,13 @@ def test_a_heartbeat_is_logged_and_folded_into_the_row_later(v1: V1, store: Stor
     found = beat(v1, "cn1")
     assert _row_beat(store, "cn1") == reported  # the row is untouched
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
-    assert liveness.fold(store) == 1
+    assert liveness.fold(store, keep_s=0) == 1
     with store.read() as repo:
         assert repo.unfolded() == []
     answered = datetime.fromisoformat(found["last_heartbeat"].removesuffix("Z"))
     assert _row_beat(store, "cn1") == answered
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
-    assert liveness.fold(store) == 0  # nothing left to fold
+    assert liveness.fold(store, keep_s=0) == 0  # nothing left to fold
 
 
 def test_a_process_started_later_reads_the_log_not_folded_yet(
@@ -200,7 +200,7 @@ def test_a_process_started_later_reads_the_log_not_folded_yet(
     time.sleep(DOWN_AFTER_S + 1.1)  # both rows now too old
     beat(v1, "cn1")
     assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "a") == "cn1"
-    liveness.fold(store)
+    liveness.fold(store, keep_s=0)
     assert host_of(app_with(host_down_after_s=DOWN_AFTER_S), "b") == "cn1"
 
 
@@ -219,3 +219,21 @@ def test_a_name_deleted_and_reported_again_beats_for_the_new_host(v1: V1) -> Non
     found = beat(v1, "cn1")
     assert found["recorded"] == 1
     assert v1.ok("GET", "/hosts/cn1")["last_heartbeat"] == found["last_heartbeat"]
+
+
+def test_a_fold_leaves_recent_flushes_and_skips_the_hosts_they_name(
+        v1: V1, store: Store) -> None:
+    """A host heard from in a flush the fold leaves in the log needs no row write: only
+    the hosts whose latest time is in the folded part are written."""
+    v1.report("cn1")
+    v1.report("cn2")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with store.write() as repo:
+        repo.record_heartbeats(["cn1", "cn2"], now - timedelta(seconds=100))
+    with store.write() as repo:
+        repo.record_heartbeats(["cn1"], now - timedelta(seconds=5))
+    assert liveness.fold(store, keep_s=50) == 1  # cn2 only: cn1's later beat is kept
+    with store.read() as repo:
+        left = repo.unfolded()
+    assert [f[3] for f in left] == [now - timedelta(seconds=5)]
+    assert liveness.fold(store, keep_s=0) == 1  # now cn1's
