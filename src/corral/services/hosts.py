@@ -211,7 +211,8 @@ def host_named(repo: HostStore, ref: str, *, field: str | None = None) -> HostRo
 
 
 def get_host(store: Store, settings: Settings, name: str, *, now: datetime | None = None) -> Host:
-    with store.read() as repo:
+    # One snapshot: a heartbeat fold committing between the rows and the log is unseen.
+    with store.snapshot() as repo:
         return _build(repo, settings, [host_named(repo, name)], now or utcnow())[0]
 
 
@@ -221,7 +222,7 @@ def list_hosts(store: Store, settings: Settings, *, availability_zone: str | Non
     """Every host, by name; each filter given narrows the list."""
     if state is not None and state not in (rules.UP, rules.DOWN):
         raise errors.InvalidInput(f"state must be 'up' or 'down' (got {state!r})", field="state")
-    with store.read() as repo:
+    with store.snapshot() as repo:  # the rows and the heartbeat log, as get_host
         found = _build(repo, settings, repo.host_rows(), now or utcnow())
     return [h for h in found
             if (availability_zone is None or h.availability_zone == availability_zone)

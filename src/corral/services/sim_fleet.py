@@ -166,7 +166,7 @@ def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
     their reports, own overcommit values, traits, aggregates, liveness and current
     usage, the aggregates' metadata, and the flavors."""
     now = time.time()
-    with store.read() as repo:
+    with store.snapshot() as repo:  # the rows and the heartbeat log of one moment
         rows = repo.host_rows()
         logged = repo.logged_heartbeats()
         aggs = repo.aggregate_rows()
