@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from corral.api.v1 import (
     aggregates,
     capacity,
+    events,
     flavors,
     hosts,
     instances,
@@ -20,4 +21,4 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router]
+            capacity.router, events.router]
