@@ -14,6 +14,7 @@ Standard library only, so a script (or CI) can start a cluster for manual runs::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -171,17 +172,13 @@ class Cluster:
 
     def stop(self) -> None:
         for node in self.nodes:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 os.kill(node.pid, signal.SIGCONT)
-            except (OSError, ValueError):
-                pass
             if node.process is not None and node.process.poll() is None:
                 os.killpg(node.process.pid, signal.SIGKILL)
                 node.process.wait(timeout=30)
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 os.kill(node.pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
