@@ -110,5 +110,11 @@ class EventQueries:
             _l.c.name == name, _l.c.holder == holder, _l.c.expires_at >= now)
             .with_for_update()).first() is not None
 
+    def lease_holder(self, name: str, now: datetime) -> str | None:
+        """Who holds lease ``name`` now (None: nobody, or it expired)."""
+        found: str | None = self.conn.execute(select(_l.c.holder).where(
+            _l.c.name == name, _l.c.expires_at >= now)).scalar()
+        return found
+
     def drop_lease(self, name: str, holder: str) -> None:
         self.conn.execute(delete(_l).where(_l.c.name == name, _l.c.holder == holder))

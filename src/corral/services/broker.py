@@ -31,6 +31,7 @@ import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.connection import make_url
 from aiormq.connection import TCPTransportFactory
 from yarl import URL
 
@@ -122,15 +123,23 @@ class BrokerLink:
         raise asyncio.CancelledError("stopped while connecting")
 
     async def _open(self, url: str) -> None:
-        async with asyncio.timeout(self.connect_timeout_s):
-            self.connection = await aio_pika.connect(
-                url, timeout=self.connect_timeout_s, heartbeat=int(self.heartbeat_s),
-                client_properties={"connection_name": self.name},
-                connection_class=_connection_class(self.heartbeat_s))
-            self.channel = await self.connection.channel(publisher_confirms=True,
-                                                         on_return_raises=True)
-            self.exchange = await self.channel.declare_exchange(
-                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        # As aio_pika.connect, but holding the connection: one that fails half-way is
+        # closed here, on this loop (left to the garbage collector, aio-pika would
+        # schedule its close on whatever thread collects it).
+        connection = _connection_class(self.heartbeat_s)(
+            make_url(url, heartbeat=int(self.heartbeat_s)),
+            client_properties={"connection_name": self.name})
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                await connection.connect(timeout=self.connect_timeout_s)
+                channel = await connection.channel(publisher_confirms=True,
+                                                   on_return_raises=True)
+                exchange = await channel.declare_exchange(
+                    self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        except BaseException:
+            self.connection = connection
+            raise
+        self.connection, self.channel, self.exchange = connection, channel, exchange
         self.node = _safe(url)
         log.info("broker_connected", node=self.node)
 
@@ -152,7 +161,7 @@ class BrokerLink:
     async def close(self) -> None:
         connection, self.connection, self.channel, self.exchange = (
             self.connection, None, None, None)
-        if connection is not None and not connection.is_closed:
+        if connection is not None:
             try:
                 async with asyncio.timeout(1.0):
                     await connection.close()

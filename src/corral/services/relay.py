@@ -65,6 +65,8 @@ class RelayMetrics:
         self.confirm = Histogram("corral_events_confirm_seconds", "From publishing a batch "
                                  "to the broker's last confirm of it.", registry=r,
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5))
+        self.reconnects = Counter("corral_events_relay_link_lost", "Times the relay's "
+                                  "broker connection was lost (then made again).", registry=r)
         self.leader = Gauge("corral_events_relay_leader", "1 while this process's relay "
                             "holds the lease.", registry=r)
 
@@ -84,6 +86,8 @@ class Relay:
                                connect_timeout_s=settings.amqp_connect_timeout_s,
                                name=f"corral-relay {self.holder}")
         self._tried: set[str] = set()  # published once, not yet confirmed
+        #: When the link was lost (monotonic seconds), for tests and logs.
+        self.lost: list[float] = []
         self._renewed = 0.0
         self._trimmed = 0.0
 
@@ -133,6 +137,8 @@ class Relay:
                     await self.link.connect(stop)
                     await self._serve(stop)
                 except LINK_ERRORS as exc:
+                    self.lost.append(time.monotonic())
+                    self.metrics.reconnects.inc()
                     log.warning("relay_link_lost", node=self.link.node, error=str(exc))
                 finally:
                     await self.link.close()
