@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -27,7 +28,7 @@ from corral.persistence.clock import utcnow
 from corral.services import events as event_log
 from corral.services.relay import Relay, RelayThread
 
-from .conftest import clean_env, corral_command, store_url
+from .conftest import clean_env, corral_command, start_server, store_url
 from .freeze_proxy import FreezeProxy
 from .rabbit import Listener, rabbit
 from .rabbit_cluster import Cluster
@@ -335,3 +336,40 @@ def test_a_relay_killed_between_the_confirms_and_the_stamp(
         listener.stop()
     with store.read() as repo:
         assert repo.pending_summary()[0] == 0
+
+
+def test_corral_serve_relays_what_its_boots_commit(store: Store, rabbit: Cluster,
+                                                  tmp_path: Path) -> None:
+    """Two server processes (uvicorn workers), each with a relay in it: one leads; the
+    boots and deletes of both arrive, once each, as instance events."""
+    exchange = f"ev-{uuid.uuid4().hex[:8]}"
+    listener = Listener(rabbit.urls, exchange, f"listen-{exchange}", HEARTBEAT_S)
+    server = start_server(store_url(store), tmp_path / "serve", "--workers", "2", env={
+        "CORRAL_BROKER_URLS": ",".join(rabbit.urls), "CORRAL_EXCHANGE": exchange,
+        "CORRAL_AMQP_HEARTBEAT_S": str(HEARTBEAT_S)})
+    try:
+        admin = {"x-auth-token": "admin"}
+        r = httpx.put(f"{server.url}/v1/hosts/cn1", headers=admin, timeout=30, json={
+            "vcpus": 64, "memory_mb": 262144, "disk_gb": 4000})
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{server.url}/v1/flavors", headers=admin, timeout=30, json={
+            "name": "small", "vcpus": 1, "ram_mb": 512, "disk_gb": 1})
+        assert r.status_code == 201, r.text
+        booted = []
+        for k in range(20):
+            r = httpx.post(f"{server.url}/v1/instances", headers=admin, timeout=30, json={
+                "name": f"vm{k}", "flavor": "small", "project_id": "p1"})
+            assert r.status_code == 201, r.text
+            booted.append(r.json()["instances"][0]["id"])
+        for uuid_ in booted[:5]:
+            assert httpx.delete(f"{server.url}/v1/instances/{uuid_}", headers=admin,
+                                timeout=30).status_code == 204
+        logged = httpx.get(f"{server.url}/v1/events", headers=admin, params={"limit": 100},
+                           timeout=30).json()["events"]
+        assert len(logged) == 25
+        missing = listener.wait_for({e["message_id"] for e in logged}, 60)
+        assert not missing
+        assert max(listener.deliveries.values()) == 1
+    finally:
+        server.stop()
+        listener.stop()

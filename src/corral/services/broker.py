@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
 from collections.abc import Sequence
@@ -36,6 +37,10 @@ from aiormq.connection import TCPTransportFactory
 from yarl import URL
 
 log = structlog.get_logger("corral.broker")
+
+# aiormq logs every failed connection attempt as an error with a traceback; the link
+# logs each attempt once, as a warning naming the node (broker_connect_failed).
+logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
 #: What a lost, refused, frozen or closed link raises.
 LINK_ERRORS: tuple[type[BaseException], ...] = (
