@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, select
 from starlette.testclient import TestClient
 
-from corral.persistence import Store
+from corral.persistence import Store, tables
 from corral.services import limits as limits_svc
 from corral.services import projects as project_svc
 from corral.services.audit_log import local_actor
@@ -215,3 +216,30 @@ def test_a_transaction_that_fails_after_the_audit_write_leaves_neither(
     limits_svc.set_limits(store, "p", {"cores": 5}, model="overbook", actor=actor)
     assert limits_svc.get_limits(store, "p").limits == {"cores": 5}
     assert [e["action"] for e in entries(client)] == ["project.create", "limits.set"]
+    local = entries(client)[-1]["actor"]  # a command run on the server's machine
+    assert local["user_id"].startswith("local:") and local["origin"] == "local"
+    assert (local["project_id"], local["roles"], local["request_id"]) == (None, [], "tests")
+
+
+def test_a_quota_repair_is_recorded_and_a_clean_audit_is_not(client: TestClient,
+                                                             store: Store) -> None:
+    call = Calls(client)
+    call("POST", "/v1/projects", 201, {"id": "p"})
+    with store.engine.begin() as conn:  # drift planted behind corral's back
+        row = conn.execute(select(tables.projects.c.id)
+                           .where(tables.projects.c.external_id == "p")).scalar_one()
+        conn.execute(insert(tables.quota_usage).values(project_id=row, resource="cores",
+                                                       own=3, subtree=3))
+    call("POST", "/v1/quota/audit", 200, {})  # a report changes nothing
+    call("POST", "/v1/quota/audit", 200, {"fix": True})
+    call("POST", "/v1/quota/audit", 200, {"fix": True}, recorded=False)  # clean: nothing
+    found = entries(client)
+    assert [(e["action"], e["object_id"]) for e in found] == [
+        ("project.create", "p"), ("quota_usage.repair", "*")]
+    repair = found[1]
+    assert repair["before"] == {"orphans": [], "drifts": [{
+        "project_id": "p", "resource": "cores", "ledger_own": 3, "actual_own": 0,
+        "ledger_subtree": 3, "actual_subtree": 0}]}
+    assert repair["after"] == {"drifts": [], "orphans": []}
+    assert repair["actor"]["user_id"] == "admin"
+    assert repair["actor"]["request_id"] == call.request_ids[2]
