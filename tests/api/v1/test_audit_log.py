@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import insert, select
 from starlette.testclient import TestClient
 
+from corral.config import FLEET_POLICY, Settings
 from corral.persistence import Store, tables
 from corral.services import limits as limits_svc
 from corral.services import projects as project_svc
+from corral.services import system
 from corral.services.audit_log import local_actor
 from corral.services.stores import Repo
 
@@ -243,3 +245,24 @@ def test_a_quota_repair_is_recorded_and_a_clean_audit_is_not(client: TestClient,
     assert repair["after"] == {"drifts": [], "orphans": []}
     assert repair["actor"]["user_id"] == "admin"
     assert repair["actor"]["request_id"] == call.request_ids[2]
+
+
+def test_a_fleet_policy_published_is_recorded_when_it_changes(client: TestClient,
+                                                              store: Store) -> None:
+    serve = local_actor("corral serve")
+    first = Settings(cpu_allocation_ratio=4.0)
+    system.publish_fleet_policy(store, first, {}, actor=serve)
+    system.publish_fleet_policy(store, first, {}, actor=serve)  # the same: nothing
+    system.publish_fleet_policy(store, Settings(cpu_allocation_ratio=2.0, quota_model="strict"),
+                                {"quota_model": "corral.toml"}, actor=serve)
+    found = entries(client, object_type="fleet_policy")
+    assert [(e["action"], e["object_id"]) for e in found] == [
+        ("fleet_policy.publish", "published")] * 2
+    assert found[0]["before"] is None
+    assert found[0]["after"]["cpu_allocation_ratio"] == 4.0
+    assert set(found[0]["after"]) == set(FLEET_POLICY)
+    assert (found[1]["before"], found[1]["after"]) == (
+        {"cpu_allocation_ratio": 4.0, "quota_model": "overbook"},
+        {"cpu_allocation_ratio": 2.0, "quota_model": "strict"})
+    assert found[1]["actor"]["origin"] == "local"
+    assert found[1]["actor"]["request_id"] == "corral serve"
