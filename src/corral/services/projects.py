@@ -163,12 +163,12 @@ def update_project(store: Store, project_id: str, *, model: Model, actor: Actor,
         if values:
             repo.update_project(loaded.row_id(project_id), **values)
         updated = load(repo).project(project_id)
-        if values:
-            was = loaded.project(project_id)
+        was = loaded.project(project_id)
+        before = {"name": was.name, "parent_id": was.parent_id}
+        after = {"name": updated.name, "parent_id": updated.parent_id}
+        if before != after:  # a PATCH to the same name changes nothing: no entry
             record(repo, actor, "project.move" if "parent_id" in values else "project.rename",
-                   "project", project_id,
-                   before={"name": was.name, "parent_id": was.parent_id},
-                   after={"name": updated.name, "parent_id": updated.parent_id})
+                   "project", project_id, before=before, after=after)
     if "parent_id" in values:
         log.info("project_moved", project=project_id, parent=parent_id,
                  old_parent=loaded.tree.nodes[project_id].parent, actor=actor.user_id)

@@ -61,6 +61,7 @@ def _projects_and_limits(call: Calls) -> list[tuple[str, str, str, Any, Any]]:
     call("PUT", "/v1/limits/p1", 200, {"limits": {"cores": 10}})
     call("DELETE", "/v1/limits/p1/cores", 204)
     call("PATCH", "/v1/projects/p1", 200, {"name": "P one"})
+    call("PATCH", "/v1/projects/p1", 200, {"name": "P one"}, recorded=False)  # no change
     call("POST", "/v1/projects", 201, {"id": "p2"})
     call("PATCH", "/v1/projects/p1", 200, {"parent_id": "p2"})
     call("DELETE", "/v1/limits/defaults/cores", 204)
