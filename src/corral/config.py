@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
 
+from corral import config_events
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
 from corral.scheduler import plugin
@@ -117,25 +118,7 @@ OPTIONS: list[Option] = [
     Option("quota", "audit_interval_s",
            "Seconds between background quota audits in 'corral serve' (they export "
            "corral_quota_drift); 0 turns them off."),
-    # events over RabbitMQ (docs/events.md)
-    Option("events", "broker_urls",
-           "RabbitMQ nodes, comma-separated amqp:// or amqps:// URLs (every node of the "
-           "cluster, not a VIP: the relay tries them shuffled). Empty: events are only "
-           "logged in the database (GET /v1/events)."),
-    Option("events", "exchange", "The durable topic exchange events are published to "
-           "(routing key: the event type)."),
-    Option("events", "amqp_heartbeat_s",
-           "AMQP heartbeat timeout in seconds: a silent connection is declared dead after it."),
-    Option("events", "amqp_connect_timeout_s", "Seconds one connection attempt may take."),
-    Option("events", "publish_timeout_s",
-           "Seconds to wait for the broker's confirm of a batch before reconnecting and "
-           "publishing it again (same message_id)."),
-    Option("events", "relay_in_serve",
-           "Run the relay inside 'corral serve' (one relay at a time across every process "
-           "and host, elected through the database); false: run 'corral relay' instead."),
-    Option("events", "event_retention_hours",
-           "How long events stay in the database: sent ones (or, with no broker "
-           "configured, all) older than this are trimmed; 0 keeps them all."),
+    *(Option(*o) for o in config_events.OPTIONS),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
@@ -154,7 +137,7 @@ FLEET_POLICY: tuple[str, ...] = (
     *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
-class _Settings(BaseModel):
+class _Settings(config_events.EventSettings):
     """Validated settings; pass them explicitly, never read them from a global. The
     filters' and weighers' own settings are added from their registries (below)."""
 
@@ -189,13 +172,6 @@ class _Settings(BaseModel):
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     quota_model: Literal["overbook", "strict"] = "overbook"
     audit_interval_s: int = Field(default=300, ge=0, le=bounds.SECONDS.high)
-    broker_urls: str = ""
-    exchange: str = Field(default="corral", min_length=1, max_length=255)
-    amqp_heartbeat_s: int = Field(default=10, ge=1, le=600)
-    amqp_connect_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
-    publish_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
-    relay_in_serve: bool = True
-    event_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -219,19 +195,6 @@ class _Settings(BaseModel):
     def filters(self) -> tuple[str, ...]:
         """The enabled filters, in the order they run."""
         return tuple(_split(self.enabled_filters)) or scheduler_filters.FILTER_NAMES
-
-    @field_validator("broker_urls")
-    @classmethod
-    def _check_brokers(cls, value: str) -> str:
-        for i, url in enumerate(_split(value)):
-            if not url.startswith(("amqp://", "amqps://")):
-                raise ValueError(f"URL {i + 1} is not amqp:// or amqps://")
-        return value
-
-    @property
-    def brokers(self) -> list[str]:
-        """The RabbitMQ nodes' URLs (empty: no broker)."""
-        return _split(self.broker_urls)
 
     @field_validator("api_tokens")
     @classmethod

@@ -1,9 +1,12 @@
-"""SQL for the event outbox and the relay's lease (mixed into the Repository).
+"""The event outbox and the relay's lease: their tables and SQL (mixed into the
+Repository).
 
 Events are inserted in the transaction of their change, many at once for a batch of
 boots. The relay reads the unsent tail in id order (a partial index holds just that
 tail), stamps what the broker confirmed, and holds a lease row so that one relay at a
-time publishes, whatever the number of processes and hosts.
+time publishes, whatever the number of processes and hosts. The tables are declared
+here, on the schema's one ``metadata`` (``tables.py`` is full); migration
+``0009_events`` creates them.
 """
 
 from __future__ import annotations
@@ -13,14 +16,63 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from corral.domain.events import PAYLOAD_VERSION, PUBLISHER_ID, Event, EventFilter, NewEvent
-from corral.persistence import tables as t
+from corral.persistence.tables import metadata
 
-_e = t.events
-_l = t.relay_leases
+events = Table(
+    "events", metadata,
+    # The outbox (services/events.py): written in the transaction of the change it
+    # tells of; the relay publishes it to RabbitMQ and stamps sent_at after the broker
+    # confirmed. id orders events (per object too: changes of one object take its row).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("publisher_id", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(255), nullable=False),
+    Column("payload_version", String(8), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("sent_at", DateTime, nullable=True),
+    Index("ix_events_object", "object_type", "object_id"),
+    Index("ix_events_event_type", "event_type"),
+    # What the relay reads: the unsent tail, without walking the sent history.
+    Index("ix_events_pending", "id", sqlite_where=text("sent_at IS NULL"),
+          postgresql_where=text("sent_at IS NULL")),
+)
+
+relay_leases = Table(
+    "relay_leases", metadata,
+    # Who publishes the outbox: one holder at a time across every process and host,
+    # until expires_at unless renewed (services/relay.py).
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+_e = events
+_l = relay_leases
 
 
 def _event(row: Any) -> Event:

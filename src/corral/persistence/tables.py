@@ -22,7 +22,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 
 NAMING = {
@@ -398,37 +397,4 @@ fleet_policy = Table(
     Column("value", Text, nullable=False),  # JSON
     Column("origin", String(255), nullable=False),
     Column("updated_at", DateTime, nullable=False),
-)
-
-events = Table(
-    "events", metadata,
-    # The outbox (services/events.py): written in the transaction of the change it
-    # tells of; the relay publishes it to RabbitMQ and stamps sent_at after the broker
-    # confirmed. id orders events (per object too: changes of one object take its row).
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("message_id", String(36), nullable=False, unique=True),
-    Column("event_type", String(64), nullable=False),
-    Column("priority", String(8), nullable=False),
-    Column("publisher_id", String(255), nullable=False),
-    Column("created_at", DateTime, nullable=False, index=True),
-    Column("object_type", String(32), nullable=False),
-    Column("object_id", String(255), nullable=False),
-    Column("payload_version", String(8), nullable=False),
-    Column("payload", Text, nullable=False),  # JSON
-    Column("sent_at", DateTime, nullable=True),
-    Index("ix_events_object", "object_type", "object_id"),
-    Index("ix_events_event_type", "event_type"),
-    # What the relay reads: the unsent tail, without walking the sent history.
-    Index("ix_events_pending", "id", sqlite_where=text("sent_at IS NULL"),
-          postgresql_where=text("sent_at IS NULL")),
-)
-
-relay_leases = Table(
-    "relay_leases", metadata,
-    # Who publishes the outbox: one holder at a time across every process and host,
-    # until expires_at unless renewed (services/relay.py).
-    Column("name", String(32), primary_key=True),
-    Column("holder", String(255), nullable=False),
-    Column("expires_at", DateTime, nullable=False),
 )

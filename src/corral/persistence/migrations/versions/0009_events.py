@@ -1,7 +1,7 @@
 """Events: the outbox the RabbitMQ relay publishes, and the relay's lease
 
-Revision ID: 0008_events
-Revises: 0007_host_sequences
+Revision ID: 0009_events
+Revises: 0008_audit_log
 Create Date: 2026-12-07
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008_events'
-down_revision = '0007_host_sequences'
+revision = '0009_events'
+down_revision = '0008_audit_log'
 branch_labels = None
 depends_on = None
 
