@@ -373,3 +373,30 @@ def test_corral_serve_relays_what_its_boots_commit(store: Store, rabbit: Cluster
     finally:
         server.stop()
         listener.stop()
+
+
+def _leader_of(cluster: Cluster, queue: str) -> int:
+    listed = cluster.ctl(cluster.nodes[0], "list_queues", "name", "leader", "-q")
+    for line in listed.splitlines():
+        name, _sep, leader = line.strip().partition("\t")
+        if name == queue:
+            return next(i for i, n in enumerate(cluster.nodes) if n.name == leader.strip())
+    raise AssertionError(f"queue {queue} not listed: {listed}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_kill_9_of_the_queue_leader_while_publishing(rig: Rig) -> None:
+    leader = rig.cluster.nodes[_leader_of(rig.cluster, rig.listener.queue)]
+    writer, ids = _in_background(rig.store, 1500)
+    time.sleep(1.0)
+    rig.cluster.kill(leader)
+    writer.join(60)
+    try:
+        rig.settle(ids, timeout=120)
+        moved = rig.cluster.nodes[_leader_of(rig.cluster, rig.listener.queue)]
+    finally:
+        rig.cluster.restart(leader)
+    dupes = sum(n - 1 for n in rig.listener.deliveries.values())
+    print(f"\nkill -9 of the quorum queue's leader ({leader.name}) while publishing: "
+          f"leader moved to {moved.name}, {len(ids)} events, 0 lost, {dupes} duplicates dropped")
+    assert moved is not leader
