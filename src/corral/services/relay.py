@@ -43,7 +43,7 @@ from corral.services.stores import Store
 log = structlog.get_logger("corral.relay")
 
 LEASE = "relay"
-BATCH = 500
+BATCH = 200
 IDLE_POLL_S = 0.2
 TRIM_EVERY_S = 60.0
 
@@ -181,12 +181,7 @@ class Relay:
         sends = [asyncio.ensure_future(exchange.publish(
             _message(e), routing_key=e.event_type, mandatory=True)) for e in batch]
         done: asyncio.Future[list[Any]] = asyncio.gather(*sends, return_exceptions=True)
-        await _first(self.settings.publish_timeout_s, done, watchdog)
-        if not done.done():
-            done.cancel()
-            if watchdog.done():
-                watchdog.result()
-            raise TimeoutError(f"no confirm within {self.settings.publish_timeout_s} s")
+        await self._confirmed(done, sends, watchdog)
         returned = 0
         for outcome in done.result():
             if isinstance(outcome, DeliveryError) and isinstance(outcome.frame, Basic.Return):
@@ -198,6 +193,24 @@ class Relay:
         self.metrics.republished.inc(again)
         self.metrics.unroutable.inc(returned)
         return [e.id for e in batch]
+
+    async def _confirmed(self, done: asyncio.Future[list[Any]], sends: Sequence[asyncio.Future[Any]],
+                         watchdog: asyncio.Future[None]) -> None:
+        """Until every confirm of a batch came. A busy broker that keeps confirming is
+        waited for; one that confirms nothing for ``publish_timeout_s`` is given up on
+        (raises TimeoutError: the caller reconnects and publishes the batch again)."""
+        timeout = self.settings.publish_timeout_s
+        confirmed = 0
+        while not done.done():
+            await _first(timeout, done, watchdog)
+            if watchdog.done():
+                done.cancel()
+                watchdog.result()
+            now = sum(1 for f in sends if f.done())
+            if not done.done() and now == confirmed:
+                done.cancel()
+                raise TimeoutError(f"no confirm within {timeout} s")
+            confirmed = now
 
     def _trim_if_due(self) -> None:
         hours = self.settings.event_retention_hours
