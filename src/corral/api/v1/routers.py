@@ -10,6 +10,7 @@ from corral.api.v1 import (
     flavors,
     hosts,
     instances,
+    keystone,
     projects,
     quota,
     server_groups,
@@ -20,4 +21,4 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router]
+            capacity.router, keystone.router]
