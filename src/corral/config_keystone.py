@@ -9,7 +9,7 @@ adds them to the other options; this module only holds their types, defaults and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -30,6 +30,11 @@ KEYSTONE_HELP: list[tuple[str, str]] = [
     ("keystone_project_name", "The service user's project."),
     ("keystone_user_domain_name", "The service user's domain."),
     ("keystone_project_domain_name", "The service project's domain."),
+    ("keystone_system_scope",
+     "'all': the service user's session is system-scoped instead of project-scoped (no "
+     "project_name). With the reader role on the system it validates tokens and reads "
+     "the project hierarchy; a project-scoped 'service' role only validates tokens "
+     "(docs/access.md)."),
     ("keystone_application_credential_id",
      "Authenticate with an application credential instead of a password (with "
      "application_credential_secret; username, password and project are then unused)."),
@@ -57,6 +62,7 @@ class KeystoneSettings(BaseModel):
     keystone_project_name: str = ""
     keystone_user_domain_name: str = "Default"
     keystone_project_domain_name: str = "Default"
+    keystone_system_scope: Literal["", "all"] = ""
     keystone_application_credential_id: str = ""
     keystone_application_credential_secret: str = ""
     keystone_token_cache_time: int = Field(default=300, ge=0, le=bounds.SECONDS.high)
@@ -83,9 +89,10 @@ class KeystoneSettings(BaseModel):
                 raise ValueError("[keystone_authtoken] application_credential_id needs "
                                  "application_credential_secret")
         elif not (self.keystone_username and self.keystone_password
-                  and self.keystone_project_name):
+                  and (self.keystone_project_name or self.keystone_system_scope)):
             raise ValueError("auth_strategy = keystone needs [keystone_authtoken] username, "
-                             "password and project_name (or an application credential)")
+                             "password and project_name or system_scope (or an application "
+                             "credential)")
         return self
 
     @property

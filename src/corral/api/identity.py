@@ -66,14 +66,15 @@ class KeystoneAuth:
                 return None
             service = True
         project = user.scope_project
-        if cold and project is not None and self.placer is not None:
-            self._place(project)
+        if cold and project is not None:
+            self.place(project)
         return RequestContext(user.user_id, project, corral_roles(user, service=service))
 
-    def _place(self, project: str) -> None:
-        """Place a project first seen; a failure is logged, the request goes on (the
-        periodic sync places it later)."""
-        assert self.placer is not None
+    def place(self, project: str) -> None:
+        """Place a project first seen (no I/O when this process placed it already); a
+        failure is logged and the request goes on (the periodic sync places it later)."""
+        if self.placer is None or self.placer.seen(project):
+            return
         try:
             self.placer.place(project)
         except IdentityUnavailable as exc:

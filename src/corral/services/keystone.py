@@ -55,11 +55,14 @@ def service_session(settings: Settings) -> ks_session.Session:
             application_credential_id=settings.keystone_application_credential_id,
             application_credential_secret=settings.keystone_application_credential_secret)
     else:
+        scope: dict[str, Any] = (
+            {"system_scope": settings.keystone_system_scope} if settings.keystone_system_scope
+            else {"project_name": settings.keystone_project_name,
+                  "project_domain_name": settings.keystone_project_domain_name})
         auth = v3.Password(
             auth_url=identity_url(settings), username=settings.keystone_username,
-            password=settings.keystone_password, project_name=settings.keystone_project_name,
-            user_domain_name=settings.keystone_user_domain_name,
-            project_domain_name=settings.keystone_project_domain_name)
+            password=settings.keystone_password,
+            user_domain_name=settings.keystone_user_domain_name, **scope)
     return ks_session.Session(auth=auth, timeout=settings.keystone_http_connect_timeout)
 
 

@@ -77,6 +77,8 @@ class PlacementMiddleware:
             if ctx is None:
                 return
             state["context"] = ctx
+            if self.keystone is not None:  # allocations place the projects they name
+                state["keystone"] = self.keystone
         body = await _body(scope, receive, headers, reply, code)
         if body is None:
             return
