@@ -15,6 +15,7 @@ Every wait is bounded; gunicorn is killed at teardown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -159,10 +160,8 @@ class Keystone:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)  # a worker that outlived its master
-        except ProcessLookupError:
-            pass
 
     # -- the identity API, as the bootstrap admin -------------------------------------------
 
