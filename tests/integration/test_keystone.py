@@ -276,3 +276,21 @@ def test_keystone_down_is_a_503_and_corral_recovers(
     finally:
         keystone.start()
     assert call(corral, cold, "GET", "/v1/flavors").status_code == 200
+
+
+def test_the_token_cache_is_bounded(keystone: Keystone, world: World, tmp_path: Path,
+                                    store: Store) -> None:
+    """With room for one token, validating a second drops the first: its revocation is
+    seen at once although the cache time is an hour."""
+    user = keystone.user()
+    keystone.grant(user, "reader", project=world.child)
+    first, second = (keystone.token(user.name, user.password, project=world.child)
+                     for _ in range(2))
+    settings = settings_for(keystone, world, tmp_path, keystone_token_cache_time=3600,
+                            keystone_token_cache_size=1)
+    with TestClient(create_app(settings, store)) as client:
+        assert call(client, first, "GET", "/v1/flavors").status_code == 200
+        keystone.revoke_token(first)
+        assert call(client, first, "GET", "/v1/flavors").status_code == 200  # cached
+        assert call(client, second, "GET", "/v1/flavors").status_code == 200
+        assert call(client, first, "GET", "/v1/flavors").status_code == 401

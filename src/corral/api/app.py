@@ -28,7 +28,7 @@ from corral.api import capacity_metrics
 from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
 from corral.api.hot import HotRoutes
-from corral.api.identity import keystone_auth, sync_every
+from corral.api.identity import keystone_auth, syncing
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
@@ -120,12 +120,8 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         system.prepare(store, settings)
         audits = (asyncio.create_task(_audit_every(auditor, settings.audit_interval_s))
                   if settings.audit_interval_s else None)
-        every = settings.keystone_project_sync_interval_s
-        syncs = (asyncio.create_task(sync_every(keystone, every))
-                 if keystone is not None and every else None)
-        yield
-        if syncs is not None:
-            syncs.cancel()
+        async with syncing(keystone, settings.keystone_project_sync_interval_s):
+            yield
         if audits is not None:
             audits.cancel()
         workers.shutdown(wait=False)
@@ -150,7 +146,6 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     # One token cache for both APIs, so a revoke through /v1 is seen by Placement at once.
     tokens = Authenticator(store)
     app.state.tokens = tokens
-    app.state.keystone = keystone
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
@@ -160,7 +155,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
     placement = create_placement_app(settings, store, finder, tokens, workers)
-    placement.keystone = keystone
+    app.state.keystone = placement.keystone = keystone
     mounts = [_PlacementMount("/placement", app=placement), _PlacementMount("", app=placement)]
     app.router.routes.extend(mounts)
     # The hot routes go the short way to their handlers (api/hot.py); the rest through app.

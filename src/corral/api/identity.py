@@ -15,6 +15,8 @@ event loop never waits on Keystone, and a warm request costs a dictionary lookup
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import structlog
@@ -101,12 +103,23 @@ def keystone_auth(settings: Settings, store: Store) -> KeystoneAuth | None:
     return KeystoneAuth(settings, keystone, placer)
 
 
-async def sync_every(auth: KeystoneAuth, seconds: int) -> None:
-    """The periodic sync of the project tree with Keystone's (report in the log)."""
+async def _sync_every(placer: ProjectPlacer, seconds: int) -> None:
+    """The periodic sync of the project tree with Keystone's (its report is logged)."""
     while True:
         await asyncio.sleep(seconds)
         try:
-            if auth.placer is not None:
-                await anyio.to_thread.run_sync(auth.placer.sync)
+            await anyio.to_thread.run_sync(placer.sync)
         except Exception:  # noqa: BLE001 - a failed sync must not stop the next one
             log.exception("keystone_sync_failed")
+
+
+@asynccontextmanager
+async def syncing(auth: KeystoneAuth | None, seconds: int) -> AsyncIterator[None]:
+    """Run the periodic sync while the app serves (nothing without Keystone or at 0 s)."""
+    task = (asyncio.create_task(_sync_every(auth.placer, seconds))
+            if auth is not None and auth.placer is not None and seconds else None)
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
