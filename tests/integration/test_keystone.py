@@ -10,6 +10,8 @@ placed under its Keystone parents; the sync moves and reports).
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,9 +27,9 @@ from corral.api.app import create_app
 from corral.config import Settings
 from corral.persistence import Store
 
-from .conftest import free_port
+from .conftest import ServeFactory, free_port
 from .keystone import Keystone, User
-from .venvs import KEYSTONE
+from .venvs import KEYSTONE, OSC, osc_env
 
 pytestmark = pytest.mark.slow
 
@@ -294,3 +296,49 @@ def test_the_token_cache_is_bounded(keystone: Keystone, world: World, tmp_path: 
         assert call(client, first, "GET", "/v1/flavors").status_code == 200  # cached
         assert call(client, second, "GET", "/v1/flavors").status_code == 200
         assert call(client, first, "GET", "/v1/flavors").status_code == 401
+
+
+def test_the_openstack_client_finds_corral_in_keystones_catalog(
+        keystone: Keystone, world: World, serve: ServeFactory, store: Store) -> None:
+    """The real ``openstack`` CLI with osc-placement, authenticated by Keystone, finds
+    corral as the ``placement`` service of the catalog, as in a real cloud."""
+    cli, problem = OSC.build()
+    if problem is not None:
+        require_service(OSC.label, problem)
+    user = world.service_user
+    server = serve(store, env={
+        "CORRAL_AUTH_STRATEGY": "keystone", "CORRAL_KEYSTONE_AUTH_URL": keystone.url,
+        "CORRAL_KEYSTONE_USERNAME": user.name, "CORRAL_KEYSTONE_PASSWORD": user.password,
+        "CORRAL_KEYSTONE_SYSTEM_SCOPE": "all"})
+    service = keystone.call("POST", "/services", json={"service": {
+        "type": "placement", "name": f"corral-{uuid.uuid4().hex[:6]}"}})["service"]
+    for interface in ("public", "internal"):
+        keystone.call("POST", "/endpoints", json={"endpoint": {
+            "service_id": service["id"], "interface": interface, "region_id": "RegionOne",
+            "url": server.placement}})
+    member = keystone.user()
+    keystone.grant(member, "member", project=world.child)
+
+    def openstack(who: User | None, *args: str) -> subprocess.CompletedProcess[str]:
+        name, password, project = ((who.name, who.password, world.child) if who
+                                   else ("admin", "s3cret-admin", None))
+        scope = (["--os-project-id", project] if project else
+                 ["--os-project-name", "admin", "--os-project-domain-id", "default"])
+        return subprocess.run(
+            [str(cli / "bin" / "openstack"), "--os-auth-url", keystone.url,
+             "--os-identity-api-version", "3", "--os-username", name, "--os-password",
+             password, "--os-user-domain-id", "default", *scope, "--os-interface", "public",
+             "--os-region-name", "RegionOne", "--os-placement-api-version", "1.39", *args],
+            capture_output=True, text=True, timeout=120, env=osc_env(),
+            stdin=subprocess.DEVNULL)
+
+    name = f"rp-{uuid.uuid4().hex[:8]}"
+    made = openstack(None, "resource", "provider", "create", name, "-f", "json")
+    assert made.returncode == 0, made.stderr
+    listed = openstack(None, "resource", "provider", "list", "-f", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert name in {rp["name"] for rp in json.loads(listed.stdout)}
+    refused = openstack(member, "resource", "provider", "list", "-f", "json")
+    assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout, refused
+    rp = json.loads(made.stdout)["uuid"]
+    assert openstack(None, "resource", "provider", "delete", rp).returncode == 0
