@@ -22,6 +22,7 @@ Static and warm requests alternate, so that a change in the machine's load hits 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -32,9 +33,9 @@ import common
 import httpx
 from common import say, table
 
-sys.path.insert(0, str(common.ROOT))
-from tests.integration.keystone import Keystone, User  # noqa: E402
-from tests.integration.venvs import KEYSTONE  # noqa: E402
+sys.path.insert(0, str(common.ROOT / "tests"))
+from integration.keystone import Keystone, User  # noqa: E402
+from integration.venvs import KEYSTONE  # noqa: E402
 
 STATIC = "bench-static-token"
 
@@ -66,7 +67,7 @@ def start_keystone(workdir: Path) -> Keystone:
 
 def start_corral(ks: Keystone, workdir: Path, project: str, corral_user: User
                  ) -> common.Service:
-    env = {k: v for k, v in common.os.environ.items() if not k.startswith("CORRAL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     env.update({
         "CORRAL_DATA_DIR": str(workdir / "data"), "CORRAL_AUTH_STRATEGY": "keystone",
         "CORRAL_API_TOKENS": f"{STATIC}=bench:{project}:member",
