@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from corral.domain import errors
+from corral.domain.audit_log import Actor
 from corral.domain.keystone import IdentityUnavailable
 from corral.domain.projects import Model
 from corral.services import projects as project_svc
@@ -31,6 +32,12 @@ from corral.services.keystone import Keystone
 from corral.services.stores import Store
 
 log = structlog.get_logger("corral.keystone")
+
+#: Who the audit trail records for a change made by following Keystone on its own (a
+#: project placed on first sight, the periodic sync); a sync asked through the API is
+#: recorded for its caller.
+KEYSTONE_ACTOR = Actor(user_id="corral:keystone", project_id=None, roles=(),
+                       request_id="keystone", origin="local")
 
 #: Most projects remembered as placed (then the memory starts over: placing is idempotent).
 MAX_REMEMBERED = 100_000
@@ -105,7 +112,7 @@ class ProjectPlacer:
             current = parent
         return found[::-1]
 
-    def place(self, project_id: str) -> list[str]:
+    def place(self, project_id: str, actor: Actor = KEYSTONE_ACTOR) -> list[str]:
         """Put ``project_id`` (and its missing parents) under its Keystone parents: the
         projects created or moved. A project Keystone does not know is left alone.
 
@@ -117,7 +124,7 @@ class ProjectPlacer:
         changed: list[str] = []
         for project, parent in self.chain(project_id):
             try:
-                if self._place_one(project, parent):
+                if self._place_one(project, parent, actor):
                     changed.append(project)
             except errors.CorralError as exc:  # a move the limits refuse, a race lost
                 log.warning("keystone_project_not_placed", project=project, parent=parent,
@@ -134,24 +141,25 @@ class ProjectPlacer:
                 self._placed.clear()
             self._placed.add(project_id)
 
-    def _place_one(self, project: str, parent: str | None) -> bool:
+    def _place_one(self, project: str, parent: str | None, actor: Actor) -> bool:
         try:
             existing = project_svc.get_project(self.store, project)
         except errors.NotFound:
             try:
                 project_svc.create_project(self.store, project, model=self.model(),
-                                           parent_id=parent)
+                                           actor=actor, parent_id=parent)
             except errors.Conflict:  # created by another process meanwhile
                 return False
             return True
         if existing.id != project:  # ``project`` is another project's name
             raise errors.InvalidInput(f"{project} names project {existing.id}")
         if existing.parent_id is None and parent is not None:
-            project_svc.update_project(self.store, project, model=self.model(), parent_id=parent)
+            project_svc.update_project(self.store, project, model=self.model(), actor=actor,
+                                       parent_id=parent)
             return True
         return False
 
-    def sync(self) -> SyncReport:
+    def sync(self, actor: Actor = KEYSTONE_ACTOR) -> SyncReport:
         """Compare every project of corral's tree with Keystone's (see the module
         docstring). Raises IdentityUnavailable when Keystone cannot be asked."""
         report = SyncReport()
@@ -167,9 +175,9 @@ class ProjectPlacer:
                                             "from": project.parent_id, "to": parent}
             try:
                 if parent is not None:
-                    self.place(parent)
+                    self.place(parent, actor)
                 project_svc.update_project(self.store, project.id, model=self.model(),
-                                           parent_id=parent)
+                                           actor=actor, parent_id=parent)
             except errors.CorralError as exc:
                 if isinstance(exc, IdentityUnavailable):
                     raise
