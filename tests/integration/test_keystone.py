@@ -202,6 +202,13 @@ def test_the_project_tree_is_keystones(corral: TestClient, keystone: Keystone,
     assert call(corral, admin, "GET", f"/v1/projects/{child}").json()["path"] == [
         world.domain, parent, child]
     assert call(corral, admin, "GET", f"/v1/projects/{gone}").status_code == 200  # reported
+    # the audit trail: placed by corral itself, moved back for the caller of the sync
+    trail = call(corral, admin, "GET", f"/v1/audit-log?object_id={child}").json()["entries"]
+    actors = [(e["action"], e["actor"]["user_id"]) for e in trail]
+    assert ("project.create", "corral:keystone") in actors, actors
+    admin_user = call(corral, admin, "GET", "/v1/audit-log?limit=1&sort_dir=desc").json()
+    assert admin_user["entries"][0]["object_id"] == child
+    assert admin_user["entries"][0]["actor"]["origin"] == "api"
     call(corral, service, "DELETE", f"/allocations/{consumer}")
 
 
