@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
 
+from corral import config_events
 from corral.config_keystone import KEYSTONE_HELP, KEYSTONE_SECTION, KeystoneSettings
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
@@ -119,15 +120,16 @@ OPTIONS: list[Option] = [
     Option("quota", "audit_interval_s",
            "Seconds between background quota audits in 'corral serve' (they export "
            "corral_quota_drift); 0 turns them off."),
+    *(Option(*o) for o in config_events.OPTIONS),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
+    Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
     # [keystone_authtoken]: in the file under their OpenStack names (without 'keystone_').
     *(Option(KEYSTONE_SECTION, name, text) for name, text in KEYSTONE_HELP),
-    Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
 
 
 #: Options whose values are never echoed in error messages.
-SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "keystone_password",
+SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls", "keystone_password",
                             "keystone_application_credential_secret"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
@@ -140,7 +142,7 @@ FLEET_POLICY: tuple[str, ...] = (
     *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
-class _Settings(KeystoneSettings):
+class _Settings(config_events.EventSettings, KeystoneSettings):
     """Validated settings; pass them explicitly, never read them from a global. The
     filters' and weighers' own settings are added from their registries (below)."""
 
