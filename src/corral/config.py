@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
 
 from corral import config_events
+from corral.config_keystone import KEYSTONE_HELP, KEYSTONE_SECTION, KeystoneSettings
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
 from corral.scheduler import plugin
@@ -56,8 +57,9 @@ OPTIONS: list[Option] = [
     Option("api", "workers", "Number of server processes."),
     Option("api", "auth_strategy",
            "'noauth2': Placement's no-auth mode (token 'admin', or 'user:project' with "
-           "roles in x-roles) plus api_tokens; 'tokens': only the api_tokens below. "
-           "Tokens made with 'corral token create' work in both."),
+           "roles in x-roles) plus api_tokens; 'tokens': only the api_tokens below; "
+           "'keystone': X-Auth-Token validated by Keystone ([keystone_authtoken]). "
+           "Tokens made with 'corral token create' work in all three."),
     Option("api", "api_tokens",
            "Static API tokens, comma-separated, each TOKEN=USER:PROJECT:ROLE[+ROLE...], "
            "for example 's3cret=nova:service:service+admin'."),
@@ -121,11 +123,14 @@ OPTIONS: list[Option] = [
     *(Option(*o) for o in config_events.OPTIONS),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
+    # [keystone_authtoken]: in the file under their OpenStack names (without 'keystone_').
+    *(Option(KEYSTONE_SECTION, name, text) for name, text in KEYSTONE_HELP),
 ]
 
 
 #: Options whose values are never echoed in error messages.
-SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls"})
+SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls", "keystone_password",
+                            "keystone_application_credential_secret"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
 #: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
@@ -137,7 +142,7 @@ FLEET_POLICY: tuple[str, ...] = (
     *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
-class _Settings(config_events.EventSettings):
+class _Settings(config_events.EventSettings, KeystoneSettings):
     """Validated settings; pass them explicitly, never read them from a global. The
     filters' and weighers' own settings are added from their registries (below)."""
 
@@ -151,7 +156,7 @@ class _Settings(config_events.EventSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8778, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
-    auth_strategy: Literal["noauth2", "tokens"] = "noauth2"
+    auth_strategy: Literal["noauth2", "tokens", "keystone"] = "noauth2"
     api_tokens: str = ""
     enforce_new_defaults: bool = True
     max_allocation_candidates: int = Field(default=-1, ge=-1, le=_INT32)
@@ -254,6 +259,18 @@ class ConfigError(Exception):
     """Bad configuration; the message lists every problem, one per line."""
 
 
+def _keystone_name(key: str) -> str:
+    """The setting a key of ``[keystone_authtoken]`` sets (``auth_url``: keystone_auth_url)."""
+    return key if key.startswith("keystone_") else "keystone_" + key
+
+
+def file_key(opt: Option) -> str:
+    """An option's name in the configuration file."""
+    if opt.section == KEYSTONE_SECTION:
+        return opt.name.removeprefix("keystone_")
+    return opt.name
+
+
 def _env_name(name: str) -> str:
     return "CORRAL_" + name.upper()
 
@@ -279,12 +296,12 @@ def _gather(config_file: str | None, overrides: dict[str, Any]
                 k: v for k, v in parser.items(section) if k not in parser.defaults()
             }
             for key, value in items.items():
-                opt = known.get(key)
+                opt = known.get(_keystone_name(key) if section == KEYSTONE_SECTION else key)
                 if opt is None:
                     problems.append(f"{config_file} [{section}] {key}: unknown option")
                     continue
-                raw[key] = value
-                origin[key] = f"{config_file} [{section}] {key}"
+                raw[opt.name] = value
+                origin[opt.name] = f"{config_file} [{section}] {key}"
     for name in known:
         env = _env_name(name)
         if env in os.environ:
@@ -367,6 +384,6 @@ def sample_config() -> str:
                                        subsequent_indent="# ", break_long_words=False,
                                        break_on_hyphens=False))
             lines.append(f"# env: {_env_name(opt.name)}")
-            lines.append(f"#{opt.name} = {value}")
+            lines.append(f"#{file_key(opt)} = {value}")
             lines.append("")
     return "\n".join(lines)

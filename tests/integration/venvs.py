@@ -1,14 +1,15 @@
-"""Virtualenvs of the real OpenStack clients the integration tests drive.
+"""Virtualenvs of the real OpenStack clients and services the integration tests drive.
 
 The OpenStack client (``openstack`` + osc-placement), Nova (its placement report
-client) and gabbi with Placement's wheel (its functional YAML files) are never imported
-by corral or by the test process: each lives in a virtualenv of its own, built once and
-cached under ``~/.cache/corral-tests/`` (``$XDG_CACHE_HOME`` honoured) in a directory
-named after the pinned packages and the Python version, so reruns install nothing. An
-environment variable per tool (``CORRAL_OSC_VENV``, ``CORRAL_NOVA_VENV``,
-``CORRAL_GABBI_VENV``) names a virtualenv to use as it is when it works, or to install
-into (never deleted). One installer at a time holds a lock per virtualenv; a marker
-file written last means a half-built one is rebuilt rather than trusted.
+client), Keystone (served by gunicorn: tests/integration/keystone.py) and gabbi with
+Placement's wheel (its functional YAML files) are never imported by corral or by the
+test process: each lives in a virtualenv of its own, built once and cached under
+``~/.cache/corral-tests/`` (``$XDG_CACHE_HOME`` honoured) in a directory named after
+the pinned packages and the Python version, so reruns install nothing. An environment
+variable per tool (``CORRAL_OSC_VENV``, ``CORRAL_NOVA_VENV``, ``CORRAL_GABBI_VENV``,
+``CORRAL_KEYSTONE_VENV``) names a virtualenv to use as it is when it works, or to
+install into (never deleted). One installer at a time holds a lock per virtualenv; a
+marker file written last means a half-built one is rebuilt rather than trusted.
 
 This module imports nothing but the standard library, so CI can build every
 virtualenv at once, in the background, before the test run needs them::
@@ -169,7 +170,21 @@ GABBI = ToolVenv("gabbi and openstack-placement==16.0.0 from PyPI", "CORRAL_GABB
                  "gabbi-venv", ("gabbi==4.2.3",), _gabbi_works,
                  download=("openstack-placement==16.0.0",))
 
-ALL = (OSC, NOVA, GABBI)
+def _keystone_works(venv: Path) -> bool:
+    """The pinned keystone imports its WSGI module's package and gunicorn is there."""
+    done = _runs([str(venv / "bin" / "python"), "-c",
+                  "import importlib.metadata as m; print(m.version('keystone'))"])
+    return (done is not None and done.returncode == 0
+            and done.stdout.strip() == KEYSTONE_VERSION and (venv / "bin" / "gunicorn").exists())
+
+
+KEYSTONE_VERSION = "30.0.0"
+
+#: Keystone served by gunicorn on SQLite (tests/integration/keystone.py starts it).
+KEYSTONE = ToolVenv("keystone from PyPI", "CORRAL_KEYSTONE_VENV", "keystone-venv",
+                    (f"keystone=={KEYSTONE_VERSION}", "gunicorn==27.0.1"), _keystone_works)
+
+ALL = (OSC, NOVA, GABBI, KEYSTONE)
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from corral.config import (
     OPTIONS,
     ConfigError,
     Settings,
+    file_key,
     load_settings,
     parse_api_tokens,
     sample_config,
@@ -114,13 +115,13 @@ def test_unknown_ini_option_is_reported_with_its_place(tmp_path: Path) -> None:
 
 def test_every_bad_value_is_reported_with_its_origin(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _ini(tmp_path, "[api]\nport = 70000\nauth_strategy = keystone\n")
+    path = _ini(tmp_path, "[api]\nport = 70000\nauth_strategy = ldap\n")
     monkeypatch.setenv("CORRAL_WORKERS", "many")
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     message = str(info.value)
     assert f"{path} [api] port" in message and "70000" in message
-    assert f"{path} [api] auth_strategy" in message and "keystone" in message
+    assert f"{path} [api] auth_strategy" in message and "ldap" in message
     assert "CORRAL_WORKERS" in message and "many" in message
 
 
@@ -178,7 +179,7 @@ def test_bad_api_tokens(value: str) -> None:
 def test_sample_config_documents_every_option_and_loads(tmp_path: Path) -> None:
     text = sample_config()
     for opt in OPTIONS:
-        assert f"#{opt.name} = " in text
+        assert f"#{file_key(opt)} = " in text
         assert f"CORRAL_{opt.name.upper()}" in text
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)

@@ -28,6 +28,7 @@ from corral.api import capacity_metrics
 from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
 from corral.api.hot import HotRoutes
+from corral.api.identity import keystone_auth, syncing
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
@@ -109,6 +110,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     metrics = HttpMetrics()
 
     auditor = Auditor(store, metrics.registry)
+    keystone = keystone_auth(settings, store)  # auth_strategy = keystone (api/identity.py)
 
     # The hot routes' worker threads (api/workers.py).
     workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="corral-worker")
@@ -119,7 +121,8 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         audits = (asyncio.create_task(_audit_every(auditor, settings.audit_interval_s))
                   if settings.audit_interval_s else None)
         events = relay.start_in_server(store, settings, metrics.registry)
-        yield
+        async with syncing(keystone, settings.keystone_project_sync_interval_s):
+            yield
         events.stop()
         if audits is not None:
             audits.cancel()
@@ -154,6 +157,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
     placement = create_placement_app(settings, store, finder, tokens, workers)
+    app.state.keystone = placement.keystone = keystone
     mounts = [_PlacementMount("/placement", app=placement), _PlacementMount("", app=placement)]
     app.router.routes.extend(mounts)
     # The hot routes go the short way to their handlers (api/hot.py); the rest through app.

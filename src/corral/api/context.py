@@ -1,6 +1,7 @@
 """Who is asking, and may they: request contexts from tokens, and Placement's policy.
 
-Authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): a token
+With ``auth_strategy=keystone`` any other token is Keystone's (api/identity.py).
+Otherwise authentication follows Placement's no-auth mode (``auth_strategy=noauth2``): a token
 ``user:project`` takes its roles from ``x-roles`` (and its project from ``x-project-id``
 when sent), and without that header the user ``admin`` is the cloud admin;
 ``openstack-system-scope`` makes the token system-scoped. Static tokens from
@@ -29,6 +30,10 @@ from corral.domain.tokens import ApiToken, context_roles, looks_like_secret
 #: Secret -> usable stored token, or None (``services.tokens.Authenticator.authenticate``).
 TokenLookup = Callable[[str], ApiToken | None]
 
+#: (X-Auth-Token, X-Service-Token) -> the caller Keystone vouches for, or None
+#: (``api.identity.KeystoneAuth.context``; raises IdentityUnavailable).
+KeystoneLookup = Callable[[str, str | None], "RequestContext | None"]
+
 Rule = Literal["admin_or_service", "project_reader_or_admin", "service"]
 
 
@@ -46,12 +51,16 @@ class RequestContext:
 
 def authenticate(settings: Settings, token: str | None, roles_header: str | None,
                  system_scope: str | None, *, lookup: TokenLookup | None = None,
-                 project_header: str | None = None) -> RequestContext | None:
+                 project_header: str | None = None, keystone: KeystoneLookup | None = None,
+                 service_token: str | None = None) -> RequestContext | None:
     """Turn request headers into a context, or None when the token is not accepted.
 
     ``lookup`` finds stored tokens; without it only static and noauth2 tokens work.
     ``project_header`` (``x-project-id``) names a noauth2 token's project, as it does
     behind Placement's no-auth middleware; static and stored tokens ignore it.
+    ``keystone`` validates any other token when ``auth_strategy = keystone``, with the
+    ``service_token`` (``x-service-token``) sent beside it; it may raise
+    IdentityUnavailable.
     """
     if not token:
         return None
@@ -65,6 +74,8 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
         if stored is None:
             return None
         return RequestContext(stored.user_id, stored.project_id, context_roles(stored.role))
+    if settings.auth_strategy == "keystone":
+        return keystone(token, service_token) if keystone is not None else None
     if settings.auth_strategy != "noauth2":
         return None
     user, _sep, project = token.partition(":")

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
 from corral.domain import codes, errors, quotas
+from corral.domain.keystone import IdentityUnavailable
 
 #: Domain error class -> HTTP status. The first matching base wins (most specific first).
 STATUS: list[tuple[type[errors.CorralError], int]] = [
@@ -30,6 +31,7 @@ STATUS: list[tuple[type[errors.CorralError], int]] = [
     (errors.Conflict, 409),
     (errors.InvalidInput, 400),
     (errors.StoreUnavailable, 503),
+    (IdentityUnavailable, 503),
 ]
 
 #: The code of an unexpected error on corral's own API (Placement's is its undefined code).
@@ -67,6 +69,9 @@ def headers_for(exc: errors.CorralError) -> dict[str, str]:
     client is not shown)."""
     if isinstance(exc, errors.StoreUnavailable):
         log.warning("store_unavailable", reason=exc.reason, retry_after_s=exc.retry_after_s)
+        return {"retry-after": str(exc.retry_after_s)}
+    if isinstance(exc, IdentityUnavailable):
+        log.warning("identity_unavailable", reason=exc.reason, retry_after_s=exc.retry_after_s)
         return {"retry-after": str(exc.retry_after_s)}
     return {}
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.errors import ApiError
+from corral.api.identity import KeystoneAuth
 from corral.api.placement import allocation_schemas as s
 from corral.api.placement.util import (
     authorize,
@@ -86,11 +87,22 @@ def list_for_consumer(request: Request) -> Response:
     return respond(request, body, last_modified=found.updated_at)
 
 
+def place_projects(request: Request, projects: list[str | None]) -> None:
+    """With ``auth_strategy = keystone``, put the projects an allocation names under
+    their Keystone parents before it creates them (Nova's path: api/identity.py)."""
+    auth: KeystoneAuth | None = request.scope.get("state", {}).get("keystone")
+    if auth is not None:
+        for project in {p for p in projects if p}:
+            auth.place(project)
+
+
 def set_allocations_for_consumer(request: Request) -> Response:
     authorize(request)
     consumer = _consumer(request)
     data = json_body(request, _pick(s.PUT_MODELS, request))
-    svc.write_allocations(store(request), [_to_write(consumer, data, request)])
+    write = _to_write(consumer, data, request)
+    place_projects(request, [write.project_id])
+    svc.write_allocations(store(request), [write])
     return no_content()
 
 
@@ -106,6 +118,7 @@ def set_allocations(request: Request) -> Response:
     authorize(request)
     data = json_body(request, _pick(s.POST_MODELS, request))
     writes = [_to_write(consumer, item, request) for consumer, item in data.root.items()]
+    place_projects(request, [w.project_id for w in writes])
     svc.write_allocations(store(request), writes)
     return no_content()
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from corral.api import microversion
 from corral.api.context import RequestContext, authenticate
 from corral.api.errors import error_response, headers_for, note_error, status_for
+from corral.api.identity import KeystoneAuth, needs_keystone
 from corral.config import Settings
 from corral.domain import codes, errors
 from corral.domain.tokens import looks_like_secret
@@ -43,6 +44,9 @@ def wants_html(headers: Headers) -> bool:
 
 
 class PlacementMiddleware:
+    #: Keystone validation with ``auth_strategy = keystone`` (set by the app).
+    keystone: KeystoneAuth | None = None
+
     def __init__(self, app: ASGIApp, settings: Settings,
                  tokens: Authenticator | None = None) -> None:
         self.app = app
@@ -73,6 +77,8 @@ class PlacementMiddleware:
             if ctx is None:
                 return
             state["context"] = ctx
+            if self.keystone is not None:  # allocations place the projects they name
+                state["keystone"] = self.keystone
         body = await _body(scope, receive, headers, reply, code)
         if body is None:
             return
@@ -92,20 +98,28 @@ class PlacementMiddleware:
                 headers.get("openstack-system-scope"))
         lookup = self.tokens.authenticate if self.tokens is not None else None
         project = headers.get("x-project-id")
+        ks = self.keystone
+        service_token = headers.get("x-service-token")
+        keystone = ks.context if ks is not None else None
         try:
-            if (lookup is not None and self.tokens is not None and token
-                    and looks_like_secret(token) and not self.tokens.knows(token)):
-                # A stored token not in the cache costs a query: not on the event loop.
+            if ((lookup is not None and self.tokens is not None and token
+                    and looks_like_secret(token) and not self.tokens.knows(token))
+                    or needs_keystone(self.settings, ks, token, service_token)):
+                # A stored token not in the cache costs a query, a Keystone token not in
+                # the cache a call to Keystone: not on the event loop.
                 ctx = await run_in_threadpool(authenticate, *args, lookup=lookup,
-                                              project_header=project)
+                                              project_header=project, keystone=keystone,
+                                              service_token=service_token)
             else:  # no token of the store's, or one this process's cache holds
-                ctx = authenticate(*args, lookup=lookup, project_header=project)
-        except errors.CorralError as exc:  # the store, unreachable while looking it up
+                ctx = authenticate(*args, lookup=lookup, project_header=project, keystone=keystone,
+                                              service_token=service_token)
+        except errors.CorralError as exc:  # the store or Keystone, unreachable
             await reply(status_for(exc), exc.detail, exc.code if code else None,
                         reply_headers=headers_for(exc))
             return None
         if ctx is None:
-            await reply(401, "The request you have made requires authentication.", code)
+            await reply(401, "The request you have made requires authentication.", code,
+                        reply_headers=ks.www_authenticate() if ks is not None else None)
         return ctx
 
 

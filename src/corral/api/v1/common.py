@@ -32,6 +32,7 @@ from corral.api.errors import (
     v1_entry,
     v1_response,
 )
+from corral.api.identity import KeystoneAuth
 from corral.config import Settings
 from corral.domain import errors
 from corral.domain.audit_log import Actor
@@ -79,16 +80,27 @@ def authenticator_of(request: Request) -> token_svc.Authenticator | None:
     return found
 
 
+def keystone_of(request: Request) -> KeystoneAuth | None:
+    """The app's Keystone validation (``auth_strategy = keystone``), else None."""
+    found: KeystoneAuth | None = getattr(request.app.state, "keystone", None)
+    return found
+
+
 def caller(request: Request) -> RequestContext:
-    """The authenticated caller; 401 without an accepted token."""
+    """The authenticated caller; 401 without an accepted token (503 when Keystone
+    cannot say)."""
     h = request.headers
     tokens = authenticator_of(request)
+    ks = keystone_of(request)
     ctx = authenticate(settings_of(request), h.get("x-auth-token"), h.get("x-roles"),
                        h.get("openstack-system-scope"),
-                       lookup=tokens.authenticate if tokens is not None else None)
+                       lookup=tokens.authenticate if tokens is not None else None,
+                       keystone=ks.context if ks is not None else None,
+                       service_token=h.get("x-service-token"))
     if ctx is None:
         raise ApiError(401, "The request you have made requires authentication.",
-                       code="unauthenticated")
+                       code="unauthenticated",
+                       headers=ks.www_authenticate() if ks is not None else None)
     return ctx
 
 
@@ -126,6 +138,10 @@ def forbidden(why: str) -> ApiError:
 
 
 def is_admin(request: Request, ctx: RequestContext) -> bool:
+    """The cloud admin of /v1. A Keystone token's ``service`` role (Nova, Neutron) is for
+    the Placement API only, never the administration of /v1."""
+    if keystone_of(request) is not None and "admin" not in ctx.roles:
+        return False
     return allowed(ctx, "admin_or_service",
                    enforce_new_defaults=settings_of(request).enforce_new_defaults)
 

@@ -31,7 +31,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import authenticator_of, caller, is_json, refuse_nul
+from corral.api.identity import needs_keystone
+from corral.api.v1.common import (
+    authenticator_of,
+    caller,
+    is_json,
+    keystone_of,
+    refuse_nul,
+    settings_of,
+)
 from corral.domain.tokens import looks_like_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,6 +105,9 @@ def needs_store(request: Request) -> bool:
     """Whether authenticating the caller may read the store (a stored token's secret
     that this process's cache does not hold)."""
     token = request.headers.get("x-auth-token")
+    if needs_keystone(settings_of(request), keystone_of(request), token,
+                      request.headers.get("x-service-token")):
+        return True
     if token is None or not looks_like_secret(token):
         return False
     tokens = authenticator_of(request)

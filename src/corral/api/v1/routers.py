@@ -12,6 +12,7 @@ from corral.api.v1 import (
     flavors,
     hosts,
     instances,
+    keystone,
     projects,
     quota,
     server_groups,
@@ -22,4 +23,4 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router, audit_log.router, events.router]
+            capacity.router, audit_log.router, events.router, keystone.router]
