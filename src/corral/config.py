@@ -63,6 +63,12 @@ OPTIONS: list[Option] = [
     Option("placement", "enforce_new_defaults",
            "Use Placement's new default policies (admin or service for writes, project "
            "readers for usages). False: the legacy admin-only rules."),
+    # Policy files (docs/access.md, "Policy"): the pol-s23 block.
+    Option("oslo_policy", "policy_file",
+           "Path of a policy.yaml overriding any rule ('corral policy list' names them, "
+           "with their defaults). Empty: the built-in defaults. A file that cannot be "
+           "read, an unknown rule name or a check string that does not parse stops the "
+           "start with a message naming it."),
     Option("placement", "max_allocation_candidates",
            "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
     Option("placement", "randomize_allocation_candidates",
@@ -152,6 +158,7 @@ class _Settings(BaseModel):
     auth_strategy: Literal["noauth2", "tokens"] = "noauth2"
     api_tokens: str = ""
     enforce_new_defaults: bool = True
+    policy_file: str = ""
     max_allocation_candidates: int = Field(default=-1, ge=-1, le=_INT32)
     randomize_allocation_candidates: bool = False
     cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=_RATIO, allow_inf_nan=False)

@@ -142,8 +142,8 @@ def _context(request: Request, token: str | None, roles: str | None) -> RequestC
 
 
 def _is_admin(request: Request, ctx: RequestContext) -> bool:
-    settings: Settings = request.app.state.settings
-    return allowed(ctx, "admin_or_service", enforce_new_defaults=settings.enforce_new_defaults)
+    """The policy's ``corral:dashboard:view`` (by default the cloud admin)."""
+    return allowed(request.app.state.policy, ctx, "corral:dashboard:view")
 
 
 def _viewer(request: Request) -> tuple[RequestContext | None, str | None]:

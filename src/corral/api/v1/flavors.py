@@ -10,15 +10,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
-from corral.api.v1.common import Admin, Body, Caller, is_admin, location, store_of, timestamp
+from corral.api.v1.common import Body, Caller, allow, is_admin, location, store_of, timestamp
 from corral.api.v1.types import Amount, Count, QueryCount
 from corral.domain.flavors import Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
+
+MayFlavorsCreate = Annotated[RequestContext, Depends(allow("corral:flavors:create"))]
+MayFlavorsUpdate = Annotated[RequestContext, Depends(allow("corral:flavors:update"))]
+MayFlavorsDelete = Annotated[RequestContext, Depends(allow("corral:flavors:delete"))]
+MayFlavorsExtraSpecsUpdate = Annotated[RequestContext,
+                                       Depends(allow("corral:flavors:extra_specs:update"))]
+MayFlavorsExtraSpecsDelete = Annotated[RequestContext,
+                                       Depends(allow("corral:flavors:extra_specs:delete"))]
+MayFlavorsAccessList = Annotated[RequestContext, Depends(allow("corral:flavors:access:list"))]
+MayFlavorsAccessAdd = Annotated[RequestContext, Depends(allow("corral:flavors:access:add"))]
+MayFlavorsAccessRemove = Annotated[RequestContext, Depends(allow("corral:flavors:access:remove"))]
 
 router = APIRouter(tags=["flavors"])
 
@@ -82,7 +93,7 @@ def flavor_body(f: Flavor) -> dict[str, Any]:
 
 @router.post("/flavors", status_code=201)
 def create_flavor(request: Request, response: Response, body: FlavorCreate,
-                  _ctx: Admin) -> dict[str, Any]:
+                  _ctx: MayFlavorsCreate) -> dict[str, Any]:
     """Create a flavor (admin). Duplicate id or name: 409; a bad extra spec: 400."""
     created = svc.create_flavor(
         store_of(request), name=body.name, flavor_id=body.id, vcpus=body.vcpus,
@@ -117,7 +128,8 @@ def show_flavor(request: Request, flavor: str, ctx: Caller) -> dict[str, Any]:
 
 
 @router.patch("/flavors/{flavor}")
-def update_flavor(request: Request, flavor: str, body: FlavorUpdate, _ctx: Admin) -> dict[str, Any]:
+def update_flavor(request: Request, flavor: str, body: FlavorUpdate,
+                  _ctx: MayFlavorsUpdate) -> dict[str, Any]:
     """Change the description (the only mutable field; sizes are fixed once created)."""
     if "description" not in body.model_fields_set:
         raise ApiError(400, "nothing to change: give description (null clears it)",
@@ -126,7 +138,7 @@ def update_flavor(request: Request, flavor: str, body: FlavorUpdate, _ctx: Admin
 
 
 @router.delete("/flavors/{flavor}", status_code=204)
-def delete_flavor(request: Request, flavor: str, _ctx: Admin) -> None:
+def delete_flavor(request: Request, flavor: str, _ctx: MayFlavorsDelete) -> None:
     svc.delete_flavor(store_of(request), flavor)
 
 
@@ -140,14 +152,14 @@ def get_extra_specs(request: Request, flavor: str, ctx: Caller) -> dict[str, Any
 
 @router.put("/flavors/{flavor}/extra-specs")
 def update_extra_specs(request: Request, flavor: str, body: ExtraSpecsUpdate,
-                       _ctx: Admin) -> dict[str, Any]:
+                       _ctx: MayFlavorsExtraSpecsUpdate) -> dict[str, Any]:
     """Merge keys into the extra specs (null removes one); the result is checked whole."""
     updated = svc.update_extra_specs(store_of(request), flavor, body.extra_specs)
     return {"extra_specs": dict(updated.extra_specs)}
 
 
 @router.delete("/flavors/{flavor}/extra-specs/{key:path}", status_code=204)
-def delete_extra_spec(request: Request, flavor: str, key: str, _ctx: Admin) -> None:
+def delete_extra_spec(request: Request, flavor: str, key: str, _ctx: MayFlavorsExtraSpecsDelete) -> None:
     svc.delete_extra_spec(store_of(request), flavor, key)
 
 
@@ -158,18 +170,19 @@ def access_body(f: Flavor, projects: list[str]) -> dict[str, Any]:
 
 
 @router.get("/flavors/{flavor}/access")
-def list_flavor_access(request: Request, flavor: str, _ctx: Admin) -> dict[str, Any]:
+def list_flavor_access(request: Request, flavor: str, _ctx: MayFlavorsAccessList) -> dict[str, Any]:
     """Projects a private flavor is shared with (409 for a public flavor)."""
     return access_body(*svc.list_access(store_of(request), flavor))
 
 
 @router.post("/flavors/{flavor}/access")
 def add_flavor_access(request: Request, flavor: str, body: AccessAdd,
-                      _ctx: Admin) -> dict[str, Any]:
+                      _ctx: MayFlavorsAccessAdd) -> dict[str, Any]:
     """Share a private flavor with a project (409 if public or already shared)."""
     return access_body(*svc.add_access(store_of(request), flavor, body.project_id))
 
 
 @router.delete("/flavors/{flavor}/access/{project_id}", status_code=204)
-def remove_flavor_access(request: Request, flavor: str, project_id: str, _ctx: Admin) -> None:
+def remove_flavor_access(request: Request, flavor: str, project_id: str,
+                         _ctx: MayFlavorsAccessRemove) -> None:
     svc.remove_access(store_of(request), flavor, project_id)
