@@ -69,6 +69,12 @@ OPTIONS: list[Option] = [
            "with their defaults). Empty: the built-in defaults. A file that cannot be "
            "read, an unknown rule name or a check string that does not parse stops the "
            "start with a message naming it."),
+    Option("ui", "ui_session_key",
+           "Key signing the dashboard's sign-in sessions (any long random string; the "
+           "same for every server behind one address). Empty: a key kept in "
+           "data_dir/ui_session.key, made at first start."),
+    Option("ui", "ui_session_hours",
+           "How long a dashboard sign-in lasts before the token must be given again."),
     Option("placement", "max_allocation_candidates",
            "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
     Option("placement", "randomize_allocation_candidates",
@@ -129,7 +135,7 @@ OPTIONS: list[Option] = [
 
 
 #: Options whose values are never echoed in error messages.
-SECRET_OPTIONS = frozenset({"api_tokens", "database_url"})
+SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "ui_session_key"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
 #: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
@@ -159,6 +165,8 @@ class _Settings(BaseModel):
     api_tokens: str = ""
     enforce_new_defaults: bool = True
     policy_file: str = ""
+    ui_session_key: str = ""
+    ui_session_hours: int = Field(default=8, ge=1, le=24 * 30)
     max_allocation_candidates: int = Field(default=-1, ge=-1, le=_INT32)
     randomize_allocation_candidates: bool = False
     cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=_RATIO, allow_inf_nan=False)

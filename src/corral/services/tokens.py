@@ -206,7 +206,11 @@ class Authenticator:
         expired."""
         if not rules.looks_like_secret(secret):
             return None
-        digest = rules.hash_secret(secret)
+        return self.by_digest(rules.hash_secret(secret))
+
+    def by_digest(self, digest: str) -> ApiToken | None:
+        """:meth:`authenticate` for the sha256 of a secret (a dashboard session keeps
+        that, never the secret)."""
         now = self.clock()
         with self._lock:
             hit = self._cache.get(digest)
