@@ -63,7 +63,11 @@ OPTIONS: list[Option] = [
     Option("placement", "enforce_new_defaults",
            "Use Placement's new default policies (admin or service for writes, project "
            "readers for usages). False: the legacy admin-only rules."),
-    # Policy files (docs/access.md, "Policy"): the pol-s23 block.
+    Option("placement", "max_allocation_candidates",
+           "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
+    Option("placement", "randomize_allocation_candidates",
+           "When candidates are capped, pick them at random instead of taking the first."),
+    # Policy files (docs/access.md, "Policy files") and the dashboard session (docs/dashboard.md).
     Option("oslo_policy", "policy_file",
            "Path of a policy.yaml overriding any rule ('corral policy list' names them, "
            "with their defaults). Empty: the built-in defaults. A file that cannot be "
@@ -75,10 +79,6 @@ OPTIONS: list[Option] = [
            "data_dir/ui_session.key, made at first start."),
     Option("ui", "ui_session_hours",
            "How long a dashboard sign-in lasts before the token must be given again."),
-    Option("placement", "max_allocation_candidates",
-           "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
-    Option("placement", "randomize_allocation_candidates",
-           "When candidates are capped, pick them at random instead of taking the first."),
     Option("scheduler", "cpu_allocation_ratio",
            "vCPU overcommit of a host when neither the host nor its aggregates set one."),
     Option("scheduler", "ram_allocation_ratio",
