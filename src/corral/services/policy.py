@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ class SubtreeCheck(oslo.Check):
         caller = creds.get("project_id")
         lookup = getattr(enforcer, "subtree_lookup", None)
         if isinstance(enforcer, Policy):
-            enforcer.lookups += 1  # this answer depends on the tree: never cached
+            enforcer.evaluating.read_tree = True  # this answer depends on the tree: not kept
         if not caller or not project or project == "None" or lookup is None:
             return False
         return project == caller or bool(lookup(caller, project))
@@ -194,7 +195,8 @@ class Policy:
         self._views = [RuleView(r.name, r.default, _effective(r, overrides, enforce_new_defaults),
                                 r.name in overrides, r.description) for r in ALL_RULES]
         self.subtree_lookup = subtree
-        self.lookups = 0
+        # Per thread: whether the decision being made read the tree (never kept then).
+        self.evaluating = threading.local()
         self._decided: dict[tuple[Any, ...], bool] = {}
         self.checks: dict[str, Any] = {v.name: _parsed(v.name, v.effective, "policy")
                                        for v in self._views}
@@ -220,9 +222,9 @@ class Policy:
         found = self._decided.get(key)
         if found is not None:
             return found
-        seen = self.lookups
+        self.evaluating.read_tree = False
         allowed = _evaluate(check, target, creds, self)
-        if seen == self.lookups:  # a decision of the token and target alone: kept
+        if not self.evaluating.read_tree:  # a decision of the token and target alone: kept
             if len(self._decided) >= _CACHED:
                 self._decided.clear()
             self._decided[key] = allowed
