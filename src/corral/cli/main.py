@@ -20,11 +20,13 @@ from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
 from corral.cli.policy import policy_app
 from corral.cli.projects import limit_app, project_app, quota_app
+from corral.cli.relay import relay_command
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config, setting_origins
 from corral.logging import redact
 from corral.services import system
+from corral.services.audit_log import local_actor
 
 # No locals in --debug tracebacks: they hold the database URL and its password.
 # Markdown help: a docstring's single line breaks do not break the command listings.
@@ -55,6 +57,7 @@ quota_app.command("audit")(audit_command)
 app.add_typer(quota_app, name="quota")
 app.command("simulate")(simulate_command)
 app.command("capacity")(capacity.capacity_command)
+app.command("relay")(relay_command)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
@@ -144,7 +147,8 @@ def serve(
         origins = setting_origins(state.config_file, database_url=state.database_url,
                                   **overrides)
         conf, fleet_origins = system.with_fleet_defaults(store, conf, origins)
-        system.publish_fleet_policy(store, conf, fleet_origins)
+        system.publish_fleet_policy(store, conf, fleet_origins,
+                                    actor=local_actor("corral serve"))
     except system.SchemaBehind as exc:
         fail(str(exc))
     finally:

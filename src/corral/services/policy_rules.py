@@ -138,6 +138,8 @@ V1_RULES: tuple[Rule, ...] = (
     _corral("limits:defaults:update", _ADMIN, "set the default limits"),
     _corral("limits:defaults:delete", _ADMIN, "drop a default limit"),
     _corral("quota:audit", _ADMIN, "audit (and fix) the quota books"),
+    _corral("audit_log:list", _ADMIN, "GET /v1/audit-log"),
+    _corral("events:list", _ADMIN, "GET /v1/events"),
     _corral("server_groups:create", "project_write", "create a server group"),
     _corral("server_groups:list", "project_read", "list server groups"),
     _corral("server_groups:show", "project_read", "show a server group"),

@@ -22,6 +22,7 @@ from corral.api.v1.access import require_project_admin
 from corral.api.v1.common import (
     Body,
     Caller,
+    acting,
     authenticator_of,
     forbidden,
     is_admin,
@@ -104,7 +105,8 @@ def create_token(request: Request, response: Response, body: TokenCreate,
     created = svc.create_token(store_of(request), role=body.role, project_id=project,
                                user_id=body.user_id, name=body.name,
                                expires_in_days=body.expires_in_days,
-                               expires_at_most=_minter_expiry(request))
+                               expires_at_most=_minter_expiry(request),
+                               actor=acting(request, ctx))
     response.headers["location"] = location(request, "tokens", created.token.uuid)
     return {**token_body(created.token), "secret": created.secret}
 
@@ -137,7 +139,7 @@ def revoke_token(request: Request, token_id: str, ctx: Caller) -> None:
     """Revoke a token: refused at once by this process, by others within seconds."""
     svc.revoke_token(store_of(request), token_id,
                      within=_within(request, ctx, "corral:tokens:revoke"),
-                     roles=_manageable(request, ctx))
+                     roles=_manageable(request, ctx), actor=acting(request, ctx))
     tokens = authenticator_of(request)
     if tokens is not None:
         tokens.forget(token_id)
