@@ -70,6 +70,18 @@ OPTIONS: list[Option] = [
            "Most allocation requests one GET /allocation_candidates returns; -1 for no cap."),
     Option("placement", "randomize_allocation_candidates",
            "When candidates are capped, pick them at random instead of taking the first."),
+    # Policy files (docs/access.md, "Policy files") and the dashboard session (docs/dashboard.md).
+    Option("oslo_policy", "policy_file",
+           "Path of a policy.yaml overriding any rule ('corral policy list' names them, "
+           "with their defaults). Empty: the built-in defaults. A file that cannot be "
+           "read, an unknown rule name or a check string that does not parse stops the "
+           "start with a message naming it."),
+    Option("ui", "ui_session_key",
+           "Key signing the dashboard's sign-in sessions (any long random string; the "
+           "same for every server behind one address). Empty: a key kept in "
+           "data_dir/ui_session.key, made at first start."),
+    Option("ui", "ui_session_hours",
+           "How long a dashboard sign-in lasts before the token must be given again."),
     Option("scheduler", "cpu_allocation_ratio",
            "vCPU overcommit of a host when neither the host nor its aggregates set one."),
     Option("scheduler", "ram_allocation_ratio",
@@ -130,7 +142,7 @@ OPTIONS: list[Option] = [
 
 #: Options whose values are never echoed in error messages.
 SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls", "keystone_password",
-                            "keystone_application_credential_secret"})
+                            "keystone_application_credential_secret", "ui_session_key"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
 #: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
@@ -159,6 +171,9 @@ class _Settings(config_events.EventSettings, KeystoneSettings):
     auth_strategy: Literal["noauth2", "tokens", "keystone"] = "noauth2"
     api_tokens: str = ""
     enforce_new_defaults: bool = True
+    policy_file: str = ""
+    ui_session_key: str = ""
+    ui_session_hours: int = Field(default=8, ge=1, le=24 * 30)
     max_allocation_candidates: int = Field(default=-1, ge=-1, le=_INT32)
     randomize_allocation_candidates: bool = False
     cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=_RATIO, allow_inf_nan=False)

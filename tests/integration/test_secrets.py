@@ -150,7 +150,7 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
             call("GET", "/v1/hosts", STATIC_TOKEN, 500)
             # inside a Placement handler: its frames hold the request's headers
             call("GET", "/resource_providers", STATIC_TOKEN, 500)
-            bodies.append(client.get("/metrics").text)
+            bodies.append(client.get("/metrics", headers={"x-auth-token": STATIC_TOKEN}).text)
             cli_debug = subprocess.run(
                 corral_command("--config-file", str(config), "--debug", "host", "list"),
                 capture_output=True, text=True, timeout=120, check=False,
@@ -168,7 +168,7 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
             capture_output=True, text=True, timeout=120, check=False,
             env=clean_env(tmp_path / "cli"))
         assert cli_down.returncode != 0
-        bodies.append(client.get("/metrics").text)
+        bodies.append(client.get("/metrics", headers={"x-auth-token": STATIC_TOKEN}).text)
 
     time.sleep(0.3)  # let the last log lines reach the file
     server.stop()

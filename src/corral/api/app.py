@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,18 +33,20 @@ from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
-from corral.api.v1.common import PREFIX
+from corral.api.v1.common import PREFIX, caller, permits, require_admin
 from corral.api.v1.routers import routers
 from corral.api.workers import WORKER_THREADS
 from corral.config import Settings
-from corral.services import relay, system
+from corral.services import policy, relay, system
 from corral.services.candidates import CandidateFinder
 from corral.services.quota_audit import Auditor
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
-from corral.services.tokens import Authenticator
+from corral.services.tokens import Authenticator, within_subtree
 
 log = structlog.get_logger("corral.api")
+
+METRICS_RULE = "corral:metrics:read"
 
 
 class _PlacementPrefix:
@@ -99,7 +101,11 @@ def _operations(app: FastAPI, store: Store, metrics: HttpMetrics) -> None:
                             headers=None if ok else {"retry-after": "2"})
 
     @app.get("/metrics", tags=["operations"])
-    def metrics_endpoint() -> Response:
+    def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics: the policy rule ``corral:metrics:read`` decides (by
+        default a token with admin, service or metrics_reader; docs/access.md)."""
+        if not permits(request, None, METRICS_RULE):  # an operator may open it: "@"
+            require_admin(request, caller(request), METRICS_RULE)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -151,12 +157,15 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     app.state.scheduler = Scheduler(store, settings, finder, metrics.registry)
     capacity_metrics.install(metrics.registry, store, app.state.scheduler)
     app.state.auditor = auditor
+    # The policy, read and checked once (a bad policy file stops the start here).
+    app.state.policy = policy.from_settings(
+        settings, lambda scope, project: within_subtree(store, scope, project))
     own = routers()
     install_v1(app, own)
     install_ui(app)  # /ui: the dashboard (docs/dashboard.md)
     install_docs(app)  # /docs with local assets, no CDN (api/docs.py)
 
-    placement = create_placement_app(settings, store, finder, tokens, workers)
+    placement = create_placement_app(settings, store, finder, tokens, workers, app.state.policy)
     app.state.keystone = placement.keystone = keystone
     mounts = [_PlacementMount("/placement", app=placement), _PlacementMount("", app=placement)]
     app.router.routes.extend(mounts)

@@ -11,21 +11,23 @@ work in both: their project and role are what was stored, and ``x-roles`` and
 ``openstack-system-scope`` cannot change them. A secret of that shape that is unknown,
 revoked or expired is refused (401) in both.
 
-Authorization follows Placement's default rules. New defaults: every ``placement:*``
-rule is ``role:admin or role:service`` on a project-scoped token, usages also allow a
-reader of the project asked about, and the reshaper is service-only. Legacy defaults
-(``enforce_new_defaults = false``) also let ``role:admin`` through everywhere. A
-system-scoped token is refused by every rule (Placement's rules are project-scoped).
+Authorization is the policy (services/policy.py): named rules with oslo.policy check
+strings, Placement's under Placement's names, overridable in a ``policy.yaml``. The
+defaults are Placement's: every ``placement:*`` rule is ``role:admin or role:service``
+on a project-scoped token, usages also allow a reader of the project asked about, and
+the reshaper is service-only (legacy defaults, ``enforce_new_defaults = false``, also
+let ``role:admin`` reshape). A system-scoped token is refused by every rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 from corral.config import Settings
 from corral.domain.tokens import ApiToken, context_roles, looks_like_secret
+from corral.services.policy import Policy
 
 #: Secret -> usable stored token, or None (``services.tokens.Authenticator.authenticate``).
 TokenLookup = Callable[[str], ApiToken | None]
@@ -33,8 +35,6 @@ TokenLookup = Callable[[str], ApiToken | None]
 #: (X-Auth-Token, X-Service-Token) -> the caller Keystone vouches for, or None
 #: (``api.identity.KeystoneAuth.context``; raises IdentityUnavailable).
 KeystoneLookup = Callable[[str, str | None], "RequestContext | None"]
-
-Rule = Literal["admin_or_service", "project_reader_or_admin", "service"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,18 +90,21 @@ def authenticate(settings: Settings, token: str | None, roles_header: str | None
     return RequestContext(user, None if system_scope else project, granted, system_scope or None)
 
 
-def allowed(ctx: RequestContext, rule: Rule, *, enforce_new_defaults: bool,
-            target_project: str | None = None) -> bool:
-    """Placement's default policy for ``rule`` applied to ``ctx``."""
+def creds_of(ctx: RequestContext | None) -> dict[str, Any]:
+    """The caller as the policy's credentials (no caller: none, so only ``@`` passes)."""
+    if ctx is None:
+        return {}
+    creds: dict[str, Any] = {"user_id": ctx.user_id, "roles": sorted(ctx.roles)}
+    if ctx.project_id is not None:  # absent, never "None": a check must not match it
+        creds["project_id"] = ctx.project_id
     if ctx.system_scope:
-        return False
-    roles = ctx.roles
-    if rule == "service":
-        new = "service" in roles
-    elif rule == "project_reader_or_admin":
-        new = bool(roles & {"admin", "service"}) or (
-            target_project is not None and target_project == ctx.project_id
-            and bool(roles & {"reader", "member", "admin"}))
-    else:
-        new = bool(roles & {"admin", "service"})
-    return new or (not enforce_new_defaults and "admin" in roles)
+        creds["system_scope"] = ctx.system_scope
+    return creds
+
+
+def allowed(policy: Policy, ctx: RequestContext | None, rule: str,
+            target_project: str | None = None) -> bool:
+    """Whether the policy's ``rule`` lets ``ctx`` act on ``target_project``'s objects
+    (the target's ``project_id``; absent when there is none)."""
+    target = {} if target_project is None else {"project_id": target_project}
+    return policy.allows(rule, creds_of(ctx), target)

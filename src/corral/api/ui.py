@@ -12,10 +12,11 @@ a Content-Security-Policy of ``'self'`` keeps it that way.
   the room left along the chain (``services.projects.quota_tree``).
 
 Authentication: the cloud admin's token, sent as ``x-auth-token`` or given once to the
-sign-in form (``POST /ui/login``), which keeps it in an HttpOnly, SameSite=Strict cookie
-scoped to ``/ui``. Every request checks it again (a revoked token stops working at
-once); anonymous callers get the sign-in form (401), other roles a 403. Docs:
-docs/dashboard.md.
+sign-in form (``POST /ui/login``), which answers a signed session cookie that never
+holds the token's secret (api/ui_session.py): HttpOnly, SameSite=Strict, scoped to
+``/ui``, Secure over HTTPS, with an expiry. Every request checks it again (a revoked
+token ends its sessions); anonymous callers get the sign-in form (401), other roles a
+403. Docs: docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from corral import __version__
 from corral.api.context import RequestContext, allowed, authenticate
+from corral.api.ui_session import Sessions
 from corral.config import Settings
 from corral.domain.projects import ResourceQuota
 from corral.services import capacity
@@ -48,7 +50,7 @@ from corral.services.tokens import Authenticator
 log = structlog.get_logger("corral.ui")
 
 PREFIX = "/ui"
-COOKIE = "corral_ui_token"
+COOKIE = "corral_ui_session"
 #: Seconds between live refreshes (the page's ``?refresh=`` may ask for 2 to 300).
 REFRESH_S = {"overview": 10, "quotas": 30}
 NOSCRIPT_REFRESH_S = 30
@@ -141,9 +143,14 @@ def _context(request: Request, token: str | None, roles: str | None) -> RequestC
                         lookup=tokens.authenticate if tokens is not None else None)
 
 
+def _sessions(request: Request) -> Sessions:
+    found: Sessions = request.app.state.ui_sessions
+    return found
+
+
 def _is_admin(request: Request, ctx: RequestContext) -> bool:
-    settings: Settings = request.app.state.settings
-    return allowed(ctx, "admin_or_service", enforce_new_defaults=settings.enforce_new_defaults)
+    """The policy's ``corral:dashboard:view`` (by default the cloud admin)."""
+    return allowed(request.app.state.policy, ctx, "corral:dashboard:view")
 
 
 def _viewer(request: Request) -> tuple[RequestContext | None, str | None]:
@@ -153,7 +160,8 @@ def _viewer(request: Request) -> tuple[RequestContext | None, str | None]:
         ctx = _context(request, header, request.headers.get("x-roles"))
     else:
         cookie = request.cookies.get(COOKIE)
-        ctx = _context(request, cookie, None) if cookie else None
+        ctx = (_sessions(request).caller(cookie, getattr(request.app.state, "tokens", None))
+               if cookie else None)
     if ctx is None:
         return None, "unauthenticated"
     if not _is_admin(request, ctx):
@@ -270,7 +278,10 @@ def _add_sign_in(r: APIRouter, ui: Ui) -> None:
                            next=target)
         log.info("ui_login", user=ctx.user_id)
         response = RedirectResponse(target, status_code=303, headers=HEADERS)
-        response.set_cookie(COOKIE, token, path=PREFIX, httponly=True, samesite="strict",
+        sessions = _sessions(request)
+        response.set_cookie(COOKIE, sessions.issue(token, ctx), max_age=sessions.ttl_s,
+                            expires=sessions.ttl_s,
+                            path=PREFIX, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
         return response
 
@@ -283,6 +294,7 @@ def _add_sign_in(r: APIRouter, ui: Ui) -> None:
 
 def install_ui(app: FastAPI) -> None:
     """Add the dashboard's routes and static files to ``app`` (before any catch-all)."""
+    app.state.ui_sessions = Sessions(app.state.settings)
     app.include_router(router(Ui()))
     app.router.routes.append(Mount(f"{PREFIX}/static", app=StaticFiles(directory=STATIC_DIR),
                                    name="ui-static"))

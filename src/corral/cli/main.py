@@ -18,6 +18,7 @@ from corral import __version__
 from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, output, providers, server_groups
 from corral.cli.audit import audit_command
 from corral.cli.context import fail, open_services, out, settings, state
+from corral.cli.policy import policy_app
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.relay import relay_command
 from corral.cli.simulate import simulate_command
@@ -49,6 +50,7 @@ app.add_typer(instances.instance_app, name="instance")
 app.add_typer(instances.decision_app, name="decision")
 app.command("explain")(instances.explain_decision)
 app.add_typer(token_app, name="token")
+app.add_typer(policy_app, name="policy")
 app.add_typer(project_app, name="project")
 app.add_typer(limit_app, name="limit")
 quota_app.command("audit")(audit_command)

@@ -37,6 +37,9 @@ CONTEXT_ROLES: Final[dict[str, frozenset[str]]] = {
     "reader": frozenset({"reader"}),
 }
 
+#: Roles from the highest: a token never mints one above its own (docs/access.md).
+RANK: Final[dict[str, int]] = {role: rank for rank, role in enumerate(ROLES)}
+
 SECRET_PREFIX: Final = "corral_"
 MAX_LENGTH: Final = 255
 MAX_EXPIRES_IN_DAYS: Final = 3650
@@ -87,6 +90,18 @@ def looks_like_secret(token: str) -> bool:
 def context_roles(role: str) -> frozenset[str]:
     """The request roles a token of ``role`` grants (none for an unknown role)."""
     return CONTEXT_ROLES.get(role, frozenset())
+
+
+def highest_role(roles: frozenset[str]) -> str | None:
+    """The highest of the four token roles among ``roles`` (None: none of them)."""
+    return min((r for r in roles if r in RANK), key=RANK.__getitem__, default=None)
+
+
+def roles_up_to(role: str | None) -> frozenset[str]:
+    """The roles at or below ``role``: what a holder of ``role`` may mint and manage."""
+    if role is None:
+        return frozenset()
+    return frozenset(r for r in ROLES if RANK[r] >= RANK[role])
 
 
 def default_name(role: str, project_id: str | None) -> str:

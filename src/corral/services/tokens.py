@@ -19,7 +19,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -53,8 +53,11 @@ class CreatedToken:
 
 def create_token(store: Store, *, actor: Actor, role: str, project_id: str | None,
                  user_id: str | None = None, name: str | None = None,
-                 expires_in_days: int | None = None) -> CreatedToken:
-    """Create a token; returns it with its secret (stored only as a sha256).
+                 expires_in_days: int | None = None,
+                 expires_at_most: datetime | None = None) -> CreatedToken:
+    """Create a token; returns it with its secret (stored only as a sha256). Its expiry
+    is capped at ``expires_at_most`` (the minting token's: a token never outlives the
+    one that made it).
 
     Raises:
         InvalidInput: see :func:`corral.domain.tokens.check_token`.
@@ -74,10 +77,12 @@ def create_token(store: Store, *, actor: Actor, role: str, project_id: str | Non
             project_id = found
             name = given_name or rules.default_name(role, project_id)
     now = utcnow()
+    expires = now + timedelta(days=expires_in_days) if expires_in_days else None
+    if expires_at_most is not None:
+        expires = expires_at_most if expires is None else min(expires, expires_at_most)
     token = ApiToken(
         uuid=str(uuidlib.uuid4()), name=name, project_id=project_id, user_id=user_id,
-        role=role, created_at=now,
-        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
+        role=role, created_at=now, expires_at=expires)
     secret = rules.SECRET_PREFIX + secrets.token_urlsafe(32)
     with store.write() as repo:
         repo.insert_token(token, rules.hash_secret(secret))
@@ -112,9 +117,15 @@ def within_subtree(store: Store, scope: str, target: str) -> bool:
 
 
 def list_tokens(store: Store, *, within: str | None = None,
-                project_id: str | None = None) -> list[ApiToken]:
+                project_id: str | None = None,
+                roles: frozenset[str] | None = None) -> list[ApiToken]:
     """Tokens, oldest first: all of them, or those scoped to ``within``'s subtree; with
-    ``project_id``, only that project's."""
+    ``project_id``, only that project's; with ``roles``, only tokens of those roles."""
+    found = _list_tokens(store, within, project_id)
+    return found if roles is None else [t for t in found if t.role in roles]
+
+
+def _list_tokens(store: Store, within: str | None, project_id: str | None) -> list[ApiToken]:
     with store.read() as repo:
         if within is None:
             found = repo.list_tokens(project_ids=None if project_id is None else [project_id])
@@ -125,33 +136,38 @@ def list_tokens(store: Store, *, within: str | None = None,
     return found
 
 
-def get_token(store: Store, uuid: str, *, within: str | None = None) -> ApiToken:
-    """The token ``uuid``; with ``within``, only if scoped to that subtree.
+def get_token(store: Store, uuid: str, *, within: str | None = None,
+              roles: frozenset[str] | None = None) -> ApiToken:
+    """The token ``uuid``; with ``within``, only if scoped to that subtree; with
+    ``roles``, only if of one of them.
 
     Raises:
-        TokenNotFound: no such token (or one outside ``within``).
+        TokenNotFound: no such token (or one outside ``within`` or ``roles``).
     """
     with store.read() as repo:
-        return _token_in(repo, uuid, within)
+        return _token_in(repo, uuid, within, roles)
 
 
-def _token_in(repo: _TokenRepo, uuid: str, within: str | None) -> ApiToken:
+def _token_in(repo: _TokenRepo, uuid: str, within: str | None,
+              roles: frozenset[str] | None) -> ApiToken:
     found = repo.token_by_uuid(uuid)
     if found is None or (within is not None and (
             found.project_id is None or not subtree_of(repo, within, found.project_id))):
         raise TokenNotFound(uuid)
+    if roles is not None and found.role not in roles:
+        raise TokenNotFound(uuid)  # as if it did not exist: no oracle
     return found
 
 
-def revoke_token(store: Store, uuid: str, *, actor: Actor, within: str | None = None
-                 ) -> ApiToken:
+def revoke_token(store: Store, uuid: str, *, actor: Actor, within: str | None = None,
+                 roles: frozenset[str] | None = None) -> ApiToken:
     """Revoke a token (a second revoke changes nothing); returns it as it now is.
 
     Raises:
-        TokenNotFound: no such token (or one outside ``within``).
+        TokenNotFound: no such token (or one outside ``within`` or ``roles``).
     """
     with store.write() as repo:
-        found = _token_in(repo, uuid, within)
+        found = _token_in(repo, uuid, within, roles)
         changed = repo.revoke_token(uuid, utcnow())
         revoked = repo.token_by_uuid(uuid)
         assert revoked is not None
@@ -205,7 +221,11 @@ class Authenticator:
         expired."""
         if not rules.looks_like_secret(secret):
             return None
-        digest = rules.hash_secret(secret)
+        return self.by_digest(rules.hash_secret(secret))
+
+    def by_digest(self, digest: str) -> ApiToken | None:
+        """:meth:`authenticate` for the sha256 of a secret (a dashboard session keeps
+        that, never the secret)."""
         now = self.clock()
         with self._lock:
             hit = self._cache.get(digest)

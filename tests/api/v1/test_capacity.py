@@ -196,7 +196,7 @@ def test_gauges_at_metrics_follow_the_fleet(v1: V1) -> None:
     v1.report("h2", vcpus=4, memory_mb=2560, disk_gb=100)  # 2048 MB
     v1.add("agg", "h1")
     flavor(v1, "m", vcpus=1, ram_mb=2048, disk_gb=1)
-    text = v1.client.get("/metrics").text
+    text = v1.client.get("/metrics", headers={"x-auth-token": "admin"}).text
     found = headroom(v1)["m"]["groups"]
     assert metric(text, "corral_capacity_free_slots", flavor="m",
                   availability_zone="az1") == found["az1"]
@@ -210,6 +210,6 @@ def test_gauges_at_metrics_follow_the_fleet(v1: V1) -> None:
     assert metric(text, "corral_capacity_utilization_ratio_zone", resource_class="VCPU",
                   availability_zone="az1") == u["availability_zones"]["az1"]["VCPU"]["ratio"]
     assert boot(v1, "two", "m", availability_zone="az1").status_code == 201
-    after = v1.client.get("/metrics").text
+    after = v1.client.get("/metrics", headers={"x-auth-token": "admin"}).text
     assert metric(after, "corral_capacity_free_slots", flavor="m",
                   availability_zone="az1") == found["az1"] - 1

@@ -99,7 +99,7 @@ def host_usage(client: TestClient, providers: list[str]) -> dict[str, int]:
 
 
 def gauge(client: TestClient, kind: str) -> float:
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"x-auth-token": "admin"}).text
     found = re.search(rf'^corral_quota_drift\{{kind="{kind}"\}} (\S+)$', text, re.M)
     assert found, text[:2000]
     return float(found.group(1))

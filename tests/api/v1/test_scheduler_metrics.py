@@ -32,7 +32,7 @@ def test_boots_refusals_and_retries_are_counted(client: TestClient, v1: V1) -> N
     first = booted["instances"][0]["id"]
     v1.ok("POST", f"/instances/{first}/build-report", json={"status": "failed"})
 
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"x-auth-token": "admin"}).text
     assert _sample(text, "corral_scheduler_boots_total", outcome="scheduled") == 2
     assert _sample(text, "corral_scheduler_boots_total", outcome="no_valid_host") == 1
     assert _sample(text, "corral_scheduler_no_valid_host_total", filter="resources") == 1

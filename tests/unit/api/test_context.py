@@ -6,6 +6,7 @@ import pytest
 
 from corral.api.context import RequestContext, allowed, authenticate
 from corral.config import Settings
+from corral.services.policy import Policy
 
 NOAUTH = Settings()
 TOKENS = Settings(auth_strategy="tokens", api_tokens="s=nova:svc:service,b=bob:ops:admin+reader")
@@ -47,13 +48,16 @@ def _ctx(*roles: str, project: str | None = "p", scope: str | None = None) -> Re
     return RequestContext("u", project, frozenset(roles), scope)
 
 
+POLICIES = {new: Policy(enforce_new_defaults=new) for new in (True, False)}
+
+
 @pytest.mark.parametrize("new", [True, False])
 @pytest.mark.parametrize("roles,ok", [
     (("admin",), True), (("service",), True), (("reader",), False), (("member",), False),
     ((), False),
 ])
 def test_admin_or_service(roles: tuple[str, ...], ok: bool, new: bool) -> None:
-    assert allowed(_ctx(*roles), "admin_or_service", enforce_new_defaults=new) is ok
+    assert allowed(POLICIES[new], _ctx(*roles), "placement:resource_providers:list") is ok
 
 
 @pytest.mark.parametrize("new,roles,ok", [
@@ -63,7 +67,7 @@ def test_admin_or_service(roles: tuple[str, ...], ok: bool, new: bool) -> None:
 def test_service_rule_lets_admins_in_only_under_legacy_defaults(new: bool,
                                                                 roles: tuple[str, ...],
                                                                 ok: bool) -> None:
-    assert allowed(_ctx(*roles), "service", enforce_new_defaults=new) is ok
+    assert allowed(POLICIES[new], _ctx(*roles), "placement:reshaper:reshape") is ok
 
 
 @pytest.mark.parametrize("roles,target,ok", [
@@ -71,12 +75,12 @@ def test_service_rule_lets_admins_in_only_under_legacy_defaults(new: bool,
     (("admin",), "other", True), (("service",), "other", True), ((), "p", False),
 ])
 def test_project_reader_or_admin(roles: tuple[str, ...], target: str | None, ok: bool) -> None:
-    assert allowed(_ctx(*roles), "project_reader_or_admin", enforce_new_defaults=True,
-                   target_project=target) is ok
+    assert allowed(POLICIES[True], _ctx(*roles), "placement:usages", target) is ok
 
 
-@pytest.mark.parametrize("rule", ["admin_or_service", "project_reader_or_admin", "service"])
+@pytest.mark.parametrize("rule", ["placement:resource_providers:list", "placement:usages",
+                                  "placement:reshaper:reshape"])
 @pytest.mark.parametrize("new", [True, False])
 def test_system_scope_is_always_refused(rule: str, new: bool) -> None:
     ctx = _ctx("admin", "service", "reader", project=None, scope="all")
-    assert allowed(ctx, rule, enforce_new_defaults=new, target_project="p") is False  # type: ignore[arg-type]
+    assert allowed(POLICIES[new], ctx, rule, "p") is False

@@ -35,7 +35,9 @@ from corral.api.placement.util import respond
 from corral.api.workers import hand_off
 from corral.config import Settings
 from corral.domain import codes, errors
+from corral.services import policy as policy_svc
 from corral.services.candidates import CandidateFinder
+from corral.services.policy import Policy
 from corral.services.stores import Store
 from corral.services.tokens import Authenticator
 
@@ -175,8 +177,10 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 def create_placement_app(settings: Settings, store: Store,
                          finder: CandidateFinder | None = None,
                          tokens: Authenticator | None = None,
-                         workers: Executor | None = None) -> PlacementMiddleware:
-    """The Placement app; ``workers`` run its handlers (None: anyio's thread pool)."""
+                         workers: Executor | None = None,
+                         policy: Policy | None = None) -> PlacementMiddleware:
+    """The Placement app; ``workers`` run its handlers (None: anyio's thread pool);
+    ``policy`` decides (None: the one ``settings`` name)."""
     app = Starlette(
         routes=[Route(path, _dispatcher(methods), methods=ALL_METHODS) for path, methods in ROUTES],
         exception_handlers={
@@ -195,4 +199,5 @@ def create_placement_app(settings: Settings, store: Store,
     app.state.store = store
     app.state.finder = finder or CandidateFinder(store)
     app.state.workers = workers
+    app.state.policy = policy or policy_svc.from_settings(settings)
     return PlacementMiddleware(app, settings, tokens or Authenticator(store))

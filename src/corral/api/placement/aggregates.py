@@ -30,7 +30,7 @@ def _body(request: Request, p: Provider, aggregates: list[str]) -> dict[str, Any
 
 def get_provider_aggregates(request: Request) -> Response:
     require_version(request, (1, 1))
-    authorize(request)
+    authorize(request, "placement:resource_providers:aggregates:list")
     check_accept(request)
     p, aggs = svc.get_provider_aggregates(store(request), request.path_params["uuid"])
     return respond(request, _body(request, p, aggs), last_modified=p.updated_at)
@@ -38,7 +38,7 @@ def get_provider_aggregates(request: Request) -> Response:
 
 def set_provider_aggregates(request: Request) -> Response:
     require_version(request, (1, 1))
-    authorize(request)
+    authorize(request, "placement:resource_providers:aggregates:update")
     uuid = request.path_params["uuid"]
     if version(request).matches((1, 19)):
         data = provider_body(request, uuid, schemas.AggregatesPut119)

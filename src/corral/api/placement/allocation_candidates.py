@@ -220,7 +220,7 @@ def render(result: CandidateResult, v: Version) -> dict[str, Any]:
 
 def list_allocation_candidates(request: Request) -> Response:
     require_version(request, (1, 10))
-    authorize(request)
+    authorize(request, "placement:allocation_candidates:list")
     check_accept(request)
     req = parse_request(request)
     v = version(request)

@@ -70,7 +70,7 @@ def _to_write(consumer: str, data: Any, request: Request) -> svc.ConsumerWrite:
 
 
 def list_for_consumer(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:allocations:list")
     check_accept(request)
     v = version(request)
     found = svc.get_consumer_allocations(store(request), _consumer_to_read(request))
@@ -97,7 +97,7 @@ def place_projects(request: Request, projects: list[str | None]) -> None:
 
 
 def set_allocations_for_consumer(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:allocations:update")
     consumer = _consumer(request)
     data = json_body(request, _pick(s.PUT_MODELS, request))
     write = _to_write(consumer, data, request)
@@ -107,7 +107,7 @@ def set_allocations_for_consumer(request: Request) -> Response:
 
 
 def delete_allocations(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:allocations:delete")
     svc.delete_consumer_allocations(store(request), _consumer_to_read(request))
     return no_content()
 
@@ -115,7 +115,7 @@ def delete_allocations(request: Request) -> Response:
 def set_allocations(request: Request) -> Response:
     """POST /allocations: several consumers, all or nothing (1.13)."""
     require_version(request, (1, 13))
-    authorize(request)
+    authorize(request, "placement:allocations:manage")
     data = json_body(request, _pick(s.POST_MODELS, request))
     writes = [_to_write(consumer, item, request) for consumer, item in data.root.items()]
     place_projects(request, [w.project_id for w in writes])
@@ -142,7 +142,7 @@ def get_total_usages(request: Request) -> Response:
     v = version(request)
     project = request.query_params.get("project_id")
     # Policy first, as Placement: a caller that may not look learns nothing more.
-    authorize(request, "project_reader_or_admin", target_project=project)
+    authorize(request, "placement:usages", project)
     allowed = {"project_id", "user_id"} | ({"consumer_type"} if v.matches((1, 38)) else set())
     check_query(request, allowed)
     check_accept(request)
@@ -168,7 +168,7 @@ def get_total_usages(request: Request) -> Response:
 def reshape(request: Request) -> Response:
     """POST /reshaper (1.30): move inventory and allocations in one transaction."""
     require_version(request, (1, 30))
-    authorize(request, "service")
+    authorize(request, "placement:reshaper:reshape")
     data = json_body(request, _pick(s.RESHAPE_MODELS, request))
     may_equal = version(request).matches((1, 26))
     inventories = {

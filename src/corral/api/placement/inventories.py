@@ -50,13 +50,13 @@ def _reserved_may_equal_total(request: Request) -> bool:
 
 
 def get_inventories(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:list")
     check_accept(request)
     return _send_all(request, svc.get_inventories(store(request), request.path_params["uuid"]))
 
 
 def set_inventories(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:update")
     uuid = request.path_params["uuid"]
     data = provider_body(request, uuid, schemas.InventoriesPut)
     wanted = {name: _record(rec) for name, rec in data.inventories.items()}
@@ -66,7 +66,7 @@ def set_inventories(request: Request) -> Response:
 
 
 def create_inventory(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:create")
     uuid = request.path_params["uuid"]
     data = provider_body(request, uuid, schemas.InventoryPost)
     view = svc.add_inventory(store(request), uuid, data.resource_class, _record(data),
@@ -79,13 +79,13 @@ def create_inventory(request: Request) -> Response:
 
 def delete_inventories(request: Request) -> Response:
     require_version(request, (1, 5), status=405)
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:delete")
     svc.delete_inventory(store(request), request.path_params["uuid"])
     return no_content()
 
 
 def get_inventory(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:list")
     check_accept(request)
     rc = request.path_params["resource_class"]
     view = svc.get_inventories(store(request), request.path_params["uuid"])
@@ -96,7 +96,7 @@ def get_inventory(request: Request) -> Response:
 
 
 def update_inventory(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:update")
     uuid, rc = request.path_params["uuid"], request.path_params["resource_class"]
     data = provider_body(request, uuid, schemas.InventoryPut)
     view = svc.update_inventory(store(request), uuid, rc, data.resource_provider_generation,
@@ -107,7 +107,7 @@ def update_inventory(request: Request) -> Response:
 
 
 def delete_inventory(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:inventories:delete")
     svc.delete_inventory(store(request), request.path_params["uuid"],
                          request.path_params["resource_class"])
     return no_content()

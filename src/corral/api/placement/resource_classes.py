@@ -27,7 +27,7 @@ def _serialize(request: Request, name: str) -> dict[str, Any]:
 
 def list_resource_classes(request: Request) -> Response:
     require_version(request, (1, 2))
-    authorize(request)
+    authorize(request, "placement:resource_classes:list")
     check_accept(request)
     names = catalog.list_resource_classes(store(request))
     return respond(request, {"resource_classes": [_serialize(request, n) for n in names]})
@@ -35,7 +35,7 @@ def list_resource_classes(request: Request) -> Response:
 
 def create_resource_class(request: Request) -> Response:
     require_version(request, (1, 2))
-    authorize(request)
+    authorize(request, "placement:resource_classes:create")
     data = json_body(request, schemas.ResourceClassBody)
     catalog.create_resource_class(store(request), data.name)
     return no_content(201, url(request, "resource_classes", data.name))
@@ -43,7 +43,7 @@ def create_resource_class(request: Request) -> Response:
 
 def get_resource_class(request: Request) -> Response:
     require_version(request, (1, 2))
-    authorize(request)
+    authorize(request, "placement:resource_classes:show")
     check_accept(request)
     name = request.path_params["name"]
     updated = catalog.show_resource_class(store(request), name)
@@ -53,7 +53,7 @@ def get_resource_class(request: Request) -> Response:
 def update_resource_class(request: Request) -> Response:
     """1.2-1.6: rename a custom class. 1.7+: bodiless create-or-verify."""
     require_version(request, (1, 2))
-    authorize(request)
+    authorize(request, "placement:resource_classes:update")
     name = request.path_params["name"]
     if request.state.version.matches((1, 7)):
         created = catalog.ensure_resource_class(store(request), name)
@@ -68,6 +68,6 @@ def update_resource_class(request: Request) -> Response:
 
 def delete_resource_class(request: Request) -> Response:
     require_version(request, (1, 2))
-    authorize(request)
+    authorize(request, "placement:resource_classes:delete")
     catalog.delete_resource_class(store(request), request.path_params["name"])
     return no_content()

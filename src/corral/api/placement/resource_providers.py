@@ -66,7 +66,7 @@ def _single(request: Request, name: str) -> str | None:
 
 
 def list_resource_providers(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:list")
     check_accept(request)
     v = version(request)
     check_query(request, _allowed_params(v))
@@ -133,7 +133,7 @@ def render_providers(request: Request, found: Sequence[Provider], v: Version) ->
 
 
 def create_resource_provider(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:create")
     v = version(request)
     data = json_body(request, schemas.ProviderPost114 if v.matches((1, 14)) else schemas.ProviderPost)
     parent = getattr(data, "parent_provider_uuid", None)
@@ -146,7 +146,7 @@ def create_resource_provider(request: Request) -> Response:
 
 
 def get_resource_provider(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:show")
     check_accept(request)
     p = svc.get_provider(store(request), request.path_params["uuid"])
     return respond(request, serialize_provider(request, p, version(request)),
@@ -154,7 +154,7 @@ def get_resource_provider(request: Request) -> Response:
 
 
 def update_resource_provider(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:update")
     v = version(request)
     uuid = request.path_params["uuid"]
     data = provider_body(request, uuid,
@@ -168,6 +168,6 @@ def update_resource_provider(request: Request) -> Response:
 
 
 def delete_resource_provider(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:delete")
     svc.delete_provider(store(request), request.path_params["uuid"])
     return no_content()

@@ -24,7 +24,7 @@ from corral.services import providers as svc
 
 def list_traits(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:traits:list")
     check_accept(request)
     check_query(request, {"name", "associated"})
     names: list[str] | None = None
@@ -60,14 +60,14 @@ def _name(request: Request) -> str:
 def get_trait(request: Request) -> Response:
     """204 or 404, no body: so, as in Placement, any ``accept`` will do."""
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:traits:show")
     updated = catalog.show_trait(store(request), request.path_params["name"])
     return respond(request, None, status=204, last_modified=updated)
 
 
 def put_trait(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:traits:update")
     name = _name(request)
     created, updated = catalog.ensure_trait(store(request), name)
     location = request.url.path
@@ -77,14 +77,14 @@ def put_trait(request: Request) -> Response:
 
 def delete_trait(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:traits:delete")
     catalog.delete_trait(store(request), request.path_params["name"])
     return no_content()
 
 
 def get_provider_traits(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:resource_providers:traits:list")
     check_accept(request)
     p, names = svc.get_provider_traits(store(request), request.path_params["uuid"])
     return respond(request, {"traits": names, "resource_provider_generation": p.generation},
@@ -93,7 +93,7 @@ def get_provider_traits(request: Request) -> Response:
 
 def set_provider_traits(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:resource_providers:traits:update")
     uuid = request.path_params["uuid"]
     data = provider_body(request, uuid, schemas.TraitsPut)
     p, names = svc.set_provider_traits(store(request), uuid, data.resource_provider_generation,
@@ -104,6 +104,6 @@ def set_provider_traits(request: Request) -> Response:
 
 def delete_provider_traits(request: Request) -> Response:
     require_version(request, (1, 6))
-    authorize(request)
+    authorize(request, "placement:resource_providers:traits:delete")
     svc.set_provider_traits(store(request), request.path_params["uuid"], None, [])
     return no_content()

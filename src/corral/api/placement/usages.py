@@ -12,14 +12,14 @@ from corral.services import providers as svc
 
 
 def get_provider_usages(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:usages")
     check_accept(request)
     p, usages = svc.get_usages(store(request), request.path_params["uuid"])
     return respond(request, {"usages": usages, "resource_provider_generation": p.generation})
 
 
 def get_provider_allocations(request: Request) -> Response:
-    authorize(request)
+    authorize(request, "placement:resource_providers:allocations:list")
     check_accept(request)
     p, allocations, generations = svc.get_allocations(store(request),
                                                       request.path_params["uuid"])

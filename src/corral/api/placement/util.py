@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from corral.api.context import RequestContext, Rule, allowed
+from corral.api.context import RequestContext, allowed
 from corral.api.errors import ApiError, header_value
 from corral.api.microversion import Version
 from corral.api.placement.middleware import json_loads
@@ -39,12 +39,11 @@ def settings(request: Request) -> Settings:
     return s
 
 
-def authorize(request: Request, rule: Rule = "admin_or_service",
+def authorize(request: Request, rule: str,
               target_project: str | None = None) -> RequestContext:
-    """Apply the policy; raises 403 when the caller may not do this."""
+    """Apply the policy's ``rule`` (a ``placement:*`` name); 403 when it refuses."""
     ctx: RequestContext = request.state.context
-    if not allowed(ctx, rule, enforce_new_defaults=settings(request).enforce_new_defaults,
-                   target_project=target_project):
+    if not allowed(request.app.state.policy, ctx, rule, target_project):
         raise ApiError(403, "Policy does not allow this action to be performed.")
     return ctx
 

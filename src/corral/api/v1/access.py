@@ -13,36 +13,33 @@ from __future__ import annotations
 from fastapi import Request
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import forbidden, in_subtree, is_admin
+from corral.api.v1.common import forbidden, permits
 
 
-def require_cloud_admin(request: Request, ctx: RequestContext) -> None:
-    """The cloud admin only."""
-    if not is_admin(request, ctx):
+def require_cloud_admin(request: Request, ctx: RequestContext, rule: str) -> None:
+    """``rule`` (by default the cloud admin only)."""
+    if not permits(request, ctx, rule):
         raise forbidden("needs the admin role")
 
 
-def require_reader(request: Request, ctx: RequestContext, project_id: str) -> None:
-    """May see ``project_id``: the cloud admin, a role in that project, or a project
-    admin of an ancestor."""
-    if is_admin(request, ctx) or (ctx.project_id == project_id and ctx.roles):
-        return
-    if not in_subtree(request, ctx, project_id):
+def require_reader(request: Request, ctx: RequestContext, project_id: str, rule: str) -> None:
+    """``rule`` on ``project_id`` (by default ``project_reader``: the cloud admin, a role
+    in that project, or a project admin of it or an ancestor)."""
+    if not permits(request, ctx, rule, project_id):
         raise forbidden(f"no role in project {project_id}")
 
 
-def require_project_admin(request: Request, ctx: RequestContext, project_id: str) -> None:
-    """May hand out and revoke roles in ``project_id``: the cloud admin, or a project
-    admin of that project or of an ancestor."""
-    if not is_admin(request, ctx) and not in_subtree(request, ctx, project_id):
+def require_project_admin(request: Request, ctx: RequestContext, project_id: str,
+                          rule: str) -> None:
+    """``rule`` on ``project_id`` (by default ``project_admin``: the cloud admin, or a
+    project admin of that project or of an ancestor)."""
+    if not permits(request, ctx, rule, project_id):
         raise forbidden(f"needs the project-admin role in project {project_id} or above")
 
 
-def require_manager(request: Request, ctx: RequestContext, project_id: str) -> None:
-    """May change ``project_id`` (its limits, name, children): the cloud admin, or a
-    project admin of a strict ancestor (never of the project itself: a project admin
+def require_manager(request: Request, ctx: RequestContext, project_id: str, rule: str) -> None:
+    """``rule`` on ``project_id`` (by default ``project_manager``: the cloud admin, or a
+    project admin of a strict ancestor; never of the project itself, so a project admin
     may not raise its own limits)."""
-    if is_admin(request, ctx):
-        return
-    if project_id == ctx.project_id or not in_subtree(request, ctx, project_id):
+    if not permits(request, ctx, rule, project_id):
         raise forbidden(f"may not manage project {project_id}")

@@ -6,15 +6,16 @@ strings (as Nova's). ``PATCH`` sets keys, and a null value unsets one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import StrictStr
 
+from corral.api.context import RequestContext
 from corral.api.v1.common import (
-    Admin,
     Body,
     acting,
+    allow,
     exact_timestamp,
     location,
     settings_of,
@@ -23,6 +24,15 @@ from corral.api.v1.common import (
 from corral.domain import errors
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
+
+MayAggregatesCreate = Annotated[RequestContext, Depends(allow("corral:aggregates:create"))]
+MayAggregatesList = Annotated[RequestContext, Depends(allow("corral:aggregates:list"))]
+MayAggregatesShow = Annotated[RequestContext, Depends(allow("corral:aggregates:show"))]
+MayAggregatesUpdate = Annotated[RequestContext, Depends(allow("corral:aggregates:update"))]
+MayAggregatesDelete = Annotated[RequestContext, Depends(allow("corral:aggregates:delete"))]
+MayAggregatesHostsAdd = Annotated[RequestContext, Depends(allow("corral:aggregates:hosts:add"))]
+MayAggregatesHostsRemove = Annotated[RequestContext,
+                                     Depends(allow("corral:aggregates:hosts:remove"))]
 
 router = APIRouter(tags=["aggregates"])
 
@@ -66,7 +76,7 @@ class AggregateHostBody(Body):
 
 @router.post("/aggregates", status_code=201)
 def create_aggregate(body: AggregateCreateBody, request: Request, response: Response,
-                     ctx: Admin) -> dict[str, Any]:
+                     ctx: MayAggregatesCreate) -> dict[str, Any]:
     metadata = _metadata(body.metadata or {})
     if any(v is None for v in metadata.values()):
         key = next(k for k, v in metadata.items() if v is None)
@@ -80,38 +90,38 @@ def create_aggregate(body: AggregateCreateBody, request: Request, response: Resp
 
 
 @router.get("/aggregates")
-def list_aggregates(request: Request, _ctx: Admin) -> dict[str, Any]:
+def list_aggregates(request: Request, _ctx: MayAggregatesList) -> dict[str, Any]:
     return {"aggregates": [aggregate_body(a) for a in svc.list_aggregates(store_of(request))]}
 
 
 @router.get("/aggregates/{name}")
-def show_aggregate(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
+def show_aggregate(name: str, request: Request, _ctx: MayAggregatesShow) -> dict[str, Any]:
     return aggregate_body(svc.get_aggregate(store_of(request), name))
 
 
 @router.patch("/aggregates/{name}")
 def update_aggregate_metadata(name: str, body: AggregatePatchBody, request: Request,
-                              ctx: Admin) -> dict[str, Any]:
+                              ctx: MayAggregatesUpdate) -> dict[str, Any]:
     changes = _metadata(body.metadata)
     return aggregate_body(svc.update_metadata(store_of(request), settings_of(request), name,
                                               changes, actor=acting(request, ctx)))
 
 
 @router.delete("/aggregates/{name}", status_code=204)
-def delete_aggregate(name: str, request: Request, ctx: Admin) -> Response:
+def delete_aggregate(name: str, request: Request, ctx: MayAggregatesDelete) -> Response:
     svc.delete_aggregate(store_of(request), name, actor=acting(request, ctx))
     return Response(status_code=204)
 
 
 @router.post("/aggregates/{name}/hosts")
 def add_aggregate_host(name: str, body: AggregateHostBody, request: Request,
-                       ctx: Admin) -> dict[str, Any]:
+                       ctx: MayAggregatesHostsAdd) -> dict[str, Any]:
     return aggregate_body(svc.add_host(store_of(request), settings_of(request), name, body.host,
                                        actor=acting(request, ctx)))
 
 
 @router.delete("/aggregates/{name}/hosts/{host}")
 def remove_aggregate_host(name: str, host: str, request: Request,
-                          ctx: Admin) -> dict[str, Any]:
+                          ctx: MayAggregatesHostsRemove) -> dict[str, Any]:
     return aggregate_body(svc.remove_host(store_of(request), settings_of(request), name, host,
                                           actor=acting(request, ctx)))

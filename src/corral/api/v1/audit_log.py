@@ -75,7 +75,7 @@ def list_audit_log(
 ) -> dict[str, Any]:
     """Recorded admin actions: who (user, project, roles, request id), what (action,
     object, before and after) and when. Cloud admin only."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:audit_log:list")
     if "admin" not in ctx.roles:
         raise forbidden("needs the admin role")
     query = AuditQuery(actor_user_id=actor_user_id, actor_project_id=actor_project_id,

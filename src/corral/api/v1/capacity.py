@@ -59,7 +59,7 @@ def show_capacity(
         description="Count for this project (tenant-isolated aggregates).")] = None,
 ) -> dict[str, Any]:
     """How many more instances of each flavor fit, per group and in total."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:capacity:show")
     found = svc.headroom(store_of(request), scheduler_of(request), flavors=flavor,
                          group_by=group_by, shapes=_shapes(vcpus, ram_mb, disk_gb),
                          project_id=project)
@@ -74,7 +74,7 @@ def _usage(per_class: dict[str, svc.ClassUsage]) -> dict[str, Any]:
 @router.get("/capacity/utilization")
 def show_utilization(request: Request, ctx: Caller) -> dict[str, Any]:
     """Used / usable per class, fleet-wide, per zone and per aggregate; stranded units."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:capacity:utilization")
     u = svc.utilization(store_of(request), scheduler_of(request))
     return {"fleet": _usage(u.fleet),
             "availability_zones": {z: _usage(c) for z, c in u.zones.items()},
@@ -89,6 +89,6 @@ def list_stranded(
     top: Annotated[QueryTop, Query(description="How many hosts, worst first.")] = 10,
 ) -> dict[str, Any]:
     """The hosts whose free capacity no flavor can use, worst first."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:capacity:stranded")
     found = svc.stranded(store_of(request), scheduler_of(request), top=top)
     return {"hosts": [asdict(h) for h in found]}

@@ -37,6 +37,7 @@ from corral.config import Settings
 from corral.domain import errors
 from corral.domain.audit_log import Actor
 from corral.services import tokens as token_svc
+from corral.services.policy import Policy
 from corral.services.stores import Store
 
 PREFIX = "/v1"
@@ -107,16 +108,32 @@ def caller(request: Request) -> RequestContext:
 Caller = Annotated[RequestContext, Depends(caller)]
 
 
-def require_admin(request: Request, ctx: Caller) -> RequestContext:
-    """Admin or service (project-scoped), as Placement's rules; 403 otherwise."""
-    if not allowed(ctx, "admin_or_service",
-                   enforce_new_defaults=settings_of(request).enforce_new_defaults):
+def policy_of(request: Request) -> Policy:
+    p: Policy = request.app.state.policy
+    return p
+
+
+def permits(request: Request, ctx: RequestContext | None, rule: str,
+            target_project: str | None = None) -> bool:
+    """Whether the policy's ``rule`` lets the caller act on ``target_project``."""
+    return allowed(policy_of(request), ctx, rule, target_project)
+
+
+def require_admin(request: Request, ctx: RequestContext, rule: str) -> RequestContext:
+    """``rule`` (admin or service by default, as Placement's rules); 403 otherwise."""
+    if not permits(request, ctx, rule):
         raise ApiError(403, "Policy does not allow this action to be performed.",
                        code="forbidden")
     return ctx
 
 
-Admin = Annotated[RequestContext, Depends(require_admin)]
+def allow(rule: str) -> Callable[[Request, RequestContext], RequestContext]:
+    """A route dependency: the caller, when the policy's ``rule`` (one without a
+    target project) lets it through; 403 otherwise."""
+    def dependency(request: Request, ctx: Caller) -> RequestContext:
+        return require_admin(request, ctx, rule)
+
+    return dependency
 
 
 def acting(request: Request, ctx: RequestContext) -> Actor:
@@ -138,49 +155,44 @@ def forbidden(why: str) -> ApiError:
 
 
 def is_admin(request: Request, ctx: RequestContext) -> bool:
-    """The cloud admin of /v1. A Keystone token's ``service`` role (Nova, Neutron) is for
-    the Placement API only, never the administration of /v1."""
+    """The cloud admin (the base rule ``admin_or_service``): acts in every project. A
+    Keystone token's ``service`` role (Nova, Neutron) is for the Placement API only,
+    never the administration of /v1."""
     if keystone_of(request) is not None and "admin" not in ctx.roles:
         return False
-    return allowed(ctx, "admin_or_service",
-                   enforce_new_defaults=settings_of(request).enforce_new_defaults)
-
-
-def in_subtree(request: Request, ctx: RequestContext, project_id: str) -> bool:
-    """Whether the caller is a project admin of ``project_id`` or of an ancestor."""
-    return (ctx.project_id is not None and "project-admin" in ctx.roles
-            and token_svc.within_subtree(store_of(request), ctx.project_id, project_id))
+    return permits(request, ctx, "admin_or_service")
 
 
 def project_scope(request: Request, ctx: RequestContext, roles: frozenset[str],
-                  asked: str | None) -> str | None:
+                  asked: str | None, rule: str) -> str | None:
     """The project to act in: None (any) for an admin who named none; else the one
-    asked, when the caller's project admin role reaches it; else the caller's.
+    asked, when the policy's ``rule`` lets the caller act there; else the caller's.
+    ``roles`` (the roles the default rule accepts) only word the refusal.
 
     Raises:
-        ApiError 403: no project-scoped role among ``roles``, or a project asked that
-            is neither the caller's nor (for a project admin) a descendant of it.
+        ApiError 403: ``rule`` refuses the project (the caller's, or the one asked).
     """
     if is_admin(request, ctx):
-        return asked
-    if ctx.project_id is None or not ctx.roles & roles:
-        raise forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
-    if asked is not None and asked != ctx.project_id:
-        if in_subtree(request, ctx, asked):
+        if permits(request, ctx, rule, asked):
             return asked
-        raise forbidden(f"no role in project {asked}")
-    return ctx.project_id
+        raise forbidden(f"the policy rule {rule} refuses it")
+    project = asked or ctx.project_id
+    if project is not None and permits(request, ctx, rule, project):
+        return project
+    if project == ctx.project_id or not ctx.roles & roles:
+        raise forbidden(f"needs one of the roles {', '.join(sorted(roles))} in a project")
+    raise forbidden(f"no role in project {asked}")
 
 
 def owner_scope(request: Request, ctx: RequestContext, roles: frozenset[str],
-                owner: Callable[[], str]) -> str | None:
+                owner: Callable[[], str], rule: str) -> str | None:
     """:func:`project_scope` for a thing named by id: a project admin acts in the
-    project that owns it (``owner()``, read only for project admins) when that project
-    is in its subtree; anybody else in their own project, as before."""
-    project = project_scope(request, ctx, roles, None)
+    project that owns it (``owner()``, read only for project admins) when ``rule`` lets
+    it act there; anybody else in their own project, as before."""
+    project = project_scope(request, ctx, roles, None, rule)
     if project is not None and "project-admin" in ctx.roles:
         found = owner()
-        if found != project and in_subtree(request, ctx, found):
+        if found != project and permits(request, ctx, rule, found):
             return found
     return project
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from corral.api.v1.common import Admin, store_of
+from corral.api.context import RequestContext
+from corral.api.v1.common import allow, store_of
 from corral.api.v1.types import QueryPageLimit
 from corral.domain.events import Event, EventFilter
 from corral.services import events as svc
+
+MayEventsList = Annotated[RequestContext, Depends(allow("corral:events:list"))]
 
 router = APIRouter(tags=["events"])
 
@@ -23,7 +26,7 @@ def event_body(event: Event) -> dict[str, Any]:
 
 @router.get("/events")
 def list_events(
-    request: Request, _ctx: Admin,
+    request: Request, _ctx: MayEventsList,
     event_type: Annotated[str | None, Query(description="Only this type, e.g. "
                                             "instance.create.start.")] = None,
     object_type: Annotated[str | None, Query(description="Only events of this kind of "

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
 from corral.api.v1.common import (
-    Admin,
     Body,
     Caller,
     acting,
+    allow,
     is_admin,
     location,
     store_of,
@@ -28,6 +28,17 @@ from corral.api.v1.common import (
 from corral.api.v1.types import Amount, Count, QueryCount
 from corral.domain.flavors import Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
+
+MayFlavorsCreate = Annotated[RequestContext, Depends(allow("corral:flavors:create"))]
+MayFlavorsUpdate = Annotated[RequestContext, Depends(allow("corral:flavors:update"))]
+MayFlavorsDelete = Annotated[RequestContext, Depends(allow("corral:flavors:delete"))]
+MayFlavorsExtraSpecsUpdate = Annotated[RequestContext,
+                                       Depends(allow("corral:flavors:extra_specs:update"))]
+MayFlavorsExtraSpecsDelete = Annotated[RequestContext,
+                                       Depends(allow("corral:flavors:extra_specs:delete"))]
+MayFlavorsAccessList = Annotated[RequestContext, Depends(allow("corral:flavors:access:list"))]
+MayFlavorsAccessAdd = Annotated[RequestContext, Depends(allow("corral:flavors:access:add"))]
+MayFlavorsAccessRemove = Annotated[RequestContext, Depends(allow("corral:flavors:access:remove"))]
 
 router = APIRouter(tags=["flavors"])
 
@@ -91,7 +102,7 @@ def flavor_body(f: Flavor) -> dict[str, Any]:
 
 @router.post("/flavors", status_code=201)
 def create_flavor(request: Request, response: Response, body: FlavorCreate,
-                  ctx: Admin) -> dict[str, Any]:
+                  ctx: MayFlavorsCreate) -> dict[str, Any]:
     """Create a flavor (admin). Duplicate id or name: 409; a bad extra spec: 400."""
     created = svc.create_flavor(
         store_of(request), name=body.name, flavor_id=body.id, vcpus=body.vcpus,
@@ -126,7 +137,7 @@ def show_flavor(request: Request, flavor: str, ctx: Caller) -> dict[str, Any]:
 
 
 @router.patch("/flavors/{flavor}")
-def update_flavor(request: Request, flavor: str, body: FlavorUpdate, ctx: Admin) -> dict[str, Any]:
+def update_flavor(request: Request, flavor: str, body: FlavorUpdate, ctx: MayFlavorsUpdate) -> dict[str, Any]:
     """Change the description (the only mutable field; sizes are fixed once created)."""
     if "description" not in body.model_fields_set:
         raise ApiError(400, "nothing to change: give description (null clears it)",
@@ -136,7 +147,7 @@ def update_flavor(request: Request, flavor: str, body: FlavorUpdate, ctx: Admin)
 
 
 @router.delete("/flavors/{flavor}", status_code=204)
-def delete_flavor(request: Request, flavor: str, ctx: Admin) -> None:
+def delete_flavor(request: Request, flavor: str, ctx: MayFlavorsDelete) -> None:
     svc.delete_flavor(store_of(request), flavor, actor=acting(request, ctx))
 
 
@@ -150,7 +161,7 @@ def get_extra_specs(request: Request, flavor: str, ctx: Caller) -> dict[str, Any
 
 @router.put("/flavors/{flavor}/extra-specs")
 def update_extra_specs(request: Request, flavor: str, body: ExtraSpecsUpdate,
-                       ctx: Admin) -> dict[str, Any]:
+                       ctx: MayFlavorsExtraSpecsUpdate) -> dict[str, Any]:
     """Merge keys into the extra specs (null removes one); the result is checked whole."""
     updated = svc.update_extra_specs(store_of(request), flavor, body.extra_specs,
                                      actor=acting(request, ctx))
@@ -158,7 +169,7 @@ def update_extra_specs(request: Request, flavor: str, body: ExtraSpecsUpdate,
 
 
 @router.delete("/flavors/{flavor}/extra-specs/{key:path}", status_code=204)
-def delete_extra_spec(request: Request, flavor: str, key: str, ctx: Admin) -> None:
+def delete_extra_spec(request: Request, flavor: str, key: str, ctx: MayFlavorsExtraSpecsDelete) -> None:
     svc.delete_extra_spec(store_of(request), flavor, key, actor=acting(request, ctx))
 
 
@@ -169,19 +180,19 @@ def access_body(f: Flavor, projects: list[str]) -> dict[str, Any]:
 
 
 @router.get("/flavors/{flavor}/access")
-def list_flavor_access(request: Request, flavor: str, _ctx: Admin) -> dict[str, Any]:
+def list_flavor_access(request: Request, flavor: str, _ctx: MayFlavorsAccessList) -> dict[str, Any]:
     """Projects a private flavor is shared with (409 for a public flavor)."""
     return access_body(*svc.list_access(store_of(request), flavor))
 
 
 @router.post("/flavors/{flavor}/access")
 def add_flavor_access(request: Request, flavor: str, body: AccessAdd,
-                      ctx: Admin) -> dict[str, Any]:
+                      ctx: MayFlavorsAccessAdd) -> dict[str, Any]:
     """Share a private flavor with a project (409 if public or already shared)."""
     return access_body(*svc.add_access(store_of(request), flavor, body.project_id,
                                        actor=acting(request, ctx)))
 
 
 @router.delete("/flavors/{flavor}/access/{project_id}", status_code=204)
-def remove_flavor_access(request: Request, flavor: str, project_id: str, ctx: Admin) -> None:
+def remove_flavor_access(request: Request, flavor: str, project_id: str, ctx: MayFlavorsAccessRemove) -> None:
     svc.remove_access(store_of(request), flavor, project_id, actor=acting(request, ctx))

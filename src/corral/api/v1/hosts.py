@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
 
+from corral.api.context import RequestContext
 from corral.api.v1.common import (
-    Admin,
     Body,
     acting,
+    allow,
     caller,
     exact_timestamp,
     require_admin,
@@ -35,6 +36,13 @@ from corral.services import liveness
 from corral.services.scheduler import Scheduler
 
 #: The bulk heartbeat is a lean route (api/v1/lean.py); the others are plain FastAPI routes.
+MayHostsList = Annotated[RequestContext, Depends(allow("corral:hosts:list"))]
+MayHostsShow = Annotated[RequestContext, Depends(allow("corral:hosts:show"))]
+MayHostsReport = Annotated[RequestContext, Depends(allow("corral:hosts:report"))]
+MayHostsHeartbeat = Annotated[RequestContext, Depends(allow("corral:hosts:heartbeat"))]
+MayHostsUpdate = Annotated[RequestContext, Depends(allow("corral:hosts:update"))]
+MayHostsDelete = Annotated[RequestContext, Depends(allow("corral:hosts:delete"))]
+
 router = APIRouter(tags=["hosts"], route_class=LeanRoute)
 
 
@@ -93,7 +101,7 @@ class HostPatchBody(Body):
 
 @router.get("/hosts")
 def list_hosts(
-    request: Request, _ctx: Admin,
+    request: Request, _ctx: MayHostsList,
     availability_zone: Annotated[str | None, Query()] = None,
     state: Annotated[Literal["up", "down"] | None, Query()] = None,
     enabled: Annotated[bool | None, Query()] = None,
@@ -105,13 +113,13 @@ def list_hosts(
 
 
 @router.get("/hosts/{name}")
-def show_host(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
+def show_host(name: str, request: Request, _ctx: MayHostsShow) -> dict[str, Any]:
     return host_body(svc.get_host(store_of(request), settings_of(request), name))
 
 
 @router.put("/hosts/{name}")
 def report_host(name: str, body: HostReportBody, request: Request, response: Response,
-                _ctx: Admin) -> dict[str, Any]:
+                _ctx: MayHostsReport) -> dict[str, Any]:
     """A host reports its inventory and traits (creating it the first time); also a
     heartbeat. 201 when created, 200 when updated."""
     report = HostReport(vcpus=body.vcpus, memory_mb=body.memory_mb, disk_gb=body.disk_gb,
@@ -134,7 +142,7 @@ def _heartbeats(request: Request, body: HeartbeatsBody) -> Response:
 
 def _heartbeats_as_sent(request: Request, data: Any) -> Response:
     """Authenticate, validate and record, all in the worker thread (a stored token)."""
-    require_admin(request, caller(request))
+    require_admin(request, caller(request), "corral:hosts:heartbeat")
     return _heartbeats(request, validated(HeartbeatsBody, data))
 
 
@@ -145,26 +153,26 @@ async def serve_heartbeats(request: Request) -> Response:
     data = await json_of(request)
     if needs_store(request):
         return await hand_off(request, _heartbeats_as_sent, request, data)
-    require_admin(request, caller(request))
+    require_admin(request, caller(request), "corral:hosts:heartbeat")
     return await hand_off(request, _heartbeats, request, validated(HeartbeatsBody, data))
 
 
 @router.post("/hosts/heartbeats", response_model=None)
 @lean(serve_heartbeats)
-async def heartbeat_hosts(body: HeartbeatsBody, request: Request, _ctx: Admin) -> Response:
+async def heartbeat_hosts(body: HeartbeatsBody, request: Request, _ctx: MayHostsHeartbeat) -> Response:
     """Heartbeats of many hosts at once (an agent aggregator): each named host is alive
     now. Names that are no host are listed in ``unknown``; the others are recorded."""
     return await hand_off(request, _heartbeats, request, body)
 
 
 @router.post("/hosts/{name}/heartbeat", status_code=204)
-def heartbeat_host(name: str, request: Request, _ctx: Admin) -> Response:
+def heartbeat_host(name: str, request: Request, _ctx: MayHostsHeartbeat) -> Response:
     liveness.record_one(scheduler_of(request), name)
     return Response(status_code=204)
 
 
 @router.patch("/hosts/{name}")
-def update_host(name: str, body: HostPatchBody, request: Request, ctx: Admin) -> dict[str, Any]:
+def update_host(name: str, body: HostPatchBody, request: Request, ctx: MayHostsUpdate) -> dict[str, Any]:
     """Enable or disable (with a reason), force down, or set the host's own overcommit
     values; a null value clears one back to its aggregates' or the default."""
     changes = {key: getattr(body, key) for key in body.model_fields_set}
@@ -173,6 +181,6 @@ def update_host(name: str, body: HostPatchBody, request: Request, ctx: Admin) ->
 
 
 @router.delete("/hosts/{name}", status_code=204)
-def delete_host(name: str, request: Request, ctx: Admin) -> Response:
+def delete_host(name: str, request: Request, ctx: MayHostsDelete) -> Response:
     svc.delete_host(store_of(request), name, actor=acting(request, ctx))
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
@@ -22,9 +22,9 @@ from corral.api.errors import ApiError
 from corral.api.v1.common import (
     READ_ROLES,
     WRITE_ROLES,
-    Admin,
     Body,
     Caller,
+    allow,
     caller,
     error_entry,
     is_admin,
@@ -45,6 +45,9 @@ from corral.services import instances as svc
 from corral.services.scheduler import Scheduler
 
 #: The boot is a lean route (api/v1/lean.py); the others are plain FastAPI routes.
+MayInstancesBuildReport = Annotated[RequestContext, Depends(allow("corral:instances:build_report"))]
+MayInstancesMigrate = Annotated[RequestContext, Depends(allow("corral:instances:migrate"))]
+
 router = APIRouter(tags=["instances"], route_class=LeanRoute)
 
 
@@ -125,7 +128,8 @@ def _boot(request: Request, body: Boot, ctx: RequestContext,
     """The boot itself, in the worker thread: the caller's scope, the service, the
     answer serialised once."""
     admin = is_admin(request, ctx)
-    project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id,
+                            "corral:instances:create")
     if project is None:
         # An admin acts for any project: which one must be said, never guessed from
         # the token (the noauth admin token's "project" is not a tenant).
@@ -194,7 +198,7 @@ def list_instances(
     limit: QueryListLimitOrNone = None,
 ) -> dict[str, Any]:
     """The caller's project's live instances; an admin's: every project's."""
-    project = project_scope(request, ctx, READ_ROLES, project_id)
+    project = project_scope(request, ctx, READ_ROLES, project_id, "corral:instances:list")
     admin = is_admin(request, ctx)
     if host is not None and not admin:
         raise ApiError(403, "Policy does not allow this action to be performed: only an "
@@ -204,19 +208,19 @@ def list_instances(
     return {"instances": [instance_body(i, admin) for i in found]}
 
 
-def _scope(request: Request, ctx: RequestContext, roles: frozenset[str],
+def _scope(request: Request, ctx: RequestContext, roles: frozenset[str], rule: str,
            instance_id: str | None = None) -> str | None:
     """The project to look for ``instance_id`` in (a project admin: the owner's, when
     in its subtree); None for an admin."""
     if instance_id is None:
-        return project_scope(request, ctx, roles, None)
+        return project_scope(request, ctx, roles, None, rule)
     return owner_scope(request, ctx, roles, lambda: instance_reads.get_instance(
-        store_of(request), instance_id).project_id)
+        store_of(request), instance_id).project_id, rule)
 
 
 @router.get("/instances/{instance_id}")
 def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
-    project = _scope(request, ctx, READ_ROLES, instance_id)
+    project = _scope(request, ctx, READ_ROLES, "corral:instances:show", instance_id)
     return instance_body(instance_reads.get_instance(store_of(request), instance_id, project_id=project),
                          is_admin(request, ctx))
 
@@ -224,12 +228,13 @@ def show_instance(request: Request, instance_id: str, ctx: Caller) -> dict[str, 
 @router.delete("/instances/{instance_id}", status_code=204)
 def delete_instance(request: Request, instance_id: str, ctx: Caller) -> None:
     svc.delete_instance(store_of(request), instance_id,
-                        project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
+                        project_id=_scope(request, ctx, WRITE_ROLES, "corral:instances:delete",
+                                           instance_id))
 
 
 @router.post("/instances/{instance_id}/build-report")
 def build_report(request: Request, instance_id: str, body: BuildReport,
-                 _ctx: Admin) -> dict[str, Any]:
+                 _ctx: MayInstancesBuildReport) -> dict[str, Any]:
     """The host reports the build: ``active``, or ``failed`` (retried on an alternate)."""
     found = builds.report_build(store_of(request), scheduler_of(request), instance_id,
                              succeeded=body.status == "active", message=body.message)
@@ -243,7 +248,8 @@ def resize(request: Request, instance_id: str, body: Resize,
     admin = is_admin(request, ctx)
     try:
         found = moves.resize(store_of(request), scheduler_of(request), instance_id, body.flavor,
-                           project_id=_scope(request, ctx, WRITE_ROLES, instance_id), any_flavor=admin)
+                           project_id=_scope(request, ctx, WRITE_ROLES, "corral:instances:resize",
+                                             instance_id), any_flavor=admin)
     except s.NoValidHost as exc:
         return no_valid_host(request, exc, admin)
     return instance_body(found, admin)
@@ -251,7 +257,7 @@ def resize(request: Request, instance_id: str, body: Resize,
 
 @router.post("/instances/{instance_id}/migrate", response_model=None)
 def migrate(request: Request, instance_id: str, body: Migrate,
-            _ctx: Admin) -> dict[str, Any] | JSONResponse:
+            _ctx: MayInstancesMigrate) -> dict[str, Any] | JSONResponse:
     """Move to ``host`` (every filter still applies) or to the scheduler's pick."""
     try:
         found = moves.migrate(store_of(request), scheduler_of(request), instance_id,
@@ -265,7 +271,7 @@ def migrate(request: Request, instance_id: str, body: Migrate,
 def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Keep the new host and flavor; the source is given back."""
     found = moves.confirm(store_of(request), instance_id,
-                        project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
+                        project_id=_scope(request, ctx, WRITE_ROLES, "corral:instances:confirm", instance_id))
     return instance_body(found, is_admin(request, ctx))
 
 
@@ -273,7 +279,7 @@ def confirm(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
 def revert(request: Request, instance_id: str, ctx: Caller) -> dict[str, Any]:
     """Go back to the source host and flavor."""
     found = moves.revert(store_of(request), instance_id,
-                       project_id=_scope(request, ctx, WRITE_ROLES, instance_id))
+                       project_id=_scope(request, ctx, WRITE_ROLES, "corral:instances:revert", instance_id))
     return instance_body(found, is_admin(request, ctx))
 
 
@@ -292,7 +298,7 @@ def list_decisions(
     limit: QueryPageLimit = 50,
 ) -> dict[str, Any]:
     """The newest decisions first (summaries; show one for the whole record)."""
-    project = project_scope(request, ctx, READ_ROLES, project_id)
+    project = project_scope(request, ctx, READ_ROLES, project_id, "corral:decisions:list")
     admin = is_admin(request, ctx)
     found = decision_log.list_decisions(store_of(request), project_id=project, instance=instance,
                                limit=limit)
@@ -304,6 +310,6 @@ def list_decisions(
 def show_decision(request: Request, decision_id: str, ctx: Caller) -> dict[str, Any]:
     """One decision: request, configuration used, funnel, weighed hosts, attempts, and
     for a refusal the explanation."""
-    project = _scope(request, ctx, READ_ROLES)
+    project = _scope(request, ctx, READ_ROLES, "corral:decisions:show")
     found = decision_log.get_decision(store_of(request), decision_id, project_id=project)
     return _decision_body(found, is_admin(request, ctx))

@@ -25,7 +25,7 @@ def sync_keystone_projects(request: Request, ctx: Caller) -> dict[str, object]:
     trail, for the caller) and list the projects Keystone no longer has (``deleted``:
     never deleted here). 409 unless ``auth_strategy =
     keystone``; 503 when Keystone cannot be asked. Admin only."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:keystone:sync")
     auth = keystone_of(request)
     if auth is None or auth.placer is None:
         raise ApiError(409, "The project tree follows Keystone only with auth_strategy = "

@@ -97,9 +97,9 @@ def named(request: Request, ctx: RequestContext, ref: str, field: str | None = N
 
 def _may_place_under(request: Request, ctx: RequestContext, parent_id: str | None) -> None:
     if parent_id is None:
-        access.require_cloud_admin(request, ctx)
+        access.require_cloud_admin(request, ctx, "corral:projects:create_root")
     else:
-        access.require_manager(request, ctx, parent_id)
+        access.require_manager(request, ctx, parent_id, "corral:projects:create")
 
 
 # -- projects ------------------------------------------------------------------------------
@@ -131,10 +131,10 @@ def list_projects(
 ) -> dict[str, Any]:
     """Projects depth first, children by id, each with its depth and path."""
     if root is None:
-        access.require_cloud_admin(request, ctx)
+        access.require_cloud_admin(request, ctx, "corral:projects:list_all")
     else:
         root = named(request, ctx, root, "root")
-        access.require_reader(request, ctx, root)
+        access.require_reader(request, ctx, root, "corral:projects:list")
     return {"projects": [project_body(p) for p in
                          svc.list_projects(store_of(request), root=root, depth=depth)]}
 
@@ -142,7 +142,7 @@ def list_projects(
 @router.get("/projects/{project_id}")
 def show_project(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]:
     project_id = named(request, ctx, project_id)
-    access.require_reader(request, ctx, project_id)
+    access.require_reader(request, ctx, project_id, "corral:projects:show")
     return project_body(svc.get_project(store_of(request), project_id))
 
 
@@ -156,7 +156,7 @@ def update_project(request: Request, project_id: str, body: ProjectUpdate,
         raise ApiError(400, "nothing to change: give name and/or parent_id",
                        code="invalid_input")
     project_id = named(request, ctx, project_id)
-    access.require_manager(request, ctx, project_id)
+    access.require_manager(request, ctx, project_id, "corral:projects:update")
     parent = None if body.parent_id is None else named(request, ctx, body.parent_id,
                                                           "parent_id")
     if "parent_id" in given:
@@ -172,7 +172,7 @@ def update_project(request: Request, project_id: str, body: ProjectUpdate,
 def delete_project(request: Request, project_id: str, ctx: Caller) -> None:
     """409 while the project has children, live instances, consumers or server groups."""
     project_id = named(request, ctx, project_id)
-    access.require_manager(request, ctx, project_id)
+    access.require_manager(request, ctx, project_id, "corral:projects:delete")
     svc.delete_project(store_of(request), project_id, actor=acting(request, ctx))
 
 
@@ -182,7 +182,7 @@ def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[s
     smallest room left along the project's chain, naming the project that binds; a
     null room is unlimited)."""
     project_id = named(request, ctx, project_id)
-    access.require_reader(request, ctx, project_id)
+    access.require_reader(request, ctx, project_id, "corral:projects:quota")
     project, resources = limits_svc.quota_of(store_of(request), project_id)
     return quota_body(project, resources, model_of(request))
 
@@ -198,7 +198,7 @@ def get_default_limits(request: Request, _ctx: Caller) -> dict[str, Any]:
 def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dict[str, Any]:
     """Merge default limits. ``warnings``: projects relying on a default now below
     their usage."""
-    access.require_cloud_admin(request, ctx)
+    access.require_cloud_admin(request, ctx, "corral:limits:defaults:update")
     defaults, warnings = limits_svc.set_default_limits(store_of(request), body.limits,
                                                        model=model_of(request),
                                                        actor=acting(request, ctx))
@@ -207,7 +207,7 @@ def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dic
 
 @router.delete("/limits/defaults/{resource}", status_code=204)
 def unset_default_limit(request: Request, resource: str, ctx: Caller) -> None:
-    access.require_cloud_admin(request, ctx)
+    access.require_cloud_admin(request, ctx, "corral:limits:defaults:delete")
     limits_svc.unset_default_limit(store_of(request), resource, model=model_of(request),
                                    actor=acting(request, ctx))
 
@@ -219,7 +219,7 @@ def get_limits(request: Request, project_id: str, ctx: Caller) -> dict[str, Any]
     """The project's own limits, and the effective limit of every resource limited on it
     or by default (a resource not listed is unlimited)."""
     project_id = named(request, ctx, project_id)
-    access.require_reader(request, ctx, project_id)
+    access.require_reader(request, ctx, project_id, "corral:limits:show")
     return limits_body(limits_svc.get_limits(store_of(request), project_id))
 
 
@@ -229,7 +229,7 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
     """Merge limits into the project's. 400 naming both projects when the allocation
     model refuses one; a limit below usage is set and reported in ``warnings``."""
     project_id = named(request, ctx, project_id)
-    access.require_manager(request, ctx, project_id)
+    access.require_manager(request, ctx, project_id, "corral:limits:update")
     view, warnings = limits_svc.set_limits(store_of(request), project_id, body.limits,
                                            model=model_of(request), actor=acting(request, ctx))
     return {**limits_body(view), "warnings": warnings_body(warnings)}
@@ -239,6 +239,6 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
 def unset_limit(request: Request, project_id: str, resource: str, ctx: Caller) -> None:
     """The default (or unlimited) applies again."""
     project_id = named(request, ctx, project_id)
-    access.require_manager(request, ctx, project_id)
+    access.require_manager(request, ctx, project_id, "corral:limits:delete")
     limits_svc.unset_limit(store_of(request), project_id, resource, model=model_of(request),
                            actor=acting(request, ctx))

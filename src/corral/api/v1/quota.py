@@ -23,7 +23,7 @@ def run_audit(request: Request, ctx: Caller, body: AuditBody | None = None) -> d
     """Recount every project's usage from its allocations, instances and server groups;
     list each drift (ledger says, reality says) and each orphaned allocation. With
     ``fix``, repair them all in one transaction. Admin only."""
-    require_cloud_admin(request, ctx)
+    require_cloud_admin(request, ctx, "corral:quota:audit")
     body = body or AuditBody()
     auditor: Auditor = request.app.state.auditor
     report = auditor.run(project=body.project, fix=body.fix, actor=acting(request, ctx))

@@ -53,7 +53,8 @@ def group_body(g: ServerGroup) -> dict[str, Any]:
 def create_server_group(request: Request, response: Response, body: ServerGroupCreate,
                         ctx: Caller) -> dict[str, Any]:
     """Create a group in the caller's project (an admin may name another project)."""
-    project = project_scope(request, ctx, WRITE_ROLES, body.project_id)
+    project = project_scope(request, ctx, WRITE_ROLES, body.project_id,
+                            "corral:server_groups:create")
     max_per_host = body.rules.max_server_per_host if body.rules else None
     rules.check_server_group(body.name, body.policy, max_per_host)  # the body first
     if project is None:  # an admin says which project, as for a boot
@@ -73,7 +74,7 @@ def list_server_groups(
         description="Admins: only this project's groups (default: every project's).")] = None,
 ) -> dict[str, Any]:
     """The caller's project's groups; an admin's: every project's, or ``project_id``'s."""
-    project = project_scope(request, ctx, READ_ROLES, project_id)
+    project = project_scope(request, ctx, READ_ROLES, project_id, "corral:server_groups:list")
     return {"server_groups": [group_body(g) for g in
                               svc.list_server_groups(store_of(request), project_id=project)]}
 
@@ -82,12 +83,14 @@ def list_server_groups(
 def show_server_group(request: Request, group_id: str, ctx: Caller) -> dict[str, Any]:
     """One group, by id or (unique among the groups the caller sees) name."""
     project = owner_scope(request, ctx, READ_ROLES,
-                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id),
+                          "corral:server_groups:show")
     return group_body(svc.get_server_group(store_of(request), group_id, project_id=project))
 
 
 @router.delete("/server-groups/{group_id}", status_code=204)
 def delete_server_group(request: Request, group_id: str, ctx: Caller) -> None:
     project = owner_scope(request, ctx, WRITE_ROLES,
-                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id))
+                          lambda: svc.owner_of(store_of(request), group_id) or str(ctx.project_id),
+                          "corral:server_groups:delete")
     svc.delete_server_group(store_of(request), group_id, project_id=project)

@@ -2,12 +2,16 @@
 
 The cloud admin creates, lists and revokes any token. A project admin does the same
 within its subtree (its project and every descendant), for the roles project-admin,
-member and reader, never admin. Members and readers manage no tokens. The secret is
+member and reader, never admin: management follows the token's role as well as its
+project, so an admin token in the subtree is a 404 to it, as if it did not exist.
+Members and readers manage no tokens. A token never mints one above its own role nor
+one that outlives it (the new expiry is capped at the minting token's). The secret is
 in the creation answer only; a token outside the caller's reach is a 404.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,6 +27,7 @@ from corral.api.v1.common import (
     forbidden,
     is_admin,
     location,
+    permits,
     store_of,
     timestamp,
 )
@@ -52,32 +57,55 @@ def token_body(tok: ApiToken) -> dict[str, Any]:
             "revoked_at": timestamp(tok.revoked_at)}
 
 
-def _within(request: Request, ctx: RequestContext) -> str | None:
+def _within(request: Request, ctx: RequestContext, rule: str) -> str | None:
     """The subtree the caller manages tokens in: None (all) for the cloud admin."""
     if is_admin(request, ctx):
         return None
-    if ctx.project_id is None or "project-admin" not in ctx.roles:
+    if ctx.project_id is None or not permits(request, ctx, rule, ctx.project_id):
         raise forbidden("needs the admin or project-admin role")
     return ctx.project_id
+
+
+def _manageable(request: Request, ctx: RequestContext) -> frozenset[str] | None:
+    """The roles of the tokens the caller may see, make and revoke: every role (None)
+    for the cloud admin; else those at or below its own, never admin."""
+    if is_admin(request, ctx):
+        return None
+    return rules.roles_up_to(rules.highest_role(ctx.roles)) & rules.DELEGABLE
+
+
+def _minter_expiry(request: Request) -> datetime | None:
+    """When the caller's own stored token expires (None: never, or not a stored one)."""
+    secret = request.headers.get("x-auth-token") or ""
+    tokens = authenticator_of(request)
+    if tokens is None or not rules.looks_like_secret(secret):
+        return None
+    found = tokens.authenticate(secret)
+    return None if found is None else found.expires_at
 
 
 @router.post("/tokens", status_code=201)
 def create_token(request: Request, response: Response, body: TokenCreate,
                  ctx: Caller) -> dict[str, Any]:
-    """Create a token; the answer's ``secret`` is shown this once and never again."""
-    within = _within(request, ctx)
+    """Create a token; the answer's ``secret`` is shown this once and never again. Its
+    role is never above the caller's and it never outlives the caller's token."""
+    within = _within(request, ctx, "corral:tokens:create")
     project = body.project_id
     if project is not None:  # by id or name (a project's caller: in its subtree)
         project = project_svc.resolve_project(store_of(request), project, within=within,
                                               field="project_id")
+    mintable = _manageable(request, ctx)
+    if mintable is not None and body.role not in mintable:
+        raise forbidden(f"a project admin may not create {body.role} tokens"
+                        if body.role == "admin" else
+                        f"a token may not create a {body.role} token (above its own role)")
     if within is not None:
-        if body.role not in rules.DELEGABLE:
-            raise forbidden(f"a project admin may not create {body.role} tokens")
         project = project or within
-        require_project_admin(request, ctx, project)
+        require_project_admin(request, ctx, project, "corral:tokens:create")
     created = svc.create_token(store_of(request), role=body.role, project_id=project,
                                user_id=body.user_id, name=body.name,
                                expires_in_days=body.expires_in_days,
+                               expires_at_most=_minter_expiry(request),
                                actor=acting(request, ctx))
     response.headers["location"] = location(request, "tokens", created.token.uuid)
     return {**token_body(created.token), "secret": created.secret}
@@ -88,26 +116,30 @@ def list_tokens(
     request: Request, ctx: Caller,
     project_id: Annotated[str | None, Query(description="Only this project's.")] = None,
 ) -> dict[str, Any]:
-    """Tokens (never their secrets): every one for the cloud admin, the subtree's for a
-    project admin (403 for a ``project_id`` outside it)."""
-    within = _within(request, ctx)
+    """Tokens (never their secrets): every one for the cloud admin; for a project admin
+    those of its subtree (403 for a ``project_id`` outside it) and of the roles it
+    manages (never admin tokens)."""
+    within = _within(request, ctx, "corral:tokens:list")
     if within is not None and project_id is not None:
-        require_project_admin(request, ctx, project_id)
+        require_project_admin(request, ctx, project_id, "corral:tokens:list")
     return {"tokens": [token_body(t) for t in svc.list_tokens(
-        store_of(request), within=within, project_id=project_id)]}
+        store_of(request), within=within, project_id=project_id,
+        roles=_manageable(request, ctx))]}
 
 
 @router.get("/tokens/{token_id}")
 def show_token(request: Request, token_id: str, ctx: Caller) -> dict[str, Any]:
     return token_body(svc.get_token(store_of(request), token_id,
-                                    within=_within(request, ctx)))
+                                    within=_within(request, ctx, "corral:tokens:show"),
+                                    roles=_manageable(request, ctx)))
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(request: Request, token_id: str, ctx: Caller) -> None:
     """Revoke a token: refused at once by this process, by others within seconds."""
-    svc.revoke_token(store_of(request), token_id, within=_within(request, ctx),
-                     actor=acting(request, ctx))
+    svc.revoke_token(store_of(request), token_id,
+                     within=_within(request, ctx, "corral:tokens:revoke"),
+                     roles=_manageable(request, ctx), actor=acting(request, ctx))
     tokens = authenticator_of(request)
     if tokens is not None:
         tokens.forget(token_id)
