@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -115,7 +116,11 @@ def policy_of(request: Request) -> Policy:
 
 def permits(request: Request, ctx: RequestContext | None, rule: str,
             target_project: str | None = None) -> bool:
-    """Whether the policy's ``rule`` lets the caller act on ``target_project``."""
+    """Whether the policy's ``rule`` lets the caller act on ``target_project``. Behind
+    Keystone the ``service`` role (Nova's and Neutron's service users) is for the
+    Placement API only: /v1 rules see the caller without it."""
+    if ctx is not None and "service" in ctx.roles and keystone_of(request) is not None:
+        ctx = replace(ctx, roles=ctx.roles - {"service"})
     return allowed(policy_of(request), ctx, rule, target_project)
 
 
@@ -155,11 +160,8 @@ def forbidden(why: str) -> ApiError:
 
 
 def is_admin(request: Request, ctx: RequestContext) -> bool:
-    """The cloud admin (the base rule ``admin_or_service``): acts in every project. A
-    Keystone token's ``service`` role (Nova, Neutron) is for the Placement API only,
-    never the administration of /v1."""
-    if keystone_of(request) is not None and "admin" not in ctx.roles:
-        return False
+    """The cloud admin (the base rule ``admin_or_service``; behind Keystone, the admin
+    role only: see :func:`permits`): acts in every project."""
     return permits(request, ctx, "admin_or_service")
 
 
