@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from corral import config_serving
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
 from corral.scheduler import plugin
@@ -119,6 +120,8 @@ OPTIONS: list[Option] = [
            "corral_quota_drift); 0 turns them off."),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
+    # the serving edge: TLS, trusted proxies, limits (config_serving.py)
+    *(Option(section, name, text) for section, name, text in config_serving.OPTIONS),
 ]
 
 
@@ -226,7 +229,8 @@ else:
     Settings = create_model(
         "Settings", __base__=_Settings, __module__=__name__, __doc__=_Settings.__doc__,
         **{o.name: _plugin_field(o)
-           for o in (*scheduler_filters.OPTIONS, *scheduler_weighers.OPTIONS)})
+           for o in (*scheduler_filters.OPTIONS, *scheduler_weighers.OPTIONS)},
+        **config_serving.FIELDS)
 
 
 def _split(value: str) -> list[str]:
@@ -311,6 +315,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
             shown = "<hidden>" if name in SECRET_OPTIONS else _shown(raw.get(name))
             problems.append(f"{where}: {err['msg']}{_allowed(name)} (got {shown})")
         settings = None
+    if settings is not None:
+        problems += config_serving.check(settings.model_dump())
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     assert settings is not None

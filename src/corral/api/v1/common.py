@@ -11,7 +11,7 @@ text). The request id comes from the envelope (api/envelope.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -78,13 +78,19 @@ def authenticator_of(request: Request) -> token_svc.Authenticator | None:
     return found
 
 
+def context_of(state: Any, h: Mapping[str, str]) -> RequestContext | None:
+    """The caller the headers ``h`` name to the app whose ``state`` is given; None when
+    its token is not accepted. One question for :func:`caller` and for the gate that
+    asks it before a body is read (api/guard.py)."""
+    tokens: token_svc.Authenticator | None = getattr(state, "tokens", None)
+    return authenticate(state.settings, h.get("x-auth-token"), h.get("x-roles"),
+                        h.get("openstack-system-scope"),
+                        lookup=tokens.authenticate if tokens is not None else None)
+
+
 def caller(request: Request) -> RequestContext:
     """The authenticated caller; 401 without an accepted token."""
-    h = request.headers
-    tokens = authenticator_of(request)
-    ctx = authenticate(settings_of(request), h.get("x-auth-token"), h.get("x-roles"),
-                       h.get("openstack-system-scope"),
-                       lookup=tokens.authenticate if tokens is not None else None)
+    ctx = context_of(request.app.state, request.headers)
     if ctx is None:
         raise ApiError(401, "The request you have made requires authentication.",
                        code="unauthenticated")
