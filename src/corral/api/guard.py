@@ -9,7 +9,7 @@ and its metrics), in front of everything else:
   rate, in this server process; an empty bucket is a 429 with ``Retry-After`` (whole
   seconds until a request is allowed again). ``/healthz`` is never limited. The
   buckets of the most recently seen :data:`MAX_BUCKETS` tokens are kept.
-* **Size.** A body whose ``content-length`` passes ``max_body_bytes`` is a 413 before a
+* **Size.** (After the caller, on ``/v1``.) A body whose ``content-length`` passes ``max_body_bytes`` is a 413 before a
   byte of it is read (a body without one is counted as it arrives, by the APIs' own
   readers: api/hot.py, api/placement/middleware.py).
 * **Authentication first.** A ``/v1`` request carrying a body is authenticated before
@@ -128,13 +128,15 @@ class Guard:
                 return refuse(scope, 429, "rate_limited",
                               f"Too many requests with this token: retry in {seconds} s.",
                               {"retry-after": str(seconds)})
+        if (path == PREFIX or path.startswith(PREFIX + "/")) and _has_body(headers):
+            refused = await self._unauthenticated(scope, headers)
+            if refused is not None:
+                return refused
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             message = (f"The request body is larger than {self.max_body} bytes: send less "
                        "in each request.")
             return refuse(scope, 413, "too_large", message, {"connection": "close"})
-        if (path == PREFIX or path.startswith(PREFIX + "/")) and _has_body(headers):
-            return await self._unauthenticated(scope, headers)
         return None
 
     async def _unauthenticated(self, scope: Scope, headers: Headers) -> Response | None:
