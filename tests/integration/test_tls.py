@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,8 +110,12 @@ def start_https(store: Store, directory: Path, pki: Pki, *extra: str) -> Server:
     pytest.fail(f"corral serve did not answer over HTTPS; its output:\n{server.log()}")
 
 
+HttpsFactory = Callable[..., Server]
+
+
 @pytest.fixture
-def https(store: Store, tmp_path: Path, pki: Pki):  # type: ignore[no-untyped-def]
+def https(store: Store, tmp_path: Path, pki: Pki) -> Iterator[HttpsFactory]:
+    """``https(*options)``: a server over HTTPS, stopped at teardown."""
     servers: list[Server] = []
 
     def factory(*extra: str) -> Server:
@@ -132,7 +137,8 @@ def handshake(url: str, context: ssl.SSLContext) -> tuple[str, str]:
         return version, cipher[0]
 
 
-def test_serves_https_verified_with_the_ca_and_modern_protocols_only(https, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+def test_serves_https_verified_with_the_ca_and_modern_protocols_only(https: HttpsFactory,
+                                                                     pki: Pki) -> None:
     server = https()
     r = httpx.get(server.url + "/healthz", verify=client_context(pki), timeout=10.0)
     assert r.status_code == 200 and r.json()["status"] == "ok"
@@ -160,7 +166,7 @@ def test_serves_https_verified_with_the_ca_and_modern_protocols_only(https, pki:
         httpx.get(server.url.replace("https:", "http:") + "/healthz", timeout=10.0)
 
 
-def test_client_certificate_required_with_tls_ca_file(https, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+def test_client_certificate_required_with_tls_ca_file(https: HttpsFactory, pki: Pki) -> None:
     server = https("--tls-ca-file", str(pki.ca))
     r = httpx.get(server.url + "/healthz", timeout=10.0,
                   verify=client_context(pki, pki.client_cert, pki.client_key))
@@ -192,8 +198,7 @@ def test_forwarded_headers_believed_only_from_trusted_proxies(store: Store, serv
     time.sleep(0.5)  # the access log line is written once the answer is sent
     assert _logged_clients(trusting) == {"203.0.113.7"}
     for extra in ((), ("--trusted-proxies", "192.0.2.10, 198.51.100.0/24")):
-        store_ = store
-        other = serve(store_, *extra)
+        other = serve(store, *extra)
         httpx.delete(other.url + f"/resource_providers/{PROVIDER}", timeout=10.0,
                      headers={"x-auth-token": "admin"})
         r = _create_provider(other.url, "not-believed")

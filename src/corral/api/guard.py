@@ -9,9 +9,10 @@ and its metrics), in front of everything else:
   rate, in this server process; an empty bucket is a 429 with ``Retry-After`` (whole
   seconds until a request is allowed again). ``/healthz`` is never limited. The
   buckets of the most recently seen :data:`MAX_BUCKETS` tokens are kept.
-* **Size.** (After the caller, on ``/v1``.) A body whose ``content-length`` passes ``max_body_bytes`` is a 413 before a
-  byte of it is read (a body without one is counted as it arrives, by the APIs' own
-  readers: api/hot.py, api/placement/middleware.py).
+* **Size.** (After the caller, on ``/v1``.) A body whose ``content-length`` passes
+  ``max_body_bytes`` is a 413 before a byte of it is read (a body without one is
+  counted as it arrives, by the APIs' own readers: api/hot.py,
+  api/placement/middleware.py).
 * **Authentication first.** A ``/v1`` request carrying a body is authenticated before
   the body is read: without an accepted token, a 401 (so a caller without a token
   cannot make the server hold its body). Placement's middleware already authenticates
