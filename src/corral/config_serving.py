@@ -51,6 +51,10 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("limits", "max_request_groups",
      "Most request groups (the unsuffixed one and every resourcesN) one allocation "
      "candidates request may name: past it a 400 naming the bound."),
+    ("limits", "max_candidate_combinations",
+     "Most work one allocation candidates request may cause: the allocation requests it "
+     "could build (at most its limit), each counted once per request group or class it "
+     "places. Past it a 400 naming the bound, before any of the work is done."),
     ("limits", "rate_limit_per_s",
      "Requests per second each token may make to one server process, sustained (a token "
      "bucket of rate_limit_burst); past it a 429 with Retry-After. 0: no limit."),
@@ -72,6 +76,7 @@ FIELDS: dict[str, tuple[Any, Any]] = {
     "body_timeout_s": (float, Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)),
     "keepalive_timeout_s": (int, Field(default=5, ge=1, le=3600)),
     "max_request_groups": (int, Field(default=64, ge=1, le=10_000)),
+    "max_candidate_combinations": (int, Field(default=10_000, ge=1000, le=10 ** 12)),
     "rate_limit_per_s": (float, Field(default=0.0, ge=0, le=1_000_000, allow_inf_nan=False)),
     "rate_limit_burst": (int, Field(default=100, ge=1, le=1_000_000)),
 }

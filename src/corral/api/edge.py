@@ -213,8 +213,10 @@ class EdgeProtocol(HttpToolsProtocol):
         self.transport.write(refusal(status, path, limit))
         if self.transport.can_write_eof():
             # Closing now, with unread bytes of the client's, would reset the connection
-            # and could lose the answer: say we are done, drop what else comes a while.
+            # and could lose the answer: say we are done, read nothing more (the client's
+            # sends stall, costing us nothing), and close a little later.
             self.transport.write_eof()
+            self.transport.pause_reading()
             self.loop.call_later(LINGER_S, self._close)
         else:
             self.transport.close()

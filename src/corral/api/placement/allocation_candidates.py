@@ -236,5 +236,6 @@ def list_allocation_candidates(request: Request) -> Response:
         max_candidates=(None if conf.max_allocation_candidates < 0
                         else conf.max_allocation_candidates),
         randomize=conf.randomize_allocation_candidates,
-        distinct_allocations=not v.matches((1, 34)))
+        distinct_allocations=not v.matches((1, 34)),
+        max_combinations=conf.max_candidate_combinations)
     return respond(request, render(result, v))
