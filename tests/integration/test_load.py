@@ -15,6 +15,7 @@ ATTACK_S, every socket with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import socket
 import statistics
@@ -56,7 +57,7 @@ class Attack:
         self.port = port
         self.stop = threading.Event()
         self.sent = {"oversized_body": 0, "oversized_header": 0, "slow": 0, "idle": 0,
-                     "heavy_query": 0}
+                     "heavy_query": 0, "heavy_unexpected": 0}
 
     def connect(self) -> socket.socket | None:
         try:
@@ -135,12 +136,12 @@ class Attack:
                    for n, rc in ((1600, "VCPU"), (63, "MEMORY_MB"), (8, "MEMORY_MB"))]
         with httpx.Client(timeout=30.0, headers=headers) as client:
             while not self.stop.is_set():
-                for query in queries:
-                    try:
-                        client.get(f"{url}/allocation_candidates?{query}&group_policy=none")
-                    except httpx.HTTPError:
-                        pass
-                    self.sent["heavy_query"] += 1
+                for expected, query in zip((400, 400, 200), queries, strict=True):
+                    with contextlib.suppress(httpx.HTTPError):
+                        r = client.get(f"{url}/allocation_candidates?{query}&group_policy=none")
+                        self.sent["heavy_query"] += 1
+                        if r.status_code != expected:
+                            self.sent["heavy_unexpected"] += 1
 
     def run(self, url: str, seconds: float, results: Any) -> None:
         """Every attack for ``seconds``, then what was sent into ``results``."""
@@ -224,6 +225,7 @@ def test_abusive_clients_do_not_stall_others_or_swell_the_server(store: Store,
     print(f"\nattack: {sent}\nprobes (ms): {report}\nserver RSS: "
           f"{rss[0]:.0f} MB at start, {max(rss):.0f} MB at most")
     assert not failures, failures[:10]
+    assert sent.pop("heavy_unexpected") == 0, sent  # each heavy query answered as bounded
     assert all(sent.values()), sent
     for kind in ("healthz", "boot"):
         assert report[kind]["n"] >= ATTACK_S / PROBE_EVERY_S / 8, report
