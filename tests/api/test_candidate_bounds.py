@@ -22,8 +22,9 @@ HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.36"}
 @pytest.fixture
 def bounded(tmp_path: Path, store: Store) -> Iterator[TestClient]:
     demo.seed_demo(store, force=False)
-    settings = Settings(data_dir=str(tmp_path), max_candidate_combinations=1000,
-                        max_request_groups=8)
+    settings = Settings.model_validate({"data_dir": str(tmp_path),
+                                        "max_candidate_combinations": 1000,
+                                        "max_request_groups": 8})
     with TestClient(create_app(settings, store)) as client:
         yield client
 
