@@ -1,9 +1,12 @@
 """A bounded load test of a public service: one real server, abusive clients, a probe.
 
-For :data:`ATTACK_S` seconds, threads of this process send what issue 14 measured
-stalling or swelling the server (oversized bodies and headers, slow and idle
+For :data:`ATTACK_S` seconds, threads of a process of their own send what issue 14
+measured stalling or swelling the server (oversized bodies and headers, slow and idle
 connections, heavy candidate queries), while a probe, every :data:`PROBE_EVERY_S`,
-asks ``/healthz`` and boots an instance as another client. The bars: every probe
+asks ``/healthz`` and boots an instance as another client. The server runs with the
+default limits and the per-token rate limit on (:data:`RATE_PER_S`), as a public
+endpoint should: the bounds make each heavy request short, the rate limit keeps one
+token from sending them back to back. The bars: every probe
 answered, the median of each kind under :data:`BAR_MS`, and the server's resident
 memory under :data:`RSS_BAR_MB` throughout.
 
@@ -41,6 +44,8 @@ PROBE_EVERY_S = 0.1
 BAR_MS = 100.0
 RSS_BAR_MB = 300.0
 TOKENS = "probe=ops:demo:admin,mallory=mallory:evil:admin"
+#: Each token's requests a second: the probe makes at most 5 boots a second, under it.
+RATE_PER_S = 8
 
 
 def rss_mb(pid: int) -> float:
@@ -57,7 +62,7 @@ class Attack:
         self.port = port
         self.stop = threading.Event()
         self.sent = {"oversized_body": 0, "oversized_header": 0, "slow": 0, "idle": 0,
-                     "heavy_query": 0, "heavy_unexpected": 0}
+                     "heavy_query": 0, "heavy_answered": 0, "heavy_unexpected": 0}
 
     def connect(self) -> socket.socket | None:
         try:
@@ -130,17 +135,21 @@ class Attack:
 
     def heavy_queries(self, url: str) -> None:
         headers = {"x-auth-token": "mallory", "openstack-api-version": "placement 1.36"}
-        # Past max_request_groups; within it but past max_candidate_combinations; and
-        # within both, a heavy one (4,400 group placements, 0.07 s alone).
-        queries = ["&".join(f"resources{i}={rc}:1" for i in range(1, n + 1))
-                   for n, rc in ((1600, "VCPU"), (63, "MEMORY_MB"), (8, "MEMORY_MB"))]
+        # A target past max_url_bytes (1,600 groups); past max_request_groups (100);
+        # past max_candidate_combinations (63 groups); within every bound, a heavy one
+        # (8 groups: 4,400 group placements, 0.07 s alone). Any may meet the rate limit.
+        queries = [(414, "VCPU", 1600), (400, "VCPU", 100), (400, "MEMORY_MB", 63),
+                   (200, "MEMORY_MB", 8)]
         with httpx.Client(timeout=30.0, headers=headers) as client:
             while not self.stop.is_set():
-                for expected, query in zip((400, 400, 200), queries, strict=True):
+                for expected, rc, n in queries:
+                    query = "&".join(f"resources{i}={rc}:1" for i in range(1, n + 1))
                     with contextlib.suppress(httpx.HTTPError):
                         r = client.get(f"{url}/allocation_candidates?{query}&group_policy=none")
                         self.sent["heavy_query"] += 1
-                        if r.status_code != expected:
+                        if r.status_code == 200:
+                            self.sent["heavy_answered"] += 1
+                        elif r.status_code not in (expected, 429):
                             self.sent["heavy_unexpected"] += 1
 
     def run(self, url: str, seconds: float, results: Any) -> None:
@@ -195,7 +204,9 @@ def test_abusive_clients_do_not_stall_others_or_swell_the_server(store: Store,
     server = serve(store, env={
         "CORRAL_AUTH_STRATEGY": "tokens", "CORRAL_API_TOKENS": TOKENS,
         "CORRAL_HEADER_TIMEOUT_S": "2", "CORRAL_BODY_TIMEOUT_S": "2",
-        "CORRAL_KEEPALIVE_TIMEOUT_S": "2", "CORRAL_AUDIT_INTERVAL_S": "0"})
+        "CORRAL_KEEPALIVE_TIMEOUT_S": "2", "CORRAL_AUDIT_INTERVAL_S": "0",
+        # On, as on any public endpoint: it is what paces a flood of heavy requests.
+        "CORRAL_RATE_LIMIT_PER_S": str(RATE_PER_S), "CORRAL_RATE_LIMIT_BURST": "10"})
     pid = server.process.pid  # one process: uvicorn serves in it without --workers
     # The attackers in a process of their own: the probe's timings are the server's,
     # not this interpreter's lock shared with a thousand sockets.

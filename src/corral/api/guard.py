@@ -126,9 +126,10 @@ class Guard:
             wait = self.buckets.take(hashlib.sha256(token.encode("utf-8", "replace")).digest())
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
+                close = {"connection": "close"} if _has_body(headers) else {}
                 return refuse(scope, 429, "rate_limited",
                               f"Too many requests with this token: retry in {seconds} s.",
-                              {"retry-after": str(seconds)})
+                              {"retry-after": str(seconds), **close})
         if (path == PREFIX or path.startswith(PREFIX + "/")) and _has_body(headers):
             refused = await self._unauthenticated(scope, headers)
             if refused is not None:
