@@ -16,6 +16,7 @@ from corral.cli import output
 from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
+from corral.services.audit_log import local_actor
 
 aggregate_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Host aggregates: create, list, show, set, delete, add/remove "
@@ -55,7 +56,8 @@ def create_aggregate(name: AggregateArg, prop: PropertyOption = None,
     out = output.Output(fmt, column, SHOW_COLUMNS)
     metadata = parse_properties(prop or [])
     with open_services() as store:
-        created = svc.create_aggregate(store, name, metadata)
+        created = svc.create_aggregate(store, name, metadata,
+                                       actor=local_actor("corral aggregate create"))
     out.done(f"aggregate {created.name} created ({created.uuid})")
     out.show(record(created))
 
@@ -99,7 +101,8 @@ def set_aggregate(
     if not changes:
         bad_input("--property", "give --property KEY=VALUE or --unset-property KEY")
     with open_services() as store:
-        found = svc.update_metadata(store, fleet_settings(store), name, changes)
+        found = svc.update_metadata(store, fleet_settings(store), name, changes,
+                                    actor=local_actor("corral aggregate set"))
     set_ = [f"{k}={v}" for k, v in changes.items() if v is not None]
     unset_ = [k for k, v in changes.items() if v is None]
     out.done(f"aggregate {found.name}: " + "; ".join(
@@ -112,7 +115,7 @@ def set_aggregate(
 def delete_aggregate(name: AggregateArg) -> None:
     """Delete an aggregate (it must have no hosts)."""
     with open_services() as store:
-        svc.delete_aggregate(store, name)
+        svc.delete_aggregate(store, name, actor=local_actor("corral aggregate delete"))
     output.said(f"aggregate {name} deleted")
 
 
@@ -123,7 +126,8 @@ def add_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host 
     """Add a host to an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.add_host(store, fleet_settings(store), name, host)
+        found = svc.add_host(store, fleet_settings(store), name, host,
+                             actor=local_actor("corral aggregate add-host"))
     out.done(f"host {host} added to aggregate {found.name} ({len(found.hosts)} hosts)")
     out.show(record(found))
 
@@ -135,6 +139,7 @@ def remove_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Ho
     """Remove a host from an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     with open_services() as store:
-        found = svc.remove_host(store, fleet_settings(store), name, host)
+        found = svc.remove_host(store, fleet_settings(store), name, host,
+                                actor=local_actor("corral aggregate remove-host"))
     out.done(f"host {host} removed from aggregate {found.name} ({len(found.hosts)} hosts left)")
     out.show(record(found))

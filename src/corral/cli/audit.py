@@ -13,6 +13,7 @@ from rich.table import Table
 
 from corral.cli.context import open_services, out
 from corral.services import quota_audit
+from corral.services.audit_log import local_actor
 
 DRIFT_FOUND = 3
 
@@ -26,7 +27,8 @@ def audit_command(
 ) -> None:
     """Recount quota usage from the allocations, instances and server groups."""
     with open_services() as store:
-        report = quota_audit.audit(store, project=project, fix=fix)
+        report = quota_audit.audit(store, project=project, fix=fix,
+                                   actor=local_actor("corral quota audit --fix"))
     if report.clean:
         out.print("The quota ledger agrees with the allocations: no drift, no orphans.")
         return

@@ -19,6 +19,7 @@ from corral.domain import errors
 from corral.domain import flavors as rules
 from corral.domain.flavors import MAX_INT, Flavor, placement_request
 from corral.services import flavors as svc
+from corral.services.audit_log import local_actor
 
 flavor_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Flavors: create, list, show, set, delete; access lists.")
@@ -137,7 +138,8 @@ def create_flavor(
         created = svc.create_flavor(
             store, name=name, flavor_id=flavor_id, vcpus=vcpus, ram_mb=ram, disk_gb=disk,
             ephemeral_gb=ephemeral, swap_mb=swap, is_public=not private,
-            description=description, extra_specs=specs)
+            description=description, extra_specs=specs,
+            actor=local_actor("corral flavor create"))
     out.done(f"flavor {created.name} created ({created.id}): {created.vcpus} vCPUs, "
              f"{created.ram_mb} MB RAM, {created.disk_gb} GB disk"
              + ("" if created.is_public else ", private"))
@@ -220,12 +222,14 @@ def set_flavor(
             if missing:
                 raise errors.ExtraSpecNotFound(found.id, missing[0])
             try:
-                svc.update_extra_specs(store, found.id, changes)
+                svc.update_extra_specs(store, found.id, changes,
+                                       actor=local_actor("corral flavor set"))
             except errors.InvalidInput as exc:
                 _spec_refusal(exc)
                 raise
         if description is not None:
-            svc.set_description(store, found.id, description)
+            svc.set_description(store, found.id, description,
+                                actor=local_actor("corral flavor set"))
     what = [f"{k}={v}" for k, v in changes.items() if v is not None]
     what += [f"{k} removed" for k, v in changes.items() if v is None]
     if description is not None:
@@ -243,7 +247,7 @@ def delete_flavors(
     with open_services() as store:
         for ref in flavors:
             try:
-                svc.delete_flavor(store, ref)
+                svc.delete_flavor(store, ref, actor=local_actor("corral flavor delete"))
                 output.said(f"flavor {ref} deleted")
             except errors.CorralError as exc:
                 if len(flavors) == 1:
@@ -280,7 +284,7 @@ def list_access(
 def add_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Share a private flavor with a project."""
     with open_services() as store:
-        svc.add_access(store, flavor, project)
+        svc.add_access(store, flavor, project, actor=local_actor("corral flavor access add"))
     output.said(f"flavor {flavor} shared with project {project}")
 
 
@@ -288,5 +292,6 @@ def add_access(flavor: FlavorArg, project: ProjectArg) -> None:
 def remove_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Stop sharing a private flavor with a project."""
     with open_services() as store:
-        svc.remove_access(store, flavor, project)
+        svc.remove_access(store, flavor, project,
+                          actor=local_actor("corral flavor access remove"))
     output.said(f"flavor {flavor} no longer shared with project {project}")

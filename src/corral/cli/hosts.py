@@ -17,6 +17,7 @@ from corral.cli.context import bad_input, fleet_settings, open_services
 from corral.domain import bounds, errors
 from corral.domain.hosts import Host
 from corral.services import hosts as svc
+from corral.services.audit_log import local_actor
 
 host_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                        help="Compute hosts: list, show, set (enable, disable, ratios).")
@@ -163,7 +164,8 @@ def set_host(
     if not changes:
         bad_input("HOST", "nothing to change: give at least one option (see --help)")
     with open_services() as store:
-        found = svc.update_host(store, fleet_settings(store), host, changes)
+        found = svc.update_host(store, fleet_settings(store), host, changes,
+                                actor=local_actor("corral host set"))
     out.done(f"host {found.name} {describe_changes(changes)}")
     out.show(show_record(found))
 

@@ -30,6 +30,7 @@ from corral.domain import bounds, errors, quotas
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
 from corral.services import limits as limits_svc
 from corral.services import projects as svc
+from corral.services.audit_log import local_actor
 from corral.services.stores import Store
 
 project_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
@@ -116,7 +117,8 @@ def create_project(
     out_ = output.Output(fmt, column, SHOW_COLUMNS)
     limits = parse_limits(limit or [], "--limit")
     with open_services() as store:
-        created = svc.create_project(store, project, name=name, parent_id=parent,
+        created = svc.create_project(store, project, actor=local_actor("corral project create"),
+                                     name=name, parent_id=parent,
                                      limits=limits, model=model(store))
     out_.done(f"project {created.id} created"
               + (f" under {created.parent_id}" if created.parent_id else " (a root)"))
@@ -161,7 +163,8 @@ def rename_project(
 ) -> None:
     """Rename a project."""
     with open_services() as store:
-        svc.update_project(store, project, name=name, model=model(store))
+        svc.update_project(store, project, name=name, model=model(store),
+                           actor=local_actor("corral project rename"))
     output.said(f"project {project} renamed to {name!r}" if name is not None
                 else f"project {project}: name cleared")
 
@@ -181,7 +184,8 @@ def move_project(
     if (parent is None) == (not root):
         bad_input("--parent/--root", "give exactly one of them")
     with open_services() as store:
-        svc.update_project(store, project, parent_id=parent, model=model(store))
+        svc.update_project(store, project, parent_id=parent, model=model(store),
+                           actor=local_actor("corral project move"))
     output.said(f"project {project} moved under {parent}" if parent is not None
                 else f"project {project} is now a root")
 
@@ -197,7 +201,7 @@ def delete_projects(
     with open_services() as store:
         for ref in projects:
             try:
-                svc.delete_project(store, ref)
+                svc.delete_project(store, ref, actor=local_actor("corral project delete"))
                 output.said(f"project {ref} deleted")
             except errors.CorralError as exc:
                 if len(projects) == 1:
@@ -220,7 +224,8 @@ def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     """Set limits of a project (merged into those it has)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _view, warnings = limits_svc.set_limits(store, project, wanted, model=model(store))
+        _view, warnings = limits_svc.set_limits(store, project, wanted, model=model(store),
+                                                  actor=local_actor("corral limits set"))
     output.said(f"limits of project {project} set: {_pairs(wanted)}")
     warn(warnings)
 
@@ -233,7 +238,9 @@ def unset_limits(
     """Remove limits of a project: the default (or unlimited) applies again."""
     with open_services() as store:
         for res in resources:
-            _view, warnings = limits_svc.unset_limit(store, project, res, model=model(store))
+            _view, warnings = limits_svc.unset_limit(
+                store, project, res, model=model(store),
+                actor=local_actor("corral limits unset"))
             warn(warnings)
     output.said(f"limits of project {project} unset: {', '.join(resources)}")
 
@@ -257,7 +264,8 @@ def set_default_limits(limits: LimitArgs) -> None:
     """Set default limits (merged into those set)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
     with open_services() as store:
-        _defaults, warnings = limits_svc.set_default_limits(store, wanted, model=model(store))
+        _defaults, warnings = limits_svc.set_default_limits(
+            store, wanted, model=model(store), actor=local_actor("corral limits defaults set"))
     output.said(f"default limits set: {_pairs(wanted)}")
     warn(warnings)
 
@@ -269,7 +277,9 @@ def unset_default_limits(
     """Remove default limits: projects without their own become unlimited in them."""
     with open_services() as store:
         for res in resources:
-            limits_svc.unset_default_limit(store, res, model=model(store))
+            limits_svc.unset_default_limit(
+                store, res, model=model(store),
+                actor=local_actor("corral limits defaults unset"))
     output.said(f"default limits unset: {', '.join(resources)}")
 
 

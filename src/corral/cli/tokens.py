@@ -19,6 +19,7 @@ from corral.domain import errors
 from corral.domain import tokens as rules
 from corral.domain.tokens import ApiToken
 from corral.services import tokens as svc
+from corral.services.audit_log import local_actor
 
 token_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="API tokens: create (the secret is shown once), list, revoke.")
@@ -72,7 +73,8 @@ def create_token(
                   "expires_in_days": "--expires-in-days"}.get(exc.field or "", "--role")
         bad_input(option, exc.detail)
     with open_services() as store:
-        created = svc.create_token(store, role=role.value, project_id=project, user_id=user,
+        created = svc.create_token(store, actor=local_actor("corral token create"),
+                                   role=role.value, project_id=project, user_id=user,
                                    name=name, expires_in_days=expires_in_days)
     tok = created.token
     out.done(f"token {tok.name} created ({tok.uuid}, role {tok.role}"
@@ -116,5 +118,5 @@ def revoke_token(
 ) -> None:
     """Revoke a token. Running servers refuse it within seconds (their cache's TTL)."""
     with open_services() as store:
-        revoked = svc.revoke_token(store, token)
+        revoked = svc.revoke_token(store, token, actor=local_actor("corral token revoke"))
     output.said(f"token {revoked.name} revoked ({revoked.uuid})")
