@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
 
-from corral import config_events
+from corral import config_events, config_serving
 from corral.config_keystone import KEYSTONE_HELP, KEYSTONE_SECTION, KeystoneSettings
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
@@ -137,6 +137,8 @@ OPTIONS: list[Option] = [
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
     # [keystone_authtoken]: in the file under their OpenStack names (without 'keystone_').
     *(Option(KEYSTONE_SECTION, name, text) for name, text in KEYSTONE_HELP),
+    # the serving edge: TLS, trusted proxies, limits (config_serving.py)
+    *(Option(section, name, text) for section, name, text in config_serving.OPTIONS),
 ]
 
 
@@ -248,7 +250,8 @@ else:
     Settings = create_model(
         "Settings", __base__=_Settings, __module__=__name__, __doc__=_Settings.__doc__,
         **{o.name: _plugin_field(o)
-           for o in (*scheduler_filters.OPTIONS, *scheduler_weighers.OPTIONS)})
+           for o in (*scheduler_filters.OPTIONS, *scheduler_weighers.OPTIONS)},
+        **config_serving.FIELDS)
 
 
 def _split(value: str) -> list[str]:
@@ -345,6 +348,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
             shown = "<hidden>" if name in SECRET_OPTIONS else _shown(raw.get(name))
             problems.append(f"{where}: {err['msg']}{_allowed(name)} (got {shown})")
         settings = None
+    if settings is not None:
+        problems += config_serving.check(settings.model_dump())
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     assert settings is not None

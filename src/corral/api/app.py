@@ -27,6 +27,7 @@ from corral import __version__
 from corral.api import capacity_metrics
 from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
+from corral.api.guard import Guard
 from corral.api.hot import HotRoutes
 from corral.api.identity import keystone_auth, syncing
 from corral.api.metrics import HttpMetrics
@@ -171,4 +172,6 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     app.router.routes.extend(mounts)
     # The hot routes go the short way to their handlers (api/hot.py); the rest through app.
     hot = HotRoutes(app, [(PREFIX, router) for router in own], mounts)
-    return Envelope(_PlacementPrefix(hot, placement), metrics, app.router.routes)
+    # The gate (api/guard.py): rate, declared size, /v1's caller before its body.
+    guarded = Guard(_PlacementPrefix(hot, placement), app.state, settings)
+    return Envelope(guarded, metrics, app.router.routes)

@@ -10,11 +10,13 @@ import asyncio
 import gc
 import socket
 
+import structlog
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from corral.api import edge
 from corral.api.app import create_app
-from corral.config import load_settings
+from corral.config import Settings, load_settings
 from corral.logging import configure_logging
 from corral.services import memory
 
@@ -31,9 +33,20 @@ def app_from_environment() -> ASGIApp:
     memory.serve()  # before the thread pool's threads start
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    edge.configure(settings)  # the connections' limits (api/edge.py)
+    if settings.auth_strategy == "noauth2":
+        warn_noauth2(settings)
     app = create_app(settings)
     tune_gc()
     return app
+
+
+def warn_noauth2(settings: Settings) -> None:
+    """The loud warning of every process serving in noauth2 mode."""
+    structlog.get_logger("corral.api").warning(
+        "noauth2_enabled", host=settings.host,
+        message="auth_strategy is noauth2: ANY caller may claim ANY identity, admin "
+        "included. For tests and demos only; set auth_strategy = tokens (docs/access.md).")
 
 
 def tune_gc() -> None:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -163,6 +163,10 @@ class Envelope:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left, or its connection was refused under it (api/edge.py):
+            # nobody to answer. 499: closed before its answer, as proxies log it.
+            progress["status"] = state.get("refused", 499)
         except Exception as exc:  # noqa: BLE001 - the last resort: answered and logged here
             if isinstance(exc, errors.CorralError):
                 # A refusal no inner handler saw (the store's own is logged with its
@@ -181,6 +185,9 @@ class Envelope:
             route = route_template(scope, root_path, self.routes)
             fields: dict[str, Any] = {"method": method, "route": route, "status": status,
                                       "ms": round(elapsed * 1000, 2)}
+            client = scope.get("client")
+            if client:  # the proxy's, unless it is trusted (trusted_proxies)
+                fields["client"] = client[0]
             code = state.get("error_code")
             if status >= 400 and code:
                 fields["code"] = code

@@ -37,12 +37,15 @@ from corral.api.envelope import is_corral_path
 from corral.api.placement.middleware import MAX_BODY
 from corral.api.v1.lean import Handler, lean_handler
 
-#: What corral's own API answers a body past MAX_BODY (Placement's limit too).
-TOO_LARGE = f"The request body is larger than {MAX_BODY} bytes: send less in each request."
+#: What corral's own API answers a body past its limit (``max_body_bytes``, Placement's
+#: limit too; MAX_BODY by default).
+TOO_LARGE = "The request body is larger than {limit} bytes: send less in each request."
+#: The rest of a refused body is not read: the connection is closed after the answer.
+CLOSE = {"connection": "close"}
 
 
-def limited(scope: Scope, receive: Receive) -> Receive:
-    """``receive`` refusing a body past MAX_BODY, whether its content-length says so
+def limited(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> Receive:
+    """``receive`` refusing a body past ``limit``, whether its content-length says so
     (before a byte is read) or it grows past it: a 413, answered by the app's handler
     for HTTPException as every other refusal of the body is."""
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
@@ -51,13 +54,13 @@ def limited(scope: Scope, receive: Receive) -> Receive:
 
     async def receive_limited() -> Message:
         nonlocal total
-        if total > MAX_BODY:
-            raise HTTPException(413, TOO_LARGE)
+        if total > limit:
+            raise HTTPException(413, TOO_LARGE.format(limit=limit), CLOSE)
         message = await receive()
         if counting and message["type"] == "http.request":
             total += len(message.get("body", b""))
-            if total > MAX_BODY:
-                raise HTTPException(413, TOO_LARGE)
+            if total > limit:
+                raise HTTPException(413, TOO_LARGE.format(limit=limit), CLOSE)
         return message
 
     return receive_limited
@@ -84,7 +87,7 @@ class HotRoutes:
             path = scope["path"]
             own = is_corral_path(path)
             if own:
-                receive = limited(scope, receive)
+                receive = limited(scope, receive, self.app.state.settings.max_body_bytes)
             found = self.own.get((scope["method"], path))
             if found is not None:
                 await self._lean(found[0], found[1], scope, receive, send)

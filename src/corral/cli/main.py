@@ -15,9 +15,20 @@ from typing import Annotated
 import typer
 
 from corral import __version__
-from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, output, providers, server_groups
+from corral.cli import (
+    aggregates,
+    capacity,
+    demo,
+    flavors,
+    hosts,
+    instances,
+    output,
+    providers,
+    server_groups,
+    serving,
+)
 from corral.cli.audit import audit_command
-from corral.cli.context import fail, open_services, out, settings, state
+from corral.cli.context import err, fail, open_services, out, settings, state
 from corral.cli.policy import policy_app
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.relay import relay_command
@@ -131,14 +142,30 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (default 8778).")] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes (default 1).")] = None,
     banner: Annotated[bool, typer.Option(help="Print what to try once it is up.")] = False,
+    tls_cert_file: Annotated[str | None, typer.Option(
+        help="PEM certificate chain: serve HTTPS (with --tls-key-file).")] = None,
+    tls_key_file: Annotated[str | None, typer.Option(help="PEM key of the certificate.")] = None,
+    tls_ca_file: Annotated[str | None, typer.Option(
+        help="Require client certificates signed by these CAs (PEM).")] = None,
+    trusted_proxies: Annotated[str | None, typer.Option(
+        help="Addresses or networks whose X-Forwarded-Proto/-For are believed.")] = None,
+    allow_noauth2_on_network: Annotated[bool | None, typer.Option(
+        "--allow-noauth2-on-network", help="Serve noauth2 on an address other than "
+        "loopback (anyone may then claim any identity).")] = None,
 ) -> None:
     """Serve the API (Placement-compatible at / and /placement)."""
     # The one import left in a function: a third-party server (about 40 ms and 40
     # modules) that only this command runs; nothing of corral hides behind it.
     import uvicorn
 
-    overrides = {"host": host, "port": port, "workers": workers}
+    overrides = {"host": host, "port": port, "workers": workers, "tls_cert_file": tls_cert_file,
+                 "tls_key_file": tls_key_file, "tls_ca_file": tls_ca_file,
+                 "trusted_proxies": trusted_proxies,
+                 "allow_noauth2_on_network": allow_noauth2_on_network}
     conf = settings(service=True, **overrides)
+    refused = serving.noauth2_refusal(conf)
+    if refused is not None:
+        fail(refused)
     store = system.open_store(conf)
     try:
         system.prepare(store, conf)
@@ -159,13 +186,14 @@ def serve(
     for name, value in conf.model_dump().items():
         os.environ["CORRAL_" + name.upper()] = str(value)
     os.environ.pop("CORRAL_CONFIG_FILE", None)
-    uvicorn.run("corral.api.asgi:app_from_environment", factory=True, host=conf.host,
-                port=conf.port, workers=conf.workers, log_level="warning", access_log=False,
-                http="corral.api.asgi:NoDelayHTTPProtocol")
+    if conf.auth_strategy == "noauth2":
+        err.print(f"[bold red]{serving.NOAUTH2_WARNING}[/bold red]", highlight=False)
+    uvicorn.run("corral.api.asgi:app_from_environment", factory=True,
+                **serving.server_options(conf))
 
 
 def _print_banner(conf: Settings) -> None:
-    base = f"http://{conf.host}:{conf.port}"
+    base = f"{'https' if conf.tls_cert_file else 'http'}://{conf.host}:{conf.port}"
     # Show the command as the user can type it: 'corral' when it is on PATH, else the path.
     invoked = os.path.abspath(sys.argv[0])
     cli = "corral" if shutil.which("corral") == invoked else os.path.relpath(invoked)

@@ -2,7 +2,8 @@
 combinations to join as arrays, engine/search.py): the unsuffixed group's traits over the
 providers it uses, same_subtree, merged capacity and max_unit; and what tells two
 candidates apart, one by one here and all at once over a joined table
-(:func:`first_of_each`)."""
+(:func:`first_of_each`); and what a search would cost, to refuse a request whose work
+passes the bound before doing any of it (:func:`refuse_past`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from corral.domain.errors import BadQuery
 from corral.engine.request import Candidate, RequestGroup
 from corral.engine.state import FleetState
 
@@ -85,3 +87,24 @@ def first_of_each(slots: Sequence[tuple[str, Mapping[str, int]]], n: int,
     _, first = np.unique(h, return_index=True)
     first.sort()
     return first
+
+
+def combinations_to_examine(sizes: npt.NDArray[np.float64], slots: int, per_tree: int,
+                            limit: int | None) -> int:
+    """The work of a search: the candidates it could build (each feasible tree's
+    combinations, ``sizes``, at most ``per_tree`` of them; at most ``limit`` in all),
+    each counted once per slot it fills. Building and rendering the candidates is
+    what costs (about 25 µs a placement, measured): joining the arrays is cheap."""
+    combinations = int(np.minimum(sizes, per_tree).sum())
+    return (combinations if limit is None else min(combinations, limit)) * slots
+
+
+def refuse_past(work: int, bound: int) -> None:
+    """A 400 naming the bound when ``work`` passes it, before any of it is done."""
+    if work > bound:
+        raise BadQuery(f"Invalid query string parameters: this request could build {work} "
+                       "group placements (each combination of providers counted once per "
+                       f"request group or class it places); at most {bound} are allowed "
+                       "(max_candidate_combinations). Pass a smaller limit, name fewer "
+                       "request groups, or narrow them with required traits, member_of or "
+                       "in_tree.")

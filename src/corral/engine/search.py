@@ -29,9 +29,11 @@ import numpy.typing as npt
 
 from corral.engine.combinations import (
     Identity,
+    combinations_to_examine,
     first_of_each,
     identity,
     merged_capacity_ok,
+    refuse_past,
     same_subtree_ok,
     unsuffixed_traits_ok,
 )
@@ -116,13 +118,18 @@ class Search:
 
     # -- candidates ------------------------------------------------------------------------
 
-    def candidates(self, limit: int | None = None) -> list[Candidate]:
+    def candidates(self, limit: int | None = None,
+                   max_combinations: int | None = None) -> list[Candidate]:
         """Every candidate, in provider order, deduplicated; at most ``limit``.
 
         The per-slot choices of every feasible tree are joined as arrays (one row per
         combination), filtered with vector operations, and only the survivors become
         Candidate objects. Trees whose combinations would exceed
         JOIN_LIMIT_PER_TREE are enumerated lazily instead.
+
+        Raises:
+            BadQuery: the candidates it could build, each counted once per slot it fills
+                (engine/combinations.py), pass ``max_combinations``.
         """
         if not self.slots:
             return []
@@ -133,6 +140,10 @@ class Search:
         sizes = np.ones(self.n, dtype=np.float64)
         for roots, _rows in options:
             sizes *= np.bincount(roots, minlength=self.n)
+        if max_combinations is not None:
+            work = combinations_to_examine(sizes[feasible], len(self.slots),
+                                           MAX_COMBINATIONS_PER_TREE, limit)
+            refuse_past(work, max_combinations)
         big = feasible & (sizes > JOIN_LIMIT_PER_TREE)
         if big.any():
             options = [(r[~big[r]], rows[~big[r]]) for r, rows in options]

@@ -309,7 +309,8 @@ class CandidateFinder:
 
     def find(self, req: CandidateRequest, *, requested_classes_only: bool = False,
              max_candidates: int | None = None, randomize: bool = False,
-             distinct_allocations: bool = False) -> CandidateResult:
+             distinct_allocations: bool = False,
+             max_combinations: int | None = None) -> CandidateResult:
         """Answer a candidates query.
 
         Args:
@@ -320,8 +321,12 @@ class CandidateFinder:
                 mappings (before 1.34, where mappings are not shown, they would look the
                 same twice).
 
+            max_combinations: the most work one query may cause (engine/combinations.py,
+                :func:`refuse_past`); None for no bound.
+
         Raises:
             UnknownResourceClass, UnknownTrait: a name in the request does not exist.
+            BadQuery: the work would pass ``max_combinations``.
         """
         with self.lock:
             # One read transaction per query: the names it uses, then the engine's refresh.
@@ -336,7 +341,7 @@ class CandidateFinder:
             distinct = distinct_allocations and len(req.groups) > 1
             search_req = req if not (randomize or distinct) else without_limit(req)
             search = Search(self.state, search_req)
-            found = search.candidates(search_req.limit)
+            found = search.candidates(search_req.limit, max_combinations)
             if search.truncated_trees:
                 log.warning("candidate_trees_truncated", trees=search.truncated_trees,
                             combinations_examined_per_tree=MAX_COMBINATIONS_PER_TREE)

@@ -62,6 +62,11 @@ def parse_request(request: Request) -> CandidateRequest:
             continue
         raise ApiError(400, f"Invalid query string parameters: '{key}' is not an allowed "
                        f"parameter at microversion {v}", code=codes.QUERY_BAD_VALUE)
+    bound = settings(request).max_request_groups
+    if len(suffixes) > bound:  # the work of a request grows with its groups: bounded
+        raise ApiError(400, f"Invalid query string parameters: {len(suffixes)} request groups "
+                       f"named; at most {bound} are allowed in one request "
+                       "(max_request_groups).", code=codes.QUERY_BAD_VALUE)
     groups: list[RequestGroup] = []
     for suffix, keys in sorted(suffixes.items()):
         groups.append(_group(request, v, suffix, keys))
@@ -231,5 +236,6 @@ def list_allocation_candidates(request: Request) -> Response:
         max_candidates=(None if conf.max_allocation_candidates < 0
                         else conf.max_allocation_candidates),
         randomize=conf.randomize_allocation_candidates,
-        distinct_allocations=not v.matches((1, 34)))
+        distinct_allocations=not v.matches((1, 34)),
+        max_combinations=conf.max_candidate_combinations)
     return respond(request, render(result, v))

@@ -79,7 +79,7 @@ class PlacementMiddleware:
             state["context"] = ctx
             if self.keystone is not None:  # allocations place the projects they name
                 state["keystone"] = self.keystone
-        body = await _body(scope, receive, headers, reply, code)
+        body = await _body(scope, receive, headers, reply, code, self.settings.max_body_bytes)
         if body is None:
             return
         state["body"] = body
@@ -170,22 +170,28 @@ async def _version(headers: Headers, reply: Reply) -> microversion.Version | Non
 
 
 async def _body(scope: Scope, receive: Receive, headers: Headers, reply: Reply,
-                code: str | None) -> bytes | None:
+                code: str | None, limit: int = MAX_BODY) -> bytes | None:
     """The whole request body, read once; None once a refusal is sent (NUL in the URL,
     too large, no content type)."""
     # No database stores NUL in text (PostgreSQL refuses it): refuse it at the edge.
     if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
         await reply(400, "The URL may not contain NUL characters.", code)
         return None
-    body = b""
+    chunks: list[bytes] = []  # joined once: appending to bytes copies it every time
+    size = 0
     more = True
     while more:
         message = await receive()
-        body += message.get("body", b"")
+        if message["type"] == "http.disconnect":
+            return None  # nobody to answer (api/edge.py may have refused it)
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
         more = message.get("more_body", False)
-        if len(body) > MAX_BODY:
-            await reply(413, f"Request body larger than {MAX_BODY} bytes.", code)
+        if size > limit:
+            await reply(413, f"Request body larger than {limit} bytes.", code,
+                        reply_headers={"connection": "close"})
             return None
+    body = b"".join(chunks)
     if body and not headers.get("content-type"):
         await reply(400, "content-type header required when content-length > 0", code)
         return None

@@ -11,7 +11,7 @@ text). The request id comes from the envelope (api/envelope.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
@@ -33,10 +33,11 @@ from corral.api.errors import (
     v1_entry,
     v1_response,
 )
-from corral.api.identity import KeystoneAuth
+from corral.api.identity import KeystoneAuth, needs_keystone
 from corral.config import Settings
 from corral.domain import errors
 from corral.domain.audit_log import Actor
+from corral.domain.tokens import looks_like_secret
 from corral.services import tokens as token_svc
 from corral.services.policy import Policy
 from corral.services.stores import Store
@@ -88,17 +89,38 @@ def keystone_of(request: Request) -> KeystoneAuth | None:
     return found
 
 
+def context_of(state: Any, h: Mapping[str, str]) -> RequestContext | None:
+    """The caller the headers ``h`` name to the app whose ``state`` is given; None when
+    its token is not accepted (raises IdentityUnavailable when Keystone cannot say). One
+    question for :func:`caller` and for the gate that asks it before a body is read
+    (api/guard.py)."""
+    tokens: token_svc.Authenticator | None = getattr(state, "tokens", None)
+    ks: KeystoneAuth | None = getattr(state, "keystone", None)
+    return authenticate(state.settings, h.get("x-auth-token"), h.get("x-roles"),
+                        h.get("openstack-system-scope"),
+                        lookup=tokens.authenticate if tokens is not None else None,
+                        keystone=ks.context if ks is not None else None,
+                        service_token=h.get("x-service-token"))
+
+
+def may_wait(state: Any, h: Mapping[str, str]) -> bool:
+    """Whether authenticating the headers ``h`` may wait on I/O, so must not run on the
+    event loop: a stored token's secret this process has not cached (a query), or a
+    Keystone token its cache does not hold (a call to Keystone)."""
+    token = h.get("x-auth-token")
+    if needs_keystone(state.settings, getattr(state, "keystone", None), token,
+                      h.get("x-service-token")):
+        return True
+    tokens: token_svc.Authenticator | None = getattr(state, "tokens", None)
+    return (token is not None and looks_like_secret(token) and tokens is not None
+            and not tokens.knows(token))
+
+
 def caller(request: Request) -> RequestContext:
     """The authenticated caller; 401 without an accepted token (503 when Keystone
     cannot say)."""
-    h = request.headers
-    tokens = authenticator_of(request)
     ks = keystone_of(request)
-    ctx = authenticate(settings_of(request), h.get("x-auth-token"), h.get("x-roles"),
-                       h.get("openstack-system-scope"),
-                       lookup=tokens.authenticate if tokens is not None else None,
-                       keystone=ks.context if ks is not None else None,
-                       service_token=h.get("x-service-token"))
+    ctx = context_of(request.app.state, request.headers)
     if ctx is None:
         raise ApiError(401, "The request you have made requires authentication.",
                        code="unauthenticated",

@@ -31,16 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.context import RequestContext
-from corral.api.identity import needs_keystone
-from corral.api.v1.common import (
-    authenticator_of,
-    caller,
-    is_json,
-    keystone_of,
-    refuse_nul,
-    settings_of,
-)
-from corral.domain.tokens import looks_like_secret
+from corral.api.v1.common import caller, is_json, may_wait, refuse_nul
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -102,16 +93,9 @@ async def json_of(request: Request) -> Any:
 
 
 def needs_store(request: Request) -> bool:
-    """Whether authenticating the caller may read the store (a stored token's secret
-    that this process's cache does not hold)."""
-    token = request.headers.get("x-auth-token")
-    if needs_keystone(settings_of(request), keystone_of(request), token,
-                      request.headers.get("x-service-token")):
-        return True
-    if token is None or not looks_like_secret(token):
-        return False
-    tokens = authenticator_of(request)
-    return tokens is not None and not tokens.knows(token)
+    """Whether authenticating the caller may wait on I/O (api/v1/common.py
+    ``may_wait``): then it is done in the worker thread with the rest."""
+    return may_wait(request.app.state, request.headers)
 
 
 def validated(model: type[M], data: Any) -> M:

@@ -1,0 +1,208 @@
+"""``corral serve`` over HTTPS with a throwaway CA, and behind a TLS-terminating proxy.
+
+A CA, a server certificate for 127.0.0.1 and a client certificate are made per test
+session with the ``openssl`` command. Clients connect with verification on (the CA as
+their only trust anchor); with ``tls_ca_file`` the server demands a client certificate.
+Behind a proxy, X-Forwarded-Proto and X-Forwarded-For are believed only from an
+address in ``trusted_proxies``: the links the API writes and the access log follow.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from corral.persistence import Store
+
+from .conftest import START_TIMEOUT, ServeFactory, Server, clean_env, corral_command, free_port, store_url
+
+pytestmark = pytest.mark.slow
+
+PROVIDER = "5e1c6a1e-54a1-4a36-9e43-1c1b7e1d0c01"
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path  # signed by another CA
+    stranger_key: Path
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
+def _ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "1", "-subj", f"/CN={name}")
+    return cert, key
+
+
+def _issue(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
+    key, csr, cert = (directory / f"{name}.key", directory / f"{name}.csr",
+                      directory / f"{name}.pem")
+    ext = directory / f"{name}.ext"
+    ext.write_text(extensions)
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+             "-out", cert, "-days", "1", "-extfile", ext)
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    directory = tmp_path_factory.mktemp("pki")
+    ca = _ca(directory, "corral-test-ca")
+    other = _ca(directory, "some-other-ca")
+    server = _issue(directory, "server", ca,
+                    "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    client = _issue(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
+    stranger = _issue(directory, "stranger", other, "extendedKeyUsage=clientAuth\n")
+    return Pki(ca[0], *server, *client, *stranger)
+
+
+def client_context(pki: Pki, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca))  # verification on
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def start_https(store: Store, directory: Path, pki: Pki, *extra: str) -> Server:
+    """``corral serve`` with the test certificate; waits until /healthz answers over TLS."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = directory / "serve.log"
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(
+            corral_command("--database-url", store_url(store), "serve", "--host", "127.0.0.1",
+                           "--port", str(port), "--tls-cert-file", str(pki.server_cert),
+                           "--tls-key-file", str(pki.server_key), *extra),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env=clean_env(directory / "data"), start_new_session=True)
+    server = Server(f"https://127.0.0.1:{port}", process, log_path)
+    probe = client_context(pki, pki.client_cert, pki.client_key)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and server.alive():
+        try:
+            if httpx.get(server.url + "/healthz", verify=probe, timeout=2.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.stop()
+    pytest.fail(f"corral serve did not answer over HTTPS; its output:\n{server.log()}")
+
+
+HttpsFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def https(store: Store, tmp_path: Path, pki: Pki) -> Iterator[HttpsFactory]:
+    """``https(*options)``: a server over HTTPS, stopped at teardown."""
+    servers: list[Server] = []
+
+    def factory(*extra: str) -> Server:
+        servers.append(start_https(store, tmp_path / f"tls{len(servers)}", pki, *extra))
+        return servers[-1]
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+def handshake(url: str, context: ssl.SSLContext) -> tuple[str, str]:
+    """(protocol version, cipher) of one TLS connection to ``url``'s port."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        version, cipher = tls.version(), tls.cipher()
+        assert version is not None and cipher is not None
+        return version, cipher[0]
+
+
+def test_serves_https_verified_with_the_ca_and_modern_protocols_only(https: HttpsFactory,
+                                                                     pki: Pki) -> None:
+    server = https()
+    r = httpx.get(server.url + "/healthz", verify=client_context(pki), timeout=10.0)
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    r = httpx.get(server.url + "/resource_providers", verify=client_context(pki), timeout=10.0,
+                  headers={"x-auth-token": "admin"})
+    assert r.status_code == 200, r.text
+    version, _cipher = handshake(server.url, client_context(pki))
+    assert version in ("TLSv1.2", "TLSv1.3")
+    # TLS 1.2 clients get forward-secret AEAD ciphers only.
+    tls12 = client_context(pki)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    version, cipher = handshake(server.url, tls12)
+    assert version == "TLSv1.2"
+    assert cipher.startswith("ECDHE-") and ("GCM" in cipher or "CHACHA20" in cipher), cipher
+    # A TLS 1.2 client offering only CBC ciphers is refused.
+    cbc = client_context(pki)
+    cbc.maximum_version = ssl.TLSVersion.TLSv1_2
+    cbc.set_ciphers("ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA")
+    with pytest.raises(ssl.SSLError):
+        handshake(server.url, cbc)
+    # A client that does not trust the CA refuses the server; plain HTTP is not served.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/healthz", timeout=10.0)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(server.url.replace("https:", "http:") + "/healthz", timeout=10.0)
+
+
+def test_client_certificate_required_with_tls_ca_file(https: HttpsFactory, pki: Pki) -> None:
+    server = https("--tls-ca-file", str(pki.ca))
+    r = httpx.get(server.url + "/healthz", timeout=10.0,
+                  verify=client_context(pki, pki.client_cert, pki.client_key))
+    assert r.status_code == 200
+    for refused in (client_context(pki), client_context(pki, pki.stranger_cert, pki.stranger_key)):
+        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            httpx.get(server.url + "/healthz", verify=refused, timeout=10.0)
+    assert server.alive()
+
+
+def _create_provider(url: str, name: str) -> httpx.Response:
+    return httpx.post(url + "/resource_providers", timeout=10.0,
+                      json={"name": name, "uuid": PROVIDER},
+                      headers={"x-auth-token": "admin", "openstack-api-version": "placement 1.20",
+                               "x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.7"})
+
+
+def _logged_clients(server: Server) -> set[str]:
+    return {part.split("=", 1)[1] for line in server.log().splitlines()
+            if "route=/resource_providers" in line and "method=POST" in line
+            for part in line.split() if part.startswith("client=")}
+
+
+def test_forwarded_headers_believed_only_from_trusted_proxies(store: Store, serve: ServeFactory) -> None:
+    trusting = serve(store, "--trusted-proxies", "127.0.0.1")
+    r = _create_provider(trusting.url, "behind-proxy")
+    assert r.status_code == 200, r.text
+    assert r.headers["location"].startswith("https://127.0.0.1:"), r.headers["location"]
+    time.sleep(0.5)  # the access log line is written once the answer is sent
+    assert _logged_clients(trusting) == {"203.0.113.7"}
+    for extra in ((), ("--trusted-proxies", "192.0.2.10, 198.51.100.0/24")):
+        other = serve(store, *extra)
+        httpx.delete(other.url + f"/resource_providers/{PROVIDER}", timeout=10.0,
+                     headers={"x-auth-token": "admin"})
+        r = _create_provider(other.url, "not-believed")
+        assert r.status_code == 200, r.text
+        assert r.headers["location"].startswith("http://127.0.0.1:"), r.headers["location"]
+        time.sleep(0.5)
+        assert _logged_clients(other) == {"127.0.0.1"}
