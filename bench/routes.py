@@ -40,7 +40,8 @@ from starlette.routing import Route
 from corral.api.envelope import Envelope
 from corral.api.hot import HotRoutes
 from corral.api.metrics import HttpMetrics
-from corral.api.v1.common import Caller, caller, install_v1
+from corral.api.v1.answers import install_v1
+from corral.api.v1.common import Caller, caller
 from corral.api.v1.instances import Boot
 from corral.api.v1.lean import LeanRoute, json_of, lean, validated
 from corral.api.workers import WORKER_THREADS, hand_off

@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, ValidationError, create_model, field_val
 from corral import config_events, config_serving
 from corral.config_keystone import KEYSTONE_HELP, KEYSTONE_SECTION, KeystoneSettings
 from corral.domain import bounds
+from corral.domain.tokens import parse_api_tokens
 from corral.scheduler import filters as scheduler_filters
 from corral.scheduler import plugin
 from corral.scheduler import weighers as scheduler_weighers
@@ -256,21 +257,6 @@ else:
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def parse_api_tokens(value: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:
-    """Parse 'TOKEN=USER:PROJECT:ROLE+ROLE, ...' into {token: (user, project, roles)}."""
-    tokens: dict[str, tuple[str, str, tuple[str, ...]]] = {}
-    for item in (part.strip() for part in value.split(",")):
-        if not item:
-            continue
-        token, sep, rest = item.partition("=")
-        fields = rest.split(":")
-        if not sep or not token or len(fields) != 3 or not all(fields[:2]):
-            raise ValueError(f"entry {len(tokens) + 1} is not TOKEN=USER:PROJECT:ROLE[+ROLE...]")
-        roles = tuple(r for r in fields[2].split("+") if r)
-        tokens[token] = (fields[0], fields[1], roles)
-    return tokens
 
 
 class ConfigError(Exception):

@@ -13,9 +13,9 @@ from corral.config import (
     Settings,
     file_key,
     load_settings,
-    parse_api_tokens,
     sample_config,
 )
+from corral.domain.tokens import parse_api_tokens
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ own format (404, or 405 with ``Allow``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio.to_thread
 import structlog
@@ -29,7 +29,7 @@ from corral.api.docs import install_docs
 from corral.api.envelope import Envelope, answer_unexpected, is_corral_path
 from corral.api.guard import Guard
 from corral.api.hot import HotRoutes
-from corral.api.identity import keystone_auth, syncing
+from corral.api.identity import KeystoneAuth, keystone_auth, syncing
 from corral.api.metrics import HttpMetrics
 from corral.api.placement import create_placement_app
 from corral.api.ui import install_ui
@@ -110,18 +110,11 @@ def _operations(app: FastAPI, store: Store, metrics: HttpMetrics) -> None:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
-    """Build the app. With no ``store`` one is opened from settings at start-up."""
-    owned = store is None
-    store = store or system.open_store(settings)
-    metrics = HttpMetrics()
-
-    auditor = Auditor(store, metrics.registry)
-    keystone = keystone_auth(settings, store)  # auth_strategy = keystone (api/identity.py)
-
-    # The hot routes' worker threads (api/workers.py).
-    workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="corral-worker")
-
+def _lifespan(store: Store, settings: Settings, metrics: HttpMetrics, auditor: Auditor,
+              keystone: KeystoneAuth | None, workers: ThreadPoolExecutor, *, owned: bool
+              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs beside the requests: the quota audits, the event relay (or the event
+    log's trimming), Keystone's project sync; and what is closed at the end."""
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         system.prepare(store, settings)
@@ -137,6 +130,22 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         if owned:
             store.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
+    """Build the app. With no ``store`` one is opened from settings at start-up."""
+    owned = store is None
+    store = store or system.open_store(settings)
+    metrics = HttpMetrics()
+
+    auditor = Auditor(store, metrics.registry)
+    keystone = keystone_auth(settings, store)  # auth_strategy = keystone (api/identity.py)
+
+    # The hot routes' worker threads (api/workers.py).
+    workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="corral-worker")
+
+    lifespan = _lifespan(store, settings, metrics, auditor, keystone, workers, owned=owned)
     app = FastAPI(title="corral", version=__version__, lifespan=lifespan,
                   description="Compute capacity control plane. The Placement-compatible API "
                   "is served at / and /placement.",

@@ -128,3 +128,18 @@ def check_token(*, role: str, project_id: str | None, user_id: str | None, name:
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRES_IN_DAYS:
         raise errors.InvalidInput(
             f"expires_in_days must be 1 to {MAX_EXPIRES_IN_DAYS}", field="expires_in_days")
+
+
+def parse_api_tokens(value: str) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """Parse 'TOKEN=USER:PROJECT:ROLE+ROLE, ...' into {token: (user, project, roles)}."""
+    tokens: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        token, sep, rest = item.partition("=")
+        fields = rest.split(":")
+        if not sep or not token or len(fields) != 3 or not all(fields[:2]):
+            raise ValueError(f"entry {len(tokens) + 1} is not TOKEN=USER:PROJECT:ROLE[+ROLE...]")
+        roles = tuple(r for r in fields[2].split("+") if r)
+        tokens[token] = (fields[0], fields[1], roles)
+    return tokens

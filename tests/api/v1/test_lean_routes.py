@@ -4,8 +4,9 @@ POST /v1/instances is served by its lean handler (api/v1/lean.py, reached the sh
 way through api/hot.py). The reference here is the same endpoint served by a plain
 FastAPI route, with the same error handlers and the same router dependency: for each
 malformed request both must answer the same status, the same headers and the same
-body (the request id aside), in the same order of checks (JSON syntax, NUL, 401, body
-validation). The route must also stay in /openapi.json with its body and header.
+body (the request id aside), in the same order of checks (the gate's 401 for a body
+without a caller, JSON syntax, NUL, 401, body validation). The route must also stay in
+/openapi.json with its body and header.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.testclient import TestClient
 
 from corral.api.envelope import Envelope, answer_unexpected
+from corral.api.guard import Guard
 from corral.api.metrics import HttpMetrics
 from corral.api.v1 import install_v1
 from corral.api.v1 import instances as boot_routes
@@ -64,7 +66,8 @@ CASES: dict[str, tuple[bytes, str | None, str | None, str]] = {
 
 
 def _reference(settings: Settings, store: Store) -> Any:
-    """The boot endpoint served by a plain FastAPI route (no lean handler)."""
+    """The boot endpoint served by a plain FastAPI route (no lean handler), behind the
+    same gate as the app (api/guard.py: a body is not read before its caller is known)."""
     router = APIRouter()
     router.add_api_route("/instances", boot_routes.boot, methods=["POST"], status_code=201,
                          response_model=None)
@@ -73,7 +76,7 @@ def _reference(settings: Settings, store: Store) -> Any:
     app.state.store = store
     app.state.tokens = Authenticator(store)
     install_v1(app, [router])
-    return Envelope(app, HttpMetrics(), app.router.routes)
+    return Envelope(Guard(app, app.state, settings), HttpMetrics(), app.router.routes)
 
 
 def _send(client: TestClient, case: str) -> Any:

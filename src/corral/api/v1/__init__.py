@@ -15,6 +15,6 @@ module here:
 
 from __future__ import annotations
 
-from corral.api.v1.common import install_v1
+from corral.api.v1.answers import install_v1
 
 __all__ = ["install_v1"]

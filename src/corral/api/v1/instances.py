@@ -19,6 +19,7 @@ from pydantic import Field, StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
+from corral.api.v1.answers import error_entry
 from corral.api.v1.common import (
     READ_ROLES,
     WRITE_ROLES,
@@ -26,7 +27,6 @@ from corral.api.v1.common import (
     Caller,
     allow,
     caller,
-    error_entry,
     is_admin,
     location,
     owner_scope,

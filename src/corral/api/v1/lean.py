@@ -31,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import caller, is_json, may_wait, refuse_nul
+from corral.api.v1.answers import is_json, refuse_nul
+from corral.api.v1.common import caller, may_wait
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
