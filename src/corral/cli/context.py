@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from corral.cli.client import Client, ClientError, resolve
 from corral.config import ConfigError, Settings, load_settings, setting_origins
 from corral.domain.errors import CorralError, StoreUnavailable
 from corral.logging import configure_logging
@@ -30,6 +31,7 @@ class State:
 
     config_file: str | None = None
     database_url: str | None = None
+    os_cloud: str | None = None
     debug: bool = False
     #: Fleet options whose override this invocation already noted on stderr.
     noted: set[str]
@@ -139,3 +141,19 @@ def open_services(*, check_schema: bool = True) -> Iterator[Store]:
     finally:
         if store is not None:
             store.dispose()
+
+
+@contextmanager
+def connect() -> Iterator[Client]:
+    """A client of the configured corral endpoint for one command (cli/client.py); a
+    failure is one ``error: ...`` line and the exit code docs/cli.md gives it."""
+    settings()  # logging as every command sets it; a broken configuration exits 2
+    client: Client | None = None
+    try:
+        client = Client(resolve(state.os_cloud))
+        yield client
+    except ClientError as exc:
+        fail(exc.message, exc.exit_code)
+    finally:
+        if client is not None:
+            client.close()

@@ -56,6 +56,9 @@ app.command("capacity")(capacity.capacity_command)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
+OsCloud = Annotated[str | None, typer.Option(
+    "--os-cloud", envvar="OS_CLOUD",
+    help="The clouds.yaml entry to authenticate with (Keystone).")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Overrides database_url.")]
 
 
@@ -69,6 +72,7 @@ def _version(value: bool) -> None:
 def main_options(
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
+    os_cloud: OsCloud = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option(
@@ -76,6 +80,7 @@ def main_options(
 ) -> None:
     state.config_file = config_file
     state.database_url = database_url
+    state.os_cloud = os_cloud
     state.debug = debug
     state.noted = set()
 
