@@ -17,7 +17,8 @@ import typer
 from corral import __version__
 from corral.cli import aggregates, capacity, demo, flavors, hosts, instances, output, providers, server_groups
 from corral.cli.audit import audit_command
-from corral.cli.context import fail, open_services, out, settings, state
+from corral.cli.context import fail, out, settings, state
+from corral.cli.local import open_services
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error
+from corral.cli.context import bad_input, fail, print_error
+from corral.cli.local import open_services
 from corral.domain import bounds, errors
 from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
 from corral.domain.model import Provider, ProviderFilter
