@@ -43,7 +43,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     import os
 
     for name in list(os.environ):
-        if name.startswith("CORRAL_") and name not in KEEP:
+        if (name.startswith(("CORRAL_", "OS_")) and name not in KEEP):
             monkeypatch.delenv(name)
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("CORRAL_DATA_DIR", str(tmp_path / "data"))

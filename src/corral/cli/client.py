@@ -108,6 +108,13 @@ def _keystone(cloud: dict[str, Any], env: dict[str, str]) -> Endpoint:
                                             if "application_credential_id" in cloud["auth"]
                                             or "application_credential_secret" in cloud["auth"]
                                             else "password")
+    if auth_type in ("password", "v3password"):
+        missing = [name for name in ("auth_url", "password") if not cloud["auth"].get(name)]
+        if not (cloud["auth"].get("username") or cloud["auth"].get("user_id")):
+            missing.append("username")
+        if missing:
+            raise ClientError("Keystone credentials incomplete: set "
+                              + ", ".join("OS_" + m.upper() for m in missing), 2)
     verify = _verify(env)
     if "cacert" in cloud:
         verify = cloud["cacert"]

@@ -89,6 +89,14 @@ def connect() -> Iterator[Client]:
         yield client
     except ClientError as exc:
         fail(exc.message, exc.exit_code)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:
+        if state.debug:
+            raise
+        # Not the server's refusal: a bug, or a library's failure. Say what, in one line.
+        text = str(exc).strip().splitlines()
+        fail(f"{type(exc).__name__}: {text[0] if text else ''} (run with --debug for details)")
     finally:
         if client is not None:
             client.close()
