@@ -3,6 +3,10 @@
 The grammar follows osc-placement (``openstack resource provider ...``) where it can:
 the same option names, the same ``--resource CLASS:FIELD=VALUE`` syntax, the same
 columns. A provider may be named by UUID or by name wherever one is asked for.
+
+A client of the Placement API corral serves (``/resource_providers``..., at the newest
+microversion): options are checked here (exit 2 naming the option), then sent as
+Placement's query parameters.
 """
 
 from __future__ import annotations
@@ -13,14 +17,11 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, print_error
-from corral.cli.local import open_services
-from corral.domain import bounds, errors
+from corral.cli.client import Client, ClientError
+from corral.cli.context import bad_input, connect, fail, print_error
+from corral.domain import bounds
 from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
-from corral.domain.model import Provider, ProviderFilter
 from corral.domain.names import RESOURCE_CLASS_NAME, TRAIT_NAME, normalize_uuid
-from corral.services import providers as svc
-from corral.services.stores import Store
 
 provider_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Resource providers: list, show, create, delete.")
@@ -39,27 +40,38 @@ MAX_NAME = 200
 ProviderArg = Annotated[str, typer.Argument(help="UUID or name of the resource provider.")]
 
 
-def resolve(store: Store, ref: str) -> Provider:
+#: Every Placement request: the newest microversion (filters, reserved == total...).
+PLACEMENT = {"openstack-api-version": "placement latest"}
+
+
+def placement(api: Client, method: str, path: str, json: Any = None,
+              **params: Any) -> Any:
+    return api.request(method, path, params=params, json=json, headers=PLACEMENT)
+
+
+def resolve(api: Client, ref: str) -> dict[str, Any]:
     """The provider with UUID ``ref``, or else named ``ref``.
 
     Raises:
-        NotFound: neither exists.
+        ClientError: neither exists (a refusal: exit 1), or the request failed.
     """
     canonical = normalize_uuid(ref)
     if canonical is not None:
         try:
-            return svc.get_provider(store, canonical)
-        except errors.ProviderNotFound:
-            pass  # a provider may be named like a UUID: try the name too
-    found = svc.list_providers(store, ProviderFilter(name=ref))
-    if not found:
-        raise errors.NotFound(f"No resource provider with name or uuid {ref!r} found")
-    return found[0]
+            found: dict[str, Any] = placement(api, "GET", f"/resource_providers/{canonical}")
+            return found
+        except ClientError as exc:
+            if exc.status != 404:
+                raise  # a provider may be named like a UUID: try the name too
+    named = placement(api, "GET", "/resource_providers", name=ref)["resource_providers"]
+    if not named:
+        raise ClientError(f"No resource provider with name or uuid {ref!r} found", status=404)
+    first: dict[str, Any] = named[0]
+    return first
 
 
-def provider_row(p: Provider) -> dict[str, Any]:
-    return {"uuid": p.uuid, "name": p.name, "generation": p.generation,
-            "root_provider_uuid": p.root_uuid, "parent_provider_uuid": p.parent_uuid}
+def provider_row(p: dict[str, Any]) -> dict[str, Any]:
+    return {name: p.get(name) for name in PROVIDER_COLUMNS}
 
 
 # -- parsing of filter options -------------------------------------------------------------
@@ -193,23 +205,27 @@ def list_providers(
 ) -> None:
     """List resource providers, optionally filtered."""
     out = output.Output(fmt, column, PROVIDER_COLUMNS)
-    aggregates, no_aggregates = parse_member_of(member_of or [])
-    traits, no_traits = parse_required(required or [])
-    flt = ProviderFilter(
-        name=name, uuid=_uuid_option(uuid, "--uuid"),
-        member_of=aggregates, forbidden_aggregates=no_aggregates,
-        required=traits, forbidden_traits=no_traits,
-        resources=parse_resources(resources) if resources is not None else (),
-    )
-    with open_services() as store:
+    # Checked here (exit 2 naming the option), sent as Placement's own syntax.
+    parse_member_of(member_of or [])
+    parse_required(required or [])
+    if resources is not None:
+        parse_resources(resources)
+    params: dict[str, Any] = {"name": name, "uuid": _uuid_option(uuid, "--uuid"),
+                              "member_of": member_of or None, "required": required or None,
+                              "resources": resources}
+    with connect() as api:
         if in_tree is not None:
-            flt = dataclasses.replace(flt, in_tree=resolve(store, in_tree).uuid)
-        found = svc.list_providers(store, flt)
+            params["in_tree"] = resolve(api, in_tree)["uuid"]
+        found = placement(api, "GET", "/resource_providers", **params)["resource_providers"]
     out.list(provider_row(p) for p in found)
 
 
-def _inventory_dict(inv: Inventory) -> dict[str, Any]:
-    return {name: getattr(inv, name) for name in INVENTORY_FIELDS}
+def _inventory_dict(inv: dict[str, Any]) -> dict[str, Any]:
+    return {name: inv[name] for name in INVENTORY_FIELDS}
+
+
+def _provider_path(p: dict[str, Any], *rest: str) -> str:
+    return "/".join((f"/resource_providers/{p['uuid']}", *rest))
 
 
 @provider_app.command("show")
@@ -220,16 +236,16 @@ def show_provider(
 ) -> None:
     """Show a resource provider with its inventories, usages, traits and aggregates."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = resolve(store, provider)
-        view = svc.get_inventories(store, found.uuid)
-        _, usages = svc.get_usages(store, found.uuid)
-        _, traits = svc.get_provider_traits(store, found.uuid)
-        _, aggregates = svc.get_provider_aggregates(store, found.uuid)
-    record = provider_row(view.provider)
+    with connect() as api:
+        found = resolve(api, provider)
+        view = placement(api, "GET", _provider_path(found, "inventories"))
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
+        traits = placement(api, "GET", _provider_path(found, "traits"))["traits"]
+        aggregates = placement(api, "GET", _provider_path(found, "aggregates"))["aggregates"]
+    record = provider_row({**found, "generation": view["resource_provider_generation"]})
     record.update(
-        inventories={rc: _inventory_dict(inv) for rc, inv in view.inventories.items()},
-        usages=usages, traits=traits, aggregates=aggregates)
+        inventories={rc: _inventory_dict(inv) for rc, inv in view["inventories"].items()},
+        usages=usages, traits=sorted(traits), aggregates=sorted(aggregates))
     out.show(record)
 
 
@@ -247,10 +263,11 @@ def create_provider(
     out = output.Output(fmt, column, PROVIDER_COLUMNS)
     _check_name(name)
     wanted_uuid = _uuid_option(uuid, "--uuid")
-    with open_services() as store:
-        parent = resolve(store, parent_provider).uuid if parent_provider is not None else None
-        created = svc.create_provider(store, name, wanted_uuid, parent)
-    out.done(f"provider {created.name} created ({created.uuid}"
+    with connect() as api:
+        parent = resolve(api, parent_provider)["uuid"] if parent_provider is not None else None
+        created = placement(api, "POST", "/resource_providers", {
+            "name": name, "uuid": wanted_uuid, "parent_provider_uuid": parent})
+    out.done(f"provider {created['name']} created ({created['uuid']}"
              + (f", child of {parent_provider})" if parent_provider else ")"))
     out.show(provider_row(created))
 
@@ -266,27 +283,27 @@ def delete_providers(
     and exits 1 if any failed.
     """
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in providers:
             try:
-                found = resolve(store, ref)
-                svc.delete_provider(store, found.uuid)
-                output.said(f"provider {found.name} deleted ({found.uuid})")
-            except errors.CorralError as exc:
-                if len(providers) == 1:  # one provider: its error is the whole story
+                found = resolve(api, ref)
+                placement(api, "DELETE", _provider_path(found))
+                output.said(f"provider {found['name']} deleted ({found['uuid']})")
+            except ClientError as exc:
+                if len(providers) == 1 or exc.exit_code != 1:  # its error is the whole story
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(providers)} provider(s)")
 
 
 # -- inventories ---------------------------------------------------------------------------
 
-def _inventory_rows(view: svc.InventoryView, usages: dict[str, int]) -> list[dict[str, Any]]:
+def _inventory_rows(view: dict[str, Any], usages: dict[str, int]) -> list[dict[str, Any]]:
     return [{"resource_class": rc, **_inventory_dict(inv), "used": usages.get(rc, 0),
-             "capacity": inv.capacity}
-            for rc, inv in view.inventories.items()]
+             "capacity": Inventory(**_inventory_dict(inv)).capacity}
+            for rc, inv in sorted(view["inventories"].items())]
 
 
 @inventory_app.command("list")
@@ -300,10 +317,10 @@ def list_inventories(
     capacity = (total - reserved) x allocation_ratio.
     """
     out = output.Output(fmt, column, INVENTORY_COLUMNS, narrow=INVENTORY_NARROW)
-    with open_services() as store:
-        found = resolve(store, provider)
-        view = svc.get_inventories(store, found.uuid)
-        _, usages = svc.get_usages(store, found.uuid)
+    with connect() as api:
+        found = resolve(api, provider)
+        view = placement(api, "GET", _provider_path(found, "inventories"))
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
     out.list(_inventory_rows(view, usages))
 
 
@@ -372,19 +389,20 @@ def set_inventories(
     for value in resource:
         rc, fld, number = parse_resource_option(value)
         given.setdefault(rc, {})[fld] = number
-    with open_services() as store:
-        found = resolve(store, provider)
-        current = svc.get_inventories(store, found.uuid)
-        wanted = dict(current.inventories) if amend else {}
+    with connect() as api:
+        found = resolve(api, provider)
+        current = placement(api, "GET", _provider_path(found, "inventories"))
+        wanted = dict(current["inventories"]) if amend else {}
         for rc, fields in given.items():
             base = _inventory_dict(wanted[rc]) if rc in wanted else {}
             merged = {**base, **fields}
             if "total" not in merged:
                 bad_input("--resource", f"{rc} has no total: add --resource {rc}=TOTAL")
-            wanted[rc] = Inventory(**merged)
-        view = svc.set_inventories(store, found.uuid, current.generation, wanted,
-                                   reserved_may_equal_total=True)
-        _, usages = svc.get_usages(store, found.uuid)
-    out.done(f"inventory of {found.name} {'amended' if amend else 'set'}: "
-             f"{', '.join(sorted(given))} (generation {view.generation})")
+            wanted[rc] = _inventory_dict(dataclasses.asdict(Inventory(**merged)))
+        view = placement(api, "PUT", _provider_path(found, "inventories"), {
+            "resource_provider_generation": current["resource_provider_generation"],
+            "inventories": wanted})
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
+    out.done(f"inventory of {found['name']} {'amended' if amend else 'set'}: "
+             f"{', '.join(sorted(given))} (generation {view['resource_provider_generation']})")
     out.list(_inventory_rows(view, usages))
