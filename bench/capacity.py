@@ -34,8 +34,11 @@ from corral.logging import configure_logging
 from corral.persistence import make_store
 from corral.services import capacity, instances
 from corral.services import flavors as flavor_svc
+from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
 from corral.services.scheduler import Scheduler
+
+LOCAL = local_actor("bench")
 
 #: (name, vcpus, ram_mb, disk_gb, extra specs)
 FLAVORS: list[tuple[str, int, int, int, dict[str, str]]] = [
@@ -68,7 +71,7 @@ def run(n: int, boots: int, repeat: int, workdir: Path) -> list[tuple[Any, ...]]
     seed(settings.effective_database_url, n, settings)
     store = make_store(settings.effective_database_url)
     for name, vcpus, ram, disk, specs in FLAVORS:
-        flavor_svc.create_flavor(store, name=name, vcpus=vcpus, ram_mb=ram, disk_gb=disk,
+        flavor_svc.create_flavor(store, actor=LOCAL, name=name, vcpus=vcpus, ram_mb=ram, disk_gb=disk,
                                  extra_specs=specs)
     scheduler = Scheduler(store, settings, CandidateFinder(store))
     mix = ["bench-flavor", "t1.nano", "t1.small", "m1.large", "r1.large", "x1.odd"]

@@ -51,8 +51,11 @@ from corral.config import Settings
 from corral.logging import configure_logging
 from corral.persistence import Store, make_store
 from corral.services import instances, ledger, projects, quota_audit
+from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
 from corral.services.scheduler import Scheduler
+
+LOCAL = local_actor("bench")
 
 DEPTH = 8
 #: Never refuses in a run (2 cores, 4096 MB and 40 GB a boot).
@@ -79,7 +82,7 @@ def make_tree(store: Store, config: Config, settings: Settings) -> None:
     for level in range(1, config.depth + 1):
         pid = config.project if level == config.depth else f"{config.project}-l{level}"
         projects.create_project(store, pid, model=settings.quota_model, parent_id=parent,
-                                limits=LIMITS)
+                                limits=LIMITS, actor=LOCAL)
         parent = pid
 
 

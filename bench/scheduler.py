@@ -65,9 +65,12 @@ from corral.persistence import tables as t
 from corral.persistence.clock import utcnow
 from corral.services import flavors as flavor_svc
 from corral.services import instances
+from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
 from corral.services.hosts import defaults_of, provider_uuid
 from corral.services.scheduler import Scheduler
+
+LOCAL = local_actor("bench")
 
 
 class Flavor(TypedDict):
@@ -150,7 +153,7 @@ def seed(url: str, n: int, settings: Settings) -> float:
         store.dispose()
     flavor_store = make_store(url)
     try:
-        flavor_svc.create_flavor(flavor_store, flavor_id="bench-flavor", **FLAVOR)
+        flavor_svc.create_flavor(flavor_store, actor=LOCAL, flavor_id="bench-flavor", **FLAVOR)
     finally:
         flavor_store.dispose()
     return time.perf_counter() - started

@@ -25,6 +25,7 @@ from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config, setting_origins
 from corral.logging import redact
 from corral.services import system
+from corral.services.audit_log import local_actor
 
 # No locals in --debug tracebacks: they hold the database URL and its password.
 # Markdown help: a docstring's single line breaks do not break the command listings.
@@ -148,7 +149,8 @@ def serve(
         origins = setting_origins(state.config_file, database_url=state.database_url,
                                   **overrides)
         conf, fleet_origins = system.with_fleet_defaults(store, conf, origins)
-        system.publish_fleet_policy(store, conf, fleet_origins)
+        system.publish_fleet_policy(store, conf, fleet_origins,
+                                    actor=local_actor("corral serve"))
     except system.SchemaBehind as exc:
         fail(str(exc))
     finally:

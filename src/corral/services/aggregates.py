@@ -19,12 +19,20 @@ import structlog
 from corral.config import Settings
 from corral.domain import errors
 from corral.domain import hosts as rules
+from corral.domain.audit_log import Actor
 from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate, AggregateRow, HostRow
 from corral.domain.names import normalize_uuid
 from corral.domain.overcommit import KEYS
 from corral.services import names
+from corral.services.audit_log import record
 from corral.services.hosts import host_named, recompute_overcommit
-from corral.services.stores import AggregateStore, HostStore, ProviderStore, Store
+from corral.services.stores import (
+    AggregateStore,
+    AuditStore,
+    HostStore,
+    ProviderStore,
+    Store,
+)
 
 log = structlog.get_logger("corral.aggregates")
 
@@ -62,6 +70,12 @@ def _row(repo: AggregateStore, ref: str, *, for_update: bool = False) -> Aggrega
     return found
 
 
+def _shown(agg: Aggregate) -> dict[str, object]:
+    """An aggregate as its audit entries show it."""
+    return {"name": agg.name, "uuid": agg.uuid, "metadata": dict(agg.metadata),
+            "hosts": list(agg.hosts)}
+
+
 def _check_metadata(metadata: Mapping[str, str | None]) -> None:
     for key, value in metadata.items():
         if value is None:
@@ -81,8 +95,8 @@ def _check_zone(repo: _ZoneRepo, aggregate: AggregateRow, zone: str,
                 raise rules.AvailabilityZoneConflict(names[host_id], other_zone, zone, via)
 
 
-def create_aggregate(store: Store, name: str, metadata: Mapping[str, str] | None = None
-                     ) -> Aggregate:
+def create_aggregate(store: Store, name: str, metadata: Mapping[str, str] | None = None, *,
+                     actor: Actor) -> Aggregate:
     rules.check_aggregate_name(name)
     wanted = dict(metadata or {})
     _check_metadata(wanted)
@@ -91,7 +105,8 @@ def create_aggregate(store: Store, name: str, metadata: Mapping[str, str] | None
             raise errors.DuplicateName(f"Host aggregate {name!r} already exists.")
         repo.insert_aggregate(name, str(uuidlib.uuid4()), wanted)
         found = _record(repo, _row(repo, name))
-    log.info("aggregate_created", aggregate=name, uuid=found.uuid)
+        record(repo, actor, "aggregate.create", "aggregate", name, after=_shown(found))
+    log.info("aggregate_created", aggregate=name, uuid=found.uuid, actor=actor.user_id)
     return found
 
 
@@ -106,7 +121,7 @@ def get_aggregate(store: Store, name: str) -> Aggregate:
 
 
 def update_metadata(store: Store, settings: Settings, name: str,
-                    changes: Mapping[str, str | None]) -> Aggregate:
+                    changes: Mapping[str, str | None], *, actor: Actor) -> Aggregate:
     """Set keys (a value) and unset keys (None); unsetting a missing key is a no-op.
 
     Raises:
@@ -118,6 +133,7 @@ def update_metadata(store: Store, settings: Settings, name: str,
     unset = [k for k, v in changes.items() if v is None]
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
+        was = _record(repo, row)
         host_ids = [i for i, _ in repo.aggregate_hosts([row.id])[row.id]]
         repo.lock_hosts(host_ids)
         if AVAILABILITY_ZONE in set_:
@@ -126,20 +142,25 @@ def update_metadata(store: Store, settings: Settings, name: str,
         if any(k in KEYS for k in changes):
             recompute_overcommit(repo, settings, host_ids)
         found = _record(repo, _row(repo, name))
-    log.info("aggregate_metadata_changed", aggregate=name, set=sorted(set_), unset=sorted(unset))
+        record(repo, actor, "aggregate.metadata.set", "aggregate", row.name,
+               before={"metadata": was.metadata}, after={"metadata": found.metadata})
+    log.info("aggregate_metadata_changed", aggregate=name, set=sorted(set_), unset=sorted(unset),
+             actor=actor.user_id)
     return found
 
 
-def delete_aggregate(store: Store, name: str) -> None:
+def delete_aggregate(store: Store, name: str, *, actor: Actor) -> None:
     """Delete an aggregate with no hosts (AggregateNotEmpty otherwise)."""
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
+        was = _record(repo, row)
         members = repo.aggregate_hosts([row.id])[row.id]
         if members:
             raise rules.AggregateNotEmpty(name, [n for _, n in members])
         repo.delete_aggregate(row.id)
         repo.forget_placement_aggregate(row.uuid)
-    log.info("aggregate_deleted", aggregate=name)
+        record(repo, actor, "aggregate.delete", "aggregate", row.name, before=_shown(was))
+    log.info("aggregate_deleted", aggregate=name, actor=actor.user_id)
 
 
 def _host(repo: HostStore, ref: str) -> HostRow:
@@ -154,7 +175,8 @@ def _mirror(repo: ProviderStore, host: HostRow, uuid: str, *, member: bool) -> N
     repo.set_provider_aggregates(provider, current | {uuid} if member else current - {uuid})
 
 
-def add_host(store: Store, settings: Settings, name: str, host: str) -> Aggregate:
+def add_host(store: Store, settings: Settings, name: str, host: str, *, actor: Actor
+             ) -> Aggregate:
     """Put a host in the aggregate; its provider joins the Placement aggregate.
 
     Raises:
@@ -172,11 +194,13 @@ def add_host(store: Store, settings: Settings, name: str, host: str) -> Aggregat
         _mirror(repo, found, row.uuid, member=True)
         recompute_overcommit(repo, settings, [found.id], touched=[found.id])
         result = _record(repo, _row(repo, name))
-    log.info("aggregate_host_added", aggregate=name, host=host)
+        _record_hosts(repo, actor, "aggregate.host.add", result, found.name)
+    log.info("aggregate_host_added", aggregate=name, host=host, actor=actor.user_id)
     return result
 
 
-def remove_host(store: Store, settings: Settings, name: str, host: str) -> Aggregate:
+def remove_host(store: Store, settings: Settings, name: str, host: str, *, actor: Actor
+                ) -> Aggregate:
     """Take a host out of the aggregate (and its provider out of the Placement one)."""
     with store.write() as repo:
         row = _row(repo, name, for_update=True)
@@ -187,5 +211,16 @@ def remove_host(store: Store, settings: Settings, name: str, host: str) -> Aggre
         _mirror(repo, found, row.uuid, member=False)
         recompute_overcommit(repo, settings, [found.id], touched=[found.id])
         result = _record(repo, _row(repo, name))
-    log.info("aggregate_host_removed", aggregate=name, host=host)
+        _record_hosts(repo, actor, "aggregate.host.remove", result, found.name)
+    log.info("aggregate_host_removed", aggregate=name, host=host, actor=actor.user_id)
     return result
+
+
+def _record_hosts(repo: AuditStore, actor: Actor, action: str, now: Aggregate,
+                  host: str) -> None:
+    """Record a membership change: the hosts before (``host`` in or out) and after."""
+    after = list(now.hosts)
+    before = ([h for h in after if h != host] if action.endswith(".add")
+              else sorted([*after, host]))
+    record(repo, actor, action, "aggregate", now.name, before={"hosts": before},
+           after={"hosts": after})

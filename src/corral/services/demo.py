@@ -45,6 +45,7 @@ from corral.domain.model import Provider, ProviderFilter
 from corral.domain.project_checks import ProjectExists
 from corral.persistence.clock import utcnow
 from corral.services import projects as project_svc
+from corral.services.audit_log import local_actor
 from corral.services.stores import AggregateStore, FlavorStore, HostStore, ProviderStore, Store
 
 #: Namespace of every demo UUID (itself uuid5 of a fixed name, so it never changes).
@@ -286,7 +287,7 @@ def _create_projects(store: Store) -> tuple[str, ...]:
     for project, parent, limits in DEMO_PROJECTS:
         try:
             project_svc.create_project(store, project, model="overbook", parent_id=parent,
-                                       limits=limits)
+                                       limits=limits, actor=local_actor("corral demo"))
         except ProjectExists:
             continue
         made.append(project)

@@ -20,8 +20,10 @@ import structlog
 
 from corral.domain import errors
 from corral.domain import flavors as rules
+from corral.domain.audit_log import Actor
 from corral.domain.flavors import Flavor
 from corral.persistence.revisions import FLAVORS
+from corral.services.audit_log import record
 from corral.services.catalog import STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS
 from corral.services.stores import FlavorStore, RevisionStore, Store
 
@@ -34,7 +36,17 @@ class FlavorCacheRepo(FlavorStore, RevisionStore, Protocol):
     """What the flavor cache reads."""
 
 
-def create_flavor(store: Store, *, name: str, vcpus: int, ram_mb: int, disk_gb: int = 0,
+def _shown(flavor: Flavor) -> dict[str, object]:
+    """A flavor as its audit entries show it."""
+    return {"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
+            "ram_mb": flavor.ram_mb, "disk_gb": flavor.disk_gb,
+            "ephemeral_gb": flavor.ephemeral_gb, "swap_mb": flavor.swap_mb,
+            "is_public": flavor.is_public, "description": flavor.description,
+            "extra_specs": dict(flavor.extra_specs)}
+
+
+def create_flavor(store: Store, *, actor: Actor, name: str, vcpus: int, ram_mb: int,
+                  disk_gb: int = 0,
                   ephemeral_gb: int = 0, swap_mb: int = 0, is_public: bool = True,
                   flavor_id: str | None = None, description: str | None = None,
                   extra_specs: Mapping[str, str] | None = None) -> Flavor:
@@ -58,7 +70,9 @@ def create_flavor(store: Store, *, name: str, vcpus: int, ram_mb: int, disk_gb: 
                     extra_specs=specs)
     with store.write() as repo:
         created = repo.create_flavor(flavor)
-    log.info("flavor_created", flavor=created.id, name=created.name, public=created.is_public)
+        record(repo, actor, "flavor.create", "flavor", created.id, after=_shown(created))
+    log.info("flavor_created", flavor=created.id, name=created.name, public=created.is_public,
+             actor=actor.user_id)
     return created
 
 
@@ -123,22 +137,27 @@ def list_flavors(store: Store, *, project_id: str | None = None, is_public: bool
                                  min_disk_gb=min_disk_gb)
 
 
-def set_description(store: Store, ref: str, description: str | None) -> Flavor:
+def set_description(store: Store, ref: str, description: str | None, *, actor: Actor
+                    ) -> Flavor:
     rules.check_description(description)
     with store.write() as repo:
         flavor = repo.get_flavor(ref, for_update=True)
         repo.set_flavor_description(flavor.id, description)
+        record(repo, actor, "flavor.update", "flavor", flavor.id,
+               before={"description": flavor.description}, after={"description": description})
         return repo.get_flavor(flavor.id)
 
 
-def delete_flavor(store: Store, ref: str) -> None:
+def delete_flavor(store: Store, ref: str, *, actor: Actor) -> None:
     with store.write() as repo:
         flavor = repo.get_flavor(ref, for_update=True)
         repo.delete_flavor(flavor.id)
-    log.info("flavor_deleted", flavor=flavor.id, name=flavor.name)
+        record(repo, actor, "flavor.delete", "flavor", flavor.id, before=_shown(flavor))
+    log.info("flavor_deleted", flavor=flavor.id, name=flavor.name, actor=actor.user_id)
 
 
-def update_extra_specs(store: Store, ref: str, changes: Mapping[str, str | None]) -> Flavor:
+def update_extra_specs(store: Store, ref: str, changes: Mapping[str, str | None], *,
+                       actor: Actor) -> Flavor:
     """Merge ``changes`` into the flavor's extra specs: a value sets, None removes.
 
     The merged set is checked as a whole before anything is written; removing a key
@@ -157,10 +176,12 @@ def update_extra_specs(store: Store, ref: str, changes: Mapping[str, str | None]
                 merged[key] = value
         rules.check_extra_specs(merged, CATALOGUE)
         repo.replace_extra_specs(flavor.id, merged)
+        record(repo, actor, "flavor.extra_specs.set", "flavor", flavor.id,
+               before={"extra_specs": dict(flavor.extra_specs)}, after={"extra_specs": merged})
         return repo.get_flavor(flavor.id)
 
 
-def delete_extra_spec(store: Store, ref: str, key: str) -> Flavor:
+def delete_extra_spec(store: Store, ref: str, key: str, *, actor: Actor) -> Flavor:
     """Remove one key. Raises ExtraSpecNotFound, or InvalidInput when the rest is invalid."""
     with store.write() as repo:
         flavor = repo.get_flavor(ref, for_update=True)
@@ -169,6 +190,8 @@ def delete_extra_spec(store: Store, ref: str, key: str) -> Flavor:
         merged = {k: v for k, v in flavor.extra_specs.items() if k != key}
         rules.check_extra_specs(merged, CATALOGUE)
         repo.replace_extra_specs(flavor.id, merged)
+        record(repo, actor, "flavor.extra_specs.unset", "flavor", flavor.id,
+               before={"extra_specs": dict(flavor.extra_specs)}, after={"extra_specs": merged})
         return repo.get_flavor(flavor.id)
 
 
@@ -190,26 +213,35 @@ def list_access(store: Store, ref: str) -> tuple[Flavor, list[str]]:
         return flavor, repo.flavor_projects(flavor.id)
 
 
-def add_access(store: Store, ref: str, project_id: str) -> tuple[Flavor, list[str]]:
+def add_access(store: Store, ref: str, project_id: str, *, actor: Actor
+               ) -> tuple[Flavor, list[str]]:
     """Share a private flavor with a project. Raises FlavorIsPublic, FlavorAccessExists."""
     _check_project(project_id)
     with store.write() as repo:
         flavor = repo.get_flavor(ref, for_update=True)
         if flavor.is_public:
             raise errors.FlavorIsPublic(flavor.id)
+        before = repo.flavor_projects(flavor.id)
         repo.add_flavor_project(flavor.id, project_id)
         projects = repo.flavor_projects(flavor.id)
-    log.info("flavor_access_added", flavor=flavor.id, project=project_id)
+        record(repo, actor, "flavor.access.add", "flavor", flavor.id,
+               before={"projects": before}, after={"projects": projects})
+    log.info("flavor_access_added", flavor=flavor.id, project=project_id, actor=actor.user_id)
     return flavor, projects
 
 
-def remove_access(store: Store, ref: str, project_id: str) -> tuple[Flavor, list[str]]:
+def remove_access(store: Store, ref: str, project_id: str, *, actor: Actor
+                  ) -> tuple[Flavor, list[str]]:
     """Stop sharing a private flavor. Raises FlavorIsPublic, FlavorAccessNotFound."""
     with store.write() as repo:
         flavor = repo.get_flavor(ref, for_update=True)
         if flavor.is_public:
             raise errors.FlavorIsPublic(flavor.id)
+        before = repo.flavor_projects(flavor.id)
         repo.remove_flavor_project(flavor.id, project_id)
         projects = repo.flavor_projects(flavor.id)
-    log.info("flavor_access_removed", flavor=flavor.id, project=project_id)
+        record(repo, actor, "flavor.access.remove", "flavor", flavor.id,
+               before={"projects": before}, after={"projects": projects})
+    log.info("flavor_access_removed", flavor=flavor.id, project=project_id,
+             actor=actor.user_id)
     return flavor, projects

@@ -25,6 +25,7 @@ import structlog
 from corral.config import Settings
 from corral.domain import errors
 from corral.domain import hosts as rules
+from corral.domain.audit_log import Actor
 from corral.domain.capacity import Inventory
 from corral.domain.hosts import DISABLED_TRAIT, Host, HostReport, HostRow, ResourceView
 from corral.domain.names import (
@@ -44,6 +45,7 @@ from corral.domain.overcommit import (
 )
 from corral.persistence.clock import utcnow
 from corral.services import names
+from corral.services.audit_log import record
 from corral.services.stores import CatalogStore, HostStore, InstanceStore, ProviderStore, Store
 
 log = structlog.get_logger("corral.hosts")
@@ -335,8 +337,8 @@ def report_host(store: Store, settings: Settings, name: str, report: HostReport
 
 # -- operators change a host -----------------------------------------------------------------
 
-def update_host(store: Store, settings: Settings, name: str, changes: Mapping[str, object]
-                ) -> Host:
+def update_host(store: Store, settings: Settings, name: str, changes: Mapping[str, object],
+                *, actor: Actor) -> Host:
     """Change what operators own on a host: enabled/disabled with a reason, forced down,
     and its own overcommit values (None clears one back to its aggregates or the default).
 
@@ -363,11 +365,20 @@ def update_host(store: Store, settings: Settings, name: str, changes: Mapping[st
                                       enabled, None)
         recompute_overcommit(repo, settings, [row.id], touched=[row.id] if traits_changed else [])
         host = _build(repo, settings, [host_named(repo, name)], utcnow())[0]
-    log.info("host_updated", host=name, fields=sorted(values))
+        before, after = _operated(row, row.overrides()), _operated(host, host.overrides)
+        if before != after:
+            record(repo, actor, "host.update", "host", row.name, before=before, after=after)
+    log.info("host_updated", host=name, fields=sorted(values), actor=actor.user_id)
     return host
 
 
-def delete_host(store: Store, name: str) -> None:
+def _operated(host: HostRow | Host, overrides: Mapping[str, object]) -> dict[str, object]:
+    """What operators own on a host, as its audit entries show it."""
+    return {"enabled": host.enabled, "disabled_reason": host.disabled_reason,
+            "forced_down": host.forced_down, **overrides}
+
+
+def delete_host(store: Store, name: str, *, actor: Actor) -> None:
     """Delete a host and its resource provider (refused while it has allocations)."""
     with store.write() as repo:
         row = host_named(repo, name)
@@ -381,5 +392,7 @@ def delete_host(store: Store, name: str) -> None:
                 "child resource providers")
         repo.delete_host(row.id)
         repo.delete_provider(provider)
-    log.info("host_deleted", host=name, provider=row.provider_uuid)
+        record(repo, actor, "host.delete", "host", row.name,
+               before={"provider_uuid": row.provider_uuid, **_operated(row, row.overrides())})
+    log.info("host_deleted", host=name, provider=row.provider_uuid, actor=actor.user_id)
 

@@ -17,8 +17,10 @@ import structlog
 from corral.domain import errors
 from corral.domain import project_checks as checks
 from corral.domain import projects as rules
+from corral.domain.audit_log import DEFAULTS, Actor
 from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota, Tree
 from corral.persistence.revisions import PROJECTS
+from corral.services.audit_log import record
 from corral.services.project_tree import (
     checked_limits,
     load,
@@ -64,8 +66,8 @@ def get_limits(store: Store, project_id: str) -> ProjectLimits:
         return _limits_view(loaded.tree, project_id)
 
 
-def set_limits(store: Store, project_id: str, limits: Mapping[str, object], *, model: Model
-               ) -> tuple[ProjectLimits, list[LimitWarning]]:
+def set_limits(store: Store, project_id: str, limits: Mapping[str, object], *, model: Model,
+               actor: Actor) -> tuple[ProjectLimits, list[LimitWarning]]:
     """Set (merge) limits of a project; -1 is unlimited.
 
     Returns:
@@ -91,13 +93,16 @@ def set_limits(store: Store, project_id: str, limits: Mapping[str, object], *, m
             raise checks.LimitConflict(worse)
         row = loaded.row_id(project_id)
         repo.set_project_limits(row, wanted)
+        record(repo, actor, "limits.set", "limits", project_id,
+               before=dict(before.nodes[project_id].limits),
+               after=dict(after.nodes[project_id].limits))
         usage = subtree_usage(loaded, repo.usage_rows([row]))
-    log.info("limits_set", project=project_id, limits=wanted)
+    log.info("limits_set", project=project_id, limits=wanted, actor=actor.user_id)
     return (_limits_view(after, project_id),
             rules.below_usage(after, [project_id], wanted, usage))
 
 
-def unset_limit(store: Store, project_id: str, resource: str, *, model: Model
+def unset_limit(store: Store, project_id: str, resource: str, *, model: Model, actor: Actor
                 ) -> tuple[ProjectLimits, list[LimitWarning]]:
     """Remove a project's own limit: the default (or unlimited) applies again.
 
@@ -119,8 +124,10 @@ def unset_limit(store: Store, project_id: str, resource: str, *, model: Model
             raise checks.LimitConflict(worse, field="resource")
         row = loaded.row_id(project_id)
         repo.unset_project_limit(row, resource)
+        record(repo, actor, "limits.unset", "limits", project_id,
+               before=dict(before.nodes[project_id].limits), after=own)
         usage = subtree_usage(loaded, repo.usage_rows([row]))
-    log.info("limit_unset", project=project_id, resource=resource)
+    log.info("limit_unset", project=project_id, resource=resource, actor=actor.user_id)
     return (_limits_view(after, project_id),
             rules.below_usage(after, [project_id], [resource], usage))
 
@@ -131,7 +138,8 @@ def get_default_limits(store: Store) -> dict[str, int]:
 
 
 def _change_defaults(store: Store, change: Mapping[str, int | None], model: Model,
-                     field: str | None) -> tuple[dict[str, int], list[LimitWarning]]:
+                     field: str | None, actor: Actor
+                     ) -> tuple[dict[str, int], list[LimitWarning]]:
     with store.write() as repo:
         repo.bump_revision(PROJECTS)
         loaded = load(repo)
@@ -152,17 +160,19 @@ def _change_defaults(store: Store, change: Mapping[str, int | None], model: Mode
             repo.set_default_limits(to_set)
         for res in (r for r, v in change.items() if v is None):
             repo.unset_default_limit(res)
+        record(repo, actor, "limits.set" if to_set else "limits.unset", "limits", DEFAULTS,
+               before=dict(before.defaults), after=defaults)
         relying = [p for p in after.nodes
                    if any(res not in after.nodes[p].limits for res in change)]
         usage = subtree_usage(loaded, repo.usage_rows())
     warnings = [w for w in rules.below_usage(after, relying, change, usage)
                 if w.resource not in after.nodes[w.project_id].limits]
-    log.info("default_limits_changed", change=dict(change))
+    log.info("default_limits_changed", change=dict(change), actor=actor.user_id)
     return dict(sorted(defaults.items())), warnings
 
 
-def set_default_limits(store: Store, limits: Mapping[str, object], *, model: Model
-                       ) -> tuple[dict[str, int], list[LimitWarning]]:
+def set_default_limits(store: Store, limits: Mapping[str, object], *, model: Model,
+                       actor: Actor) -> tuple[dict[str, int], list[LimitWarning]]:
     """Set (merge) default limits: what every project without its own limit gets.
 
     Returns the defaults, and a warning for each project relying on a default that is
@@ -171,16 +181,16 @@ def set_default_limits(store: Store, limits: Mapping[str, object], *, model: Mod
     if not limits:
         raise errors.InvalidInput("give at least one limit", field="limits")
     wanted: dict[str, int | None] = dict(checked_limits(limits))
-    return _change_defaults(store, wanted, model, None)
+    return _change_defaults(store, wanted, model, None, actor)
 
 
-def unset_default_limit(store: Store, resource: str, *, model: Model
+def unset_default_limit(store: Store, resource: str, *, model: Model, actor: Actor
                         ) -> tuple[dict[str, int], list[LimitWarning]]:
     """Remove a default: projects without their own limit become unlimited in it.
 
     Raises LimitNotFound, LimitConflict (strict: an unlimited child under a limited parent).
     """
-    return _change_defaults(store, {resource: None}, model, "resource")
+    return _change_defaults(store, {resource: None}, model, "resource", actor)
 
 
 # -- the quota view ------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,7 +93,7 @@ def _flush(scheduler: Scheduler, jobs: list[list[str]]) -> list[Beats | Exceptio
     with scheduler.store.write() as repo:
         found = repo.record_heartbeats(wanted, now, known, deletes)
     scheduler.hosts.beat(list(found.values()), now.replace(tzinfo=UTC).timestamp())
-    _folds.setdefault(scheduler, _Folding()).start_if_due(scheduler.store)
+    scheduler.part("heartbeat-fold", _Folding).start_if_due(scheduler.store)
     log.debug("heartbeats_recorded", hosts=len(found), requests=len(jobs))
     return [Beats(now, sum(1 for n in set(job) if n in found),
                   sorted({n for n in job if n not in found})) for job in jobs]
@@ -182,5 +181,3 @@ class _Folding:
             with self._lock:
                 self._running, self._last = False, time.monotonic()
 
-
-_folds: weakref.WeakKeyDictionary[Scheduler, _Folding] = weakref.WeakKeyDictionary()

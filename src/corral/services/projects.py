@@ -23,8 +23,10 @@ import structlog
 
 from corral.domain import project_checks as checks
 from corral.domain import projects as rules
+from corral.domain.audit_log import Actor
 from corral.domain.projects import Model, Node, Project, Tree
 from corral.persistence.revisions import PROJECTS
+from corral.services.audit_log import record
 from corral.services.project_tree import (
     Loaded,
     checked_limits,
@@ -49,9 +51,9 @@ KEEP = Keep.KEEP
 
 # -- projects ------------------------------------------------------------------------------
 
-def create_project(store: Store, project_id: str, *, model: Model, name: str | None = None,
-                   parent_id: str | None = None, limits: Mapping[str, int] | None = None
-                   ) -> Project:
+def create_project(store: Store, project_id: str, *, model: Model, actor: Actor,
+                   name: str | None = None, parent_id: str | None = None,
+                   limits: Mapping[str, int] | None = None) -> Project:
     """Create a project, a root or under ``parent_id``, with optional limits of its own.
 
     Raises:
@@ -90,7 +92,10 @@ def create_project(store: Store, project_id: str, *, model: Model, name: str | N
         if own:
             repo.set_project_limits(new_row.id, own)
         created = load(repo).project(project_id)
-    log.info("project_created", project=project_id, parent=parent_id, limits=own or None)
+        record(repo, actor, "project.create", "project", project_id,
+               after=_shown(project_id, name, parent_id, own))
+    log.info("project_created", project=project_id, parent=parent_id, limits=own or None,
+             actor=actor.user_id)
     return created
 
 
@@ -126,7 +131,7 @@ def list_projects(store: Store, *, root: str | None = None, depth: int | None = 
         return found
 
 
-def update_project(store: Store, project_id: str, *, model: Model,
+def update_project(store: Store, project_id: str, *, model: Model, actor: Actor,
                    name: str | None | Keep = KEEP, parent_id: str | None | Keep = KEEP
                    ) -> Project:
     """Rename (``name``; None clears it) and/or move (``parent_id``; None makes a root).
@@ -158,11 +163,17 @@ def update_project(store: Store, project_id: str, *, model: Model,
         if values:
             repo.update_project(loaded.row_id(project_id), **values)
         updated = load(repo).project(project_id)
+        was = loaded.project(project_id)
+        before = {"name": was.name, "parent_id": was.parent_id}
+        after = {"name": updated.name, "parent_id": updated.parent_id}
+        if before != after:  # a PATCH to the same name changes nothing: no entry
+            record(repo, actor, "project.move" if "parent_id" in values else "project.rename",
+                   "project", project_id, before=before, after=after)
     if "parent_id" in values:
         log.info("project_moved", project=project_id, parent=parent_id,
-                 old_parent=loaded.tree.nodes[project_id].parent)
+                 old_parent=loaded.tree.nodes[project_id].parent, actor=actor.user_id)
     if "name" in values:
-        log.info("project_renamed", project=project_id, name=name)
+        log.info("project_renamed", project=project_id, name=name, actor=actor.user_id)
     return updated
 
 
@@ -187,7 +198,7 @@ def _move(repo: ProjectStore, loaded: Loaded, project: str, parent: str | None,
     repo.add_subtree_usage(deltas, locked)
 
 
-def delete_project(store: Store, project_id: str) -> None:
+def delete_project(store: Store, project_id: str, *, actor: Actor) -> None:
     """Delete a project with its limits and ledger rows.
 
     Raises:
@@ -213,4 +224,14 @@ def delete_project(store: Store, project_id: str) -> None:
                     deltas[(anc, res)] = -sub
         repo.add_subtree_usage(deltas, locked)
         repo.delete_project(row)
-    log.info("project_deleted", project=project_id)
+        was = loaded.project(project_id)
+        record(repo, actor, "project.delete", "project", project_id,
+               before=_shown(project_id, was.name, was.parent_id,
+                             loaded.tree.nodes[project_id].limits))
+    log.info("project_deleted", project=project_id, actor=actor.user_id)
+
+
+def _shown(project_id: str, name: str | None, parent_id: str | None,
+           limits: Mapping[str, int]) -> dict[str, object]:
+    """A project as its audit entries show it."""
+    return {"id": project_id, "name": name, "parent_id": parent_id, "limits": dict(limits)}

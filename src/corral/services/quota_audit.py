@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
+from corral.domain.audit_log import Actor
 from corral.persistence.revisions import PROJECTS
 from corral.services.allocations import ConsumerWrite, write_in
+from corral.services.audit_log import record
 from corral.services.project_tree import Loaded
 from corral.services.project_tree import load as load_projects
 from corral.services.stores import Repo, Store
@@ -84,11 +86,14 @@ def _examine(repo: Repo, project: str | None
     return report, repairs
 
 
-def audit(store: Store, *, project: str | None = None, fix: bool = False) -> AuditReport:
+def audit(store: Store, *, project: str | None = None, fix: bool = False,
+          actor: Actor | None = None) -> AuditReport:
     """Recount usage from the allocations, instances and server groups; report every
     drift of the ledger and every orphaned allocation, and with ``fix`` repair them all
     in one transaction (orphans' allocations are given back first, then the ledger is
-    set to the recount)."""
+    set to the recount), recording what it repaired as done for ``actor``."""
+    if fix and actor is None:
+        raise ValueError("a repair is an admin action: give the actor it is done for")
     if not fix:
         with store.snapshot() as repo:
             report, _repairs = _examine(repo, project)
@@ -111,6 +116,11 @@ def audit(store: Store, *, project: str | None = None, fix: bool = False) -> Aud
         _after, repairs = _examine(repo, project)
         repo.set_usage(repairs)
         report.fixed = True
+        if not report.clean and actor is not None:
+            record(repo, actor, "quota_usage.repair", "quota_usage", project or "*",
+                   before={"drifts": [asdict(d) for d in report.drifts],
+                           "orphans": [asdict(o) for o in fixable]},
+                   after={"drifts": [], "orphans": []})
     return report
 
 
@@ -127,8 +137,9 @@ class Auditor:
                            ["kind"], registry=registry)
         self.last: AuditReport | None = None
 
-    def run(self, *, project: str | None = None, fix: bool = False) -> AuditReport:
-        report = audit(self.store, project=project, fix=fix)
+    def run(self, *, project: str | None = None, fix: bool = False,
+            actor: Actor | None = None) -> AuditReport:
+        report = audit(self.store, project=project, fix=fix, actor=actor)
         if project is None:
             self.last = report
             self.drift.labels("usage").set(0 if fix else len(report.drifts))

@@ -32,7 +32,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -53,6 +53,9 @@ from corral.services.candidates import CandidateFinder
 from corral.services.flavors import FlavorCache
 from corral.services.host_table import HostTableCache, configuration_of
 from corral.services.stores import Repo, Store
+
+#: A per-process helper kept by the scheduler (:meth:`Scheduler.part`).
+P = TypeVar("P")
 
 log = structlog.get_logger("corral.scheduler")
 
@@ -126,16 +129,21 @@ class Scheduler:
         self.configuration = configuration_of(settings, self.hosts.policy)
         self.random = random.Random()
         self.flavors = FlavorCache()
-        self._batchers: dict[str, Batcher[Any, Any]] = {}
-        self._batchers_lock = threading.Lock()
+        self._parts: dict[str, Any] = {}
+        self._parts_lock = threading.Lock()
+
+    def part(self, name: str, make: Callable[[], P]) -> P:
+        """The process's helper ``name`` (a group-commit queue, a background job's
+        state), made on first use; one per scheduler, so per process."""
+        with self._parts_lock:
+            found: P | None = self._parts.get(name)
+            if found is None:
+                found = self._parts[name] = make()
+            return found
 
     def batcher(self, name: str, run: Callable[[list[Any]], list[Any]]) -> Batcher[Any, Any]:
         """The process's group-commit queue ``name`` (created to ``run`` on first use)."""
-        with self._batchers_lock:
-            found = self._batchers.get(name)
-            if found is None:
-                found = self._batchers[name] = Batcher(run)
-            return found
+        return self.part(f"batcher:{name}", lambda: Batcher(run))
 
     # -- deciding ----------------------------------------------------------------------------
 

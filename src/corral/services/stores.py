@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from corral.domain.audit_log import Actor, AuditEntry, AuditQuery
 from corral.domain.capacity import Inventory
 from corral.domain.decisions import DecisionRow
 from corral.domain.flavors import Flavor, ServerGroup
@@ -339,10 +340,19 @@ class FleetPolicyStore(Protocol):
     def set_fleet_policy(self, layer: str, name: str, value: object, origin: str) -> None: ...
 
 
+class AuditStore(Protocol):
+    """The audit trail of admin actions (written in the transaction of the change)."""
+
+    def insert_audit_entry(self, actor: Actor, *, at: datetime, action: str,
+                           object_type: str, object_id: str, before: object,
+                           after: object) -> None: ...
+    def audit_entries(self, query: AuditQuery) -> list[AuditEntry]: ...
+
+
 class Repo(CatalogStore, ProviderStore, SnapshotStore, AllocationStore, HostStore,
            AggregateStore, FlavorStore, ServerGroupStore, InstanceStore, DecisionStore,
            IdempotencyStore, ProjectStore, LedgerStore, TokenStore, RevisionStore,
-           FleetPolicyStore, Protocol):
+           FleetPolicyStore, AuditStore, Protocol):
     """Every port, bound to one transaction."""
 
 

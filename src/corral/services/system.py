@@ -21,10 +21,12 @@ import structlog
 from pydantic import ValidationError
 
 from corral.config import FLEET_POLICY, Settings
+from corral.domain.audit_log import Actor
 from corral.domain.fleet_policy import DEFAULT, PUBLISHED, PolicyValue
 from corral.persistence import Store as SqlStore
 from corral.persistence import make_store, migrations
 from corral.services import catalog
+from corral.services.audit_log import record
 from corral.services.stores import Store
 
 log = structlog.get_logger("corral.system")
@@ -175,25 +177,38 @@ def with_fleet_defaults(store: Store, settings: Settings, origins: Mapping[str, 
     return merged, where
 
 
-def publish_fleet_policy(store: Store, settings: Settings, origins: Mapping[str, str]) -> None:
-    """Record the fleet policy a server runs with, for every other process to read."""
+def publish_fleet_policy(store: Store, settings: Settings, origins: Mapping[str, str], *,
+                         actor: Actor) -> None:
+    """Record the fleet policy a server runs with, for every other process to read (an
+    audit entry when a value changed)."""
     values = {name: (getattr(settings, name), origins.get(name, BUILT_IN))
               for name in FLEET_POLICY}
     with store.write() as repo:
         before = repo.fleet_policy(PUBLISHED)
         repo.replace_fleet_policy(PUBLISHED, values)
+        was = {n: before[n].value for n in values if n in before}
+        now = {n: v for n, (v, _o) in values.items()}
+        if was != now:
+            moved = [n for n in now if n not in was or was[n] != now[n]]
+            record(repo, actor, "fleet_policy.publish", "fleet_policy", PUBLISHED,
+                   before={n: was[n] for n in moved if n in was} or None,
+                   after={n: now[n] for n in moved})
     changed = {n: {"was": before[n].value, "now": v} for n, (v, _o) in values.items()
                if n in before and before[n].value != v}
     log.info("fleet_policy_published", changed=changed or None,
              host_down_after_s=settings.host_down_after_s)
 
 
-def record_fleet_default(store: Store, name: str, value: object, origin: str) -> None:
+def record_fleet_default(store: Store, name: str, value: object, origin: str, *,
+                         actor: Actor) -> None:
     """Record a default of this database's fleet (explicit configuration still wins)."""
     if name not in FLEET_POLICY:
         raise ValueError(f"{name} is not a fleet policy option")
     with store.write() as repo:
+        was = repo.fleet_policy(DEFAULT).get(name)
         repo.set_fleet_policy(DEFAULT, name, value, origin)
+        record(repo, actor, "fleet_policy.set_default", "fleet_policy", DEFAULT,
+               before=None if was is None else {name: was.value}, after={name: value})
 
 
 def fleet_view(store: Store, settings: Settings, origins: Mapping[str, str]) -> FleetView:

@@ -25,9 +25,11 @@ from typing import Protocol
 import structlog
 
 from corral.domain import tokens as rules
+from corral.domain.audit_log import Actor
 from corral.domain.project_checks import ProjectNotFound
 from corral.domain.tokens import ApiToken, TokenNotFound
 from corral.persistence.clock import utcnow
+from corral.services.audit_log import record
 from corral.services.project_tree import load, project_named
 from corral.services.stores import ProjectStore, Store, TokenStore
 
@@ -49,7 +51,7 @@ class CreatedToken:
     secret: str
 
 
-def create_token(store: Store, *, role: str, project_id: str | None,
+def create_token(store: Store, *, actor: Actor, role: str, project_id: str | None,
                  user_id: str | None = None, name: str | None = None,
                  expires_in_days: int | None = None) -> CreatedToken:
     """Create a token; returns it with its secret (stored only as a sha256).
@@ -79,7 +81,9 @@ def create_token(store: Store, *, role: str, project_id: str | None,
     secret = rules.SECRET_PREFIX + secrets.token_urlsafe(32)
     with store.write() as repo:
         repo.insert_token(token, rules.hash_secret(secret))
-    log.info("token_created", token=token.uuid, role=role, project=project_id, user=user_id)
+        record(repo, actor, "token.create", "token", token.uuid, after=_shown(token))
+    log.info("token_created", token=token.uuid, role=role, project=project_id, user=user_id,
+             actor=actor.user_id)
     return CreatedToken(token, secret)
 
 
@@ -139,7 +143,8 @@ def _token_in(repo: _TokenRepo, uuid: str, within: str | None) -> ApiToken:
     return found
 
 
-def revoke_token(store: Store, uuid: str, *, within: str | None = None) -> ApiToken:
+def revoke_token(store: Store, uuid: str, *, actor: Actor, within: str | None = None
+                 ) -> ApiToken:
     """Revoke a token (a second revoke changes nothing); returns it as it now is.
 
     Raises:
@@ -147,11 +152,22 @@ def revoke_token(store: Store, uuid: str, *, within: str | None = None) -> ApiTo
     """
     with store.write() as repo:
         found = _token_in(repo, uuid, within)
-        if repo.revoke_token(uuid, utcnow()):
-            log.info("token_revoked", token=uuid, project=found.project_id)
+        changed = repo.revoke_token(uuid, utcnow())
         revoked = repo.token_by_uuid(uuid)
-    assert revoked is not None
+        assert revoked is not None
+        if changed:
+            record(repo, actor, "token.revoke", "token", uuid, before=_shown(found),
+                   after=_shown(revoked))
+    if changed:
+        log.info("token_revoked", token=uuid, project=found.project_id, actor=actor.user_id)
     return revoked
+
+
+def _shown(token: ApiToken) -> dict[str, object]:
+    """A token as its audit entries show it (never its secret)."""
+    return {"id": token.uuid, "name": token.name, "project_id": token.project_id,
+            "user_id": token.user_id, "role": token.role,
+            "expires_at": token.expires_at, "revoked_at": token.revoked_at}
 
 
 def state_of(token: ApiToken) -> rules.TokenState:

@@ -35,10 +35,13 @@ from corral.domain.tokens import SECRET_PREFIX
 from corral.persistence import Store, tables
 from corral.persistence.clock import utcnow
 from corral.services import tokens as token_svc
+from corral.services.audit_log import local_actor
 
 from .test_flavors import ADMIN
 from .test_instances import add_host
 from .tree import TREE, make_tree, snapshot, subtree, token
+
+LOCAL = local_actor("tests")
 
 ALL = set(TREE)
 
@@ -225,7 +228,7 @@ def _strangers(world: World) -> dict[str, dict[str, str]]:
     """Callers no route may serve: no token, an empty one, a made-up stored secret, a
     stored admin token revoked after it was used (so this process had it cached) and an
     expired one."""
-    made = token_svc.create_token(world.store, role="admin", project_id=None)
+    made = token_svc.create_token(world.store, actor=LOCAL, role="admin", project_id=None)
     revoked = {"x-auth-token": made.secret}
     assert world.client.get("/v1/flavors", headers=revoked).status_code == 200
     r = world.client.delete(f"/v1/tokens/{made.token.uuid}", headers=ADMIN)

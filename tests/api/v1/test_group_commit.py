@@ -29,10 +29,13 @@ from corral.services import hosts as host_svc
 from corral.services import instances as svc
 from corral.services import limits as limits_svc
 from corral.services import server_groups as group_svc
+from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim
 from corral.services.claims import BootJob, Outcome
 from corral.services.scheduler import Decision, Refused, Scheduler
+
+LOCAL = local_actor("tests")
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def scheduler(store: Store, tmp_path: Path) -> Scheduler:
         # room for 3 of the flavor below by RAM: (8192 - 512) // 2048
         host_svc.report_host(store, settings, name,
                              HostReport(vcpus=16, memory_mb=8192, disk_gb=100))
-    flavor_svc.create_flavor(store, name="m1", vcpus=1, ram_mb=2048, disk_gb=1)
+    flavor_svc.create_flavor(store, actor=LOCAL, name="m1", vcpus=1, ram_mb=2048, disk_gb=1)
     return Scheduler(store, settings, CandidateFinder(store))
 
 
@@ -134,8 +137,8 @@ def test_a_batch_that_loses_a_race_is_scheduled_again_one_by_one(
 def test_one_boot_over_its_quota_does_not_refuse_the_others(
         store: Store, scheduler: Scheduler) -> None:
     model = scheduler.settings.quota_model
-    projects.create_project(store, "q", model=model)
-    limits_svc.set_limits(store, "q", {quotas.INSTANCES: 0}, model=model)
+    projects.create_project(store, "q", model=model, actor=LOCAL)
+    limits_svc.set_limits(store, "q", {quotas.INSTANCES: 0}, model=model, actor=LOCAL)
     jobs = [_job(store, "00000000-0000-4000-8000-000000000200"),
             _job(store, "00000000-0000-4000-8000-000000000201", project="q"),
             _job(store, "00000000-0000-4000-8000-000000000202")]
@@ -180,7 +183,7 @@ def test_old_decisions_are_pruned_as_new_ones_are_written(
     settings = Settings(data_dir=str(tmp_path), decision_retention_hours=1)
     host_svc.report_host(store, settings, "cn1", HostReport(vcpus=4, memory_mb=8192,
                                                             disk_gb=10))
-    flavor_svc.create_flavor(store, name="m1", vcpus=1, ram_mb=512, disk_gb=1)
+    flavor_svc.create_flavor(store, actor=LOCAL, name="m1", vcpus=1, ram_mb=512, disk_gb=1)
     sched = Scheduler(store, settings, CandidateFinder(store))
     old = svc.boot(store, sched, svc.BootRequest(name="a", flavor="m1", project_id="p",
                                                  user_id="u"))

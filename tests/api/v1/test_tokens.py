@@ -20,10 +20,13 @@ from corral.domain.tokens import SECRET_PREFIX, TokenNotFound, check_token, cont
 from corral.persistence import Store, tables
 from corral.persistence.clock import utcnow
 from corral.services import tokens as svc
+from corral.services.audit_log import local_actor
 
 from .helpers import SQLITE_ONLY
 from .test_flavors import ADMIN, v1_error
 from .tree import make_tree, token
+
+LOCAL = local_actor("tests")
 
 PLACEMENT = {"openstack-api-version": "placement latest"}
 KEYS = {"id", "name", "project_id", "user_id", "role", "state", "created_at", "expires_at",
@@ -143,7 +146,7 @@ def test_expired_and_unknown_secrets_are_401_on_both_apis(client: TestClient,
 def test_stored_tokens_work_under_both_strategies(
         store: Store, tmp_path: Path, strategy: Literal["noauth2", "tokens"]) -> None:
     make_tree(store, {"p1": None})
-    secret = svc.create_token(store, role="member", project_id="p1").secret
+    secret = svc.create_token(store, actor=LOCAL, role="member", project_id="p1").secret
     settings = Settings(data_dir=str(tmp_path), auth_strategy=strategy,
                         api_tokens="ops=ops:p0:admin")
     with TestClient(create_app(settings, store)) as client:
@@ -210,28 +213,28 @@ def test_the_cache_holds_a_revoke_back_for_at_most_its_ttl(store: Store) -> None
     clock = Clock()
     cache = svc.Authenticator(store, ttl_s=5.0, clock=clock)
     make_tree(store, {"p1": None})
-    made = svc.create_token(store, role="reader", project_id="p1")
+    made = svc.create_token(store, actor=LOCAL, role="reader", project_id="p1")
     assert cache.authenticate(made.secret) == made.token
-    svc.revoke_token(store, made.token.uuid)
+    svc.revoke_token(store, made.token.uuid, actor=LOCAL)
     clock.now += 4.9
     assert cache.authenticate(made.secret) == made.token  # still cached
     clock.now += 0.2
     assert cache.authenticate(made.secret) is None
     # Unknown secrets are never cached: a new token works at once.
-    other = svc.create_token(store, role="reader", project_id="p1")
+    other = svc.create_token(store, actor=LOCAL, role="reader", project_id="p1")
     assert cache.authenticate(other.secret) == other.token
     cache.forget(other.token.uuid)
-    svc.revoke_token(store, other.token.uuid)
+    svc.revoke_token(store, other.token.uuid, actor=LOCAL)
     assert cache.authenticate(other.secret) is None
     assert cache.authenticate("admin") is None  # not a stored token's shape: no query
 
 
 def test_services_refuse_tokens_outside_the_subtree(store: Store) -> None:
     make_tree(store)
-    made = svc.create_token(store, role="member", project_id="dept-b")
+    made = svc.create_token(store, actor=LOCAL, role="member", project_id="dept-b")
     with pytest.raises(TokenNotFound):
         svc.get_token(store, made.token.uuid, within="dept-a")
     with pytest.raises(TokenNotFound):
-        svc.revoke_token(store, made.token.uuid, within="dept-a")
+        svc.revoke_token(store, made.token.uuid, actor=LOCAL, within="dept-a")
     assert svc.get_token(store, made.token.uuid, within="org") == made.token
     assert svc.find_by_secret(store, made.secret) == made.token

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from corral.persistence import Store, tables
 from corral.persistence.clock import utcnow
 from corral.services import tokens as token_svc
+from corral.services.audit_log import local_actor
 
 #: project -> parent (parents first).
 TREE: dict[str, str | None] = {
@@ -52,7 +53,8 @@ def subtree(project: str, tree: dict[str, str | None] = TREE) -> set[str]:
 
 def token(store: Store, role: str, project: str | None, **fields: Any) -> dict[str, str]:
     """Headers carrying a new stored token of ``role`` in ``project``."""
-    created = token_svc.create_token(store, role=role, project_id=project, **fields)
+    created = token_svc.create_token(store, role=role, project_id=project,
+                                     actor=local_actor("tests"), **fields)
     return {"x-auth-token": created.secret}
 
 

@@ -25,10 +25,13 @@ from corral.services import allocations, claims, idempotency, projects
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services import limits as limits_svc
+from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
 from corral.services.claim_writes import BootClaim, MoveClaim
 from corral.services.claims import BootJob, Outcome
 from corral.services.scheduler import Decision, Refused, Scheduler
+
+LOCAL = local_actor("tests")
 
 FIRST = "00000000-0000-4000-8000-000000000001"
 SECOND = "00000000-0000-4000-8000-000000000002"
@@ -41,7 +44,7 @@ def scheduler(store: Store, tmp_path: Path) -> Scheduler:
         # room for 3 of the flavor below by RAM: (8192 - 512) // 2048
         host_svc.report_host(store, settings, name,
                              HostReport(vcpus=16, memory_mb=8192, disk_gb=100))
-    flavor_svc.create_flavor(store, name="m1", vcpus=1, ram_mb=2048, disk_gb=1)
+    flavor_svc.create_flavor(store, actor=LOCAL, name="m1", vcpus=1, ram_mb=2048, disk_gb=1)
     return Scheduler(store, settings, CandidateFinder(store))
 
 
@@ -56,8 +59,8 @@ def _boot(store: Store, project: str = "p", key: idempotency.Key | None = None
 
 def _limit(store: Store, scheduler: Scheduler, project: str, instances: int) -> None:
     model = scheduler.settings.quota_model
-    projects.create_project(store, project, model=model)
-    limits_svc.set_limits(store, project, {quotas.INSTANCES: instances}, model=model)
+    projects.create_project(store, project, model=model, actor=LOCAL)
+    limits_svc.set_limits(store, project, {quotas.INSTANCES: instances}, model=model, actor=LOCAL)
 
 
 def _instances_used(store: Store, project: str) -> int:

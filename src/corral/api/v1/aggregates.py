@@ -11,7 +11,15 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import StrictStr
 
-from corral.api.v1.common import Admin, Body, exact_timestamp, location, settings_of, store_of
+from corral.api.v1.common import (
+    Admin,
+    Body,
+    acting,
+    exact_timestamp,
+    location,
+    settings_of,
+    store_of,
+)
 from corral.domain import errors
 from corral.domain.hosts import Aggregate
 from corral.services import aggregates as svc
@@ -58,14 +66,15 @@ class AggregateHostBody(Body):
 
 @router.post("/aggregates", status_code=201)
 def create_aggregate(body: AggregateCreateBody, request: Request, response: Response,
-                     _ctx: Admin) -> dict[str, Any]:
+                     ctx: Admin) -> dict[str, Any]:
     metadata = _metadata(body.metadata or {})
     if any(v is None for v in metadata.values()):
         key = next(k for k, v in metadata.items() if v is None)
         raise errors.InvalidInput(f"the value of {key} must be a string or a number",
                                   field=f"metadata.{key}")
     agg = svc.create_aggregate(store_of(request), body.name,
-                               {k: v for k, v in metadata.items() if v is not None})
+                               {k: v for k, v in metadata.items() if v is not None},
+                               actor=acting(request, ctx))
     response.headers["location"] = location(request, "aggregates", agg.name)
     return aggregate_body(agg)
 
@@ -82,25 +91,27 @@ def show_aggregate(name: str, request: Request, _ctx: Admin) -> dict[str, Any]:
 
 @router.patch("/aggregates/{name}")
 def update_aggregate_metadata(name: str, body: AggregatePatchBody, request: Request,
-                              _ctx: Admin) -> dict[str, Any]:
+                              ctx: Admin) -> dict[str, Any]:
     changes = _metadata(body.metadata)
     return aggregate_body(svc.update_metadata(store_of(request), settings_of(request), name,
-                                              changes))
+                                              changes, actor=acting(request, ctx)))
 
 
 @router.delete("/aggregates/{name}", status_code=204)
-def delete_aggregate(name: str, request: Request, _ctx: Admin) -> Response:
-    svc.delete_aggregate(store_of(request), name)
+def delete_aggregate(name: str, request: Request, ctx: Admin) -> Response:
+    svc.delete_aggregate(store_of(request), name, actor=acting(request, ctx))
     return Response(status_code=204)
 
 
 @router.post("/aggregates/{name}/hosts")
 def add_aggregate_host(name: str, body: AggregateHostBody, request: Request,
-                       _ctx: Admin) -> dict[str, Any]:
-    return aggregate_body(svc.add_host(store_of(request), settings_of(request), name, body.host))
+                       ctx: Admin) -> dict[str, Any]:
+    return aggregate_body(svc.add_host(store_of(request), settings_of(request), name, body.host,
+                                       actor=acting(request, ctx)))
 
 
 @router.delete("/aggregates/{name}/hosts/{host}")
 def remove_aggregate_host(name: str, host: str, request: Request,
-                          _ctx: Admin) -> dict[str, Any]:
-    return aggregate_body(svc.remove_host(store_of(request), settings_of(request), name, host))
+                          ctx: Admin) -> dict[str, Any]:
+    return aggregate_body(svc.remove_host(store_of(request), settings_of(request), name, host,
+                                          actor=acting(request, ctx)))

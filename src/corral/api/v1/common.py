@@ -34,6 +34,7 @@ from corral.api.errors import (
 )
 from corral.config import Settings
 from corral.domain import errors
+from corral.domain.audit_log import Actor
 from corral.services import tokens as token_svc
 from corral.services.stores import Store
 
@@ -104,6 +105,15 @@ def require_admin(request: Request, ctx: Caller) -> RequestContext:
 
 
 Admin = Annotated[RequestContext, Depends(require_admin)]
+
+
+def acting(request: Request, ctx: RequestContext) -> Actor:
+    """Who an audited change is done for (services/audit_log.py): the caller as
+    authentication found it, and the id this server gave the request; never a body
+    field or any other header."""
+    return Actor(user_id=ctx.user_id, project_id=ctx.project_id,
+                 roles=tuple(sorted(ctx.roles)), request_id=_request_id(request),
+                 origin="api")
 
 
 READ_ROLES = frozenset({"reader", "member", "project-admin", "admin"})

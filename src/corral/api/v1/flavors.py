@@ -15,7 +15,16 @@ from pydantic import StrictBool, StrictStr
 
 from corral.api.context import RequestContext
 from corral.api.errors import ApiError
-from corral.api.v1.common import Admin, Body, Caller, is_admin, location, store_of, timestamp
+from corral.api.v1.common import (
+    Admin,
+    Body,
+    Caller,
+    acting,
+    is_admin,
+    location,
+    store_of,
+    timestamp,
+)
 from corral.api.v1.types import Amount, Count, QueryCount
 from corral.domain.flavors import Flavor, PlacementRequest, placement_request
 from corral.services import flavors as svc
@@ -82,13 +91,13 @@ def flavor_body(f: Flavor) -> dict[str, Any]:
 
 @router.post("/flavors", status_code=201)
 def create_flavor(request: Request, response: Response, body: FlavorCreate,
-                  _ctx: Admin) -> dict[str, Any]:
+                  ctx: Admin) -> dict[str, Any]:
     """Create a flavor (admin). Duplicate id or name: 409; a bad extra spec: 400."""
     created = svc.create_flavor(
         store_of(request), name=body.name, flavor_id=body.id, vcpus=body.vcpus,
         ram_mb=body.ram_mb, disk_gb=body.disk_gb, ephemeral_gb=body.ephemeral_gb,
         swap_mb=body.swap_mb, is_public=body.is_public, description=body.description,
-        extra_specs=body.extra_specs)
+        extra_specs=body.extra_specs, actor=acting(request, ctx))
     response.headers["location"] = location(request, "flavors", created.id)
     return flavor_body(created)
 
@@ -117,17 +126,18 @@ def show_flavor(request: Request, flavor: str, ctx: Caller) -> dict[str, Any]:
 
 
 @router.patch("/flavors/{flavor}")
-def update_flavor(request: Request, flavor: str, body: FlavorUpdate, _ctx: Admin) -> dict[str, Any]:
+def update_flavor(request: Request, flavor: str, body: FlavorUpdate, ctx: Admin) -> dict[str, Any]:
     """Change the description (the only mutable field; sizes are fixed once created)."""
     if "description" not in body.model_fields_set:
         raise ApiError(400, "nothing to change: give description (null clears it)",
                        code="invalid_input")
-    return flavor_body(svc.set_description(store_of(request), flavor, body.description))
+    return flavor_body(svc.set_description(store_of(request), flavor, body.description,
+                                           actor=acting(request, ctx)))
 
 
 @router.delete("/flavors/{flavor}", status_code=204)
-def delete_flavor(request: Request, flavor: str, _ctx: Admin) -> None:
-    svc.delete_flavor(store_of(request), flavor)
+def delete_flavor(request: Request, flavor: str, ctx: Admin) -> None:
+    svc.delete_flavor(store_of(request), flavor, actor=acting(request, ctx))
 
 
 # -- extra specs ---------------------------------------------------------------------------
@@ -140,15 +150,16 @@ def get_extra_specs(request: Request, flavor: str, ctx: Caller) -> dict[str, Any
 
 @router.put("/flavors/{flavor}/extra-specs")
 def update_extra_specs(request: Request, flavor: str, body: ExtraSpecsUpdate,
-                       _ctx: Admin) -> dict[str, Any]:
+                       ctx: Admin) -> dict[str, Any]:
     """Merge keys into the extra specs (null removes one); the result is checked whole."""
-    updated = svc.update_extra_specs(store_of(request), flavor, body.extra_specs)
+    updated = svc.update_extra_specs(store_of(request), flavor, body.extra_specs,
+                                     actor=acting(request, ctx))
     return {"extra_specs": dict(updated.extra_specs)}
 
 
 @router.delete("/flavors/{flavor}/extra-specs/{key:path}", status_code=204)
-def delete_extra_spec(request: Request, flavor: str, key: str, _ctx: Admin) -> None:
-    svc.delete_extra_spec(store_of(request), flavor, key)
+def delete_extra_spec(request: Request, flavor: str, key: str, ctx: Admin) -> None:
+    svc.delete_extra_spec(store_of(request), flavor, key, actor=acting(request, ctx))
 
 
 # -- access --------------------------------------------------------------------------------
@@ -165,11 +176,12 @@ def list_flavor_access(request: Request, flavor: str, _ctx: Admin) -> dict[str, 
 
 @router.post("/flavors/{flavor}/access")
 def add_flavor_access(request: Request, flavor: str, body: AccessAdd,
-                      _ctx: Admin) -> dict[str, Any]:
+                      ctx: Admin) -> dict[str, Any]:
     """Share a private flavor with a project (409 if public or already shared)."""
-    return access_body(*svc.add_access(store_of(request), flavor, body.project_id))
+    return access_body(*svc.add_access(store_of(request), flavor, body.project_id,
+                                       actor=acting(request, ctx)))
 
 
 @router.delete("/flavors/{flavor}/access/{project_id}", status_code=204)
-def remove_flavor_access(request: Request, flavor: str, project_id: str, _ctx: Admin) -> None:
-    svc.remove_access(store_of(request), flavor, project_id)
+def remove_flavor_access(request: Request, flavor: str, project_id: str, ctx: Admin) -> None:
+    svc.remove_access(store_of(request), flavor, project_id, actor=acting(request, ctx))

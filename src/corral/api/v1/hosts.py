@@ -16,7 +16,16 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictStr
 
-from corral.api.v1.common import Admin, Body, caller, exact_timestamp, require_admin, settings_of, store_of
+from corral.api.v1.common import (
+    Admin,
+    Body,
+    acting,
+    caller,
+    exact_timestamp,
+    require_admin,
+    settings_of,
+    store_of,
+)
 from corral.api.v1.lean import LeanRoute, json_of, lean, needs_store, validated
 from corral.api.v1.types import Amount, Count, CountOrNone, HostRatioOrNone
 from corral.api.workers import hand_off
@@ -155,14 +164,15 @@ def heartbeat_host(name: str, request: Request, _ctx: Admin) -> Response:
 
 
 @router.patch("/hosts/{name}")
-def update_host(name: str, body: HostPatchBody, request: Request, _ctx: Admin) -> dict[str, Any]:
+def update_host(name: str, body: HostPatchBody, request: Request, ctx: Admin) -> dict[str, Any]:
     """Enable or disable (with a reason), force down, or set the host's own overcommit
     values; a null value clears one back to its aggregates' or the default."""
     changes = {key: getattr(body, key) for key in body.model_fields_set}
-    return host_body(svc.update_host(store_of(request), settings_of(request), name, changes))
+    return host_body(svc.update_host(store_of(request), settings_of(request), name, changes,
+                                     actor=acting(request, ctx)))
 
 
 @router.delete("/hosts/{name}", status_code=204)
-def delete_host(name: str, request: Request, _ctx: Admin) -> Response:
-    svc.delete_host(store_of(request), name)
+def delete_host(name: str, request: Request, ctx: Admin) -> Response:
+    svc.delete_host(store_of(request), name, actor=acting(request, ctx))
     return Response(status_code=204)

@@ -24,6 +24,7 @@ from corral.api.v1 import access
 from corral.api.v1.common import (
     Body,
     Caller,
+    acting,
     is_admin,
     location,
     settings_of,
@@ -114,7 +115,7 @@ def create_project(request: Request, response: Response, body: ProjectCreate,
     _may_place_under(request, ctx, parent)
     created = svc.create_project(store_of(request), body.id, name=body.name,
                                  parent_id=parent, limits=body.limits,
-                                 model=model_of(request))
+                                 model=model_of(request), actor=acting(request, ctx))
     response.headers["location"] = location(request, "projects", created.id)
     return project_body(created)
 
@@ -161,7 +162,7 @@ def update_project(request: Request, project_id: str, body: ProjectUpdate,
     if "parent_id" in given:
         _may_place_under(request, ctx, parent)
     updated = svc.update_project(
-        store_of(request), project_id, model=model_of(request),
+        store_of(request), project_id, model=model_of(request), actor=acting(request, ctx),
         name=body.name if "name" in given else svc.KEEP,
         parent_id=parent if "parent_id" in given else svc.KEEP)
     return project_body(updated)
@@ -172,7 +173,7 @@ def delete_project(request: Request, project_id: str, ctx: Caller) -> None:
     """409 while the project has children, live instances, consumers or server groups."""
     project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
-    svc.delete_project(store_of(request), project_id)
+    svc.delete_project(store_of(request), project_id, actor=acting(request, ctx))
 
 
 @router.get("/projects/{project_id}/quota")
@@ -215,14 +216,16 @@ def set_default_limits(request: Request, body: LimitsUpdate, ctx: Caller) -> dic
     their usage."""
     access.require_cloud_admin(request, ctx)
     defaults, warnings = limits_svc.set_default_limits(store_of(request), body.limits,
-                                                model=model_of(request))
+                                                       model=model_of(request),
+                                                       actor=acting(request, ctx))
     return {"limits": defaults, "warnings": warnings_body(warnings)}
 
 
 @router.delete("/limits/defaults/{resource}", status_code=204)
 def unset_default_limit(request: Request, resource: str, ctx: Caller) -> None:
     access.require_cloud_admin(request, ctx)
-    limits_svc.unset_default_limit(store_of(request), resource, model=model_of(request))
+    limits_svc.unset_default_limit(store_of(request), resource, model=model_of(request),
+                                   actor=acting(request, ctx))
 
 
 # -- per-project limits ---------------------------------------------------------------------
@@ -244,7 +247,7 @@ def set_limits(request: Request, project_id: str, body: LimitsUpdate,
     project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
     view, warnings = limits_svc.set_limits(store_of(request), project_id, body.limits,
-                                    model=model_of(request))
+                                           model=model_of(request), actor=acting(request, ctx))
     return {**limits_body(view), "warnings": warnings_body(warnings)}
 
 
@@ -253,4 +256,5 @@ def unset_limit(request: Request, project_id: str, resource: str, ctx: Caller) -
     """The default (or unlimited) applies again."""
     project_id = named(request, ctx, project_id)
     access.require_manager(request, ctx, project_id)
-    limits_svc.unset_limit(store_of(request), project_id, resource, model=model_of(request))
+    limits_svc.unset_limit(store_of(request), project_id, resource, model=model_of(request),
+                           actor=acting(request, ctx))

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 
 from corral.api.v1.access import require_cloud_admin
-from corral.api.v1.common import Body, Caller
+from corral.api.v1.common import Body, Caller, acting
 from corral.services.quota_audit import Auditor
 
 router = APIRouter(tags=["quotas"])
@@ -26,7 +26,7 @@ def run_audit(request: Request, ctx: Caller, body: AuditBody | None = None) -> d
     require_cloud_admin(request, ctx)
     body = body or AuditBody()
     auditor: Auditor = request.app.state.auditor
-    report = auditor.run(project=body.project, fix=body.fix)
+    report = auditor.run(project=body.project, fix=body.fix, actor=acting(request, ctx))
     return {"clean": report.clean, "fixed": report.fixed,
             "drifts": [asdict(d) for d in report.drifts],
             "orphans": [asdict(o) for o in report.orphans]}

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from corral.api.v1 import (
     aggregates,
+    audit_log,
     capacity,
     flavors,
     hosts,
@@ -20,4 +21,4 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router]
+            capacity.router, audit_log.router]

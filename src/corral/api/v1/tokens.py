@@ -18,6 +18,7 @@ from corral.api.v1.access import require_project_admin
 from corral.api.v1.common import (
     Body,
     Caller,
+    acting,
     authenticator_of,
     forbidden,
     is_admin,
@@ -76,7 +77,8 @@ def create_token(request: Request, response: Response, body: TokenCreate,
         require_project_admin(request, ctx, project)
     created = svc.create_token(store_of(request), role=body.role, project_id=project,
                                user_id=body.user_id, name=body.name,
-                               expires_in_days=body.expires_in_days)
+                               expires_in_days=body.expires_in_days,
+                               actor=acting(request, ctx))
     response.headers["location"] = location(request, "tokens", created.token.uuid)
     return {**token_body(created.token), "secret": created.secret}
 
@@ -104,7 +106,8 @@ def show_token(request: Request, token_id: str, ctx: Caller) -> dict[str, Any]:
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(request: Request, token_id: str, ctx: Caller) -> None:
     """Revoke a token: refused at once by this process, by others within seconds."""
-    svc.revoke_token(store_of(request), token_id, within=_within(request, ctx))
+    svc.revoke_token(store_of(request), token_id, within=_within(request, ctx),
+                     actor=acting(request, ctx))
     tokens = authenticator_of(request)
     if tokens is not None:
         tokens.forget(token_id)

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from corral.persistence import audit_log  # noqa: F401 - declares its table on metadata
 from corral.persistence.tables import metadata
 
 engine = context.config.attributes["engine"]
