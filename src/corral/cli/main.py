@@ -180,6 +180,8 @@ def _print_banner(conf: Settings) -> None:
         f"curl -s {headers} {base}/resource_providers",
         f"curl -s {headers} '{base}/allocation_candidates?resources=VCPU:4,MEMORY_MB:8192"
         f"&required=HW_CPU_X86_AVX2&limit=3'",
+        f"export CORRAL_URL={base} CORRAL_TOKEN=admin   # where the {cli} CLI sends its "
+        "requests",
         f"{cli} provider list",
         f"{cli} provider show compute-az1-19",
         f"{cli} inventory list compute-az1-01",
