@@ -6,15 +6,17 @@ import configparser
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from corral import __version__
-from corral.config import OPTIONS
-from corral.persistence import migrations
+from corral.config import OPTIONS, Settings
+from corral.persistence import make_store, migrations
 
-from .conftest import Cli, assert_fails, assert_one_error_line, free_port
+from .conftest import Cli, assert_fails, assert_one_error_line, free_port, running_server
 
 
 def test_db_current_before_and_after_upgrade(tmp_path: Path) -> None:
@@ -28,9 +30,11 @@ def test_db_current_before_and_after_upgrade(tmp_path: Path) -> None:
     assert cli.ok("db", "current").stdout.strip() == f"{head} (up to date)"
     again = cli.ok("db", "upgrade")  # idempotent
     assert again.stdout.strip() == f"database at revision {head} (was {head})"
-    # The upgrade also loaded the standard catalogues: the CLI can use them at once.
-    cli.ok("provider", "create", "h")
-    cli.ok("inventory", "set", "h", "--resource", "VCPU=1")
+    # The upgrade also loaded the standard catalogues: a server on it serves them at once.
+    assert cli.url is not None
+    with served(cli.url, tmp_path) as client:
+        client.ok("provider", "create", "h")
+        client.ok("inventory", "set", "h", "--resource", "VCPU=1")
 
 
 def test_db_current_on_both_backends(any_cli: Cli) -> None:
@@ -41,8 +45,18 @@ def test_database_from_the_data_dir_when_no_url_is_given(tmp_path: Path) -> None
     cli = Cli(None)  # CORRAL_DATA_DIR is tmp_path/data (conftest)
     cli.ok("db", "upgrade")
     assert (tmp_path / "data" / "corral.sqlite").exists()
-    cli.ok("provider", "create", "h")
-    assert cli.ok("provider", "list", "-f", "value", "-c", "name").stdout == "h\n"
+    assert "origin" in cli.ok("config", "show").stdout  # the same database, found again
+
+
+@contextmanager
+def served(url: str, tmp_path: Path) -> Iterator[Cli]:
+    """A server on the database at ``url``, and the CLI as its client."""
+    store = make_store(url)
+    try:
+        with running_server(store, Settings(data_dir=str(tmp_path / "server"))) as endpoint:
+            yield Cli(url, endpoint)
+    finally:
+        store.dispose()
 
 
 def test_config_sample_lists_every_option_and_parses() -> None:
