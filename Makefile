@@ -22,10 +22,11 @@ run: $(STAMP)
 	$(BIN)/corral serve --banner
 
 # pytest-xdist workers: one per core, at most 4 (each holds a server's worth of memory).
+# loadgroup: the tests of one xdist_group share a worker (the RabbitMQ cluster starts once).
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # For local iteration: no server processes' suites, SQLite only (PostgreSQL cases skip),
 # stop at the first failure.

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
 
+from corral import config_events
 from corral.domain import bounds
 from corral.scheduler import filters as scheduler_filters
 from corral.scheduler import plugin
@@ -117,13 +118,14 @@ OPTIONS: list[Option] = [
     Option("quota", "audit_interval_s",
            "Seconds between background quota audits in 'corral serve' (they export "
            "corral_quota_drift); 0 turns them off."),
+    *(Option(*o) for o in config_events.OPTIONS),
     Option("logging", "log_format", "'json' for machines, 'console' for people."),
     Option("logging", "log_level", "Lowest level logged: debug, info, warning, error."),
 ]
 
 
 #: Options whose values are never echoed in error messages.
-SECRET_OPTIONS = frozenset({"api_tokens", "database_url"})
+SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
 #: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).
@@ -135,7 +137,7 @@ FLEET_POLICY: tuple[str, ...] = (
     *(opt.name for opt in OPTIONS if opt.section == "scheduler"), "quota_model")
 
 
-class _Settings(BaseModel):
+class _Settings(config_events.EventSettings):
     """Validated settings; pass them explicitly, never read them from a global. The
     filters' and weighers' own settings are added from their registries (below)."""
 

@@ -36,7 +36,7 @@ from corral.api.v1.common import PREFIX
 from corral.api.v1.routers import routers
 from corral.api.workers import WORKER_THREADS
 from corral.config import Settings
-from corral.services import system
+from corral.services import relay, system
 from corral.services.candidates import CandidateFinder
 from corral.services.quota_audit import Auditor
 from corral.services.scheduler import Scheduler
@@ -118,7 +118,9 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         system.prepare(store, settings)
         audits = (asyncio.create_task(_audit_every(auditor, settings.audit_interval_s))
                   if settings.audit_interval_s else None)
+        events = relay.start_in_server(store, settings, metrics.registry)
         yield
+        events.stop()
         if audits is not None:
             audits.cancel()
         workers.shutdown(wait=False)

@@ -20,6 +20,7 @@ from corral.cli.audit import audit_command
 from corral.cli.context import fail, out, settings, state
 from corral.cli.local import open_services
 from corral.cli.projects import limit_app, project_app, quota_app
+from corral.cli.relay import relay_command
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
 from corral.config import Settings, sample_config, setting_origins
@@ -55,6 +56,7 @@ quota_app.command("audit")(audit_command)
 app.add_typer(quota_app, name="quota")
 app.command("simulate")(simulate_command)
 app.command("capacity")(capacity.capacity_command)
+app.command("relay")(relay_command)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]

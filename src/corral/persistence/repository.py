@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from corral.persistence.allocations import AllocationQueries
 from corral.persistence.audit_log import AuditQueries
 from corral.persistence.catalog import CatalogQueries
+from corral.persistence.events import EventQueries
 from corral.persistence.flavors import FlavorQueries
 from corral.persistence.fleet_policy import FleetPolicyQueries
 from corral.persistence.heartbeats import HeartbeatQueries
@@ -34,7 +35,7 @@ from corral.persistence.tokens import TokenQueries
 class Repository(ProviderQueries, CatalogQueries, AllocationQueries, SnapshotQueries,
                  HostQueries, FlavorQueries, InstanceQueries, RevisionQueries, ProjectQueries,
                  LedgerQueries, TokenQueries, IdempotencyQueries, FleetPolicyQueries,
-                 HeartbeatQueries, AuditQueries):
+                 HeartbeatQueries, AuditQueries, EventQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

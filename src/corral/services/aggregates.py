@@ -24,11 +24,10 @@ from corral.domain.hosts import AVAILABILITY_ZONE, Aggregate, AggregateRow, Host
 from corral.domain.names import normalize_uuid
 from corral.domain.overcommit import KEYS
 from corral.services import names
-from corral.services.audit_log import record
+from corral.services.audit_log import Recorder, record
 from corral.services.hosts import host_named, recompute_overcommit
 from corral.services.stores import (
     AggregateStore,
-    AuditStore,
     HostStore,
     ProviderStore,
     Store,
@@ -216,7 +215,7 @@ def remove_host(store: Store, settings: Settings, name: str, host: str, *, actor
     return result
 
 
-def _record_hosts(repo: AuditStore, actor: Actor, action: str, now: Aggregate,
+def _record_hosts(repo: Recorder, actor: Actor, action: str, now: Aggregate,
                   host: str) -> None:
     """Record a membership change: the hosts before (``host`` in or out) and after."""
     after = list(now.hosts)

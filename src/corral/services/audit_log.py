@@ -9,17 +9,22 @@ and the request id it gave the request (api/v1/audit_log.py), a local command wi
 :func:`local_actor`. Nothing in a request body reaches it.
 
 Boots, deletes, heartbeats and a host's own reports are not admin actions and are not
-recorded (their hot paths write nothing more).
+recorded (their hot paths write nothing more). Each entry (tokens aside) is also an
+event of the same name in the event log, which the relay publishes (docs/events.md).
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Final, Protocol
 
 from corral.domain.audit_log import Actor, AuditEntry, AuditQuery
+from corral.domain.events import NewEvent
+from corral.services.event_store import EventStore
 from corral.services.stores import AuditStore, Store
 
 
@@ -42,14 +47,31 @@ def local_actor(command: str) -> Actor:
                  request_id=command[:64], origin="local")
 
 
-def record(repo: AuditStore, actor: Actor, action: str, object_type: str, object_id: str,
+class Recorder(AuditStore, EventStore, Protocol):
+    """Where a change is recorded: the trail, and the event log."""
+
+
+#: Actions kept in the trail only, never published as events (who holds which token
+#: is nobody's business outside).
+PRIVATE: Final = ("token.",)
+
+
+def record(repo: Recorder, actor: Actor, action: str, object_type: str, object_id: str,
            *, before: object = None, after: object = None) -> None:
-    """Record one change in the caller's transaction (see the module docstring).
+    """Record one change in the caller's transaction (see the module docstring), and
+    (tokens aside) write it as an event of type ``action`` (docs/events.md).
 
     ``before`` and ``after`` are JSON values (None: the object did not exist).
     """
-    repo.insert_audit_entry(actor, at=now(), action=action, object_type=object_type,
+    at = now()
+    repo.insert_audit_entry(actor, at=at, action=action, object_type=object_type,
                             object_id=object_id, before=before, after=after)
+    if not action.startswith(PRIVATE):
+        repo.add_events([NewEvent(str(uuid.uuid4()), action, object_type, object_id, {
+            "before": before, "after": after,
+            "actor": {"user_id": actor.user_id, "project_id": actor.project_id,
+                      "roles": list(actor.roles), "request_id": actor.request_id,
+                      "origin": actor.origin}}, at)])
 
 
 def list_entries(store: Store, query: AuditQuery) -> tuple[list[AuditEntry], int | None]:

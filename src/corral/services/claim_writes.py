@@ -23,12 +23,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from corral.domain import events as ev
 from corral.domain import quotas
 from corral.domain import scheduling as s
 from corral.domain.flavors import Flavor, ServerGroup, snapshot
 from corral.domain.instances import NewInstance
 from corral.domain.scheduling import Instance
-from corral.services import decision_log, idempotency, ledger
+from corral.services import decision_log, events, idempotency, ledger
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.instance_reads import (
     INSTANCE_TYPE,
@@ -131,6 +132,8 @@ def _write_boots(repo: Repo, boots: Sequence[tuple[BootClaim, Decision]]
         if boot.key is not None:
             idempotency.remember(repo, boot.key, instances, decision.decision_id)
         out.append(instances)
+    events.write(repo, [events.instance_event(ev.INSTANCE_CREATE_START, i)
+                        for instances in out for i in instances])
     return out
 
 

@@ -27,6 +27,7 @@ from datetime import timedelta
 import structlog
 
 from corral.domain import errors, quotas
+from corral.domain import events as ev
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_LENGTH, Flavor, ServerGroup
@@ -35,11 +36,11 @@ from corral.domain.scheduling import Instance
 from corral.persistence.clock import utcnow
 from corral.scheduler.records import DecisionRecord
 from corral.scheduler.runner import Ask
-from corral.services import claims, idempotency
+from corral.services import claims, events, idempotency
 from corral.services import server_groups as group_svc
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.claim_writes import BootClaim
-from corral.services.instance_reads import live_instance
+from corral.services.instance_reads import live_instance, to_instances
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Repo, Store
 
@@ -242,7 +243,11 @@ def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -
         if row.state == s.VERIFY_RESIZE and row.migration_uuid is not None:
             writes.append(ConsumerWrite(row.migration_uuid, {}))
         write_in(repo, writes, usage={(row.project_id, quotas.INSTANCES): -1})
-        repo.update_instance(row.uuid, {"state": s.DELETED, "deleted_at": utcnow(),
+        now = utcnow()
+        repo.update_instance(row.uuid, {"state": s.DELETED, "deleted_at": now,
                                         "new_flavor_id": None, "new_flavor": None,
                                         "source_host_id": None})
+        gone = to_instances(repo, [row])[0]
+        events.write(repo, [events.instance_event(ev.INSTANCE_DELETE_END, gone, at=now,
+                                                  state=s.DELETED)])
     log.info("instance_deleted", instance=row.uuid, project=row.project_id)

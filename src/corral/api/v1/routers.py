@@ -8,6 +8,7 @@ from corral.api.v1 import (
     aggregates,
     audit_log,
     capacity,
+    events,
     flavors,
     hosts,
     instances,
@@ -21,4 +22,4 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router, audit_log.router]
+            capacity.router, audit_log.router, events.router]

@@ -2,7 +2,10 @@
 
 from alembic import context
 
-from corral.persistence import audit_log  # noqa: F401 - declares its table on metadata
+from corral.persistence import (
+    audit_log,  # noqa: F401 - declares its table on metadata
+    events,  # noqa: F401 - declares its tables on metadata
+)
 from corral.persistence.tables import metadata
 
 engine = context.config.attributes["engine"]

@@ -1,0 +1,56 @@
+"""The [events] options: the RabbitMQ relay (docs/events.md). Part of Settings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from corral.domain import bounds
+
+# (INI section, option name, help), as config.OPTIONS lists them.
+OPTIONS: list[tuple[str, str, str]] = [
+    ("events", "broker_urls",
+     "RabbitMQ nodes, comma-separated amqp:// or amqps:// URLs (every node of the cluster, "
+     "not a VIP: the relay tries them shuffled). Empty: events are only logged in the "
+     "database (GET /v1/events)."),
+    ("events", "exchange",
+     "The durable topic exchange events are published to (routing key: the event type)."),
+    ("events", "amqp_heartbeat_s",
+     "AMQP heartbeat timeout in seconds: a silent connection is declared dead after it."),
+    ("events", "amqp_connect_timeout_s", "Seconds one connection attempt may take."),
+    ("events", "publish_timeout_s",
+     "Seconds to wait for the broker's confirm of a batch before reconnecting and "
+     "publishing it again (same message_id)."),
+    ("events", "relay_in_serve",
+     "Run the relay inside 'corral serve' (one relay at a time across every process and "
+     "host, elected through the database); false: run 'corral relay' instead."),
+    ("events", "event_retention_hours",
+     "How long events stay in the database: sent ones (or, with no broker configured, "
+     "all) older than this are trimmed; 0 keeps them all."),
+]
+
+
+class EventSettings(BaseModel):
+    broker_urls: str = ""
+    exchange: str = Field(default="corral", min_length=1, max_length=255)
+    amqp_heartbeat_s: int = Field(default=10, ge=1, le=600)
+    amqp_connect_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
+    relay_in_serve: bool = True
+    event_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
+
+    @field_validator("broker_urls")
+    @classmethod
+    def _check_brokers(cls, value: str) -> str:
+        for i, url in enumerate(_urls(value)):
+            if not url.startswith(("amqp://", "amqps://")):
+                raise ValueError(f"URL {i + 1} is not amqp:// or amqps://")
+        return value
+
+    @property
+    def brokers(self) -> list[str]:
+        """The RabbitMQ nodes' URLs (empty: no broker)."""
+        return _urls(self.broker_urls)
+
+
+def _urls(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
