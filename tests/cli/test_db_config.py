@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from corral import __version__
-from corral.config import OPTIONS
-from corral.persistence import migrations
-from corral.services.demo import AGGREGATES
+from corral.config import OPTIONS, Settings
+from corral.persistence import make_store, migrations
 
-from .conftest import Cli, assert_fails, assert_one_error_line
+from .conftest import Cli, assert_fails, assert_one_error_line, free_port, running_server
 
 
 def test_db_current_before_and_after_upgrade(tmp_path: Path) -> None:
@@ -30,9 +30,11 @@ def test_db_current_before_and_after_upgrade(tmp_path: Path) -> None:
     assert cli.ok("db", "current").stdout.strip() == f"{head} (up to date)"
     again = cli.ok("db", "upgrade")  # idempotent
     assert again.stdout.strip() == f"database at revision {head} (was {head})"
-    # The upgrade also loaded the standard catalogues: the CLI can use them at once.
-    cli.ok("provider", "create", "h")
-    cli.ok("inventory", "set", "h", "--resource", "VCPU=1")
+    # The upgrade also loaded the standard catalogues: a server on it serves them at once.
+    assert cli.url is not None
+    with served(cli.url, tmp_path) as client:
+        client.ok("provider", "create", "h")
+        client.ok("inventory", "set", "h", "--resource", "VCPU=1")
 
 
 def test_db_current_on_both_backends(any_cli: Cli) -> None:
@@ -43,8 +45,18 @@ def test_database_from_the_data_dir_when_no_url_is_given(tmp_path: Path) -> None
     cli = Cli(None)  # CORRAL_DATA_DIR is tmp_path/data (conftest)
     cli.ok("db", "upgrade")
     assert (tmp_path / "data" / "corral.sqlite").exists()
-    cli.ok("provider", "create", "h")
-    assert cli.ok("provider", "list", "-f", "value", "-c", "name").stdout == "h\n"
+    assert "origin" in cli.ok("config", "show").stdout  # the same database, found again
+
+
+@contextmanager
+def served(url: str, tmp_path: Path) -> Iterator[Cli]:
+    """A server on the database at ``url``, and the CLI as its client."""
+    store = make_store(url)
+    try:
+        with running_server(store, Settings(data_dir=str(tmp_path / "server"))) as endpoint:
+            yield Cli(url, endpoint)
+    finally:
+        store.dispose()
 
 
 def test_config_sample_lists_every_option_and_parses() -> None:
@@ -71,20 +83,23 @@ def test_bad_settings_exit_2_naming_where_they_came_from(monkeypatch: pytest.Mon
 
 def test_a_missing_schema_names_the_fix(tmp_path: Path) -> None:
     cli = Cli(f"sqlite:///{tmp_path}/new.sqlite")
-    for args in (["provider", "list"], ["inventory", "list", "x"], ["demo"]):
+    for args in (["config", "show"], ["demo"]):  # the commands that open the database
         assert_one_error_line(cli(*args), "run 'corral db upgrade'")
 
 
 def test_an_unreachable_database_is_one_line_not_a_traceback() -> None:
     cli = Cli("postgresql+psycopg://nobody@127.0.0.1:1/nothing")
-    assert_one_error_line(cli("provider", "list"), "OperationalError", "--debug")
-    crashed = cli("--debug", "provider", "list")
+    assert_one_error_line(cli("demo"), "OperationalError", "--debug")
+    crashed = cli("--debug", "demo")
     assert crashed.exit_code == 1 and not isinstance(crashed.exception, SystemExit)
 
 
-def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+def _run(*args: str, data_dir: Path, url: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "OS_"))}
     env["CORRAL_DATA_DIR"] = str(data_dir)
+    if url is not None:
+        env["CORRAL_URL"] = url
     return subprocess.run([sys.executable, "-m", "corral.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -97,15 +112,17 @@ def test_make_run_sequence_in_a_real_process(tmp_path: Path) -> None:
     assert first.returncode == 0 and "seeded the demo fleet" in first.stdout, first.stderr
     second = _run("demo", "--if-empty", data_dir=tmp_path)
     assert second.returncode == 0 and "left them alone" in second.stdout
-    zones = f"in:{AGGREGATES['az1']},{AGGREGATES['az2']}"
-    listed = _run("provider", "list", "-f", "json", "--member-of", zones, data_dir=tmp_path)
-    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 41
+    current = _run("db", "current", data_dir=tmp_path)
+    assert current.returncode == 0 and "up to date" in current.stdout, current.stderr
 
 
 def test_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None:
+    """No server answers at CORRAL_URL's default: one line, exit 4 (docs/cli.md)."""
     _run("db", "upgrade", data_dir=tmp_path)
-    shown = _run("provider", "show", "ghost", data_dir=tmp_path)
-    assert shown.returncode == 1
-    assert shown.stderr.strip() == "error: No resource provider with name or uuid 'ghost' found"
+    shown = _run("provider", "show", "ghost", data_dir=tmp_path,
+                 url=f"http://127.0.0.1:{free_port()}")
+    assert shown.returncode == 4, shown.stderr
+    assert shown.stderr.startswith("error: cannot reach corral at http://127.0.0.1:")
+    assert len(shown.stderr.strip().splitlines()) == 1
     bad = _run("inventory", "set", "ghost", "--resource", "VCPU", data_dir=tmp_path)
     assert bad.returncode == 2 and "--resource" in bad.stderr and "Traceback" not in bad.stderr

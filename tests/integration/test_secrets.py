@@ -152,11 +152,11 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
             call("GET", "/resource_providers", STATIC_TOKEN, 500)
             bodies.append(client.get("/metrics", headers={"x-auth-token": STATIC_TOKEN}).text)
             cli_debug = subprocess.run(
-                corral_command("--config-file", str(config), "--debug", "host", "list"),
+                corral_command("--config-file", str(config), "--debug", "config", "show"),
                 capture_output=True, text=True, timeout=120, check=False,
                 env=clean_env(tmp_path / "cli"))
             cli_plain = subprocess.run(
-                corral_command("--config-file", str(config), "host", "list"),
+                corral_command("--config-file", str(config), "config", "show"),
                 capture_output=True, text=True, timeout=120, check=False,
                 env=clean_env(tmp_path / "cli"))
         assert cli_debug.returncode != 0 and "Traceback" in cli_debug.stderr + cli_debug.stdout
@@ -164,7 +164,7 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
         unreachable = make_url(pg_store.engine.url).set(password=PASSWORD, port=1)
         cli_down = subprocess.run(
             corral_command("--database-url", unreachable.render_as_string(hide_password=False),
-                           "host", "list"),
+                           "config", "show"),
             capture_output=True, text=True, timeout=120, check=False,
             env=clean_env(tmp_path / "cli"))
         assert cli_down.returncode != 0

@@ -13,10 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fleet_settings, open_services
-from corral.domain.hosts import Aggregate
-from corral.services import aggregates as svc
-from corral.services.audit_log import local_actor
+from corral.cli.client import quote
+from corral.cli.context import bad_input, connect
 
 aggregate_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                             help="Host aggregates: create, list, show, set, delete, add/remove "
@@ -31,11 +29,13 @@ PropertyOption = Annotated[list[str] | None, typer.Option(
     "--property", metavar="KEY=VALUE", help="A metadata pair; repeatable.")]
 
 
-def record(agg: Aggregate) -> dict[str, Any]:
-    return {"name": agg.name, "uuid": agg.uuid, "availability_zone": agg.availability_zone,
-            "hosts": agg.hosts, "metadata": agg.metadata,
-            "created_at": agg.created_at.isoformat() + "Z",
-            "updated_at": agg.updated_at.isoformat() + "Z"}
+def record(agg: dict[str, Any]) -> dict[str, Any]:
+    """An aggregate of the API, in the CLI's columns."""
+    return {name: agg.get(name) for name in SHOW_COLUMNS}
+
+
+def _path(name: str) -> str:
+    return f"/v1/aggregates/{quote(name)}"
 
 
 def parse_properties(values: list[str]) -> dict[str, str]:
@@ -55,10 +55,9 @@ def create_aggregate(name: AggregateArg, prop: PropertyOption = None,
     """Create an aggregate, optionally with metadata."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
     metadata = parse_properties(prop or [])
-    with open_services() as store:
-        created = svc.create_aggregate(store, name, metadata,
-                                       actor=local_actor("corral aggregate create"))
-    out.done(f"aggregate {created.name} created ({created.uuid})")
+    with connect() as api:
+        created = api.post("/v1/aggregates", {"name": name, "metadata": metadata})
+    out.done(f"aggregate {created['name']} created ({created['uuid']})")
     out.show(record(created))
 
 
@@ -67,8 +66,8 @@ def list_aggregates(fmt: output.FormatOption = output.Format.table,
                     column: output.ColumnOption = None) -> None:
     """List aggregates with their zone, hosts and metadata."""
     out = output.Output(fmt, column, LIST_COLUMNS, narrow=("uuid", "metadata", "hosts"))
-    with open_services() as store:
-        found = svc.list_aggregates(store)
+    with connect() as api:
+        found = api.get("/v1/aggregates")["aggregates"]
     out.list(record(a) for a in found)
 
 
@@ -77,8 +76,8 @@ def show_aggregate(name: AggregateArg, fmt: output.FormatOption = output.Format.
                    column: output.ColumnOption = None) -> None:
     """Show an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_aggregate(store, name)
+    with connect() as api:
+        found = api.get(_path(name))
     out.show(record(found))
 
 
@@ -100,12 +99,11 @@ def set_aggregate(
         changes[key] = None
     if not changes:
         bad_input("--property", "give --property KEY=VALUE or --unset-property KEY")
-    with open_services() as store:
-        found = svc.update_metadata(store, fleet_settings(store), name, changes,
-                                    actor=local_actor("corral aggregate set"))
+    with connect() as api:
+        found = api.patch(_path(name), {"metadata": changes})
     set_ = [f"{k}={v}" for k, v in changes.items() if v is not None]
     unset_ = [k for k, v in changes.items() if v is None]
-    out.done(f"aggregate {found.name}: " + "; ".join(
+    out.done(f"aggregate {found['name']}: " + "; ".join(
         part for part in (f"set {', '.join(set_)}" if set_ else "",
                           f"unset {', '.join(unset_)}" if unset_ else "") if part))
     out.show(record(found))
@@ -114,8 +112,8 @@ def set_aggregate(
 @aggregate_app.command("delete")
 def delete_aggregate(name: AggregateArg) -> None:
     """Delete an aggregate (it must have no hosts)."""
-    with open_services() as store:
-        svc.delete_aggregate(store, name, actor=local_actor("corral aggregate delete"))
+    with connect() as api:
+        api.delete(_path(name))
     output.said(f"aggregate {name} deleted")
 
 
@@ -125,10 +123,9 @@ def add_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Host 
              column: output.ColumnOption = None) -> None:
     """Add a host to an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.add_host(store, fleet_settings(store), name, host,
-                             actor=local_actor("corral aggregate add-host"))
-    out.done(f"host {host} added to aggregate {found.name} ({len(found.hosts)} hosts)")
+    with connect() as api:
+        found = api.post(_path(name) + "/hosts", {"host": host})
+    out.done(f"host {host} added to aggregate {found['name']} ({len(found['hosts'])} hosts)")
     out.show(record(found))
 
 
@@ -138,8 +135,8 @@ def remove_host(name: AggregateArg, host: Annotated[str, typer.Argument(help="Ho
                 column: output.ColumnOption = None) -> None:
     """Remove a host from an aggregate."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.remove_host(store, fleet_settings(store), name, host,
-                                actor=local_actor("corral aggregate remove-host"))
-    out.done(f"host {host} removed from aggregate {found.name} ({len(found.hosts)} hosts left)")
+    with connect() as api:
+        found = api.delete(f"{_path(name)}/hosts/{quote(host)}")
+    out.done(f"host {host} removed from aggregate {found['name']} "
+             f"({len(found['hosts'])} hosts left)")
     out.show(record(found))

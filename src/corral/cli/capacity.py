@@ -12,30 +12,33 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services
-from corral.cli.instances import make_scheduler
-from corral.services import capacity as svc
+from corral.cli.context import bad_input, connect
 
 HEADROOM_COLUMNS = ("flavor", "group", "headroom", "hosts_eligible", "hosts_with_room")
 STRANDED_COLUMNS = ("host", "availability_zone", "stranded", "exhausted", "share")
 UTILIZATION_COLUMNS = ("scope", "resource_class", "used", "usable", "ratio")
 
 
-def headroom_rows(found: list[svc.FlavorHeadroom]) -> list[dict[str, Any]]:
-    """One row per flavor and group, smallest headroom first."""
-    rows = [{"flavor": h.flavor_name, "group": group, "headroom": count,
-             "hosts_eligible": h.hosts_eligible.get(group, 0),
-             "hosts_with_room": h.hosts_with_room.get(group, 0)}
-            for h in found for group, count in h.groups.items()]
+#: How ``corral capacity`` groups hosts (as ``GET /v1/capacity?group_by=``).
+GROUP_BY = ("fleet", "az", "aggregate", "host")
+
+
+def headroom_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per flavor and group (``GET /v1/capacity``), smallest headroom first."""
+    rows = [{"flavor": h["flavor"]["name"], "group": group, "headroom": count,
+             "hosts_eligible": h["hosts_eligible"].get(group, 0),
+             "hosts_with_room": h["hosts_with_room"].get(group, 0)}
+            for h in found for group, count in h["groups"].items()]
     return sorted(rows, key=lambda r: (r["headroom"], r["flavor"], r["group"]))
 
 
-def utilization_rows(u: svc.Utilization) -> list[dict[str, Any]]:
-    scopes = [("fleet", u.fleet)]
-    scopes += [(f"az:{z}", c) for z, c in u.zones.items()]
-    scopes += [(f"aggregate:{a}", c) for a, c in u.aggregates.items()]
-    return [{"scope": scope, "resource_class": rc, "used": c.used, "usable": c.usable,
-             "ratio": round(c.ratio, 4)}
+def utilization_rows(u: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per scope and class (``GET /v1/capacity/utilization``)."""
+    scopes = [("fleet", u["fleet"])]
+    scopes += [(f"az:{z}", c) for z, c in u["availability_zones"].items()]
+    scopes += [(f"aggregate:{a}", c) for a, c in u["aggregates"].items()]
+    return [{"scope": scope, "resource_class": rc, "used": c["used"], "usable": c["usable"],
+             "ratio": c["ratio"]}
             for scope, per_class in scopes for rc, c in per_class.items()]
 
 
@@ -62,24 +65,22 @@ def capacity_command(
         bad_input("--stranded", "choose one of --stranded and --utilization")
     if top < 1:
         bad_input("--top", "must be at least 1")
-    if group_by not in svc.GROUP_BY:
-        bad_input("--group-by", f"must be one of {', '.join(svc.GROUP_BY)}")
+    if group_by not in GROUP_BY:
+        bad_input("--group-by", f"must be one of {', '.join(GROUP_BY)}")
     if stranded:
         out = output.Output(fmt, column, STRANDED_COLUMNS)
-        with open_services() as store:
-            hosts = svc.stranded(store, make_scheduler(store), top=top)
-        out.list([{"host": h.host, "availability_zone": h.availability_zone,
-                   "stranded": h.stranded, "exhausted": h.exhausted, "share": h.share}
-                  for h in hosts])
+        with connect() as api:
+            hosts = api.get("/v1/capacity/stranded", top=top)["hosts"]
+        out.list([{name: h.get(name) for name in STRANDED_COLUMNS} for h in hosts])
         return
     if utilization:
         out = output.Output(fmt, column, UTILIZATION_COLUMNS)
-        with open_services() as store:
-            u = svc.utilization(store, make_scheduler(store))
+        with connect() as api:
+            u = api.get("/v1/capacity/utilization")
         out.list(utilization_rows(u))
         return
     out = output.Output(fmt, column, HEADROOM_COLUMNS)
-    with open_services() as store:
-        found = svc.headroom(store, make_scheduler(store), flavors=flavor, group_by=group_by,
-                             project_id=project)
+    with connect() as api:
+        found = api.get("/v1/capacity", flavor=flavor, group_by=group_by,
+                        project=project)["capacity"]
     out.list(headroom_rows(found))

@@ -1,11 +1,10 @@
-"""What every command shares: global options, settings, the store, and error reporting.
+"""What every command shares: global options, settings, the endpoint, and error reporting.
 
-Commands reach the database only through :func:`open_services`, which opens the
-store named by the configuration, refuses a schema that is behind, and turns every
-error into one line on stderr: a :class:`~corral.domain.errors.CorralError` (the
-services' refusals) or any other failure (database unreachable, disk full) exits 1.
-Bad command-line input exits 2 through :func:`bad_input`, naming the option.
-``--debug`` lets unexpected errors through with their traceback.
+Commands talk to corral through :func:`connect` (cli/client.py), which turns every
+failure into one ``error: ...`` line on stderr and the exit code docs/cli.md gives it.
+The few commands that open the database themselves (``serve``, ``db``, ``demo``) do
+it through cli/local.py. Bad command-line input exits 2 through :func:`bad_input`,
+naming the option.
 """
 
 from __future__ import annotations
@@ -18,11 +17,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from corral.config import ConfigError, Settings, load_settings, setting_origins
-from corral.domain.errors import CorralError, StoreUnavailable
+from corral.cli.client import Client, ClientError, resolve
+from corral.config import ConfigError, Settings, load_settings
 from corral.logging import configure_logging
-from corral.services import system
-from corral.services.stores import Store
 
 
 class State:
@@ -30,6 +27,7 @@ class State:
 
     config_file: str | None = None
     database_url: str | None = None
+    os_cloud: str | None = None
     debug: bool = False
     #: Fleet options whose override this invocation already noted on stderr.
     noted: set[str]
@@ -80,62 +78,25 @@ def settings(*, service: bool = False, **overrides: object) -> Settings:
     return loaded
 
 
-def fleet_settings(store: Store) -> Settings:
-    """The settings a command reads the fleet and decides with: the fleet policy that
-    ``corral serve`` published into the database (services/system.py), over this
-    command's own configuration. An option configured here that differs is said once,
-    on stderr, with the value used and why."""
-    own = settings()
-    view = system.fleet_view(store, own, setting_origins(state.config_file,
-                                                         database_url=state.database_url))
-    for override in view.overrides:
-        if override.name not in state.noted:
-            state.noted.add(override.name)
-            line = Text("note: ", style="bold yellow")
-            line.append(override.sentence())
-            err.print(line)
-    return view.settings
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 @contextmanager
-def open_services(*, check_schema: bool = True) -> Iterator[Store]:
-    """Open the configured store for one command and report what goes wrong.
-
-    Args:
-        check_schema: refuse (exit 1) when the schema is not at the newest revision,
-            with the command that fixes it; ``db`` commands pass False.
-    """
-    conf = settings()
-    store: Store | None = None
+def connect() -> Iterator[Client]:
+    """A client of the configured corral endpoint for one command (cli/client.py); a
+    failure is one ``error: ...`` line and the exit code docs/cli.md gives it."""
+    settings()  # logging as every command sets it; a broken configuration exits 2
+    client: Client | None = None
     try:
-        store = system.open_store(conf)
-        if check_schema:
-            schema = system.schema_state(store)
-            if not schema.up_to_date:
-                where = store.location
-                fail(f"database schema is at {schema.current or 'nothing (empty database)'}, "
-                     f"this corral needs {schema.head}: run 'corral db upgrade' "
-                     f"(database {where})")
-        yield store
-    except StoreUnavailable as exc:
-        if state.debug:
-            raise
-        fail(f"the database is unavailable: {exc.reason} (run with --debug for details)")
-    except CorralError as exc:
-        fail(exc.detail)
+        client = Client(resolve(state.os_cloud))
+        yield client
+    except ClientError as exc:
+        fail(exc.message, exc.exit_code)
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except Exception as exc:
         if state.debug:
             raise
-        # Not a refusal by the rules: the database or the machine failed. Say what, in
-        # one line; --debug shows the traceback.
-        fail(f"{type(exc).__name__}: {_first_line(exc)} (run with --debug for details)")
+        # Not the server's refusal: a bug, or a library's failure. Say what, in one line.
+        text = str(exc).strip().splitlines()
+        fail(f"{type(exc).__name__}: {text[0] if text else ''} (run with --debug for details)")
     finally:
-        if store is not None:
-            store.dispose()
+        if client is not None:
+            client.close()

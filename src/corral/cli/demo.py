@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from corral.cli.context import bad_input, fail, open_services, out
+from corral.cli.context import bad_input, fail, out
+from corral.cli.local import open_services
 from corral.services import demo
 
 

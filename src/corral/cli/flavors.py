@@ -14,12 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error
+from corral.cli.client import ClientError, quote
+from corral.cli.context import bad_input, connect, fail, print_error
 from corral.domain import errors
 from corral.domain import flavors as rules
-from corral.domain.flavors import MAX_INT, Flavor, placement_request
-from corral.services import flavors as svc
-from corral.services.audit_log import local_actor
+from corral.domain.flavors import MAX_INT
 
 flavor_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                          help="Flavors: create, list, show, set, delete; access lists.")
@@ -36,40 +35,38 @@ ACCESS_COLUMNS = ("flavor_id", "project_id")
 FlavorArg = Annotated[str, typer.Argument(help="Id or name of the flavor.")]
 
 
-def flavor_row(f: Flavor) -> dict[str, Any]:
-    return {"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb,
-            "disk_gb": f.disk_gb, "ephemeral_gb": f.ephemeral_gb, "swap_mb": f.swap_mb,
-            "is_public": f.is_public}
+def flavor_row(f: dict[str, Any]) -> dict[str, Any]:
+    """A flavor of the API (/v1/flavors), in the listing's columns."""
+    return {name: f[name] for name in LIST_COLUMNS}
 
 
-def placement_summary(f: Flavor) -> dict[str, Any]:
-    """What the flavor asks of Placement, keyed as ``GET /allocation_candidates`` takes it."""
-    req = placement_request(f)
-    summary: dict[str, Any] = {"resources": dict(req.resources)}
-    traits = sorted(req.required_traits) + [f"!{t}" for t in sorted(req.forbidden_traits)]
+def placement_summary(p: dict[str, Any]) -> dict[str, Any]:
+    """What the flavor asks of Placement (the API's ``placement``), keyed as
+    ``GET /allocation_candidates`` takes it."""
+    summary: dict[str, Any] = {"resources": p["resources"]}
+    traits = p["required_traits"] + [f"!{t}" for t in p["forbidden_traits"]]
     if traits:
         summary["required"] = traits
-    for g in req.groups:
-        summary[f"resources{g.suffix}"] = dict(g.resources)
-        group_traits = sorted(g.required_traits) + [f"!{t}" for t in sorted(g.forbidden_traits)]
+    for g in p["groups"]:
+        summary[f"resources{g['suffix']}"] = g["resources"]
+        group_traits = g["required_traits"] + [f"!{t}" for t in g["forbidden_traits"]]
         if group_traits:
-            summary[f"required{g.suffix}"] = group_traits
-    if req.group_policy:
-        summary["group_policy"] = req.group_policy
-    if req.aggregate_specs:
-        summary["aggregate_extra_specs"] = dict(req.aggregate_specs)
+            summary[f"required{g['suffix']}"] = group_traits
+    if p["group_policy"]:
+        summary["group_policy"] = p["group_policy"]
+    if p["aggregate_extra_specs"]:
+        summary["aggregate_extra_specs"] = p["aggregate_extra_specs"]
     return summary
 
 
-def _stamp(f: Flavor, which: str) -> str | None:
-    value = getattr(f, which)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+def show_record(f: dict[str, Any], projects: list[str] | None) -> dict[str, Any]:
+    return {**flavor_row(f), "description": f["description"], "properties": f["extra_specs"],
+            "access_project_ids": projects, "placement": placement_summary(f["placement"]),
+            "created_at": f["created_at"], "updated_at": f["updated_at"]}
 
 
-def show_record(f: Flavor, projects: list[str] | None) -> dict[str, Any]:
-    return {**flavor_row(f), "description": f.description, "properties": dict(f.extra_specs),
-            "access_project_ids": projects, "placement": placement_summary(f),
-            "created_at": _stamp(f, "created_at"), "updated_at": _stamp(f, "updated_at")}
+def _path(flavor: str, *rest: str) -> str:
+    return "/".join(("/v1/flavors", quote(flavor), *(quote(r) for r in rest)))
 
 
 def parse_properties(values: list[str]) -> dict[str, str]:
@@ -86,10 +83,12 @@ def parse_properties(values: list[str]) -> dict[str, str]:
     return found
 
 
-def _spec_refusal(exc: errors.InvalidInput) -> None:
-    """An extra spec the rules refuse came from --property: exit 2, naming the option."""
-    if (exc.field or "").startswith("extra_specs."):
-        bad_input("--property", exc.detail)
+def _spec_refusal(exc: ClientError) -> None:
+    """An extra spec the server refuses came from --property: exit 2, naming the option."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    field = (body.get("error") or {}).get("field") or ""
+    if exc.status == 400 and field.startswith("extra_specs."):
+        bad_input("--property", exc.message)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -129,21 +128,22 @@ def create_flavor(
         if flavor_id is not None:
             rules.check_flavor_id(flavor_id)
         rules.check_description(description)
-        rules.check_extra_specs(specs, svc.CATALOGUE)
     except errors.InvalidInput as exc:
-        _spec_refusal(exc)
         option = {"name": "NAME", "id": "--id", "description": "--description"}
         bad_input(option.get(exc.field or "", "NAME"), exc.detail)
-    with open_services() as store:
-        created = svc.create_flavor(
-            store, name=name, flavor_id=flavor_id, vcpus=vcpus, ram_mb=ram, disk_gb=disk,
-            ephemeral_gb=ephemeral, swap_mb=swap, is_public=not private,
-            description=description, extra_specs=specs,
-            actor=local_actor("corral flavor create"))
-    out.done(f"flavor {created.name} created ({created.id}): {created.vcpus} vCPUs, "
-             f"{created.ram_mb} MB RAM, {created.disk_gb} GB disk"
-             + ("" if created.is_public else ", private"))
-    out.show(show_record(created, None if created.is_public else []))
+    with connect() as api:
+        try:
+            created = api.post("/v1/flavors", {
+                "name": name, "id": flavor_id, "vcpus": vcpus, "ram_mb": ram, "disk_gb": disk,
+                "ephemeral_gb": ephemeral, "swap_mb": swap, "is_public": not private,
+                "description": description, "extra_specs": specs})
+        except ClientError as exc:
+            _spec_refusal(exc)
+            raise
+    out.done(f"flavor {created['name']} created ({created['id']}): {created['vcpus']} vCPUs, "
+             f"{created['ram_mb']} MB RAM, {created['disk_gb']} GB disk"
+             + ("" if created["is_public"] else ", private"))
+    out.show(show_record(created, None if created["is_public"] else []))
 
 
 @flavor_app.command("list")
@@ -168,11 +168,11 @@ def list_flavors(
     if public + private + all_ > 1:
         bad_input("--public/--private/--all", "give at most one of them")
     is_public = None if all_ else (not private)
-    with open_services() as store:
-        found = svc.list_flavors(store, is_public=is_public, min_vcpus=min_vcpus,
-                                 min_ram_mb=min_ram)
-    out.list({**flavor_row(f), "description": f.description, "properties": dict(f.extra_specs)}
-             for f in found)
+    with connect() as api:
+        found = api.get("/v1/flavors", min_vcpus=min_vcpus, min_ram_mb=min_ram,
+                        is_public=None if is_public is None else str(is_public).lower())
+    out.list({**flavor_row(f), "description": f["description"], "properties": f["extra_specs"]}
+             for f in found["flavors"])
 
 
 @flavor_app.command("show")
@@ -183,9 +183,10 @@ def show_flavor(
 ) -> None:
     """Show a flavor: sizes, properties, access list and what it asks of Placement."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_flavor(store, flavor)
-        projects = None if found.is_public else svc.list_access(store, found.id)[1]
+    with connect() as api:
+        found = api.get(_path(flavor))
+        projects = (None if found["is_public"]
+                    else api.get(_path(found["id"], "access"))["projects"])
     out.show(show_record(found, projects))
 
 
@@ -215,26 +216,24 @@ def set_flavor(
         rules.check_description(description)
     except errors.InvalidInput as exc:
         bad_input("--description", exc.detail)
-    with open_services() as store:
-        found = svc.get_flavor(store, flavor)
+    with connect() as api:
+        found = api.get(_path(flavor))
         if changes:
-            missing = [k for k in unset or [] if k not in found.extra_specs]
+            missing = [k for k in unset or [] if k not in found["extra_specs"]]
             if missing:
-                raise errors.ExtraSpecNotFound(found.id, missing[0])
+                fail(errors.ExtraSpecNotFound(found["id"], missing[0]).detail)
             try:
-                svc.update_extra_specs(store, found.id, changes,
-                                       actor=local_actor("corral flavor set"))
-            except errors.InvalidInput as exc:
+                api.put(_path(found["id"], "extra-specs"), {"extra_specs": changes})
+            except ClientError as exc:
                 _spec_refusal(exc)
                 raise
         if description is not None:
-            svc.set_description(store, found.id, description,
-                                actor=local_actor("corral flavor set"))
+            api.patch(_path(found["id"]), {"description": description})
     what = [f"{k}={v}" for k, v in changes.items() if v is not None]
     what += [f"{k} removed" for k, v in changes.items() if v is None]
     if description is not None:
         what.append("description set")
-    output.said(f"flavor {found.name}: {', '.join(what)}")
+    output.said(f"flavor {found['name']}: {', '.join(what)}")
 
 
 @flavor_app.command("delete")
@@ -244,16 +243,16 @@ def delete_flavors(
 ) -> None:
     """Delete flavors; goes on past a failure, reports each, exits 1 if any failed."""
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in flavors:
             try:
-                svc.delete_flavor(store, ref, actor=local_actor("corral flavor delete"))
+                api.delete(_path(ref))
                 output.said(f"flavor {ref} deleted")
-            except errors.CorralError as exc:
-                if len(flavors) == 1:
+            except ClientError as exc:
+                if len(flavors) == 1 or exc.exit_code != 1:
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(flavors)} flavor(s)")
 
@@ -263,8 +262,8 @@ def delete_flavors(
 ProjectArg = Annotated[str, typer.Argument(help="Project id.")]
 
 
-def _access_rows(f: Flavor, projects: list[str]) -> list[dict[str, str]]:
-    return [{"flavor_id": f.id, "project_id": p} for p in projects]
+def _access_rows(access: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"flavor_id": access["flavor_id"], "project_id": p} for p in access["projects"]]
 
 
 @access_app.command("list")
@@ -275,23 +274,22 @@ def list_access(
 ) -> None:
     """Projects a private flavor is shared with."""
     out = output.Output(fmt, column, ACCESS_COLUMNS)
-    with open_services() as store:
-        found, projects = svc.list_access(store, flavor)
-    out.list(_access_rows(found, projects))
+    with connect() as api:
+        access = api.get(_path(flavor, "access"))
+    out.list(_access_rows(access))
 
 
 @access_app.command("add")
 def add_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Share a private flavor with a project."""
-    with open_services() as store:
-        svc.add_access(store, flavor, project, actor=local_actor("corral flavor access add"))
+    with connect() as api:
+        api.post(_path(flavor, "access"), {"project_id": project})
     output.said(f"flavor {flavor} shared with project {project}")
 
 
 @access_app.command("remove")
 def remove_access(flavor: FlavorArg, project: ProjectArg) -> None:
     """Stop sharing a private flavor with a project."""
-    with open_services() as store:
-        svc.remove_access(store, flavor, project,
-                          actor=local_actor("corral flavor access remove"))
+    with connect() as api:
+        api.delete(_path(flavor, "access", project))
     output.said(f"flavor {flavor} no longer shared with project {project}")

@@ -13,11 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fleet_settings, open_services
+from corral.cli.client import quote
+from corral.cli.context import bad_input, connect
 from corral.domain import bounds, errors
-from corral.domain.hosts import Host
-from corral.services import hosts as svc
-from corral.services.audit_log import local_actor
 
 host_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                        help="Compute hosts: list, show, set (enable, disable, ratios).")
@@ -37,35 +35,30 @@ KEYS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
 HostArg = Annotated[str, typer.Argument(help="Name of the host.")]
 
 
-def _usage(host: Host, name: str) -> str:
-    r = host.resources.get(name)
-    return "-" if r is None else f"{r.used}/{r.capacity}"
+def _usage(host: dict[str, Any], name: str) -> str:
+    r = host["resources"].get(name)
+    return "-" if r is None else f"{r['used']}/{r['capacity']}"
 
 
-def _when(host: Host) -> str | None:
-    return None if host.last_heartbeat is None else host.last_heartbeat.isoformat() + "Z"
+def list_row(host: dict[str, Any]) -> dict[str, Any]:
+    """A host of the API (GET /v1/hosts), in the listing's columns."""
+    return {"name": host["name"], "state": host["state"], "enabled": host["enabled"],
+            "availability_zone": host["availability_zone"],
+            "last_heartbeat": host["last_heartbeat"], "instances": host["instances"],
+            "vcpus_used": _usage(host, "VCPU"), "memory_mb_used": _usage(host, "MEMORY_MB"),
+            "disk_gb_used": _usage(host, "DISK_GB")}
 
 
-def list_row(host: Host) -> dict[str, Any]:
-    return {"name": host.name, "state": host.state, "enabled": host.enabled,
-            "availability_zone": host.availability_zone, "last_heartbeat": _when(host),
-            "instances": host.instances, "vcpus_used": _usage(host, "VCPU"),
-            "memory_mb_used": _usage(host, "MEMORY_MB"), "disk_gb_used": _usage(host, "DISK_GB")}
-
-
-def show_record(host: Host) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "name": host.name, "provider_uuid": host.provider_uuid, "state": host.state,
-        "enabled": host.enabled, "disabled_reason": host.disabled_reason,
-        "forced_down": host.forced_down, "last_heartbeat": _when(host),
-        "availability_zone": host.availability_zone, "aggregates": host.aggregates,
-        "traits": host.traits, "reported": host.reported,
-        "usage": {n: r.used for n, r in host.resources.items()},
-        "capacity": {n: r.capacity for n, r in host.resources.items()},
-        "instances": host.instances, "failed_builds": host.failed_builds}
+def show_record(host: dict[str, Any]) -> dict[str, Any]:
+    """A host of the API, in ``host show``'s fields."""
+    record: dict[str, Any] = {name: host.get(name) for name in SHOW_COLUMNS[:11]}
+    record["usage"] = {n: r["used"] for n, r in host["resources"].items()}
+    record["capacity"] = {n: r["capacity"] for n, r in host["resources"].items()}
+    record["instances"] = host["instances"]
+    record["failed_builds"] = host["failed_builds"]
     for key in KEYS:
-        resolved = host.effective.get(key)
-        record[key] = {"value": resolved.value, "source": resolved.source}
+        resolved = host["effective"].get(key) or {}
+        record[key] = {"value": resolved.get("value"), "source": resolved.get("source")}
     return record
 
 
@@ -84,9 +77,9 @@ def list_hosts(
     out = output.Output(fmt, column, LIST_COLUMNS, narrow=LIST_NARROW)
     if state is not None and state not in ("up", "down"):
         bad_input("--state", f"'up' or 'down', got {state!r}")
-    with open_services() as store:
-        found = svc.list_hosts(store, fleet_settings(store), availability_zone=availability_zone,
-                               state=state, enabled=enabled)
+    with connect() as api:
+        found = api.get("/v1/hosts", availability_zone=availability_zone, state=state,
+                        enabled=None if enabled is None else str(enabled).lower())["hosts"]
     out.list(list_row(h) for h in found)
 
 
@@ -95,8 +88,8 @@ def show_host(host: HostArg, fmt: output.FormatOption = output.Format.table,
               column: output.ColumnOption = None) -> None:
     """Show a host, with its effective ratios and reserved memory and where each came from."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_host(store, fleet_settings(store), host)
+    with connect() as api:
+        found = api.get(f"/v1/hosts/{quote(host)}")
     out.show(show_record(found))
 
 
@@ -163,10 +156,9 @@ def set_host(
             changes[key] = number
     if not changes:
         bad_input("HOST", "nothing to change: give at least one option (see --help)")
-    with open_services() as store:
-        found = svc.update_host(store, fleet_settings(store), host, changes,
-                                actor=local_actor("corral host set"))
-    out.done(f"host {found.name} {describe_changes(changes)}")
+    with connect() as api:
+        found = api.patch(f"/v1/hosts/{quote(host)}", changes)
+    out.done(f"host {found['name']} {describe_changes(changes)}")
     out.show(show_record(found))
 
 

@@ -12,27 +12,19 @@ line, and exits 1; with ``-f json`` or ``-f yaml`` the explanation goes to stdou
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
-from prometheus_client import CollectorRegistry
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, fleet_settings, open_services, print_error
+from corral.cli.client import ClientError, quote
+from corral.cli.context import bad_input, connect, fail, print_error
 from corral.cli.decision_views import console_for, decision_view, explanation_view, render
-from corral.domain import errors
 from corral.domain import scheduling as s
 from corral.domain.flavors import MAX_INT
-from corral.domain.scheduling import Instance
-from corral.services import builds, decision_log, instance_reads, moves
-from corral.services import instances as svc
-from corral.services.candidates import CandidateFinder
-from corral.services.scheduler import Scheduler
-from corral.services.stores import Store
 
 instance_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Instances: boot, list, show, delete, report, resize, migrate, "
@@ -68,52 +60,49 @@ class BuildStatus(StrEnum):
     failed = "failed"
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+def instance_row(i: dict[str, Any]) -> dict[str, Any]:
+    """An instance of the API (/v1/instances, as an admin sees it), in the CLI's fields."""
+    return {name: i.get(name) for name in SHOW_COLUMNS}
 
 
-def instance_row(i: Instance) -> dict[str, Any]:
-    return {"id": i.id, "name": i.name, "project_id": i.project_id, "user_id": i.user_id,
-            "flavor_id": i.flavor_id, "state": i.state, "host": i.host,
-            "availability_zone": i.availability_zone, "server_group": i.server_group,
-            "new_flavor_id": i.new_flavor_id, "source_host": i.source_host,
-            "attempts": i.attempts, "alternates": list(i.alternates),
-            "decision_id": i.decision_id, "fault": i.fault,
-            "created_at": _stamp(i.created_at), "updated_at": _stamp(i.updated_at)}
+def _path(instance: str, action: str | None = None) -> str:
+    return f"/v1/instances/{quote(instance)}" + (f"/{action}" if action else "")
 
 
-def decision_row(d: Mapping[str, Any]) -> dict[str, Any]:
-    """A decision as data: its timestamp as text, everything else as recorded."""
-    return {**d, "created_at": _stamp(d["created_at"])}
+# -- refusals -----------------------------------------------------------------------------------
+
+def _error(exc: ClientError) -> dict[str, Any]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    found = body.get("error")
+    return found if isinstance(found, dict) else {}
 
 
-# -- the scheduler and refusals -----------------------------------------------------------------
-
-def make_scheduler(store: Store) -> Scheduler:
-    """A scheduler for one command, with metrics of its own (nothing scrapes them)."""
-    return Scheduler(store, fleet_settings(store), CandidateFinder(store), CollectorRegistry())
-
-
-def refuse(exc: s.NoValidHost, fmt: output.Format) -> NoReturn:
+def refuse(message: str, explanation: dict[str, Any], fmt: output.Format) -> NoReturn:
     """Print why no host could take the request, then ``error: ...``; exit 1."""
-    explanation = exc.explanation
     if fmt in (output.Format.json, output.Format.yaml):
-        output.emit_show(fmt, [("error", exc.detail), ("explanation", explanation)],
+        output.emit_show(fmt, [("error", message), ("explanation", explanation)],
                          sys.stdout)
     else:
         render(explanation_view(explanation), console_for(sys.stderr))
     decision = explanation.get("decision_id")
     hint = f"; the whole record: corral explain {decision}" if decision else ""
-    fail(exc.detail.rstrip(".") + hint)
+    fail(message.rstrip(".") + hint)
 
 
 @contextmanager
-def placing(fmt: output.Format) -> Iterator[None]:
-    """Around a scheduling call: a refusal is explained, not one line."""
+def placing(fmt: output.Format, options: dict[str, str] | None = None) -> Iterator[None]:
+    """Around a scheduling request: a refusal for want of a host is explained, not one
+    line; bad input the server names by field is refused as the option that gave it."""
     try:
         yield
-    except s.NoValidHost as exc:
-        refuse(exc, fmt)
+    except ClientError as exc:
+        error = _error(exc)
+        if error.get("code") == "no_valid_host" and "explanation" in error:
+            refuse(exc.message, error["explanation"], fmt)
+        field = error.get("field")
+        if exc.status == 400 and options and field in options:
+            bad_input(options[field], exc.message)
+        raise
 
 
 # -- instance commands --------------------------------------------------------------------------
@@ -147,31 +136,28 @@ def boot_instances(
     """Boot instances of a flavor on the hosts the scheduler picks (state 'building')."""
     out = output.Output(fmt, column, DRY_RUN_COLUMNS if dry_run else BOOT_COLUMNS,
                         narrow=LIST_NARROW)
-    req = svc.BootRequest(
-        name=name, flavor=flavor, project_id=project, user_id=user, availability_zone=zone,
-        server_group=server_group, same_host=tuple(same_host or ()),
-        different_host=tuple(different_host or ()), count=count, dry_run=dry_run,
-        any_flavor=True)
+    body = {"name": name, "flavor": flavor, "project_id": project, "user_id": user,
+            "availability_zone": zone, "server_group": server_group, "count": count,
+            "dry_run": dry_run, "hints": {"same_host": same_host or [],
+                                          "different_host": different_host or []}}
     options = {"name": "NAME", "count": "--count", "project_id": "--project",
                "user_id": "--user", "availability_zone": "--zone",
                "hints.same_host": "--same-host", "hints.different_host": "--different-host"}
-    with open_services() as store, placing(fmt):
-        try:
-            result = svc.boot(store, make_scheduler(store), req)
-        except errors.InvalidInput as exc:
-            bad_input(options.get(exc.field or "", "NAME"), exc.detail)
+    with connect() as api, placing(fmt, options):
+        result = api.post("/v1/instances", body)
     if dry_run:
-        assert result.record is not None  # a dry run stores no key: never a replay
-        placements = result.record.placements
+        placements = result.get("placements", [])
+        decision = result["decision_id"]
         out.done(f"dry run: {len(placements)} instance(s) of {flavor} would fit; nothing "
-                 f"claimed (decision {result.decision_id})")
-        out.list({"instance": k + 1, "host": p.host, "alternates": p.alternates,
-                  "decision_id": result.decision_id}
+                 f"claimed (decision {decision})")
+        out.list({"instance": k + 1, "host": p["host"], "alternates": p["alternates"],
+                  "decision_id": decision}
                  for k, p in enumerate(placements))
         return
-    placed = ", ".join(f"{i.name} on {i.host}" for i in result.instances)
-    out.done(f"{len(result.instances)} instance(s) building: {placed}")
-    out.list(instance_row(i) for i in result.instances)
+    booted = result["instances"]
+    placed = ", ".join(f"{i['name']} on {i['host']}" for i in booted)
+    out.done(f"{len(booted)} instance(s) building: {placed}")
+    out.list(instance_row(i) for i in booted)
 
 
 @instance_app.command("list")
@@ -191,9 +177,9 @@ def list_instances(
     # --long asks for every field: rows too wide for the terminal go vertical instead.
     out = output.Output(fmt, column, SHOW_COLUMNS if long else LIST_COLUMNS,
                         narrow=() if long else LIST_NARROW)
-    with open_services() as store:
-        found = instance_reads.list_instances(store, project_id=project, host=host,
-                                   state=state.value if state else None, limit=limit)
+    with connect() as api:
+        found = api.get("/v1/instances", project_id=project, host=host,
+                        state=state.value if state else None, limit=limit)["instances"]
     out.list(instance_row(i) for i in found)
 
 
@@ -202,8 +188,8 @@ def show_instance(instance: InstanceArg, fmt: output.FormatOption = output.Forma
                   column: output.ColumnOption = None) -> None:
     """Show an instance: state, host, alternates left, the decision that placed it."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = instance_reads.get_instance(store, instance)
+    with connect() as api:
+        found = api.get(_path(instance))
     out.show(instance_row(found))
 
 
@@ -214,16 +200,16 @@ def delete_instances(
 ) -> None:
     """Delete instances (their allocations are given back); exits 1 if any failed."""
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in instances:
             try:
-                svc.delete_instance(store, ref)
+                api.delete(_path(ref))
                 output.said(f"instance {ref} deleted")
-            except errors.CorralError as exc:
-                if len(instances) == 1:
+            except ClientError as exc:
+                if len(instances) == 1 or exc.exit_code != 1:
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(instances)} instance(s)")
 
@@ -242,11 +228,11 @@ def report_build(
     out = output.Output(fmt, column, SHOW_COLUMNS)
     if message is not None and len(message) > 1000:
         bad_input("--message", "at most 1000 characters")
-    with open_services() as store:
-        found = builds.report_build(store, make_scheduler(store), instance,
-                                 succeeded=status is BuildStatus.active, message=message)
-    out.done(f"instance {found.name} reported {status.value}: now {found.state}"
-             + (f" on {found.host}" if found.host else ""))
+    with connect() as api:
+        found = api.post(_path(instance, "build-report"),
+                         {"status": status.value, "message": message})
+    out.done(f"instance {found['name']} reported {status.value}: now {found['state']}"
+             + (f" on {found['host']}" if found["host"] else ""))
     out.show(instance_row(found))
 
 
@@ -259,14 +245,10 @@ def resize_instance(
 ) -> None:
     """Claim a new flavor on a host the scheduler picks; then confirm or revert."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store, placing(fmt):
-        try:
-            found = moves.resize(store, make_scheduler(store), instance, flavor, any_flavor=True)
-        except errors.InvalidInput as exc:
-            if exc.field == "flavor":
-                bad_input("--flavor", exc.detail)
-            raise
-    out.done(f"instance {found.name} resizing to {flavor} on {found.host}: confirm or revert")
+    with connect() as api, placing(fmt, {"flavor": "--flavor"}):
+        found = api.post(_path(instance, "resize"), {"flavor": flavor})
+    out.done(f"instance {found['name']} resizing to {flavor} on {found['host']}: "
+             "confirm or revert")
     out.show(instance_row(found))
 
 
@@ -281,10 +263,10 @@ def migrate_instance(
 ) -> None:
     """Move an instance to another host; then confirm or revert."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store, placing(fmt):
-        found = moves.migrate(store, make_scheduler(store), instance, host=host)
-    out.done(f"instance {found.name} migrating from {found.source_host} to {found.host}: "
-             "confirm or revert")
+    with connect() as api, placing(fmt):
+        found = api.post(_path(instance, "migrate"), {"host": host})
+    out.done(f"instance {found['name']} migrating from {found['source_host']} to "
+             f"{found['host']}: confirm or revert")
     out.show(instance_row(found))
 
 
@@ -293,9 +275,9 @@ def confirm_move(instance: InstanceArg, fmt: output.FormatOption = output.Format
                  column: output.ColumnOption = None) -> None:
     """Keep the new host (and flavor): the source's resources are given back."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = moves.confirm(store, instance)
-    out.done(f"instance {found.name} confirmed on {found.host}")
+    with connect() as api:
+        found = api.post(_path(instance, "confirm"))
+    out.done(f"instance {found['name']} confirmed on {found['host']}")
     out.show(instance_row(found))
 
 
@@ -304,9 +286,9 @@ def revert_move(instance: InstanceArg, fmt: output.FormatOption = output.Format.
                 column: output.ColumnOption = None) -> None:
     """Go back to the source host (and flavor): the destination's resources are given back."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = moves.revert(store, instance)
-    out.done(f"instance {found.name} reverted to {found.host}")
+    with connect() as api:
+        found = api.post(_path(instance, "revert"))
+    out.done(f"instance {found['name']} reverted to {found['host']}")
     out.show(instance_row(found))
 
 
@@ -326,9 +308,10 @@ def list_decisions(
     """List scheduling decisions, newest first."""
     out = output.Output(fmt, column, DECISION_COLUMNS, narrow=(
         "instance_id", "project_id", "elapsed_ms", "reason", "created_at", "kind"))
-    with open_services() as store:
-        found = decision_log.list_decisions(store, project_id=project, instance=instance, limit=limit)
-    out.list({**decision_row(d), "elapsed_ms": round(d["elapsed_ms"], 3)} for d in found)
+    with connect() as api:
+        found = api.get("/v1/decisions", project_id=project, instance=instance,
+                        limit=limit)["decisions"]
+    out.list({**d, "elapsed_ms": round(d["elapsed_ms"], 3)} for d in found)
 
 
 def explain_decision(
@@ -341,8 +324,8 @@ def explain_decision(
     ``-f json`` or ``-f yaml`` prints the decision as recorded."""
     if fmt not in (output.Format.table, output.Format.json, output.Format.yaml):
         bad_input("-f", "explain prints table, json or yaml")
-    with open_services() as store:
-        found = decision_row(decision_log.get_decision(store, decision))
+    with connect() as api:
+        found = api.get(f"/v1/decisions/{quote(decision)}")
     if fmt is output.Format.table:
         render(decision_view(found), console_for(sys.stdout))
     else:

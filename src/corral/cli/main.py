@@ -28,7 +28,8 @@ from corral.cli import (
     serving,
 )
 from corral.cli.audit import audit_command
-from corral.cli.context import err, fail, open_services, out, settings, state
+from corral.cli.context import err, fail, out, settings, state
+from corral.cli.local import open_services
 from corral.cli.policy import policy_app
 from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.relay import relay_command
@@ -72,6 +73,9 @@ app.command("relay")(relay_command)
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
+OsCloud = Annotated[str | None, typer.Option(
+    "--os-cloud", envvar="OS_CLOUD",
+    help="The clouds.yaml entry to authenticate with (Keystone).")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Overrides database_url.")]
 
 
@@ -85,6 +89,7 @@ def _version(value: bool) -> None:
 def main_options(
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
+    os_cloud: OsCloud = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option(
@@ -92,6 +97,7 @@ def main_options(
 ) -> None:
     state.config_file = config_file
     state.database_url = database_url
+    state.os_cloud = os_cloud
     state.debug = debug
     state.noted = set()
 
@@ -206,6 +212,8 @@ def _print_banner(conf: Settings) -> None:
         f"curl -s {headers} {base}/resource_providers",
         f"curl -s {headers} '{base}/allocation_candidates?resources=VCPU:4,MEMORY_MB:8192"
         f"&required=HW_CPU_X86_AVX2&limit=3'",
+        f"export CORRAL_URL={base} CORRAL_TOKEN=admin   # where the {cli} CLI sends its "
+        "requests",
         f"{cli} provider list",
         f"{cli} provider show compute-az1-19",
         f"{cli} inventory list compute-az1-01",

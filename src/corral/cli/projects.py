@@ -2,8 +2,9 @@
 tree, its limits and what is left of them (docs/quotas.md).
 
 Projects are named by their id. Limits are given as ``RESOURCE=N`` (``-1``: unlimited).
-The CLI acts as the cloud admin, in the allocation model of the configuration
-(``quota_model``). A limit set below usage is set, and said on stderr as a warning.
+A client of ``/v1/projects``, ``/v1/limits`` and ``/v1/projects/{id}/quota-tree``: the
+caller may do what its token may, in the server's allocation model (``quota_model``).
+A limit set below usage is set, and said on stderr as a warning.
 Bad command-line values exit 2 naming the option; refusals by the rules exit 1.
 """
 
@@ -17,21 +18,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from corral.cli import output
-from corral.cli.context import (
-    bad_input,
-    err,
-    fail,
-    fleet_settings,
-    open_services,
-    out,
-    print_error,
-)
+from corral.cli.client import ClientError, quote
+from corral.cli.context import bad_input, connect, err, fail, out, print_error
 from corral.domain import bounds, errors, quotas
-from corral.domain.projects import LimitWarning, Model, Project, ResourceQuota
-from corral.services import limits as limits_svc
-from corral.services import projects as svc
-from corral.services.audit_log import local_actor
-from corral.services.stores import Store
 
 project_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                           help="The project tree: create, list, show, rename, move, delete.")
@@ -54,20 +43,17 @@ LimitArgs = Annotated[list[str], typer.Argument(
     metavar="RESOURCE=N...", help="Limits, e.g. cores=10 ram=4096 CUSTOM_GPU=1 (-1: unlimited).")]
 
 
-def model(store: Store) -> Model:
-    """The quota model of the fleet (the one 'corral serve' published)."""
-    return fleet_settings(store).quota_model
+def project_record(p: dict[str, Any]) -> dict[str, Any]:
+    """A project of the API, in the CLI's fields."""
+    return {name: p.get(name) for name in SHOW_COLUMNS}
 
 
-def _stamp(p: Project, which: str) -> str | None:
-    value = getattr(p, which)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+def _project(project: str) -> str:
+    return f"/v1/projects/{quote(project)}"
 
 
-def project_record(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "parent_id": p.parent_id, "path": list(p.path),
-            "depth": p.depth, "children": list(p.children),
-            "created_at": _stamp(p, "created_at"), "updated_at": _stamp(p, "updated_at")}
+def _limits(project: str) -> str:
+    return f"/v1/limits/{quote(project)}"
 
 
 def parse_limits(values: list[str], option: str) -> dict[str, int]:
@@ -92,11 +78,13 @@ def _pairs(limits: dict[str, int]) -> str:
     return ", ".join(f"{res}={_amount(limit)}" for res, limit in limits.items())
 
 
-def warn(warnings: list[LimitWarning]) -> None:
+def warn(warnings: list[dict[str, Any]]) -> None:
+    """The server's warnings of limits set below usage, one line each on stderr."""
     for w in warnings:
         line = Text("warning: ", style="bold yellow")
-        line.append(f"project {w.project_id} uses {w.in_use} {w.resource}, above its limit "
-                    f"of {w.limit}: nothing running is touched, new claims are refused")
+        line.append(f"project {w['project_id']} uses {w['in_use']} {w['resource']}, above "
+                    f"its limit of {w['limit']}: nothing running is touched, new claims are "
+                    "refused")
         err.print(line)
 
 
@@ -116,12 +104,11 @@ def create_project(
     """Create a project."""
     out_ = output.Output(fmt, column, SHOW_COLUMNS)
     limits = parse_limits(limit or [], "--limit")
-    with open_services() as store:
-        created = svc.create_project(store, project, actor=local_actor("corral project create"),
-                                     name=name, parent_id=parent,
-                                     limits=limits, model=model(store))
-    out_.done(f"project {created.id} created"
-              + (f" under {created.parent_id}" if created.parent_id else " (a root)"))
+    with connect() as api:
+        created = api.post("/v1/projects", {"id": project, "name": name, "parent_id": parent,
+                                            "limits": limits})
+    out_.done(f"project {created['id']} created"
+              + (f" under {created['parent_id']}" if created["parent_id"] else " (a root)"))
     out_.show(project_record(created))
 
 
@@ -137,8 +124,8 @@ def list_projects(
 ) -> None:
     """List projects depth first, children by id."""
     out_ = output.Output(fmt, column, LIST_COLUMNS)
-    with open_services() as store:
-        found = svc.list_projects(store, root=root, depth=depth)
+    with connect() as api:
+        found = api.get("/v1/projects", root=root, depth=depth)["projects"]
     out_.list(project_record(p) for p in found)
 
 
@@ -150,8 +137,8 @@ def show_project(
 ) -> None:
     """Show a project: its parent, path from the root, depth and children."""
     out_ = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_project(store, project)
+    with connect() as api:
+        found = api.get(_project(project))
     out_.show(project_record(found))
 
 
@@ -162,9 +149,8 @@ def rename_project(
                     ] = None,
 ) -> None:
     """Rename a project."""
-    with open_services() as store:
-        svc.update_project(store, project, name=name, model=model(store),
-                           actor=local_actor("corral project rename"))
+    with connect() as api:
+        api.patch(_project(project), {"name": name})
     output.said(f"project {project} renamed to {name!r}" if name is not None
                 else f"project {project}: name cleared")
 
@@ -183,9 +169,8 @@ def move_project(
     """
     if (parent is None) == (not root):
         bad_input("--parent/--root", "give exactly one of them")
-    with open_services() as store:
-        svc.update_project(store, project, parent_id=parent, model=model(store),
-                           actor=local_actor("corral project move"))
+    with connect() as api:
+        api.patch(_project(project), {"parent_id": parent})
     output.said(f"project {project} moved under {parent}" if parent is not None
                 else f"project {project} is now a root")
 
@@ -198,36 +183,36 @@ def delete_projects(
     """Delete projects (refused while one has children, instances, consumers or server
     groups); goes on past a failure, reports each, exits 1 if any failed."""
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in projects:
             try:
-                svc.delete_project(store, ref, actor=local_actor("corral project delete"))
+                api.delete(_project(ref))
                 output.said(f"project {ref} deleted")
-            except errors.CorralError as exc:
-                if len(projects) == 1:
+            except ClientError as exc:
+                if len(projects) == 1 or exc.exit_code != 1:
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(projects)} project(s)")
 
 
 # -- limits ------------------------------------------------------------------------------------
 
-def limit_rows(view: limits_svc.ProjectLimits) -> list[dict[str, Any]]:
-    return [{"resource": res, "limit": view.limits.get(res), "effective": limit,
-             "source": source} for res, (limit, source) in view.effective.items()]
+def limit_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """``GET /v1/limits/{project}``: one row per resource limited on it or by default."""
+    return [{"resource": res, "limit": view["limits"].get(res), "effective": e["limit"],
+             "source": e["source"]} for res, e in view["effective"].items()]
 
 
 @limit_app.command("set")
 def set_limits(project: ProjectArg, limits: LimitArgs) -> None:
     """Set limits of a project (merged into those it has)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
-    with open_services() as store:
-        _view, warnings = limits_svc.set_limits(store, project, wanted, model=model(store),
-                                                  actor=local_actor("corral limits set"))
+    with connect() as api:
+        answer = api.put(_limits(project), {"limits": wanted})
     output.said(f"limits of project {project} set: {_pairs(wanted)}")
-    warn(warnings)
+    warn(answer["warnings"])
 
 
 @limit_app.command("unset")
@@ -236,12 +221,9 @@ def unset_limits(
     resources: Annotated[list[str], typer.Argument(metavar="RESOURCE...")],
 ) -> None:
     """Remove limits of a project: the default (or unlimited) applies again."""
-    with open_services() as store:
+    with connect() as api:
         for res in resources:
-            _view, warnings = limits_svc.unset_limit(
-                store, project, res, model=model(store),
-                actor=local_actor("corral limits unset"))
-            warn(warnings)
+            api.delete(f"{_limits(project)}/{quote(res)}")
     output.said(f"limits of project {project} unset: {', '.join(resources)}")
 
 
@@ -254,8 +236,8 @@ def list_limits(
     """A project's limits: its own and the effective one (own, default) per resource.
     A resource not listed is unlimited."""
     out_ = output.Output(fmt, column, LIMIT_COLUMNS)
-    with open_services() as store:
-        view = limits_svc.get_limits(store, project)
+    with connect() as api:
+        view = api.get(_limits(project))
     out_.list(limit_rows(view))
 
 
@@ -263,11 +245,10 @@ def list_limits(
 def set_default_limits(limits: LimitArgs) -> None:
     """Set default limits (merged into those set)."""
     wanted = parse_limits(limits, "RESOURCE=N...")
-    with open_services() as store:
-        _defaults, warnings = limits_svc.set_default_limits(
-            store, wanted, model=model(store), actor=local_actor("corral limits defaults set"))
+    with connect() as api:
+        answer = api.put("/v1/limits/defaults", {"limits": wanted})
     output.said(f"default limits set: {_pairs(wanted)}")
-    warn(warnings)
+    warn(answer["warnings"])
 
 
 @default_app.command("unset")
@@ -275,11 +256,9 @@ def unset_default_limits(
     resources: Annotated[list[str], typer.Argument(metavar="RESOURCE...")],
 ) -> None:
     """Remove default limits: projects without their own become unlimited in them."""
-    with open_services() as store:
+    with connect() as api:
         for res in resources:
-            limits_svc.unset_default_limit(
-                store, res, model=model(store),
-                actor=local_actor("corral limits defaults unset"))
+            api.delete(f"/v1/limits/defaults/{quote(res)}")
     output.said(f"default limits unset: {', '.join(resources)}")
 
 
@@ -290,45 +269,45 @@ def list_default_limits(
 ) -> None:
     """The default limits."""
     out_ = output.Output(fmt, column, DEFAULT_COLUMNS)
-    with open_services() as store:
-        defaults = limits_svc.get_default_limits(store)
+    with connect() as api:
+        defaults = api.get("/v1/limits/defaults")["limits"]
     out_.list({"resource": res, "limit": limit} for res, limit in defaults.items())
 
 
 # -- quota show --------------------------------------------------------------------------------
 
-def quota_rows(resources: list[ResourceQuota]) -> list[dict[str, Any]]:
-    return [{"resource": q.resource, "limit": q.limit, "source": q.source, "own": q.own,
-             "subtree": q.subtree, "headroom": q.headroom.room,
-             "binding": q.headroom.binding} for q in resources]
+def quota_rows(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """A project's quota (the API's ``resources``), one row per resource."""
+    return [{"resource": res, "limit": q["limit"], "source": q["source"], "own": q["own"],
+             "subtree": q["subtree"], "headroom": q["headroom"]["room"],
+             "binding": q["headroom"]["binding"]} for res, q in resources.items()]
 
 
 def _amount(limit: int) -> str:
     return "∞" if limit == quotas.UNLIMITED else str(limit)
 
 
-def node_label(node: limits_svc.QuotaNode) -> Text:
+def node_label(node: dict[str, Any]) -> Text:
     """``id (name)  cores=4/16  ram=512/∞``: subtree usage over the effective limit.
 
     Each resource is one word, so a narrow terminal wraps between resources, never
     inside one (nor inside a project's id)."""
-    p = node.project
-    label = Text(p.id, style="bold")
-    if p.name:
-        label.append(f" ({p.name})", style="dim")
-    for q in node.resources:
-        over = q.limit != quotas.UNLIMITED and q.subtree > q.limit
-        label.append(f"  {q.resource}=")
-        label.append(f"{q.subtree}/{_amount(q.limit)}", style="red" if over else "cyan")
+    label = Text(node["project_id"], style="bold")
+    if node["name"]:
+        label.append(f" ({node['name']})", style="dim")
+    for res, q in node["resources"].items():
+        over = q["limit"] != quotas.UNLIMITED and q["subtree"] > q["limit"]
+        label.append(f"  {res}=")
+        label.append(f"{q['subtree']}/{_amount(q['limit'])}", style="red" if over else "cyan")
     return label
 
 
-def render_tree(nodes: list[limits_svc.QuotaNode]) -> Tree:
+def render_tree(nodes: list[dict[str, Any]]) -> Tree:
     root = Tree(node_label(nodes[0]))
-    branches = {nodes[0].project.id: root}
+    branches = {nodes[0]["project_id"]: root}
     for node in nodes[1:]:
-        parent = branches[node.project.parent_id or ""]
-        branches[node.project.id] = parent.add(node_label(node))
+        parent = branches[node["parent_id"] or ""]
+        branches[node["project_id"]] = parent.add(node_label(node))
     return root
 
 
@@ -344,15 +323,15 @@ def show_quota(
     """The project's subtree with usage/limit per resource, then its headroom: the
     smallest room left along its ancestors, naming the one that binds."""
     out_ = output.Output(fmt, column, QUOTA_COLUMNS)
-    with open_services() as store:
-        nodes = limits_svc.quota_tree(store, project, depth=depth)
+    with connect() as api:
+        nodes = api.get(f"{_project(project)}/quota-tree", depth=depth)["projects"]
     if fmt is output.Format.table:
         out.print(render_tree(nodes), soft_wrap=False,
                   width=output.width_of(sys.stdout, 200))
-        out.print(Text(f"Headroom of {project} (path {' / '.join(nodes[0].project.path)})",
+        out.print(Text(f"Headroom of {project} (path {' / '.join(nodes[0]['path'])})",
                        style="bold"))
     out_.list({**row, "limit": row["limit"] if fmt is not output.Format.table
                else _amount(row["limit"]),
                "headroom": row["headroom"] if fmt is not output.Format.table
                else ("∞" if row["headroom"] is None else row["headroom"])}
-              for row in quota_rows(nodes[0].resources))
+              for row in quota_rows(nodes[0]["resources"]))

@@ -3,6 +3,10 @@
 The grammar follows osc-placement (``openstack resource provider ...``) where it can:
 the same option names, the same ``--resource CLASS:FIELD=VALUE`` syntax, the same
 columns. A provider may be named by UUID or by name wherever one is asked for.
+
+A client of the Placement API corral serves (``/resource_providers``..., at the newest
+microversion): options are checked here (exit 2 naming the option), then sent as
+Placement's query parameters.
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error
-from corral.domain import bounds, errors
+from corral.cli.client import Client, ClientError
+from corral.cli.context import bad_input, connect, fail, print_error
+from corral.cli.provider_options import parse_member_of, parse_required, parse_resources
+from corral.domain import bounds
 from corral.domain.capacity import MAX_INT, MAX_RATIO, Inventory
-from corral.domain.model import Provider, ProviderFilter
-from corral.domain.names import RESOURCE_CLASS_NAME, TRAIT_NAME, normalize_uuid
-from corral.services import providers as svc
-from corral.services.stores import Store
+from corral.domain.names import RESOURCE_CLASS_NAME, normalize_uuid
 
 provider_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                            help="Resource providers: list, show, create, delete.")
@@ -38,117 +41,38 @@ MAX_NAME = 200
 ProviderArg = Annotated[str, typer.Argument(help="UUID or name of the resource provider.")]
 
 
-def resolve(store: Store, ref: str) -> Provider:
+#: Every Placement request: the newest microversion (filters, reserved == total...).
+PLACEMENT = {"openstack-api-version": "placement latest"}
+
+
+def placement(api: Client, method: str, path: str, json: Any = None,
+              **params: Any) -> Any:
+    return api.request(method, path, params=params, json=json, headers=PLACEMENT)
+
+
+def resolve(api: Client, ref: str) -> dict[str, Any]:
     """The provider with UUID ``ref``, or else named ``ref``.
 
     Raises:
-        NotFound: neither exists.
+        ClientError: neither exists (a refusal: exit 1), or the request failed.
     """
     canonical = normalize_uuid(ref)
     if canonical is not None:
         try:
-            return svc.get_provider(store, canonical)
-        except errors.ProviderNotFound:
-            pass  # a provider may be named like a UUID: try the name too
-    found = svc.list_providers(store, ProviderFilter(name=ref))
-    if not found:
-        raise errors.NotFound(f"No resource provider with name or uuid {ref!r} found")
-    return found[0]
+            found: dict[str, Any] = placement(api, "GET", f"/resource_providers/{canonical}")
+            return found
+        except ClientError as exc:
+            if exc.status != 404:
+                raise  # a provider may be named like a UUID: try the name too
+    named = placement(api, "GET", "/resource_providers", name=ref)["resource_providers"]
+    if not named:
+        raise ClientError(f"No resource provider with name or uuid {ref!r} found", status=404)
+    first: dict[str, Any] = named[0]
+    return first
 
 
-def provider_row(p: Provider) -> dict[str, Any]:
-    return {"uuid": p.uuid, "name": p.name, "generation": p.generation,
-            "root_provider_uuid": p.root_uuid, "parent_provider_uuid": p.parent_uuid}
-
-
-# -- parsing of filter options -------------------------------------------------------------
-
-def _uuid_list(raw: str, option: str) -> frozenset[str]:
-    found = set()
-    for item in raw.split(","):
-        canonical = normalize_uuid(item.strip())
-        if canonical is None:
-            bad_input(option, f"{item.strip()!r} is not an aggregate UUID (in {raw!r})")
-        found.add(canonical)
-    return frozenset(found)
-
-
-def parse_member_of(values: list[str]) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
-    """``UUID``, ``in:UUID,UUID`` (any of), ``!UUID`` or ``!in:UUID,UUID`` (none of).
-
-    Each value is one condition; all must hold (as repeated ``member_of`` in Placement).
-    """
-    option = "--member-of"
-    required: list[frozenset[str]] = []
-    forbidden: set[str] = set()
-    for value in values:
-        negate = value.startswith("!")
-        body = value[1:] if negate else value
-        if body.startswith("in:"):
-            uuids = _uuid_list(body[3:], option)
-        elif "," in body:
-            bad_input(option, f"use 'in:UUID,UUID' to give several aggregates, got {value!r}")
-        else:
-            uuids = _uuid_list(body, option)
-        if negate:
-            forbidden |= uuids
-        else:
-            required.append(uuids)
-    clash = forbidden.intersection(*(g for g in required if len(g) == 1))
-    if clash:
-        bad_input(option, f"aggregate {sorted(clash)[0]} is both required and forbidden")
-    return tuple(required), frozenset(forbidden)
-
-
-def parse_required(values: list[str]) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
-    """``T1,!T2`` (all of T1, none of T2) or ``in:T1,T2`` (any of); repeatable."""
-    option = "--required"
-    required: list[frozenset[str]] = []
-    forbidden: set[str] = set()
-    for value in values:
-        if value.startswith("in:"):
-            names = [n.strip() for n in value[3:].split(",")]
-            for name in names:
-                if not TRAIT_NAME.match(name):
-                    bad_input(option, f"{name!r} is not a trait name (in {value!r})")
-            required.append(frozenset(names))
-            continue
-        for item in (n.strip() for n in value.split(",")):
-            name = item[1:] if item.startswith("!") else item
-            if not TRAIT_NAME.match(name):
-                bad_input(option, f"{item!r} is not a trait name or !trait "
-                                  f"(expected e.g. 'HW_CPU_X86_AVX2,!CUSTOM_SLOW', got {value!r})")
-            if item.startswith("!"):
-                forbidden.add(name)
-            else:
-                required.append(frozenset([name]))
-    clash = forbidden & {n for group in required if len(group) == 1 for n in group}
-    if clash:
-        bad_input(option, f"trait {sorted(clash)[0]} is both required and forbidden")
-    return tuple(required), frozenset(forbidden)
-
-
-def parse_resources(value: str) -> tuple[tuple[str, int], ...]:
-    """``VCPU:2,MEMORY_MB:512``: classes with an amount of at least 1, each once."""
-    option = "--resources"
-    amounts: dict[str, int] = {}
-    for item in value.split(","):
-        name, sep, amount = (part.strip() for part in item.partition(":"))
-        if not sep or not RESOURCE_CLASS_NAME.match(name):
-            bad_input(option,
-                      f"expected CLASS:AMOUNT,... like 'VCPU:2,MEMORY_MB:512', got {value!r}")
-        number = bounds.integer_text(amount)
-        if number is None:
-            bad_input(option, f"the amount of {name} must be a whole number, got {amount!r}")
-        if number < 1:
-            bad_input(option, f"the amount of {name} must be at least 1, got {number}")
-        if number not in bounds.AMOUNT:
-            bad_input(option, f"the amount of {name} must be {bounds.AMOUNT.describe()}, "
-                              f"got {number}")
-        if name in amounts:
-            bad_input(option, f"{name} appears more than once in {value!r}")
-        amounts[name] = number
-    return tuple(amounts.items())
+def provider_row(p: dict[str, Any]) -> dict[str, Any]:
+    return {name: p.get(name) for name in PROVIDER_COLUMNS}
 
 
 def _uuid_option(value: str | None, option: str) -> str | None:
@@ -192,23 +116,27 @@ def list_providers(
 ) -> None:
     """List resource providers, optionally filtered."""
     out = output.Output(fmt, column, PROVIDER_COLUMNS)
-    aggregates, no_aggregates = parse_member_of(member_of or [])
-    traits, no_traits = parse_required(required or [])
-    flt = ProviderFilter(
-        name=name, uuid=_uuid_option(uuid, "--uuid"),
-        member_of=aggregates, forbidden_aggregates=no_aggregates,
-        required=traits, forbidden_traits=no_traits,
-        resources=parse_resources(resources) if resources is not None else (),
-    )
-    with open_services() as store:
+    # Checked here (exit 2 naming the option), sent as Placement's own syntax.
+    parse_member_of(member_of or [])
+    parse_required(required or [])
+    if resources is not None:
+        parse_resources(resources)
+    params: dict[str, Any] = {"name": name, "uuid": _uuid_option(uuid, "--uuid"),
+                              "member_of": member_of or None, "required": required or None,
+                              "resources": resources}
+    with connect() as api:
         if in_tree is not None:
-            flt = dataclasses.replace(flt, in_tree=resolve(store, in_tree).uuid)
-        found = svc.list_providers(store, flt)
+            params["in_tree"] = resolve(api, in_tree)["uuid"]
+        found = placement(api, "GET", "/resource_providers", **params)["resource_providers"]
     out.list(provider_row(p) for p in found)
 
 
-def _inventory_dict(inv: Inventory) -> dict[str, Any]:
-    return {name: getattr(inv, name) for name in INVENTORY_FIELDS}
+def _inventory_dict(inv: dict[str, Any]) -> dict[str, Any]:
+    return {name: inv[name] for name in INVENTORY_FIELDS}
+
+
+def _provider_path(p: dict[str, Any], *rest: str) -> str:
+    return "/".join((f"/resource_providers/{p['uuid']}", *rest))
 
 
 @provider_app.command("show")
@@ -219,16 +147,16 @@ def show_provider(
 ) -> None:
     """Show a resource provider with its inventories, usages, traits and aggregates."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = resolve(store, provider)
-        view = svc.get_inventories(store, found.uuid)
-        _, usages = svc.get_usages(store, found.uuid)
-        _, traits = svc.get_provider_traits(store, found.uuid)
-        _, aggregates = svc.get_provider_aggregates(store, found.uuid)
-    record = provider_row(view.provider)
+    with connect() as api:
+        found = resolve(api, provider)
+        view = placement(api, "GET", _provider_path(found, "inventories"))
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
+        traits = placement(api, "GET", _provider_path(found, "traits"))["traits"]
+        aggregates = placement(api, "GET", _provider_path(found, "aggregates"))["aggregates"]
+    record = provider_row({**found, "generation": view["resource_provider_generation"]})
     record.update(
-        inventories={rc: _inventory_dict(inv) for rc, inv in view.inventories.items()},
-        usages=usages, traits=traits, aggregates=aggregates)
+        inventories={rc: _inventory_dict(inv) for rc, inv in view["inventories"].items()},
+        usages=usages, traits=sorted(traits), aggregates=sorted(aggregates))
     out.show(record)
 
 
@@ -246,10 +174,11 @@ def create_provider(
     out = output.Output(fmt, column, PROVIDER_COLUMNS)
     _check_name(name)
     wanted_uuid = _uuid_option(uuid, "--uuid")
-    with open_services() as store:
-        parent = resolve(store, parent_provider).uuid if parent_provider is not None else None
-        created = svc.create_provider(store, name, wanted_uuid, parent)
-    out.done(f"provider {created.name} created ({created.uuid}"
+    with connect() as api:
+        parent = resolve(api, parent_provider)["uuid"] if parent_provider is not None else None
+        created = placement(api, "POST", "/resource_providers", {
+            "name": name, "uuid": wanted_uuid, "parent_provider_uuid": parent})
+    out.done(f"provider {created['name']} created ({created['uuid']}"
              + (f", child of {parent_provider})" if parent_provider else ")"))
     out.show(provider_row(created))
 
@@ -265,27 +194,27 @@ def delete_providers(
     and exits 1 if any failed.
     """
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in providers:
             try:
-                found = resolve(store, ref)
-                svc.delete_provider(store, found.uuid)
-                output.said(f"provider {found.name} deleted ({found.uuid})")
-            except errors.CorralError as exc:
-                if len(providers) == 1:  # one provider: its error is the whole story
+                found = resolve(api, ref)
+                placement(api, "DELETE", _provider_path(found))
+                output.said(f"provider {found['name']} deleted ({found['uuid']})")
+            except ClientError as exc:
+                if len(providers) == 1 or exc.exit_code != 1:  # its error is the whole story
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(providers)} provider(s)")
 
 
 # -- inventories ---------------------------------------------------------------------------
 
-def _inventory_rows(view: svc.InventoryView, usages: dict[str, int]) -> list[dict[str, Any]]:
+def _inventory_rows(view: dict[str, Any], usages: dict[str, int]) -> list[dict[str, Any]]:
     return [{"resource_class": rc, **_inventory_dict(inv), "used": usages.get(rc, 0),
-             "capacity": inv.capacity}
-            for rc, inv in view.inventories.items()]
+             "capacity": Inventory(**_inventory_dict(inv)).capacity}
+            for rc, inv in sorted(view["inventories"].items())]
 
 
 @inventory_app.command("list")
@@ -299,10 +228,10 @@ def list_inventories(
     capacity = (total - reserved) x allocation_ratio.
     """
     out = output.Output(fmt, column, INVENTORY_COLUMNS, narrow=INVENTORY_NARROW)
-    with open_services() as store:
-        found = resolve(store, provider)
-        view = svc.get_inventories(store, found.uuid)
-        _, usages = svc.get_usages(store, found.uuid)
+    with connect() as api:
+        found = resolve(api, provider)
+        view = placement(api, "GET", _provider_path(found, "inventories"))
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
     out.list(_inventory_rows(view, usages))
 
 
@@ -371,19 +300,20 @@ def set_inventories(
     for value in resource:
         rc, fld, number = parse_resource_option(value)
         given.setdefault(rc, {})[fld] = number
-    with open_services() as store:
-        found = resolve(store, provider)
-        current = svc.get_inventories(store, found.uuid)
-        wanted = dict(current.inventories) if amend else {}
+    with connect() as api:
+        found = resolve(api, provider)
+        current = placement(api, "GET", _provider_path(found, "inventories"))
+        wanted = dict(current["inventories"]) if amend else {}
         for rc, fields in given.items():
             base = _inventory_dict(wanted[rc]) if rc in wanted else {}
             merged = {**base, **fields}
             if "total" not in merged:
                 bad_input("--resource", f"{rc} has no total: add --resource {rc}=TOTAL")
-            wanted[rc] = Inventory(**merged)
-        view = svc.set_inventories(store, found.uuid, current.generation, wanted,
-                                   reserved_may_equal_total=True)
-        _, usages = svc.get_usages(store, found.uuid)
-    out.done(f"inventory of {found.name} {'amended' if amend else 'set'}: "
-             f"{', '.join(sorted(given))} (generation {view.generation})")
+            wanted[rc] = _inventory_dict(dataclasses.asdict(Inventory(**merged)))
+        view = placement(api, "PUT", _provider_path(found, "inventories"), {
+            "resource_provider_generation": current["resource_provider_generation"],
+            "inventories": wanted})
+        usages = placement(api, "GET", _provider_path(found, "usages"))["usages"]
+    out.done(f"inventory of {found['name']} {'amended' if amend else 'set'}: "
+             f"{', '.join(sorted(given))} (generation {view['resource_provider_generation']})")
     out.list(_inventory_rows(view, usages))

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, open_services, print_error
+from corral.cli.client import ClientError, quote
+from corral.cli.context import bad_input, connect, fail, print_error
 from corral.domain import errors
 from corral.domain import flavors as rules
-from corral.domain.flavors import MAX_INT, ServerGroup
-from corral.services import server_groups as svc
+from corral.domain.flavors import MAX_INT
 
 server_group_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                                help="Server groups: create, list, show, delete.")
@@ -35,12 +35,9 @@ class Policy(StrEnum):
     soft_anti_affinity = "soft-anti-affinity"
 
 
-def group_row(g: ServerGroup) -> dict[str, Any]:
-    rule = {} if g.max_server_per_host is None else {"max_server_per_host": g.max_server_per_host}
-    created = g.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if g.created_at else None
-    return {"id": g.id, "name": g.name, "policy": g.policy, "rules": rule,
-            "project_id": g.project_id, "user_id": g.user_id, "members": list(g.members),
-            "created_at": created}
+def group_row(g: dict[str, Any]) -> dict[str, Any]:
+    """A server group of the API, in the CLI's columns."""
+    return {name: g.get(name) for name in SHOW_COLUMNS}
 
 
 @server_group_app.command("create")
@@ -64,12 +61,13 @@ def create_server_group(
         option = {"name": "NAME", "policy": "--policy"}.get(exc.field or "",
                                                             "--max-server-per-host")
         bad_input(option, exc.detail)
-    with open_services() as store:
-        created = svc.create_server_group(store, name=name, policy=policy.value,
-                                          project_id=project, user_id=user,
-                                          max_server_per_host=max_server_per_host)
-    out.done(f"server group {created.name} created ({created.id}, {created.policy}, "
-             f"project {created.project_id})")
+    body = {"name": name, "policy": policy.value, "project_id": project, "user_id": user,
+            "rules": (None if max_server_per_host is None
+                      else {"max_server_per_host": max_server_per_host})}
+    with connect() as api:
+        created = api.post("/v1/server-groups", body)
+    out.done(f"server group {created['name']} created ({created['id']}, {created['policy']}, "
+             f"project {created['project_id']})")
     out.show(group_row(created))
 
 
@@ -82,8 +80,8 @@ def list_server_groups(
 ) -> None:
     """List server groups by project and name."""
     out = output.Output(fmt, column, LIST_COLUMNS)
-    with open_services() as store:
-        found = svc.list_server_groups(store, project_id=project)
+    with connect() as api:
+        found = api.get("/v1/server-groups", project_id=project)["server_groups"]
     out.list(group_row(g) for g in found)
 
 
@@ -95,8 +93,8 @@ def show_server_group(
 ) -> None:
     """Show a server group with its rules and members."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_server_group(store, group)
+    with connect() as api:
+        found = api.get(f"/v1/server-groups/{quote(group)}")
     out.show(group_row(found))
 
 
@@ -107,16 +105,16 @@ def delete_server_groups(
 ) -> None:
     """Delete server groups; goes on past a failure, exits 1 if any failed."""
     failed = 0
-    with open_services() as store:
+    with connect() as api:
         for ref in groups:
             try:
-                found = svc.get_server_group(store, ref)
-                svc.delete_server_group(store, found.id)
-                output.said(f"server group {found.name} deleted ({found.id})")
-            except errors.CorralError as exc:
-                if len(groups) == 1:
+                found = api.get(f"/v1/server-groups/{quote(ref)}")
+                api.delete(f"/v1/server-groups/{quote(found['id'])}")
+                output.said(f"server group {found['name']} deleted ({found['id']})")
+            except ClientError as exc:
+                if len(groups) == 1 or exc.exit_code != 1:
                     raise
                 failed += 1
-                print_error(f"{ref}: {exc.detail}")
+                print_error(f"{ref}: {exc.message}")
     if failed:
         fail(f"failed to delete {failed} of {len(groups)} server group(s)")

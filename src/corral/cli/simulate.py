@@ -28,7 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, fleet_settings, open_services, out, settings
+from corral.cli.context import bad_input, fail, out, settings
+from corral.cli.local import fleet_settings, open_services
 from corral.config import Settings
 from corral.domain import bounds, errors
 from corral.domain.synthetic import SyntheticParams, generate

@@ -1,8 +1,9 @@
 """``corral token ...``: API tokens scoped to a project with a role (docs/access.md).
 
-The CLI is the operator (the cloud admin): it creates tokens of any role for any
-project, lists every token and revokes any. ``create`` prints the secret once; the
-database keeps only its sha256, so a lost secret means a new token.
+A client of ``/v1/tokens``: what the caller may do is what its token may (the cloud
+admin creates tokens of any role for any project, lists every token and revokes any).
+``create`` prints the secret once; the server keeps only its sha256, so a lost secret
+means a new token.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import output
-from corral.cli.context import bad_input, open_services
+from corral.cli.client import quote
+from corral.cli.context import bad_input, connect
 from corral.domain import errors
 from corral.domain import tokens as rules
-from corral.domain.tokens import ApiToken
-from corral.services import tokens as svc
-from corral.services.audit_log import local_actor
 
 token_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="API tokens: create (the secret is shown once), list, revoke.")
@@ -35,15 +34,9 @@ class Role(StrEnum):
     reader = "reader"
 
 
-def _ts(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
-def token_row(tok: ApiToken) -> dict[str, Any]:
-    return {"id": tok.uuid, "name": tok.name, "project_id": tok.project_id,
-            "user_id": tok.user_id, "role": tok.role, "state": svc.state_of(tok),
-            "expires_at": _ts(tok.expires_at), "created_at": _ts(tok.created_at),
-            "revoked_at": _ts(tok.revoked_at)}
+def token_row(tok: dict[str, Any]) -> dict[str, Any]:
+    """A token of the API, in the CLI's columns."""
+    return {name: tok.get(name) for name in SHOW_COLUMNS}
 
 
 @token_app.command("create")
@@ -72,14 +65,13 @@ def create_token(
         option = {"project_id": "--project", "user_id": "--user", "name": "--name",
                   "expires_in_days": "--expires-in-days"}.get(exc.field or "", "--role")
         bad_input(option, exc.detail)
-    with open_services() as store:
-        created = svc.create_token(store, actor=local_actor("corral token create"),
-                                   role=role.value, project_id=project, user_id=user,
-                                   name=name, expires_in_days=expires_in_days)
-    tok = created.token
-    out.done(f"token {tok.name} created ({tok.uuid}, role {tok.role}"
-             + (f", project {tok.project_id})" if tok.project_id else ")"))
-    out.show({**token_row(created.token), "secret": created.secret})
+    with connect() as api:
+        tok = api.post("/v1/tokens", {"role": role.value, "project_id": project,
+                                      "user_id": user, "name": name,
+                                      "expires_in_days": expires_in_days})
+    out.done(f"token {tok['name']} created ({tok['id']}, role {tok['role']}"
+             + (f", project {tok['project_id']})" if tok["project_id"] else ")"))
+    out.show({**token_row(tok), "secret": tok["secret"]})
     if fmt == output.Format.table:
         output.said("Keep the secret now: it is stored hashed and will not be shown again. "
                     "Send it as the x-auth-token header.", sys.stderr)
@@ -94,8 +86,8 @@ def list_tokens(
 ) -> None:
     """List tokens, oldest first (never their secrets)."""
     out = output.Output(fmt, column, LIST_COLUMNS)
-    with open_services() as store:
-        found = svc.list_tokens(store, project_id=project)
+    with connect() as api:
+        found = api.get("/v1/tokens", project_id=project)["tokens"]
     out.list(token_row(t) for t in found)
 
 
@@ -107,8 +99,8 @@ def show_token(
 ) -> None:
     """Show a token (not its secret)."""
     out = output.Output(fmt, column, SHOW_COLUMNS)
-    with open_services() as store:
-        found = svc.get_token(store, token)
+    with connect() as api:
+        found = api.get(f"/v1/tokens/{quote(token)}")
     out.show(token_row(found))
 
 
@@ -117,6 +109,7 @@ def revoke_token(
     token: Annotated[str, typer.Argument(help="UUID of the token.")],
 ) -> None:
     """Revoke a token. Running servers refuse it within seconds (their cache's TTL)."""
-    with open_services() as store:
-        revoked = svc.revoke_token(store, token, actor=local_actor("corral token revoke"))
-    output.said(f"token {revoked.name} revoked ({revoked.uuid})")
+    with connect() as api:
+        revoked = api.get(f"/v1/tokens/{quote(token)}")
+        api.delete(f"/v1/tokens/{quote(token)}")
+    output.said(f"token {revoked['name']} revoked ({revoked['id']})")

@@ -142,6 +142,8 @@ V1_RULES: tuple[Rule, ...] = (
     _corral("events:list", _ADMIN, "GET /v1/events"),
     _corral("keystone:sync", _ADMIN, "POST /v1/keystone/sync"),
     _corral("server_groups:create", "project_write", "create a server group"),
+    _corral("server_groups:create:other_user", _ADMIN,
+            "create a server group recorded as another user's"),
     _corral("server_groups:list", "project_read", "list server groups"),
     _corral("server_groups:show", "project_read", "show a server group"),
     _corral("server_groups:delete", "project_write", "delete a server group"),

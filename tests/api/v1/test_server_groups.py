@@ -129,3 +129,15 @@ def test_policy_401_and_403(client: TestClient) -> None:
         v1_error(client.request(method, url, json=body, headers=member("p1", "")), 403,
                  "forbidden")
     assert len(client.get("/v1/server-groups", headers=ADMIN).json()["server_groups"]) == 1
+
+
+def test_only_an_admin_records_another_user_as_the_creator(client: TestClient) -> None:
+    """As for a boot: the CLI's --user is the admin's to give (docs/cli.md)."""
+    made = create(client, ADMIN, user_id="alice")
+    assert made["user_id"] == "alice"
+    alice = member("p1")
+    assert create(client, alice, user_id="alice")["user_id"] == "alice"  # herself: fine
+    v1_error(client.post("/v1/server-groups", headers=alice, json={
+        "name": "g", "policy": "affinity", "user_id": "bob"}), 403, "forbidden")
+    assert [g["user_id"] for g in client.get(
+        "/v1/server-groups", headers=alice).json()["server_groups"]] == ["alice"]

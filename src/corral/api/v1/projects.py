@@ -187,6 +187,22 @@ def show_project_quota(request: Request, project_id: str, ctx: Caller) -> dict[s
     return quota_body(project, resources, model_of(request))
 
 
+@router.get("/projects/{project_id}/quota-tree")
+def show_project_quota_tree(
+    request: Request, project_id: str, ctx: Caller,
+    depth: Annotated[QueryCountOrNone, Query(
+        description="Levels of the subtree to include (default: all).")] = None,
+) -> dict[str, Any]:
+    """The quota of the project and of every project below it, depth first (what
+    ``corral quota show`` draws): each as ``GET /v1/projects/{id}/quota`` answers."""
+    project_id = named(request, ctx, project_id)
+    access.require_reader(request, ctx, project_id, "corral:projects:quota")
+    nodes = limits_svc.quota_tree(store_of(request), project_id, depth=depth)
+    model = model_of(request)
+    return {"projects": [{**quota_body(n.project, n.resources, model), "name": n.project.name,
+                          "parent_id": n.project.parent_id} for n in nodes]}
+
+
 # -- default limits (before /limits/{project_id}, which would take "defaults") --------------
 
 @router.get("/limits/defaults")

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import StrictStr
+from pydantic import Field, StrictStr
 
+from corral.api.v1.access import require_cloud_admin
 from corral.api.v1.common import (
     READ_ROLES,
     WRITE_ROLES,
@@ -40,6 +41,8 @@ class ServerGroupCreate(Body):
     policy: StrictStr
     rules: Rules | None = None
     project_id: StrictStr | None = None
+    user_id: StrictStr | None = Field(default=None, description="Admins only (as for a "
+                                      "boot): the user recorded as its creator.")
 
 
 def group_body(g: ServerGroup) -> dict[str, Any]:
@@ -60,9 +63,11 @@ def create_server_group(request: Request, response: Response, body: ServerGroupC
     if project is None:  # an admin says which project, as for a boot
         raise errors.InvalidInput("project_id is required when an admin creates a server "
                                   "group: name the project it belongs to", field="project_id")
+    if body.user_id is not None and body.user_id != ctx.user_id:
+        require_cloud_admin(request, ctx, "corral:server_groups:create:other_user")
     created = svc.create_server_group(
         store_of(request), name=body.name, policy=body.policy, project_id=project,
-        user_id=ctx.user_id, max_server_per_host=max_per_host)
+        user_id=body.user_id or ctx.user_id, max_server_per_host=max_per_host)
     response.headers["location"] = location(request, "server-groups", created.id)
     return group_body(created)
 
