@@ -20,6 +20,7 @@ from corral.cli import (
     capacity,
     demo,
     flavors,
+    history,
     hosts,
     instances,
     output,
@@ -70,6 +71,8 @@ app.add_typer(quota_app, name="quota")
 app.command("simulate")(simulate_command)
 app.command("capacity")(capacity.capacity_command)
 app.command("relay")(relay_command)
+app.command("audit-log")(history.audit_log_command)
+app.add_typer(history.event_app, name="event")
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]
