@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-import anyio.to_thread
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -36,7 +35,7 @@ from corral.api.ui import install_ui
 from corral.api.v1 import install_v1
 from corral.api.v1.common import PREFIX, caller, permits, require_admin
 from corral.api.v1.routers import routers
-from corral.api.workers import WORKER_THREADS
+from corral.api.workers import WORKER_THREADS, every
 from corral.config import Settings
 from corral.services import policy, relay, system
 from corral.services.candidates import CandidateFinder
@@ -81,16 +80,6 @@ class _PlacementMount(Mount):
         return super().matches(scope)
 
 
-async def _audit_every(auditor: Auditor, seconds: int) -> None:
-    """The background quota audit: report only (repairs are an operator's decision)."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await anyio.to_thread.run_sync(auditor.run)
-        except Exception:  # noqa: BLE001 - a failed audit must not stop the next one
-            log.exception("quota_audit_failed")
-
-
 def _operations(app: FastAPI, store: Store, metrics: HttpMetrics) -> None:
     """/healthz and /metrics."""
 
@@ -118,7 +107,8 @@ def _lifespan(store: Store, settings: Settings, metrics: HttpMetrics, auditor: A
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         system.prepare(store, settings)
-        audits = (asyncio.create_task(_audit_every(auditor, settings.audit_interval_s))
+        audits = (asyncio.create_task(every(settings.audit_interval_s, auditor.run,
+                                                  "quota_audit_failed"))
                   if settings.audit_interval_s else None)
         events = relay.start_in_server(store, settings, metrics.registry)
         async with syncing(keystone, settings.keystone_project_sync_interval_s):

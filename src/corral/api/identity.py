@@ -18,10 +18,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 import structlog
 
 from corral.api.context import RequestContext
+from corral.api.workers import every
 from corral.config import Settings
 from corral.domain.keystone import IdentityUnavailable, corral_roles
 from corral.domain.tokens import looks_like_secret
@@ -103,20 +103,10 @@ def keystone_auth(settings: Settings, store: Store) -> KeystoneAuth | None:
     return KeystoneAuth(settings, keystone, placer)
 
 
-async def _sync_every(placer: ProjectPlacer, seconds: int) -> None:
-    """The periodic sync of the project tree with Keystone's (its report is logged)."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await anyio.to_thread.run_sync(placer.sync)
-        except Exception:  # noqa: BLE001 - a failed sync must not stop the next one
-            log.exception("keystone_sync_failed")
-
-
 @asynccontextmanager
 async def syncing(auth: KeystoneAuth | None, seconds: int) -> AsyncIterator[None]:
     """Run the periodic sync while the app serves (nothing without Keystone or at 0 s)."""
-    task = (asyncio.create_task(_sync_every(auth.placer, seconds))
+    task = (asyncio.create_task(every(seconds, auth.placer.sync, "keystone_sync_failed"))
             if auth is not None and auth.placer is not None and seconds else None)
     try:
         yield

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
+import anyio.to_thread
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -34,3 +36,14 @@ async def hand_off(request: Request, fn: Callable[..., R], *args: Any) -> R:
         return await run_in_threadpool(fn, *args)
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(workers, context.run, fn, *args)
+
+
+async def every(seconds: float, job: Callable[[], object], failed: str) -> None:
+    """Run ``job`` in a worker thread every ``seconds`` until cancelled; a failure is
+    logged as ``failed`` (with its traceback) and the next round runs all the same."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await anyio.to_thread.run_sync(job)
+        except Exception:  # noqa: BLE001 - logged; one failed round must not stop the next
+            structlog.get_logger("corral.api").exception(failed)
