@@ -58,15 +58,22 @@ class RuleView:
     description: str
 
 
+def _project_of(match: str, target: Any) -> str | None:
+    """The project a check's ``%(project_id)s`` names in ``target`` (None: none)."""
+    try:
+        return str(match % target)
+    except (KeyError, TypeError):
+        return None
+
+
 @oslo.register("subtree")
 class SubtreeCheck(oslo.Check):
     """``subtree:%(project_id)s``: the caller's project is that project or an ancestor."""
 
     def __call__(self, target: Any, creds: Any, enforcer: Any,
                  current_rule: str | None = None) -> bool:
-        try:
-            project = self.match % target
-        except (KeyError, TypeError):
+        project = _project_of(self.match, target)
+        if project is None:
             return False
         caller = creds.get("project_id")
         lookup = getattr(enforcer, "subtree_lookup", None)
@@ -83,11 +90,9 @@ class ProjectRoleCheck(oslo.Check):
 
     def __call__(self, target: Any, creds: Any, enforcer: Any,
                  current_rule: str | None = None) -> bool:
-        try:
-            project = self.match % target
-        except (KeyError, TypeError):
-            return False
-        return bool(creds.get("roles")) and creds.get("project_id") == project
+        project = _project_of(self.match, target)
+        return (project is not None and bool(creds.get("roles"))
+                and creds.get("project_id") == project)
 
 
 def _parsed(name: str, check: str, where: str) -> Any:
