@@ -402,8 +402,8 @@ def _beats_expected(body: Any) -> list[str] | None:
     if not isinstance(names, list) or len(names) > 1000:
         return None
     for name in names:
-        if not isinstance(name, str) or "\ud800" in name:
-            return None
+        if not isinstance(name, str) or "\ud800" in name or name.startswith("@RAW:"):
+            return None  # "@RAW:..." goes on the wire as a bare number
         try:
             host_rules.check_host_name(name)
         except errors.InvalidInput:
