@@ -58,6 +58,8 @@ from common import say, table
 from sqlalchemy import event, insert, select, update
 
 from corral.config import Settings
+from corral.config_fleet import defaults_of
+from corral.domain.hosts import provider_uuid
 from corral.domain.overcommit import host_inventories, resolve_all
 from corral.logging import configure_logging
 from corral.persistence import Store, make_store
@@ -67,7 +69,6 @@ from corral.services import flavors as flavor_svc
 from corral.services import instances
 from corral.services.audit_log import local_actor
 from corral.services.candidates import CandidateFinder
-from corral.services.hosts import defaults_of, provider_uuid
 from corral.services.scheduler import Scheduler
 
 LOCAL = local_actor("bench")

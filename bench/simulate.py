@@ -16,8 +16,8 @@ from corral.config import Settings
 from corral.domain.synthetic import SyntheticParams, generate
 from corral.scheduler.placer import Placer
 from corral.scheduler.runner import Ask, host_query_of
-from corral.services.sim_fleet import SIM_NOW, build, parse_fleet, usable_capacity
-from corral.services.simulator import parse_policy, simulate
+from corral.simulation.fleet import SIM_NOW, build, parse_fleet, usable_capacity
+from corral.simulation.replay import parse_policy, simulate
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,9 +22,11 @@ from corral.api.app import create_app
 from corral.config import Settings
 from corral.domain.workload import Workload, flavors_by_key, format_trace, parse_trace
 from corral.persistence import Store
-from corral.services import sim_fleet as fleets
-from corral.services import simulator as sim
-from corral.services.simulator_report import write_all
+from corral.services.live_fleet import read_live_fleet
+from corral.simulation import fleet as fleets
+from corral.simulation import replay as sim
+from corral.simulation.report import write_all
+from corral.simulation.wire import fleet_of
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
 FLAVORS = {"s1": (1, 2048, 10), "s2": (2, 4096, 20), "m4": (4, 16384, 40), "l8": (8, 16384, 80)}
@@ -106,7 +109,12 @@ def test_the_simulator_decides_as_the_live_api(store: Store, tmp_path: Path,
     settings = Settings(data_dir=str(tmp_path), strategy=strategy, host_subset_size=1)
     with TestClient(create_app(settings, store)) as client:
         _live_fleet(client)
-        fleet = fleets.read_live_fleet(store, settings)  # the copy, before any boot
+        # The copy, before any boot, as 'corral simulate --fleet live' gets it: over HTTP.
+        fleet = fleet_of(_ok(client, "GET", "/simulation/fleet")["fleet"])
+        live = read_live_fleet(store, settings)  # field for field (timestamps aside)
+        assert (fleet.hosts, fleet.aggregates) == (live.hosts, live.aggregates)
+        assert fleet.flavors == tuple(replace(f, created_at=None, updated_at=None)
+                                      for f in live.flavors)
         workload = parse_trace(_trace(300, seed=7), flavors_by_key(fleet.flavors))
         live_hosts, live_reasons = _replay_live(client, workload)
     result = sim.simulate(fleet, workload, sim.parse_policy(strategy, settings), check_every=1)

@@ -12,7 +12,7 @@ own format (404, or 405 with ``Allow``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -37,6 +37,7 @@ from corral.api.v1.common import PREFIX, caller, permits, require_admin
 from corral.api.v1.routers import routers
 from corral.api.workers import WORKER_THREADS, every
 from corral.config import Settings
+from corral.config_view import embedded_origins
 from corral.services import policy, relay, system
 from corral.services.candidates import CandidateFinder
 from corral.services.quota_audit import Auditor
@@ -123,8 +124,11 @@ def _lifespan(store: Store, settings: Settings, metrics: HttpMetrics, auditor: A
     return lifespan
 
 
-def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
-    """Build the app. With no ``store`` one is opened from settings at start-up."""
+def create_app(settings: Settings, store: Store | None = None, *,
+               origins: Mapping[str, str] | None = None) -> ASGIApp:
+    """Build the app. With no ``store`` one is opened from settings at start-up.
+    ``origins`` says where each configured option came from (``GET /v1/config``); without
+    it, a value other than the default is said to come from the embedding application."""
     owned = store is None
     store = store or system.open_store(settings)
     metrics = HttpMetrics()
@@ -149,6 +153,7 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     # The Placement API and the scheduler answer from one engine (one lock, one refresh).
     finder = CandidateFinder(store)
     app.state.settings = settings
+    app.state.origins = dict(origins) if origins is not None else embedded_origins(settings)
     app.state.store = store
     app.state.workers = workers
     # One token cache for both APIs, so a revoke through /v1 is seen by Placement at once.

@@ -16,7 +16,8 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from corral.api import edge
 from corral.api.app import create_app
-from corral.config import Settings, load_settings
+from corral.config import Settings, load_settings, setting_origins
+from corral.config_view import origins_from_environment
 from corral.logging import configure_logging
 from corral.services import memory
 
@@ -36,7 +37,8 @@ def app_from_environment() -> ASGIApp:
     edge.configure(settings)  # the connections' limits (api/edge.py)
     if settings.auth_strategy == "noauth2":
         warn_noauth2(settings)
-    app = create_app(settings)
+    # Where each option came from: what 'corral serve' passed, else the file and environment.
+    app = create_app(settings, origins=origins_from_environment() or setting_origins())
     tune_gc()
     return app
 

@@ -1,4 +1,5 @@
-"""The commands that open the database themselves: ``serve``, ``db`` and ``demo``.
+"""The commands that open the database themselves: ``db`` and ``demo`` (``serve`` and
+``relay`` open theirs through the services, as the server does).
 
 Every other command is a client of the API (cli/client.py); an import-linter contract
 (pyproject.toml) keeps it so. :func:`open_services` opens the store named by the
@@ -14,30 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.text import Text
 
-from corral.cli.context import err, fail, settings, state
-from corral.config import Settings, setting_origins
+from corral.cli.context import fail, settings, state
 from corral.domain.errors import CorralError, StoreUnavailable
 from corral.services import system
 from corral.services.stores import Store
-
-
-def fleet_settings(store: Store) -> Settings:
-    """The settings a command reads the fleet and decides with: the fleet policy that
-    ``corral serve`` published into the database (services/system.py), over this
-    command's own configuration. An option configured here that differs is said once,
-    on stderr, with the value used and why."""
-    own = settings()
-    view = system.fleet_view(store, own, setting_origins(state.config_file,
-                                                         database_url=state.database_url))
-    for override in view.overrides:
-        if override.name not in state.noted:
-            state.noted.add(override.name)
-            line = Text("note: ", style="bold yellow")
-            line.append(override.sentence())
-            err.print(line)
-    return view.settings
 
 
 def _first_line(exc: BaseException) -> str:

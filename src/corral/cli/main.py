@@ -1,8 +1,9 @@
 """``corral``: serve the API, manage the database, and operate on the fleet.
 
-Commands follow the OpenStackClient grammar (``corral <object> <action>``). They
-work on the database named by the configuration (the same one ``corral serve``
-uses), through the same services as the API.
+Commands follow the OpenStackClient grammar (``corral <object> <action>``). They are
+clients of the HTTP API (cli/client.py); only ``serve``, ``relay``, ``db`` and ``demo``
+open the database named by the configuration (cli/local.py), and an import-linter
+contract keeps it so (pyproject.toml, tools/import_contracts.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from corral.cli import (
     history,
     hosts,
     instances,
-    output,
     providers,
     server_groups,
     serving,
 )
 from corral.cli.audit import audit_command
+from corral.cli.configuration import config_app
 from corral.cli.context import err, fail, out, settings, state
 from corral.cli.local import open_services
 from corral.cli.policy import policy_app
@@ -36,7 +37,8 @@ from corral.cli.projects import limit_app, project_app, quota_app
 from corral.cli.relay import relay_command
 from corral.cli.simulate import simulate_command
 from corral.cli.tokens import token_app
-from corral.config import Settings, sample_config, setting_origins
+from corral.config import Settings, setting_origins
+from corral.config_view import ORIGINS_ENV, origins_for_workers
 from corral.logging import redact
 from corral.services import system
 from corral.services.audit_log import local_actor
@@ -48,8 +50,6 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", add_complet
                   help="corral: compute capacity control plane (placement, scheduling, quotas).")
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                      help="Database schema: upgrade, current revision.")
-config_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
-                         help="Configuration: a sample file; the fleet policy in use.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(providers.provider_app, name="provider")
@@ -126,25 +126,6 @@ def db_current() -> None:
         raise typer.Exit(1)
 
 
-@config_app.command("sample")
-def config_sample() -> None:
-    """Print every option with its help text, as an INI file."""
-    sys.stdout.write(sample_config() + "\n")
-
-
-@config_app.command("show")
-def config_show(fmt: output.FormatOption = output.Format.table,
-                column: output.ColumnOption = None) -> None:
-    """The fleet policy this database's commands use: each option, its value and where it
-    came from (published by 'corral serve', a default of the fleet, this configuration)."""
-    out_ = output.Output(fmt, column, ("option", "value", "origin"), narrow=())
-    with open_services() as store:
-        view = system.fleet_view(store, settings(), setting_origins(
-            state.config_file, database_url=state.database_url))
-    out_.list({"option": name, "value": entry["value"], "origin": entry["origin"]}
-              for name, entry in system.fleet_configuration(view).items())
-
-
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
@@ -195,6 +176,8 @@ def serve(
     for name, value in conf.model_dump().items():
         os.environ["CORRAL_" + name.upper()] = str(value)
     os.environ.pop("CORRAL_CONFIG_FILE", None)
+    # ... and where each came from, which the environment alone would not say (/v1/config).
+    os.environ[ORIGINS_ENV] = origins_for_workers({**origins, **fleet_origins})
     if conf.auth_strategy == "noauth2":
         err.print(f"[bold red]{serving.NOAUTH2_WARNING}[/bold red]", highlight=False)
     uvicorn.run("corral.api.asgi:app_from_environment", factory=True,

@@ -1,7 +1,9 @@
 """``corral simulate``: replay a workload against a fleet under several policies.
 
-The fleet is a YAML/JSON file or ``live`` (copied once from the configured database,
-never written). The workload is a CSV trace (``--trace``) or synthetic
+The fleet is a YAML/JSON file or ``live``: copied once from the server
+(``GET /v1/simulation/fleet``, cloud admin), with the fleet policy it runs with. The
+replay runs here, on this machine: this command opens no database, and a file fleet
+needs no server at all. The workload is a CSV trace (``--trace``) or synthetic
 (``--synthetic``, Azure-statistics defaults). Results go to ``--out``: result.json,
 result.csv and the plots; a table of the headline figures is printed. See
 docs/simulator.md.
@@ -28,15 +30,15 @@ from rich.table import Table
 from rich.text import Text
 
 from corral.cli import output
-from corral.cli.context import bad_input, fail, out, settings
-from corral.cli.local import fleet_settings, open_services
-from corral.config import Settings
+from corral.cli.context import bad_input, connect, err, fail, out, settings, state
+from corral.config import FLEET_POLICY, Settings, setting_origins
 from corral.domain import bounds, errors
 from corral.domain.synthetic import SyntheticParams, generate
 from corral.domain.workload import Workload, flavors_by_key, parse_trace
-from corral.services import sim_fleet as fleets
-from corral.services import simulator as sim
-from corral.services.simulator_report import write_all
+from corral.simulation import fleet as fleets
+from corral.simulation import replay as sim
+from corral.simulation.report import write_all
+from corral.simulation.wire import fleet_of
 
 #: Most events a synthetic workload may have (each is held in memory).
 MAX_EVENTS = 10_000_000
@@ -118,11 +120,10 @@ def _run(spec: fleets.FleetSpec, workload: Workload, policies: list[sim.SimPolic
 
 def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:
     """The fleet, and the settings its policies start from: for the live fleet, the
-    fleet policy the server published (what its hosts look like); else this command's."""
+    fleet policy of the server it came from (what its hosts look like); else this
+    command's."""
     if fleet == "live":
-        with open_services() as store:
-            base = fleet_settings(store)
-            return fleets.read_live_fleet(store, base), base
+        return _live_fleet()
     base = settings()
     path = Path(fleet)
     if not path.is_file():
@@ -132,6 +133,49 @@ def _fleet(fleet: str) -> tuple[fleets.FleetSpec, Settings]:
     except yaml.YAMLError as exc:
         raise errors.InvalidInput(f"fleet {fleet}: not YAML or JSON: {exc}") from None
     return fleets.parse_fleet(data), base
+
+
+def _live_fleet() -> tuple[fleets.FleetSpec, Settings]:
+    """The server's copy of its fleet and its fleet policy over this command's settings."""
+    with connect() as client:
+        body = client.get("/v1/simulation/fleet")
+    try:
+        spec = fleet_of(body.get("fleet") if isinstance(body, dict) else None)
+    except errors.InvalidInput as exc:
+        fail(f"the server's fleet is not in a form this corral reads: {exc.detail}")
+    policy = body.get("policy")
+    if not isinstance(policy, dict):
+        fail("the server's answer has no fleet policy")
+    return spec, _with_server_policy(settings(), policy)
+
+
+def _with_server_policy(own: Settings, policy: dict[str, Any]) -> Settings:
+    """``own`` with the server's fleet policy; an option this command's configuration
+    sets otherwise is said once on stderr (one fleet, one policy)."""
+    values = {k: v["value"] for k, v in policy.items()
+              if k in FLEET_POLICY and isinstance(v, dict) and "value" in v}
+    try:
+        merged = Settings.model_validate({**own.model_dump(), **values})
+    except ValueError as exc:
+        fail(f"the server's fleet policy is not one this corral accepts: {exc}")
+    configured = setting_origins(state.config_file, database_url=state.database_url)
+    for name in sorted(values):
+        used, mine = getattr(merged, name), getattr(own, name)
+        if used != mine and name in configured and name not in state.noted:
+            state.noted.add(name)
+            line = Text("note: ", style="bold yellow")
+            line.append(f"{name} is {_show(used)} (the server's, from "
+                        f"{policy[name].get('origin', 'its configuration')}); this command's "
+                        f"configuration says {_show(mine)} ({configured[name]}), which is not "
+                        "used: one fleet, one policy")
+            err.print(line)
+    return merged
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else "''"
 
 
 def _workload(trace: Path | None, spec: fleets.FleetSpec, first: sim.SimPolicy, events: int,

@@ -14,12 +14,22 @@ Pure: the caller passes the clock.
 
 from __future__ import annotations
 
+import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from corral.domain import bounds, errors
-from corral.domain.overcommit import CPU, DISK, KEYS, RAM, RESERVED, Effective
+from corral.domain.overcommit import (
+    CPU,
+    DISK,
+    KEYS,
+    RAM,
+    RESERVED,
+    Defaults,
+    Effective,
+    resolve_all,
+)
 
 #: Longest host name: a host's provider carries its name, and provider names stop at 200.
 MAX_HOST_NAME = 200
@@ -321,3 +331,29 @@ def check_host_changes(changes: Mapping[str, object]) -> dict[str, object]:
                 value = check_ratio(float(value), key)
         values[key] = value
     return values
+
+
+# -- identity and effective values (the live hosts and the simulator's) --------------------
+
+#: Namespace of host provider UUIDs: uuid5(HOST_NAMESPACE, host name).
+HOST_NAMESPACE = uuidlib.UUID("6f0c5a52-5d1e-5b8e-9c1f-636f7272616c")
+
+
+def provider_uuid(name: str) -> str:
+    """The UUID of a host's resource provider: the same for the same name, always."""
+    return str(uuidlib.uuid5(HOST_NAMESPACE, name))
+
+
+def effective_of(overrides: Mapping[str, float | None],
+                 aggregates: Mapping[str, Mapping[str, str]], defaults: Defaults) -> Effective:
+    """A host's effective values from its own values (:meth:`HostRow.overrides`; a key
+    missing or None is not set) and its aggregates' metadata."""
+    host_values: dict[str, float | None] = {}
+    for key in KEYS:
+        value = overrides.get(key)
+        host_values[key] = None if value is None else float(value)
+    from_aggregates = {
+        key: [(name, overcommit_value(key, md[key]))
+              for name, md in aggregates.items() if key in md]
+        for key in KEYS}
+    return resolve_all(host_values, from_aggregates, defaults)

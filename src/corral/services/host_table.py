@@ -33,13 +33,13 @@ import numpy as np
 import structlog
 
 from corral.config import Settings
+from corral.config_fleet import defaults_of, policy_of
+from corral.domain.hosts import effective_of
 from corral.domain.overcommit import Effective
 from corral.persistence.heartbeats import latest
 from corral.persistence.revisions import BEATS, HOST_DELETES, HOST_ROWS, HOSTS
 from corral.scheduler.hosts import AggregateInfo, HostChange, HostTable, Policy
 from corral.scheduler.records import Configuration
-from corral.scheduler.weighers import WEIGHERS
-from corral.services.hosts import defaults_of, effective_of
 from corral.services.stores import AggregateStore, HostStore, RevisionStore, Store
 
 log = structlog.get_logger("corral.scheduler")
@@ -54,14 +54,6 @@ _COUNTERS = [HOSTS, HOST_DELETES, HOST_ROWS, BEATS]
 
 class HostTableRepo(HostStore, AggregateStore, RevisionStore, Protocol):
     """What the host table is read from."""
-
-
-def policy_of(settings: Settings) -> Policy:
-    """The defaults a host falls back to when its aggregates say nothing."""
-    return Policy(strategy=settings.strategy,
-                  max_instances_per_host=settings.max_instances_per_host,
-                  multipliers={w: float(getattr(settings, f"{w}_weight_multiplier"))
-                               for w in WEIGHERS})
 
 
 def configuration_of(settings: Settings, policy: Policy) -> Configuration:

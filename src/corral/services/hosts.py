@@ -15,7 +15,6 @@ when the host is disabled.
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -23,11 +22,15 @@ from typing import Protocol
 import structlog
 
 from corral.config import Settings
+from corral.config_fleet import defaults_of
 from corral.domain import errors
 from corral.domain import hosts as rules
 from corral.domain.audit_log import Actor
 from corral.domain.capacity import Inventory
 from corral.domain.hosts import DISABLED_TRAIT, Host, HostReport, HostRow, ResourceView
+from corral.domain.hosts import HOST_NAMESPACE as HOST_NAMESPACE  # pure: in the domain now
+from corral.domain.hosts import effective_of as effective_of
+from corral.domain.hosts import provider_uuid as provider_uuid
 from corral.domain.names import (
     MAX_NAME_LENGTH,
     RESOURCE_CLASS_NAME,
@@ -38,10 +41,8 @@ from corral.domain.names import (
 from corral.domain.overcommit import (
     BASE_CLASSES,
     KEYS,
-    Defaults,
     Effective,
     host_inventories,
-    resolve_all,
 )
 from corral.persistence.clock import utcnow
 from corral.services import names
@@ -49,10 +50,6 @@ from corral.services.audit_log import record
 from corral.services.stores import CatalogStore, HostStore, InstanceStore, ProviderStore, Store
 
 log = structlog.get_logger("corral.hosts")
-
-#: Namespace of host provider UUIDs: uuid5(HOST_NAMESPACE, host name).
-HOST_NAMESPACE = uuidlib.UUID("6f0c5a52-5d1e-5b8e-9c1f-636f7272616c")
-
 
 class OvercommitRepo(HostStore, ProviderStore, Protocol):
     """What recomputing hosts' inventories reads and writes."""
@@ -64,33 +61,6 @@ class _ViewRepo(HostStore, ProviderStore, InstanceStore, Protocol):
 
 class _TraitRepo(ProviderStore, CatalogStore, Protocol):
     """What keeping a host's traits writes."""
-
-
-def provider_uuid(name: str) -> str:
-    """The UUID of a host's resource provider: the same for the same name, always."""
-    return str(uuidlib.uuid5(HOST_NAMESPACE, name))
-
-
-def defaults_of(settings: Settings) -> Defaults:
-    return Defaults(cpu_allocation_ratio=settings.cpu_allocation_ratio,
-                    ram_allocation_ratio=settings.ram_allocation_ratio,
-                    disk_allocation_ratio=settings.disk_allocation_ratio,
-                    reserved_host_memory_mb=settings.reserved_host_memory_mb)
-
-
-def effective_of(overrides: Mapping[str, float | None],
-                 aggregates: Mapping[str, Mapping[str, str]], defaults: Defaults) -> Effective:
-    """A host's effective values from its own values (:meth:`HostRow.overrides`; a key
-    missing or None is not set) and its aggregates' metadata."""
-    host_values: dict[str, float | None] = {}
-    for key in KEYS:
-        value = overrides.get(key)
-        host_values[key] = None if value is None else float(value)
-    from_aggregates = {
-        key: [(name, rules.overcommit_value(key, md[key]))
-              for name, md in aggregates.items() if key in md]
-        for key in KEYS}
-    return resolve_all(host_values, from_aggregates, defaults)
 
 
 def recompute_overcommit(repo: OvercommitRepo, settings: Settings, host_ids: Iterable[int], *,

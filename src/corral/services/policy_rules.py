@@ -141,6 +141,10 @@ V1_RULES: tuple[Rule, ...] = (
     _corral("audit_log:list", _ADMIN, "GET /v1/audit-log"),
     _corral("events:list", _ADMIN, "GET /v1/events"),
     _corral("keystone:sync", _ADMIN, "POST /v1/keystone/sync"),
+    # The server's settings and the fleet copied for a simulation: the cloud admin's only
+    # (the service role is not an administrator of /v1).
+    Rule("corral:config:show", "role:admin", "GET /v1/config"),
+    Rule("corral:simulation:fleet", "role:admin", "GET /v1/simulation/fleet"),
     _corral("server_groups:create", "project_write", "create a server group"),
     _corral("server_groups:create:other_user", _ADMIN,
             "create a server group recorded as another user's"),

@@ -8,6 +8,7 @@ from corral.api.v1 import (
     aggregates,
     audit_log,
     capacity,
+    config,
     events,
     flavors,
     hosts,
@@ -16,6 +17,7 @@ from corral.api.v1 import (
     projects,
     quota,
     server_groups,
+    simulation,
     tokens,
 )
 
@@ -23,4 +25,5 @@ from corral.api.v1 import (
 def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
-            capacity.router, audit_log.router, events.router, keystone.router]
+            capacity.router, audit_log.router, events.router, keystone.router,
+            config.router, simulation.router]

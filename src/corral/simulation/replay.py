@@ -1,6 +1,6 @@
 """What-if simulation: replay a workload against a fleet under several policies.
 
-The fleet is a :class:`~corral.services.sim_fleet.FleetSpec` (``sim_fleet.py``): read
+The fleet is a :class:`~corral.simulation.fleet.FleetSpec` (``fleet.py``): read
 from a YAML/JSON description or copied once from the database (the only read, nothing
 is ever written). For each policy (:func:`parse_policy`: pack or
 spread, allocation ratios, reserved memory, host_subset_size, any scheduler setting)
@@ -10,7 +10,7 @@ from :func:`corral.domain.overcommit.host_inventories` under the policy's defaul
 The workload is then replayed through :class:`corral.scheduler.placer.Placer`, which
 runs the live filter and weigher functions incrementally, and the final state is
 measured (:class:`PolicyResult`). Outputs (JSON, CSV, plots) are written by
-:mod:`corral.services.simulator_report`.
+:mod:`corral.simulation.report`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from corral.domain.flavors import Flavor
 from corral.domain.workload import Workload
 from corral.scheduler.placer import Placer
 from corral.scheduler.runner import Ask, host_query_of
-from corral.services.sim_fleet import MEASURED, SIM_NOW, FleetSpec, build
+from corral.simulation.fleet import MEASURED, SIM_NOW, FleetSpec, build
 
 log = structlog.get_logger("corral.simulator")
 

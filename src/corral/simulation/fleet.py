@@ -1,35 +1,27 @@
 """The simulator's fleets: a YAML/JSON description (:func:`parse_fleet`) or a copy of the
-live database's hosts (:func:`read_live_fleet`, the only read the simulator makes), and
-the in-memory FleetState and HostTable built from one exactly as the live scheduler sees
-its hosts (:func:`build`), under a policy's settings."""
+live fleet (read by corral.services.live_fleet for ``GET /v1/simulation/fleet``; its
+wire form is corral.simulation.wire), and the in-memory FleetState and HostTable built
+from one exactly as the live scheduler sees its hosts (:func:`build`), under a policy's
+settings. Nothing here reads storage: the CLI runs it on the operator's machine."""
 
 from __future__ import annotations
 
-import time
 import uuid as uuidlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
-import structlog
-
 from corral.config import Settings
+from corral.config_fleet import defaults_of, policy_of
 from corral.domain import errors
 from corral.domain.capacity import Inventory
 from corral.domain.flavors import Flavor
-from corral.domain.hosts import DISABLED_TRAIT, later
+from corral.domain.hosts import DISABLED_TRAIT, HOST_NAMESPACE, effective_of, provider_uuid
 from corral.domain.overcommit import KEYS, host_inventories
 from corral.engine.records import ProviderRecord
 from corral.engine.state import FleetState
 from corral.scheduler.hosts import AggregateInfo, HostInfo, HostTable
-from corral.services.flavors import list_flavors
-from corral.services.host_table import policy_of
-from corral.services.hosts import HOST_NAMESPACE, defaults_of, effective_of, provider_uuid
-from corral.services.stores import Store
-
-log = structlog.get_logger("corral.simulator")
 
 #: The clock of a simulated fleet: every host that is up heartbeats "now".
 SIM_NOW = 1_000_000.0
@@ -159,43 +151,6 @@ def _host_group(i: int, g: Any, aggregates: dict[str, dict[str, str]]) -> list[H
                      enabled=bool(g.get("enabled", True)), up=bool(g.get("up", True)),
                      overrides=overrides, extra=extra)
             for k in range(count)]
-
-
-def read_live_fleet(store: Store, settings: Settings) -> FleetSpec:
-    """Copy the live fleet once (one read transaction; nothing is written): hosts with
-    their reports, own overcommit values, traits, aggregates, liveness and current
-    usage, the aggregates' metadata, and the flavors."""
-    now = time.time()
-    with store.snapshot() as repo:  # the rows and the heartbeat log of one moment
-        rows = repo.host_rows()
-        logged = repo.logged_heartbeats()
-        aggs = repo.aggregate_rows()
-        metadata = repo.aggregate_metadata(a.id for a in aggs)
-        agg_name = {a.id: a.name for a in aggs}
-        of_host: dict[int, list[str]] = {}
-        for host_id, agg_id in repo.memberships():
-            of_host.setdefault(host_id, []).append(agg_name[agg_id])
-        providers = {p.id: p for p in repo.provider_rows(
-            [r.resource_provider_id for r in rows])}
-    flavors = list_flavors(store)
-    hosts = []
-    for r in rows:
-        p = providers.get(r.resource_provider_id)
-        invs: Mapping[str, Inventory] = p.inventories if p else {}
-        beat = later(r.last_heartbeat, logged.get(r.id))  # naive UTC, as stored
-        fresh = (beat is not None
-                 and now - beat.replace(tzinfo=UTC).timestamp() <= settings.host_down_after_s)
-        hosts.append(HostSpec(
-            name=r.name, vcpus=r.vcpus, memory_mb=r.memory_mb, disk_gb=r.disk_gb,
-            aggregates=tuple(sorted(of_host.get(r.id, []))),
-            traits=frozenset(p.traits if p else ()) - {DISABLED_TRAIT}, enabled=r.enabled,
-            up=bool(fresh and not r.forced_down),
-            overrides={k: float(v) for k, v in r.overrides().items() if v is not None},
-            extra={rc: inv.total for rc, inv in invs.items() if rc not in MEASURED},
-            used=dict(p.used if p else {}), instances=p.consumers if p else 0))
-    log.info("simulator_fleet_read", hosts=len(hosts), aggregates=len(aggs))
-    return FleetSpec(tuple(hosts), {agg_name[a]: m for a, m in metadata.items()},
-                     tuple(flavors), source="live")
 
 
 def aggregate_uuid(name: str) -> str:

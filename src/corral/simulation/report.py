@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from corral.services.simulator import PolicyResult
+from corral.simulation.replay import PolicyResult
 
 #: Most host rows a heat map draws; larger fleets are averaged into this many bands.
 HEAT_ROWS = 400
