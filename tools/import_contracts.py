@@ -162,7 +162,7 @@ class OnlyExemptReachContract(Contract):
         package = str(self.package)
         exempt = set(self.exempt)  # type: ignore[call-overload]
         forbidden: list[str] = list(self.forbidden_modules)  # type: ignore[call-overload]
-        allowed: list[str] = list(self.allowed_modules or [])  # type: ignore[call-overload]
+        allowed: list[str] = list(self.allowed_modules or [])  # type: ignore[arg-type]
         for name in (package, *exempt, *forbidden, *allowed):
             if name not in graph.modules:
                 raise ValueError(f"Module '{name}' does not exist.")

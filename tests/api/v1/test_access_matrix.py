@@ -173,6 +173,10 @@ ACTIONS = [
            lambda w, p: {"hosts": ["h1", "h2"]}),
     Action("heartbeat a host", "operate", "POST /v1/hosts/{name}/heartbeat",
            setup=lambda w, p: "h1"),
+    # The server's settings and the fleet copied for a simulation (the CLI's config show
+    # and simulate --fleet live): the cloud admin's only.
+    Action("show the server's configuration", "operate", "GET /v1/config"),
+    Action("copy the fleet for a simulation", "operate", "GET /v1/simulation/fleet"),
 ]
 
 
