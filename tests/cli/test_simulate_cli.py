@@ -4,12 +4,16 @@ side by side, the outputs, and errors that name what is wrong."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no types (as in src)
 
-from .conftest import Cli, assert_fails
+from corral.config import Settings
+from corral.persistence import Store
+
+from .conftest import Cli, assert_fails, free_port, running_server, url_of
 
 FLEET = {"aggregates": [{"name": "dense", "metadata": {"cpu_allocation_ratio": "8"}}],
          "host_groups": [
@@ -56,16 +60,51 @@ def test_a_trace_on_a_file_fleet(cli: Cli, fleet_file: Path, tmp_path: Path) -> 
     assert policy["refused_by"] == {"resources/no_capacity/VCPU": 1}  # 64 > every host
 
 
-def test_the_live_fleet_is_copied_from_the_database(any_cli: Cli, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    any_cli.ok("demo")
-    monkeypatch.setenv("CORRAL_HOST_DOWN_AFTER_S", "31536000")  # demo hosts never heartbeat
+@pytest.fixture
+def live_cli(store: Store, tmp_path: Path) -> Iterator[Cli]:
+    """A server whose hosts stay up for a year (the demo's never heartbeat), on the
+    ``store`` fixture's database (SQLite and PostgreSQL)."""
+    settings = Settings(data_dir=str(tmp_path / "server"), host_down_after_s=31536000)
+    with running_server(store, settings) as url:
+        yield Cli(url_of(store), url)
+
+
+def test_the_live_fleet_is_copied_from_the_server(live_cli: Cli, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    live_cli.ok("demo")
+    # This command's own configuration disagrees: the server's policy is used, and said.
+    monkeypatch.setenv("CORRAL_HOST_DOWN_AFTER_S", "60")
     out = tmp_path / "out"
-    any_cli.ok("simulate", "--synthetic", "--events", "1500", "--fleet", "live",
-               "--policy", "pack", "--out", str(out), "--check-every", "5")
+    # The database this command is told about is unreachable: it never opens it.
+    no_db = Cli("postgresql+psycopg://nobody@127.0.0.1:1/nothing", live_cli.endpoint)
+    result = no_db.ok("simulate", "--synthetic", "--events", "1500", "--fleet", "live",
+                      "--policy", "pack", "--out", str(out), "--check-every", "5")
     body = json.loads((out / "result.json").read_text())
-    assert body["run"]["hosts"] > 0
+    hosts = live_cli.ok("host", "list", "-f", "value", "-c", "name").stdout.split()
+    assert body["run"]["hosts"] == len(hosts) > 0 and body["run"]["fleet"] == "live"
     assert body["policies"][0]["placed"] > 0 and body["policies"][0]["mismatches"] == []
+    note = " ".join(result.stderr.split())
+    assert "note: host_down_after_s is 31536000 (the server's" in note
+    assert "this command's configuration says 60 (CORRAL_HOST_DOWN_AFTER_S)" in note
+
+
+def test_a_live_simulation_is_the_cloud_admins(live_cli: Cli, tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    reader = Cli(None, live_cli.endpoint, token="alice:p1")
+    assert_fails(reader("simulate", "--synthetic", "--fleet", "live", "--out", out), 1,
+                 "Policy does not allow")
+    nowhere = Cli(None, f"http://127.0.0.1:{free_port()}")
+    assert_fails(nowhere("simulate", "--synthetic", "--fleet", "live", "--out", out), 4,
+                 "cannot reach corral")
+
+
+def test_a_file_fleet_needs_no_server(fleet_file: Path, tmp_path: Path) -> None:
+    nowhere = Cli("postgresql+psycopg://nobody@127.0.0.1:1/nothing",
+                  f"http://127.0.0.1:{free_port()}")
+    out = tmp_path / "out"
+    nowhere.ok("simulate", "--synthetic", "--events", "500", "--fleet", str(fleet_file),
+               "--out", str(out))
+    assert json.loads((out / "result.json").read_text())["run"]["hosts"] == 12
 
 
 def test_errors_name_what_is_wrong(cli: Cli, fleet_file: Path, tmp_path: Path) -> None:

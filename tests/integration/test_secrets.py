@@ -11,6 +11,7 @@ any password) is what lets the URL carry one.
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
@@ -103,7 +104,7 @@ def scene(database_url: str, pg_store: Store, tmp_path: Path,
 
 @pytest.mark.parametrize("scene", ["console", "json"], indirect=True)
 def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
-                                   tmp_path: Path) -> None:
+                                   tmp_path: Path, database_url: str) -> None:
     server, config = scene
     bodies: list[str] = []
     planted = [PASSWORD, STATIC_TOKEN, UNKNOWN_SECRET]
@@ -144,7 +145,7 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
         fresh = client.post("/v1/tokens", headers={"x-auth-token": STATIC_TOKEN},
                             json={"role": "admin"}).json()["secret"]
         planted.append(fresh)
-        # fleet_policy too: what "config show" (a command that opens the database) reads.
+        # fleet_policy too: what 'corral demo' (a command that opens the database) reads.
         with Renamed(pg_store, "api_tokens", "hosts", "resource_providers", "fleet_policy"):
             call("GET", "/v1/hosts", fresh, 500)
             call("GET", "/resource_providers", fresh, 500)
@@ -153,11 +154,11 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
             call("GET", "/resource_providers", STATIC_TOKEN, 500)
             bodies.append(client.get("/metrics", headers={"x-auth-token": STATIC_TOKEN}).text)
             cli_debug = subprocess.run(
-                corral_command("--config-file", str(config), "--debug", "config", "show"),
+                corral_command("--config-file", str(config), "--debug", "demo"),
                 capture_output=True, text=True, timeout=120, check=False,
                 env=clean_env(tmp_path / "cli"))
             cli_plain = subprocess.run(
-                corral_command("--config-file", str(config), "config", "show"),
+                corral_command("--config-file", str(config), "demo"),
                 capture_output=True, text=True, timeout=120, check=False,
                 env=clean_env(tmp_path / "cli"))
         assert cli_debug.returncode != 0 and "Traceback" in cli_debug.stderr + cli_debug.stdout
@@ -165,10 +166,34 @@ def test_no_secret_is_ever_written(scene: tuple[Server, Path], pg_store: Store,
         unreachable = make_url(pg_store.engine.url).set(password=PASSWORD, port=1)
         cli_down = subprocess.run(
             corral_command("--database-url", unreachable.render_as_string(hide_password=False),
-                           "config", "show"),
+                           "demo"),
             capture_output=True, text=True, timeout=120, check=False,
             env=clean_env(tmp_path / "cli"))
         assert cli_down.returncode != 0
+        # The settings, as the server shows them (GET /v1/config) and as this machine's
+        # configuration file gives them (config show --local): every secret hidden.
+        cli_show = subprocess.run(
+            corral_command("config", "show", "-f", "json"), capture_output=True, text=True,
+            timeout=120, check=False,
+            env={**clean_env(tmp_path / "cli"), "CORRAL_URL": server.url,
+                 "CORRAL_TOKEN": STATIC_TOKEN})
+        assert cli_show.returncode == 0, cli_show.stderr
+        rows = {r["option"]: r for r in json.loads(cli_show.stdout)}
+        # Where each came from, as 'corral serve' read it (not "the environment" its
+        # worker was handed): the file, a flag of serve, the built-in default.
+        assert rows["database_url"]["origin"] == f"{config} [database] database_url"
+        assert rows["database_url"]["value"].endswith("***@" + database_url.split("@", 1)[1])
+        assert rows["api_tokens"] == {"option": "api_tokens", "value": "<hidden>",
+                                      "origin": f"{config} [api] api_tokens"}
+        assert rows["port"]["origin"] == "--port" and rows["host"]["origin"] == "--host"
+        assert rows["max_attempts"]["origin"] == "built-in default"
+        bodies.append(cli_show.stdout + cli_show.stderr)
+        cli_local = subprocess.run(
+            corral_command("--config-file", str(config), "config", "show", "--local"),
+            capture_output=True, text=True, timeout=120, check=False,
+            env=clean_env(tmp_path / "cli"))
+        assert cli_local.returncode == 0 and "database_url" in cli_local.stdout, cli_local.stderr
+        bodies.append(cli_local.stdout + cli_local.stderr)
         bodies.append(client.get("/metrics", headers={"x-auth-token": STATIC_TOKEN}).text)
 
     time.sleep(0.3)  # let the last log lines reach the file
