@@ -25,6 +25,8 @@ import pytest
 
 from corral.persistence import Store
 
+from .keystone_world import keystone, world  # noqa: F401 (the session's Keystone, shared)
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
