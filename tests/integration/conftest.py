@@ -158,3 +158,7 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
     yield factory
     for server in servers:
         server.stop()
+
+
+# Last: tests/integration/pki.py imports the helpers above.
+from .pki import pki  # noqa: E402, F401 (the session's throwaway CA, shared)
