@@ -240,7 +240,7 @@ class Keystone:
     def revoke_token(self, token: str) -> None:
         self.call("DELETE", "/auth/tokens", headers={"x-subject-token": token})
 
-    def expiring_token(self, user: User, project: str, seconds: float = 3.0
+    def expiring_token(self, user: User, project: str, seconds: float = 4.0
                        ) -> tuple[str, datetime]:
         """A project token of ``user`` that expires within ``seconds`` (and its expiry):
         made from an application credential that expires then (Keystone caps the token's
