@@ -17,9 +17,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import require_service  # tests/conftest.py (tests/ is on sys.path)
 from starlette.testclient import TestClient
@@ -380,3 +382,20 @@ def test_the_dashboard_signs_in_with_a_keystone_token_and_never_shows_it(
         revoked_at = time.time()
         time.sleep(max(0.0, revoked_at + 1.05 - time.time()))
         assert client.get("/ui").status_code == 401
+
+
+def test_a_token_minted_with_a_keystone_token_never_outlives_it(
+        corral: TestClient, keystone: Keystone, world: World) -> None:
+    minter = world.tokens["manager"]
+    shown = httpx.get(keystone.url + "/auth/tokens",
+                      headers={"x-auth-token": world.tokens["admin"], "x-subject-token": minter},
+                      timeout=30)
+    assert shown.status_code == 200, shown.text
+    ends = datetime.fromisoformat(shown.json()["token"]["expires_at"].replace("Z", "+00:00"))
+    for asked in ({"expires_in_days": 3650}, {}):
+        r = call(corral, minter, "POST", "/v1/tokens",
+                 json={"role": "member", "project_id": world.parent, **asked})
+        assert r.status_code == 201, r.text
+        made = datetime.fromisoformat(r.json()["expires_at"].replace("Z", "+00:00"))
+        made = made if made.tzinfo else made.replace(tzinfo=UTC)
+        assert made <= ends, (asked, made, ends)
