@@ -10,14 +10,17 @@ placed under its Keystone parents; the sync moves and reports).
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import require_service  # tests/conftest.py (tests/ is on sys.path)
 from starlette.testclient import TestClient
@@ -275,3 +278,50 @@ def test_the_openstack_client_finds_corral_in_keystones_catalog(
     assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout, refused
     rp = json.loads(made.stdout)["uuid"]
     assert openstack(None, "resource", "provider", "delete", rp).returncode == 0
+
+
+def test_the_dashboard_signs_in_with_a_keystone_token_and_never_shows_it(
+        keystone: Keystone, world: World, tmp_path: Path, store: Store) -> None:
+    """The /ui session of a Keystone token: admins only; the cookie holds the token
+    sealed (neither readable nor usable elsewhere); the token's revocation ends the
+    session within the cache time."""
+    admin = keystone.user()
+    keystone.grant(admin, "admin", project=world.other)
+    token = keystone.token(admin.name, admin.password, project=world.other)
+    settings = settings_for(keystone, world, tmp_path, keystone_token_cache_time=1)
+    with TestClient(create_app(settings, store)) as client:
+        refused = client.post("/ui/login", data={"token": world.tokens["member"], "next": "/ui"},
+                              follow_redirects=False)
+        assert refused.status_code == 403 and "corral_ui_session" not in refused.cookies
+        r = client.post("/ui/login", data={"token": token, "next": "/ui"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        cookie = r.cookies["corral_ui_session"]
+        body = cookie.partition(".")[0]
+        opened = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        assert token not in cookie and token not in opened, opened
+        assert json.loads(opened)["kind"] == "keystone"
+        assert client.get("/ui").status_code == 200
+        # The cookie proves nothing to Keystone or to /v1: it is not a token.
+        assert call(client, cookie, "GET", "/v1/flavors").status_code == 401
+        keystone.revoke_token(token)
+        revoked_at = time.time()
+        time.sleep(max(0.0, revoked_at + 1.05 - time.time()))
+        assert client.get("/ui").status_code == 401
+
+
+def test_a_token_minted_with_a_keystone_token_never_outlives_it(
+        corral: TestClient, keystone: Keystone, world: World) -> None:
+    minter = world.tokens["manager"]
+    shown = httpx.get(keystone.url + "/auth/tokens",
+                      headers={"x-auth-token": world.tokens["admin"], "x-subject-token": minter},
+                      timeout=30)
+    assert shown.status_code == 200, shown.text
+    ends = datetime.fromisoformat(shown.json()["token"]["expires_at"].replace("Z", "+00:00"))
+    for asked in ({"expires_in_days": 3650}, {}):
+        r = call(corral, minter, "POST", "/v1/tokens",
+                 json={"role": "member", "project_id": world.parent, **asked})
+        assert r.status_code == 201, r.text
+        made = datetime.fromisoformat(r.json()["expires_at"].replace("Z", "+00:00"))
+        made = made if made.tzinfo else made.replace(tzinfo=UTC)
+        assert made <= ends, (asked, made, ends)
