@@ -86,6 +86,8 @@ class Consumer:
                                name=f"corral-consumer {self.name}")
         #: When the link was lost (monotonic seconds), for tests and logs.
         self.lost: list[float] = []
+        #: True while the queue is consumed (declared, bound, deliveries flowing).
+        self.consuming = False
         self._trimmed = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -113,6 +115,7 @@ class Consumer:
             delivery_limit=self.settings.consume_delivery_limit)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         await queue.consume(inbox.put)
+        self.consuming = True
         log.info("consumer_ready", queue=queue.name, node=self.link.node)
         tasks = {asyncio.ensure_future(self._watch(queue)),
                  asyncio.ensure_future(self._drain(inbox)),
@@ -122,6 +125,7 @@ class Consumer:
             for task in done:
                 task.result()  # raises what killed the link
         finally:
+            self.consuming = False
             for task in tasks:
                 task.cancel()
 
