@@ -1,6 +1,7 @@
 """Fixtures and tools for the event tests against a real RabbitMQ cluster.
 
-``rabbit`` is one 3-node cluster per test session (``rabbit_cluster.py``), for the
+``rabbit`` is one 3-node cluster per test session (``rabbit_cluster.py``; registered in
+conftest.py, so every module shares it: do not import it into a test module), for the
 tests marked ``xdist_group("rabbit")`` (one xdist worker runs them all, so a run starts
 one cluster). :class:`Listener` is an outside consumer as the docs tell one to write:
 its own durable quorum queue bound to the exchange, manual acks, reconnecting through

@@ -24,12 +24,11 @@ from corral.services.stores import Repo
 from corral.services.topology import dead_letter_queue
 
 from .conftest import clean_env, corral_command, store_url
-from .rabbit import CorralConsumer, inbox_ids, rabbit
+from .rabbit import CorralConsumer, inbox_ids
 from .rabbit_cluster import Cluster
 from .test_event_relay import HEARTBEAT_S, commit_events, relay_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rabbit")]
-__all__ = ["rabbit"]
 
 
 def _queues(cluster: Cluster) -> dict[str, tuple[int, int]]:

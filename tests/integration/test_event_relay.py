@@ -30,13 +30,12 @@ from corral.services.relay import BATCH, Relay, RelayThread
 
 from .conftest import clean_env, corral_command, start_server, store_url
 from .freeze_proxy import FreezeProxy
-from .rabbit import CorralConsumer, Listener, rabbit
+from .rabbit import CorralConsumer, Listener
 from .rabbit_cluster import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rabbit")]
 
 HEARTBEAT_S = 4
-__all__ = ["rabbit"]
 
 
 def commit_events(store: Store, count: int, *, per_tx: int = 10, pause_s: float = 0.0,
@@ -370,7 +369,7 @@ def test_a_relay_killed_between_the_confirms_and_the_stamp(
         assert repo.pending_summary()[0] == 0
 
 
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # as two hosts would
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # relays on both: above
 def test_corral_serve_relays_what_its_boots_commit(store: Store, rabbit: Cluster,
                                                   tmp_path: Path) -> None:
     """Two server processes (uvicorn workers), each with a relay in it: one leads; the
