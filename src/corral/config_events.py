@@ -26,6 +26,19 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("events", "event_retention_hours",
      "How long events stay in the database: sent ones (or, with no broker configured, "
      "all) older than this are trimmed; 0 keeps them all."),
+    # corral's own consumer ('corral consume'; docs/events.md#corrals-own-consumer)
+    ("events", "consume_queue",
+     "The durable quorum queue corral's own consumer reads (shared by every 'corral "
+     "consume' process); poison messages go to '<queue>.dead' through the exchange "
+     "'<exchange>.dlx'."),
+    ("events", "consume_bindings",
+     "Comma-separated routing keys (event types, '*' and '#' wildcards) the consumer's "
+     "queue is bound to."),
+    ("events", "consume_prefetch",
+     "Deliveries the broker hands one consumer before its acks (prefetch_count)."),
+    ("events", "consume_delivery_limit",
+     "Deliveries of one message before the broker dead-letters it (x-delivery-limit): "
+     "an event the consumer fails on this many times is parked in '<queue>.dead'."),
 ]
 
 
@@ -37,6 +50,11 @@ class EventSettings(BaseModel):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
     relay_in_serve: bool = True
     event_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
+    # corral's own consumer
+    consume_queue: str = Field(default="corral.events", min_length=1, max_length=200)
+    consume_bindings: str = Field(default="#", min_length=1, max_length=2000)
+    consume_prefetch: int = Field(default=50, ge=1, le=10_000)
+    consume_delivery_limit: int = Field(default=10, ge=1, le=1000)
 
     @field_validator("broker_urls")
     @classmethod
@@ -45,6 +63,11 @@ class EventSettings(BaseModel):
             if not url.startswith(("amqp://", "amqps://")):
                 raise ValueError(f"URL {i + 1} is not amqp:// or amqps://")
         return value
+
+    @property
+    def consume_keys(self) -> list[str]:
+        """The routing keys the consumer's queue is bound to."""
+        return _urls(self.consume_bindings)
 
     @property
     def brokers(self) -> list[str]:

@@ -162,3 +162,7 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
 
 # Last: tests/integration/pki.py imports the helpers above.
 from .pki import pki  # noqa: E402, F401 (the session's throwaway CA, shared)
+
+# The session's RabbitMQ cluster, one for every module of the xdist_group "rabbit" (a
+# module importing the fixture itself would start a cluster of its own).
+from .rabbit import rabbit  # noqa: E402, F401

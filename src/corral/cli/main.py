@@ -30,6 +30,7 @@ from corral.cli import (
 )
 from corral.cli.audit import audit_command
 from corral.cli.configuration import config_app
+from corral.cli.consume import consume_command
 from corral.cli.context import err, fail, out, settings, state
 from corral.cli.local import open_services
 from corral.cli.policy import policy_app
@@ -71,6 +72,7 @@ app.add_typer(quota_app, name="quota")
 app.command("simulate")(simulate_command)
 app.command("capacity")(capacity.capacity_command)
 app.command("relay")(relay_command)
+app.command("consume")(consume_command)
 app.command("audit-log")(history.audit_log_command)
 app.add_typer(history.event_app, name="event")
 

@@ -23,6 +23,7 @@ from corral.persistence.fleet_policy import FleetPolicyQueries
 from corral.persistence.heartbeats import HeartbeatQueries
 from corral.persistence.hosts import HostQueries
 from corral.persistence.idempotency import IdempotencyQueries
+from corral.persistence.inbox import InboxQueries
 from corral.persistence.instances import InstanceQueries
 from corral.persistence.ledger import LedgerQueries
 from corral.persistence.projects import ProjectQueries
@@ -35,7 +36,7 @@ from corral.persistence.tokens import TokenQueries
 class Repository(ProviderQueries, CatalogQueries, AllocationQueries, SnapshotQueries,
                  HostQueries, FlavorQueries, InstanceQueries, RevisionQueries, ProjectQueries,
                  LedgerQueries, TokenQueries, IdempotencyQueries, FleetPolicyQueries,
-                 HeartbeatQueries, AuditQueries, EventQueries):
+                 HeartbeatQueries, AuditQueries, EventQueries, InboxQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:
