@@ -26,6 +26,18 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("events", "event_retention_hours",
      "How long events stay in the database: sent ones (or, with no broker configured, "
      "all) older than this are trimmed; 0 keeps them all."),
+    # 'corral doctor rabbit' (cli/doctor.py): the management HTTP API it reads.
+    ("events", "rabbit_management_urls",
+     "RabbitMQ management API roots, comma-separated http:// or https:// URLs (one per "
+     "node: 'corral doctor rabbit' asks the first that answers, in this order)."),
+    ("events", "rabbit_management_user",
+     "The user 'corral doctor rabbit' reads the management API as (the monitoring tag is "
+     "enough). Empty: the user of the first of broker_urls."),
+    ("events", "rabbit_management_password",
+     "That user's password. Empty: the password of the first of broker_urls."),
+    ("events", "rabbit_management_cacert",
+     "CA bundle (PEM file) that verifies the management API's certificate. Empty: the "
+     "system's CAs."),
 ]
 
 
@@ -37,6 +49,10 @@ class EventSettings(BaseModel):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
     relay_in_serve: bool = True
     event_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
+    rabbit_management_urls: str = ""
+    rabbit_management_user: str = Field(default="", max_length=255)
+    rabbit_management_password: str = Field(default="", max_length=255)
+    rabbit_management_cacert: str = ""
 
     @field_validator("broker_urls")
     @classmethod
@@ -45,6 +61,19 @@ class EventSettings(BaseModel):
             if not url.startswith(("amqp://", "amqps://")):
                 raise ValueError(f"URL {i + 1} is not amqp:// or amqps://")
         return value
+
+    @field_validator("rabbit_management_urls")
+    @classmethod
+    def _check_management(cls, value: str) -> str:
+        for i, url in enumerate(_urls(value)):
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"URL {i + 1} is not http:// or https://")
+        return value
+
+    @property
+    def management_urls(self) -> list[str]:
+        """The RabbitMQ management API roots 'corral doctor rabbit' reads."""
+        return _urls(self.rabbit_management_urls)
 
     @property
     def brokers(self) -> list[str]:
