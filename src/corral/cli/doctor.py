@@ -66,9 +66,8 @@ def _management_urls(given: str | None) -> str | None:
 
 def _read(urls: str | None, user: str | None, cacert: str | None,
           timeout: float) -> Snapshot:
-    overrides = {"rabbit_management_urls": _management_urls(urls),
-                 "rabbit_management_user": user, "rabbit_management_cacert": cacert}
-    conf = settings(**overrides)
+    conf = settings(rabbit_management_urls=_management_urls(urls),
+                    rabbit_management_user=user, rabbit_management_cacert=cacert)
     name, password = credentials(conf.rabbit_management_user,
                                  conf.rabbit_management_password, conf.brokers)
     try:
@@ -132,9 +131,14 @@ def doctor_rabbit(
     out = output.Output(fmt, column, COLUMNS, narrow=("hint", "detail"))
     limits = checks.Limits(max_ready, max_unacked, max_heartbeat, max_relay_lag)
     snap = _read(management_urls, user, cacert, timeout)
-    found = examine(snap, limits, vhost)
-    if not skip_relay:
-        found += _relay(limits)
+    try:
+        found = examine(snap, limits, vhost) + ([] if skip_relay else _relay(limits))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        if state.debug:
+            raise
+        # An answer of another shape than RabbitMQ 3.x/4.x's: say so in one line.
+        fail(f"unexpected answer from {snap.source}: {type(exc).__name__}: {exc} "
+             "(run with --debug for details)")
     findings = checks.ordered(found)
     out.list(f.row() for f in findings)
     worst = checks.worst(findings)

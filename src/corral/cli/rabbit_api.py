@@ -16,6 +16,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,6 +82,8 @@ class Management:
             raise ManagementError("no RabbitMQ management URL: set rabbit_management_urls "
                                   "([events]), CORRAL_RABBIT_MANAGEMENT_URLS or "
                                   "--management-urls", 2)
+        if isinstance(verify, str) and not Path(verify).is_file():
+            raise ManagementError(f"rabbit_management_cacert {verify}: no such file", 2)
         self.urls = [u.rstrip("/") + "/" for u in urls]
         self.user = user
         self._http = httpx.Client(auth=(user, password), verify=verify, timeout=timeout_s,
