@@ -31,8 +31,8 @@ OPTIONS: list[tuple[str, str, str]] = [
      "RabbitMQ management API roots, comma-separated http:// or https:// URLs (one per "
      "node: 'corral doctor rabbit' asks the first that answers, in this order)."),
     ("events", "rabbit_management_user",
-     "The user 'corral doctor rabbit' reads the management API as (the monitoring tag is "
-     "enough). Empty: the user of the first of broker_urls."),
+     "The user 'corral doctor rabbit' reads the management API as (the monitoring tag, "
+     "and access to every vhost, is enough). Empty: the user of the first of broker_urls."),
     ("events", "rabbit_management_password",
      "That user's password. Empty: the password of the first of broker_urls."),
     ("events", "rabbit_management_cacert",

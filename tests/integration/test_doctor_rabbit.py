@@ -202,6 +202,26 @@ def _healthy_again(tmp_path: Path, cluster: Cluster, vhost: str) -> None:
         time.sleep(1.0)
 
 
+def test_a_monitoring_user_is_enough(tmp_path: Path, rabbit: Cluster, vhost: str) -> None:
+    node = rabbit.nodes[0]
+    user = f"monitor-{uuid.uuid4().hex[:6]}"
+    rabbit.ctl(node, "add_user", user, "watch-it")
+    rabbit.ctl(node, "set_policy", "-p", vhost, "--apply-to", "queues", "old-ha",
+               "^mirrored\\.", '{"ha-mode": "all"}')
+    try:
+        rabbit.ctl(node, "set_user_tags", user, "monitoring")
+        # Policies are listed only in the virtual hosts the user may enter: access with no
+        # right to configure, write or read anything is enough.
+        rabbit.ctl(node, "set_permissions", "-p", vhost, user, "", "", "")
+        result = doctor(tmp_path, rabbit, "--vhost", vhost, "--skip-relay", "-f", "json",
+                        "--user", user, env={"CORRAL_RABBIT_MANAGEMENT_PASSWORD": "watch-it"})
+        assert result.returncode == 3, (result.stdout, result.stderr)
+        assert [(f["check"], f["object"]) for f in findings(result)] == [
+            ("mirrored_policy", f"policy old-ha (vhost {vhost})")]
+    finally:
+        rabbit.ctl(node, "delete_user", user)
+
+
 def test_bad_credentials_and_no_answer_are_one_line_errors(tmp_path: Path,
                                                             rabbit: Cluster) -> None:
     refused = doctor(tmp_path, rabbit, env={"CORRAL_RABBIT_MANAGEMENT_PASSWORD": "wrong"})

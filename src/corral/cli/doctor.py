@@ -103,8 +103,12 @@ def _in_vhost(items: list[dict[str, object]], vhost: str | None) -> list[dict[st
 def examine(snap: Snapshot, limits: checks.Limits, vhost: str | None) -> list[checks.Finding]:
     """Every finding of a snapshot (the relay's aside)."""
     down = frozenset(str(n.get("name")) for n in snap.nodes if not n.get("running", False))
-    return [*checks.nodes(snap.nodes),
-            *checks.policies(_in_vhost(snap.policies, vhost)),
+    unread = [] if snap.policies is not None else [checks.Finding(
+        "info", "policies_unread", f"user {snap.user}",
+        "may not list policies: mirroring policies are seen only on the queues they apply to",
+        "give the user the policymaker tag to check every policy")]
+    return [*unread, *checks.nodes(snap.nodes),
+            *checks.policies(_in_vhost(snap.policies or [], vhost)),
             *checks.queues(_in_vhost(snap.queues, vhost), limits, down),
             *checks.connections(snap.connections, limits)]
 

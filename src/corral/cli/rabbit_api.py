@@ -53,9 +53,11 @@ class Snapshot:
     source: str
     overview: dict[str, Any]
     nodes: list[dict[str, Any]]
-    policies: list[dict[str, Any]]
+    #: None: the user may not read them (a monitoring user; policymaker may).
+    policies: list[dict[str, Any]] | None
     queues: list[dict[str, Any]]
     connections: list[dict[str, Any]]
+    user: str = ""
 
 
 def credentials(user: str, password: str, broker_urls: Sequence[str]) -> tuple[str, str]:
@@ -110,10 +112,15 @@ class Management:
     def _read(self, root: str) -> Snapshot:
         overview = self._get(root, "api/overview")
         nodes = self._get(root, "api/nodes")
-        policies = self._get(root, "api/policies")
+        try:
+            policies: list[dict[str, Any]] | None = self._get(root, "api/policies")
+        except ManagementError as exc:
+            if exc.exit_code != UNAUTHENTICATED:
+                raise
+            policies = None  # the credentials passed above: this user may not see them
         queues = self._pages(root, "api/queues", QUEUE_COLUMNS)
         connections = self._pages(root, "api/connections", CONNECTION_COLUMNS)
-        return Snapshot(root, overview, nodes, policies, queues, connections)
+        return Snapshot(root, overview, nodes, policies, queues, connections, self.user)
 
     def _pages(self, root: str, path: str, columns: Sequence[str]) -> list[dict[str, Any]]:
         """Every item of a paginated listing, ``PAGE_SIZE`` at a time."""
