@@ -106,7 +106,8 @@ def examine(snap: Snapshot, limits: checks.Limits, vhost: str | None) -> list[ch
     unread = [] if snap.policies is not None else [checks.Finding(
         "info", "policies_unread", f"user {snap.user}",
         "may not list policies: mirroring policies are seen only on the queues they apply to",
-        "give the user the policymaker tag to check every policy")]
+        "give the user access to every vhost (rabbitmqctl set_permissions -p VHOST USER "
+        "'' '' '')")]
     return [*unread, *checks.nodes(snap.nodes),
             *checks.policies(_in_vhost(snap.policies or [], vhost)),
             *checks.queues(_in_vhost(snap.queues, vhost), limits, down),
