@@ -145,7 +145,8 @@ OPTIONS: list[Option] = [
 
 #: Options whose values are never echoed in error messages.
 SECRET_OPTIONS = frozenset({"api_tokens", "database_url", "broker_urls", "keystone_password",
-                            "keystone_application_credential_secret", "ui_session_key"})
+                            "keystone_application_credential_secret", "ui_session_key",
+                            "rabbit_management_password"})
 
 #: The fleet policy: options that change what the fleet looks like or what a decision
 #: on it is (liveness, overcommit defaults, every scheduler choice, the quota model).

@@ -39,6 +39,18 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("events", "consume_delivery_limit",
      "Deliveries of one message before the broker dead-letters it (x-delivery-limit): "
      "an event the consumer fails on this many times is parked in '<queue>.dead'."),
+    # 'corral doctor rabbit' (cli/doctor.py): the management HTTP API it reads.
+    ("events", "rabbit_management_urls",
+     "RabbitMQ management API roots, comma-separated http:// or https:// URLs (one per "
+     "node: 'corral doctor rabbit' asks the first that answers, in this order)."),
+    ("events", "rabbit_management_user",
+     "The user 'corral doctor rabbit' reads the management API as (the monitoring tag, "
+     "and access to every vhost, is enough). Empty: the user of the first of broker_urls."),
+    ("events", "rabbit_management_password",
+     "That user's password. Empty: the password of the first of broker_urls."),
+    ("events", "rabbit_management_cacert",
+     "CA bundle (PEM file) that verifies the management API's certificate. Empty: the "
+     "system's CAs."),
 ]
 
 
@@ -55,6 +67,10 @@ class EventSettings(BaseModel):
     consume_bindings: str = Field(default="#", min_length=1, max_length=2000)
     consume_prefetch: int = Field(default=50, ge=1, le=10_000)
     consume_delivery_limit: int = Field(default=10, ge=1, le=1000)
+    rabbit_management_urls: str = ""
+    rabbit_management_user: str = Field(default="", max_length=255)
+    rabbit_management_password: str = Field(default="", max_length=255)
+    rabbit_management_cacert: str = ""
 
     @field_validator("broker_urls")
     @classmethod
@@ -63,6 +79,19 @@ class EventSettings(BaseModel):
             if not url.startswith(("amqp://", "amqps://")):
                 raise ValueError(f"URL {i + 1} is not amqp:// or amqps://")
         return value
+
+    @field_validator("rabbit_management_urls")
+    @classmethod
+    def _check_management(cls, value: str) -> str:
+        for i, url in enumerate(_urls(value)):
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"URL {i + 1} is not http:// or https://")
+        return value
+
+    @property
+    def management_urls(self) -> list[str]:
+        """The RabbitMQ management API roots 'corral doctor rabbit' reads."""
+        return _urls(self.rabbit_management_urls)
 
     @property
     def consume_keys(self) -> list[str]:

@@ -5,11 +5,14 @@ service. Each node has its own data directory under one base directory, its own 
 and distribution ports (free ports picked at start), and a node name unique to this
 test session, so two sessions on one machine never meet. The first node starts alone,
 the other two join it. Faults are real: ``kill -9``, ``SIGSTOP``/``SIGCONT`` of a
-node's Erlang VM, ``rabbitmqctl close_all_connections``.
+node's Erlang VM, ``rabbitmqctl close_all_connections``. Every node also serves the
+management HTTP API (the ``rabbitmq_management`` plugin, on a port of its own on
+127.0.0.1), which ``corral doctor rabbit`` reads.
 
 Standard library only, so a script (or CI) can start a cluster for manual runs::
 
     python3 tests/integration/rabbit_cluster.py /tmp/rmq     # prints the AMQP URLs
+    python3 tests/integration/rabbit_cluster.py /tmp/rmq --stop   # start time, then stop
 """
 
 from __future__ import annotations
@@ -53,10 +56,16 @@ class Node:
     dist_port: int
     home: Path
     process: subprocess.Popen[bytes] | None = None
+    management_port: int = 0
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+
+    @property
+    def management_url(self) -> str:
+        """The management HTTP API's root (user guest, password guest)."""
+        return f"http://127.0.0.1:{self.management_port}/"
 
     @property
     def pid(self) -> int:
@@ -74,11 +83,15 @@ class Cluster:
         tag = uuid.uuid4().hex[:6]
         for n in (1, 2, 3):
             self.nodes.append(Node(n, f"corral{tag}n{n}@localhost", free_port(), free_port(),
-                                   self.base / f"n{n}"))
+                                   self.base / f"n{n}", management_port=free_port()))
 
     @property
     def urls(self) -> list[str]:
         return [node.url for node in self.nodes]
+
+    @property
+    def management_urls(self) -> list[str]:
+        return [node.management_url for node in self.nodes]
 
     def env(self, node: Node) -> dict[str, str]:
         home = self.base / "home"
@@ -107,11 +120,16 @@ class Cluster:
         for node in self.nodes:
             (node.home / "log").mkdir(parents=True, exist_ok=True)
             (node.home / "rabbitmq-env.conf").touch()
-            (node.home / "enabled_plugins").write_text("[].\n")
+            (node.home / "enabled_plugins").write_text("[rabbitmq_management].\n")
             (node.home / "rabbitmq.conf").write_text(
                 f"listeners.tcp.default = 127.0.0.1:{node.amqp_port}\n"
                 "loopback_users = none\n"
-                "cluster_partition_handling = pause_minority\n")
+                "cluster_partition_handling = pause_minority\n"
+                # The management API (corral doctor rabbit), its statistics every second
+                # (the default 5 s would only make the doctor's tests wait longer).
+                "management.tcp.ip = 127.0.0.1\n"
+                f"management.tcp.port = {node.management_port}\n"
+                "collect_statistics_interval = 1000\n")
 
     def ctl(self, node: Node, *args: str, timeout: float = 60.0) -> str:
         done = subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", node.name, *args],
@@ -185,7 +203,11 @@ class Cluster:
 if __name__ == "__main__":
     if why := available():
         sys.exit(why)
-    cluster = Cluster(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/corral-rmq"))
+    cluster = Cluster(Path(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--stop"
+                           else "/tmp/corral-rmq"))
     started = time.monotonic()
     cluster.start()
-    print(f"cluster up in {time.monotonic() - started:.1f} s:", " ".join(cluster.urls))
+    print(f"cluster up in {time.monotonic() - started:.1f} s:", " ".join(cluster.urls),
+          "management:", " ".join(cluster.management_urls))
+    if "--stop" in sys.argv:
+        cluster.stop()

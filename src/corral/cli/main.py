@@ -20,6 +20,7 @@ from corral.cli import (
     aggregates,
     capacity,
     demo,
+    doctor,
     flavors,
     history,
     hosts,
@@ -75,6 +76,7 @@ app.command("relay")(relay_command)
 app.command("consume")(consume_command)
 app.command("audit-log")(history.audit_log_command)
 app.add_typer(history.event_app, name="event")
+app.add_typer(doctor.doctor_app, name="doctor")
 
 ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_CONFIG_FILE",
                                                 help="INI configuration file.")]

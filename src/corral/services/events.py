@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,24 @@ def page(store: Store, where: EventFilter, *, marker: str | None, limit: int
             if after is None:
                 raise errors.InvalidInput(f"no event has message_id {marker!r}", field="marker")
         return repo.list_events(where, after=after, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Events the broker has not confirmed: how many, when the oldest was written and
+    how old it is now (0 with none)."""
+
+    pending: int
+    oldest_at: datetime | None
+    oldest_age_s: float
+
+
+def backlog(store: Store) -> Backlog:
+    """The relay's lag, whichever process relays (``corral doctor rabbit`` reads it)."""
+    with store.read() as repo:
+        count, oldest = repo.pending_summary()
+    age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    return Backlog(count, oldest, age)
 
 
 def trim(store: Store, retention_s: float, *, sent_only: bool) -> int:

@@ -99,3 +99,18 @@ def test_admin_changes_are_events_with_their_actor_and_tokens_are_not(v1: V1) ->
     assert host["payload"]["actor"]["request_id"]
     trail = v1.ok("GET", "/audit-log", params={"sort_dir": "asc"})["entries"]
     assert [e["action"] for e in trail] == [*types, "token.create", "token.revoke"]
+
+
+def test_the_backlog_counts_unsent_events_and_ages_the_oldest(v1: V1) -> None:
+    # No broker in these tests: every event stays unsent, and the answer says why.
+    empty = v1.ok("GET", "/events/pending")
+    assert empty == {"pending": 0, "oldest_pending_at": None, "oldest_pending_age_s": 0.0,
+                     "broker_configured": False}
+    v1.report("cn1")
+    flavor(v1, "small")
+    boot(v1, "web", count=2)
+    found = v1.ok("GET", "/events/pending")
+    assert found["pending"] == len(events(v1)) == 3  # flavor.create and two boots
+    assert found["oldest_pending_at"] == events(v1)[0]["timestamp"][:19] + "Z"  # to the second
+    assert found["oldest_pending_age_s"] >= 0 and found["broker_configured"] is False
+    assert_v1_error(v1.as_("alice:p1", roles="member").get("/events/pending"), 403)

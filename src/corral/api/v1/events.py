@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from corral.api.context import RequestContext
-from corral.api.v1.common import allow, store_of
+from corral.api.v1.common import allow, settings_of, store_of, timestamp
 from corral.api.v1.types import QueryPageLimit
 from corral.domain.events import Event, EventFilter
 from corral.services import events as svc
@@ -43,6 +43,16 @@ def list_events(
     found = svc.page(store_of(request), where, marker=marker, limit=limit)
     return {"events": [event_body(e) for e in found],
             "next_marker": found[-1].message_id if len(found) == limit else None}
+
+
+@router.get("/events/pending")
+def show_event_backlog(request: Request, _ctx: MayEventsList) -> dict[str, Any]:
+    """The relay's lag: events the broker has not confirmed yet and the age of the
+    oldest (with no broker configured, every event stays unsent)."""
+    found = svc.backlog(store_of(request))
+    return {"pending": found.pending, "oldest_pending_at": timestamp(found.oldest_at),
+            "oldest_pending_age_s": round(found.oldest_age_s, 3),
+            "broker_configured": bool(settings_of(request).brokers)}
 
 
 def _naive(value: datetime | None) -> datetime | None:
