@@ -2,8 +2,9 @@
 
 Every function that changes state and has an event to tell writes it through
 :func:`write` (instance payloads: services/instance_events.py) in the same ``repo``
-transaction: the event log is the outbox the relay (``services/relay.py``) publishes. ``GET /v1/events`` reads it
-oldest first with a marker, which is also how a consumer that was away catches up.
+transaction: the event log is the outbox the relay (``services/relay.py``) publishes.
+``GET /v1/events`` reads it oldest first with a marker, which is also how a consumer
+that was away catches up.
 """
 
 from __future__ import annotations
