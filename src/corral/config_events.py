@@ -26,6 +26,11 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("events", "event_retention_hours",
      "How long events stay in the database: sent ones (or, with no broker configured, "
      "all) older than this are trimmed; 0 keeps them all."),
+    # evtypes: host.up / host.down (services/host_liveness.py)
+    ("events", "host_liveness_check_s",
+     "Seconds between the sweeps of 'corral serve' that tell a host going down or coming "
+     "back up (events host.down and host.up, each told once across every process); 0 "
+     "turns them off."),
 ]
 
 
@@ -37,6 +42,8 @@ class EventSettings(BaseModel):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False)
     relay_in_serve: bool = True
     event_retention_hours: int = Field(default=168, ge=0, le=bounds.HOURS.high)
+    # evtypes
+    host_liveness_check_s: int = Field(default=10, ge=0, le=bounds.SECONDS.high)
 
     @field_validator("broker_urls")
     @classmethod

@@ -65,7 +65,7 @@ _HOST: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["host", "provider_uuid", "state", "reason", "last_heartbeat", "changed_at"],
     "properties": {"host": _NAME, "provider_uuid": _NAME, "state": {"enum": ["up", "down"]},
-                   "reason": {"enum": ["heartbeat", "forced_down", "report"]},
+                   "reason": {"enum": ["heartbeat", "forced_down"]},
                    "last_heartbeat": {"type": ["string", "null"], "format": "date-time"},
                    "changed_at": _TIME}}
 
