@@ -73,7 +73,8 @@ def _in_database(v1: V1, uuid: str, names: dict[str, str]) -> tuple[Any, ...]:
 
 
 #: The steps that may succeed from each state (others are drawn too, and refused).
-NEXT = {"building": ["active", "active", "failed"], "active": ["resize", "resize", "migrate", "migrate", "delete"],
+NEXT = {"building": ["active", "active", "failed"],
+        "active": ["resize", "resize", "migrate", "migrate", "delete"],
         "verify_resize": ["confirm", "revert"], "error": ["delete"], "deleted": ["boot"]}
 
 
