@@ -14,8 +14,12 @@ on 127.0.0.1. One client, one keep-alive connection, sequential requests of
   make cheaper), alternating with the cold requests.
 
 Static and warm requests alternate, so that a change in the machine's load hits both.
+With ``--https`` corral serves TLS (a throwaway CA and a certificate for 127.0.0.1 made
+with ``openssl``; the client verifies with that CA): the same figures over HTTPS, the
+handshake paid once per keep-alive connection.
 
     .venv/bin/python bench/keystone.py                  # ~1 minute
+    .venv/bin/python bench/keystone.py --https
     .venv/bin/python bench/keystone.py --requests 5000 --cold 100
 """
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,8 +71,26 @@ def start_keystone(workdir: Path) -> Keystone:
     return ks
 
 
-def start_corral(ks: Keystone, workdir: Path, project: str, corral_user: User
-                 ) -> common.Service:
+def openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
+def throwaway_pki(workdir: Path) -> tuple[Path, Path, Path]:
+    """(CA, server certificate for 127.0.0.1, its key), made with openssl."""
+    ca, ca_key, cert, key, csr, ext = (workdir / name for name in (
+        "ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "server.ext"))
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
+            "-subj", "/CN=corral-bench-ca")
+    openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", "1", "-extfile", ext)
+    return ca, cert, key
+
+
+def start_corral(ks: Keystone, workdir: Path, project: str, corral_user: User,
+                 tls: tuple[Path, Path] | None = None) -> common.Service:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     env.update({
         "CORRAL_DATA_DIR": str(workdir / "data"), "CORRAL_AUTH_STRATEGY": "keystone",
@@ -78,32 +102,42 @@ def start_corral(ks: Keystone, workdir: Path, project: str, corral_user: User
            f"sqlite:///{workdir}/corral.sqlite"]
     common._run([*cli, "db", "upgrade"], env=env)
     port = common.free_port()
-    return common._spawn("corral", [*cli, "serve", "--host", "127.0.0.1", "--port",
-                                    str(port)], env, workdir, f"http://127.0.0.1:{port}")
+    serve = [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if tls is not None:  # the readiness probe trusts the CA through SSL_CERT_FILE
+        serve += ["--tls-cert-file", str(tls[0]), "--tls-key-file", str(tls[1])]
+    scheme = "https" if tls is not None else "http"
+    return common._spawn("corral", serve, env, workdir, f"{scheme}://127.0.0.1:{port}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="warm requests of each kind")
     parser.add_argument("--cold", type=int, default=50, help="fresh tokens validated cold")
+    parser.add_argument("--https", action="store_true", help="corral serves TLS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="corral-bench-keystone-") as tmp:
         workdir = Path(tmp)
         ks = start_keystone(workdir)
         try:
-            run(ks, workdir, args.requests, args.cold)
+            run(ks, workdir, args.requests, args.cold, args.https)
         finally:
             ks.stop()
 
 
-def run(ks: Keystone, workdir: Path, requests: int, cold: int) -> None:
+def run(ks: Keystone, workdir: Path, requests: int, cold: int, https: bool) -> None:
     domain = ks.domain()
     project = ks.project(domain)
     user = ks.user()
     ks.grant(user, "member", project=project)
     corral_user = ks.user()
     ks.grant(corral_user, "reader", system=True)
-    corral = start_corral(ks, workdir, project, corral_user)
+    verify: bool | ssl.SSLContext = True
+    tls = None
+    if https:
+        ca, cert, key = throwaway_pki(workdir)
+        os.environ["SSL_CERT_FILE"] = str(ca)  # for common._spawn's probe
+        verify, tls = ssl.create_default_context(cafile=str(ca)), (cert, key)
+    corral = start_corral(ks, workdir, project, corral_user, tls)
     url = corral.url + "/v1/flavors"
     warm_token = ks.token(user.name, user.password, project=project)
     fresh = [ks.token(user.name, user.password, project=project) for _ in range(cold)]
@@ -112,7 +146,7 @@ def run(ks: Keystone, workdir: Path, requests: int, cold: int) -> None:
     warm_ms: list[float] = []
     cold_ms: list[float] = []
     direct_ms: list[float] = []
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, verify=verify) as client:
         for _ in range(50):  # warm-up: connections, caches, the project placed
             timed_get(client, url, {"x-auth-token": STATIC})
             timed_get(client, url, {"x-auth-token": warm_token})
@@ -137,7 +171,8 @@ def run(ks: Keystone, workdir: Path, requests: int, cold: int) -> None:
              pct(cold_ms, 0.95), statistics.median(cold_ms) - base),
             ("Keystone alone: GET /v3/auth/tokens?nocatalog", len(direct_ms),
              statistics.median(direct_ms), pct(direct_ms, 0.95), float("nan"))]
-    say(f"GET /v1/flavors, one client, sequential; load average {common.load_average()}")
+    say(f"GET /v1/flavors over {'HTTPS' if https else 'HTTP'}, one client, sequential; "
+        f"load average {common.load_average()}")
     table(["request", "n", "p50 ms", "p95 ms", "p50 over static, ms"],
           [(n, c, round(p50, 2), round(p95, 2), round(over, 2)) for n, c, p50, p95, over
            in rows])

@@ -43,6 +43,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """``--dist loadgroup`` keeps each ``xdist_group`` on one worker (one RabbitMQ
+    cluster per run) by suffixing the node ids of its tests, which pytest 9.2 no longer
+    lets pytest-xdist 3.8 do: the group would be split silently, so refuse instead."""
+    version = tuple(int(part) for part in pytest.__version__.split(".")[:2])
+    if config.getoption("dist", default="no") == "loadgroup" and version >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} splits the xdist groups of --dist loadgroup: "
+            "install the pytest that pyproject.toml pins (make install)")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The services missing, from the skips' reasons (reported by every xdist worker)."""
     missing = set()

@@ -73,3 +73,11 @@ def test_clouds_yaml_is_read_and_keystone_unreachable_is_exit_4(
         "flavor", "list")
     assert result.exit_code in (2, 4), result.output
     one_line(result)
+
+
+def test_an_unusable_ca_bundle_is_exit_2_naming_it(cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    for args, env in ((("--os-cacert", str(missing)), {}), ((), {"OS_CACERT": str(missing)})):
+        result = Cli(cli.url, cli.endpoint, env=env)(*args, "flavor", "list")
+        assert_fails(result, 2, f"cannot use the CA bundle {missing}")
+        one_line(result)

@@ -25,6 +25,8 @@ import pytest
 
 from corral.persistence import Store
 
+from .keystone_world import keystone, world  # noqa: F401 (the session's Keystone, shared)
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -156,3 +158,7 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
     yield factory
     for server in servers:
         server.stop()
+
+
+# Last: tests/integration/pki.py imports the helpers above.
+from .pki import pki  # noqa: E402, F401 (the session's throwaway CA, shared)

@@ -10,7 +10,8 @@ virtualenv the tests skip, saying why (``CORRAL_REQUIRE_SERVICES=1``: they fail)
 :class:`Keystone` can be stopped and started again on the same port and database
 (Keystone down, then back), and makes what the tests need with the bootstrap admin:
 domains, projects, users with a role on a scope, tokens, application credentials.
-Every wait is bounded; gunicorn is killed at teardown.
+Every wait is bounded; gunicorn is killed at teardown. Its access log counts what
+Keystone was asked (:meth:`Keystone.validations`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,7 @@ workers = 1
 threads = 1
 pidfile = "{d}/gunicorn.pid"
 errorlog = "{d}/gunicorn.log"
+accesslog = "{d}/access.log"
 control_socket_disable = True
 raw_env = ["OS_KEYSTONE_CONFIG_FILES={d}/keystone.conf"]
 """
@@ -236,3 +239,48 @@ class Keystone:
 
     def revoke_token(self, token: str) -> None:
         self.call("DELETE", "/auth/tokens", headers={"x-subject-token": token})
+
+    def expiring_token(self, user: User, project: str, seconds: float = 4.0
+                       ) -> tuple[str, datetime]:
+        """A project token of ``user`` that expires within ``seconds`` (and its expiry):
+        made from an application credential that expires then (Keystone caps the token's
+        life at the credential's). At least half of ``seconds`` is left when it returns,
+        or the lifetime is doubled and it tries again (a slow machine), at most 4 times."""
+        own = self.token(user.name, user.password, project=project)
+        for _attempt in range(4):
+            until = datetime.now(UTC) + timedelta(seconds=seconds)
+            body = self.call("POST", f"/users/{user.id}/application_credentials", token=own,
+                             json={"application_credential": {
+                                 "name": uuid.uuid4().hex,
+                                 "expires_at": until.strftime("%Y-%m-%dT%H:%M:%S.%f")}})
+            cred = body["application_credential"]
+            r = httpx.post(self.url + "/auth/tokens?nocatalog", timeout=30, json={"auth": {
+                "identity": {"methods": ["application_credential"],
+                             "application_credential": {"id": cred["id"],
+                                                        "secret": cred["secret"]}}}})
+            if r.status_code == 201:
+                expires = datetime.fromisoformat(
+                    r.json()["token"]["expires_at"].replace("Z", "+00:00"))
+                if (expires - datetime.now(UTC)).total_seconds() >= seconds / 2:
+                    return r.headers["x-subject-token"], expires
+            seconds *= 2
+        raise AssertionError("Keystone issued no short-lived token in time")
+
+    def validations(self) -> int:
+        """How many token validations (``GET /v3/auth/tokens``) Keystone has answered.
+
+        Read from its access log once a request of this method's own is in it: one
+        worker with one thread answers in order and logs each answer before taking the
+        next request, so every earlier answer is counted.
+        """
+        marker = uuid.uuid4().hex
+        httpx.get(f"{self.url}?mark={marker}", timeout=30)
+        deadline = time.monotonic() + 10
+        log = self.directory / "access.log"
+        while True:
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            if any(marker in line for line in lines):
+                return sum('"GET /v3/auth/tokens' in line for line in lines)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{marker} never reached {log}")
+            time.sleep(0.05)

@@ -10,15 +10,17 @@ placed under its Keystone parents; the sync moves and reports).
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import require_service  # tests/conftest.py (tests/ is on sys.path)
 from starlette.testclient import TestClient
@@ -27,9 +29,10 @@ from corral.api.app import create_app
 from corral.config import Settings
 from corral.persistence import Store
 
-from .conftest import ServeFactory, free_port
+from .conftest import ServeFactory
 from .keystone import Keystone, User
-from .venvs import KEYSTONE, OSC, osc_env
+from .keystone_world import World, settings_for
+from .venvs import OSC, osc_env
 
 pytestmark = pytest.mark.slow
 
@@ -40,80 +43,6 @@ PLACEMENT = {"openstack-api-version": "placement 1.39"}
 def backend(request: pytest.FixtureRequest) -> str:
     """The access rules do not depend on the database: SQLite only, for time."""
     return str(request.param)
-
-
-@pytest.fixture(scope="session")
-def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
-    """A fresh Keystone for the session; skipped (or failed) without its virtualenv."""
-    venv, problem = KEYSTONE.build()
-    if problem is not None:
-        require_service("Keystone", problem)
-    ks = Keystone(venv, tmp_path_factory.mktemp("keystone"), free_port())
-    ks.initialise()
-    ks.start()
-    yield ks
-    ks.stop()
-
-
-@dataclass
-class World:
-    """Keystone's side: a domain with parent > child and another project, and a token
-    for each role and scope."""
-
-    domain: str
-    parent: str
-    child: str
-    other: str
-    service_user: User  # corral's own: reader on the system
-    tokens: dict[str, str]
-    credential: tuple[str, str]  # an application credential of corral's service user
-
-
-@pytest.fixture(scope="session")
-def world(keystone: Keystone) -> World:
-    ks = keystone
-    domain = ks.domain()
-    parent = ks.project(domain)
-    child = ks.project(domain, parent)
-    other = ks.project(domain)
-    services = ks.project("default")
-    tokens = {"admin": ks.admin_token(),
-              "system_admin": ks.token("admin", "s3cret-admin", system=True)}
-    for name, role, where in (("manager", "manager", parent), ("member", "member", child),
-                              ("reader", "reader", child), ("other_member", "member", other),
-                              ("service", "service", services)):
-        user = ks.user()
-        ks.grant(user, role, project=where)
-        tokens[name] = ks.token(user.name, user.password, project=where)
-        if name == "member":  # an application credential of the member, in its project
-            body = ks.call("POST", f"/users/{user.id}/application_credentials",
-                           token=tokens[name],
-                           json={"application_credential": {"name": uuid.uuid4().hex}})
-            cred = body["application_credential"]
-            tokens["app_credential"] = ks.app_credential_token(cred["id"], cred["secret"])
-    domain_manager = ks.user(domain)
-    ks.grant(domain_manager, "manager", domain=domain)
-    tokens["domain_manager"] = ks.token(domain_manager.name, domain_manager.password,
-                                        domain, domain=domain)
-    system_reader = ks.user()
-    ks.grant(system_reader, "reader", system=True)
-    tokens["system_reader"] = ks.token(system_reader.name, system_reader.password, system=True)
-    corral = ks.user()
-    ks.grant(corral, "reader", system=True)
-    ks.grant(corral, "service", project=services)  # for its application credential
-    own = ks.token(corral.name, corral.password, project=services)
-    body = ks.call("POST", f"/users/{corral.id}/application_credentials", token=own,
-                   json={"application_credential": {"name": "corral"}})
-    cred = body["application_credential"]
-    return World(domain, parent, child, other, corral, tokens, (cred["id"], cred["secret"]))
-
-
-def settings_for(keystone: Keystone, world: World, tmp_path: Path, **extra: Any) -> Settings:
-    user = world.service_user
-    return Settings(data_dir=str(tmp_path), auth_strategy="keystone",
-                    keystone_auth_url=keystone.url, keystone_username=user.name,
-                    keystone_password=user.password, keystone_system_scope="all",
-                    keystone_project_sync_interval_s=0, **extra)
 
 
 @pytest.fixture
@@ -349,3 +278,50 @@ def test_the_openstack_client_finds_corral_in_keystones_catalog(
     assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout, refused
     rp = json.loads(made.stdout)["uuid"]
     assert openstack(None, "resource", "provider", "delete", rp).returncode == 0
+
+
+def test_the_dashboard_signs_in_with_a_keystone_token_and_never_shows_it(
+        keystone: Keystone, world: World, tmp_path: Path, store: Store) -> None:
+    """The /ui session of a Keystone token: admins only; the cookie holds the token
+    sealed (neither readable nor usable elsewhere); the token's revocation ends the
+    session within the cache time."""
+    admin = keystone.user()
+    keystone.grant(admin, "admin", project=world.other)
+    token = keystone.token(admin.name, admin.password, project=world.other)
+    settings = settings_for(keystone, world, tmp_path, keystone_token_cache_time=1)
+    with TestClient(create_app(settings, store)) as client:
+        refused = client.post("/ui/login", data={"token": world.tokens["member"], "next": "/ui"},
+                              follow_redirects=False)
+        assert refused.status_code == 403 and "corral_ui_session" not in refused.cookies
+        r = client.post("/ui/login", data={"token": token, "next": "/ui"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        cookie = r.cookies["corral_ui_session"]
+        body = cookie.partition(".")[0]
+        opened = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        assert token not in cookie and token not in opened, opened
+        assert json.loads(opened)["kind"] == "keystone"
+        assert client.get("/ui").status_code == 200
+        # The cookie proves nothing to Keystone or to /v1: it is not a token.
+        assert call(client, cookie, "GET", "/v1/flavors").status_code == 401
+        keystone.revoke_token(token)
+        revoked_at = time.time()
+        time.sleep(max(0.0, revoked_at + 1.05 - time.time()))
+        assert client.get("/ui").status_code == 401
+
+
+def test_a_token_minted_with_a_keystone_token_never_outlives_it(
+        corral: TestClient, keystone: Keystone, world: World) -> None:
+    minter = world.tokens["manager"]
+    shown = httpx.get(keystone.url + "/auth/tokens",
+                      headers={"x-auth-token": world.tokens["admin"], "x-subject-token": minter},
+                      timeout=30)
+    assert shown.status_code == 200, shown.text
+    ends = datetime.fromisoformat(shown.json()["token"]["expires_at"].replace("Z", "+00:00"))
+    for asked in ({"expires_in_days": 3650}, {}):
+        r = call(corral, minter, "POST", "/v1/tokens",
+                 json={"role": "member", "project_id": world.parent, **asked})
+        assert r.status_code == 201, r.text
+        made = datetime.fromisoformat(r.json()["expires_at"].replace("Z", "+00:00"))
+        made = made if made.tzinfo else made.replace(tzinfo=UTC)
+        assert made <= ends, (asked, made, ends)

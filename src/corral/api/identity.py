@@ -3,7 +3,10 @@
 One :class:`KeystoneAuth` per app serves both APIs (one cache, so a token validated by
 a Placement call is warm for /v1). A request's ``X-Auth-Token`` is validated by
 Keystone (services/keystone.py); an ``X-Service-Token`` sent beside it, as Nova sends
-one, must be valid too and carry the ``service`` role, and adds that role. The token's
+one, must be valid too and carry the ``service`` role, and adds that role. With such a
+service token the user's token is accepted past its expiry (``allow_expired``, as
+keystonemiddleware does: Nova finishes with the token a long operation started with);
+without one, an expired token is a 401. The token's
 Keystone roles become corral's (domain/keystone.py); its project is placed under its
 Keystone parents the first time this process validates it.
 
@@ -23,7 +26,7 @@ import structlog
 from corral.api.context import RequestContext
 from corral.api.workers import every
 from corral.config import Settings
-from corral.domain.keystone import IdentityUnavailable, corral_roles
+from corral.domain.keystone import Identity, IdentityUnavailable, corral_roles
 from corral.domain.tokens import looks_like_secret
 from corral.services.keystone import Keystone
 from corral.services.keystone_projects import ProjectPlacer
@@ -47,8 +50,10 @@ class KeystoneAuth:
 
     def knows(self, token: str, service_token: str | None = None) -> bool:
         """Whether :meth:`context` answers from the cache alone (no I/O)."""
-        return self.keystone.knows(token) and (
-            not service_token or self.keystone.knows(service_token))
+        if not service_token:
+            return self.keystone.knows(token)
+        hit, holder = self.keystone.cached(service_token)
+        return hit and self.keystone.knows(token, allow_expired=_serves(holder))
 
     def context(self, token: str, service_token: str | None = None) -> RequestContext | None:
         """The caller ``token`` (and ``service_token``) make; None when Keystone refuses
@@ -57,16 +62,15 @@ class KeystoneAuth:
         Raises:
             IdentityUnavailable: Keystone cannot be asked.
         """
-        cold = not self.keystone.knows(token)
-        user = self.keystone.validate(token)
-        if user is None:
-            return None
         service = False
-        if service_token:
-            holder = self.keystone.validate(service_token)
-            if holder is None or "service" not in holder.roles:
+        if service_token:  # first: a valid one lets the user's token be an expired one
+            if not _serves(self.keystone.validate(service_token)):
                 return None
             service = True
+        cold = not self.keystone.knows(token, allow_expired=service)
+        user = self.keystone.validate(token, allow_expired=service)
+        if user is None:
+            return None
         project = user.scope_project
         if cold and project is not None:
             self.place(project)
@@ -81,6 +85,11 @@ class KeystoneAuth:
             self.placer.place(project)
         except IdentityUnavailable as exc:
             log.warning("keystone_project_not_placed", project=project, reason=exc.reason)
+
+
+def _serves(holder: Identity | None) -> bool:
+    """Whether a service token's holder is a service (valid, with the ``service`` role)."""
+    return holder is not None and "service" in holder.roles
 
 
 def needs_keystone(settings: Settings, auth: KeystoneAuth | None, token: str | None,

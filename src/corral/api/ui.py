@@ -32,12 +32,15 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from corral import __version__
-from corral.api.context import RequestContext, allowed, authenticate
+from corral.api.context import RequestContext, allowed
+from corral.api.identity import KeystoneAuth
 from corral.api.ui_session import Sessions
+from corral.api.v1.common import context_of
 from corral.config import Settings
 from corral.domain.projects import ResourceQuota
 from corral.services import capacity
@@ -45,7 +48,6 @@ from corral.services import hosts as host_svc
 from corral.services import limits as limits_svc
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
-from corral.services.tokens import Authenticator
 
 log = structlog.get_logger("corral.ui")
 
@@ -138,9 +140,10 @@ def make_environment() -> Environment:
 # -- authentication -------------------------------------------------------------------------
 
 def _context(request: Request, token: str | None, roles: str | None) -> RequestContext | None:
-    tokens: Authenticator | None = getattr(request.app.state, "tokens", None)
-    return authenticate(request.app.state.settings, token, roles, None,
-                        lookup=tokens.authenticate if tokens is not None else None)
+    """The caller ``token`` names, as the API would see it (Keystone included; raises
+    IdentityUnavailable when Keystone cannot say)."""
+    headers = {k: v for k, v in (("x-auth-token", token), ("x-roles", roles)) if v}
+    return context_of(request.app.state, headers)
 
 
 def _sessions(request: Request) -> Sessions:
@@ -160,7 +163,10 @@ def _viewer(request: Request) -> tuple[RequestContext | None, str | None]:
         ctx = _context(request, header, request.headers.get("x-roles"))
     else:
         cookie = request.cookies.get(COOKIE)
-        ctx = (_sessions(request).caller(cookie, getattr(request.app.state, "tokens", None))
+        state = request.app.state
+        ks: KeystoneAuth | None = getattr(state, "keystone", None)
+        ctx = (_sessions(request).caller(cookie, getattr(state, "tokens", None),
+                                         ks.context if ks is not None else None)
                if cookie else None)
     if ctx is None:
         return None, "unauthenticated"
@@ -269,7 +275,9 @@ def _add_sign_in(r: APIRouter, ui: Ui) -> None:
         target = _safe_next((form.get("next") or [""])[0])
         # The token goes back in a cookie header: only printable ASCII can (tokens are).
         usable = token.isascii() and token.isprintable()
-        ctx = _context(request, token, None) if token and usable else None
+        # Checking a token may ask the database or Keystone: off the event loop.
+        ctx = (await run_in_threadpool(_context, request, token, None) if token and usable
+               else None)
         if ctx is None or not _is_admin(request, ctx):
             log.info("ui_login_refused", known=ctx is not None)
             message = ("That token is not accepted here." if ctx is None

@@ -2,7 +2,11 @@
 
 A sign-in (``POST /ui/login``) checks the token once, then answers a cookie holding what
 names the caller again without the secret: a stored or static token's sha256, or for a
-``noauth2`` token (no secret to keep: anybody may send one) the identity it gave. The
+``noauth2`` token (no secret to keep: anybody may send one) the identity it gave. A
+Keystone token cannot be looked up by a digest, and must be validated again so that
+its revocation ends the session: the cookie holds it sealed (AES-256-GCM under a key
+derived from the signing key), which the browser can neither read nor use anywhere but
+here, and which every request opens and validates (the token cache applies). The
 cookie is signed (HMAC-SHA256 with ``ui_session_key``, or a key made once in
 ``data_dir/ui_session.key``) and carries its expiry (``ui_session_hours``); it is
 HttpOnly, SameSite=Strict, scoped to ``/ui``, and Secure when served over HTTPS. Every
@@ -20,10 +24,13 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from corral.api.context import RequestContext
 from corral.config import Settings
@@ -33,6 +40,9 @@ from corral.services.tokens import Authenticator
 log = structlog.get_logger("corral.ui")
 
 KEY_FILE = "ui_session.key"
+
+#: Validates a Keystone token (api.identity.KeystoneAuth.context): the caller, or None.
+KeystoneCheck = Callable[[str], RequestContext | None]
 
 
 def session_key(settings: Settings) -> bytes:
@@ -78,12 +88,30 @@ class Sessions:
             self._key = session_key(self.settings)
         return self._key
 
+    def _aead(self) -> AESGCM:
+        """The cipher that seals Keystone tokens: its key is derived from the signing key
+        (a key is never used for two purposes)."""
+        return AESGCM(hmac.new(self.key, b"corral ui token sealing", hashlib.sha256).digest())
+
+    def _seal(self, token: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return _b64(nonce + self._aead().encrypt(nonce, token.encode(), b"keystone"))
+
+    def _open(self, sealed: str) -> str | None:
+        try:
+            raw = _unb64(sealed)
+            return self._aead().decrypt(raw[:12], raw[12:], b"keystone").decode()
+        except (ValueError, InvalidTag):
+            return None
+
     def issue(self, token: str, ctx: RequestContext) -> str:
         """The cookie value for a caller signed in with ``token`` (already checked)."""
         if token in self.settings.tokens:
             who: dict[str, Any] = {"kind": "static", "ref": hash_secret(token)}
         elif looks_like_secret(token):
             who = {"kind": "stored", "ref": hash_secret(token)}
+        elif self.settings.auth_strategy == "keystone":
+            who = {"kind": "keystone", "sealed": self._seal(token)}
         else:
             who = {"kind": "noauth2", "user": ctx.user_id, "project": ctx.project_id,
                    "roles": sorted(ctx.roles)}
@@ -93,9 +121,14 @@ class Sessions:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
 
-    def caller(self, cookie: str, tokens: Authenticator | None) -> RequestContext | None:
+    def caller(self, cookie: str, tokens: Authenticator | None,
+               keystone: KeystoneCheck | None = None) -> RequestContext | None:
         """The caller a cookie names, or None: forged, expired, or its token no longer
-        accepted."""
+        accepted.
+
+        Raises:
+            IdentityUnavailable: Keystone cannot say whether the session's token holds.
+        """
         body, _dot, signature = cookie.partition(".")
         if not hmac.compare_digest(signature, self._sign(body)):
             return None
@@ -105,10 +138,14 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not int(data.get("exp", 0)) > time.time():
             return None
-        return self._resolve(data, tokens)
+        return self._resolve(data, tokens, keystone)
 
-    def _resolve(self, data: dict[str, Any], tokens: Authenticator | None) -> RequestContext | None:
+    def _resolve(self, data: dict[str, Any], tokens: Authenticator | None,
+                 keystone: KeystoneCheck | None) -> RequestContext | None:
         kind = data.get("kind")
+        if kind == "keystone" and keystone is not None:
+            token = self._open(str(data.get("sealed")))
+            return None if token is None else keystone(token)
         if kind == "stored" and tokens is not None:
             found = tokens.by_digest(str(data.get("ref")))
             return None if found is None else RequestContext(

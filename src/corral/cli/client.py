@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,17 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _verify(env: dict[str, str]) -> bool | str:
+def _verify(env: dict[str, str], cloud: dict[str, Any] | None = None,
+            cacert: str | None = None) -> bool | str:
+    """What verifies the servers' certificates, first match wins: ``--os-cacert``,
+    the cloud's ``verify: false`` or ``cacert``, ``OS_INSECURE``, ``CORRAL_CACERT`` or
+    ``OS_CACERT``, the system's CAs."""
+    if cacert:
+        return cacert
+    if cloud is not None and cloud.get("verify") is False:
+        return False
+    if cloud is not None and cloud.get("cacert"):
+        return str(cloud["cacert"])
     if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
         return False
     return env.get("CORRAL_CACERT") or env.get("OS_CACERT") or True
@@ -99,7 +110,8 @@ def _env_cloud(env: dict[str, str]) -> dict[str, Any]:
     return cloud
 
 
-def _keystone(cloud: dict[str, Any], env: dict[str, str]) -> Endpoint:
+def _keystone(cloud: dict[str, Any], env: dict[str, str], cacert: str | None = None
+              ) -> Endpoint:
     """A token and the corral endpoint from Keystone (keystoneauth1)."""
     from keystoneauth1 import exceptions as ks_exc
     from keystoneauth1 import loading, session
@@ -115,11 +127,7 @@ def _keystone(cloud: dict[str, Any], env: dict[str, str]) -> Endpoint:
         if missing:
             raise ClientError("Keystone credentials incomplete: set "
                               + ", ".join("OS_" + m.upper() for m in missing), 2)
-    verify = _verify(env)
-    if "cacert" in cloud:
-        verify = cloud["cacert"]
-    if cloud.get("verify") is False:
-        verify = False
+    verify = _verify(env, cloud, cacert)
     try:
         loader: Any = loading.get_plugin_loader(auth_type)
         auth = loader.load_from_options(**cloud["auth"])
@@ -150,16 +158,18 @@ def _keystone(cloud: dict[str, Any], env: dict[str, str]) -> Endpoint:
     return Endpoint(root, token, verify)
 
 
-def resolve(os_cloud: str | None, env: dict[str, str] | None = None) -> Endpoint:
-    """Where corral is and the token to send, from the options and the environment."""
+def resolve(os_cloud: str | None, env: dict[str, str] | None = None,
+            cacert: str | None = None) -> Endpoint:
+    """Where corral is and the token to send, from the options and the environment
+    (``cacert``: the CA bundle of ``--os-cacert``)."""
     env = dict(os.environ if env is None else env)
     cloud_name = os_cloud or env.get("OS_CLOUD")
     if cloud_name:
-        return _keystone(_cloud(cloud_name, env), env)
+        return _keystone(_cloud(cloud_name, env), env, cacert)
     if env.get("OS_AUTH_URL"):
-        return _keystone(_env_cloud(env), env)
+        return _keystone(_env_cloud(env), env, cacert)
     url = (env.get("CORRAL_URL") or DEFAULT_URL).rstrip("/")
-    return Endpoint(url, env.get("CORRAL_TOKEN") or None, _verify(env))
+    return Endpoint(url, env.get("CORRAL_TOKEN") or None, _verify(env, cacert=cacert))
 
 
 def _first(exc: BaseException) -> str:
@@ -184,6 +194,16 @@ def server_message(response: httpx.Response) -> str:
     return " ".join(str(message).split())
 
 
+def _tls_context(verify: bool | str) -> bool | ssl.SSLContext:
+    """What httpx verifies with: a CA bundle's path becomes a context trusting it alone."""
+    if not isinstance(verify, str):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise ClientError(f"cannot use the CA bundle {verify}: {_first(exc)}", 2) from exc
+
+
 class Client:
     """JSON over HTTP to one corral endpoint; every failure is a :class:`ClientError`."""
 
@@ -193,7 +213,7 @@ class Client:
         if endpoint.token:
             headers["x-auth-token"] = endpoint.token
         self._http = httpx.Client(base_url=endpoint.url, headers=headers,
-                                  verify=endpoint.verify, timeout=TIMEOUT_S)
+                                  verify=_tls_context(endpoint.verify), timeout=TIMEOUT_S)
 
     def close(self) -> None:
         self._http.close()

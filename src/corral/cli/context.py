@@ -28,6 +28,7 @@ class State:
     config_file: str | None = None
     database_url: str | None = None
     os_cloud: str | None = None
+    os_cacert: str | None = None
     debug: bool = False
     #: Fleet options whose override this invocation already noted on stderr.
     noted: set[str]
@@ -85,7 +86,7 @@ def connect() -> Iterator[Client]:
     settings()  # logging as every command sets it; a broken configuration exits 2
     client: Client | None = None
     try:
-        client = Client(resolve(state.os_cloud))
+        client = Client(resolve(state.os_cloud, cacert=state.os_cacert))
         yield client
     except ClientError as exc:
         fail(exc.message, exc.exit_code)

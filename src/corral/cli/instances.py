@@ -112,8 +112,9 @@ def boot_instances(
     name: Annotated[str, typer.Argument(help="Name (numbered name-1, name-2... with --count).")],
     flavor: Annotated[str, typer.Option("--flavor", help="Flavor id or name.")],
     project: Annotated[str, typer.Option("--project", help="Project the instances belong to.")],
-    user: Annotated[str, typer.Option("--user", help="User recorded as their owner.")
-                    ] = "admin",
+    user: Annotated[str | None, typer.Option(
+        "--user", help="User recorded as their owner (admins only; default: the caller).")
+    ] = None,
     zone: Annotated[str | None, typer.Option(
         "--zone", metavar="AZ", help="Only hosts in this availability zone.")] = None,
     server_group: Annotated[str | None, typer.Option(
@@ -150,12 +151,14 @@ def boot_instances(
         decision = result["decision_id"]
         out.done(f"dry run: {len(placements)} instance(s) of {flavor} would fit; nothing "
                  f"claimed (decision {decision})")
-        out.list({"instance": k + 1, "host": p["host"], "alternates": p["alternates"],
+        # a member is not shown host names (nor alternates): only an admin sees them
+        out.list({"instance": k + 1, "host": p.get("host"), "alternates": p.get("alternates"),
                   "decision_id": decision}
                  for k, p in enumerate(placements))
         return
     booted = result["instances"]
-    placed = ", ".join(f"{i['name']} on {i['host']}" for i in booted)
+    placed = ", ".join(i["name"] + (f" on {i['host']}" if i.get("host") else "")
+                       for i in booted)
     out.done(f"{len(booted)} instance(s) building: {placed}")
     out.list(instance_row(i) for i in booted)
 
@@ -232,7 +235,7 @@ def report_build(
         found = api.post(_path(instance, "build-report"),
                          {"status": status.value, "message": message})
     out.done(f"instance {found['name']} reported {status.value}: now {found['state']}"
-             + (f" on {found['host']}" if found["host"] else ""))
+             + (f" on {found['host']}" if found.get("host") else ""))
     out.show(instance_row(found))
 
 

@@ -79,6 +79,10 @@ ConfigFile = Annotated[str | None, typer.Option("--config-file", envvar="CORRAL_
 OsCloud = Annotated[str | None, typer.Option(
     "--os-cloud", envvar="OS_CLOUD",
     help="The clouds.yaml entry to authenticate with (Keystone).")]
+OsCacert = Annotated[str | None, typer.Option(
+    "--os-cacert", metavar="FILE",
+    help="CA bundle to verify corral's and Keystone's TLS certificates with (over "
+         "clouds.yaml's cacert and OS_CACERT).")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Overrides database_url.")]
 
 
@@ -93,6 +97,7 @@ def main_options(
     config_file: ConfigFile = None,
     database_url: DatabaseUrl = None,
     os_cloud: OsCloud = None,
+    os_cacert: OsCacert = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option(
@@ -101,6 +106,7 @@ def main_options(
     state.config_file = config_file
     state.database_url = database_url
     state.os_cloud = os_cloud
+    state.os_cacert = os_cacert
     state.debug = debug
     state.noted = set()
 

@@ -8,7 +8,14 @@ Keystone keeps working at most that long. A token Keystone refuses (404, or an a
 that is not a token) is remembered as refused for as long, so a flood of bad tokens
 costs Keystone one call each per cache time. The cache holds at most
 ``token_cache_size`` answers, dropping the least recently used; only the tokens' sha256
-are kept.
+are kept. Concurrent validations of one token this process does not hold are made one
+call to Keystone (single flight): the first caller asks, the others wait for its answer.
+
+``allow_expired``: a user's token that came with a valid service token (Nova finishing a
+long operation started with it) is validated with ``allow_expired=1``, so Keystone
+accepts it past its expiry (within its ``[token] allow_expired_window``). Such an answer
+is cached apart from the ordinary ones, for the cache time: it never lets the token
+through without a service token.
 
 Keystone unreachable, slow past ``http_connect_timeout``, refusing corral's own
 credentials or answering 5xx raises :class:`IdentityUnavailable` (503): never an accept,
@@ -38,6 +45,8 @@ log = structlog.get_logger("corral.keystone")
 #: A refused token is remembered at most this long (a token never becomes valid later,
 #: but a Keystone behind a lagging replica might refuse a fresh one for a moment).
 REFUSED_TTL_S = 30.0
+#: The cache key of an answer given with ``allow_expired`` starts with this.
+EXPIRED_KEY = "allow_expired:"
 
 
 def identity_url(settings: Settings) -> str:
@@ -70,6 +79,17 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class _Flight:
+    """One validation under way: the callers that come meanwhile wait for its answer."""
+
+    __slots__ = ("done", "found", "failure")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.found: Identity | None = None
+        self.failure: IdentityUnavailable | None = None
+
+
 class Keystone:
     """The service user's view of Keystone: token validation (cached) and projects."""
 
@@ -80,7 +100,11 @@ class Keystone:
         self.cache_time = float(settings.keystone_token_cache_time)
         self.cache_size = settings.keystone_token_cache_size
         self.clock = clock
+        #: How long a caller waits for another's validation of the same token (the
+        #: session may retry a connection once; past this the answer is a 503).
+        self.wait_s = 2 * float(settings.keystone_http_connect_timeout) + 1.0
         self._cache: OrderedDict[str, tuple[float, Identity | None]] = OrderedDict()
+        self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
 
     # -- the cache ------------------------------------------------------------------------
@@ -100,7 +124,7 @@ class Keystone:
         now = self.clock()
         ttl = self.cache_time if found is not None else min(self.cache_time, REFUSED_TTL_S)
         until = now + ttl
-        if found is not None:
+        if found is not None and not digest.startswith(EXPIRED_KEY):
             until = min(until, found.expires_at.timestamp())
         if until <= now:
             return
@@ -110,9 +134,26 @@ class Keystone:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
-    def knows(self, token: str) -> bool:
+    def _lookup(self, token: str, allow_expired: bool) -> tuple[str, bool, Identity | None]:
+        """(cache key to ask under, whether the cache answers, its answer)."""
+        digest = _digest(token)
+        hit, found = self._cached(digest)
+        if hit and (found is not None or not allow_expired):
+            return digest, True, found
+        if not allow_expired:
+            return digest, False, None
+        # Refused (or unknown) as a live token: perhaps accepted as an expired one.
+        key = EXPIRED_KEY + digest
+        hit, found = self._cached(key)
+        return key, hit, found
+
+    def knows(self, token: str, allow_expired: bool = False) -> bool:
         """Whether :meth:`validate` answers ``token`` from the cache (no I/O)."""
-        return self._cached(_digest(token))[0]
+        return self._lookup(token, allow_expired)[1]
+
+    def cached(self, token: str) -> tuple[bool, Identity | None]:
+        """(whether the cache holds ``token``, what it holds), without I/O."""
+        return self._lookup(token, False)[1:]
 
     def forget_all(self) -> None:
         with self._lock:
@@ -120,28 +161,60 @@ class Keystone:
 
     # -- Keystone -------------------------------------------------------------------------
 
-    def validate(self, token: str) -> Identity | None:
-        """The holder of ``token``; None when Keystone refuses it (invalid, expired,
-        revoked).
+    def validate(self, token: str, allow_expired: bool = False) -> Identity | None:
+        """The holder of ``token``; None when Keystone refuses it (invalid, revoked,
+        expired unless ``allow_expired``).
 
         Raises:
             IdentityUnavailable: Keystone did not answer, or not as it should.
         """
-        digest = _digest(token)
-        hit, found = self._cached(digest)
+        key, hit, found = self._lookup(token, allow_expired)
         if hit:
             return found
+        with self._lock:
+            flight = self._flights.get(key)
+            leading = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leading:
+            return self._follow(flight)
+        try:
+            flight.found = self._ask(token, key, allow_expired)
+        except IdentityUnavailable as exc:
+            flight.failure = exc
+            raise
+        except BaseException as exc:  # a bug: the waiting callers must not take it as a no
+            flight.failure = IdentityUnavailable(f"validation failed: {type(exc).__name__}")
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+        return flight.found
+
+    def _follow(self, flight: _Flight) -> Identity | None:
+        """The answer of the validation another caller is making of the same token."""
+        if not flight.done.wait(self.wait_s):
+            raise IdentityUnavailable(f"no answer from Keystone within {self.wait_s:.0f} s")
+        if flight.failure is not None:
+            raise IdentityUnavailable(flight.failure.reason)
+        return flight.found
+
+    def _ask(self, token: str, key: str, allow_expired: bool) -> Identity | None:
+        """Ask Keystone about ``token`` and remember its answer under ``key``."""
         started = time.perf_counter()
         # Without the catalog: corral reads none of it, and Keystone builds it per call.
-        body = self.get("/auth/tokens?nocatalog", headers={"X-Subject-Token": token})
+        path = "/auth/tokens?nocatalog" + ("&allow_expired=1" if allow_expired else "")
+        body = self.get(path, headers={"X-Subject-Token": token})
         found = None
         if body is not None:
             try:
                 found = identity_from_token(body.get("token") or {})
             except ValueError as exc:
                 log.warning("keystone_token_unusable", reason=str(exc))
-        self._remember(digest, found)
+        self._remember(key, found)
         log.debug("keystone_token_validated", valid=found is not None,
+                  allow_expired=allow_expired,
                   ms=round((time.perf_counter() - started) * 1000, 1))
         return found
 

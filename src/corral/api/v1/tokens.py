@@ -11,7 +11,7 @@ in the creation answer only; a token outside the caller's reach is a 404.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,6 +26,7 @@ from corral.api.v1.common import (
     authenticator_of,
     forbidden,
     is_admin,
+    keystone_of,
     location,
     permits,
     store_of,
@@ -75,13 +76,16 @@ def _manageable(request: Request, ctx: RequestContext) -> frozenset[str] | None:
 
 
 def _minter_expiry(request: Request) -> datetime | None:
-    """When the caller's own stored token expires (None: never, or not a stored one)."""
+    """When the caller's own token expires, a stored one's or a Keystone one's (None:
+    never, or a static or noauth2 one), in UTC as stored tokens' times are."""
     secret = request.headers.get("x-auth-token") or ""
     tokens = authenticator_of(request)
-    if tokens is None or not rules.looks_like_secret(secret):
-        return None
-    found = tokens.authenticate(secret)
-    return None if found is None else found.expires_at
+    if tokens is not None and rules.looks_like_secret(secret):
+        found = tokens.authenticate(secret)
+        return None if found is None else found.expires_at
+    ks = keystone_of(request)
+    holder = ks.keystone.validate(secret) if ks is not None and secret else None  # cached
+    return None if holder is None else holder.expires_at.astimezone(UTC).replace(tzinfo=None)
 
 
 @router.post("/tokens", status_code=201)
