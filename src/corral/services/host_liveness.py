@@ -3,13 +3,13 @@
 Whether a host is down is not stored: it is computed from its last heartbeat (down once
 silent for ``host_down_after_s``) or its ``forced_down`` flag. What is stored is the
 state each host was last *told* as (persistence/liveness.py; never told: up). A sweep
-(:func:`sweep`, every ``host_liveness_check_s`` in each ``corral serve``, or on demand
-with ``corral hosts sweep``) reads, in one snapshot, every host's computed and told
-states; for the few that differ it opens a write transaction, locks those hosts' rows,
-reads them again, and for each that still differs stores the new state and writes its
-event in that same transaction. Two processes sweeping at once serialise on the row
-locks (on SQLite, on the one writer); the second reads the state the first stored and
-writes nothing: each change is told exactly once, by whichever process saw it first.
+(:func:`sweep`, every ``host_liveness_check_s`` in each ``corral serve``) reads, in
+one snapshot, every host's computed and told states; for the few that differ it opens
+a write transaction, locks those hosts' rows, reads them again, and for each that still
+differs stores the new state and writes its event in that same transaction. Two
+processes sweeping at once serialise on the row locks (on SQLite, on the one writer);
+the second reads the state the first stored and writes nothing: each change is told
+exactly once, by whichever process saw it first.
 
 A host is told down at most one sweep interval after it went silent for
 ``host_down_after_s``, and up at most one interval after its first heartbeat since. A
