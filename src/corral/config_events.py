@@ -51,6 +51,11 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("events", "rabbit_management_cacert",
      "CA bundle (PEM file) that verifies the management API's certificate. Empty: the "
      "system's CAs."),
+    # evtypes: host.up / host.down (services/host_liveness.py)
+    ("events", "host_liveness_check_s",
+     "Seconds between the sweeps of 'corral serve' that tell a host going down or coming "
+     "back up (events host.down and host.up, each told once across every process); 0 "
+     "turns them off."),
 ]
 
 
@@ -71,6 +76,8 @@ class EventSettings(BaseModel):
     rabbit_management_user: str = Field(default="", max_length=255)
     rabbit_management_password: str = Field(default="", max_length=255)
     rabbit_management_cacert: str = ""
+    # evtypes
+    host_liveness_check_s: int = Field(default=10, ge=0, le=bounds.SECONDS.high)
 
     @field_validator("broker_urls")
     @classmethod

@@ -38,7 +38,7 @@ from corral.api.v1.routers import routers
 from corral.api.workers import WORKER_THREADS, every
 from corral.config import Settings
 from corral.config_view import embedded_origins
-from corral.services import policy, relay, system
+from corral.services import host_liveness, policy, relay, system
 from corral.services.candidates import CandidateFinder
 from corral.services.quota_audit import Auditor
 from corral.services.scheduler import Scheduler
@@ -112,11 +112,15 @@ def _lifespan(store: Store, settings: Settings, metrics: HttpMetrics, auditor: A
                                                   "quota_audit_failed"))
                   if settings.audit_interval_s else None)
         events = relay.start_in_server(store, settings, metrics.registry)
+        liveness = (asyncio.create_task(every(
+            settings.host_liveness_check_s, lambda: host_liveness.sweep(store, settings),
+            "host_liveness_sweep_failed")) if settings.host_liveness_check_s else None)
         async with syncing(keystone, settings.keystone_project_sync_interval_s):
             yield
         events.stop()
-        if audits is not None:
-            audits.cancel()
+        for task in (audits, liveness):
+            if task is not None:
+                task.cancel()
         workers.shutdown(wait=False)
         if owned:
             store.dispose()

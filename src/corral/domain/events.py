@@ -25,10 +25,45 @@ PAYLOAD_VERSION: Final = "1.0"
 #: Who publishes: the service and the machine it runs on, as OpenStack's publisher_id.
 PUBLISHER_ID: Final = f"corral.{socket.gethostname()}"
 
-# The event types corral writes (docs/events.md lists each payload).
+#: The version of the instance.* payloads: 1.1 added flavor_name, resources and
+#: changed_at (and before/after for moves, fault for build errors).
+INSTANCE_PAYLOAD_VERSION: Final = "1.1"
+
+# The event types corral writes (docs/events.md lists each payload; the names follow
+# OpenStack's notifications, docs/events.md says where corral's differ).
 INSTANCE_CREATE_START: Final = "instance.create.start"
+INSTANCE_CREATE_END: Final = "instance.create.end"
+INSTANCE_CREATE_ERROR: Final = "instance.create.error"
+INSTANCE_RESIZE_END: Final = "instance.resize.end"
+INSTANCE_RESIZE_CONFIRM_END: Final = "instance.resize_confirm.end"
+INSTANCE_RESIZE_REVERT_END: Final = "instance.resize_revert.end"
+INSTANCE_MIGRATE_END: Final = "instance.migrate.end"
+INSTANCE_MIGRATE_CONFIRM_END: Final = "instance.migrate_confirm.end"
+INSTANCE_MIGRATE_REVERT_END: Final = "instance.migrate_revert.end"
 INSTANCE_DELETE_END: Final = "instance.delete.end"
-EVENT_TYPES: Final[tuple[str, ...]] = (INSTANCE_CREATE_START, INSTANCE_DELETE_END)
+ALLOCATION_UPDATE: Final = "allocation.update"
+ALLOCATION_DELETE: Final = "allocation.delete"
+HOST_UP: Final = "host.up"
+HOST_DOWN: Final = "host.down"
+QUOTA_DRIFT: Final = "quota.drift"
+
+#: Instance events that end a move, by kind (resize | migrate) and step.
+MOVE_EVENTS: Final[dict[tuple[str, str], str]] = {
+    ("resize", "claim"): INSTANCE_RESIZE_END,
+    ("resize", "confirm"): INSTANCE_RESIZE_CONFIRM_END,
+    ("resize", "revert"): INSTANCE_RESIZE_REVERT_END,
+    ("migrate", "claim"): INSTANCE_MIGRATE_END,
+    ("migrate", "confirm"): INSTANCE_MIGRATE_CONFIRM_END,
+    ("migrate", "revert"): INSTANCE_MIGRATE_REVERT_END,
+}
+
+INSTANCE_EVENTS: Final[tuple[str, ...]] = (
+    INSTANCE_CREATE_START, INSTANCE_CREATE_END, INSTANCE_CREATE_ERROR, *MOVE_EVENTS.values(),
+    INSTANCE_DELETE_END)
+#: Every event type of corral's own (the admin changes' events are named after their
+#: audit action: docs/audit-log.md).
+EVENT_TYPES: Final[tuple[str, ...]] = (
+    *INSTANCE_EVENTS, ALLOCATION_UPDATE, ALLOCATION_DELETE, HOST_UP, HOST_DOWN, QUOTA_DRIFT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +77,7 @@ class NewEvent:
     payload: dict[str, Any]
     created_at: datetime
     priority: Priority = "INFO"
+    payload_version: str = PAYLOAD_VERSION
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,6 +337,17 @@ def placement_request(flavor: Flavor) -> PlacementRequest:
     )
 
 
+def resources_of(flavor: Flavor) -> dict[str, int]:
+    """Everything ``flavor`` claims per resource class, its groups' included (what an
+    instance of it holds, summed over providers)."""
+    request = placement_request(flavor)
+    out = dict(request.resources)
+    for group in request.groups:
+        for rc, amount in group.resources.items():
+            out[rc] = out.get(rc, 0) + amount
+    return dict(sorted(out.items()))
+
+
 # -- server groups -----------------------------------------------------------------------
 
 POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")

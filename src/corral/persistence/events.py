@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from corral.domain.events import PAYLOAD_VERSION, PUBLISHER_ID, Event, EventFilter, NewEvent
+from corral.domain.events import PUBLISHER_ID, Event, EventFilter, NewEvent
 from corral.persistence.tables import metadata
 
 events = Table(
@@ -92,7 +92,7 @@ class EventQueries:
             {"message_id": e.message_id, "event_type": e.event_type, "priority": e.priority,
              "publisher_id": PUBLISHER_ID, "created_at": e.created_at,
              "object_type": e.object_type, "object_id": e.object_id,
-             "payload_version": PAYLOAD_VERSION,
+             "payload_version": e.payload_version,
              "payload": orjson.dumps(e.payload).decode()} for e in events])
 
     def pending_events(self, limit: int) -> list[Event]:

@@ -26,6 +26,7 @@ from corral.persistence.idempotency import IdempotencyQueries
 from corral.persistence.inbox import InboxQueries
 from corral.persistence.instances import InstanceQueries
 from corral.persistence.ledger import LedgerQueries
+from corral.persistence.liveness import LivenessQueries
 from corral.persistence.projects import ProjectQueries
 from corral.persistence.providers import ProviderQueries
 from corral.persistence.revisions import RevisionQueries
@@ -36,7 +37,8 @@ from corral.persistence.tokens import TokenQueries
 class Repository(ProviderQueries, CatalogQueries, AllocationQueries, SnapshotQueries,
                  HostQueries, FlavorQueries, InstanceQueries, RevisionQueries, ProjectQueries,
                  LedgerQueries, TokenQueries, IdempotencyQueries, FleetPolicyQueries,
-                 HeartbeatQueries, AuditQueries, EventQueries, InboxQueries):
+                 HeartbeatQueries, AuditQueries, EventQueries, InboxQueries,
+                 LivenessQueries):
     """Every query corral makes, bound to one transaction."""
 
     def __init__(self, conn: Connection) -> None:

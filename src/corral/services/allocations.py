@@ -15,15 +15,19 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 import structlog
 
 from corral.domain import capacity, codes, errors, quotas
 from corral.domain.capacity import Inventory
 from corral.domain.model import ConsumerRow, LockedProvider
-from corral.services import ledger
+from corral.services import allocation_events, ledger
+from corral.services.allocation_reads import (  # re-exported: callers read them here
+    ConsumerAllocations as ConsumerAllocations,
+)
+from corral.services.allocation_reads import get_consumer_allocations as get_consumer_allocations
+from corral.services.allocation_reads import project_usages as project_usages
 from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.allocations")
@@ -73,32 +77,6 @@ class InventoryChange:
     reserved_may_equal_total: bool = True
 
 
-@dataclass(frozen=True)
-class ConsumerAllocations:
-    consumer: str
-    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
-    provider_generations: dict[str, int] = field(default_factory=dict)
-    project_id: str | None = None
-    user_id: str | None = None
-    generation: int | None = None
-    consumer_type: str | None = None
-    updated_at: datetime | None = None
-
-
-def get_consumer_allocations(store: Store, consumer: str) -> ConsumerAllocations:
-    with store.read() as repo:
-        row = repo.get_consumer(consumer)
-        if row is None:
-            return ConsumerAllocations(consumer)
-        allocs: dict[str, dict[str, int]] = defaultdict(dict)
-        gens: dict[str, int] = {}
-        for rp_uuid, gen, rc, used in repo.consumer_allocations(row.id):
-            allocs[rp_uuid][rc] = used
-            gens[rp_uuid] = gen
-    return ConsumerAllocations(consumer, dict(allocs), gens, row.project, row.user,
-                               row.generation, row.consumer_type or "unknown", row.updated_at)
-
-
 def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
     """Make each consumer hold exactly its ``allocations``; all or nothing.
 
@@ -116,13 +94,21 @@ def write_allocations(store: Store, writes: Sequence[ConsumerWrite]) -> None:
     for attempt in range(retries + 1):
         try:
             with store.write() as repo:
-                write_in(repo, writes)
+                _write_told(repo, writes, {})
             _logged(writes, {})
             return
         except (errors.ConsumerGenerationConflict, errors.ConcurrentUpdate):
             if attempt == retries:
                 raise
             log.info("allocation_write_retried", attempt=attempt + 1)
+
+
+def _write_told(repo: Repo, writes: Sequence[ConsumerWrite],
+                inventories: Mapping[str, InventoryChange]) -> None:
+    """A Placement API write, with its allocation.* events (services/allocation_events.py)."""
+    emptied = allocation_events.holding(repo, [w.consumer for w in writes if not w.allocations])
+    write_in(repo, writes, inventories)
+    allocation_events.written(repo, [w.consumer for w in writes], emptied)
 
 
 def write_in(repo: Repo, writes: Sequence[ConsumerWrite],
@@ -175,7 +161,8 @@ def _lock_consumers(repo: Repo, writes: Sequence[ConsumerWrite]
         if not isinstance(w.generation, _Unset):
             current = existing.generation if existing else None
             if w.generation != current:
-                raise errors.ConsumerGenerationConflict(w.consumer, current, _show(w.generation))
+                seen = "null" if w.generation is None else str(w.generation)
+                raise errors.ConsumerGenerationConflict(w.consumer, current, seen)
         consumers[w.consumer] = existing
     return consumers
 
@@ -365,12 +352,8 @@ def reshape(store: Store, inventories: Mapping[str, InventoryChange],
     then the new allocations are claimed against the new inventory.
     """
     with store.write() as repo:
-        write_in(repo, writes, inventories)
+        _write_told(repo, writes, inventories)
     _logged(writes, inventories)
-
-
-def _show(value: object) -> str:
-    return "null" if value is None else str(value)
 
 
 def delete_consumer_allocations(store: Store, consumer: str) -> None:
@@ -390,11 +373,5 @@ def delete_consumer_allocations(store: Store, consumer: str) -> None:
         for rc, amount in held.items():
             given_back[(row.project, quotas.resource_of_class(rc))] -= amount
         ledger.charge(repo, given_back, enforce=False)
+        allocation_events.deleted(repo, row)
     log.info("allocations_deleted", consumer=consumer)
-
-
-def project_usages(store: Store, project: str, user: str | None = None,
-                   consumer_type: str | None = None) -> dict[str, tuple[dict[str, int], int]]:
-    """Usage of a project (optionally one user) grouped by consumer type."""
-    with store.read() as repo:
-        return repo.usage_totals(project=project, user=user, consumer_type=consumer_type)

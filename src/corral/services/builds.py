@@ -10,15 +10,16 @@ import json
 import structlog
 
 from corral.domain import errors
+from corral.domain import events as ev
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
 from corral.domain.instances import InstanceRow
 from corral.domain.scheduling import Instance
 from corral.scheduler.runner import Ask
-from corral.services import claims, decision_log
+from corral.services import claims, decision_log, events, instance_events
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.claim_writes import RescheduleClaim
-from corral.services.instance_reads import get_instance, group_of, live_instance
+from corral.services.instance_reads import get_instance, group_of, live_instance, to_instances
 from corral.services.scheduler import Scheduler
 from corral.services.stores import Store
 
@@ -49,6 +50,9 @@ def report_build(store: Store, scheduler: Scheduler, uuid: str, *, succeeded: bo
             "result": "active" if succeeded else "build_failed", "message": message})
         if succeeded:
             repo.update_instance(row.uuid, {"state": s.ACTIVE, "fault": None})
+            active = to_instances(repo, [live_instance(repo, uuid, None)])[0]
+            events.write(repo, [instance_events.event(
+                ev.INSTANCE_CREATE_END, active, instance_events.flavor_of(row.flavor))])
         failed = [] if succeeded else decision_log.failed_hosts(repo, row.decision_uuid,
                                                                 row.uuid)
     if succeeded:
@@ -109,5 +113,11 @@ def _give_up(store: Store, row: InstanceRow, attempts: int, failed: list[str],
                                     {"instance": row.uuid, "host": None,
                                      "result": s.RETRIES_EXHAUSTED, "message": fault},
                                     outcome=s.RETRIES_EXHAUSTED)
+        failed_host, _zone = instance_events.where(repo, current.host_id)
+        gone = to_instances(repo, [live_instance(repo, row.uuid, None)])[0]
+        events.write(repo, [instance_events.event(
+            ev.INSTANCE_CREATE_ERROR, gone, instance_events.flavor_of(row.flavor),
+            resources={}, fault=fault[:1000], failed_host=failed_host,
+            allocations="released")])
     log.warning("instance_error", instance=row.uuid, reason=s.RETRIES_EXHAUSTED, tried=tried)
     return get_instance(store, row.uuid)

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from corral.domain import events as ev
 from corral.domain import quotas
 from corral.domain import scheduling as s
-from corral.domain.flavors import Flavor, ServerGroup, snapshot
-from corral.domain.instances import NewInstance
+from corral.domain.flavors import Flavor, ServerGroup, resources_of, snapshot
+from corral.domain.instances import InstanceRow, NewInstance
 from corral.domain.scheduling import Instance
-from corral.services import decision_log, events, idempotency, ledger
+from corral.persistence.clock import utcnow
+from corral.services import decision_log, events, idempotency, instance_events, ledger
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.instance_reads import (
     INSTANCE_TYPE,
@@ -37,6 +38,7 @@ from corral.services.instance_reads import (
     allocations_of,
     live_instance,
     to_instance,
+    to_instances,
 )
 from corral.services.scheduler import Decision
 from corral.services.stores import Repo
@@ -132,8 +134,11 @@ def _write_boots(repo: Repo, boots: Sequence[tuple[BootClaim, Decision]]
         if boot.key is not None:
             idempotency.remember(repo, boot.key, instances, decision.decision_id)
         out.append(instances)
-    events.write(repo, [events.instance_event(ev.INSTANCE_CREATE_START, i)
-                        for instances in out for i in instances])
+    at = utcnow()
+    events.write(repo, [instance_events.event(ev.INSTANCE_CREATE_START, i, boot.flavor, at=at,
+                                              resources=held)
+                        for (boot, _d), instances in zip(boots, out, strict=True)
+                        for held in [resources_of(boot.flavor)] for i in instances])
     return out
 
 
@@ -169,6 +174,22 @@ def _write_move(repo: Repo, move: MoveClaim, decision: Decision) -> None:
         "new_flavor_id": move.flavor.id if move.flavor else None,
         "new_flavor": json.dumps(snapshot(move.flavor)) if move.flavor else None,
         "decision_uuid": decision.decision_id})
+    _moved_event(repo, move, current, destination.allocations)
+
+
+def _moved_event(repo: Repo, move: MoveClaim, before: InstanceRow,
+                 held: dict[str, dict[str, int]]) -> None:
+    """instance.resize.end / instance.migrate.end: where it was and held, where it is."""
+    old = instance_events.flavor_of(before.flavor)
+    new = move.flavor or old
+    at = utcnow()
+    moved = to_instances(repo, [live_instance(repo, move.instance, None)])[0]
+    resources = instance_events.summed(held)
+    source_host, source_zone = instance_events.where(repo, before.host_id)
+    events.write(repo, [instance_events.event(
+        ev.MOVE_EVENTS[(move.kind, "claim")], moved, new, at=at, resources=resources,
+        before=instance_events.side(source_host, source_zone, old),
+        after=instance_events.side(moved.host, moved.availability_zone, new, resources))])
 
 
 def _write_reschedule(repo: Repo, retry: RescheduleClaim, decision: Decision) -> None:
@@ -184,3 +205,9 @@ def _write_reschedule(repo: Repo, retry: RescheduleClaim, decision: Decision) ->
     decision_log.append_attempt(repo, current.decision_uuid, {
         "instance": retry.instance, "host": p.host, "result": "rescheduled",
         "decision": decision.decision_id, "message": None})
+    failed_host, _zone = instance_events.where(repo, current.host_id)
+    moved = to_instances(repo, [live_instance(repo, retry.instance, None)])[0]
+    events.write(repo, [instance_events.event(
+        ev.INSTANCE_CREATE_ERROR, moved, instance_events.flavor_of(current.flavor),
+        resources=instance_events.summed(p.allocations), fault=retry.fault, failed_host=failed_host,
+        allocations="moved")])

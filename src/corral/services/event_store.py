@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -24,3 +24,11 @@ class EventStore(Protocol):
     def holds_lease(self, name: str, holder: str, now: datetime) -> bool: ...
     def lease_holder(self, name: str, now: datetime) -> str | None: ...
     def drop_lease(self, name: str, holder: str) -> None: ...
+
+
+class LivenessStore(Protocol):
+    """Each host's liveness as last told (persistence/liveness.py)."""
+
+    def liveness_rows(self, ids: Iterable[int] | None = None
+                      ) -> list[tuple[int, str, str, bool, datetime | None, str]]: ...
+    def set_liveness(self, host_id: int, name: str, state: str, at: datetime) -> None: ...

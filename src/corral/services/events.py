@@ -1,24 +1,22 @@
 """Events written with their change, listed for consumers, trimmed by retention.
 
 Every function that changes state and has an event to tell writes it through
-:func:`instance_event` (and its kin) in the same ``repo`` transaction: the event log is
-the outbox the relay (``services/relay.py``) publishes. ``GET /v1/events`` reads it
-oldest first with a marker, which is also how a consumer that was away catches up.
+:func:`write` (instance payloads: services/instance_events.py) in the same ``repo``
+transaction: the event log is the outbox the relay (``services/relay.py``) publishes.
+``GET /v1/events`` reads it oldest first with a marker, which is also how a consumer
+that was away catches up.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from corral.domain import errors
 from corral.domain.events import Event, EventFilter, NewEvent
-from corral.domain.scheduling import Instance
 from corral.persistence.clock import utcnow
 from corral.services.stores import Repo, Store
 
@@ -26,21 +24,6 @@ log = structlog.get_logger("corral.events")
 
 #: The most events one page of ``GET /v1/events`` holds.
 MAX_PAGE = 1000
-
-
-def instance_payload(instance: Instance) -> dict[str, Any]:
-    """What an instance event says of the instance (docs/events.md, version 1.0)."""
-    return {"instance_id": instance.id, "name": instance.name,
-            "project_id": instance.project_id, "user_id": instance.user_id,
-            "flavor_id": instance.flavor_id, "state": instance.state, "host": instance.host,
-            "availability_zone": instance.availability_zone,
-            "server_group": instance.server_group, "decision_id": instance.decision_id}
-
-
-def instance_event(event_type: str, instance: Instance, *, at: datetime | None = None,
-                   **extra: Any) -> NewEvent:
-    return NewEvent(str(uuid.uuid4()), event_type, "instance", instance.id,
-                    {**instance_payload(instance), **extra}, at or utcnow())
 
 
 def write(repo: Repo, events: Sequence[NewEvent]) -> None:

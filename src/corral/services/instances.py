@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
@@ -36,7 +36,7 @@ from corral.domain.scheduling import Instance
 from corral.persistence.clock import utcnow
 from corral.scheduler.records import DecisionRecord
 from corral.scheduler.runner import Ask
-from corral.services import claims, events, idempotency
+from corral.services import claims, events, idempotency, instance_events
 from corral.services import server_groups as group_svc
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.claim_writes import BootClaim
@@ -247,7 +247,8 @@ def delete_instance(store: Store, uuid: str, *, project_id: str | None = None) -
         repo.update_instance(row.uuid, {"state": s.DELETED, "deleted_at": now,
                                         "new_flavor_id": None, "new_flavor": None,
                                         "source_host_id": None})
-        gone = to_instances(repo, [row])[0]
-        events.write(repo, [events.instance_event(ev.INSTANCE_DELETE_END, gone, at=now,
-                                                  state=s.DELETED)])
+        gone = replace(to_instances(repo, [row])[0], state=s.DELETED)
+        events.write(repo, [instance_events.event(
+            ev.INSTANCE_DELETE_END, gone, instance_events.flavor_of(row.flavor), at=now,
+            resources={})])
     log.info("instance_deleted", instance=row.uuid, project=row.project_id)

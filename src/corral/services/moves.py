@@ -13,18 +13,28 @@ import json
 import structlog
 
 from corral.domain import errors
+from corral.domain import events as ev
 from corral.domain import flavors as flavor_rules
 from corral.domain import scheduling as s
+from corral.domain.flavors import Flavor
+from corral.domain.instances import InstanceRow
 from corral.domain.scheduling import Instance
 from corral.scheduler.runner import Ask
-from corral.services import claims
+from corral.services import claims, events, instance_events
 from corral.services import flavors as flavor_svc
 from corral.services import hosts as host_svc
 from corral.services.allocations import UNCHECKED, ConsumerWrite, write_in
 from corral.services.claim_writes import MoveClaim
-from corral.services.instance_reads import allocations_of, get_instance, group_of, live_instance
+from corral.services.instance_events import summed
+from corral.services.instance_reads import (
+    allocations_of,
+    get_instance,
+    group_of,
+    live_instance,
+    to_instances,
+)
 from corral.services.scheduler import Scheduler
-from corral.services.stores import Store
+from corral.services.stores import Repo, Store
 
 log = structlog.get_logger("corral.instances")
 
@@ -87,6 +97,8 @@ def confirm(store: Store, uuid: str, *, project_id: str | None = None) -> Instan
             "state": s.ACTIVE, "flavor_id": row.new_flavor_id or row.flavor_id,
             "flavor": row.new_flavor or row.flavor, "new_flavor_id": None,
             "new_flavor": None, "source_host_id": None})
+        _ended(repo, row, "confirm", instance_events.flavor_of(row.new_flavor or row.flavor),
+               allocations_of(repo, row.uuid))
     log.info("instance_move_confirmed", instance=row.uuid)
     return get_instance(store, uuid)
 
@@ -104,5 +116,25 @@ def revert(store: Store, uuid: str, *, project_id: str | None = None) -> Instanc
         repo.update_instance(row.uuid, {
             "state": s.ACTIVE, "host_id": row.source_host_id, "new_flavor_id": None,
             "new_flavor": None, "source_host_id": None})
+        _ended(repo, row, "revert", instance_events.flavor_of(row.flavor), held)
     log.info("instance_move_reverted", instance=row.uuid)
     return get_instance(store, uuid)
+
+
+def _ended(repo: Repo, row: InstanceRow, step: str, flavor: Flavor,
+           held: dict[str, dict[str, int]]) -> None:
+    """The move's confirm or revert event: ``before`` is the verify_resize state (the
+    instance's side; the source the migration held is in ``source``), ``after`` what
+    the instance is and holds now."""
+    pending = instance_events.flavor_of(row.new_flavor or row.flavor)
+    dest_host, dest_zone = instance_events.where(repo, row.host_id)
+    source_host, source_zone = instance_events.where(repo, row.source_host_id)
+    now = to_instances(repo, [live_instance(repo, row.uuid, None)])[0]
+    resources = summed(held)
+    events.write(repo, [instance_events.event(
+        ev.MOVE_EVENTS[(instance_events.move_kind(row), step)], now, flavor,
+        resources=resources,
+        before=instance_events.side(dest_host, dest_zone, pending),
+        source=instance_events.side(source_host, source_zone,
+                                    instance_events.flavor_of(row.flavor)),
+        after=instance_events.side(now.host, now.availability_zone, flavor, resources))])

@@ -4,6 +4,7 @@ and repair them on demand (docs/quotas.md)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -11,7 +12,10 @@ from dataclasses import asdict, dataclass, field
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
+from corral.domain import events as ev
 from corral.domain.audit_log import Actor
+from corral.domain.events import NewEvent
+from corral.persistence.clock import utcnow
 from corral.persistence.revisions import PROJECTS
 from corral.services.allocations import ConsumerWrite, write_in
 from corral.services.audit_log import record
@@ -124,6 +128,18 @@ def audit(store: Store, *, project: str | None = None, fix: bool = False,
     return report
 
 
+def tell_drift(store: Store, report: AuditReport) -> None:
+    """Write a ``quota.drift`` event of what a whole audit found (docs/events.md): the
+    finding is the change told, in a transaction of its own. The repair is told by its
+    audit entry's event, ``quota_usage.repair``."""
+    at = utcnow()
+    with store.write() as repo:
+        repo.add_events([NewEvent(str(uuid.uuid4()), ev.QUOTA_DRIFT, "quota_usage", "*", {
+            "drifts": [asdict(d) for d in report.drifts],
+            "orphans": [asdict(o) for o in report.orphans],
+            "found_at": at.isoformat() + "Z"}, at, priority="WARN")])
+
+
 class Auditor:
     """Runs audits and exports what the last whole-tree audit found as the gauge
     ``corral_quota_drift{kind="usage"|"orphans"}`` (ledger entries off, orphaned
@@ -140,6 +156,8 @@ class Auditor:
     def run(self, *, project: str | None = None, fix: bool = False,
             actor: Actor | None = None) -> AuditReport:
         report = audit(self.store, project=project, fix=fix, actor=actor)
+        if project is None and not fix and not report.clean:
+            tell_drift(self.store, report)
         if project is None:
             self.last = report
             self.drift.labels("usage").set(0 if fix else len(report.drifts))

@@ -40,7 +40,7 @@ from corral.domain.model import (
 from corral.domain.project_records import ProjectRecord, ProjectRow
 from corral.domain.quotas import Chains
 from corral.domain.tokens import ApiToken
-from corral.services.event_store import EventStore
+from corral.services.event_store import EventStore, LivenessStore
 from corral.services.inbox_store import InboxStore
 
 
@@ -354,7 +354,8 @@ class AuditStore(Protocol):
 class Repo(CatalogStore, ProviderStore, SnapshotStore, AllocationStore, HostStore,
            AggregateStore, FlavorStore, ServerGroupStore, InstanceStore, DecisionStore,
            IdempotencyStore, ProjectStore, LedgerStore, TokenStore, RevisionStore,
-           FleetPolicyStore, AuditStore, EventStore, InboxStore, Protocol):
+           FleetPolicyStore, AuditStore, EventStore, InboxStore, LivenessStore,
+           Protocol):
     """Every port, bound to one transaction."""
 
 

@@ -38,7 +38,7 @@ def test_boots_and_deletes_write_their_events_in_order(v1: V1) -> None:
         ("instance.delete.end", ids[0])]
     first = found[0]
     assert first["object_type"] == "instance" and first["priority"] == "INFO"
-    assert first["payload_version"] == "1.0" and first["sent_at"] is None
+    assert first["payload_version"] == "1.1" and first["sent_at"] is None
     assert first["publisher_id"].startswith("corral.")
     assert uuid.UUID(first["message_id"])
     assert first["payload"]["host"] == "cn1" and first["payload"]["project_id"] == "p1"

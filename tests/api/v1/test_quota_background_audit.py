@@ -17,6 +17,7 @@ from corral.persistence import Store
 
 from .helpers import V1
 from .scheduling import booted, flavor
+from .test_event_types import events
 from .test_quota_audit import gauge
 
 
@@ -57,3 +58,8 @@ def test_the_background_audit_exports_drift_and_fixes_nothing(audited: TestClien
     assert gauge(audited, "usage") == 1  # and left alone: repairing is the operator's call
     assert v1.ok("POST", "/quota/audit", json={"fix": True})["fixed"] is True
     assert gauge(audited, "usage") == 0
+    drift = events(v1, event_type="quota.drift")  # each checked against its schema
+    assert drift and drift[0]["priority"] == "WARN"  # each whole audit that found it told
+    assert drift[0]["payload"]["drifts"][0]["resource"] == "cores"
+    assert drift[0]["payload"]["drifts"][0]["ledger_own"] == 4
+    assert v1.ok("GET", "/events", params={"event_type": "quota_usage.repair"})["events"]
