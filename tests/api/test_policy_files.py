@@ -93,7 +93,8 @@ def _policy_list(tmp_path: Path, *args: str, **env: str) -> Any:
     # A database that cannot be reached: the command must not try.
     unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     result = CliRunner().invoke(cli_app, ["--database-url", unreachable, "policy", "list",
-                                          *args], env={"CORRAL_DATA_DIR": str(tmp_path), **env})
+                                          "--local", *args],
+                                env={"CORRAL_DATA_DIR": str(tmp_path), **env})
     return result
 
 

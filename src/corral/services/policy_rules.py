@@ -145,6 +145,7 @@ V1_RULES: tuple[Rule, ...] = (
     # (the service role is not an administrator of /v1).
     Rule("corral:config:show", "role:admin", "GET /v1/config"),
     Rule("corral:simulation:fleet", "role:admin", "GET /v1/simulation/fleet"),
+    Rule("corral:policy:list", "role:admin", "GET /v1/policy"),
     _corral("server_groups:create", "project_write", "create a server group"),
     _corral("server_groups:create:other_user", _ADMIN,
             "create a server group recorded as another user's"),

@@ -177,6 +177,7 @@ ACTIONS = [
     # and simulate --fleet live): the cloud admin's only.
     Action("show the server's configuration", "operate", "GET /v1/config"),
     Action("copy the fleet for a simulation", "operate", "GET /v1/simulation/fleet"),
+    Action("list the policy rules in effect", "operate", "GET /v1/policy"),
 ]
 
 

@@ -14,6 +14,7 @@ from corral.api.v1 import (
     hosts,
     instances,
     keystone,
+    policy,
     projects,
     quota,
     server_groups,
@@ -26,4 +27,4 @@ def routers() -> list[APIRouter]:
     return [hosts.router, aggregates.router, flavors.router, server_groups.router,
             instances.router, projects.router, quota.router, tokens.router,
             capacity.router, audit_log.router, events.router, keystone.router,
-            config.router, simulation.router]
+            config.router, simulation.router, policy.router]
