@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from typing import Annotated
 
 import typer
 from prometheus_client import start_http_server
 
-from corral.cli.context import fail, out, settings
+from corral.cli.context import out
+from corral.cli.relay import broker_process, run_until_signalled
 from corral.logging import redact
 from corral.services import consumer as svc
-from corral.services import system
 
 MetricsPort = Annotated[int, typer.Option(
     "--metrics-port", min=0, max=65535,
@@ -23,30 +21,11 @@ def consume_command(metrics_port: MetricsPort = 0) -> None:
     """Consume corral's events from RabbitMQ into the inbox (idempotent by message_id,
     acked after commit) until stopped (SIGTERM or Ctrl-C); run as many as you like, they
     share the queue."""
-    conf = settings(service=True)
-    if not conf.brokers:
-        fail("no broker is configured: set broker_urls ([events]) or CORRAL_BROKER_URLS")
-    store = system.open_store(conf)
-    try:
-        system.prepare(store, conf)
-    except system.SchemaBehind as exc:
-        store.dispose()
-        fail(str(exc))
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
-    consumer = svc.Consumer(store, conf, metrics=svc.ConsumerMetrics())
-    out.print(f"consuming queue {conf.consume_queue!r} from "
-              f"{', '.join(redact(u) for u in conf.brokers)} as {consumer.name}",
-              highlight=False)
-    try:
-        asyncio.run(_run(consumer))
-    finally:
-        store.dispose()
-
-
-async def _run(consumer: svc.Consumer) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await consumer.run(stop)
+    with broker_process() as (conf, store):
+        if metrics_port:
+            start_http_server(metrics_port, addr="127.0.0.1")
+        consumer = svc.Consumer(store, conf, metrics=svc.ConsumerMetrics())
+        out.print(f"consuming queue {conf.consume_queue!r} from "
+                  f"{', '.join(redact(u) for u in conf.brokers)} as {consumer.name}",
+                  highlight=False)
+        run_until_signalled(consumer.run)
