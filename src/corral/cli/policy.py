@@ -49,6 +49,4 @@ def _local_rules(overridden: bool) -> list[dict[str, Any]]:
         policy = svc.from_settings(settings())
     except svc.PolicyError as exc:
         fail(str(exc), code=2)
-    return [{"name": r.name, "default": r.default, "effective": r.effective,
-             "overridden": r.overridden, "description": r.description}
-            for r in policy.rules() if r.overridden or not overridden]
+    return [r.record() for r in policy.rules() if r.overridden or not overridden]

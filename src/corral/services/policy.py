@@ -57,6 +57,11 @@ class RuleView:
     overridden: bool
     description: str
 
+    def record(self) -> dict[str, Any]:
+        """The row ``corral policy list`` prints and ``GET /v1/policy`` answers."""
+        return {"name": self.name, "default": self.default, "effective": self.effective,
+                "overridden": self.overridden, "description": self.description}
+
 
 def _project_of(match: str, target: Any) -> str | None:
     """The project a check's ``%(project_id)s`` names in ``target`` (None: none)."""

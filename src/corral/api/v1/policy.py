@@ -28,6 +28,5 @@ def list_policy(
 ) -> dict[str, Any]:
     """Every rule: name, default, effective check string, whether the file overrides
     it, and what it guards."""
-    return {"rules": [{"name": r.name, "default": r.default, "effective": r.effective,
-                       "overridden": r.overridden, "description": r.description}
-                      for r in policy_of(request).rules() if r.overridden or not overridden]}
+    return {"rules": [r.record() for r in policy_of(request).rules()
+                      if r.overridden or not overridden]}
